@@ -1,0 +1,101 @@
+"""The hub's HTTP API (documented by its OpenAPI schema at ``/openapi.json``).
+
+- ``GET /api/v1/live``: the newest reading in glossary names, and the hub's health.
+- ``GET /api/v1/energy?from=&to=&step=``: energy, flows and average power per
+  ``minute``, ``hour`` or ``day`` (local days) between two instants or local dates.
+- ``GET /api/v1/report?from=&to=``: the same report as ``homegrid report --json``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+
+from homegrid import __version__
+from homegrid.glossary import ALL_NAMES, GridStatus, quantity
+from homegrid.hub.queries import Queries
+from homegrid.readings import from_ms
+
+__all__ = ["create_app"]
+
+
+def _clean(v: float) -> float | None:
+    return None if v is None or math.isnan(v) else round(float(v), 3)
+
+
+def create_app(queries: Queries, health: Any = None) -> FastAPI:
+    """Build the API over a store's queries; ``health()`` returns the hub's device status."""
+    app = FastAPI(
+        title="homegrid",
+        version=__version__,
+        description="The integrated home energy app: solar, battery, grid, home and car, local-first.",
+    )
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard() -> str:
+        return resources.files("homegrid.web").joinpath("static/index.html").read_text(encoding="utf-8")
+
+    @app.get("/api/v1/live", summary="The newest reading and the hub's health")
+    def live() -> dict[str, Any]:
+        frame = queries.store.latest()
+        values: dict[str, Any] = {}
+        time = None
+        if len(frame):
+            time = from_ms(int(frame.time_ms[0])).isoformat()
+            for name, col in frame.columns.items():
+                v = float(col[0])
+                if math.isnan(v):
+                    continue
+                values[name] = GridStatus(int(v)).name.lower() if name == "grid_status" else v
+        units = {n: quantity(n).unit for n in ALL_NAMES}
+        return {"time": time, "values": values, "units": units, "health": health() if health else None}
+
+    @app.get("/api/v1/energy", summary="Energy, flows and average power per step")
+    def energy(
+        from_: Annotated[str, Query(alias="from", description="ISO 8601 instant or local date")],
+        to: Annotated[str, Query(description="ISO 8601 instant or local date (inclusive)")],
+        step: Annotated[Literal["minute", "hour", "day"], Query()] = "hour",
+    ) -> dict[str, Any]:
+        try:
+            start_ms, end_ms = queries.span(from_, to)
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
+        if end_ms - start_ms > queries.max_points(step) * queries.step_ms(step):
+            raise HTTPException(status_code=422, detail=f"too many {step} points; use a coarser step")
+        table, labels = queries.series(step, start_ms, end_ms)
+        rows = []
+        for i in range(len(table)):
+            row: dict[str, Any] = {"start": labels[i]}
+            for name, col in table.columns.items():
+                row[name] = _clean(col[i])
+            rows.append(row)
+        return {"from": from_ms(start_ms).isoformat(), "to": from_ms(end_ms).isoformat(), "step": step,
+                "timezone": queries.tz.key, "points": rows}
+
+    @app.get("/api/v1/report", summary="Energy report for local dates (inclusive)")
+    def report(
+        from_: Annotated[date, Query(alias="from")],
+        to: Annotated[date, Query()],
+    ) -> dict[str, Any]:
+        if to < from_:
+            raise HTTPException(status_code=422, detail="'to' is before 'from'")
+        return queries.report(from_, to)
+
+    @app.get("/api/v1/quarantine", summary="Values refused at the door")
+    def quarantine(limit: int = 100) -> dict[str, Any]:
+        count, items = queries.store.quarantined(limit)
+        return {
+            "count": count,
+            "items": [
+                {"time": from_ms(q.time_ms).isoformat(), "source": q.source, "field": q.field,
+                 "value": q.value, "reason": q.reason}
+                for q in items
+            ],
+        }
+
+    return app

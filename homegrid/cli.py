@@ -1,0 +1,275 @@
+"""The ``homegrid`` command: serve, simulate, import, export, report.
+
+These command names, options and JSON keys are a public interface (see README).
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+from homegrid import __version__
+from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
+
+__all__ = ["main"]
+
+log = logging.getLogger("homegrid")
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--config", help="config file (default $XDG_CONFIG_HOME/homegrid/homegrid.toml)")
+    p.add_argument("--data-dir", help="data directory (default $HOMEGRID_DATA_DIR, else $XDG_DATA_HOME/homegrid)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="homegrid", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"homegrid {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", parents=[common], help="run the hub (virtual home when no device is configured)")
+    s.add_argument("--host", help="listen address (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="listen port (default 8080)")
+
+    s = sub.add_parser("simulate", parents=[common], help="write virtual-home history fast")
+    s.add_argument("--start", type=_date, required=True, help="first local date")
+    s.add_argument("--days", type=float, required=True, help="how many days")
+    s.add_argument("--step", type=float, default=60.0, help="seconds between readings (default 60)")
+
+    s = sub.add_parser("import", parents=[common], help="import readings from a file")
+    s.add_argument("file", help="the file to import")
+    s.add_argument("--format", choices=("csv", "tesla-history"), default=None,
+                   help="file format (default: by extension, .json is tesla-history)")
+    s.add_argument("--on-error", choices=("abort", "skip"), default="abort",
+                   help="abort: import nothing if any row is bad (default); skip: import the good rows")
+
+    s = sub.add_parser("export", parents=[common], help="export readings as canonical CSV")
+    s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
+    s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
+    s.add_argument("--output", help="file to write (default standard output)")
+
+    s = sub.add_parser("report", parents=[common], help="energy report for local dates")
+    s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
+    s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    config = load_config(args.config)
+    return config, resolve_data_dir(config, args.data_dir)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from homegrid.hub.service import Hub
+
+    config, data_dir = _setup(args)
+    hub = Hub(config, data_dir)
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    log.info("homegrid %s: data in %s, dashboard on http://%s:%d", __version__, data_dir, host, port)
+    try:
+        asyncio.run(hub.run(host, port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from homegrid.devices.virtual import VirtualHome
+    from homegrid.hub.recorder import Recorder, local_day_bounds
+    from homegrid.hub.service import open_store
+    from homegrid.readings import from_ms
+
+    config, data_dir = _setup(args)
+    if args.days <= 0:
+        raise UsageError("--days must be > 0")
+    if not 1 <= args.step <= 3600:
+        raise UsageError("--step must be within 1..3600 seconds")
+    tz = config.site.tz
+    start_ms, _ = local_day_bounds(args.start, tz)
+    start = from_ms(start_ms)
+    end = start + timedelta(days=args.days)
+    store = open_store(data_dir, synchronous="NORMAL")
+    recorder = Recorder(store, tz, config.accounting.max_gap_s)
+    home = VirtualHome(config, start=start)
+    t0 = time.perf_counter()
+
+    def chunks():
+        t = start
+        while t < end:
+            nxt = min(t + timedelta(days=31), end)
+            yield home.simulate(end=nxt, step_s=args.step)
+            t = nxt
+
+    result = recorder.ingest_bulk(chunks())
+    store.checkpoint()
+    store.close()
+    rows = 0 if result is None else result[0]
+    print(f"simulated {args.days:g} days from {args.start} ({rows} readings) into {data_dir} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _import_frames(path: Path, fmt: str, on_error: str, problems: list):
+    if fmt == "tesla-history":
+        from homegrid.readings.tesla_history import read_tesla_history
+
+        yield read_tesla_history(path)
+        return
+    from homegrid.readings.csvfile import iter_csv
+
+    for frame, bad in iter_csv(path, on_error=on_error):
+        problems.extend(bad)
+        yield frame
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from homegrid.hub.recorder import Recorder
+    from homegrid.hub.service import open_store
+    from homegrid.readings import from_ms
+    from homegrid.store import Quarantined
+
+    config, data_dir = _setup(args)
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    fmt = args.format or ("tesla-history" if path.suffix.lower() == ".json" else "csv")
+    store = open_store(data_dir, synchronous="NORMAL")
+    recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
+    problems: list = []
+    t0 = time.perf_counter()
+    try:
+        result = recorder.ingest_bulk(_import_frames(path, fmt, args.on_error, problems))
+    except ValueError as exc:
+        store.close()
+        raise UsageError(f"{exc}\nnothing was imported") from None
+    if problems:
+        store.quarantine([
+            Quarantined(int(getattr(p, "time_ms", 0) or 0), f"import:{path.name}", str(getattr(p, "field", "")),
+                        str(getattr(p, "value", "")), str(p))
+            for p in problems
+        ])
+        for p in problems[:20]:
+            print(f"skipped: {p}", file=sys.stderr)
+        if len(problems) > 20:
+            print(f"... and {len(problems) - 20} more skipped rows", file=sys.stderr)
+    store.checkpoint()
+    store.close()
+    if result is None:
+        print(f"{path}: no readings found")
+        return 0
+    rows, first, last = result
+    print(f"imported {rows} readings from {path} ({from_ms(first).isoformat()} to {from_ms(last).isoformat()}), "
+          f"{len(problems)} rows skipped, in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from homegrid.hub.queries import Queries
+    from homegrid.hub.recorder import local_day_bounds
+    from homegrid.hub.service import open_store
+    from homegrid.readings.csvfile import write_csv
+
+    config, data_dir = _setup(args)
+    if args.to < args.from_:
+        raise UsageError("--to is before --from")
+    tz = config.site.tz
+    store = open_store(data_dir)
+    a, _ = local_day_bounds(args.from_, tz)
+    _, b = local_day_bounds(args.to, tz)
+    frames = Queries(store, tz).readings(a, b)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            n = write_csv(frames, out, tz=tz)
+        print(f"exported {n} readings to {args.output}", file=sys.stderr)
+    else:
+        write_csv(frames, sys.stdout, tz=tz)
+    store.close()
+    return 0
+
+
+def _print_report(rep: dict) -> None:
+    print(f"Energy report {rep['from']} to {rep['to']} ({rep['timezone']}), "
+          f"{rep['days_with_data']} of {rep['days']} days with data")
+    print("\nEnergy [kWh]")
+    for k, v in rep["energy_wh"].items():
+        print(f"  {k:<20}{v / 1000:>12.3f}")
+    print("\nFlows [kWh]")
+    for k, v in rep["flows_wh"].items():
+        print(f"  {k:<20}{v / 1000:>12.3f}")
+    print("\nCar charged from [kWh]")
+    for k, v in rep["ev_sources_wh"].items():
+        print(f"  {k:<20}{v / 1000:>12.3f}")
+    spp = rep["self_powered_percent"]
+    print(f"\nSelf-powered: {'-' if spp is None else f'{spp:.1f} %'}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from homegrid.hub.queries import Queries
+    from homegrid.hub.service import open_store
+
+    config, data_dir = _setup(args)
+    if args.to < args.from_:
+        raise UsageError("--to is before --from")
+    store = open_store(data_dir)
+    rep = Queries(store, config.site.tz).report(args.from_, args.to)
+    store.close()
+    if args.json:
+        json.dump(rep, sys.stdout, indent=2)
+        print()
+    else:
+        _print_report(rep)
+    return 0
+
+
+COMMANDS = {
+    "serve": cmd_serve,
+    "simulate": cmd_simulate,
+    "import": cmd_import,
+    "export": cmd_export,
+    "report": cmd_report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, UsageError) as exc:
+        print(f"homegrid: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,1 @@
+"""Energy maths: pure functions over arrays (integration, counters, flows, accounting, reports)."""

@@ -1,0 +1,130 @@
+"""Energy accounting per bucket: counters where they exist, power otherwise.
+
+:func:`account` turns raw readings into one row per bucket (a minute, an
+hour, ...) holding the energy of each category, the flows, the car's sources,
+the imbalance between sources and sinks (``unaccounted``), and a few state
+statistics. These rows are the store's rollups; coarser rollups are sums of
+finer ones (see ``homegrid.store.schema.SUM_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from homegrid.energy.counters import counter_delta_per_bucket, monotone_counter
+from homegrid.energy.flows import ev_sources, split_flows
+from homegrid.energy.integrate import (
+    coverage_per_bucket,
+    energy_per_bucket,
+    power_part,
+    step_duration_per_bucket,
+)
+from homegrid.glossary import ENERGY_CATEGORIES, FLOWS, GridStatus
+from homegrid.readings import ReadingFrame
+from homegrid.store.schema import ROLLUP_COLUMNS, BucketTable
+
+__all__ = ["account", "minute_edges"]
+
+
+def minute_edges(start_ms: int, end_ms: int) -> np.ndarray:
+    """Minute bucket edges covering ``[start_ms, end_ms)``, aligned to whole UTC minutes."""
+    a = (start_ms // 60_000) * 60_000
+    b = -(-end_ms // 60_000) * 60_000
+    if b <= a:
+        b = a + 60_000
+    return np.arange(a, b + 1, 60_000, dtype=np.int64)
+
+
+def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> BucketTable:
+    """Energy, flows and state statistics per bucket from raw readings.
+
+    Parameters
+    ----------
+    frame : ReadingFrame
+        Raw readings, sorted; include samples just outside the buckets (and the
+        counters' last samples before and first after) so edges are exact.
+    edges_ms : array of int64
+        Bucket edges, epoch milliseconds UTC.
+    max_gap_s : float
+        Power samples further apart are not bridged. [s]
+
+    Returns
+    -------
+    BucketTable
+        Columns ``ROLLUP_COLUMNS``; energies [Wh], durations [s], SoC [%]
+        (``soc_sum`` is SoC integrated over time [%*s], ``soc_s`` its duration,
+        so that means aggregate exactly).
+    """
+    edges = np.asarray(edges_ms, dtype=np.int64)
+    t = frame.time_ms
+    cols: dict[str, np.ndarray] = {}
+    resets = quarantined = 0
+    counter_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for cat in ENERGY_CATEGORIES:
+        from_power = energy_per_bucket(t, power_part(frame.column(cat.power), cat.part), edges, max_gap_s)
+        if cat.counter is not None and cat.counter in frame.columns:
+            if cat.counter not in counter_cache:
+                series = monotone_counter(t, frame.columns[cat.counter])
+                resets += series.resets
+                quarantined += series.quarantined
+                counter_cache[cat.counter] = counter_delta_per_bucket(series, edges)
+            delta, covered = counter_cache[cat.counter]
+            cols[cat.name] = np.where(covered, delta, from_power)
+        else:
+            cols[cat.name] = from_power
+    sources = cols["solar"] + cols["battery_discharge"] + cols["grid_import"]
+    sinks = cols["home"] + cols["battery_charge"] + cols["grid_export"]
+    cols["unaccounted"] = sources - sinks
+    flows = split_flows(
+        cols["solar"],
+        cols["battery_discharge"],
+        cols["grid_import"],
+        cols["home"],
+        cols["battery_charge"],
+        cols["grid_export"],
+    )
+    for name in FLOWS:
+        cols[name] = flows[name]
+    for src, arr in ev_sources(cols["ev"], cols["home"], flows).items():
+        cols[f"ev_from_{src}"] = arr
+
+    any_power = np.full(len(t), np.nan)
+    for name in ("home_power", "grid_power", "solar_power", "battery_power"):
+        col = frame.column(name)
+        any_power = np.where(np.isnan(any_power), col, any_power)
+    cols["covered_s"] = coverage_per_bucket(t, any_power, edges, max_gap_s)
+
+    status = frame.column("grid_status")
+    off_grid = np.where(
+        np.isnan(status),
+        np.nan,
+        np.isin(status, (GridStatus.ISLANDED, GridStatus.TRANSITION)).astype(np.float64),
+    )
+    cols["islanded_s"] = step_duration_per_bucket(t, off_grid, edges, max_gap_s)
+
+    soc = frame.column("battery_soc")
+    cols["soc_s"] = coverage_per_bucket(t, soc, edges, max_gap_s)
+    cols["soc_sum"] = energy_per_bucket(t, soc, edges, max_gap_s) * 3600.0
+    cols["soc_min"], cols["soc_max"] = _min_max_per_bucket(t, soc, edges)
+    assert set(cols) == set(ROLLUP_COLUMNS)
+    return BucketTable(edges[:-1].copy(), cols, resets, quarantined)
+
+
+def _min_max_per_bucket(t: np.ndarray, v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    nb = len(edges) - 1
+    lo = np.full(nb, np.nan)
+    hi = np.full(nb, np.nan)
+    ok = ~np.isnan(v)
+    t, v = t[ok], v[ok]
+    idx = np.searchsorted(edges, t, side="right") - 1
+    inside = (idx >= 0) & (idx < nb)
+    if inside.any():
+        idx, vals = idx[inside], v[inside]
+        lo_f = np.full(nb, np.inf)
+        hi_f = np.full(nb, -np.inf)
+        np.minimum.at(lo_f, idx, vals)
+        np.maximum.at(hi_f, idx, vals)
+        has = np.isfinite(lo_f)
+        lo[has] = lo_f[has]
+        hi[has] = hi_f[has]
+    return lo, hi

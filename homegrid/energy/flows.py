@@ -1,0 +1,161 @@
+"""Where every kWh came from and went: sources split over sinks, per interval.
+
+The default rule gives the categories of Tesla's own energy history, so the two
+can be compared:
+
+- solar serves the home first, then charges the battery, then exports;
+- battery discharge serves the home, then exports;
+- grid import serves the home, then charges the battery.
+
+An interval can hold moments of import and of export, or of charge and of
+discharge; when the greedy rule leaves such a pair unplaced, the flows are
+rerouted (giving up the lowest-priority flow first) so that every interval
+that balanced moment by moment is fully placed.
+
+The car's share of the home's sources in an interval is proportional to its
+share of the home's energy in that interval.
+
+When an interval's sources and sinks do not balance (meters disagree), what a
+source could not place, or a sink did not get, is returned as its residual;
+nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["ev_sources", "split_flows"]
+
+SOURCES = ("solar", "battery_discharge", "grid_import")
+SINKS = ("home", "battery_charge", "grid_export")
+
+
+def split_flows(
+    solar: np.ndarray,
+    battery_discharge: np.ndarray,
+    grid_import: np.ndarray,
+    home: np.ndarray,
+    battery_charge: np.ndarray,
+    grid_export: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Split each interval's source energies over its sink energies [Wh].
+
+    Parameters
+    ----------
+    solar, battery_discharge, grid_import : array
+        Source energies per interval, >= 0. [Wh]
+    home, battery_charge, grid_export : array
+        Sink energies per interval, >= 0. [Wh]
+
+    Returns
+    -------
+    dict of arrays
+        The seven flows named in ``homegrid.glossary.FLOWS`` [Wh], plus
+        ``unplaced_<source>`` and ``unserved_<sink>`` residuals [Wh]: for
+        each source, its flows plus its unplaced part equal it; for each sink,
+        its flows plus its unserved part equal it.
+    """
+    s = np.asarray(solar, dtype=np.float64)
+    b = np.asarray(battery_discharge, dtype=np.float64)
+    g = np.asarray(grid_import, dtype=np.float64)
+    home_left = np.asarray(home, dtype=np.float64).copy()
+    charge_left = np.asarray(battery_charge, dtype=np.float64).copy()
+    export_left = np.asarray(grid_export, dtype=np.float64).copy()
+
+    def take(available: np.ndarray, need: np.ndarray) -> np.ndarray:
+        # writes back into the caller's "left" arrays
+        moved = np.minimum(available, need)
+        need -= moved
+        return moved
+
+    out: dict[str, np.ndarray] = {}
+    out["solar_to_home"] = take(s, home_left)
+    s_left = s - out["solar_to_home"]
+    out["solar_to_battery"] = take(s_left, charge_left)
+    s_left = s_left - out["solar_to_battery"]
+    out["solar_to_grid"] = take(s_left, export_left)
+    s_left = s_left - out["solar_to_grid"]
+
+    out["battery_to_home"] = take(b, home_left)
+    b_left = b - out["battery_to_home"]
+    out["battery_to_grid"] = take(b_left, export_left)
+    b_left = b_left - out["battery_to_grid"]
+
+    out["grid_to_home"] = take(g, home_left)
+    g_left = g - out["grid_to_home"]
+    out["grid_to_battery"] = take(g_left, charge_left)
+    g_left = g_left - out["grid_to_battery"]
+
+    _reroute_grid_passthrough(out, g_left, export_left)
+    _reroute_battery_passthrough(out, b_left, charge_left)
+
+    out["unplaced_solar"] = s_left
+    out["unplaced_battery_discharge"] = b_left
+    out["unplaced_grid_import"] = g_left
+    out["unserved_home"] = home_left
+    out["unserved_battery_charge"] = charge_left
+    out["unserved_grid_export"] = export_left
+    return out
+
+
+def _shift(amount: np.ndarray, flows: dict[str, np.ndarray], minus: tuple[str, ...], plus: tuple[str, ...]) -> None:
+    for name in minus:
+        flows[name] -= amount
+    for name in plus:
+        flows[name] += amount
+
+
+def _reroute_grid_passthrough(
+    out: dict[str, np.ndarray], grid_left: np.ndarray, export_left: np.ndarray
+) -> None:
+    """Grid import and grid export both left over: the interval held an import and an export at
+    different moments. Let solar or battery energy that served home or battery go out instead,
+    and the grid take its place, giving up the lowest-priority flow first."""
+    for via, sink in (("battery_to_home", "home"), ("solar_to_battery", "battery"), ("solar_to_home", "home")):
+        y = np.minimum(np.minimum(grid_left, export_left), out[via])
+        origin = via.split("_to_")[0]
+        _shift(y, out, (via,), (f"{origin}_to_grid", f"grid_to_{sink}"))
+        grid_left -= y
+        export_left -= y
+
+
+def _reroute_battery_passthrough(
+    out: dict[str, np.ndarray], discharge_left: np.ndarray, charge_left: np.ndarray
+) -> None:
+    """Battery discharge and charge both left over: let the battery take over serving home or
+    export, and the energy that served them charge the battery instead."""
+    for via, sink in (("grid_to_home", "home"), ("solar_to_grid", "grid"), ("solar_to_home", "home")):
+        y = np.minimum(np.minimum(discharge_left, charge_left), out[via])
+        origin = via.split("_to_")[0]
+        _shift(y, out, (via,), (f"{origin}_to_battery", f"battery_to_{sink}"))
+        discharge_left -= y
+        charge_left -= y
+
+
+def ev_sources(
+    ev: np.ndarray, home: np.ndarray, flows: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The car's energy by source, in proportion to its share of the home [Wh].
+
+    Parameters
+    ----------
+    ev : array
+        The car charger's energy per interval, part of ``home``. [Wh]
+    home : array
+        Household energy per interval, car included. [Wh]
+    flows : dict of arrays
+        From :func:`split_flows`.
+
+    Returns
+    -------
+    dict of arrays
+        ``solar``, ``battery`` and ``grid`` [Wh].
+    """
+    ev = np.asarray(ev, dtype=np.float64)
+    home = np.asarray(home, dtype=np.float64)
+    share = np.divide(np.minimum(ev, home), home, out=np.zeros_like(home), where=home > 0)
+    return {
+        "solar": share * flows["solar_to_home"],
+        "battery": share * flows["battery_to_home"],
+        "grid": share * flows["grid_to_home"],
+    }

@@ -1,0 +1,113 @@
+"""The read side shared by the CLI and the API: spans, series and reports from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from homegrid.energy.report import energy_report
+from homegrid.glossary import ENERGY_CATEGORIES
+from homegrid.hub.recorder import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds
+from homegrid.readings import ReadingFrame, from_ms, to_ms
+from homegrid.store import BucketTable, Store
+
+__all__ = ["Queries", "parse_instant"]
+
+_STEP_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS}
+_MAX_POINTS = {"minute": 50_000, "hour": 50_000, "day": 20_000}
+
+
+def parse_instant(text: str, tz: ZoneInfo, *, end: bool = False) -> int:
+    """Epoch ms of an ISO 8601 instant (offset required) or a local date.
+
+    A date means its local midnight, or with ``end=True`` the next day's (dates are inclusive).
+    """
+    text = text.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        a, b = local_day_bounds(day, tz)
+        return b if end else a
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO 8601 time or date") from None
+    if t.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset; give one (e.g. +00:00) or a plain date")
+    return to_ms(t)
+
+
+class Queries:
+    """Reads for reports, charts and exports, in the site's time zone."""
+
+    def __init__(self, store: Store, tz: ZoneInfo) -> None:
+        self.store = store
+        self.tz = tz
+
+    @staticmethod
+    def step_ms(step: str) -> int:
+        return _STEP_MS[step]
+
+    @staticmethod
+    def max_points(step: str) -> int:
+        return _MAX_POINTS[step]
+
+    def span(self, start: str, end: str) -> tuple[int, int]:
+        a = parse_instant(start, self.tz)
+        b = parse_instant(end, self.tz, end=True)
+        if b <= a:
+            raise ValueError("'to' must be after 'from'")
+        return a, b
+
+    def series(self, step: str, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
+        """Rollup rows with average powers [W] and mean SoC [%] added, and their labels."""
+        if step == "day":
+            table, labels = self.store.read_days(start_ms, end_ms)
+            seconds = np.array(
+                [(lambda b: (b[1] - b[0]) / 1000)(local_day_bounds(date.fromisoformat(d), self.tz))
+                 for d in labels]
+            )
+        else:
+            table = self.store.read_rollup(step, start_ms, end_ms)
+            labels = [from_ms(t).astimezone(self.tz).isoformat() for t in table.start_ms.tolist()]
+            seconds = np.full(len(table), _STEP_MS[step] / 1000)
+        cols = dict(table.columns)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for cat in ENERGY_CATEGORIES:
+                cols[f"{cat.name}_w"] = cols[cat.name] * 3600.0 / seconds
+            cols["soc_mean"] = np.where(cols["soc_s"] > 0, cols["soc_sum"] / cols["soc_s"], np.nan)
+        return BucketTable(table.start_ms, cols), labels
+
+    def report(self, first: date, last: date) -> dict[str, object]:
+        """The energy report for local dates ``first`` to ``last`` inclusive."""
+        a, _ = local_day_bounds(first, self.tz)
+        _, b = local_day_bounds(last, self.tz)
+        totals = self.store.sum_rollup("day", a, b)
+        out: dict[str, object] = {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "timezone": self.tz.key,
+            "days": (last - first).days + 1,
+            "days_with_data": int(totals.pop("rows")),
+        }
+        out.update(energy_report(totals))
+        return out
+
+    def readings(self, start_ms: int, end_ms: int, chunk_ms: int = DAY_MS) -> Iterator[ReadingFrame]:
+        """Raw readings in chunks, for export."""
+        t = start_ms
+        while t < end_ms:
+            yield self.store.read_readings(t, min(t + chunk_ms, end_ms))
+            t += chunk_ms
+
+    @staticmethod
+    def dates(first: date, last: date) -> Iterator[date]:
+        day = first
+        while day <= last:
+            yield day
+            day += timedelta(days=1)

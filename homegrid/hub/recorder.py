@@ -1,0 +1,163 @@
+"""The recorder: writes readings to the store and keeps the rollups in step.
+
+After new readings land, every minute between the sample before them and the
+sample after them is accounted again from raw data (so a gap the hub was down
+for gets the energy the device counters saw in it), then the hours and local
+days those minutes touch are summed again from the minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from homegrid.energy.accounting import account
+from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
+from homegrid.store import Quarantined, Store
+
+__all__ = ["Recorder", "local_day_bounds"]
+
+log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """UTC epoch ms of a local day's first and next day's first instant (23, 24 or 25 h apart)."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return to_ms(start), to_ms(end)
+
+
+class Recorder:
+    """Writes readings and maintains minute, hour and local-day rollups.
+
+    Parameters
+    ----------
+    store : Store
+        Where everything is kept.
+    tz : ZoneInfo
+        The site's time zone, for local days.
+    max_gap_s : float
+        Power samples further apart are not bridged. [s]
+    """
+
+    def __init__(self, store: Store, tz: ZoneInfo, max_gap_s: float = 300.0) -> None:
+        self.store = store
+        self.tz = tz
+        self.max_gap_s = max_gap_s
+        self.counter_resets = 0
+        self.counter_quarantined = 0
+        self._check_timezone()
+
+    def _check_timezone(self) -> None:
+        stored = self.store.get_meta("timezone")
+        if stored is None:
+            self.store.set_meta("timezone", self.tz.key)
+        elif stored != self.tz.key:
+            log.warning("site time zone changed from %s to %s: rebuilding day rollups", stored, self.tz.key)
+            self.store.set_meta("timezone", self.tz.key)
+            self.store.delete_rollup("day", -(2**62), 2**62)
+            span = self.store.time_range()
+            if span is not None:
+                self._rebuild_days(*span)
+
+    # writing ------------------------------------------------------------------------------
+
+    def record(self, reading: Reading, problems: dict[str, str] | None = None, source: str = "device") -> None:
+        """Store one live reading, quarantining the values a device got wrong."""
+        if problems:
+            self.quarantine(reading.time_ms, source, problems)
+        if reading.values:
+            self.ingest(ReadingFrame.from_readings([reading]))
+
+    def quarantine(self, time_ms: int, source: str, problems: dict[str, str]) -> None:
+        for name, reason in problems.items():
+            log.warning("quarantined %s from %s at %s: %s", name, source, from_ms(time_ms).isoformat(), reason)
+        self.store.quarantine([Quarantined(time_ms, source, n, "", r) for n, r in problems.items()])
+
+    def ingest(self, frame: ReadingFrame) -> None:
+        """Store readings and bring the rollups they touch up to date, in one transaction."""
+        if len(frame) == 0:
+            return
+        frame = frame.sorted()
+        with self.store.transaction():
+            self.store.write_readings(frame)
+            self.update_rollups(int(frame.time_ms[0]), int(frame.time_ms[-1]))
+
+    def ingest_bulk(self, frames: Iterable[ReadingFrame]) -> tuple[int, int, int] | None:
+        """Store many frames in one transaction, then rebuild the rollups once.
+
+        Returns (rows, first_ms, last_ms), or None when nothing was written. If
+        iterating ``frames`` raises, nothing is stored.
+        """
+        rows = 0
+        first = last = None
+        with self.store.transaction():
+            for frame in frames:
+                if len(frame) == 0:
+                    continue
+                frame = frame.sorted()
+                rows += self.store.write_readings(frame)
+                lo, hi = int(frame.time_ms[0]), int(frame.time_ms[-1])
+                first = lo if first is None else min(first, lo)
+                last = hi if last is None else max(last, hi)
+            if first is None or last is None:
+                return None
+            self.update_rollups(first, last)
+        return rows, first, last
+
+    # rollups ------------------------------------------------------------------------------
+
+    def update_rollups(self, first_ms: int, last_ms: int) -> None:
+        """Recompute rollups from the sample before ``first_ms`` to the one after ``last_ms``."""
+        around = self.store.neighbours(first_ms, last_ms + 1)
+        before = around.time_ms[around.time_ms < first_ms]
+        after = around.time_ms[around.time_ms > last_ms]
+        a = int(before.min()) if len(before) else first_ms
+        b = int(after.max()) if len(after) else last_ms
+        self.rebuild(a, b)
+
+    def rebuild(self, start_ms: int, end_ms: int, chunk_ms: int = DAY_MS) -> None:
+        """Recompute every rollup touching ``[start_ms, end_ms]`` from raw readings."""
+        a = (start_ms // MINUTE_MS) * MINUTE_MS
+        b = (end_ms // MINUTE_MS + 1) * MINUTE_MS
+        margin = int(self.max_gap_s * 1000) + MINUTE_MS
+        with self.store.transaction():
+            for c0 in range(a, b, chunk_ms):
+                c1 = min(c0 + chunk_ms, b)
+                raw = self.store.read_readings(c0 - margin, c1 + margin)
+                outer = self.store.neighbours(c0 - margin, c1 + margin)
+                frame = ReadingFrame.concat([raw, outer]).sorted()
+                table = account(frame, np.arange(c0, c1 + 1, MINUTE_MS, dtype=np.int64), self.max_gap_s)
+                self.counter_resets += table.counter_resets
+                self.counter_quarantined += table.counter_quarantined
+                self.store.write_rollup("minute", table)
+            self._rebuild_hours(a, b)
+            self._rebuild_days(a, b)
+
+    def _rebuild_hours(self, start_ms: int, end_ms: int) -> None:
+        h0 = (start_ms // HOUR_MS) * HOUR_MS
+        h1 = -(-end_ms // HOUR_MS) * HOUR_MS
+        self.store.write_rollup("hour", self.store.aggregate_minutes(h0, h1, HOUR_MS))
+
+    def _rebuild_days(self, start_ms: int, end_ms: int) -> None:
+        first = from_ms(start_ms).astimezone(self.tz).date()
+        last = from_ms(max(end_ms - 1, start_ms)).astimezone(self.tz).date()
+        day = first
+        while day <= last:
+            d0, d1 = local_day_bounds(day, self.tz)
+            table = self.store.aggregate_minutes(d0, d1)
+            if len(table):
+                self.store.write_rollup("day", table, [day.isoformat()])
+            day += timedelta(days=1)
+
+    def prune(self, retention_days: float, now_ms: int) -> int:
+        """Delete raw readings past retention (rollups are kept forever)."""
+        return self.store.prune_raw(now_ms - int(retention_days * DAY_MS))

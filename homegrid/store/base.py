@@ -1,0 +1,107 @@
+"""The storage interface: raw readings plus rollups, behind calls any database can serve.
+
+The embedded default is :class:`homegrid.store.sqlite.SQLiteStore`; a server
+database (PostgreSQL) implements the same class.
+Times are epoch milliseconds UTC; rollup steps are ``minute``, ``hour`` and
+``day`` (days are the site's local days, keyed by the UTC instant of local
+midnight, with their local date).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from homegrid.readings import ReadingFrame
+from homegrid.store.schema import BucketTable
+
+__all__ = ["STEPS", "Quarantined", "Store"]
+
+STEPS = ("minute", "hour", "day")
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A value refused at the door, kept for the owner to see."""
+
+    time_ms: int
+    source: str
+    field: str
+    value: str
+    reason: str
+
+
+class Store(abc.ABC):
+    """Durable raw readings and rollups."""
+
+    @abc.abstractmethod
+    def write_readings(self, frame: ReadingFrame) -> int:
+        """Insert or replace readings (same timestamp: the new row wins). Returns rows written."""
+
+    @abc.abstractmethod
+    def read_readings(self, start_ms: int, end_ms: int) -> ReadingFrame:
+        """Raw readings with ``start_ms <= time < end_ms``, sorted."""
+
+    @abc.abstractmethod
+    def neighbours(self, start_ms: int, end_ms: int) -> ReadingFrame:
+        """For each column, its last sample before ``start_ms`` and first at or after ``end_ms``."""
+
+    @abc.abstractmethod
+    def latest(self) -> ReadingFrame:
+        """The most recent reading of each column (one row per distinct time)."""
+
+    @abc.abstractmethod
+    def time_range(self) -> tuple[int, int] | None:
+        """First and last raw reading times, or None when empty."""
+
+    @abc.abstractmethod
+    def write_rollup(self, step: str, table: BucketTable, dates: list[str] | None = None) -> None:
+        """Insert or replace rollup rows (``dates``: the local date of each day row)."""
+
+    @abc.abstractmethod
+    def delete_rollup(self, step: str, start_ms: int, end_ms: int) -> None:
+        """Delete rollup rows whose bucket starts within ``[start_ms, end_ms)``."""
+
+    @abc.abstractmethod
+    def read_rollup(self, step: str, start_ms: int, end_ms: int) -> BucketTable:
+        """Rollup rows whose bucket starts within ``[start_ms, end_ms)``."""
+
+    @abc.abstractmethod
+    def read_days(self, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
+        """Day rollups starting within ``[start_ms, end_ms)`` and their local dates."""
+
+    @abc.abstractmethod
+    def aggregate_minutes(self, start_ms: int, end_ms: int, bucket_ms: int | None = None) -> BucketTable:
+        """Sum minute rollups in ``[start_ms, end_ms)``: into buckets of ``bucket_ms`` or one row."""
+
+    @abc.abstractmethod
+    def sum_rollup(self, step: str, start_ms: int, end_ms: int) -> dict[str, float]:
+        """Totals over rollup rows starting within ``[start_ms, end_ms)``."""
+
+    @abc.abstractmethod
+    def prune_raw(self, before_ms: int) -> int:
+        """Delete raw readings older than ``before_ms``; rollups stay. Returns rows deleted."""
+
+    @abc.abstractmethod
+    def quarantine(self, items: list[Quarantined]) -> None:
+        """Keep refused values (logged and counted, never silently dropped)."""
+
+    @abc.abstractmethod
+    def quarantined(self, limit: int = 100) -> tuple[int, list[Quarantined]]:
+        """Count of quarantined values and the most recent ones."""
+
+    @abc.abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes so they land together or not at all."""
+        yield
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release."""

@@ -1,0 +1,51 @@
+"""What the store keeps: raw reading columns and rollup columns, named from the glossary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from homegrid.glossary import ALL_NAMES, ENERGY_CATEGORIES, EV_SOURCES, FLOWS
+
+__all__ = [
+    "ENERGY_KEYS",
+    "EV_SOURCE_KEYS",
+    "MAX_COLUMNS",
+    "MIN_COLUMNS",
+    "RAW_COLUMNS",
+    "ROLLUP_COLUMNS",
+    "SUM_COLUMNS",
+    "BucketTable",
+]
+
+RAW_COLUMNS: tuple[str, ...] = ALL_NAMES
+ENERGY_KEYS: tuple[str, ...] = (*(c.name for c in ENERGY_CATEGORIES), "unaccounted")
+EV_SOURCE_KEYS: tuple[str, ...] = tuple(f"ev_from_{s}" for s in EV_SOURCES)
+#: Rollup columns that add up from finer buckets to coarser ones: energies [Wh],
+#: durations [s], and SoC integrated over time (``soc_sum`` [%*s] over ``soc_s`` [s]).
+SUM_COLUMNS: tuple[str, ...] = (
+    *ENERGY_KEYS,
+    *FLOWS,
+    *EV_SOURCE_KEYS,
+    "covered_s",
+    "islanded_s",
+    "soc_s",
+    "soc_sum",
+)
+MIN_COLUMNS: tuple[str, ...] = ("soc_min",)
+MAX_COLUMNS: tuple[str, ...] = ("soc_max",)
+ROLLUP_COLUMNS: tuple[str, ...] = (*SUM_COLUMNS, *MIN_COLUMNS, *MAX_COLUMNS)
+
+
+@dataclass
+class BucketTable:
+    """Rollup rows: bucket start times [ms UTC] and one array per column."""
+
+    start_ms: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    counter_resets: int = 0
+    counter_quarantined: int = 0
+
+    def __len__(self) -> int:
+        return len(self.start_ms)
