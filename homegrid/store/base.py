@@ -78,7 +78,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def sum_rollup(self, step: str, start_ms: int, end_ms: int) -> dict[str, float]:
-        """Totals over rollup rows starting within ``[start_ms, end_ms)``."""
+        """Totals over rollup rows starting within ``[start_ms, end_ms)``; ``rows`` counts those with data."""
 
     @abc.abstractmethod
     def prune_raw(self, before_ms: int) -> int:

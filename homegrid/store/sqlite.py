@@ -278,9 +278,10 @@ class SQLiteStore(Store):
         return self._table_from_rows(rows)
 
     def sum_rollup(self, step: str, start_ms: int, end_ms: int) -> dict[str, float]:
-        sql = f"SELECT COUNT(*), {self._aggregates()} FROM {self._table(step)} WHERE ts >= ? AND ts < ?"
+        with_data = "SUM(covered_s > 0 OR home > 0 OR solar > 0 OR grid_import > 0 OR grid_export > 0)"
+        sql = f"SELECT {with_data}, {self._aggregates()} FROM {self._table(step)} WHERE ts >= ? AND ts < ?"
         row = self._reader().execute(sql, (start_ms, end_ms)).fetchone()
-        out = {"rows": float(row[0])}
+        out = {"rows": float(row[0] or 0)}
         for c, v in zip(ROLLUP_COLUMNS, row[1:], strict=True):
             out[c] = float("nan") if v is None else float(v)
         return out

@@ -1,0 +1,34 @@
+"""Shared fixtures: a temporary store and a recorder in the site's zone."""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homegrid.hub.recorder import Recorder
+from homegrid.readings import ReadingFrame
+from homegrid.store import SQLiteStore
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = SQLiteStore(tmp_path / "homegrid.db", synchronous="NORMAL")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def recorder(store: SQLiteStore) -> Recorder:
+    return Recorder(store, NEW_YORK, max_gap_s=300)
+
+
+def steady_frame(start_ms: int, n: int, step_ms: int = 60_000, **values: float) -> ReadingFrame:
+    """n readings with constant values, one every step_ms."""
+    t = start_ms + np.arange(n, dtype=np.int64) * step_ms
+    return ReadingFrame(t, {k: np.full(n, float(v)) for k, v in values.items()})

@@ -1,0 +1,124 @@
+"""The recorder keeps minute, hour and local-day rollups in step with raw readings."""
+
+import zoneinfo
+from datetime import date, datetime, timezone
+
+import numpy as np
+import pytest
+
+from homegrid.hub.queries import Queries
+from homegrid.hub.recorder import Recorder, local_day_bounds
+from homegrid.readings import ReadingFrame, to_ms
+
+from .conftest import NEW_YORK, steady_frame
+
+H = 3_600_000
+
+
+def _ms(*args) -> int:
+    return to_ms(datetime(*args, tzinfo=timezone.utc))
+
+
+def test_minutes_hours_and_days_agree(recorder, store):
+    start = _ms(2025, 6, 1, 4)  # local midnight in New York (EDT)
+    recorder.ingest_bulk([steady_frame(start, 2 * 1440 + 1, solar_power=600, home_power=1200, grid_power=600)])
+    minutes = store.sum_rollup("minute", 0, 2**62)
+    hours = store.sum_rollup("hour", 0, 2**62)
+    days = store.sum_rollup("day", 0, 2**62)
+    for key in ("solar", "home", "grid_import", "solar_to_home", "grid_to_home"):
+        assert minutes[key] == pytest.approx(hours[key]) == pytest.approx(days[key])
+    assert days["home"] == pytest.approx(1200 * 48)
+    assert days["solar_to_home"] == pytest.approx(600 * 48)
+    assert days["rows"] == 2
+    assert days["unaccounted"] == pytest.approx(0, abs=1e-6)
+
+
+def test_daylight_saving_days_have_23_and_25_hours(recorder, store):
+    for day, hours in ((date(2025, 3, 9), 23), (date(2025, 11, 2), 25)):
+        a, b = local_day_bounds(day, NEW_YORK)
+        assert (b - a) == hours * H
+        recorder.ingest_bulk([steady_frame(a - H, (b - a) // 60_000 + 121, home_power=1000, grid_power=1000)])
+        rows, labels = store.read_days(a, b)
+        assert labels == [day.isoformat()]
+        assert rows.columns["home"][0] == pytest.approx(1000 * hours)
+
+
+def test_counters_bridge_a_gap_the_hub_was_down_for(recorder, store):
+    start = _ms(2025, 6, 1, 12)
+    # 10 minutes of polling, 3 hours down, 10 more minutes; the house drew 1 kW throughout
+    before = steady_frame(start, 11, home_power=1000)
+    before.columns["home_energy_imported"] = 50_000 + np.arange(11) * 1000 / 60
+    after_start = start + 10 * 60_000 + 3 * H
+    after = steady_frame(after_start, 11, home_power=1000)
+    after.columns["home_energy_imported"] = 50_000 + (after_start - start) / H * 1000 + np.arange(11) * 1000 / 60
+    recorder.ingest(before)
+    recorder.ingest(after)
+    total = store.sum_rollup("minute", 0, 2**62)
+    expected = (after.columns["home_energy_imported"][-1] - 50_000)
+    assert total["home"] == pytest.approx(expected, rel=1e-9)
+    assert total["home"] == pytest.approx(1000 * (3 + 20 / 60), rel=1e-9)
+    # power alone does not guess across the gap: only the 20 polled minutes are covered
+    assert total["covered_s"] == pytest.approx(20 * 60)
+
+
+def test_power_only_gap_is_not_bridged(recorder, store):
+    start = _ms(2025, 6, 1, 12)
+    recorder.ingest(steady_frame(start, 11, home_power=1000))
+    recorder.ingest(steady_frame(start + 2 * H, 11, home_power=1000))
+    total = store.sum_rollup("minute", 0, 2**62)
+    assert total["home"] == pytest.approx(1000 * 20 / 60)
+
+
+def test_counter_reset_is_detected_and_energy_kept(recorder, store):
+    start = _ms(2025, 6, 1, 12)
+    f = steady_frame(start, 6)
+    f.columns["grid_energy_imported"] = np.array([9000.0, 9100, 9200, 50, 150, 250])
+    recorder.ingest(f)
+    total = store.sum_rollup("minute", 0, 2**62)
+    assert total["grid_import"] == pytest.approx(200 + 50 + 200)
+    assert recorder.counter_resets >= 1
+
+
+def test_live_ingest_one_reading_at_a_time_matches_bulk(tmp_path):
+    from homegrid.store import SQLiteStore
+
+    start = _ms(2025, 6, 1, 12)
+    t = start + np.arange(200, dtype=np.int64) * 5_000
+    p = 1000 + 500 * np.sin(np.arange(200) / 10)
+    frame = ReadingFrame(t, {"home_power": p, "grid_power": p})
+    bulk = Recorder(SQLiteStore(tmp_path / "a.db"), NEW_YORK)
+    bulk.ingest_bulk([frame])
+    live = Recorder(SQLiteStore(tmp_path / "b.db"), NEW_YORK)
+    for i in range(200):
+        live.ingest(ReadingFrame(t[i : i + 1], {"home_power": p[i : i + 1], "grid_power": p[i : i + 1]}))
+    a = bulk.store.read_rollup("minute", 0, 2**62)
+    b = live.store.read_rollup("minute", 0, 2**62)
+    np.testing.assert_allclose(a.columns["home"], b.columns["home"], rtol=1e-12)
+    assert bulk.store.sum_rollup("day", 0, 2**62)["home"] == pytest.approx(
+        live.store.sum_rollup("day", 0, 2**62)["home"]
+    )
+
+
+def test_changing_the_time_zone_rebuilds_local_days(store):
+    rec = Recorder(store, NEW_YORK)
+    start = _ms(2025, 6, 1, 0)
+    rec.ingest_bulk([steady_frame(start, 3 * 1440, home_power=1000, grid_power=1000)])
+    _, labels_ny = store.read_days(0, 2**62)
+    Recorder(store, zoneinfo.ZoneInfo("Asia/Tokyo"))
+    table, labels = store.read_days(0, 2**62)
+    assert labels != labels_ny
+    a, b = local_day_bounds(date(2025, 6, 2), zoneinfo.ZoneInfo("Asia/Tokyo"))
+    assert int(table.start_ms[labels.index("2025-06-02")]) == a
+    assert table.columns["home"].sum() == pytest.approx(1000 * (3 * 24 - 1 / 60))
+
+
+def test_report_for_local_dates(recorder, store):
+    a, _ = local_day_bounds(date(2025, 6, 1), NEW_YORK)
+    recorder.ingest_bulk([steady_frame(a, 3 * 1440 + 1, solar_power=500, home_power=2000, grid_power=1500,
+                                       ev_power=1000)])
+    rep = Queries(store, NEW_YORK).report(date(2025, 6, 1), date(2025, 6, 2))
+    assert rep["days_with_data"] == 2
+    assert rep["energy_wh"]["home"] == pytest.approx(2000 * 48)
+    assert rep["self_powered_percent"] == pytest.approx(25.0)
+    assert rep["ev_sources_wh"]["solar"] == pytest.approx(250 * 48)
+    assert rep["ev_sources_wh"]["grid"] == pytest.approx(750 * 48)

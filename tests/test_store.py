@@ -1,0 +1,61 @@
+"""The SQLite store: round trips, merges, retention, quarantine."""
+
+import numpy as np
+
+from homegrid.readings import ReadingFrame
+from homegrid.store import Quarantined, SQLiteStore
+
+from .conftest import steady_frame
+
+
+def test_readings_round_trip_with_missing_values(store):
+    f = ReadingFrame(
+        np.array([1000, 2000, 3000]),
+        {"solar_power": np.array([1.0, np.nan, 3.0]), "grid_status": np.array([1.0, 2.0, 1.0])},
+    )
+    store.write_readings(f)
+    back = store.read_readings(0, 10_000)
+    assert back.time_ms.tolist() == [1000, 2000, 3000]
+    np.testing.assert_array_equal(back.columns["solar_power"], [1.0, np.nan, 3.0])
+    assert "home_power" not in back.columns
+
+
+def test_same_timestamp_merges_columns_from_two_sources(store):
+    store.write_readings(ReadingFrame(np.array([5000]), {"solar_power": np.array([100.0])}))
+    store.write_readings(ReadingFrame(np.array([5000]), {"home_power": np.array([300.0])}))
+    store.write_readings(ReadingFrame(np.array([5000]), {"solar_power": np.array([120.0])}))
+    back = store.read_readings(0, 10_000)
+    assert back.columns["solar_power"][0] == 120.0
+    assert back.columns["home_power"][0] == 300.0
+
+
+def test_prune_keeps_the_anchor_row_before_the_cut(store):
+    store.write_readings(steady_frame(0, 10, step_ms=1000, home_energy_imported=5.0))
+    deleted = store.prune_raw(5500)
+    assert deleted == 5
+    assert store.read_readings(0, 100_000).time_ms.tolist() == [5000, 6000, 7000, 8000, 9000]
+
+
+def test_failed_transaction_leaves_nothing(store):
+    try:
+        with store.transaction():
+            store.write_readings(steady_frame(0, 3, home_power=1.0))
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert len(store.read_readings(0, 10**9)) == 0
+
+
+def test_quarantine_is_counted_and_kept(store):
+    store.quarantine([Quarantined(1, "gw", "grid_power", "nan", "not finite")])
+    count, items = store.quarantined()
+    assert count == 1 and items[0].field == "grid_power"
+
+
+def test_data_survives_reopen(tmp_path):
+    s = SQLiteStore(tmp_path / "x.db")
+    s.write_readings(steady_frame(0, 100, home_power=7.0))
+    s.close()
+    s2 = SQLiteStore(tmp_path / "x.db")
+    assert len(s2.read_readings(0, 10**12)) == 100
+    s2.close()
