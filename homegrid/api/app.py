@@ -25,7 +25,7 @@ __all__ = ["create_app"]
 
 
 def _clean(v: float) -> float | None:
-    return None if v is None or math.isnan(v) else round(float(v), 3)
+    return None if v is None or math.isnan(v) else float(v)
 
 
 def create_app(queries: Queries, health: Any = None) -> FastAPI:

@@ -1,0 +1,71 @@
+"""The HTTP API over a real store."""
+
+from datetime import date
+
+import pytest
+from fastapi.testclient import TestClient
+
+from homegrid.api.app import create_app
+from homegrid.hub.queries import Queries
+from homegrid.hub.recorder import local_day_bounds
+
+from .conftest import NEW_YORK, steady_frame
+
+
+@pytest.fixture
+def client(recorder, store):
+    a, _ = local_day_bounds(date(2025, 6, 1), NEW_YORK)
+    f = steady_frame(a, 2 * 1440 + 1, solar_power=1000, home_power=3000, grid_power=2000, battery_soc=55,
+                     grid_status=1)
+    recorder.ingest_bulk([f])
+    with TestClient(create_app(Queries(store, NEW_YORK), health=lambda: {"device": "test"})) as c:
+        yield c
+
+
+def test_live_returns_newest_reading_in_glossary_names(client):
+    body = client.get("/api/v1/live").json()
+    assert body["values"]["home_power"] == 3000
+    assert body["values"]["grid_status"] == "connected"
+    assert body["units"]["home_power"] == "W"
+    assert body["time"].startswith("2025-06-03T04:00:00")
+    assert body["health"] == {"device": "test"}
+
+
+@pytest.mark.parametrize(("step", "points"), [("minute", 1440), ("hour", 24), ("day", 1)])
+def test_energy_steps(client, step, points):
+    body = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": step}).json()
+    assert len(body["points"]) == points
+    p = body["points"][0]
+    assert p["home_w"] == pytest.approx(3000)
+    assert p["soc_mean"] == pytest.approx(55)
+    assert sum(q["solar_to_home"] for q in body["points"]) == pytest.approx(24_000)
+
+
+def test_energy_day_labels_are_local_dates(client):
+    body = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-02", "step": "day"}).json()
+    assert [p["start"] for p in body["points"]] == ["2025-06-01", "2025-06-02"]
+    assert body["timezone"] == "America/New_York"
+
+
+def test_energy_rejects_bad_input(client):
+    assert client.get("/api/v1/energy", params={"from": "junk", "to": "2025-06-01"}).status_code == 422
+    assert client.get("/api/v1/energy", params={"from": "2025-06-01T00:00:00", "to": "2025-06-02"}).status_code == 422
+    r = client.get("/api/v1/energy", params={"from": "2020-01-01", "to": "2025-06-01", "step": "minute"})
+    assert r.status_code == 422
+
+
+def test_report_matches_cli_keys(client):
+    body = client.get("/api/v1/report", params={"from": "2025-06-01", "to": "2025-06-02"}).json()
+    assert set(body) >= {"energy_wh", "flows_wh", "ev_sources_wh", "self_powered_percent"}
+    assert body["energy_wh"]["home"] == pytest.approx(3000 * 48)
+    assert body["self_powered_percent"] == pytest.approx(100 / 3, abs=0.01)
+
+
+def test_openapi_documents_the_endpoints(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/live", "/api/v1/energy", "/api/v1/report"} <= set(paths)
+
+
+def test_dashboard_page_is_served(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "homegrid" in r.text
