@@ -122,3 +122,14 @@ def test_report_for_local_dates(recorder, store):
     assert rep["self_powered_percent"] == pytest.approx(25.0)
     assert rep["ev_sources_wh"]["solar"] == pytest.approx(250 * 48)
     assert rep["ev_sources_wh"]["grid"] == pytest.approx(750 * 48)
+
+
+def test_hours_follow_half_hour_zones(store):
+    kolkata = zoneinfo.ZoneInfo("Asia/Kolkata")
+    rec = Recorder(store, kolkata)
+    a, _ = local_day_bounds(date(2025, 6, 1), kolkata)
+    rec.ingest_bulk([steady_frame(a, 1441, home_power=1000, grid_power=1000)])
+    hours = store.read_rollup("hour", 0, 2**62)
+    assert len(hours) == 24
+    assert int(hours.start_ms[0]) == a  # local midnight, 18:30 UTC
+    np.testing.assert_allclose(hours.columns["home"], 1000)

@@ -143,9 +143,15 @@ class Recorder:
             self._rebuild_days(a, b)
 
     def _rebuild_hours(self, start_ms: int, end_ms: int) -> None:
-        h0 = (start_ms // HOUR_MS) * HOUR_MS
-        h1 = -(-end_ms // HOUR_MS) * HOUR_MS
+        # hours follow the site's clock: in zones such as Asia/Kolkata (+05:30) they start at :30 UTC
+        off = self._hour_offset_ms(start_ms)
+        h0 = ((start_ms - off) // HOUR_MS) * HOUR_MS + off
+        h1 = -(-(end_ms - off) // HOUR_MS) * HOUR_MS + off
         self.store.write_rollup("hour", self.store.aggregate_minutes(h0, h1, HOUR_MS))
+
+    def _hour_offset_ms(self, t_ms: int) -> int:
+        offset = from_ms(t_ms).astimezone(self.tz).utcoffset()
+        return int(offset.total_seconds() * 1000) % HOUR_MS if offset else 0
 
     def _rebuild_days(self, start_ms: int, end_ms: int) -> None:
         first = from_ms(start_ms).astimezone(self.tz).date()

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "homegrid.db"
 MAX_BACKOFF_S = 300.0
+FUTURE_TOLERANCE_MS = 300_000
 
 
 def open_store(data_dir: Path, synchronous: str = "FULL") -> SQLiteStore:
@@ -92,6 +93,8 @@ class Hub:
         self.device = device
         self.health = DeviceHealth(getattr(device, "name", type(device).__name__))
         self._buffer: list[Reading] = []
+        span = self.store.time_range()
+        self._last_ms: int | None = None if span is None else span[1]
         self._stopping = asyncio.Event()
 
     def _virtual_start(self) -> datetime:
@@ -130,8 +133,27 @@ class Hub:
         self.health.consecutive_errors = 0
         self.health.backoff_s = 0.0
         self.health.last_ok = reading.time.isoformat()
-        self._buffer.append(reading)
+        reading, problems = Reading.checked(reading.time, reading.values)
+        problem = self._time_problem(reading)
+        if problem:
+            problems = {name: problem for name in reading.values}
+            reading = Reading(reading.time, {})
+        if problems:
+            self.recorder.quarantine(reading.time_ms, self.health.name, problems)
+        if reading.values:
+            self._buffer.append(reading)
+            self._last_ms = reading.time_ms
         return True
+
+    def _time_problem(self, reading: Reading) -> str | None:
+        """Readings from the future or from before the last one mean a clock jumped."""
+        t = reading.time_ms
+        now_ms = int(self.clock().timestamp() * 1000)
+        if t > now_ms + FUTURE_TOLERANCE_MS:
+            return f"timestamp {reading.time.isoformat()} is in the future (clock jump?)"
+        if self._last_ms is not None and t <= self._last_ms:
+            return f"timestamp {reading.time.isoformat()} is not after the previous reading (clock went back?)"
+        return None
 
     def flush(self) -> int:
         """Write buffered readings; returns how many."""

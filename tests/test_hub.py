@@ -1,0 +1,109 @@
+"""The hub's poll loop: device failures back off and recover, bad values are quarantined."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from homegrid.config import Config
+from homegrid.devices import Device, DeviceError
+from homegrid.hub.service import Hub
+from homegrid.readings import Reading
+
+
+class ScriptedDevice(Device):
+    """Answers each poll from a script: a dict of values, or an exception to raise."""
+
+    name = "scripted"
+
+    def __init__(self, clock, script):
+        self.clock = clock
+        self.script = list(script)
+
+    async def poll(self) -> Reading:
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        when = step.pop("_time", None) or self.clock()
+        return Reading(when, step)
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+    def tick(self, seconds=5):
+        self.now += timedelta(seconds=seconds)
+
+
+def _hub(tmp_path, script):
+    clock = Clock()
+    hub = Hub(Config().check(), tmp_path, device=ScriptedDevice(clock, script), clock=clock)
+    return hub, clock
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_failures_back_off_then_recover_and_are_visible(tmp_path):
+    hub, clock = _hub(tmp_path, [
+        {"home_power": 1000.0, "grid_power": 1000.0},
+        DeviceError("timeout"), DeviceError("HTTP 500"), TimeoutError("read timed out"),
+        {"home_power": 1200.0, "grid_power": 1200.0},
+    ])
+    results = []
+    backoffs = []
+    for _ in range(5):
+        results.append(run(hub.poll_once()))
+        backoffs.append(hub.health.backoff_s)
+        clock.tick()
+    assert results == [True, False, False, False, True]
+    assert backoffs[1] < backoffs[2] < backoffs[3] and backoffs[4] == 0
+    status = hub.status()["device"]
+    assert status["errors"] == 3 and status["consecutive_errors"] == 0
+    assert "read timed out" in status["last_error"]
+    assert hub.flush() == 2
+    hub.store.close()
+
+
+def test_nan_and_impossible_values_are_quarantined_not_stored(tmp_path):
+    hub, clock = _hub(tmp_path, [{"home_power": float("nan"), "grid_power": 500.0, "battery_soc": 180.0}])
+    run(hub.poll_once())
+    hub.flush()
+    raw = hub.store.read_readings(0, 2**62)
+    assert list(raw.columns) == ["grid_power"]
+    count, items = hub.store.quarantined()
+    assert count == 2 and {q.field for q in items} == {"home_power", "battery_soc"}
+    hub.store.close()
+
+
+def test_clock_jumps_are_quarantined(tmp_path):
+    clock_probe = Clock()
+    future = clock_probe.now + timedelta(days=3)
+    past = clock_probe.now - timedelta(hours=1)
+    hub, clock = _hub(tmp_path, [
+        {"home_power": 1.0},
+        {"home_power": 2.0, "_time": future},
+        {"home_power": 3.0, "_time": past},
+    ])
+    for _ in range(3):
+        run(hub.poll_once())
+        clock.tick()
+    hub.flush()
+    assert hub.store.read_readings(0, 2**62).columns["home_power"].tolist() == [1.0]
+    count, items = hub.store.quarantined()
+    assert count == 2
+    assert any("future" in q.reason for q in items) and any("went back" in q.reason for q in items)
+    hub.store.close()
+
+
+@pytest.mark.parametrize("garbage", [ValueError("half JSON"), OSError("connection refused")])
+def test_garbage_never_stops_the_hub(tmp_path, garbage):
+    hub, _ = _hub(tmp_path, [garbage, {"home_power": 5.0}])
+    assert run(hub.poll_once()) is False
+    assert run(hub.poll_once()) is True
+    hub.store.close()
