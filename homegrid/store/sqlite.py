@@ -81,12 +81,8 @@ class SQLiteStore(Store):
         self._db.executescript(_schema())
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
-        cols = ", ".join(("ts", *RAW_COLUMNS))
-        marks = ", ".join("?" * (len(RAW_COLUMNS) + 1))
-        updates = ", ".join(f"{c} = COALESCE(excluded.{c}, {c})" for c in RAW_COLUMNS)
-        self._insert_raw = (
-            f"INSERT INTO readings ({cols}) VALUES ({marks}) ON CONFLICT(ts) DO UPDATE SET {updates}"
-        )
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'columns'").fetchone()
+        self._present: set[str] = set() if row is None or not row[0] else set(row[0].split(","))
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -129,39 +125,63 @@ class SQLiteStore(Store):
 
     # raw readings -------------------------------------------------------------------------
 
+    @staticmethod
+    def _upsert(names: tuple[str, ...]) -> str:
+        # binding only the columns a frame carries is 3x faster than binding NULLs for the rest;
+        # an existing row keeps the values the new one does not carry
+        updates = ", ".join(f"{c} = COALESCE(excluded.{c}, {c})" for c in names)
+        return (
+            f"INSERT INTO readings (ts, {', '.join(names)}) VALUES ({', '.join('?' * (len(names) + 1))}) "
+            f"ON CONFLICT(ts) DO UPDATE SET {updates}"
+        )
+
     def write_readings(self, frame: ReadingFrame) -> int:
         n = len(frame)
-        if n == 0:
+        names = tuple(c for c in RAW_COLUMNS if c in frame.columns)
+        if n == 0 or not names:
             return 0
-        cols = [frame.time_ms.tolist()]
-        for name in RAW_COLUMNS:
-            col = frame.columns.get(name)
-            cols.append([None] * n if col is None else col.tolist())  # NaN is stored as NULL
+        cols = [frame.time_ms.tolist()] + [frame.columns[c].tolist() for c in names]  # NaN is stored as NULL
         with self.transaction():
-            self._db.executemany(self._insert_raw, zip(*cols, strict=True))
+            self._db.executemany(self._upsert(names), zip(*cols, strict=True))
+            if not self._present.issuperset(names):
+                self._present.update(names)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('columns', ?)",
+                    (",".join(c for c in RAW_COLUMNS if c in self._present),),
+                )
         return n
 
-    def _frame(self, rows: list[tuple]) -> ReadingFrame:
+    def _columns(self) -> tuple[str, ...]:
+        """Raw columns ever written (by this process or another one sharing the file)."""
+        row = self._reader().execute("SELECT value FROM meta WHERE key = 'columns'").fetchone()
+        present = set(row[0].split(",")) if row and row[0] else set()
+        return tuple(c for c in RAW_COLUMNS if c in present)
+
+    @staticmethod
+    def _frame(rows: list[tuple], names: tuple[str, ...]) -> ReadingFrame:
         if not rows:
             return ReadingFrame.empty()
         arr = np.array(rows, dtype=np.float64)
         cols = {}
-        for j, name in enumerate(RAW_COLUMNS, start=1):
+        for j, name in enumerate(names, start=1):
             col = arr[:, j]
             if not np.isnan(col).all():
                 cols[name] = col
         return ReadingFrame(arr[:, 0].astype(np.int64), cols)
 
     def read_readings(self, start_ms: int, end_ms: int) -> ReadingFrame:
+        names = self._columns()
+        if not names:
+            return ReadingFrame.empty()
         rows = self._reader().execute(
-            "SELECT * FROM readings WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms)
+            f"SELECT ts, {', '.join(names)} FROM readings WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms)
         ).fetchall()
-        return self._frame(rows)
+        return self._frame(rows, names)
 
     def neighbours(self, start_ms: int, end_ms: int) -> ReadingFrame:
         db = self._reader()
         out: dict[int, dict[str, float]] = {}
-        for name in RAW_COLUMNS:
+        for name in self._columns():
             for sql, arg in (
                 (f"SELECT ts, {name} FROM readings WHERE ts < ? AND {name} IS NOT NULL "
                  "ORDER BY ts DESC LIMIT 1", start_ms),
@@ -179,8 +199,13 @@ class SQLiteStore(Store):
         )
 
     def latest(self) -> ReadingFrame:
-        row = self._reader().execute("SELECT * FROM readings ORDER BY ts DESC LIMIT 1").fetchone()
-        return self._frame([row] if row else [])
+        names = self._columns()
+        if not names:
+            return ReadingFrame.empty()
+        row = self._reader().execute(
+            f"SELECT ts, {', '.join(names)} FROM readings ORDER BY ts DESC LIMIT 1"
+        ).fetchone()
+        return self._frame([row] if row else [], names)
 
     def time_range(self) -> tuple[int, int] | None:
         row = self._reader().execute("SELECT MIN(ts), MAX(ts) FROM readings").fetchone()
