@@ -144,7 +144,7 @@ class SQLiteStore(Store):
         with self.transaction():
             self._db.executemany(self._upsert(names), zip(*cols, strict=True))
             if not self._present.issuperset(names):
-                self._present.update(names)
+                self._present.update(self._columns(), names)
                 self._db.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('columns', ?)",
                     (",".join(c for c in RAW_COLUMNS if c in self._present),),
