@@ -20,6 +20,7 @@ Vendor field names are mapped to these names once, inside each device adapter.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 
 __all__ = [
@@ -67,7 +68,7 @@ class GridStatus(enum.IntEnum):
                     f"unknown grid_status {value!r}; expected one of "
                     + ", ".join(m.name.lower() for m in cls)
                 ) from None
-        if value != value or int(value) != value:  # NaN or fractional
+        if not math.isfinite(value) or int(value) != value:  # NaN, infinite or fractional
             raise ValueError(f"grid_status code must be an integer, got {value!r}")
         return cls(int(value))
 

@@ -36,8 +36,8 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-# Device jitter: a few W below zero on a meter that cannot go negative is noise, not an error.
-_TOLERANCE = {"W": 50.0, "%": 0.5}
+#: Device jitter: a few W below zero on a meter that cannot go negative is noise, not an error.
+JITTER_TOLERANCE = {"W": 50.0, "%": 0.5}
 
 
 def validate_value(name: str, value: object) -> float:
@@ -71,7 +71,7 @@ def validate_value(name: str, value: object) -> float:
     v = float(value)
     if not math.isfinite(v):
         raise InvalidReading(f"{name}: {v} is not a finite number")
-    tol = _TOLERANCE.get(q.unit, 0.0)
+    tol = JITTER_TOLERANCE.get(q.unit, 0.0)
     if q.minimum is not None and v < q.minimum:
         if v < q.minimum - tol:
             raise InvalidReading(f"{name}: {v} {q.unit} is below its minimum {q.minimum}")

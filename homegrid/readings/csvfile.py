@@ -1,0 +1,894 @@
+"""The canonical readings CSV: parse it in streamed chunks, validate every value, write it back.
+
+Format
+------
+One row per timestamp. The ``time`` column holds an ISO 8601 time **with a UTC
+offset**: ``YYYY-MM-DDThh[:mm[:ss[.fraction]]]`` followed by ``Z`` or
+``±hh[[:]mm]`` (a space may replace the ``T``; up to 9 fraction digits, rounded
+to the millisecond, half up). Every other column is a glossary name
+(:data:`homegrid.glossary.ALL_NAMES`), any subset, in any order. An empty cell
+means "not measured". ``grid_status`` cells hold a name (``connected``,
+``islanded``, ``transition``, ``unknown``) or its integer code. The file is UTF-8
+(a byte-order mark is allowed), lines end in ``\\n`` or ``\\r\\n``, fields never
+contain a newline, blank lines are skipped.
+
+Reading
+-------
+:func:`iter_csv` reads the file in byte blocks of about ``chunk_rows`` lines. A
+block is first parsed by ``pyarrow.csv`` (multi-threaded C++) and checked with
+vectorised glossary rules. Only a block that pyarrow refuses (a non-number, a
+naive time, a wrong field count, a blank line) is cut into smaller blocks
+until the failing pieces are at most a few thousand lines, which the exact
+Python path parses line by line. Both paths apply the same rules
+(:func:`check_values` reproduces :func:`homegrid.readings.validate_value`), so a
+row gets the same outcome whichever path reads it, and every problem carries
+its exact 1-based line number (the header is line 1).
+
+Within one yielded frame, rows are sorted by time and for a repeated timestamp
+the *last* row in the file wins, whole (its empty cells do not fall back to an
+earlier row's values). Frames are yielded in file order, so a consumer that
+upserts them in order also gets "last wins" across frames.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import itertools
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Literal, TextIO
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from homegrid.glossary import ALL_NAMES, GridStatus, Kind, quantity
+from homegrid.readings.model import JITTER_TOLERANCE, ReadingFrame
+
+__all__ = [
+    "TIME",
+    "BadRow",
+    "Problem",
+    "ProblemList",
+    "check_values",
+    "format_times",
+    "iter_csv",
+    "read_csv",
+    "validate_csv",
+    "write_csv",
+]
+
+TIME = "time"
+STATUS = "grid_status"
+
+_SAMPLE_BYTES = 1 << 16  # first read, to estimate the bytes per line
+_MAX_BLOCK_BYTES = 1 << 28  # 256 MiB: never hold a larger raw block
+_SLOW_LINES = 2048  # blocks this small that pyarrow refuses go to the exact path
+_SPLIT_PARTS = 8  # a refused larger block is cut into this many parts
+_WRITE_ROWS = 500_000  # rows formatted at once by write_csv
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+_TIME_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"([Zz]|[+-]\d{2}(?::\d{2}(?::\d{2})?|\d{2})?)?"
+)
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+
+# Reason codes of check_values; 0 means the value is fine.
+OK, NOT_FINITE, BELOW_MIN, ABOVE_MAX, NEGATIVE_COUNTER, NOT_A_NUMBER, BAD_STATUS = range(7)
+
+_STATUS_CHOICES = ", ".join(m.name.lower() for m in GridStatus)
+_STATUS_CODES = frozenset(float(m.value) for m in GridStatus)
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in an input file.
+
+    Attributes
+    ----------
+    file : str
+        The path as given by the caller.
+    line : int
+        1-based line number; the header is line 1.
+    field : str or None
+        The column (glossary name or ``time``), None for a whole-line problem.
+    value : str or None
+        The cell text as found, None when there is no single cell to show.
+    reason : str
+        What is wrong, phrased to follow the value.
+    """
+
+    file: str
+    line: int
+    field: str | None
+    value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"{self.file}:{self.line}: {self.reason}"
+        return f"{self.file}:{self.line}: field {self.field!r}: {self.value!r} {self.reason}"
+
+
+class BadRow(ValueError):
+    """An input file cannot be imported as it is; carries the first :class:`Problem`."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+    file = property(lambda self: self.problem.file)
+    line = property(lambda self: self.problem.line)
+    field = property(lambda self: self.problem.field)
+    value = property(lambda self: self.problem.value)
+    reason = property(lambda self: self.problem.reason)
+
+
+class ProblemList(list[Problem]):
+    """The first problems of a file (at most ``limit``) and how many there are in all.
+
+    Attributes
+    ----------
+    total : int
+        Number of problems found, including those not kept in the list.
+    rows_ok : int
+        Number of data rows without any problem.
+    """
+
+    def __init__(self, problems: Iterable[Problem] = (), *, total: int = 0, rows_ok: int = 0) -> None:
+        super().__init__(problems)
+        self.total = total
+        self.rows_ok = rows_ok
+
+
+# ----------------------------------------------------------------------------- value rules
+
+
+def _reason(name: str, code: int) -> str:
+    """The sentence for a reason code of column ``name``."""
+    if code == NOT_A_NUMBER:
+        return "is not a number"
+    if code == NOT_FINITE:
+        return "is not a finite number"
+    if code == BAD_STATUS:
+        return f"is not a grid status; expected one of {_STATUS_CHOICES} or the code 0-3"
+    q = quantity(name)
+    tol = JITTER_TOLERANCE.get(q.unit, 0.0)
+    if code == BELOW_MIN:
+        return f"is below the minimum {q.minimum:g} {q.unit} of {name} (tolerance {tol:g} {q.unit})"
+    if code == ABOVE_MAX:
+        return f"is above the maximum {q.maximum:g} {q.unit} of {name} (tolerance {tol:g} {q.unit})"
+    if code == NEGATIVE_COUNTER:
+        return "is negative; an energy counter cannot be [Wh]"
+    raise ValueError(f"unknown reason code {code}")
+
+
+def check_values(name: str, values: np.ndarray, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the glossary rules of :func:`~homegrid.readings.validate_value` to a column.
+
+    Parameters
+    ----------
+    name : str
+        Glossary name of a numeric quantity (not ``grid_status``).
+    values : ndarray of float64
+        The parsed values [unit of the quantity].
+    measured : ndarray of bool
+        True where the cell held a value (False: empty cell, not measured).
+
+    Returns
+    -------
+    clean : ndarray of float64
+        The values clamped into range where within jitter tolerance; NaN where not
+        measured or invalid.
+    codes : ndarray of uint8
+        0 where fine, else the reason code (``NOT_FINITE``, ``BELOW_MIN``, ...).
+    """
+    q = quantity(name)
+    v = np.array(values, dtype=np.float64)
+    codes = np.zeros(len(v), dtype=np.uint8)
+    codes[measured & ~np.isfinite(v)] = NOT_FINITE
+    ok = measured & (codes == OK)
+    tol = JITTER_TOLERANCE.get(q.unit, 0.0)
+    if q.minimum is not None:
+        low = ok & (v < q.minimum)
+        codes[low & (v < q.minimum - tol)] = BELOW_MIN
+        v[low] = q.minimum
+    if q.maximum is not None:
+        high = ok & (v > q.maximum)
+        codes[high & (v > q.maximum + tol)] = ABOVE_MAX
+        v[high] = q.maximum
+    if q.kind is Kind.COUNTER:
+        codes[ok & (v < 0)] = NEGATIVE_COUNTER
+    v[~measured | (codes != OK)] = np.nan
+    return v, codes
+
+
+def _parse_number(text: str) -> tuple[float, int]:
+    """A numeric cell: ``(value, OK)``, ``(nan, OK)`` when empty, or ``(nan, code)``."""
+    s = text.strip(" \t")
+    if not s:
+        return np.nan, OK
+    if _NUMBER.fullmatch(s):
+        return float(s), OK
+    if _NONFINITE.fullmatch(s):
+        return np.nan, NOT_FINITE
+    return np.nan, NOT_A_NUMBER
+
+
+def _parse_status(text: str) -> tuple[float, int]:
+    """A grid_status cell (name or code): ``(code, OK)``, ``(nan, OK)`` when empty, or ``(nan, BAD_STATUS)``."""
+    s = text.strip(" \t")
+    if not s:
+        return np.nan, OK
+    if _NUMBER.fullmatch(s):
+        code = float(s)
+        if not math.isfinite(code) or code not in _STATUS_CODES:
+            return np.nan, BAD_STATUS
+        return code, OK
+    if _NONFINITE.fullmatch(s):
+        return np.nan, BAD_STATUS
+    try:
+        return float(GridStatus.parse(s)), OK
+    except ValueError:
+        return np.nan, BAD_STATUS
+
+
+def _parse_time(text: str) -> int | str:
+    """Epoch milliseconds of an ISO 8601 time with offset, or the reason it is refused."""
+    s = text.strip(" \t")
+    if not s:
+        return "is empty; every row needs a time"
+    m = _TIME_RE.fullmatch(s)
+    if m is None:
+        if _DATE_RE.fullmatch(s):
+            return "is a date without a time and UTC offset; write e.g. 2025-06-01T00:00:00+02:00"
+        return "is not an ISO 8601 time with offset such as 2025-06-01T12:00:00+02:00"
+    year, month, day, hh, mm, ss, frac, zone = m.groups()
+    if zone is None:
+        return "has no UTC offset (a naive time); add Z or an offset such as +02:00"
+    try:
+        local = datetime(int(year), int(month), int(day), int(hh), int(mm or 0), int(ss or 0))
+        offset_s = _offset_seconds(zone)
+    except ValueError:
+        return "is not a valid date, time or UTC offset"
+    seconds = (local.toordinal() - _EPOCH_ORDINAL) * 86400 + local.hour * 3600 + local.minute * 60 + local.second
+    ns = (seconds - offset_s) * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
+    return (ns + 500_000) // 1_000_000
+
+
+def _offset_seconds(zone: str) -> int:
+    """Seconds east of UTC of ``Z``, ``±hh``, ``±hhmm``, ``±hh:mm`` or ``±hh:mm:ss``."""
+    if zone in ("Z", "z"):
+        return 0
+    digits = zone[1:].replace(":", "")
+    hh, mm, ss = int(digits[0:2]), int(digits[2:4] or 0), int(digits[4:6] or 0)
+    if hh > 23 or mm > 59 or ss > 59:
+        raise ValueError(f"offset {zone} out of range")
+    sign = -1 if zone[0] == "-" else 1
+    return sign * (hh * 3600 + mm * 60 + ss)
+
+
+# ----------------------------------------------------------------------------- header
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The columns of one file, as its header names them."""
+
+    file: str
+    names: tuple[str, ...]  # every header column, in file order
+    time_index: int
+    values: tuple[str, ...]  # glossary columns, in file order
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+
+def _split_cells(text: str) -> list[str]:
+    """Cells of one line (no line ending); CSV quotes honoured when present."""
+    if '"' not in text:
+        return text.split(",")
+    return next(csv.reader([text]), [""])
+
+
+def _header_problem(file: str, field: str | None, reason: str) -> BadRow:
+    return BadRow(Problem(file, 1, field, None, reason))
+
+
+def _read_header(f: BinaryIO, file: str) -> _Layout:
+    """Read and check the header line; raise :class:`BadRow` naming what is wrong."""
+    raw = f.readline()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8").rstrip("\n").rstrip("\r")
+    except UnicodeDecodeError:
+        raise _header_problem(file, None, "the header is not UTF-8 text") from None
+    if not text.strip():
+        raise _header_problem(file, None, f"no header line; expected {TIME!r} and glossary names")
+    names = tuple(c.strip() for c in _split_cells(text))
+    for name in names:
+        if name != TIME and name not in ALL_NAMES:
+            raise _header_problem(file, name, _unknown_column(name))
+    for name in set(names):
+        if names.count(name) > 1:
+            raise _header_problem(file, name, f"column {name!r} appears {names.count(name)} times")
+    if TIME not in names:
+        raise _header_problem(file, None, f"no {TIME!r} column; the header is {', '.join(names)}")
+    values = tuple(n for n in names if n != TIME)
+    return _Layout(file, names, names.index(TIME), values)
+
+
+def _unknown_column(name: str) -> str:
+    known = (TIME, *ALL_NAMES)
+    close = difflib.get_close_matches(name.lower(), known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown column {name!r}{hint}; known columns: {', '.join(known)}"
+
+
+# ----------------------------------------------------------------------------- blocks
+
+
+@dataclass
+class _Block:
+    """Parsed lines: every row that has the right field count, a mask of bad rows, the problems."""
+
+    time_ms: np.ndarray
+    columns: dict[str, np.ndarray]
+    bad: np.ndarray
+    problems: list[tuple[int, int, Problem]]  # (line, column index, problem), for sorting
+
+    @classmethod
+    def concat(cls, blocks: Sequence[_Block], layout: _Layout) -> _Block:
+        return cls(
+            np.concatenate([b.time_ms for b in blocks]),
+            {n: np.concatenate([b.columns[n] for b in blocks]) for n in layout.values},
+            np.concatenate([b.bad for b in blocks]),
+            [p for b in blocks for p in b.problems],
+        )
+
+    def good_frame(self) -> ReadingFrame:
+        if not self.bad.any():
+            return _sorted_last_wins(self.time_ms, self.columns)
+        keep = ~self.bad
+        return _sorted_last_wins(self.time_ms[keep], {n: c[keep] for n, c in self.columns.items()})
+
+    def sorted_problems(self) -> list[Problem]:
+        return [p for _, _, p in sorted(self.problems, key=lambda x: (x[0], x[1]))]
+
+
+def _sorted_last_wins(t: np.ndarray, cols: dict[str, np.ndarray]) -> ReadingFrame:
+    """A frame sorted by time; for a repeated time the last row wins (skips the sort when sorted)."""
+    frame = ReadingFrame(t, cols)
+    if len(t) < 2 or bool(np.all(t[1:] > t[:-1])):
+        return frame
+    return frame.sorted()
+
+
+def _line_count(data: bytes | bytearray) -> int:
+    """Number of lines in a block (a last line without its newline counts)."""
+    n = data.count(b"\n")
+    return n + 1 if data and not data.endswith(b"\n") else n
+
+
+def _line_starts(data: bytes | bytearray) -> np.ndarray:
+    """Byte offset of the start of each line of a block, plus ``len(data)`` at the end."""
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    starts = np.concatenate([[0], nl + 1])
+    if starts[-1] != len(data):
+        starts = np.concatenate([starts, [len(data)]])
+    return starts
+
+
+def _parse_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _Block:
+    """Parse a block: fast path, else cut it and retry, else the exact line-by-line path."""
+    block = _fast_block(data, first_line, layout)
+    if block is not None:
+        return block
+    starts = _line_starts(data)
+    n_lines = len(starts) - 1
+    if n_lines <= _SLOW_LINES:
+        return _slow_block(data, first_line, layout)
+    cuts = np.linspace(0, n_lines, _SPLIT_PARTS + 1).astype(np.int64)
+    parts = [
+        _parse_block(data[starts[a] : starts[b]], first_line + a, layout)
+        for a, b in itertools.pairwise(cuts.tolist())
+        if b > a
+    ]
+    return _Block.concat(parts, layout)
+
+
+def _convert_options(layout: _Layout) -> pcsv.ConvertOptions:
+    types: dict[str, pa.DataType] = {TIME: pa.timestamp("ns", tz="UTC")}
+    for name in layout.values:
+        types[name] = pa.dictionary(pa.int32(), pa.string()) if name == STATUS else pa.float64()
+    return pcsv.ConvertOptions(
+        column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True
+    )
+
+
+def _fast_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _Block | None:
+    """pyarrow parse and vectorised checks; None when pyarrow refuses or lines and rows disagree."""
+    if not data:
+        return _empty_block(layout)
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pcsv.ReadOptions(column_names=list(layout.names), block_size=1 << 22),
+            parse_options=pcsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True),
+            convert_options=_convert_options(layout),
+        )
+    except pa.ArrowException:
+        return None
+    if table.num_rows != _line_count(data):
+        return None  # a blank line or a lone CR: rows no longer map to lines
+    n = table.num_rows
+    codes: dict[int, np.ndarray] = {}
+    tcol = table.column(TIME)
+    time_missing = tcol.is_null().to_numpy(zero_copy_only=False)
+    ns = tcol.cast(pa.int64()).fill_null(0).to_numpy()
+    time_ms = (ns + 500_000) // 1_000_000
+    if time_missing.any():
+        codes[layout.time_index] = time_missing.astype(np.uint8)
+    columns: dict[str, np.ndarray] = {}
+    for name in layout.values:
+        col = table.column(name)
+        columns[name], code = _status_column(col) if name == STATUS else _number_column(name, col)
+        if code.any():
+            codes[layout.index(name)] = code
+    bad = np.zeros(n, dtype=bool)
+    for code in codes.values():
+        bad |= code != OK
+    problems = _fast_problems(data, first_line, layout, codes) if bad.any() else []
+    return _Block(time_ms, columns, bad, problems)
+
+
+def _number_column(name: str, col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    measured = col.is_valid().to_numpy(zero_copy_only=False)
+    values = col.to_numpy()
+    return check_values(name, values, measured)
+
+
+def _status_column(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and reason codes of a dictionary-encoded grid_status column."""
+    parts_v, parts_c = [], []
+    for chunk in col.chunks:
+        lookup = [_parse_status(s) for s in chunk.dictionary.to_pylist()]
+        v_of = np.array([v for v, _ in lookup] + [np.nan], dtype=np.float64)
+        c_of = np.array([c for _, c in lookup] + [OK], dtype=np.uint8)
+        idx = chunk.indices.fill_null(len(lookup)).to_numpy()
+        parts_v.append(v_of[idx])
+        parts_c.append(c_of[idx])
+    if not parts_v:
+        return np.empty(0), np.empty(0, dtype=np.uint8)
+    return np.concatenate(parts_v), np.concatenate(parts_c)
+
+
+def _fast_problems(
+    data: bytes | bytearray, first_line: int, layout: _Layout, codes: dict[int, np.ndarray]
+) -> list[tuple[int, int, Problem]]:
+    """Problems of the fast path, with the cell text read back from the block's lines."""
+    starts = _line_starts(data)
+    cells_cache: dict[int, list[str]] = {}
+    out = []
+    for ci, code in codes.items():
+        field = layout.names[ci]
+        for r in np.flatnonzero(code).tolist():
+            if r not in cells_cache:
+                raw = data[starts[r] : starts[r + 1]].decode("utf-8").rstrip("\n").rstrip("\r")
+                cells_cache[r] = _split_cells(raw)
+            text = cells_cache[r][ci]
+            reason = _parse_time(text) if ci == layout.time_index else _reason(field, int(code[r]))
+            line = first_line + r
+            out.append((line, ci, Problem(layout.file, line, field, text, str(reason))))
+    return out
+
+
+def _empty_block(layout: _Layout) -> _Block:
+    return _Block(
+        np.empty(0, dtype=np.int64),
+        {n: np.empty(0) for n in layout.values},
+        np.empty(0, dtype=bool),
+        [],
+    )
+
+
+def _slow_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _Block:
+    """The exact path: each line parsed in Python, each problem located to its line and field."""
+    rows_t: list[int] = []
+    rows_v: list[list[float]] = []
+    rows_bad: list[bool] = []
+    problems: list[tuple[int, int, Problem]] = []
+    texts: list[list[str]] = []
+    lines: list[int] = []
+    for i, raw in enumerate(data.split(b"\n")):
+        line = first_line + i
+        raw = raw[:-1] if raw.endswith(b"\r") else raw
+        if not raw:
+            continue  # blank line, or the end of the block
+        cells, problem = _line_cells(raw, line, layout)
+        if problem is not None:
+            problems.append((line, -1, problem))
+            continue
+        t, values, bad, line_problems = _parse_cells(cells, line, layout)
+        problems.extend(line_problems)
+        rows_t.append(t)
+        rows_v.append(values)
+        rows_bad.append(bad)
+        texts.append(cells)
+        lines.append(line)
+    block = _rows_to_block(rows_t, rows_v, rows_bad, layout)
+    problems.extend(_range_problems(block, texts, lines, layout))
+    block.problems = problems
+    return block
+
+
+def _line_cells(raw: bytes | bytearray, line: int, layout: _Layout) -> tuple[list[str], Problem | None]:
+    """The cells of one raw line, or a whole-line problem (bad UTF-8, wrong field count)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], Problem(layout.file, line, None, None, "line is not valid UTF-8 text")
+    cells = _split_cells(text)
+    if len(cells) != len(layout.names):
+        reason = f"line has {len(cells)} fields; the header has {len(layout.names)} ({', '.join(layout.names)})"
+        return cells, Problem(layout.file, line, None, None, reason)
+    return cells, None
+
+
+def _parse_cells(
+    cells: list[str], line: int, layout: _Layout
+) -> tuple[int, list[float], bool, list[tuple[int, int, Problem]]]:
+    """Time and values of one line, with the text-level problems (range rules come later)."""
+    problems = []
+    t = _parse_time(cells[layout.time_index])
+    if isinstance(t, str):
+        text = cells[layout.time_index]
+        problems.append((line, layout.time_index, Problem(layout.file, line, TIME, text, t)))
+        t = 0
+    values = []
+    for name in layout.values:
+        ci = layout.index(name)
+        v, code = _parse_status(cells[ci]) if name == STATUS else _parse_number(cells[ci])
+        if code != OK:
+            problems.append((line, ci, Problem(layout.file, line, name, cells[ci], _reason(name, code))))
+        values.append(v)
+    return t, values, bool(problems), problems
+
+
+def _rows_to_block(rows_t: list[int], rows_v: list[list[float]], rows_bad: list[bool], layout: _Layout) -> _Block:
+    n = len(rows_t)
+    matrix = np.array(rows_v, dtype=np.float64).reshape(n, len(layout.values))
+    columns = {name: matrix[:, j].copy() for j, name in enumerate(layout.values)}
+    return _Block(np.array(rows_t, dtype=np.int64), columns, np.array(rows_bad, dtype=bool), [])
+
+
+def _range_problems(
+    block: _Block, texts: list[list[str]], lines: list[int], layout: _Layout
+) -> list[tuple[int, int, Problem]]:
+    """Apply the glossary rules to the parsed numbers of the slow path; mark and report violations."""
+    out = []
+    for name in layout.values:
+        if name == STATUS:
+            continue
+        raw = block.columns[name]
+        clean, codes = check_values(name, raw, ~np.isnan(raw))
+        block.columns[name] = clean
+        ci = layout.index(name)
+        for r in np.flatnonzero(codes).tolist():
+            block.bad[r] = True
+            problem = Problem(layout.file, lines[r], name, texts[r][ci], _reason(name, int(codes[r])))
+            out.append((lines[r], ci, problem))
+    return out
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _blocks(f: BinaryIO, first_line: int, chunk_rows: int) -> Iterator[tuple[bytearray, int]]:
+    """Raw blocks of whole lines, about ``chunk_rows`` lines each, with the number of their first line.
+
+    Each block is read into its own ``bytearray`` and cut in place after its last
+    newline, so the bulk of a block is never copied; only the partial last line
+    carries over to the next block.
+    """
+    leftover = f.read(_SAMPLE_BYTES)
+    per_line = len(leftover) / max(1, leftover.count(b"\n"))
+    target = int(min(_MAX_BLOCK_BYTES, max(1, chunk_rows * per_line * 0.98)))
+    eof = len(leftover) < _SAMPLE_BYTES
+    while leftover or not eof:
+        buf, eof = _fill(f, leftover, 0 if eof else max(target - len(leftover), 1 << 16))
+        # cut after the last newline within the target size (or after the first newline at least)
+        cut = buf.rfind(b"\n", 0, max(target, buf.find(b"\n") + 1)) + 1
+        if cut == 0 or (eof and buf.find(b"\n", cut) < 0):
+            cut = len(buf)  # the file's last line has no line ending: it stays with this block
+        leftover = bytes(buf[cut:])
+        del buf[cut:]
+        n_lines = buf.count(b"\n")
+        box = [buf]
+        del buf  # hand the block over without keeping a reference to it here
+        yield box.pop(), first_line
+        first_line += n_lines
+
+
+def _fill(f: BinaryIO, head: bytes, n: int) -> tuple[bytearray, bool]:
+    """``head`` followed by up to ``n`` more bytes of ``f`` (more if no newline yet); and whether at EOF."""
+    buf = bytearray(len(head) + n)
+    buf[: len(head)] = head
+    with memoryview(buf) as whole, whole[len(head) :] as tail:
+        got = f.readinto(tail) if n else 0
+    del buf[len(head) + got :]
+    eof = got < n or n == 0
+    while not eof and b"\n" not in buf:  # a line longer than the block
+        more = f.read(1 << 20)
+        eof = not more
+        buf += more
+    return buf, eof
+
+
+def iter_csv(
+    path: str | os.PathLike[str],
+    *,
+    chunk_rows: int = 1_000_000,
+    on_error: Literal["abort", "skip"] = "abort",
+) -> Iterator[tuple[ReadingFrame, list[Problem]]]:
+    """Stream a canonical readings CSV as frames of at most ``chunk_rows`` rows.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    chunk_rows : int
+        Largest number of rows in one yielded frame; the raw read block is sized to
+        about this many lines. [rows]
+    on_error : {"abort", "skip"}
+        ``"abort"`` raises :class:`BadRow` for the first problem (frames before it
+        have already been yielded: the caller stores nothing until the end, or
+        calls :func:`validate_csv` first). ``"skip"`` drops every row with a
+        problem and yields the problems.
+
+    Yields
+    ------
+    frame : ReadingFrame
+        The good rows of a block, sorted by time, last row winning for repeated times;
+        every column of the header is present.
+    problems : list of Problem
+        The problems of that block (reported with its first frame), sorted by line
+        and column; always empty with ``on_error="abort"``.
+
+    Raises
+    ------
+    BadRow
+        A header problem (both modes), or the first problem with ``on_error="abort"``.
+    """
+    if on_error not in ("abort", "skip"):
+        raise ValueError(f"on_error must be 'abort' or 'skip', not {on_error!r}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    file = os.fspath(path)
+    with open(path, "rb") as f:
+        layout = _read_header(f, file)
+        for data, first_line in _blocks(f, 2, chunk_rows):
+            block = _parse_block(data, first_line, layout)
+            del data  # free the raw block before the consumer works on the frame
+            problems = block.sorted_problems()
+            if problems and on_error == "abort":
+                raise BadRow(problems[0])
+            frame = block.good_frame()
+            del block
+            yield from _split_frame(frame, problems, chunk_rows)
+
+
+def _split_frame(
+    frame: ReadingFrame, problems: list[Problem], chunk_rows: int
+) -> Iterator[tuple[ReadingFrame, list[Problem]]]:
+    if len(frame) == 0:
+        if problems:
+            yield frame, problems
+        return
+    for i in range(0, len(frame), chunk_rows):
+        part = frame if len(frame) <= chunk_rows else _slice(frame, i, i + chunk_rows)
+        yield part, problems if i == 0 else []
+
+
+def _slice(frame: ReadingFrame, a: int, b: int) -> ReadingFrame:
+    return ReadingFrame(frame.time_ms[a:b], {n: c[a:b] for n, c in frame.columns.items()})
+
+
+def read_csv(path: str | os.PathLike[str]) -> ReadingFrame:
+    """Read a whole canonical CSV into one sorted frame (last row wins); raise :class:`BadRow` on a problem.
+
+    Meant for small files and tests; large files should be streamed with :func:`iter_csv`.
+    """
+    frames = [frame for frame, _ in iter_csv(path)]
+    if not frames:
+        with open(path, "rb") as f:
+            layout = _read_header(f, os.fspath(path))
+        return ReadingFrame(np.empty(0, dtype=np.int64), {n: np.empty(0) for n in layout.values})
+    return ReadingFrame.concat(frames).sorted()
+
+
+def validate_csv(path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows: int = 1_000_000) -> ProblemList:
+    """Every problem of a canonical CSV, without importing anything.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    limit : int
+        Keep at most this many problems in the list; ``total`` counts them all.
+    chunk_rows : int
+        As for :func:`iter_csv`. [rows]
+
+    Returns
+    -------
+    ProblemList
+        The first ``limit`` problems in file order, with ``total`` and ``rows_ok``.
+    """
+    kept: list[Problem] = []
+    total = rows_ok = 0
+    try:
+        for frame, problems in iter_csv(path, chunk_rows=chunk_rows, on_error="skip"):
+            rows_ok += len(frame)
+            total += len(problems)
+            kept.extend(problems[: max(0, limit - len(kept))])
+    except BadRow as exc:
+        return ProblemList([exc.problem], total=1, rows_ok=0)
+    return ProblemList(kept, total=total, rows_ok=rows_ok)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _resolve_columns(columns: Sequence[str] | None, first: ReadingFrame | None) -> list[str]:
+    if columns is None:
+        return [n for n in ALL_NAMES if first is not None and n in first.columns]
+    for name in columns:
+        if name not in ALL_NAMES:
+            raise ValueError(_unknown_column(name))
+    return [n for n in ALL_NAMES if n in columns]
+
+
+def _offset_text(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    hh, rest = divmod(abs(seconds), 3600)
+    mm, ss = divmod(rest, 60)
+    return f"{sign}{hh:02d}:{mm:02d}" + (f":{ss:02d}" if ss else "")
+
+
+def _utc_offsets_ms(time_ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """Offset of ``tz`` from UTC at each instant [ms]."""
+    import pandas as pd  # only needed for time-zone output
+
+    idx = pd.DatetimeIndex(time_ms.astype("datetime64[ms]")).tz_localize("UTC").tz_convert(tz)
+    wall = idx.tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
+    return wall - time_ms
+
+
+def format_times(time_ms: np.ndarray, tz: ZoneInfo | None = None) -> pa.Array:
+    """ISO 8601 texts with offset of epoch milliseconds; milliseconds only where not whole seconds.
+
+    Parameters
+    ----------
+    time_ms : ndarray of int64
+        Epoch milliseconds, UTC. [ms]
+    tz : ZoneInfo or None
+        Write wall-clock times of this zone with its offset; None for UTC ``+00:00``.
+
+    Returns
+    -------
+    pyarrow.StringArray
+    """
+    t = np.asarray(time_ms, dtype=np.int64)
+    offsets = np.zeros(len(t), dtype=np.int64) if tz is None else _utc_offsets_ms(t, tz)
+    local = pa.array(t + offsets, pa.timestamp("ms"))
+    text = pc.cast(pc.cast(local, pa.timestamp("s"), safe=False), pa.string())
+    fractional = (t + offsets) % 1000 != 0
+    if fractional.any():
+        text = pc.if_else(pa.array(fractional), pc.cast(local, pa.string()), text)
+    text = pc.replace_substring(text, " ", "T", max_replacements=1)
+    if tz is None:
+        return pc.binary_join_element_wise(text, pa.scalar("+00:00"), "")
+    uniq, inverse = np.unique(offsets, return_inverse=True)
+    if np.any(uniq % 1000):
+        raise ValueError(f"time zone {tz} has a sub-second UTC offset")
+    zone_text = pc.take(pa.array([_offset_text(int(o) // 1000) for o in uniq]), pa.array(inverse.ravel()))
+    return pc.binary_join_element_wise(text, zone_text, "")
+
+
+def _status_text(codes: np.ndarray) -> pa.Array:
+    """Lower-case names of grid_status codes; empty where NaN."""
+    measured = ~np.isnan(codes)
+    valid = measured & np.isin(codes, [m.value for m in GridStatus])
+    if not np.array_equal(measured, valid):
+        bad = codes[measured & ~valid][0]
+        raise ValueError(f"grid_status {bad!r} is not a GridStatus code")
+    names = pa.array([GridStatus(i).name.lower() for i in range(len(GridStatus))])
+    idx = pa.array(np.where(measured, codes, 0).astype(np.int32), mask=~measured)
+    return pc.take(names, idx)
+
+
+def _frame_table(frame: ReadingFrame, columns: list[str], tz: ZoneInfo | None) -> pa.Table:
+    arrays = {TIME: format_times(frame.time_ms, tz)}
+    for name in columns:
+        col = frame.column(name)
+        arrays[name] = _status_text(col) if name == STATUS else pa.array(col, from_pandas=True)
+    return pa.table(arrays)
+
+
+def _check_dropped(frame: ReadingFrame, columns: list[str]) -> None:
+    for name, col in frame.columns.items():
+        if name not in columns and not np.all(np.isnan(col)):
+            raise ValueError(
+                f"a later frame has values for {name!r}, which the first frame lacked; pass columns= to write it"
+            )
+
+
+def write_csv(
+    frames: Iterable[ReadingFrame],
+    out: TextIO,
+    *,
+    tz: ZoneInfo | None = None,
+    columns: Sequence[str] | None = None,
+) -> int:
+    """Write frames as a canonical readings CSV.
+
+    Parameters
+    ----------
+    frames : iterable of ReadingFrame
+        Written in the order given, rows in frame order.
+    out : text stream
+        Receives ``time,<columns>`` then one line per row, ``\\n`` line endings.
+    tz : ZoneInfo or None
+        Times as wall-clock times of this zone with its offset; None for UTC ``+00:00``.
+    columns : sequence of str or None
+        Glossary columns to write (always in glossary order). None: the columns of the
+        first non-empty frame; a later frame with values in another column is an error.
+
+    Returns
+    -------
+    int
+        Rows written. [rows]
+    """
+    iterator = iter(frames)
+    pending: list[ReadingFrame] = []
+    explicit = columns is not None
+    if not explicit:
+        for frame in iterator:
+            pending.append(frame)
+            if len(frame):
+                break
+    first = next((f for f in pending if len(f)), None)
+    names = _resolve_columns(columns, first)
+    out.write(",".join([TIME, *names]) + "\n")
+    rows = 0
+    options = pcsv.WriteOptions(include_header=False, quoting_style="none")
+    for frame in _chain(pending, iterator):
+        if not explicit:
+            _check_dropped(frame, names)
+        for a in range(0, len(frame), _WRITE_ROWS):
+            part = _slice(frame, a, a + _WRITE_ROWS)
+            sink = io.BytesIO()
+            pcsv.write_csv(_frame_table(part, names, tz), sink, options)
+            out.write(sink.getvalue().decode("ascii"))
+            rows += len(part)
+    return rows
+
+
+def _chain(first: list[ReadingFrame], rest: Iterator[ReadingFrame]) -> Iterator[ReadingFrame]:
+    yield from first
+    yield from rest
