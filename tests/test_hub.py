@@ -1,7 +1,7 @@
 """The hub's poll loop: device failures back off and recover, bad values are quarantined."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,7 +30,7 @@ class ScriptedDevice(Device):
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+        self.now = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
     def __call__(self):
         return self.now
@@ -71,7 +71,7 @@ def test_failures_back_off_then_recover_and_are_visible(tmp_path):
 
 
 def test_nan_and_impossible_values_are_quarantined_not_stored(tmp_path):
-    hub, clock = _hub(tmp_path, [{"home_power": float("nan"), "grid_power": 500.0, "battery_soc": 180.0}])
+    hub, _clock = _hub(tmp_path, [{"home_power": float("nan"), "grid_power": 500.0, "battery_soc": 180.0}])
     run(hub.poll_once())
     hub.flush()
     raw = hub.store.read_readings(0, 2**62)

@@ -1,7 +1,7 @@
 """The recorder keeps minute, hour and local-day rollups in step with raw readings."""
 
 import zoneinfo
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ H = 3_600_000
 
 
 def _ms(*args) -> int:
-    return to_ms(datetime(*args, tzinfo=timezone.utc))
+    return to_ms(datetime(*args, tzinfo=UTC))
 
 
 def test_minutes_hours_and_days_agree(recorder, store):
@@ -107,7 +107,7 @@ def test_changing_the_time_zone_rebuilds_local_days(store):
     Recorder(store, zoneinfo.ZoneInfo("Asia/Tokyo"))
     table, labels = store.read_days(0, 2**62)
     assert labels != labels_ny
-    a, b = local_day_bounds(date(2025, 6, 2), zoneinfo.ZoneInfo("Asia/Tokyo"))
+    a, _b = local_day_bounds(date(2025, 6, 2), zoneinfo.ZoneInfo("Asia/Tokyo"))
     assert int(table.start_ms[labels.index("2025-06-02")]) == a
     assert table.columns["home"].sum() == pytest.approx(1000 * (3 * 24 - 1 / 60))
 
