@@ -1,0 +1,157 @@
+"""The virtual home's battery: a Powerwall-like store in self-powered mode.
+
+``battery_kwh`` usable, ``battery_kw`` continuous either way, and the round-trip
+efficiency split evenly: ``sqrt(battery_round_trip)`` on the way in and on the
+way out. Battery power is measured at its AC terminals (+ discharge, - charge);
+the stored energy changes by ``charge * eta`` or ``discharge / eta``.
+
+While the grid is up the battery covers the site's deficit (home, car included,
+minus solar) and absorbs its surplus, but never discharges below the backup
+reserve; it does not charge from the grid. While the grid is down the reserve
+is what carries the home, down to 0 %:
+
+- surplus solar charges the battery; what it cannot take is curtailed;
+- a deficit beyond the battery's rating sheds load (the home gets solar plus
+  the rating); when the battery runs empty the home goes dark and stays dark
+  until solar has brought the battery back to :data:`RESTART_PERCENT`, or the
+  grid returns.
+
+These are scalar functions of one step: the dispatch is sequential, and plain
+floats keep a year of 1-minute steps fast.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["RESTART_PERCENT", "BatterySpec", "islanded", "self_powered"]
+
+RESTART_PERCENT = 5.0
+
+
+@dataclass(frozen=True)
+class BatterySpec:
+    """Battery parameters in the units the step functions use."""
+
+    capacity_wh: float  # usable [Wh]
+    max_w: float  # continuous, either way [W]
+    eta: float  # one-way efficiency [-]
+    reserve_wh: float  # backup reserve [Wh]
+
+    @classmethod
+    def from_config(cls, kwh: float, kw: float, round_trip: float, reserve_percent: float) -> BatterySpec:
+        cap = kwh * 1000.0
+        return cls(cap, kw * 1000.0, math.sqrt(round_trip), cap * reserve_percent / 100.0)
+
+    @property
+    def restart_wh(self) -> float:
+        """Stored energy at which a battery that ran empty in an outage powers the home again. [Wh]"""
+        return self.capacity_wh * RESTART_PERCENT / 100.0
+
+
+def self_powered(
+    net_w: float, energy_wh: float, dt_s: float, capacity_wh: float, max_w: float, eta: float, reserve_wh: float
+) -> tuple[float, float]:
+    """One grid-connected step in self-powered mode.
+
+    Parameters
+    ----------
+    net_w : float
+        Site deficit, home (car included) minus solar; negative for a surplus. [W]
+    energy_wh : float
+        Stored energy at the step's start. [Wh]
+    dt_s : float
+        Step length, > 0. [s]
+    capacity_wh, max_w, eta, reserve_wh : float
+        See :class:`BatterySpec`. [Wh], [W], [-], [Wh]
+
+    Returns
+    -------
+    battery_w : float
+        + discharge, - charge. [W]
+    energy_wh : float
+        Stored energy at the step's end. [Wh]
+    """
+    if net_w > 0.0:
+        avail = energy_wh - reserve_wh
+        if avail <= 0.0:
+            return 0.0, energy_wh
+        lim = avail * eta * 3600.0 / dt_s
+        b = net_w if net_w < max_w else max_w
+        if b >= lim:
+            return lim, reserve_wh
+        return b, energy_wh - b * dt_s / (3600.0 * eta)
+    if net_w < 0.0:
+        room = capacity_wh - energy_wh
+        if room <= 0.0:
+            return 0.0, energy_wh
+        lim = room * 3600.0 / (eta * dt_s)
+        c = -net_w if -net_w < max_w else max_w
+        if c >= lim:
+            return -lim, capacity_wh
+        return -c, energy_wh + c * dt_s * eta / 3600.0
+    return 0.0, energy_wh
+
+
+def islanded(
+    load_w: float,
+    solar_w: float,
+    energy_wh: float,
+    dark: bool,
+    dt_s: float,
+    capacity_wh: float,
+    max_w: float,
+    eta: float,
+    restart_wh: float,
+) -> tuple[float, float, float, float, bool]:
+    """One step with the grid down: the battery forms the home's grid.
+
+    Parameters
+    ----------
+    load_w : float
+        What the home would draw (the car charger is off in an outage). [W]
+    solar_w : float
+        What the array could deliver. [W]
+    energy_wh : float
+        Stored energy at the step's start. [Wh]
+    dark : bool
+        The battery ran empty earlier in this outage and has not restarted.
+    dt_s : float
+        Step length, > 0. [s]
+    capacity_wh, max_w, eta, restart_wh : float
+        See :class:`BatterySpec`. [Wh], [W], [-], [Wh]
+
+    Returns
+    -------
+    home_w : float
+        Load served, ``solar + battery``. [W]
+    solar_w : float
+        Solar used, after curtailment. [W]
+    battery_w : float
+        + discharge, - charge. [W]
+    energy_wh : float
+        Stored energy at the step's end. [Wh]
+    dark : bool
+        Whether the home is dark at the step's end.
+    """
+    room = capacity_wh - energy_wh
+    charge_lim = room * 3600.0 / (eta * dt_s) if room > 0.0 else 0.0
+    if charge_lim > max_w:
+        charge_lim = max_w
+    if dark:
+        c = solar_w if solar_w < charge_lim else charge_lim
+        energy_wh = energy_wh + c * dt_s * eta / 3600.0
+        return 0.0, c, -c, energy_wh, energy_wh < restart_wh
+    net = load_w - solar_w
+    if net <= 0.0:
+        c = -net if -net < charge_lim else charge_lim
+        energy_wh = min(energy_wh + c * dt_s * eta / 3600.0, capacity_wh)
+        return load_w, load_w + c, -c, energy_wh, False
+    lim = energy_wh * eta * 3600.0 / dt_s if energy_wh > 0.0 else 0.0
+    if net <= max_w and net < lim:
+        return load_w, solar_w, net, energy_wh - net * dt_s / (3600.0 * eta), False
+    if lim > max_w:  # overload: shed what the battery cannot carry
+        return solar_w + max_w, solar_w, max_w, energy_wh - max_w * dt_s / (3600.0 * eta), False
+    # The battery runs empty during this step: the home is served part of it, then dark.
+    return solar_w + lim, solar_w, lim, 0.0, True

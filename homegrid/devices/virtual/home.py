@@ -1,0 +1,422 @@
+"""The virtual home: a simulated site that speaks the :class:`~homegrid.devices.Device` interface.
+
+It is driven by real data: PVWatts on a typical-year weather file for solar
+(:mod:`.solar`), a measured household's year for the load (:mod:`.load`), a
+Powerwall-like battery (:mod:`.battery`), a commuting car (:mod:`.ev`) and a
+seeded schedule of grid outages (:mod:`.outages`).
+
+Time convention
+---------------
+The simulation advances in steps. A step starts at a row's time and lasts until
+the next row's time (the last step of a call ends at the call's end time). A
+row carries
+
+- the counters and the battery's state of charge *at the row's time*, and
+- the powers *averaged over the step that starts at the row's time*.
+
+So ``counter[i + 1] == counter[i] + side(power[i]) * (t[i + 1] - t[i]) / 3600``
+for every counter, where ``side`` is the positive part (``max(p, 0)``) or the
+negative part (``max(-p, 0)``) as :data:`homegrid.glossary.ENERGY_CATEGORIES` says.
+Solar and load are sampled at the step's start and held over it. A step that
+overlaps an outage reports ``grid_status`` islanded, and its powers are the
+time-weighted mix of its connected and islanded parts, so a blip shorter than
+the step still shows. Every row balances: ``home = solar + battery + grid``.
+
+:meth:`VirtualHome.poll` advances to the clock in steps of at most 5 s and
+returns the instantaneous reading there: counters and state of charge at that
+instant, and the powers of a step starting there (islanded only if that instant
+is inside an outage). :meth:`VirtualHome.simulate` and ``poll`` share state, so
+they can be mixed freely.
+
+Counters do not start at 0: they start at the lifetime totals of a system
+installed on 2020-01-01 (see :func:`lifetime_counters`), so a hub that restarts
+with a fresh virtual home sees counters close to where they were.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from homegrid.config import Config
+from homegrid.devices.base import Device
+from homegrid.devices.virtual import ev as ev_model
+from homegrid.devices.virtual.battery import BatterySpec, islanded, self_powered
+from homegrid.devices.virtual.load import load_power
+from homegrid.devices.virtual.outages import in_outage, outage_overlap, outage_schedule
+from homegrid.devices.virtual.solar import SolarProfile, solar_power, solar_profile
+from homegrid.glossary import COUNTERS, GridStatus
+from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
+
+__all__ = ["INSTALLED", "POLL_STEP_S", "VirtualHome", "lifetime_counters"]
+
+#: The nominal installation date the lifetime counters count from.
+INSTALLED = datetime(2020, 1, 1, tzinfo=UTC)
+#: The longest step poll() takes when catching up with the clock. [s]
+POLL_STEP_S = 5.0
+START_BATTERY_PERCENT = 60.0
+START_CAR_PERCENT = 70.0
+_CHUNK = 16_384  # steps computed together (bounds temporary memory)
+_YEAR_S = 365.25 * 86400.0
+_CONNECTED = float(GridStatus.CONNECTED)
+_ISLANDED = float(GridStatus.ISLANDED)
+
+# Counter -> (power column, side): +1 positive part, -1 negative part.
+_COUNTER_SOURCES: dict[str, tuple[str, int]] = {
+    "solar_energy_exported": ("solar_power", 1),
+    "home_energy_imported": ("home_power", 1),
+    "grid_energy_imported": ("grid_power", 1),
+    "grid_energy_exported": ("grid_power", -1),
+    "battery_energy_imported": ("battery_power", -1),
+    "battery_energy_exported": ("battery_power", 1),
+}
+_POWERS = ("solar_power", "home_power", "ev_power", "grid_power", "battery_power")
+
+
+def lifetime_counters(config: Config, at: datetime) -> dict[str, float]:
+    """Plausible lifetime counters of the configured system at an instant.
+
+    Yearly totals are estimated from the configuration (solar from the cached
+    profile, home from the load plus the car's commuting, 250 battery cycles a
+    year at most, 30 % of solar exported) and balanced so that
+    ``home = solar + battery out - battery in + grid in - grid out``; they are
+    multiplied by the years since :data:`INSTALLED`.
+
+    Parameters
+    ----------
+    config : homegrid.config.Config
+    at : datetime
+        An aware instant.
+
+    Returns
+    -------
+    dict
+        Glossary counter name -> value. [Wh]
+    """
+    v = config.virtual
+    years = max(0.0, (at - INSTALLED).total_seconds() / _YEAR_S)
+    solar = _profile(config).annual_kwh * 1000.0
+    car_km = v.ev_commute_km * 261 + 52 / 3 * 250.0
+    home = v.load_kwh_per_year * 1000.0 + car_km * v.ev_kwh_per_km * 1000.0 / ev_model.CHARGE_EFFICIENCY
+    batt_in = min(250.0 * v.battery_kwh * 1000.0, 0.5 * solar)
+    batt_out = batt_in * v.battery_round_trip
+    grid_out = 0.3 * solar
+    grid_in = home - solar - batt_out + batt_in + grid_out
+    if grid_in < 0:
+        grid_out -= grid_in
+        grid_in = 0.0
+    yearly = (solar, home, grid_in, grid_out, batt_in, batt_out)
+    return {name: years * y for name, y in zip(COUNTERS, yearly, strict=True)}
+
+
+def _profile(config: Config) -> SolarProfile:
+    v, s = config.virtual, config.site
+    return solar_profile(
+        v.weather, float(s.latitude), float(s.longitude), float(v.solar_kw), float(v.tilt), float(v.azimuth)
+    )
+
+
+@dataclass
+class _State:
+    """What carries from one step to the next."""
+
+    energy_wh: float  # battery
+    car_wh: float  # car pack
+    dark: bool  # the home went dark in the current outage
+
+
+@dataclass(frozen=True)
+class _Params:
+    capacity_wh: float
+    max_w: float
+    eta: float
+    reserve_wh: float
+    restart_wh: float
+    pack_wh: float
+    car_limit_wh: float
+    car_min_wh: float
+    charger_w: float
+
+
+def _run(
+    dts: list[float],
+    sol: list[float],
+    ld: list[float],
+    frac: list[float],
+    codes: list[int],
+    arriving: dict[int, float],
+    state: _State,
+    p: _Params,
+) -> tuple[list[float], list[float], list[float], dict[int, tuple[float, float, float]]]:
+    """The sequential battery and car dispatch over a run of steps.
+
+    Returns per step the battery power [W], the car's power [W], the stored
+    battery energy at the step's start [Wh], and for steps touching an outage
+    ``{index: (home_w, solar_w, grid_w)}``; ``state`` is advanced in place.
+    """
+    n = len(dts)
+    bat = [0.0] * n
+    car = [0.0] * n
+    stored = [0.0] * n
+    fixes: dict[int, tuple[float, float, float]] = {}
+    cap, pmax, eta, reserve, restart = p.capacity_wh, p.max_w, p.eta, p.reserve_wh, p.restart_wh
+    limit, charger = p.car_limit_wh - 1e-6, p.charger_w
+    taper_from = p.pack_wh * ev_model.TAPER_START_PERCENT / 100.0
+    taper_slope = (1.0 - ev_model.TAPER_FLOOR) / (p.pack_wh * (100.0 - ev_model.TAPER_START_PERCENT) / 100.0)
+    k_car = ev_model.CHARGE_EFFICIENCY / 3600.0
+    e, car_wh, dark = state.energy_wh, state.car_wh, state.dark
+    for i in range(n):
+        d = dts[i]
+        s = sol[i]
+        h = ld[i]
+        f = frac[i]
+        stored[i] = e
+        code = codes[i]
+        if code:
+            w = 0.0
+            if code == ev_model.ARRIVES:
+                car_wh = max(car_wh - arriving[i] * 1000.0, p.car_min_wh)
+        elif car_wh < limit and f < 1.0:
+            w = charger if car_wh <= taper_from else charger * (1.0 - taper_slope * (car_wh - taper_from))
+            need = (p.car_limit_wh - car_wh) / (k_car * d)
+            if w > need:
+                w = need
+            car_wh += w * (1.0 - f) * d * k_car
+        else:
+            w = 0.0
+        if f == 0.0:
+            dark = False
+            b, e = self_powered(h + w - s, e, d, cap, pmax, eta, reserve)
+            bat[i] = b
+            car[i] = w
+            continue
+        # The step touches an outage: its connected part first, then its islanded part.
+        g = 1.0 - f
+        bc = gc = 0.0
+        if g > 0.0:
+            dark = False
+            bc, e = self_powered(h + w - s, e, g * d, cap, pmax, eta, reserve)
+            gc = h + w - s - bc
+        hi, si, bi, e, dark = islanded(h, s, e, dark, f * d, cap, pmax, eta, restart)
+        bat[i] = g * bc + f * bi
+        car[i] = g * w
+        fixes[i] = (g * (h + w) + f * hi, g * s + f * si, g * gc)
+    state.energy_wh, state.car_wh, state.dark = e, car_wh, dark
+    return bat, car, stored, fixes
+
+
+class VirtualHome(Device):
+    """A simulated site producing glossary readings, counters included.
+
+    Parameters
+    ----------
+    config : homegrid.config.Config
+        ``config.site`` places the site; ``config.virtual`` sizes the system.
+    clock : callable, optional
+        Returns the current aware time; defaults to the system clock (UTC).
+    start : datetime, optional
+        Where the simulation starts; defaults to ``clock()``. The battery starts
+        at 60 %, the car at 70 %, the counters at :func:`lifetime_counters`.
+    """
+
+    name = "virtual"
+
+    def __init__(
+        self, config: Config, clock: Callable[[], datetime] | None = None, start: datetime | None = None
+    ) -> None:
+        self._config = config
+        self._clock = clock or (lambda: datetime.now(UTC))
+        t0 = start if start is not None else self._clock()
+        self._now_ms = to_ms(t0)
+        v = config.virtual
+        spec = BatterySpec.from_config(v.battery_kwh, v.battery_kw, v.battery_round_trip, v.backup_reserve_percent)
+        pack = v.ev_pack_kwh * 1000.0
+        self._params = _Params(
+            capacity_wh=spec.capacity_wh,
+            max_w=spec.max_w,
+            eta=spec.eta,
+            reserve_wh=spec.reserve_wh,
+            restart_wh=spec.restart_wh,
+            pack_wh=pack,
+            car_limit_wh=pack * v.ev_charge_limit_percent / 100.0,
+            car_min_wh=pack * ev_model.MIN_SOC_PERCENT / 100.0,
+            charger_w=v.ev_charger_kw * 1000.0,
+        )
+        self._profile = _profile(config)
+        self._state = _State(
+            energy_wh=spec.capacity_wh * START_BATTERY_PERCENT / 100.0,
+            car_wh=pack * START_CAR_PERCENT / 100.0,
+            dark=False,
+        )
+        lifetime = lifetime_counters(config, from_ms(self._now_ms))
+        self._counters = [lifetime[name] for name in COUNTERS]
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def now(self) -> datetime:
+        """The simulation's current time (UTC)."""
+        return from_ms(self._now_ms)
+
+    @property
+    def car(self) -> ev_model.CarState:
+        """The car at the simulation's current time."""
+        t = self._now_ms
+        codes, _ = self._trip_codes(np.array([t, t + 1], dtype=np.int64))
+        at_home = int(codes[0]) == ev_model.HOME
+        s, e = self._outages_ms(t, t + 1)
+        p = self._params
+        charging = at_home and self._state.car_wh < p.car_limit_wh - 1e-6 and not in_outage(t, s, e)
+        return ev_model.CarState(
+            soc=100.0 * self._state.car_wh / p.pack_wh, plugged=at_home, at_home=at_home, charging=charging
+        )
+
+    def outages(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """The scheduled outages overlapping ``[start, end)``, unclipped, as UTC intervals."""
+        s, e = self._outages_ms(to_ms(start), to_ms(end))
+        return [(from_ms(a), from_ms(b)) for a, b in zip(s.tolist(), e.tolist(), strict=True)]
+
+    async def poll(self) -> Reading:
+        """Advance to ``clock()`` in steps of at most 5 s and read the site there.
+
+        A clock behind the simulation does not rewind it: the reading is then at :attr:`now`.
+        """
+        target = to_ms(self._clock())
+        elapsed = target - self._now_ms
+        if elapsed > 0:
+            n = math.ceil(elapsed / (POLL_STEP_S * 1000.0))
+            edges = self._now_ms + np.round(np.arange(n + 1) * (elapsed / n)).astype(np.int64)
+            for a in range(0, n, _CHUNK):
+                self._advance(edges[a : a + _CHUNK + 1])
+        return self._reading_now()
+
+    def simulate(self, end: datetime, step_s: float = 60.0) -> ReadingFrame:
+        """Advance to ``end`` at fixed steps and return one row per step.
+
+        Parameters
+        ----------
+        end : datetime
+            Aware end time; nothing happens if it is not after :attr:`now`.
+        step_s : float
+            Step length; the last step is shorter if the span is not a multiple. [s]
+
+        Returns
+        -------
+        ReadingFrame
+            Rows at ``now, now + step, ...`` (before ``end``) with every power,
+            ``battery_soc``, ``grid_status`` and the six counters; see the module's
+            time convention.
+        """
+        step_ms = round(step_s * 1000.0)
+        if step_ms <= 0:
+            raise ValueError(f"step_s must be at least 1 ms, got {step_s}")
+        end_ms = to_ms(end)
+        if end_ms <= self._now_ms:
+            return ReadingFrame.empty()
+        times = np.arange(self._now_ms, end_ms, step_ms, dtype=np.int64)
+        n = len(times)
+        names = (*_POWERS, "battery_soc", "grid_status", *COUNTERS)
+        out = {name: np.empty(n) for name in names}
+        for a in range(0, n, _CHUNK):
+            b = min(a + _CHUNK, n)
+            edges = np.empty(b - a + 1, dtype=np.int64)
+            edges[:-1] = times[a:b]
+            edges[-1] = times[b] if b < n else end_ms
+            cols = self._advance(edges)
+            for name, col in cols.items():
+                out[name][a:b] = col
+        return ReadingFrame(times, out)
+
+    # ---------------------------------------------------------------- internals
+
+    def _outages_ms(self, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        v = self._config.virtual
+        return outage_schedule(v.seed, v.outages_per_year, start_ms, end_ms)
+
+    def _trip_codes(self, edges: np.ndarray) -> tuple[np.ndarray, dict[int, float]]:
+        v = self._config.virtual
+        dep, arr, kwh = ev_model.trip_schedule(
+            v.seed, self._config.site.timezone, v.ev_commute_km, v.ev_kwh_per_km, int(edges[0]), int(edges[-1])
+        )
+        return ev_model.step_trip_codes(edges, dep, arr, kwh)
+
+    def _inputs(self, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = edges[:-1]
+        v = self._config.virtual
+        sol = solar_power(t, self._profile)
+        ld = load_power(t, self._config.site.timezone, v.load_kwh_per_year)
+        return sol, ld
+
+    def _columns(
+        self,
+        edges: np.ndarray,
+        sol: np.ndarray,
+        ld: np.ndarray,
+        frac: np.ndarray,
+        codes: np.ndarray,
+        arriving: dict[int, float],
+        state: _State,
+    ) -> dict[str, np.ndarray]:
+        """Run the dispatch over steps and assemble power, SoC and status columns."""
+        dts = (np.diff(edges) / 1000.0).tolist()
+        bat_l, car_l, stored, fixes = _run(
+            dts, sol.tolist(), ld.tolist(), frac.tolist(), codes.tolist(), arriving, state, self._params
+        )
+        bat = np.array(bat_l)
+        car = np.array(car_l)
+        home = ld + car
+        solar = sol.copy()
+        grid = home - solar - bat
+        if fixes:
+            idx = np.fromiter(fixes.keys(), dtype=np.int64, count=len(fixes))
+            vals = np.array(list(fixes.values()))
+            home[idx], solar[idx], grid[idx] = vals[:, 0], vals[:, 1], vals[:, 2]
+        soc = np.clip(np.array(stored) * (100.0 / self._params.capacity_wh), 0.0, 100.0)
+        status = np.where(frac > 0.0, _ISLANDED, _CONNECTED)
+        return {
+            "solar_power": solar,
+            "home_power": home,
+            "ev_power": car,
+            "grid_power": grid,
+            "battery_power": bat,
+            "battery_soc": soc,
+            "grid_status": status,
+        }
+
+    def _advance(self, edges: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the steps between ``edges`` (from :attr:`now`), commit the state, return all columns."""
+        sol, ld = self._inputs(edges)
+        s, e = self._outages_ms(int(edges[0]), int(edges[-1]))
+        frac = outage_overlap(edges, s, e)
+        codes, arriving = self._trip_codes(edges)
+        cols = self._columns(edges, sol, ld, frac, codes, arriving, self._state)
+        dt_h = np.diff(edges) / 3.6e6
+        for j, name in enumerate(COUNTERS):
+            power, side = _COUNTER_SOURCES[name]
+            energy = np.maximum(side * cols[power], 0.0) * dt_h
+            total = np.cumsum(energy)
+            col = np.empty(len(energy))
+            col[0] = self._counters[j]
+            col[1:] = self._counters[j] + total[:-1]
+            self._counters[j] += float(total[-1])
+            cols[name] = col
+        self._now_ms = int(edges[-1])
+        return cols
+
+    def _reading_now(self) -> Reading:
+        """The instantaneous reading at :attr:`now`, without advancing."""
+        t = self._now_ms
+        edges = np.array([t, t + int(POLL_STEP_S * 1000)], dtype=np.int64)
+        sol, ld = self._inputs(edges)
+        s, e = self._outages_ms(t, t + 1)
+        frac = np.array([1.0 if in_outage(t, s, e) else 0.0])
+        codes, arriving = self._trip_codes(edges)
+        peek = _State(self._state.energy_wh, self._state.car_wh, self._state.dark)
+        cols = self._columns(edges, sol, ld, frac, codes, arriving, peek)
+        values = {name: float(col[0]) for name, col in cols.items()}
+        values.update(zip(COUNTERS, self._counters, strict=True))
+        return Reading(from_ms(t), values)
