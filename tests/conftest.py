@@ -32,3 +32,17 @@ def steady_frame(start_ms: int, n: int, step_ms: int = 60_000, **values: float) 
     """n readings with constant values, one every step_ms."""
     t = start_ms + np.arange(n, dtype=np.int64) * step_ms
     return ReadingFrame(t, {k: np.full(n, float(v)) for k, v in values.items()})
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_dir(tmp_path_factory):
+    """Keep the solar profile cache of a test run out of the user's cache folder."""
+    import os
+
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

@@ -24,7 +24,8 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+
+from homegrid.devices.virtual.timebase import utc_offset_ms, wall_to_utc_ms
 
 __all__ = [
     "ARRIVES",
@@ -84,8 +85,7 @@ def charge_rate(soc_percent: np.ndarray | float, max_w: float) -> np.ndarray | f
 
 def _local_ms(dates: np.ndarray, minutes: np.ndarray, tz: str) -> np.ndarray:
     wall = dates.astype("datetime64[ms]") + (np.round(minutes * 60_000.0)).astype("timedelta64[ms]")
-    idx = pd.DatetimeIndex(wall).tz_localize(tz, ambiguous=False, nonexistent="shift_forward")
-    return idx.as_unit("ms").asi8.astype(np.int64)
+    return wall_to_utc_ms(wall.astype(np.int64), tz)
 
 
 @functools.lru_cache(maxsize=32)
@@ -151,8 +151,9 @@ def trip_schedule(
     seed: int, timezone: str, commute_km: float, kwh_per_km: float, start_ms: int, end_ms: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Trips that overlap ``[start_ms, end_ms)``, as :func:`trips_in_year` returns them."""
-    y0 = pd.Timestamp(start_ms, unit="ms", tz="UTC").tz_convert(timezone).year
-    y1 = pd.Timestamp(max(end_ms - 1, start_ms), unit="ms", tz="UTC").tz_convert(timezone).year
+    ends = np.array([start_ms, max(end_ms - 1, start_ms)], dtype=np.int64)
+    local_years = (ends + utc_offset_ms(ends, timezone)).astype("datetime64[ms]").astype("datetime64[Y]")
+    y0, y1 = (int(y) + 1970 for y in local_years.astype(np.int64))
     parts = [trips_in_year(seed, y, timezone, commute_km, kwh_per_km) for y in range(y0, y1 + 1)]
     dep = np.concatenate([p[0] for p in parts])
     arr = np.concatenate([p[1] for p in parts])

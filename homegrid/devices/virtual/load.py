@@ -21,12 +21,12 @@ interpolated linearly between half-hour means (placed at their middles).
 
 from __future__ import annotations
 
+import csv
 import functools
 import importlib.resources
 import io
 
 import numpy as np
-import pandas as pd
 
 from homegrid.devices.virtual.timebase import local_calendar_position, periodic_interp
 
@@ -45,9 +45,15 @@ _DAYS = 366  # a leap-year calendar: day index 59 is 29 February
 _LEAP_YEAR = 2024
 
 
-def _read_source() -> pd.DataFrame:
+def _read_source() -> tuple[np.ndarray, np.ndarray]:
+    """Times [ms UTC] and load [W] of the measured file (empty cells are NaN)."""
     text = importlib.resources.files("homegrid.devices.virtual").joinpath("data", LOAD_FILE).read_text("utf-8")
-    return pd.read_csv(io.StringIO(text))
+    rows = list(csv.reader(io.StringIO(text)))
+    head = rows[0]
+    it, iw = head.index("timestamp_utc"), head.index("load_w_excl_deferrable")
+    times = np.array([r[it].rstrip("Z") for r in rows[1:]], dtype="datetime64[ms]").astype(np.int64)
+    watts = np.array([float(r[iw]) if r[iw] else np.nan for r in rows[1:]])
+    return times, watts
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,13 +66,9 @@ def load_table() -> np.ndarray:
         Shape (366, 48): mean power of each local half-hour of each day of a leap
         year (row 59 is 29 February), gaps filled, unscaled. Read-only. [W]
     """
-    df = _read_source()
-    watts = df["load_w_excl_deferrable"].to_numpy(dtype=float, copy=True)
+    times, watts = _read_source()
     watts[watts <= 0] = np.nan  # logged zeros sit at the edges of logger gaps
-    local = pd.DatetimeIndex(pd.to_datetime(df["timestamp_utc"], utc=True)).tz_convert(SOURCE_TZ)
-    day = pd.to_datetime({"year": _LEAP_YEAR, "month": local.month, "day": local.day}).dt.day_of_year.to_numpy() - 1
-    slot = local.hour.to_numpy() * 2 + local.minute.to_numpy() // 30
-    cell = day * SLOTS_PER_DAY + slot
+    cell = np.floor(local_calendar_position(times, SOURCE_TZ, 1800.0)).astype(np.int64)
     ok = ~np.isnan(watts)
     total = np.bincount(cell[ok], weights=watts[ok], minlength=_DAYS * SLOTS_PER_DAY)
     count = np.bincount(cell[ok], minlength=_DAYS * SLOTS_PER_DAY)

@@ -25,18 +25,28 @@ weather is the station's, shifted by the longitude difference).
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pvlib
 
 from homegrid.devices.virtual.timebase import periodic_interp, seconds_of_year_365
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "MINUTES_PER_YEAR",
     "SolarProfile",
+    "compute_solar_profile",
     "pvwatts_ac",
     "read_weather",
     "solar_power",
@@ -85,7 +95,8 @@ def _weather_path(name: str) -> Path:
     p = Path(name).expanduser()
     if p.is_file():
         return p
-    shipped = Path(pvlib.__file__).parent / "data" / name
+    spec = importlib.util.find_spec("pvlib")  # finds the package without importing it
+    shipped = Path(spec.origin if spec and spec.origin else ".").parent / "data" / name
     if shipped.is_file():
         return shipped
     raise FileNotFoundError(f"weather file {name!r} is neither a path nor a file in {shipped.parent}")
@@ -108,6 +119,9 @@ def read_weather(name: str) -> tuple[pd.DataFrame, dict]:
     metadata : dict
         The file's metadata (``TZ`` [h], ``latitude``, ``longitude`` [degrees], ...).
     """
+    import pandas as pd
+    import pvlib
+
     data, meta = pvlib.iotools.read_tmy3(str(_weather_path(name)), map_variables=True)
     date = pd.to_datetime(data["Date (MM/DD/YYYY)"], format="%m/%d/%Y")
     hour_ending = data["Time (HH:MM)"].str.slice(0, 2).astype(int).to_numpy()
@@ -168,6 +182,8 @@ def pvwatts_ac(
     numpy.ndarray
         AC power, >= 0. [W]
     """
+    import pvlib
+
     pdc0 = dc_kw * 1000.0
     pac0 = pdc0 / _DC_AC_RATIO
     sp = pvlib.solarposition.get_solarposition(
@@ -259,6 +275,8 @@ def _cos_zenith_minutes(latitude: float, solar_time_offset_h: float) -> np.ndarr
     ``solar_time_offset_h`` turns the clock (hours since midnight) into mean solar
     time; Spencer's (1971) declination and equation of time, one value a day.
     """
+    import pvlib
+
     doy = np.arange(1, 366, dtype=float)
     dec = pvlib.solarposition.declination_spencer71(doy)[:, None]
     eot_h = pvlib.solarposition.equation_of_time_spencer71(doy)[:, None] / 60.0
@@ -273,7 +291,58 @@ def _cos_zenith_minutes(latitude: float, solar_time_offset_h: float) -> np.ndarr
 def solar_profile(
     weather: str, latitude: float, longitude: float, dc_kw: float, tilt: float, azimuth: float
 ) -> SolarProfile:
-    """The cached 1-minute AC profile of one system on one weather file.
+    """The 1-minute AC profile of one system on one weather file, cached on disk.
+
+    The profile is computed once per configuration and pvlib version, and kept in
+    the user's cache folder (``$XDG_CACHE_HOME/homegrid``). A process that has not
+    imported pvlib computes it in a child process, so the long-running hub never
+    holds pvlib, pandas and scipy in memory (about 100 MB).
+    """
+    args = (weather, float(latitude), float(longitude), float(dc_kw), float(tilt), float(azimuth))
+    path = _cache_path(args)
+    if path is not None and not path.exists():
+        if "pvlib" in sys.modules:
+            _save(compute_solar_profile(*args), path)
+        else:
+            code = "import sys; from homegrid.devices.virtual import solar; solar.compute_to_file(*sys.argv[1:])"
+            subprocess.run([sys.executable, "-c", code, str(path), json.dumps(args)], check=True)
+    if path is None:
+        return compute_solar_profile(*args)
+    with np.load(path) as z:
+        ac = z["ac_w"]
+        ac.setflags(write=False)
+        return SolarProfile(ac, float(z["offset_s"]), float(z["ac_limit_w"]))
+
+
+_MODEL_VERSION = "1"  # change when the chain below changes, to leave old caches behind
+
+
+def _cache_path(args: tuple) -> Path | None:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "homegrid"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(base, os.W_OK):
+        return None
+    try:
+        pvlib_version = importlib.metadata.version("pvlib")
+    except importlib.metadata.PackageNotFoundError:
+        pvlib_version = "?"
+    key = json.dumps([_MODEL_VERSION, pvlib_version, str(_weather_path(args[0])), *args[1:]])
+    return base / f"solar-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+
+def _save(profile: SolarProfile, path: Path) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+    np.savez(tmp, ac_w=profile.ac_w, offset_s=profile.offset_s, ac_limit_w=profile.ac_limit_w)
+    os.replace(tmp, path)
+
+
+def compute_solar_profile(
+    weather: str, latitude: float, longitude: float, dc_kw: float, tilt: float, azimuth: float
+) -> SolarProfile:
+    """Compute the 1-minute AC profile of one system on one weather file (imports pvlib).
 
     Parameters
     ----------
@@ -290,6 +359,8 @@ def solar_profile(
     -------
     SolarProfile
     """
+    import pandas as pd
+
     wx, meta = read_weather(weather)
     tz_h = float(meta["TZ"])
     station_lon = float(meta.get("longitude", longitude))
@@ -326,3 +397,8 @@ def solar_power(t_ms: np.ndarray, profile: SolarProfile) -> np.ndarray:
     """
     pos = seconds_of_year_365(t_ms, profile.offset_s) / 60.0 - 0.5
     return periodic_interp(pos, profile.ac_w)
+
+
+def compute_to_file(path: str, args_json: str) -> None:
+    """Entry point of the child process that :func:`solar_profile` starts."""
+    _save(compute_solar_profile(*json.loads(args_json)), Path(path))
