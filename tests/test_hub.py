@@ -107,3 +107,38 @@ def test_garbage_never_stops_the_hub(tmp_path, garbage):
     assert run(hub.poll_once()) is False
     assert run(hub.poll_once()) is True
     hub.store.close()
+
+
+def test_virtual_home_backfills_then_resumes_after_downtime(tmp_path):
+    from dataclasses import replace
+
+    config = Config().check()
+    config = replace(config, server=replace(config.server, backfill_days=1.0))
+    clock = Clock()
+    hub = Hub(config, tmp_path, clock=clock)
+    assert hub.backfill() == 1440
+    for _ in range(3):
+        clock.tick(5)
+        assert run(hub.poll_once())
+    hub.flush()
+    before = hub.store.latest()
+    hub.store.close()
+
+    clock.tick(3 * 3600)  # the hub is down for three hours; the home is not
+    hub2 = Hub(config, tmp_path, clock=clock)
+    assert hub2.backfill() == 0
+    assert run(hub2.poll_once())
+    hub2.flush()
+    after = hub2.store.latest()
+    gap_wh = float(after.columns["home_energy_imported"][0] - before.columns["home_energy_imported"][0])
+    assert gap_wh > 0
+    first = hub2.store.read_readings(0, 2**62).columns["home_energy_imported"][0]
+    whole = hub2.store.sum_rollup("minute", 0, 2**62)
+    # the counters bridge the gap: everything the home counted is in the rollups
+    assert whole["home"] == pytest.approx(float(after.columns["home_energy_imported"][0] - first), rel=1e-9)
+    a, b = int(before.time_ms[0]), int(after.time_ms[0])
+    gap = hub2.store.sum_rollup("minute", a - a % 60_000 + 60_000, b - b % 60_000)
+    assert gap["home"] > 0.9 * gap_wh
+    assert gap["covered_s"] == 0  # no power samples were invented for it
+    assert float(after.columns["battery_soc"][0]) == pytest.approx(float(before.columns["battery_soc"][0]), abs=25)
+    hub2.store.close()

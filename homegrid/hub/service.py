@@ -90,6 +90,7 @@ class Hub:
             from homegrid.devices.virtual import VirtualHome
 
             device = VirtualHome(config, clock=self.clock, start=self._virtual_start())
+            self._resume(device)
         self.device = device
         self.health = DeviceHealth(getattr(device, "name", type(device).__name__))
         self._buffer: list[Reading] = []
@@ -99,9 +100,17 @@ class Hub:
 
     def _virtual_start(self) -> datetime:
         now = self.clock()
-        if self.store.time_range() is None and self.config.server.backfill_days > 0:
+        span = self.store.time_range()
+        if span is None:
             return now - timedelta(days=self.config.server.backfill_days)
-        return now
+        return min(now, from_ms(span[1]))
+
+    def _resume(self, home: Device) -> None:
+        """A restarted hub finds the virtual home where it left it; like a real device, the home
+        kept running while the hub was down, so its first poll carries the gap in its counters."""
+        last = self.store.latest()
+        if len(last):
+            home.restore({n: float(c[0]) for n, c in last.columns.items()})  # type: ignore[attr-defined]
 
     def backfill(self) -> int:
         """On a first start with the virtual home, write recent history so days show at once."""

@@ -36,7 +36,7 @@ with a fresh virtual home sees counters close to where they were.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -256,6 +256,22 @@ class VirtualHome(Device):
         self._counters = [lifetime[name] for name in COUNTERS]
 
     # ------------------------------------------------------------------ public
+
+    def restore(self, values: Mapping[str, float]) -> None:
+        """Take up the battery charge and counters of a stored reading (a hub restarting).
+
+        Parameters
+        ----------
+        values : mapping
+            Glossary-named values; ``battery_soc`` [%] and the counters [Wh] are used.
+        """
+        soc = values.get("battery_soc")
+        if soc is not None and math.isfinite(soc):
+            self._state.energy_wh = self._params.capacity_wh * min(max(soc, 0.0), 100.0) / 100.0
+        for i, name in enumerate(COUNTERS):
+            v = values.get(name)
+            if v is not None and math.isfinite(v):
+                self._counters[i] = float(v)
 
     @property
     def now(self) -> datetime:
