@@ -17,7 +17,9 @@ from homegrid.readings.tesla_history import (
     read_tesla_history,
 )
 
-HA = Path("/work/shared/data/tesla/home-assistant")
+from .conftest import SHARED_DATA
+
+HA = SHARED_DATA / "tesla" / "home-assistant"  # ../shared beside the repository, in CI too
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 REAL_ENERGY = [
     HA / "tesla_fleet" / "energy_history.json",
@@ -25,7 +27,6 @@ REAL_ENERGY = [
     HA / "tesla_fleet" / "energy_history_overnight.json",
     HA / "teslemetry" / "energy_history.json",
 ]
-needs_shared = pytest.mark.skipif(not HA.exists(), reason="shared Tesla fixtures not mounted")
 
 # Tesla's own per-interval totals in some replies, and the counter they must match.
 TESLA_TOTALS = {
@@ -97,7 +98,6 @@ def test_soe_entries_become_battery_soc() -> None:
 # ----------------------------------------------------------------------------- energy
 
 
-@needs_shared
 @pytest.mark.parametrize("path", REAL_ENERGY, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_real_energy_replies_become_monotone_counters(path: Path) -> None:
     frame = read_tesla_history(path)
@@ -114,7 +114,6 @@ def test_real_energy_replies_become_monotone_counters(path: Path) -> None:
             assert frame.column(name)[-1] == pytest.approx(sum(e[total] for e in raw)), total
 
 
-@needs_shared
 def test_overnight_values_and_times() -> None:
     frame = read_tesla_history(HA / "tesla_fleet" / "energy_history_overnight.json")
     start = int(datetime.fromisoformat("2026-09-12T00:00:00+01:00").timestamp() * 1000)
@@ -124,7 +123,6 @@ def test_overnight_values_and_times() -> None:
     assert frame.column("home_energy_imported").tolist() == [0, 250, 490, 750, 1000]
 
 
-@needs_shared
 def test_teslemetry_gap_with_explicit_interval() -> None:
     path = HA / "teslemetry" / "energy_history.json"
     inferred = read_tesla_history(path)  # entries 8 h 45 min apart: taken as the interval length
@@ -136,7 +134,6 @@ def test_teslemetry_gap_with_explicit_interval() -> None:
     assert frame.column("solar_energy_exported").tolist() == [0, 0, 0, 724]
 
 
-@needs_shared
 def test_time_series_null_is_an_empty_frame() -> None:
     frame = read_tesla_history(HA / "teslemetry" / "energy_history_empty.json")
     assert len(frame) == 0
