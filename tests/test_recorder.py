@@ -134,3 +134,16 @@ def test_hours_follow_half_hour_zones(store):
     assert covered.sum() == 24
     assert int(hours.start_ms[0]) == a  # local midnight, 18:30 UTC
     np.testing.assert_allclose(hours.columns["home"][covered], 1000)
+
+
+def test_counter_events_are_counted_once_across_live_rebuilds(recorder, store):
+    start = _ms(2025, 6, 1, 12)
+    values = [1000.0, 1001, 1002, 1003 + 5e6, 1004, 1005, 10.0, 11, 12, 13, 14, 15, 16, 17, 18]  # a jump, a reset
+    for i, v in enumerate(values):
+        recorder.ingest(ReadingFrame(np.array([start + i * 5000]), {"grid_energy_imported": np.array([v])}))
+    assert recorder.counter_resets == 1
+    assert recorder.counter_quarantined == 1
+    count, items = store.quarantined()
+    assert count == 1 and items[0].field == "grid_energy_imported" and "impossible jump" in items[0].reason
+    # the jump counts nothing; the reset's new value is counted from zero
+    assert store.sum_rollup("minute", 0, 2**62)["grid_import"] == pytest.approx(5 + 18)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from homegrid.energy.counters import counter_delta_per_bucket, monotone_counter
+from homegrid.energy.counters import CounterEvent, counter_delta_per_bucket, monotone_counter
 from homegrid.energy.flows import ev_sources, split_flows
 from homegrid.energy.integrate import (
     coverage_per_bucket,
@@ -58,15 +58,14 @@ def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> Buck
     edges = np.asarray(edges_ms, dtype=np.int64)
     t = frame.time_ms
     cols: dict[str, np.ndarray] = {}
-    resets = quarantined = 0
+    events: list[tuple[str, CounterEvent]] = []
     counter_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for cat in ENERGY_CATEGORIES:
         from_power = energy_per_bucket(t, power_part(frame.column(cat.power), cat.part), edges, max_gap_s)
         if cat.counter is not None and cat.counter in frame.columns:
             if cat.counter not in counter_cache:
                 series = monotone_counter(t, frame.columns[cat.counter])
-                resets += series.resets
-                quarantined += series.quarantined
+                events.extend((cat.counter, e) for e in series.events)
                 counter_cache[cat.counter] = counter_delta_per_bucket(series, edges)
             delta, covered = counter_cache[cat.counter]
             cols[cat.name] = np.where(covered, delta, from_power)
@@ -107,7 +106,7 @@ def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> Buck
     cols["soc_sum"] = energy_per_bucket(t, soc, edges, max_gap_s) * 3600.0
     cols["soc_min"], cols["soc_max"] = _min_max_per_bucket(t, soc, edges)
     assert set(cols) == set(ROLLUP_COLUMNS)
-    return BucketTable(edges[:-1].copy(), cols, resets, quarantined)
+    return BucketTable(edges[:-1].copy(), cols, events)
 
 
 def _min_max_per_bucket(t: np.ndarray, v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CounterSeries", "counter_delta_per_bucket", "monotone_counter"]
+__all__ = ["CounterEvent", "CounterSeries", "counter_delta_per_bucket", "monotone_counter"]
+
+
+@dataclass(frozen=True)
+class CounterEvent:
+    """A reset, or an impossible jump that was quarantined, at one sample."""
+
+    time_ms: int
+    kind: str  # "reset" or "jump"
+    before: float  # [Wh]
+    after: float  # [Wh]
 
 
 @dataclass(frozen=True)
@@ -29,8 +39,15 @@ class CounterSeries:
 
     t_ms: np.ndarray
     energy_wh: np.ndarray
-    resets: int
-    quarantined: int
+    events: tuple[CounterEvent, ...] = ()
+
+    @property
+    def resets(self) -> int:
+        return sum(e.kind == "reset" for e in self.events)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(e.kind == "jump" for e in self.events)
 
 
 def monotone_counter(
@@ -60,13 +77,13 @@ def monotone_counter(
     t = np.asarray(t_ms, dtype=np.int64)[ok]
     c = np.asarray(counter, dtype=np.float64)[ok]
     if len(c) == 0:
-        return CounterSeries(t, c, 0, 0)
+        return CounterSeries(t, c)
     d = np.diff(c)
     rate = d / (np.maximum(np.diff(t), 1) / 3.6e6)
     if np.all(d >= 0) and np.all(rate <= max_power_w):
-        return CounterSeries(t, np.concatenate(([0.0], np.cumsum(d))), 0, 0)
+        return CounterSeries(t, np.concatenate(([0.0], np.cumsum(d))))
     inc = np.zeros(len(c))
-    resets = quarantined = 0
+    events: list[CounterEvent] = []
     high = c[0]
     # A short loop over the samples is clearer than a vectorised version, and counters
     # are sparse next to power samples (one per poll at most).
@@ -76,18 +93,18 @@ def monotone_counter(
         v = cl[i]
         if v < high * (1.0 - reset_drop):
             inc[i] = v
-            resets += 1
+            events.append(CounterEvent(tl[i], "reset", high, v))
             high = v
             continue
         if v <= high:
             continue
         dt_h = max(tl[i] - tl[i - 1], 1) / 3.6e6
         if (v - high) / dt_h > max_power_w:
-            quarantined += 1
+            events.append(CounterEvent(tl[i], "jump", high, v))
             continue
         inc[i] = v - high
         high = v
-    return CounterSeries(t, np.cumsum(inc), resets, quarantined)
+    return CounterSeries(t, np.cumsum(inc), tuple(events))
 
 
 def counter_delta_per_bucket(series: CounterSeries, edges_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

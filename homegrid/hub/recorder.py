@@ -54,6 +54,7 @@ class Recorder:
         self.max_gap_s = max_gap_s
         self.counter_resets = 0
         self.counter_quarantined = 0
+        self._seen_events: dict[tuple[str, int], None] = {}
         self._check_timezone()
 
     def _check_timezone(self) -> None:
@@ -136,11 +137,31 @@ class Recorder:
                 outer = self.store.neighbours(c0 - margin, c1 + margin)
                 frame = ReadingFrame.concat([raw, outer]).sorted()
                 table = account(frame, np.arange(c0, c1 + 1, MINUTE_MS, dtype=np.int64), self.max_gap_s)
-                self.counter_resets += table.counter_resets
-                self.counter_quarantined += table.counter_quarantined
+                self._note_counter_events(table.counter_events)
                 self.store.write_rollup("minute", table)
             self._rebuild_hours(a, b)
             self._rebuild_days(a, b)
+
+    def _note_counter_events(self, events: list) -> None:
+        """Log each reset and quarantine each impossible jump once, however often its minutes are rebuilt."""
+        jumps = []
+        for name, e in events:
+            key = (name, e.time_ms)
+            if key in self._seen_events:
+                continue
+            self._seen_events[key] = None
+            if len(self._seen_events) > 10_000:
+                self._seen_events.pop(next(iter(self._seen_events)))
+            when = from_ms(e.time_ms).isoformat()
+            if e.kind == "reset":
+                self.counter_resets += 1
+                log.info("counter %s reset at %s (%.0f -> %.0f Wh): counted from zero", name, when, e.before, e.after)
+            else:
+                self.counter_quarantined += 1
+                jumps.append(Quarantined(e.time_ms, "counter", name, f"{e.after:.0f}",
+                                         f"impossible jump from {e.before:.0f} Wh; not counted"))
+                log.warning("counter %s jumped %.0f -> %.0f Wh at %s: quarantined", name, e.before, e.after, when)
+        self.store.quarantine(jumps)
 
     def _rebuild_hours(self, start_ms: int, end_ms: int) -> None:
         # hours follow the site's clock: in zones such as Asia/Kolkata (+05:30) they start at :30 UTC

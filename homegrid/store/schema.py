@@ -44,8 +44,8 @@ class BucketTable:
 
     start_ms: np.ndarray
     columns: dict[str, np.ndarray] = field(default_factory=dict)
-    counter_resets: int = 0
-    counter_quarantined: int = 0
+    #: counter resets and quarantined jumps met while accounting: (counter name, CounterEvent)
+    counter_events: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.start_ms)
