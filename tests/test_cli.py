@@ -87,3 +87,23 @@ def test_data_dir_from_environment(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     assert main(["report", "--from", "2025-01-01", "--to", "2025-01-01"]) == 0
     assert (tmp_path / "envdata" / "homegrid.db").exists()
+
+
+def test_import_tesla_history_energy_counters_and_power(data_dir, tmp_path, capsys):
+    from pathlib import Path
+
+    from .conftest import SHARED_DATA
+
+    energy = SHARED_DATA / "tesla" / "home-assistant" / "tesla_fleet" / "energy_history_overnight.json"
+    power = Path(__file__).parent / "fixtures" / "import" / "tesla_power_day_handwritten.json"
+    cfg = tmp_path / "homegrid.toml"
+    cfg.write_text('[site]\ntimezone = "Europe/London"\n')
+    assert main(["import", str(energy), "--config", str(cfg), "--data-dir", str(data_dir)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--from", "2026-09-12", "--to", "2026-09-12", "--json", "--config", str(cfg),
+                 "--data-dir", str(data_dir)]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    doc = json.loads(energy.read_text())["response"]["time_series"]
+    assert rep["energy_wh"]["grid_import"] == pytest.approx(sum(e["grid_energy_imported"] for e in doc))
+    assert main(["import", str(power), "--format", "tesla-history", "--data-dir", str(tmp_path / "p")]) == 0
+    assert len(open_store(tmp_path / "p").read_readings(0, 2**62)) > 0
