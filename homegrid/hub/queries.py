@@ -11,8 +11,9 @@ import numpy as np
 from homegrid.energy.report import energy_report
 from homegrid.glossary import ENERGY_CATEGORIES
 from homegrid.hub.recorder import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds
-from homegrid.readings import ReadingFrame, from_ms, to_ms
+from homegrid.readings import ReadingFrame, to_ms
 from homegrid.store import BucketTable, Store
+from homegrid.timezones import local_isoformat
 
 __all__ = ["Queries", "parse_instant"]
 
@@ -74,7 +75,7 @@ class Queries:
             )
         else:
             table = self.store.read_rollup(step, start_ms, end_ms)
-            labels = [from_ms(t).astimezone(self.tz).isoformat() for t in table.start_ms.tolist()]
+            labels = local_isoformat(table.start_ms, self.tz.key)
             seconds = np.full(len(table), _STEP_MS[step] / 1000)
         cols = dict(table.columns)
         with np.errstate(invalid="ignore", divide="ignore"):

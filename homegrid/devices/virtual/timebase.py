@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
-
 import numpy as np
+
+from homegrid.timezones import utc_offset_ms, wall_to_utc_ms
 
 __all__ = [
     "is_leap",
@@ -16,59 +14,6 @@ __all__ = [
     "utc_offset_ms",
     "wall_to_utc_ms",
 ]
-
-_DAY_MS = 86_400_000
-
-
-def _offset_at(ms: int, tz: ZoneInfo) -> int:
-    off = datetime.fromtimestamp(ms / 1000.0, UTC).astimezone(tz).utcoffset()
-    return int(off.total_seconds() * 1000) if off else 0
-
-
-@functools.lru_cache(maxsize=64)
-def _transitions(timezone: str, first_day: int, last_day: int) -> tuple[np.ndarray, np.ndarray]:
-    """Instants where the zone's offset changes within the days, and the offset from each on."""
-    tz = ZoneInfo(timezone)
-    days = np.arange(first_day, last_day + 2, dtype=np.int64) * _DAY_MS
-    offs = np.array([_offset_at(int(d), tz) for d in days], dtype=np.int64)
-    starts = [int(days[0])]
-    values = [int(offs[0])]
-    for i in np.flatnonzero(offs[1:] != offs[:-1]).tolist():
-        lo, hi = int(days[i]), int(days[i + 1])  # the change lies in (lo, hi]; bisect to the minute
-        while hi - lo > 60_000:
-            mid = (lo + hi) // 2
-            if _offset_at(mid, tz) == offs[i]:
-                lo = mid
-            else:
-                hi = mid
-        starts.append(hi)
-        values.append(int(offs[i + 1]))
-    return np.array(starts, dtype=np.int64), np.array(values, dtype=np.int64)
-
-
-def utc_offset_ms(t_ms: np.ndarray, timezone: str) -> np.ndarray:
-    """The zone's UTC offset at each instant (daylight saving included). [ms]
-
-    Offset changes are found from daily samples and bisected to the minute, so a
-    year of instants costs a few hundred zone look-ups, whatever its length.
-    """
-    t = np.asarray(t_ms, dtype=np.int64)
-    if t.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    starts, values = _transitions(timezone, int(t.min() // _DAY_MS) - 1, int(t.max() // _DAY_MS) + 1)
-    return values[np.searchsorted(starts, t, side="right") - 1]
-
-
-def wall_to_utc_ms(wall_ms: np.ndarray, timezone: str) -> np.ndarray:
-    """UTC instants of local wall-clock times (epoch ms read as if UTC). [ms]
-
-    A wall time the clock skips (spring forward) moves forward by the jump; a
-    repeated one (fall back) takes its first, daylight-time, occurrence.
-    """
-    wall = np.asarray(wall_ms, dtype=np.int64)
-    guess = wall - utc_offset_ms(wall, timezone)
-    return wall - utc_offset_ms(guess, timezone)
-
 
 def is_leap(year: np.ndarray) -> np.ndarray:
     """Whether each Gregorian year is a leap year."""
@@ -98,6 +43,7 @@ def seconds_of_year_365(t_ms: np.ndarray, offset_s: float) -> np.ndarray:
     sec = (local - year.astype("datetime64[ms]")).astype(np.int64) / 1000.0
     leap = is_leap(year.astype(np.int64) + 1970)
     return np.where(leap & (sec >= 59 * 86400.0), sec - 86400.0, sec)
+
 
 
 def local_calendar_position(t_ms: np.ndarray, timezone: str, slot_s: float) -> np.ndarray:

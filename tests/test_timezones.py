@@ -1,0 +1,32 @@
+"""Array time-zone helpers agree with zoneinfo, daylight saving and odd offsets included."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from homegrid.timezones import local_isoformat, utc_offset_ms, wall_to_utc_ms
+
+ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "UTC"]
+
+
+@settings(max_examples=50)
+@given(st.sampled_from(ZONES), st.lists(st.integers(0, 4_102_444_800_000), min_size=1, max_size=50))
+def test_offsets_and_labels_match_zoneinfo(zone, times):
+    t = np.array(sorted(times), dtype=np.int64)
+    tz = ZoneInfo(zone)
+    expected = [datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz) for ms in t.tolist()]
+    got = utc_offset_ms(t, zone)
+    assert got.tolist() == [int(e.utcoffset().total_seconds() * 1000) for e in expected]
+    labels = local_isoformat(t - t % 1000, zone)
+    assert labels == [e.replace(microsecond=0).isoformat() for e in expected]
+
+
+def test_wall_time_round_trips_outside_the_skipped_hour():
+    wall = np.array([datetime(2025, 3, 9, 1, 30), datetime(2025, 3, 9, 3, 30), datetime(2025, 7, 1, 7, 30)],
+                    dtype="datetime64[ms]").astype(np.int64)
+    utc = wall_to_utc_ms(wall, "America/New_York")
+    back = [datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo("America/New_York")) for ms in utc.tolist()]
+    assert [b.strftime("%H:%M") for b in back] == ["01:30", "03:30", "07:30"]
