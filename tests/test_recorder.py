@@ -147,3 +147,32 @@ def test_counter_events_are_counted_once_across_live_rebuilds(recorder, store):
     assert count == 1 and items[0].field == "grid_energy_imported" and "impossible jump" in items[0].reason
     # the jump counts nothing; the reset's new value is counted from zero
     assert store.sum_rollup("minute", 0, 2**62)["grid_import"] == pytest.approx(5 + 18)
+
+
+@pytest.mark.parametrize("chunk", [97, 1000, 5000])
+def test_bulk_in_memory_accounting_equals_accounting_from_the_database(tmp_path, chunk):
+    from homegrid.store import SQLiteStore
+
+    rng = np.random.default_rng(chunk)
+    n = 12_000
+    t = _ms(2025, 6, 1) + np.cumsum(rng.integers(1_000, 20_000, n))
+    t[6000:] += 2 * H  # a gap longer than max_gap in the middle
+    p = 1000 + 800 * np.sin(np.arange(n) / 300) + rng.normal(0, 50, n)
+    counter = 5e6 + np.cumsum(np.clip(p, 0, None) * 10 / 3600)
+    counter[rng.random(n) < 0.7] = np.nan  # sparse counter samples
+    counter[9000:] -= 4.9e6  # a reset
+    frame = ReadingFrame(t, {"home_power": p, "grid_power": p - 300, "solar_power": np.full(n, 300.0),
+                             "home_energy_imported": counter})
+    bulk = Recorder(SQLiteStore(tmp_path / "bulk.db"), NEW_YORK)
+    bulk.ingest_bulk(frame.between(int(t[i]), int(t[min(i + chunk, n - 1)]) + (i + chunk >= n))
+                     for i in range(0, n, chunk))
+    ref_store = SQLiteStore(tmp_path / "ref.db")
+    ref_store.write_readings(frame)
+    ref = Recorder(ref_store, NEW_YORK)
+    ref.rebuild(int(t[0]), int(t[-1]))
+    a = bulk.store.read_rollup("minute", 0, 2**62)
+    b = ref_store.read_rollup("minute", 0, 2**62)
+    assert a.start_ms.tolist() == b.start_ms.tolist()
+    for col in ("home", "grid_import", "solar_to_home", "covered_s"):
+        np.testing.assert_allclose(a.columns[col], b.columns[col], rtol=1e-9, atol=1e-9, err_msg=col)
+    assert bulk.store.sum_rollup("day", 0, 2**62)["home"] == pytest.approx(ref_store.sum_rollup("day", 0, 2**62)["home"])

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from homegrid.energy.accounting import account
+from homegrid.glossary import COUNTERS
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import Quarantined, Store
 
@@ -93,54 +94,94 @@ class Recorder:
             self.update_rollups(int(frame.time_ms[0]), int(frame.time_ms[-1]))
 
     def ingest_bulk(self, frames: Iterable[ReadingFrame]) -> tuple[int, int, int] | None:
-        """Store many frames in one transaction, then rebuild the rollups once.
+        """Store many frames in one transaction and bring the rollups up to date.
 
-        Returns (rows, first_ms, last_ms), or None when nothing was written. If
-        iterating ``frames`` raises, nothing is stored.
+        Frames that arrive in time order over a span the store does not hold yet
+        (an import, a simulation) are accounted from memory as they pass; the
+        edges of each such run, and any frame that overlaps stored readings, are
+        accounted from the database afterwards. Returns (rows, first_ms, last_ms),
+        or None when nothing was written. If iterating ``frames`` raises, nothing
+        is stored.
         """
         rows = 0
         first = last = None
+        run: _MemoryRun | None = None
+        from_db: list[tuple[int, int]] = []
         with self.store.transaction():
             for frame in frames:
                 if len(frame) == 0:
                     continue
                 frame = frame.sorted()
-                rows += self.store.write_readings(frame)
                 lo, hi = int(frame.time_ms[0]), int(frame.time_ms[-1])
+                fresh = (last is None or lo > last) and not self.store.has_readings(lo, hi + 1)
+                rows += self.store.write_readings(frame)
+                if fresh:
+                    if run is None:
+                        run = _MemoryRun(self, lo)
+                    run.add(frame)
+                else:
+                    if run is not None:
+                        from_db.append(run.close())
+                        run = None
+                    from_db.append((lo, hi))
                 first = lo if first is None else min(first, lo)
                 last = hi if last is None else max(last, hi)
             if first is None or last is None:
                 return None
-            self.update_rollups(first, last)
+            if run is not None:
+                from_db.append(run.close())
+            for a, b in from_db:
+                if b >= a:
+                    self._rebuild_minutes(*self._affected(a, b))
+            a, b = self._affected(first, last)
+            self._rebuild_hours(a, b + MINUTE_MS)
+            self._rebuild_days(a, b + MINUTE_MS)
         return rows, first, last
 
     # rollups ------------------------------------------------------------------------------
 
-    def update_rollups(self, first_ms: int, last_ms: int) -> None:
-        """Recompute rollups from the sample before ``first_ms`` to the one after ``last_ms``."""
+    def _affected(self, first_ms: int, last_ms: int) -> tuple[int, int]:
+        """From the sample before ``first_ms`` to the one after ``last_ms``: what new samples change."""
         around = self.store.neighbours(first_ms, last_ms + 1)
         before = around.time_ms[around.time_ms < first_ms]
         after = around.time_ms[around.time_ms > last_ms]
         a = int(before.min()) if len(before) else first_ms
         b = int(after.max()) if len(after) else last_ms
-        self.rebuild(a, b)
+        return a, b
 
-    def rebuild(self, start_ms: int, end_ms: int, chunk_ms: int = DAY_MS) -> None:
+    def update_rollups(self, first_ms: int, last_ms: int) -> None:
+        """Recompute rollups from the sample before ``first_ms`` to the one after ``last_ms``."""
+        self.rebuild(*self._affected(first_ms, last_ms))
+
+    @property
+    def margin_ms(self) -> int:
+        """Context needed around a minute to account it exactly. [ms]"""
+        return int(self.max_gap_s * 1000) + MINUTE_MS
+
+    def rebuild(self, start_ms: int, end_ms: int) -> None:
         """Recompute every rollup touching ``[start_ms, end_ms]`` from raw readings."""
         a = (start_ms // MINUTE_MS) * MINUTE_MS
         b = (end_ms // MINUTE_MS + 1) * MINUTE_MS
-        margin = int(self.max_gap_s * 1000) + MINUTE_MS
         with self.store.transaction():
-            for c0 in range(a, b, chunk_ms):
-                c1 = min(c0 + chunk_ms, b)
-                raw = self.store.read_readings(c0 - margin, c1 + margin)
-                outer = self.store.neighbours(c0 - margin, c1 + margin)
-                frame = ReadingFrame.concat([raw, outer]).sorted()
-                table = account(frame, np.arange(c0, c1 + 1, MINUTE_MS, dtype=np.int64), self.max_gap_s)
-                self._note_counter_events(table.counter_events)
-                self.store.write_rollup("minute", table)
+            self._rebuild_minutes(start_ms, end_ms)
             self._rebuild_hours(a, b)
             self._rebuild_days(a, b)
+
+    def _rebuild_minutes(self, start_ms: int, end_ms: int, chunk_ms: int = DAY_MS) -> None:
+        a = (start_ms // MINUTE_MS) * MINUTE_MS
+        b = (end_ms // MINUTE_MS + 1) * MINUTE_MS
+        margin = self.margin_ms
+        for c0 in range(a, b, chunk_ms):
+            c1 = min(c0 + chunk_ms, b)
+            raw = self.store.read_readings(c0 - margin, c1 + margin)
+            outer = self.store.neighbours(c0 - margin, c1 + margin)
+            self.write_minutes(ReadingFrame.concat([raw, outer]).sorted(), c0, c1)
+
+    def write_minutes(self, frame: ReadingFrame, start_ms: int, end_ms: int) -> None:
+        """Account the whole minutes ``[start_ms, end_ms)`` from ``frame`` and store them."""
+        table = account(frame, np.arange(start_ms, end_ms + 1, MINUTE_MS, dtype=np.int64), self.max_gap_s)
+        self._note_counter_events(table.counter_events)
+        self.store.write_rollup("minute", table)
 
     def _note_counter_events(self, events: list) -> None:
         """Log each reset and quarantine each impossible jump once, however often its minutes are rebuilt."""
@@ -188,3 +229,52 @@ class Recorder:
     def prune(self, retention_days: float, now_ms: int) -> int:
         """Delete raw readings past retention (rollups are kept forever)."""
         return self.store.prune_raw(now_ms - int(retention_days * DAY_MS))
+
+
+class _MemoryRun:
+    """Minutes of a bulk write accounted from the frames as they pass, with a tail kept as context.
+
+    The run's first ``margin`` and its last part are left to the database pass, which
+    sees what was stored before and after.
+    """
+
+    def __init__(self, recorder: Recorder, first_ms: int) -> None:
+        self.recorder = recorder
+        self.first_ms = first_ms
+        self.done_to = -(-(first_ms + recorder.margin_ms) // MINUTE_MS) * MINUTE_MS
+        self.head_end = self.done_to
+        self.context = ReadingFrame.empty()
+        self.last_ms = first_ms
+
+    def add(self, frame: ReadingFrame) -> None:
+        margin = self.recorder.margin_ms
+        self.last_ms = int(frame.time_ms[-1])
+        # counters are interpolated up to their next sample: stop where the sparsest one ends
+        end = self.last_ms - margin
+        for name, col in frame.columns.items():
+            if name in COUNTERS:
+                valid = np.flatnonzero(~np.isnan(col))
+                end = min(end, int(frame.time_ms[valid[-1]]) if len(valid) else self.done_to)
+        end = (end // MINUTE_MS) * MINUTE_MS
+        whole = ReadingFrame.concat([self.context, frame]) if len(self.context) else frame
+        if end > self.done_to:
+            self.recorder.write_minutes(whole, self.done_to, end)
+            self.done_to = end
+        self.context = _tail(whole, self.done_to - margin)
+
+    def close(self) -> tuple[int, int]:
+        """The span still to account from the database: the run's head and its tail."""
+        head_end = min(self.head_end, self.last_ms)
+        self.recorder._rebuild_minutes(*self.recorder._affected(self.first_ms, head_end))
+        return self.done_to, self.last_ms
+
+
+def _tail(frame: ReadingFrame, from_ms: int) -> ReadingFrame:
+    """Rows from ``from_ms`` on, plus each column's last sample before it."""
+    keep = frame.time_ms >= from_ms
+    before = ~keep
+    for col in frame.columns.values():
+        idx = np.flatnonzero(before & ~np.isnan(col))
+        if len(idx):
+            keep[idx[-1]] = True
+    return ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})

@@ -45,6 +45,10 @@ class Store(abc.ABC):
         """Raw readings with ``start_ms <= time < end_ms``, sorted."""
 
     @abc.abstractmethod
+    def has_readings(self, start_ms: int, end_ms: int) -> bool:
+        """Whether any raw reading lies in ``[start_ms, end_ms)``."""
+
+    @abc.abstractmethod
     def neighbours(self, start_ms: int, end_ms: int) -> ReadingFrame:
         """For each column, its last sample before ``start_ms`` and first at or after ``end_ms``."""
 

@@ -178,6 +178,10 @@ class SQLiteStore(Store):
         ).fetchall()
         return self._frame(rows, names)
 
+    def has_readings(self, start_ms: int, end_ms: int) -> bool:
+        sql = "SELECT EXISTS (SELECT 1 FROM readings WHERE ts >= ? AND ts < ?)"
+        return bool(self._reader().execute(sql, (start_ms, end_ms)).fetchone()[0])
+
     def neighbours(self, start_ms: int, end_ms: int) -> ReadingFrame:
         db = self._reader()
         out: dict[int, dict[str, float]] = {}
