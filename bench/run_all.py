@@ -1,0 +1,167 @@
+"""Run every benchmark, homegrid side by side with InfluxDB 1.6, and print the table.
+
+Writes ``bench/out/results.json`` (everything measured) and ``bench/out/results.md``
+(the table). At full size it takes about 15 minutes on 2 cores.
+
+    .venv/bin/python bench/run_all.py                 # full size
+    .venv/bin/python bench/run_all.py --quick         # small sizes, about 3 minutes
+    .venv/bin/python bench/run_all.py --only import,queries --no-influx
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_import
+import bench_queries
+import bench_serve
+import bench_simulate
+from common import MIB, OUT, fmt, log, machine, ratio, verdict
+
+BENCHES = ("simulate", "import", "queries", "serve")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="small sizes: 30 simulated days, 1 M import rows, 400 query days, 30 s serve")
+    p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    p.add_argument("--no-influx", action="store_true", help="skip the InfluxDB side everywhere")
+    p.add_argument("--simulate-days", type=float)
+    p.add_argument("--import-rows", type=int)
+    p.add_argument("--downsample-days", type=float, help="days of InfluxDB downsampling timed in the import bench")
+    p.add_argument("--query-days", type=int)
+    p.add_argument("--query-repeats", type=int, default=200)
+    p.add_argument("--serve-seconds", type=float)
+    p.add_argument("--tmp", help="folder for stores (default the system temp folder)")
+    p.add_argument("--out", type=Path, default=OUT / "results.json")
+    args = p.parse_args(argv)
+    q = args.quick
+    sizes = {
+        "simulate_days": args.simulate_days or (30 if q else 365),
+        "import_rows": args.import_rows or (1_000_000 if q else bench_import.YEAR_ROWS),
+        "downsample_days": args.downsample_days if args.downsample_days is not None else (3 if q else 30),
+        "query_days": args.query_days or (400 if q else 730),
+        "query_repeats": args.query_repeats,
+        "serve_seconds": args.serve_seconds or (30 if q else 120),
+    }
+    only = [b.strip() for b in args.only.split(",") if b.strip()]
+    use_influx = not args.no_influx
+    results: dict = {"machine": machine(), "sizes": sizes, "argv": sys.argv[1:]}
+    log(f"machine: {results['machine']}")
+    t_all = time.perf_counter()
+    for name in only:
+        t0 = time.perf_counter()
+        log(f"--- {name}")
+        try:
+            if name == "simulate":
+                results[name] = bench_simulate.run(sizes["simulate_days"], use_influx, args.tmp)
+            elif name == "import":
+                results[name] = bench_import.run(sizes["import_rows"], use_influx, sizes["downsample_days"],
+                                                 args.tmp)
+            elif name == "queries":
+                results[name] = bench_queries.run(sizes["query_days"], sizes["query_repeats"], "auto",
+                                                  use_influx, 30.0, args.tmp)
+            elif name == "serve":
+                results[name] = bench_serve.run(sizes["serve_seconds"], True, use_influx, args.tmp)
+            else:
+                raise SystemExit(f"unknown bench {name!r}")
+        except Exception as exc:  # a failing bench must not lose the others' figures
+            log(f"{name}: FAILED: {exc!r}")
+            results[name] = {"error": repr(exc)}
+        results[name]["bench_s"] = time.perf_counter() - t0
+    results["total_s"] = time.perf_counter() - t_all
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str))
+    table = render(results)
+    args.out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    log(f"total {results['total_s']:.0f} s; wrote {args.out} and {args.out.with_suffix('.md')}")
+    return 0
+
+
+def render(r: dict) -> str:
+    """The figures as a Markdown table: homegrid, InfluxDB, ratio, budget, verdict."""
+    rows: list[tuple[str, ...]] = []
+
+    def add(what: str, hg: object, ix: object, rat: float | None, budget: str = "", ok: str = "") -> None:
+        rows.append((what, fmt(hg), fmt(ix), "-" if rat is None else f"{rat:.3g}", budget, ok))
+
+    s = r.get("simulate", {})
+    if "homegrid" in s:
+        h, i = s["homegrid"], s.get("influx", {})
+        if "wall_s" in h:
+            add(f"1 simulate {fmt(s['days'])} d at 1 min: wall [s] (Influx: write + downsample same rows)",
+                h["wall_s"], i.get("store_s"), ratio(h["wall_s"], i.get("store_s")), "< 10 s",
+                verdict(h["wall_s"] * 365 / s["days"], s["budget_s"]) if s["days"] >= 365 else
+                f"({verdict(h['wall_s'] * 365 / s['days'], s['budget_s'])} scaled)")
+            add("1 simulate: peak RSS [MiB]", h["peak_rss_mib"], None, None)
+        else:
+            add("1 simulate", h.get("skipped") or h.get("error"), None, None)
+    im = r.get("import", {})
+    if "homegrid" in im:
+        h, i = im["homegrid"], im.get("influx", {})
+        full = im["rows"] >= bench_import.YEAR_ROWS
+        if "wall_s" in h:
+            tag = "" if full else " (scaled to a year)"
+            scale = bench_import.YEAR_ROWS / im["rows"]
+            add(f"2 import {im['rows']:,} rows at 1 s: wall [s] (Influx: /write)", h["wall_s"], i.get("write_s"),
+                ratio(h["wall_s"], i.get("write_s")), "< 300 s", verdict(h["wall_s"] * scale, im["budget_s"]) + tag)
+            add("2 import: rows/s", h["rows_per_s"], i.get("rows_per_s"), ratio(h["rows_per_s"], i.get("rows_per_s")))
+            add("2 import: peak RSS [MiB] (Influx: influxd VmHWM)", h["peak_rss_mib"], i.get("influxd_peak_rss_mib"),
+                ratio(h["peak_rss_mib"], i.get("influxd_peak_rss_mib")), "< 1024 MiB",
+                verdict(h["peak_rss_mib"], im["budget_rss_mib"]))
+            add("2 import: on disk [MiB] (homegrid incl. rollups; Influx raw only)", h["disk_bytes"] / MIB,
+                i.get("disk_bytes", 0) / MIB or None, ratio(h["disk_bytes"], i.get("disk_bytes")))
+            ds = i.get("downsample")
+            if ds:
+                add(f"2 Influx downsampling (PWD CQ statements), s per day, {fmt(ds['days'])} days timed",
+                    None, ds["s_per_day"], None)
+        else:
+            add("2 import", h.get("error"), None, None)
+    qs = r.get("queries", {})
+    if "homegrid" in qs:
+        iq = qs.get("influx", {}).get("queries", {})
+        names = {"day": "day at 1 min", "month": "month of hours", "year": "year of days", "report": "year report"}
+        for k, label in names.items():
+            h = qs["homegrid"].get(k)
+            if not h:
+                continue
+            raw, pwd = iq.get("raw", {}).get(k, {}), iq.get("pwd", {}).get(k, {})
+            for stat, budget in (("median_ms", qs["budget_median_ms"]), ("p95_ms", qs["budget_p95_ms"])):
+                sname = stat.split("_")[0]
+                add(f"3 {label}: {sname} [ms] (Influx raw)", h[stat], raw.get(stat), ratio(h[stat], raw.get(stat)),
+                    f"< {budget:g} ms", verdict(h[stat], budget))
+                add(f"3 {label}: {sname} [ms] (Influx PWD rollups)", h[stat], pwd.get(stat),
+                    ratio(h[stat], pwd.get(stat)))
+        i = qs.get("influx", {})
+        st = qs.get("store", {})
+        add(f"3 store of {qs['days']} d at 1 min: on disk [MiB]", st.get("disk_bytes", 0) / MIB,
+            i.get("disk_bytes", 0) / MIB or None, ratio(st.get("disk_bytes"), i.get("disk_bytes")))
+        add("3 store: build [s] (homegrid simulate; Influx write + downsample)", st.get("build_s"),
+            (i["write_s"] + i["downsample_s"]) if "write_s" in i else None,
+            ratio(st.get("build_s"), (i["write_s"] + i["downsample_s"]) if "write_s" in i else None))
+    sv = r.get("serve", {})
+    if "homegrid" in sv:
+        h, i = sv["homegrid"], sv.get("influx", {})
+        if "rss_max_mb" in h:
+            add(f"4 serve, {fmt(sv['seconds'])} s window: RSS max [MB]", h["rss_max_mb"], i.get("rss_max_mb"),
+                ratio(h["rss_max_mb"], i.get("rss_max_mb")), "< 150 MB", verdict(h["rss_max_mb"], 150.0))
+            add("4 serve: CPU [% of one core]", h["cpu_percent"], i.get("cpu_percent"),
+                ratio(h["cpu_percent"], i.get("cpu_percent")), "< 2 %", verdict(h["cpu_percent"], 2.0))
+        else:
+            add("4 serve", h.get("skipped") or h.get("error"), None, None)
+    head = ("what", "homegrid", "InfluxDB 1.6", "homegrid/Influx", "budget", "verdict")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
