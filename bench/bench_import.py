@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import influx
 import synth
-from common import DATA_CACHE, MIB, child_env, file_size, homegrid_cmd, log, ratio, run_child
+from common import DATA_CACHE, MIB, child_env, command_figures, homegrid_cmd, log, ratio, run_child
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR_ROWS = 365 * 86_400
@@ -53,27 +53,12 @@ def run(rows: int = YEAR_ROWS, use_influx: bool = True, downsample_days: float =
             res["homegrid"] = {"error": f"exit {run_.returncode}: {run_.stderr[-2000:]}"}
             log(f"import: homegrid failed: {run_.stderr[-2000:]}")
         else:
-            db = data_dir / "homegrid.db"
-            res["homegrid"] = {
-                "wall_s": run_.wall_s,
-                "rows_per_s": rows / run_.wall_s,
-                "peak_rss_mib": run_.max_rss_kib / 1024,
-                "cpu_s": run_.user_s + run_.sys_s,
-                "disk_bytes": file_size(db, Path(f"{db}-wal"), Path(f"{db}-shm")),
-                "output": run_.stdout.strip(),
-            }
+            res["homegrid"] = {**command_figures(run_, data_dir / "homegrid.db"), "rows_per_s": rows / run_.wall_s}
             log(f"import: homegrid {run_.wall_s:.1f} s, peak RSS {run_.max_rss_kib / 1024:.0f} MiB, "
                 f"{res['homegrid']['disk_bytes'] / MIB:.0f} MiB on disk")
         shutil.rmtree(data_dir, ignore_errors=True)
 
-        ok, why = influx.available()
-        if not use_influx:
-            res["influx"] = {"skipped": "--no-influx"}
-        elif not ok:
-            res["influx"] = {"skipped": why}
-            log(why)
-        else:
-            res["influx"] = _influx(rows, downsample_days, tmp, log)
+        res["influx"] = influx.skipped(use_influx, log) or _influx(rows, downsample_days, tmp, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     h, i = res.get("homegrid", {}), res.get("influx", {})

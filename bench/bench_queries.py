@@ -290,14 +290,7 @@ def run(days: int = 730, repeats: int = 200, source: str = "auto", use_influx: b
             if k in res["homegrid"]:
                 r = res["homegrid"][k]
                 log(f"queries: homegrid {k:<6} median {r['median_ms']:.2f} ms, p95 {r['p95_ms']:.2f} ms (n={r['n']})")
-        ok, why = influx.available()
-        if not use_influx:
-            res["influx"] = {"skipped": "--no-influx"}
-        elif not ok:
-            res["influx"] = {"skipped": why}
-            log(why)
-        else:
-            res["influx"] = _influx_side(data_dir, tmp, picks, max_seconds, log)
+        res["influx"] = influx.skipped(use_influx, log) or _influx_side(data_dir, tmp, picks, max_seconds, log)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["ratios"] = {}

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import influx
 from bench_queries import store_line_protocol, virtual_home_available
-from common import MIB, child_env, file_size, homegrid_cmd, log, ratio, run_child
+from common import MIB, child_env, command_figures, homegrid_cmd, log, ratio, run_child
 
 BUDGET_S = 10.0
 
@@ -49,22 +49,12 @@ def run(days: float = 365, use_influx: bool = True, tmp_root: str | None = None,
             res["homegrid"] = {"error": f"exit {r.returncode}: {r.stderr[-2000:]}"}
             log(f"simulate: homegrid failed: {r.stderr[-2000:]}")
             return res
-        db = data_dir / "homegrid.db"
-        res["homegrid"] = {
-            "wall_s": r.wall_s,
-            "peak_rss_mib": r.max_rss_kib / 1024,
-            "cpu_s": r.user_s + r.sys_s,
-            "disk_bytes": file_size(db, Path(f"{db}-wal"), Path(f"{db}-shm")),
-            "output": r.stdout.strip(),
-        }
+        res["homegrid"] = command_figures(r, data_dir / "homegrid.db")
         log(f"simulate: homegrid {r.wall_s:.1f} s, peak RSS {r.max_rss_kib / 1024:.0f} MiB, "
             f"{res['homegrid']['disk_bytes'] / MIB:.0f} MiB ({r.stdout.strip()})")
-        ok, why = influx.available()
-        if not use_influx:
-            res["influx"] = {"skipped": "--no-influx"}
-        elif not ok:
-            res["influx"] = {"skipped": why}
-            log(why)
+        skip = influx.skipped(use_influx, log)
+        if skip:
+            res["influx"] = skip
         else:
             lp = tmp / "readings.lp"
             lines, first_s, last_s = store_line_protocol(data_dir, lp)

@@ -158,3 +158,14 @@ def verdict(value: float | None, budget: float) -> str:
     if value <= budget:
         return "PASS"
     return f"MISS (x{value / budget:.2f})"
+
+
+def command_figures(run: ChildRun, db: Path) -> dict[str, object]:
+    """Wall time, peak RSS, CPU and store size of a finished homegrid command."""
+    return {
+        "wall_s": run.wall_s,
+        "peak_rss_mib": run.max_rss_kib / 1024,
+        "cpu_s": run.user_s + run.sys_s,
+        "disk_bytes": file_size(db, Path(f"{db}-wal"), Path(f"{db}-shm")),
+        "output": run.stdout.strip(),
+    }

@@ -122,6 +122,17 @@ def available() -> tuple[bool, str]:
     return True, path
 
 
+def skipped(use_influx: bool, log) -> dict | None:
+    """Why the InfluxDB side of a bench does not run (logged), or None when it does."""
+    if not use_influx:
+        return {"skipped": "--no-influx"}
+    ok, why = available()
+    if not ok:
+        log(why)
+        return {"skipped": why}
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
