@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -105,10 +105,3 @@ class Queries:
         while t < end_ms:
             yield self.store.read_readings(t, min(t + chunk_ms, end_ms))
             t += chunk_ms
-
-    @staticmethod
-    def dates(first: date, last: date) -> Iterator[date]:
-        day = first
-        while day <= last:
-            yield day
-            day += timedelta(days=1)
