@@ -69,10 +69,8 @@ class Queries:
         """Rollup rows with average powers [W] and mean SoC [%] added, and their labels."""
         if step == "day":
             table, labels = self.store.read_days(start_ms, end_ms)
-            seconds = np.array(
-                [(lambda b: (b[1] - b[0]) / 1000)(local_day_bounds(date.fromisoformat(d), self.tz))
-                 for d in labels]
-            )
+            bounds = [local_day_bounds(date.fromisoformat(d), self.tz) for d in labels]
+            seconds = np.array([(b - a) / 1000 for a, b in bounds])  # 23, 24 or 25 hours
         else:
             table = self.store.read_rollup(step, start_ms, end_ms)
             labels = local_isoformat(table.start_ms, self.tz.key)
