@@ -27,6 +27,8 @@ def parse_instant(text: str, tz: ZoneInfo, *, end: bool = False) -> int:
     A date means its local midnight, or with ``end=True`` the next day's (dates are inclusive).
     """
     text = text.strip()
+    if " " in text and "T" in text:  # an unescaped "+" in a URL query arrives as a space
+        text = text.replace(" ", "+")
     if len(text) == 10:
         try:
             day = date.fromisoformat(text)

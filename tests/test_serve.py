@@ -1,0 +1,62 @@
+"""`homegrid serve` as a user runs it: a real process, a real port, the virtual home."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_serve_backfills_polls_and_answers(tmp_path):
+    cfg = tmp_path / "homegrid.toml"
+    cfg.write_text("[server]\nbackfill_days = 0.5\npoll_interval_s = 0.5\n[store]\nflush_interval_s = 0.2\n")
+    port = _free_port()
+    env = {**os.environ, "HOMEGRID_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "homegrid.cli", "serve", "--config", str(cfg), "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        live = None
+        while time.monotonic() < deadline:
+            try:
+                live = _get(f"http://127.0.0.1:{port}/api/v1/live")
+                if live["health"]["device"]["polls"] >= 3:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        assert live is not None, "the hub never answered"
+        assert live["health"]["device"]["errors"] == 0
+        assert {"solar_power", "home_power", "grid_power", "battery_soc", "grid_status"} <= set(live["values"])
+        first = live["health"]["first_reading"]
+        time.sleep(1.5)
+        again = _get(f"http://127.0.0.1:{port}/api/v1/live")
+        assert again["time"] > live["time"]  # still polling and recording in real time
+        assert again["health"]["first_reading"] == first  # the backfill was written once
+        query = urllib.parse.urlencode({"from": first, "to": again["time"], "step": "hour"})
+        energy = _get(f"http://127.0.0.1:{port}/api/v1/energy?{query}")
+        assert len(energy["points"]) >= 12  # half a day of backfilled hours
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        finally:
+            proc.stderr.close()
+    assert proc.returncode == 0
