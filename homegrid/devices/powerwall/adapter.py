@@ -1,0 +1,88 @@
+"""The Powerwall gateway as a homegrid device, over any client that can GET its local API.
+
+The transport seam is :class:`GatewayClient`: ``pypowerwall.Powerwall`` (local
+mode, or its cloud and Fleet API modes) fits it as it is, and tests replay
+recorded gateway replies through the same seam.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from homegrid.devices.base import Device, DeviceError
+from homegrid.devices.powerwall.replies import (
+    GridFault,
+    Operation,
+    ReplyError,
+    parse_aggregates,
+    parse_grid_faults,
+    parse_grid_status,
+    parse_operation,
+    parse_soe,
+)
+from homegrid.readings import Reading
+
+__all__ = ["GatewayClient", "PowerwallGateway"]
+
+
+class GatewayClient(Protocol):
+    """What the adapter needs of a gateway client: a decoded GET, or None when nothing came back."""
+
+    def poll(self, api: str) -> Any: ...
+
+
+class PowerwallGateway(Device):
+    """Reads power, counters, state of charge and grid status from a Powerwall gateway.
+
+    ``/api/meters/aggregates`` is required: without it the poll fails. The state of
+    charge, grid status, operation and grid-fault log are read on every poll; when
+    one of them fails, the reading goes without it and the problem is kept in
+    :attr:`problems` for the hub to report.
+    """
+
+    name = "powerwall"
+
+    def __init__(self, client: GatewayClient, clock: Callable[[], datetime] | None = None) -> None:
+        self.client = client
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.operation: Operation | None = None
+        self.faults: list[GridFault] = []
+        self.problems: dict[str, str] = {}
+
+    def _get(self, api: str) -> Any:
+        try:
+            reply = self.client.poll(api)
+        except Exception as exc:  # a client library raises what it likes; the hub must go on
+            raise DeviceError(f"{api}: {type(exc).__name__}: {exc}") from exc
+        if reply is None:
+            raise DeviceError(f"{api}: no reply")
+        return reply
+
+    def read(self) -> Reading:
+        """One blocking poll of the gateway (run it off the event loop)."""
+        when = self.clock()
+        problems: dict[str, str] = {}
+        try:
+            values: dict[str, float] = parse_aggregates(self._get("/api/meters/aggregates"))
+        except ReplyError as exc:
+            raise DeviceError(str(exc)) from exc
+        optional: list[tuple[str, Callable[[Any], None]]] = [
+            ("/api/system_status/soe", lambda r: values.__setitem__("battery_soc", parse_soe(r))),
+            ("/api/system_status/grid_status", lambda r: values.__setitem__("grid_status",
+                                                                            float(parse_grid_status(r)))),
+            ("/api/operation", lambda r: setattr(self, "operation", parse_operation(r))),
+            ("/api/system_status/grid_faults", lambda r: setattr(self, "faults", parse_grid_faults(r))),
+        ]
+        for api, use in optional:
+            try:
+                use(self._get(api))
+            except (DeviceError, ReplyError) as exc:
+                problems[api] = str(exc)
+        self.problems = problems
+        return Reading(when, values)
+
+    async def poll(self) -> Reading:
+        return await asyncio.to_thread(self.read)

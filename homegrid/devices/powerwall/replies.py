@@ -1,0 +1,190 @@
+"""Tesla Powerwall gateway (local API) replies mapped to glossary names.
+
+The vendor's field names are read here and nowhere else. Each ``parse_*``
+function takes one decoded JSON reply of one endpoint and returns glossary
+values, or raises :class:`ReplyError` naming the endpoint and what is wrong.
+
+Signs: the gateway's ``site`` meter is + import / - export, its ``battery``
+meter + discharge / - charge, exactly the glossary's; ``solar`` and ``load``
+are >= 0 (small negative readings are meter noise and are clamped by the
+glossary's validation, not here).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from homegrid.glossary import GridStatus
+
+__all__ = [
+    "AGGREGATE_FIELDS",
+    "GRID_STATUS",
+    "GridFault",
+    "Operation",
+    "ReplyError",
+    "app_soc",
+    "parse_aggregates",
+    "parse_grid_faults",
+    "parse_grid_status",
+    "parse_operation",
+    "parse_soe",
+]
+
+
+class ReplyError(ValueError):
+    """A gateway reply that is not what the endpoint promises."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(f"{endpoint}: {reason}")
+        self.endpoint = endpoint
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AggregateField:
+    """One value of ``/api/meters/aggregates``: which meter, which field, which glossary name."""
+
+    meter: str
+    field: str
+    name: str
+
+
+#: ``/api/meters/aggregates``: adding a quantity is adding a row.
+AGGREGATE_FIELDS: tuple[AggregateField, ...] = (
+    AggregateField("site", "instant_power", "grid_power"),
+    AggregateField("battery", "instant_power", "battery_power"),
+    AggregateField("solar", "instant_power", "solar_power"),
+    AggregateField("load", "instant_power", "home_power"),
+    AggregateField("site", "energy_imported", "grid_energy_imported"),
+    AggregateField("site", "energy_exported", "grid_energy_exported"),
+    AggregateField("battery", "energy_imported", "battery_energy_imported"),
+    AggregateField("battery", "energy_exported", "battery_energy_exported"),
+    AggregateField("solar", "energy_exported", "solar_energy_exported"),
+    AggregateField("load", "energy_imported", "home_energy_imported"),
+)
+
+#: ``/api/system_status/grid_status`` values (as pypowerwall's ``grid_status()`` reads them).
+GRID_STATUS: dict[str, GridStatus] = {
+    "SystemGridConnected": GridStatus.CONNECTED,
+    "SystemIslandedActive": GridStatus.ISLANDED,
+    "SystemIslandedReady": GridStatus.ISLANDED,
+    "SystemMicroGridFaulted": GridStatus.ISLANDED,
+    "SystemWaitForUser": GridStatus.ISLANDED,
+    "SystemTransitionToGrid": GridStatus.TRANSITION,
+    "SystemTransitionToIsland": GridStatus.TRANSITION,
+}
+
+#: The Tesla app hides the bottom 5 % of the pack: app % = (gateway % - 5) / 0.95.
+HIDDEN_RESERVE_PERCENT = 5.0
+
+
+def _number(endpoint: str, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ReplyError(endpoint, f"{where} is {value!r}, not a number")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ReplyError(endpoint, f"{where} is {v}, not a finite number")
+    return v
+
+
+def _object(endpoint: str, reply: Any) -> dict[str, Any]:
+    if not isinstance(reply, dict):
+        raise ReplyError(endpoint, f"expected a JSON object, got {type(reply).__name__}: {str(reply)[:80]!r}")
+    return reply
+
+
+def parse_aggregates(reply: Any) -> dict[str, float]:
+    """Power [W] and lifetime counters [Wh] from ``/api/meters/aggregates``.
+
+    A meter missing from the reply (no solar on the site) is skipped; a meter
+    present with a missing or non-numeric field is an error.
+    """
+    endpoint = "/api/meters/aggregates"
+    meters = _object(endpoint, reply)
+    out: dict[str, float] = {}
+    for f in AGGREGATE_FIELDS:
+        meter = meters.get(f.meter)
+        if meter is None:
+            continue
+        if not isinstance(meter, dict):
+            raise ReplyError(endpoint, f"meter {f.meter!r} is {type(meter).__name__}, not an object")
+        if f.field not in meter:
+            raise ReplyError(endpoint, f"meter {f.meter!r} has no {f.field!r} (firmware shape change?)")
+        out[f.name] = _number(endpoint, f"{f.meter}.{f.field}", meter[f.field])
+    if not out:
+        raise ReplyError(endpoint, f"none of the meters site, battery, solar, load in {sorted(meters)[:8]}")
+    return out
+
+
+def parse_soe(reply: Any) -> float:
+    """Battery state of charge [%] from ``/api/system_status/soe`` (the gateway's scale)."""
+    endpoint = "/api/system_status/soe"
+    return _number(endpoint, "percentage", _object(endpoint, reply).get("percentage"))
+
+
+def app_soc(gateway_percent: float) -> float:
+    """The state of charge as the Tesla app shows it, with the hidden 5 % removed [%]."""
+    app = (gateway_percent - HIDDEN_RESERVE_PERCENT) / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)
+    return min(100.0, max(0.0, app))
+
+
+def parse_grid_status(reply: Any) -> GridStatus:
+    """Grid status from ``/api/system_status/grid_status``; unknown names are errors."""
+    endpoint = "/api/system_status/grid_status"
+    value = _object(endpoint, reply).get("grid_status")
+    if value not in GRID_STATUS:
+        raise ReplyError(endpoint, f"unknown grid_status {value!r}")
+    return GRID_STATUS[value]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """``/api/operation``: the operating mode and the backup reserve (gateway scale) [%]."""
+
+    mode: str
+    backup_reserve_percent: float
+
+
+def parse_operation(reply: Any) -> Operation:
+    endpoint = "/api/operation"
+    op = _object(endpoint, reply)
+    mode = op.get("real_mode")
+    if not isinstance(mode, str):
+        raise ReplyError(endpoint, f"real_mode is {mode!r}")
+    return Operation(mode, _number(endpoint, "backup_reserve_percent", op.get("backup_reserve_percent")))
+
+
+@dataclass(frozen=True)
+class GridFault:
+    """One entry of the gateway's grid-fault log: evidence of a grid event at its own time."""
+
+    time_ms: int
+    name: str
+    is_fault: bool
+    detail: dict[str, Any]
+
+
+def parse_grid_faults(reply: Any) -> list[GridFault]:
+    """Entries of ``/api/system_status/grid_faults`` (an empty list when the grid was calm)."""
+    endpoint = "/api/system_status/grid_faults"
+    if not isinstance(reply, list):
+        raise ReplyError(endpoint, f"expected a JSON list, got {type(reply).__name__}")
+    faults = []
+    for i, entry in enumerate(reply):
+        e = _object(f"{endpoint}[{i}]", entry)
+        stamp = _number(f"{endpoint}[{i}]", "timestamp", e.get("timestamp"))
+        name = e.get("alert_name")
+        if not isinstance(name, str):
+            raise ReplyError(f"{endpoint}[{i}]", f"alert_name is {name!r}")
+        detail: dict[str, Any] = {}
+        decoded = e.get("decoded_alert")
+        if isinstance(decoded, str):
+            try:
+                detail = {d["name"]: d.get("value") for d in json.loads(decoded) if isinstance(d, dict) and "name" in d}
+            except (json.JSONDecodeError, TypeError):
+                detail = {"decoded_alert": decoded}
+        faults.append(GridFault(int(stamp), name, bool(e.get("alert_is_fault", False)), detail))
+    return faults
