@@ -135,3 +135,18 @@ def test_optional_endpoints_failing_leave_a_partial_reading():
     reading = asyncio.run(gw.poll())
     assert "battery_soc" not in reading.values and "grid_power" in reading.values
     assert "read timed out" in gw.problems["/api/system_status/soe"]
+
+
+def test_hub_records_a_recorded_gateway_end_to_end(tmp_path):
+    from homegrid.config import Config
+    from homegrid.hub.service import Hub
+
+    gw = PowerwallGateway(RecordedGateway(SAMPLES / "21.44-foogod" / "running"))
+    hub = Hub(Config().check(), tmp_path, device=gw)
+    assert asyncio.run(hub.poll_once())
+    hub.flush()
+    stored = hub.store.latest()
+    assert stored.columns["grid_status"][0] == GridStatus.CONNECTED
+    assert stored.columns["grid_energy_imported"][0] > 0
+    assert hub.status()["device"]["partial"] == {}
+    hub.store.close()

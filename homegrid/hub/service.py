@@ -142,6 +142,7 @@ class Hub:
         self.health.consecutive_errors = 0
         self.health.backoff_s = 0.0
         self.health.last_ok = reading.time.isoformat()
+        self.health.extra["partial"] = dict(getattr(self.device, "problems", {}))  # endpoints that failed
         reading, problems = Reading.checked(reading.time, reading.values)
         problem = self._time_problem(reading)
         if problem:
