@@ -177,3 +177,14 @@ def test_bulk_in_memory_accounting_equals_accounting_from_the_database(tmp_path,
         np.testing.assert_allclose(a.columns[col], b.columns[col], rtol=1e-9, atol=1e-9, err_msg=col)
     days = bulk.store.sum_rollup("day", 0, 2**62)
     assert days["home"] == pytest.approx(ref_store.sum_rollup("day", 0, 2**62)["home"])
+
+
+def test_time_zone_change_rebuilds_days_from_minutes_after_raw_is_pruned(store):
+    rec = Recorder(store, NEW_YORK)
+    start = _ms(2025, 6, 1, 0)
+    rec.ingest_bulk([steady_frame(start, 3 * 1440, home_power=1000, grid_power=1000)])
+    rec.prune(retention_days=1, now_ms=start + 3 * 86_400_000)
+    assert store.time_range()[0] > start + 86_400_000  # the first day's raw readings are gone
+    Recorder(store, zoneinfo.ZoneInfo("Asia/Tokyo"))
+    table, _ = store.read_days(0, 2**62)
+    assert table.columns["home"].sum() == pytest.approx(1000 * (3 * 24 - 1 / 60))

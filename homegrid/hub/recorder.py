@@ -17,7 +17,7 @@ import numpy as np
 
 from homegrid.energy.accounting import account
 from homegrid.glossary import COUNTERS
-from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
+from homegrid.readings import ReadingFrame, from_ms, to_ms
 from homegrid.store import Quarantined, Store
 
 __all__ = ["Recorder", "local_day_bounds"]
@@ -66,18 +66,11 @@ class Recorder:
             log.warning("site time zone changed from %s to %s: rebuilding day rollups", stored, self.tz.key)
             self.store.set_meta("timezone", self.tz.key)
             self.store.delete_rollup("day", -(2**62), 2**62)
-            span = self.store.time_range()
+            span = self.store.rollup_range("minute")  # minutes outlive the raw readings
             if span is not None:
-                self._rebuild_days(*span)
+                self._rebuild_days(span[0], span[1] + MINUTE_MS)
 
     # writing ------------------------------------------------------------------------------
-
-    def record(self, reading: Reading, problems: dict[str, str] | None = None, source: str = "device") -> None:
-        """Store one live reading, quarantining the values a device got wrong."""
-        if problems:
-            self.quarantine(reading.time_ms, source, problems)
-        if reading.values:
-            self.ingest(ReadingFrame.from_readings([reading]))
 
     def quarantine(self, time_ms: int, source: str, problems: dict[str, str]) -> None:
         for name, reason in problems.items():

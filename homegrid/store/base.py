@@ -61,6 +61,10 @@ class Store(abc.ABC):
         """First and last raw reading times, or None when empty."""
 
     @abc.abstractmethod
+    def rollup_range(self, step: str) -> tuple[int, int] | None:
+        """First and last bucket start of a rollup step, or None when empty."""
+
+    @abc.abstractmethod
     def write_rollup(self, step: str, table: BucketTable, dates: list[str] | None = None) -> None:
         """Insert or replace rollup rows (``dates``: the local date of each day row)."""
 

@@ -234,6 +234,12 @@ class SQLiteStore(Store):
             raise ValueError(f"step must be one of {', '.join(STEPS)}, not {step!r}")
         return _ROLLUP_TABLE[step]
 
+    def rollup_range(self, step: str) -> tuple[int, int] | None:
+        row = self._reader().execute(f"SELECT MIN(ts), MAX(ts) FROM {self._table(step)}").fetchone()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), int(row[1])
+
     def write_rollup(self, step: str, table: BucketTable, dates: list[str] | None = None) -> None:
         name = self._table(step)
         if len(table) == 0:
