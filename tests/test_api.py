@@ -69,3 +69,13 @@ def test_openapi_documents_the_endpoints(client):
 def test_dashboard_page_is_served(client):
     r = client.get("/")
     assert r.status_code == 200 and "homegrid" in r.text
+
+
+def test_the_bucket_still_filling_averages_over_its_elapsed_time(recorder, store):
+    a, _ = local_day_bounds(date(2025, 6, 1), NEW_YORK)
+    recorder.ingest_bulk([steady_frame(a, 6 * 60 + 31, home_power=2000, grid_power=2000)])  # 00:00 to 06:30
+    with TestClient(create_app(Queries(store, NEW_YORK))) as c:
+        day = c.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "day"}).json()
+        hours = c.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "hour"}).json()
+    assert day["points"][0]["home_w"] == pytest.approx(2000)
+    assert [p["home_w"] for p in hours["points"]][:7] == pytest.approx([2000] * 7)

@@ -77,6 +77,11 @@ class Queries:
             table = self.store.read_rollup(step, start_ms, end_ms)
             labels = local_isoformat(table.start_ms, self.tz.key)
             seconds = np.full(len(table), _STEP_MS[step] / 1000)
+        # the bucket still filling (this hour, today) averages over the time it has had so far
+        span = self.store.time_range()
+        if span is not None and len(table):
+            elapsed = (span[1] - table.start_ms) / 1000.0
+            seconds = np.where((elapsed > 0) & (elapsed < seconds), elapsed, seconds)
         cols = dict(table.columns)
         with np.errstate(invalid="ignore", divide="ignore"):
             for cat in ENERGY_CATEGORIES:
