@@ -31,7 +31,6 @@ __all__ = [
     "FLOWS",
     "POWER",
     "QUANTITIES",
-    "SIGNED_POWER",
     "EnergyCategory",
     "GridStatus",
     "Kind",
@@ -107,7 +106,6 @@ _BY_NAME = {q.name: q for q in QUANTITIES}
 ALL_NAMES: tuple[str, ...] = tuple(q.name for q in QUANTITIES)
 POWER: tuple[str, ...] = tuple(q.name for q in QUANTITIES if q.kind is Kind.POWER)
 COUNTERS: tuple[str, ...] = tuple(q.name for q in QUANTITIES if q.kind is Kind.COUNTER)
-SIGNED_POWER: tuple[str, ...] = ("grid_power", "battery_power")
 
 
 def quantity(name: str) -> Quantity:

@@ -23,16 +23,7 @@ from homegrid.glossary import ENERGY_CATEGORIES, FLOWS, GridStatus
 from homegrid.readings import ReadingFrame
 from homegrid.store.schema import ROLLUP_COLUMNS, BucketTable
 
-__all__ = ["account", "minute_edges"]
-
-
-def minute_edges(start_ms: int, end_ms: int) -> np.ndarray:
-    """Minute bucket edges covering ``[start_ms, end_ms)``, aligned to whole UTC minutes."""
-    a = (start_ms // 60_000) * 60_000
-    b = -(-end_ms // 60_000) * 60_000
-    if b <= a:
-        b = a + 60_000
-    return np.arange(a, b + 1, 60_000, dtype=np.int64)
+__all__ = ["account"]
 
 
 def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> BucketTable:

@@ -20,7 +20,7 @@ from homegrid.config import Config
 from homegrid.devices import Device, DeviceError
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import Recorder
-from homegrid.readings import Reading, ReadingFrame, from_ms
+from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import SQLiteStore
 
 __all__ = ["DeviceHealth", "Hub", "open_store"]
@@ -158,7 +158,7 @@ class Hub:
     def _time_problem(self, reading: Reading) -> str | None:
         """Readings from the future or from before the last one mean a clock jumped."""
         t = reading.time_ms
-        now_ms = int(self.clock().timestamp() * 1000)
+        now_ms = to_ms(self.clock())
         if t > now_ms + FUTURE_TOLERANCE_MS:
             return f"timestamp {reading.time.isoformat()} is in the future (clock jump?)"
         if self._last_ms is not None and t <= self._last_ms:
@@ -188,7 +188,7 @@ class Hub:
 
     async def _prune_loop(self) -> None:
         while not self._stopping.is_set():
-            now_ms = int(self.clock().timestamp() * 1000)
+            now_ms = to_ms(self.clock())
             deleted = self.recorder.prune(self.config.store.raw_retention_days, now_ms)
             if deleted:
                 log.info("pruned %d raw readings older than %s days", deleted, self.config.store.raw_retention_days)

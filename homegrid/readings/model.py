@@ -165,13 +165,6 @@ class ReadingFrame:
         cols = {n: np.array([r.values.get(n, np.nan) for r in rows], dtype=np.float64) for n in names}
         return cls(t, cols)
 
-    def to_readings(self) -> list[Reading]:
-        out = []
-        for i, ms in enumerate(self.time_ms.tolist()):
-            vals = {n: float(c[i]) for n, c in self.columns.items() if not math.isnan(c[i])}
-            out.append(Reading(from_ms(ms), vals))
-        return out
-
     def sorted(self) -> ReadingFrame:
         """A copy sorted by time; for equal times the last row wins."""
         if len(self) == 0:
