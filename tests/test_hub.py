@@ -142,3 +142,22 @@ def test_virtual_home_backfills_then_resumes_after_downtime(tmp_path):
     assert gap["covered_s"] == 0  # no power samples were invented for it
     assert float(after.columns["battery_soc"][0]) == pytest.approx(float(before.columns["battery_soc"][0]), abs=25)
     hub2.store.close()
+
+
+def test_a_failing_store_keeps_the_readings_for_the_next_flush(tmp_path):
+    hub, clock = _hub(tmp_path, [{"home_power": 1.0}, {"home_power": 2.0}])
+    run(hub.poll_once())
+    real_ingest = hub.recorder.ingest
+
+    def full_disk(frame):
+        raise OSError("No space left on device")
+
+    hub.recorder.ingest = full_disk
+    assert hub.flush() == 0
+    assert hub.status()["device"]["store_errors"] == 1
+    clock.tick()
+    run(hub.poll_once())
+    hub.recorder.ingest = real_ingest
+    assert hub.flush() == 2
+    assert hub.store.read_readings(0, 2**62).columns["home_power"].tolist() == [1.0, 2.0]
+    hub.store.close()

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 DB_NAME = "homegrid.db"
 MAX_BACKOFF_S = 300.0
 FUTURE_TOLERANCE_MS = 300_000
+MAX_BUFFERED = 17_280  # a day of 5 s polls held in memory while the store refuses writes
 
 
 def open_store(data_dir: Path, synchronous: str = "FULL") -> SQLiteStore:
@@ -166,12 +167,26 @@ class Hub:
         return None
 
     def flush(self) -> int:
-        """Write buffered readings; returns how many."""
+        """Write buffered readings; returns how many.
+
+        When the store refuses the write (disk full, database locked), the readings stay
+        buffered for the next flush (up to ``MAX_BUFFERED``) and the hub goes on polling.
+        """
         if not self._buffer:
             return 0
-        batch, self._buffer = self._buffer, []
-        self.recorder.ingest(ReadingFrame.from_readings(batch))
-        return len(batch)
+        try:
+            self.recorder.ingest(ReadingFrame.from_readings(self._buffer))
+        except Exception as exc:  # any store failure: keep the readings, keep the hub running
+            self.health.extra["store_errors"] = self.health.extra.get("store_errors", 0) + 1
+            self.health.extra["last_store_error"] = f"{self.clock().isoformat()}: {exc}"
+            dropped = max(0, len(self._buffer) - MAX_BUFFERED)
+            if dropped:
+                self._buffer = self._buffer[dropped:]
+                log.error("store failing: dropped the %d oldest unflushed readings", dropped)
+            log.error("store write failed (%s); %d readings kept for the next try", exc, len(self._buffer))
+            return 0
+        written, self._buffer = len(self._buffer), []
+        return written
 
     async def _poll_loop(self) -> None:
         interval = self.config.server.poll_interval_s
