@@ -10,7 +10,10 @@ Signs
 - ``battery_power``: + discharge (battery supplies the site), - charge.
 - ``solar_power``, ``home_power``, ``ev_power``: always >= 0.
 - ``home_power`` is all load in the house, the car charger included;
-  ``ev_power`` is the car charger's part of it.
+  ``ev_power`` is the car charger's part of it (0 while the car charges away from home).
+
+The car's own state (``ev_soc``, ``ev_range``, ``ev_charging_state`` ...) is
+read from the car wherever it is; ``ev_at_home`` says whether it is at the site.
 
 The balance at any instant is ``home = solar + battery + grid``.
 
@@ -32,6 +35,7 @@ __all__ = [
     "POWER",
     "QUANTITIES",
     "EnergyCategory",
+    "EvChargingState",
     "GridStatus",
     "Kind",
     "Quantity",
@@ -45,31 +49,57 @@ class Kind(enum.Enum):
     POWER = "measurement"  # a gauge [W]
     COUNTER = "total_increasing"  # a monotone total that may reset [Wh]
     PERCENT = "percent"  # a gauge [%]
-    STATUS = "status"  # an enumerated state
+    GAUGE = "gauge"  # any other instantaneous value (a range [km], a duration [s])
+    STATUS = "status"  # an enumerated state, stored as its integer code
+    FLAG = "flag"  # yes (1) or no (0)
 
 
-class GridStatus(enum.IntEnum):
-    """Whether the utility supplies the site. Stored as its integer code."""
+class StatusEnum(enum.IntEnum):
+    """An enumerated state stored as its integer code; names parse case-insensitively."""
+
+    @classmethod
+    def parse(cls, value: str | int | float) -> StatusEnum:
+        """Parse a name (``"islanded"``) or a code (``2``); raise ValueError otherwise."""
+        label = _STATUS_LABELS.get(cls.__name__, cls.__name__)
+        if isinstance(value, str):
+            try:
+                return cls[value.strip().upper()]
+            except KeyError:
+                raise ValueError(
+                    f"unknown {label} {value!r}; expected one of "
+                    + ", ".join(m.name.lower() for m in cls)
+                ) from None
+        if not math.isfinite(value) or int(value) != value:  # NaN, infinite or fractional
+            raise ValueError(f"{label} code must be an integer, got {value!r}")
+        try:
+            return cls(int(value))
+        except ValueError:
+            raise ValueError(f"{int(value)} is not a {label} code") from None
+
+
+
+class GridStatus(StatusEnum):
+    """Whether the utility supplies the site."""
 
     UNKNOWN = 0
     CONNECTED = 1
     ISLANDED = 2
     TRANSITION = 3
 
-    @classmethod
-    def parse(cls, value: str | int | float) -> GridStatus:
-        """Parse a name (``"islanded"``) or a code (``2``); raise ValueError otherwise."""
-        if isinstance(value, str):
-            try:
-                return cls[value.strip().upper()]
-            except KeyError:
-                raise ValueError(
-                    f"unknown grid_status {value!r}; expected one of "
-                    + ", ".join(m.name.lower() for m in cls)
-                ) from None
-        if not math.isfinite(value) or int(value) != value:  # NaN, infinite or fractional
-            raise ValueError(f"grid_status code must be an integer, got {value!r}")
-        return cls(int(value))
+
+class EvChargingState(StatusEnum):
+    """What the car's charger is doing (Tesla's ``charging_state``)."""
+
+    UNKNOWN = 0
+    DISCONNECTED = 1
+    STOPPED = 2
+    STARTING = 3
+    CHARGING = 4
+    COMPLETE = 5
+    NO_POWER = 6
+
+
+_STATUS_LABELS = {"GridStatus": "grid_status", "EvChargingState": "ev_charging_state"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +112,7 @@ class Quantity:
     description: str
     minimum: float | None = None  # physically impossible below this (after tolerance)
     maximum: float | None = None
+    states: type[StatusEnum] | None = None  # the codes of a STATUS quantity
 
 
 QUANTITIES: tuple[Quantity, ...] = (
@@ -93,13 +124,22 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("grid_power", "W", Kind.POWER, "Grid exchange: + import, - export."),
     Quantity("battery_power", "W", Kind.POWER, "Home battery: + discharge, - charge."),
     Quantity("battery_soc", "%", Kind.PERCENT, "Home battery state of charge.", minimum=0.0, maximum=100.0),
-    Quantity("grid_status", "", Kind.STATUS, "connected / islanded / transition / unknown."),
+    Quantity("battery_reserve", "%", Kind.PERCENT, "Backup reserve the battery keeps for outages.",
+             minimum=0.0, maximum=100.0),
+    Quantity("grid_status", "", Kind.STATUS, "connected / islanded / transition / unknown.", states=GridStatus),
     Quantity("solar_energy_exported", "Wh", Kind.COUNTER, "Lifetime solar generation."),
     Quantity("home_energy_imported", "Wh", Kind.COUNTER, "Lifetime household consumption."),
     Quantity("grid_energy_imported", "Wh", Kind.COUNTER, "Lifetime energy bought from the grid."),
     Quantity("grid_energy_exported", "Wh", Kind.COUNTER, "Lifetime energy sent to the grid."),
     Quantity("battery_energy_imported", "Wh", Kind.COUNTER, "Lifetime energy put into the battery."),
     Quantity("battery_energy_exported", "Wh", Kind.COUNTER, "Lifetime energy taken from the battery."),
+    Quantity("ev_soc", "%", Kind.PERCENT, "The car's battery level.", minimum=0.0, maximum=100.0),
+    Quantity("ev_range", "km", Kind.GAUGE, "The car's estimated range.", minimum=0.0),
+    Quantity("ev_charge_limit", "%", Kind.PERCENT, "The level the car charges to.", minimum=0.0, maximum=100.0),
+    Quantity("ev_time_to_full", "s", Kind.GAUGE, "Time until the car reaches its charge limit.", minimum=0.0),
+    Quantity("ev_charging_state", "", Kind.STATUS, "disconnected / stopped / starting / charging / complete ...",
+             states=EvChargingState),
+    Quantity("ev_at_home", "", Kind.FLAG, "1 when the car is at the site, 0 when away.", minimum=0.0, maximum=1.0),
 )
 
 _BY_NAME = {q.name: q for q in QUANTITIES}

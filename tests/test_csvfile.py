@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from homegrid.glossary import ALL_NAMES, GridStatus, quantity
+from homegrid.glossary import ALL_NAMES, quantity
 from homegrid.readings import InvalidReading, ReadingFrame, csvfile, validate_value
 from homegrid.readings.csvfile import (
     BadRow,
@@ -428,8 +428,10 @@ def test_write_csv_columns() -> None:
 
 def _valid(name: str) -> st.SearchStrategy[float]:
     q = quantity(name)
-    if name == "grid_status":
-        return st.sampled_from([float(m.value) for m in GridStatus])
+    if q.states is not None:
+        return st.sampled_from([float(m.value) for m in q.states])
+    if q.kind.name == "FLAG":
+        return st.sampled_from([0.0, 1.0])
     low = q.minimum if q.minimum is not None else (0.0 if q.kind.name == "COUNTER" else None)
     return st.floats(min_value=low, max_value=q.maximum, allow_nan=False, allow_infinity=False)
 

@@ -140,7 +140,30 @@ def test_virtual_home_backfills_then_resumes_after_downtime(tmp_path):
     gap = hub2.store.sum_rollup("minute", a - a % 60_000 + 60_000, b - b % 60_000)
     assert gap["home"] > 0.9 * gap_wh
     assert gap["covered_s"] == 0  # no power samples were invented for it
-    assert float(after.columns["battery_soc"][0]) == pytest.approx(float(before.columns["battery_soc"][0]), abs=25)
+    hub2.store.close()
+
+
+def test_virtual_home_resumes_battery_and_car_where_it_stopped(tmp_path):
+    from dataclasses import replace
+
+    config = Config().check()
+    config = replace(config, server=replace(config.server, backfill_days=0.5))
+    clock = Clock()
+    hub = Hub(config, tmp_path, clock=clock)
+    hub.backfill()
+    clock.tick(5)
+    assert run(hub.poll_once())
+    hub.flush()
+    before = hub.store.latest()
+    hub.store.close()
+
+    clock.tick(5)
+    hub2 = Hub(config, tmp_path, clock=clock)
+    assert run(hub2.poll_once())
+    hub2.flush()
+    after = hub2.store.latest()
+    for name in ("battery_soc", "ev_soc"):
+        assert float(after.columns[name][0]) == pytest.approx(float(before.columns[name][0]), abs=0.5), name
     hub2.store.close()
 
 

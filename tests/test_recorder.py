@@ -9,6 +9,7 @@ import pytest
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import Recorder, local_day_bounds
 from homegrid.readings import ReadingFrame, to_ms
+from homegrid.readings.model import InvalidReading, validate_value
 
 from .conftest import NEW_YORK, steady_frame
 
@@ -188,3 +189,19 @@ def test_time_zone_change_rebuilds_days_from_minutes_after_raw_is_pruned(store):
     Recorder(store, zoneinfo.ZoneInfo("Asia/Tokyo"))
     table, _ = store.read_days(0, 2**62)
     assert table.columns["home"].sum() == pytest.approx(1000 * (3 * 24 - 1 / 60))
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [("ev_charging_state", "charging", 4.0), ("ev_charging_state", "No_Power", 6.0), ("ev_charging_state", 5, 5.0),
+     ("ev_at_home", True, 1.0), ("ev_at_home", 0, 0.0), ("grid_status", "islanded", 2.0)],
+)
+def test_status_and_flag_values(name, raw, expected):
+    assert validate_value(name, raw) == expected
+
+
+@pytest.mark.parametrize(("name", "raw"), [("ev_charging_state", 9), ("ev_charging_state", "parked"),
+                                           ("ev_at_home", 0.5), ("ev_at_home", "yes"), ("grid_status", 7)])
+def test_bad_status_and_flag_values_are_refused(name, raw):
+    with pytest.raises(InvalidReading, match=name):
+        validate_value(name, raw)

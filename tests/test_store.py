@@ -59,3 +59,22 @@ def test_data_survives_reopen(tmp_path):
     s2 = SQLiteStore(tmp_path / "x.db")
     assert len(s2.read_readings(0, 10**12)) == 100
     s2.close()
+
+
+def test_a_file_from_before_the_car_quantities_gains_their_columns(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE readings (ts INTEGER PRIMARY KEY, solar_power REAL)")
+    db.execute("INSERT INTO readings VALUES (1000, 5.0)")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+    db.execute("INSERT INTO meta VALUES ('columns', 'solar_power')")
+    db.commit()
+    db.close()
+    store = SQLiteStore(path)
+    store.write_readings(ReadingFrame(np.array([2000]), {"ev_soc": np.array([55.0])}))
+    got = store.read_readings(0, 10_000)
+    assert got.columns["solar_power"][0] == 5.0
+    assert got.columns["ev_soc"][1] == 55.0
+    store.close()

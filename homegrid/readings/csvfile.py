@@ -164,9 +164,13 @@ def _reason(name: str, code: int) -> str:
         return "is not a number"
     if code == NOT_FINITE:
         return "is not a finite number"
+    q = quantity(name)
+    if code == BAD_STATUS and q.states is not None and name != STATUS:
+        return f"is not a {name} code; expected one of " + ", ".join(f"{m.value} ({m.name.lower()})" for m in q.states)
+    if code == BAD_STATUS and q.kind is Kind.FLAG:
+        return f"is not a flag; {name} is 0 or 1"
     if code == BAD_STATUS:
         return f"is not a grid status; expected one of {_STATUS_CHOICES} or the code 0-3"
-    q = quantity(name)
     tol = JITTER_TOLERANCE.get(q.unit, 0.0)
     if code == BELOW_MIN:
         return f"is below the minimum {q.minimum:g} {q.unit} of {name} (tolerance {tol:g} {q.unit})"
@@ -213,6 +217,9 @@ def check_values(name: str, values: np.ndarray, measured: np.ndarray) -> tuple[n
         v[high] = q.maximum
     if q.kind is Kind.COUNTER:
         codes[ok & (v < 0)] = NEGATIVE_COUNTER
+    if q.states is not None or q.kind is Kind.FLAG:
+        allowed = [m.value for m in q.states] if q.states is not None else [0, 1]
+        codes[ok & ~np.isin(v, allowed)] = BAD_STATUS
     v[~measured | (codes != OK)] = np.nan
     return v, codes
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from homegrid.glossary import ALL_NAMES, GridStatus, Kind, quantity
+from homegrid.glossary import ALL_NAMES, Kind, quantity
 
 __all__ = ["InvalidReading", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value"]
 
@@ -61,11 +61,15 @@ def validate_value(name: str, value: object) -> float:
         NaN, infinity, a non-number, or a value out of range beyond tolerance.
     """
     q = quantity(name)
-    if q.kind is Kind.STATUS:
+    if q.states is not None:
         try:
-            return float(GridStatus.parse(value))  # type: ignore[arg-type]
+            return float(q.states.parse(value))  # type: ignore[arg-type]
         except (ValueError, TypeError) as exc:
             raise InvalidReading(f"{name}: {exc}") from None
+    if q.kind is Kind.FLAG:
+        if value in (0, 1):  # True and False included
+            return float(value)  # type: ignore[arg-type]
+        raise InvalidReading(f"{name}: a flag is 0 or 1, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise InvalidReading(f"{name}: expected a number, got {value!r}")
     v = float(value)

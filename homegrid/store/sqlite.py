@@ -79,10 +79,20 @@ class SQLiteStore(Store):
         self._owner: int | None = None
         self._db = self._connect()
         self._db.executescript(_schema())
+        self._add_new_columns()
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         row = self._db.execute("SELECT value FROM meta WHERE key = 'columns'").fetchone()
         self._present: set[str] = set() if row is None or not row[0] else set(row[0].split(","))
+
+    def _add_new_columns(self) -> None:
+        """A file written by an older homegrid gains the glossary's newer quantities as empty columns."""
+        with self.transaction():
+            for table, wanted in (("readings", RAW_COLUMNS), *((t, ROLLUP_COLUMNS) for t in _ROLLUP_TABLE.values())):
+                have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for column in wanted:
+                    if column not in have:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} REAL")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)

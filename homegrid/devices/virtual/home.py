@@ -49,7 +49,7 @@ from homegrid.devices.virtual.battery import BatterySpec, islanded, self_powered
 from homegrid.devices.virtual.load import load_power
 from homegrid.devices.virtual.outages import in_outage, outage_overlap, outage_schedule
 from homegrid.devices.virtual.solar import SolarProfile, solar_power, solar_profile
-from homegrid.glossary import COUNTERS, GridStatus
+from homegrid.glossary import COUNTERS, EvChargingState, GridStatus
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 
 __all__ = ["INSTALLED", "POLL_STEP_S", "VirtualHome", "lifetime_counters"]
@@ -64,6 +64,12 @@ _CHUNK = 16_384  # steps computed together (bounds temporary memory)
 _YEAR_S = 365.25 * 86400.0
 _CONNECTED = float(GridStatus.CONNECTED)
 _ISLANDED = float(GridStatus.ISLANDED)
+_EV_DISCONNECTED = float(EvChargingState.DISCONNECTED)
+_EV_STOPPED = float(EvChargingState.STOPPED)
+_EV_CHARGING = float(EvChargingState.CHARGING)
+_EV_COMPLETE = float(EvChargingState.COMPLETE)
+_EV_NO_POWER = float(EvChargingState.NO_POWER)
+_CAR = ("ev_soc", "ev_range", "ev_charge_limit", "ev_time_to_full", "ev_charging_state", "ev_at_home")
 
 # Counter -> (power column, side): +1 positive part, -1 negative part.
 _COUNTER_SOURCES: dict[str, tuple[str, int]] = {
@@ -151,17 +157,19 @@ def _run(
     arriving: dict[int, float],
     state: _State,
     p: _Params,
-) -> tuple[list[float], list[float], list[float], dict[int, tuple[float, float, float]]]:
+) -> tuple[list[float], list[float], list[float], list[float], dict[int, tuple[float, float, float]]]:
     """The sequential battery and car dispatch over a run of steps.
 
     Returns per step the battery power [W], the car's power [W], the stored
-    battery energy at the step's start [Wh], and for steps touching an outage
+    battery energy at the step's start [Wh], the car's stored energy at the step's
+    start [Wh], and for steps touching an outage
     ``{index: (home_w, solar_w, grid_w)}``; ``state`` is advanced in place.
     """
     n = len(dts)
     bat = [0.0] * n
     car = [0.0] * n
     stored = [0.0] * n
+    car_stored = [0.0] * n
     fixes: dict[int, tuple[float, float, float]] = {}
     cap, pmax, eta, reserve, restart = p.capacity_wh, p.max_w, p.eta, p.reserve_wh, p.restart_wh
     limit, charger = p.car_limit_wh - 1e-6, p.charger_w
@@ -175,6 +183,7 @@ def _run(
         h = ld[i]
         f = frac[i]
         stored[i] = e
+        car_stored[i] = car_wh
         code = codes[i]
         if code:
             w = 0.0
@@ -206,7 +215,7 @@ def _run(
         car[i] = g * w
         fixes[i] = (g * (h + w) + f * hi, g * s + f * si, g * gc)
     state.energy_wh, state.car_wh, state.dark = e, car_wh, dark
-    return bat, car, stored, fixes
+    return bat, car, stored, car_stored, fixes
 
 
 class VirtualHome(Device):
@@ -263,11 +272,14 @@ class VirtualHome(Device):
         Parameters
         ----------
         values : mapping
-            Glossary-named values; ``battery_soc`` [%] and the counters [Wh] are used.
+            Glossary-named values; ``battery_soc`` [%], ``ev_soc`` [%] and the counters [Wh] are used.
         """
         soc = values.get("battery_soc")
         if soc is not None and math.isfinite(soc):
             self._state.energy_wh = self._params.capacity_wh * min(max(soc, 0.0), 100.0) / 100.0
+        car = values.get("ev_soc")
+        if car is not None and math.isfinite(car):
+            self._state.car_wh = self._params.pack_wh * min(max(car, 0.0), 100.0) / 100.0
         for i, name in enumerate(COUNTERS):
             v = values.get(name)
             if v is not None and math.isfinite(v):
@@ -335,7 +347,7 @@ class VirtualHome(Device):
             return ReadingFrame.empty()
         times = np.arange(self._now_ms, end_ms, step_ms, dtype=np.int64)
         n = len(times)
-        names = (*_POWERS, "battery_soc", "grid_status", *COUNTERS)
+        names = (*_POWERS, "battery_soc", "battery_reserve", "grid_status", *_CAR, *COUNTERS)
         out = {name: np.empty(n) for name in names}
         for a in range(0, n, _CHUNK):
             b = min(a + _CHUNK, n)
@@ -379,7 +391,7 @@ class VirtualHome(Device):
     ) -> dict[str, np.ndarray]:
         """Run the dispatch over steps and assemble power, SoC and status columns."""
         dts = (np.diff(edges) / 1000.0).tolist()
-        bat_l, car_l, stored, fixes = _run(
+        bat_l, car_l, stored, car_stored, fixes = _run(
             dts, sol.tolist(), ld.tolist(), frac.tolist(), codes.tolist(), arriving, state, self._params
         )
         bat = np.array(bat_l)
@@ -394,6 +406,7 @@ class VirtualHome(Device):
         soc = np.clip(np.array(stored) * (100.0 / self._params.capacity_wh), 0.0, 100.0)
         status = np.where(frac > 0.0, _ISLANDED, _CONNECTED)
         return {
+            **self._car_columns(np.array(car_stored), car, codes, frac),
             "solar_power": solar,
             "home_power": home,
             "ev_power": car,
@@ -401,6 +414,31 @@ class VirtualHome(Device):
             "battery_power": bat,
             "battery_soc": soc,
             "grid_status": status,
+        }
+
+    def _car_columns(
+        self, car_wh: np.ndarray, car_w: np.ndarray, codes: np.ndarray, frac: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """The car's own state per step, as a car adapter reports it."""
+        p, v = self._params, self._config.virtual
+        at_home = np.asarray(codes) == ev_model.HOME
+        full = car_wh >= p.car_limit_wh - 1.0
+        state = np.where(
+            ~at_home, _EV_DISCONNECTED,
+            np.where(car_w > 0.0, _EV_CHARGING, np.where(full, _EV_COMPLETE, np.where(frac > 0.0, _EV_NO_POWER,
+                                                                                      _EV_STOPPED))),
+        )
+        rate = np.maximum(car_w, 1.0) * ev_model.CHARGE_EFFICIENCY
+        to_full = np.where(car_w > 0.0, np.maximum(p.car_limit_wh - car_wh, 0.0) / rate * 3600.0, 0.0)
+        n = len(car_wh)
+        return {
+            "ev_soc": car_wh * (100.0 / p.pack_wh),
+            "ev_range": car_wh / 1000.0 / v.ev_kwh_per_km,
+            "ev_charge_limit": np.full(n, v.ev_charge_limit_percent),
+            "ev_time_to_full": to_full,
+            "ev_charging_state": state,
+            "ev_at_home": at_home.astype(np.float64),
+            "battery_reserve": np.full(n, v.backup_reserve_percent),
         }
 
     def _advance(self, edges: np.ndarray) -> dict[str, np.ndarray]:
