@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "SECRET_KEYS",
     "AccountingConfig",
     "Config",
     "ConfigError",
+    "MeterTopicConfig",
+    "MqttConfig",
+    "PowerwallConfig",
     "ServerConfig",
     "SiteConfig",
     "StoreConfig",
+    "TeslaConfig",
     "VirtualHomeConfig",
     "default_config_path",
     "load_config",
@@ -60,7 +65,7 @@ class SiteConfig:
 class StoreConfig:
     data_dir: str | None = None
     raw_retention_days: float = 90.0  # rollups are kept forever
-    flush_interval_s: float = 1.0
+    flush_interval_s: float = 0.05  # readings are committed as they come, at most this often
 
     def check(self) -> None:
         if self.raw_retention_days <= 0:
@@ -130,6 +135,120 @@ class VirtualHomeConfig:
             raise ConfigError("virtual: outages_per_year, load_kwh_per_year, ev_commute_km must be >= 0")
 
 
+#: Keys that belong in the credentials file (owner-only), never in the config, per section.
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "powerwall": ("password", "gw_pwd"),
+    "tesla": ("access_token", "refresh_token"),
+    "mqtt": ("password",),
+}
+
+POWERWALL_MODES = ("local", "cloud", "fleetapi")
+TESLA_APIS = ("fleet", "teslemetry", "tessie")
+TESLA_REGIONS = ("na", "eu", "cn")
+
+
+def _check_interval(key: str, value: float) -> None:
+    if not 0.1 <= value <= 3600:
+        raise ConfigError(f"{key} = {value}: must be within 0.1..3600 s")
+
+
+@dataclass(frozen=True)
+class PowerwallConfig:
+    """A Tesla Powerwall gateway read through pypowerwall; the password is in the credentials file."""
+
+    host: str = ""  # the gateway's address on the LAN, HOST or HOST:PORT
+    email: str = ""  # local mode: any address; cloud and fleetapi modes: the Tesla account
+    mode: str = "local"  # local | cloud | fleetapi
+    poll_interval_s: float = 5.0
+    timeout_s: float = 5.0
+    site_id: str = ""  # cloud modes with several sites
+
+    def check(self) -> None:
+        if self.mode not in POWERWALL_MODES:
+            raise ConfigError(f"powerwall.mode = {self.mode!r}: expected one of {', '.join(POWERWALL_MODES)}")
+        if self.mode == "local" and not self.host.strip():
+            raise ConfigError("powerwall.host is required in local mode (the gateway's address, e.g. 192.168.91.1)")
+        if self.mode != "local" and not self.email.strip():
+            raise ConfigError(f"powerwall.email is required in {self.mode} mode (the Tesla account)")
+        _check_interval("powerwall.poll_interval_s", self.poll_interval_s)
+        if not 0.1 <= self.timeout_s <= 120:
+            raise ConfigError(f"powerwall.timeout_s = {self.timeout_s}: must be within 0.1..120 s")
+
+
+@dataclass(frozen=True)
+class TeslaConfig:
+    """A Tesla car read through the Fleet API (or Teslemetry / Tessie); tokens are in the credentials file."""
+
+    vin: str = ""
+    api: str = "fleet"  # fleet | teslemetry | tessie
+    region: str = "na"  # fleet: na | eu | cn
+    home_radius_m: float = 100.0  # the car is at home within this distance of the site
+    poll_interval_s: float = 60.0  # while the car is awake and idle; charging and sleep have their own pace
+    timeout_s: float = 20.0
+
+    def check(self) -> None:
+        if not self.vin.strip():
+            raise ConfigError("tesla.vin is required (the car's vehicle identification number)")
+        if self.api not in TESLA_APIS:
+            raise ConfigError(f"tesla.api = {self.api!r}: expected one of {', '.join(TESLA_APIS)}")
+        if self.region not in TESLA_REGIONS:
+            raise ConfigError(f"tesla.region = {self.region!r}: expected one of {', '.join(TESLA_REGIONS)}")
+        if not 0 < self.home_radius_m <= 100_000:
+            raise ConfigError(f"tesla.home_radius_m = {self.home_radius_m}: must be within (0, 100000] m")
+        _check_interval("tesla.poll_interval_s", self.poll_interval_s)
+        if not 0.1 <= self.timeout_s <= 120:
+            raise ConfigError(f"tesla.timeout_s = {self.timeout_s}: must be within 0.1..120 s")
+
+
+@dataclass(frozen=True)
+class MeterTopicConfig:
+    """One value read from MQTT: a topic, a dotted JSON path in its payload (none: a bare number), a scale."""
+
+    topic: str = ""
+    name: str = ""  # the glossary name it feeds
+    path: str = ""
+    scale: float = 1.0
+
+    def check(self, key: str) -> None:
+        from homegrid.glossary import ALL_NAMES
+
+        if not self.topic.strip():
+            raise ConfigError(f"{key}.topic is required")
+        if self.name not in ALL_NAMES:
+            raise ConfigError(f"{key}.name = {self.name!r}: not a glossary name; known: {', '.join(ALL_NAMES)}")
+        if self.scale == 0 or self.scale != self.scale:
+            raise ConfigError(f"{key}.scale = {self.scale}: must be a non-zero number")
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """An MQTT broker: homegrid publishes its live values there (with Home Assistant discovery)
+    and reads the ``meters`` from it. The password is in the credentials file."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = ""
+    client_id: str = "homegrid"
+    publish: bool = True
+    topic_prefix: str = "homegrid"
+    discovery_prefix: str = "homeassistant"
+    stale_after_s: float = 60.0  # a meter with no message for this long is failing
+    meters: tuple[MeterTopicConfig, ...] = ()
+
+    def check(self) -> None:
+        if not self.host.strip():
+            raise ConfigError("mqtt.host is required")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"mqtt.port = {self.port}: not a TCP port")
+        for prefix in ("topic_prefix", "discovery_prefix"):
+            value = getattr(self, prefix)
+            if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
+                raise ConfigError(f"mqtt.{prefix} = {value!r}: must be a plain topic without wildcards or edge '/'")
+        _check_interval("mqtt.stale_after_s", self.stale_after_s)
+        for i, meter in enumerate(self.meters):
+            meter.check(f"mqtt.meters[{i}]")
+
+
 @dataclass(frozen=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
@@ -137,12 +256,22 @@ class Config:
     accounting: AccountingConfig = field(default_factory=AccountingConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     virtual: VirtualHomeConfig = field(default_factory=VirtualHomeConfig)
+    powerwall: PowerwallConfig | None = None
+    tesla: TeslaConfig | None = None
+    mqtt: MqttConfig | None = None
     source: Path | None = None
 
     def check(self) -> Config:
-        for section in (self.site, self.store, self.accounting, self.server, self.virtual):
-            section.check()
+        for section in (self.site, self.store, self.accounting, self.server, self.virtual,
+                        self.powerwall, self.tesla, self.mqtt):
+            if section is not None:
+                section.check()
         return self
+
+    @property
+    def has_devices(self) -> bool:
+        """Whether a real device is configured (otherwise the hub runs the virtual home)."""
+        return self.powerwall is not None or self.tesla is not None or bool(self.mqtt and self.mqtt.meters)
 
 
 _SECTIONS: dict[str, type] = {
@@ -151,6 +280,9 @@ _SECTIONS: dict[str, type] = {
     "accounting": AccountingConfig,
     "server": ServerConfig,
     "virtual": VirtualHomeConfig,
+    "powerwall": PowerwallConfig,
+    "tesla": TeslaConfig,
+    "mqtt": MqttConfig,
 }
 
 
@@ -160,9 +292,19 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
+        if key in SECRET_KEYS.get(name, ()):
+            raise ConfigError(
+                f"{name}.{key}: secrets do not go in the config file; put it under [{name}] in the "
+                "credentials file (credentials.toml beside the config, chmod 600)"
+            )
         f = fields.get(key)
         if f is None:
             raise ConfigError(f"{name}.{key}: unknown key; known keys: {', '.join(fields)}")
+        if name == "mqtt" and key == "meters":
+            if not isinstance(value, list):
+                raise ConfigError("mqtt.meters must be an array of tables ([[mqtt.meters]])")
+            kwargs[key] = tuple(_build_section(f"mqtt.meters[{i}]", MeterTopicConfig, m) for i, m in enumerate(value))
+            continue
         kwargs[key] = _coerce(f"{name}.{key}", f.type, value)
     return cls(**kwargs)
 
@@ -176,6 +318,10 @@ def _coerce(key: str, annotation: Any, value: Any) -> Any:
     if text == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key} = {value!r}: expected an integer")
+        return value
+    if text == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} = {value!r}: expected true or false")
         return value
     if "str" in text:
         if not isinstance(value, str):

@@ -177,7 +177,7 @@ def test_a_failing_store_keeps_the_readings_for_the_next_flush(tmp_path):
 
     hub.recorder.ingest = full_disk
     assert hub.flush() == 0
-    assert hub.status()["device"]["store_errors"] == 1
+    assert hub.status()["store_errors"] == 1
     clock.tick()
     run(hub.poll_once())
     hub.recorder.ingest = real_ingest

@@ -17,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
 from homegrid import __version__
-from homegrid.glossary import ALL_NAMES, GridStatus, quantity
+from homegrid.glossary import ALL_NAMES, Kind, quantity
 from homegrid.hub.queries import Queries
 from homegrid.readings import from_ms
 
@@ -28,8 +28,22 @@ def _clean(v: float) -> float | None:
     return None if v is None or math.isnan(v) else float(v)
 
 
-def create_app(queries: Queries, health: Any = None) -> FastAPI:
-    """Build the API over a store's queries; ``health()`` returns the hub's device status."""
+def display_value(name: str, value: float) -> float | str | bool:
+    """A stored value as the API shows it: status codes by name, flags as booleans."""
+    q = quantity(name)
+    if q.states is not None:
+        return q.states(int(value)).name.lower()
+    if q.kind is Kind.FLAG:
+        return bool(value)
+    return value
+
+
+def create_app(queries: Queries, health: Any = None, live: Any = None) -> FastAPI:
+    """Build the API over a store's queries.
+
+    ``health()`` returns the hub's device status; ``live()`` returns ``(time, values, times)``,
+    the newest value of each quantity from any device (default: the store's newest row).
+    """
     app = FastAPI(
         title="homegrid",
         version=__version__,
@@ -40,20 +54,21 @@ def create_app(queries: Queries, health: Any = None) -> FastAPI:
     def dashboard() -> str:
         return resources.files("homegrid.web").joinpath("static/index.html").read_text(encoding="utf-8")
 
-    @app.get("/api/v1/live", summary="The newest reading and the hub's health")
-    def live() -> dict[str, Any]:
-        frame = queries.store.latest()
-        values: dict[str, Any] = {}
-        time = None
-        if len(frame):
-            time = from_ms(int(frame.time_ms[0])).isoformat()
-            for name, col in frame.columns.items():
-                v = float(col[0])
-                if math.isnan(v):
-                    continue
-                values[name] = GridStatus(int(v)).name.lower() if name == "grid_status" else v
+    @app.get("/api/v1/live", summary="The newest value of each quantity and the hub's health")
+    def live_values() -> dict[str, Any]:
+        if live is not None:
+            time, raw, times = live()
+        else:
+            frame = queries.store.latest()
+            time, raw, times = None, {}, {}
+            if len(frame):
+                time = from_ms(int(frame.time_ms[0])).isoformat()
+                raw = {n: float(c[0]) for n, c in frame.columns.items() if not math.isnan(c[0])}
+                times = dict.fromkeys(raw, time)
+        values = {name: display_value(name, v) for name, v in raw.items()}
         units = {n: quantity(n).unit for n in ALL_NAMES}
-        return {"time": time, "values": values, "units": units, "health": health() if health else None}
+        return {"time": time, "values": values, "times": times, "units": units,
+                "health": health() if health else None}
 
     @app.get("/api/v1/energy", summary="Energy, flows and average power per step")
     def energy(

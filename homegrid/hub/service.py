@@ -1,8 +1,8 @@
-"""The running hub: polls the device, records readings, serves the API.
+"""The running hub: polls the devices, records readings, publishes and serves them.
 
-One asyncio loop runs the poller (with back-off when the device fails), the
-recorder's flush (at most ``flush_interval_s`` of readings are ever unflushed),
-the retention pruner and the HTTP server.
+One asyncio loop runs a poller per device (each with its own pace and back-off),
+the recorder's flush (readings are committed as soon as they arrive, at most every
+``flush_interval_s``), the retention pruner, the MQTT publisher and the HTTP server.
 """
 
 from __future__ import annotations
@@ -10,26 +10,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from homegrid.config import Config
-from homegrid.devices import Device, DeviceError
+from homegrid.devices import Device
+from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import Recorder
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import SQLiteStore
 
-__all__ = ["DeviceHealth", "Hub", "open_store"]
+__all__ = ["DeviceHealth", "Hub", "Publisher", "open_store"]
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "homegrid.db"
-MAX_BACKOFF_S = 300.0
-FUTURE_TOLERANCE_MS = 300_000
+LATENCY_SAMPLES = 2048
 MAX_BUFFERED = 17_280  # a day of 5 s polls held in memory while the store refuses writes
 
 
@@ -38,25 +40,12 @@ def open_store(data_dir: Path, synchronous: str = "FULL") -> SQLiteStore:
     return SQLiteStore(Path(data_dir) / DB_NAME, synchronous=synchronous)
 
 
-@dataclass
-class DeviceHealth:
-    """What the API says about a device: last success, errors, back-off."""
+class Publisher(Protocol):
+    """Where live readings go besides the store (the MQTT publisher)."""
 
-    name: str
-    polls: int = 0
-    errors: int = 0
-    consecutive_errors: int = 0
-    last_ok: str | None = None
-    last_error: str | None = None
-    backoff_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    def publish(self, reading: Reading) -> None: ...
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "polls": self.polls, "errors": self.errors,
-            "consecutive_errors": self.consecutive_errors, "last_ok": self.last_ok,
-            "last_error": self.last_error, "backoff_s": self.backoff_s, **self.extra,
-        }
+    def stop(self) -> None: ...
 
 
 class Hub:
@@ -69,9 +58,14 @@ class Hub:
     data_dir : Path
         Where the store lives.
     device : Device, optional
-        The device to poll; the virtual home when None.
+        One device to poll at ``server.poll_interval_s`` (tests); see ``devices``.
     clock : callable, optional
         Returns the current aware time (tests replace it).
+    devices : sequence of (Device, interval_s), optional
+        The devices to poll, each at its own pace [s]. When neither this nor
+        ``device`` is given, the virtual home is polled.
+    publisher : Publisher, optional
+        Gets every accepted reading (MQTT).
     """
 
     def __init__(
@@ -80,24 +74,46 @@ class Hub:
         data_dir: Path,
         device: Device | None = None,
         clock: Callable[[], datetime] | None = None,
+        devices: Sequence[tuple[Device, float]] | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or (lambda: datetime.now(UTC))
         self.store = open_store(data_dir)
         self.recorder = Recorder(self.store, config.site.tz, config.accounting.max_gap_s)
         self.queries = Queries(self.store, config.site.tz)
-        self._virtual = device is None
-        if device is None:
-            from homegrid.devices.virtual import VirtualHome
+        self.publisher = publisher
+        if devices is None:
+            if device is None:
+                from homegrid.devices.virtual import VirtualHome
 
-            device = VirtualHome(config, clock=self.clock, start=self._virtual_start())
-            self._resume(device)
-        self.device = device
-        self.health = DeviceHealth(getattr(device, "name", type(device).__name__))
-        self._buffer: list[Reading] = []
+                device = VirtualHome(config, clock=self.clock, start=self._virtual_start())
+                self._resume(device)
+            devices = [(device, config.server.poll_interval_s)]
+        self._virtual = type(devices[0][0]).__name__ == "VirtualHome"
         span = self.store.time_range()
-        self._last_ms: int | None = None if span is None else span[1]
+        last_ms = None if span is None else span[1]
+        self.pollers = [
+            DevicePoller(d, interval, self._accept, self.recorder.quarantine, self.clock, last_ms)
+            for d, interval in devices
+        ]
+        self._buffer: list[tuple[Reading, float]] = []
+        self._live: dict[str, tuple[float, int]] = {}
+        self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._store_errors = 0
+        self._last_store_error: str | None = None
         self._stopping = asyncio.Event()
+        self._pending: asyncio.Event | None = None
+
+    @property
+    def device(self) -> Device:
+        """The first (main) device."""
+        return self.pollers[0].device
+
+    @property
+    def health(self) -> DeviceHealth:
+        """The first device's health."""
+        return self.pollers[0].health
 
     def _virtual_start(self) -> datetime:
         now = self.clock()
@@ -126,45 +142,38 @@ class Hub:
         result = self.recorder.ingest_bulk([frame])
         return 0 if result is None else result[0]
 
-    async def poll_once(self) -> bool:
-        """Poll the device once; errors are recorded, never raised."""
-        self.health.polls += 1
-        try:
-            reading = await self.device.poll()
-        except (DeviceError, OSError, ValueError, TimeoutError) as exc:
-            self.health.errors += 1
-            self.health.consecutive_errors += 1
-            self.health.last_error = f"{self.clock().isoformat()}: {exc}"
-            self.health.backoff_s = min(
-                MAX_BACKOFF_S, self.config.server.poll_interval_s * 2 ** min(self.health.consecutive_errors, 8)
-            )
-            log.warning("device %s failed (%s); next try in %.0f s", self.health.name, exc, self.health.backoff_s)
-            return False
-        self.health.consecutive_errors = 0
-        self.health.backoff_s = 0.0
-        self.health.last_ok = reading.time.isoformat()
-        self.health.extra["partial"] = dict(getattr(self.device, "problems", {}))  # endpoints that failed
-        reading, problems = Reading.checked(reading.time, reading.values)
-        problem = self._time_problem(reading)
-        if problem:
-            problems = {name: problem for name in reading.values}
-            reading = Reading(reading.time, {})
-        if problems:
-            self.recorder.quarantine(reading.time_ms, self.health.name, problems)
-        if reading.values:
-            self._buffer.append(reading)
-            self._last_ms = reading.time_ms
-        return True
+    async def poll_once(self, index: int = 0) -> bool:
+        """Poll one device once (the first by default); errors are recorded, never raised."""
+        return await self.pollers[index].poll_once()
 
-    def _time_problem(self, reading: Reading) -> str | None:
-        """Readings from the future or from before the last one mean a clock jumped."""
+    def _accept(self, reading: Reading, started: float) -> None:
+        """A checked reading from a poller: buffer it for the store, show it live, publish it."""
+        self._buffer.append((reading, started))
         t = reading.time_ms
-        now_ms = to_ms(self.clock())
-        if t > now_ms + FUTURE_TOLERANCE_MS:
-            return f"timestamp {reading.time.isoformat()} is in the future (clock jump?)"
-        if self._last_ms is not None and t <= self._last_ms:
-            return f"timestamp {reading.time.isoformat()} is not after the previous reading (clock went back?)"
-        return None
+        for name, value in reading.values.items():
+            self._live[name] = (value, t)
+        if self._pending is not None:
+            self._pending.set()
+        if self.publisher is not None:
+            try:
+                self.publisher.publish(reading)
+            except Exception as exc:  # a broker problem must never stop recording
+                log.warning("publishing a reading failed: %s", exc)
+
+    def live(self) -> tuple[str | None, dict[str, float], dict[str, str]]:
+        """The newest value of each quantity from any device: (newest time, values, time of each value)."""
+        if not self._live:
+            frame = self.store.latest()
+            if not len(frame):
+                return None, {}, {}
+            t = int(frame.time_ms[0])
+            self._live = {n: (float(c[0]), t) for n, c in frame.columns.items() if not np.isnan(c[0])}
+        newest = max(t for _, t in self._live.values())
+        return (
+            from_ms(newest).isoformat(),
+            {n: v for n, (v, _) in self._live.items()},
+            {n: from_ms(t).isoformat() for n, (_, t) in self._live.items()},
+        )
 
     def flush(self) -> int:
         """Write buffered readings; returns how many.
@@ -172,34 +181,38 @@ class Hub:
         When the store refuses the write (disk full, database locked), the readings stay
         buffered for the next flush (up to ``MAX_BUFFERED``) and the hub goes on polling.
         """
-        if not self._buffer:
+        batch, self._buffer = self._buffer, []
+        return self._write(batch)
+
+    def _write(self, batch: list[tuple[Reading, float]]) -> int:
+        if not batch:
             return 0
         try:
-            self.recorder.ingest(ReadingFrame.from_readings(self._buffer))
+            self.recorder.ingest(ReadingFrame.from_readings([r for r, _ in batch]))
         except Exception as exc:  # any store failure: keep the readings, keep the hub running
-            self.health.extra["store_errors"] = self.health.extra.get("store_errors", 0) + 1
-            self.health.extra["last_store_error"] = f"{self.clock().isoformat()}: {exc}"
-            dropped = max(0, len(self._buffer) - MAX_BUFFERED)
+            self._store_errors += 1
+            self._last_store_error = f"{self.clock().isoformat()}: {exc}"
+            kept = batch + self._buffer
+            dropped = max(0, len(kept) - MAX_BUFFERED)
             if dropped:
-                self._buffer = self._buffer[dropped:]
                 log.error("store failing: dropped the %d oldest unflushed readings", dropped)
+            self._buffer = kept[dropped:]
             log.error("store write failed (%s); %d readings kept for the next try", exc, len(self._buffer))
             return 0
-        written, self._buffer = len(self._buffer), []
-        return written
-
-    async def _poll_loop(self) -> None:
-        interval = self.config.server.poll_interval_s
-        while not self._stopping.is_set():
-            started = time.monotonic()
-            await self.poll_once()
-            wait = self.health.backoff_s or interval
-            await self._sleep(max(0.0, wait - (time.monotonic() - started)))
+        done = time.monotonic()
+        self._latency_ms.extend((done - started) * 1000.0 for _, started in batch)
+        return len(batch)
 
     async def _flush_loop(self) -> None:
+        """Commit readings as soon as they arrive, at most every ``flush_interval_s``."""
+        assert self._pending is not None
         while not self._stopping.is_set():
-            await self._sleep(self.config.store.flush_interval_s)
-            self.flush()
+            await self._pending.wait()
+            self._pending.clear()
+            batch, self._buffer = self._buffer, []
+            if batch:
+                await asyncio.to_thread(self._write, batch)
+            await wait_or_stop(self._stopping, self.config.store.flush_interval_s)
 
     async def _prune_loop(self) -> None:
         while not self._stopping.is_set():
@@ -207,28 +220,49 @@ class Hub:
             deleted = self.recorder.prune(self.config.store.raw_retention_days, now_ms)
             if deleted:
                 log.info("pruned %d raw readings older than %s days", deleted, self.config.store.raw_retention_days)
-            await self._sleep(3600.0)
+            await wait_or_stop(self._stopping, 3600.0)
 
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+    def latency_ms(self) -> dict[str, float | int]:
+        """Poll start to committed in the store, over the last readings [ms]."""
+        if not self._latency_ms:
+            return {"count": 0}
+        a = np.fromiter(self._latency_ms, dtype=np.float64)
+        return {"count": len(a), "p50": float(np.percentile(a, 50)), "p95": float(np.percentile(a, 95)),
+                "max": float(a.max())}
 
     def status(self) -> dict[str, Any]:
         count, _ = self.store.quarantined(0)
         span = self.store.time_range()
         return {
             "device": self.health.as_dict(),
+            "devices": [p.health.as_dict() for p in self.pollers],
             "quarantined": count,
             "counter_resets": self.recorder.counter_resets,
             "counter_quarantined": self.recorder.counter_quarantined,
+            "store_errors": self._store_errors,
+            "last_store_error": self._last_store_error,
+            "poll_to_store_ms": self.latency_ms(),
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
             "last_reading": None if span is None else from_ms(span[1]).isoformat(),
         }
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._pending is not None:
+            self._pending.set()
+
+    async def run_pollers(self) -> None:
+        """Poll, record and publish until stopped (no HTTP server)."""
+        self._pending = asyncio.Event()
+        tasks = [asyncio.create_task(p.run(self._stopping)) for p in self.pollers]
+        tasks += [asyncio.create_task(self._flush_loop()), asyncio.create_task(self._prune_loop())]
+        try:
+            await self._stopping.wait()
+        finally:
+            self._stopping.set()
+            self._pending.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.flush()
 
     async def run(self, host: str | None = None, port: int | None = None) -> None:
         """Backfill if new, then poll, record and serve until stopped."""
@@ -237,7 +271,7 @@ class Hub:
         from homegrid.api.app import create_app
 
         await asyncio.to_thread(self.backfill)
-        app = create_app(self.queries, health=self.status)
+        app = create_app(self.queries, health=self.status, live=self.live)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -247,16 +281,14 @@ class Hub:
                 lifespan="off",
             )
         )
-        tasks = [
-            asyncio.create_task(self._poll_loop()),
-            asyncio.create_task(self._flush_loop()),
-            asyncio.create_task(self._prune_loop()),
-        ]
+        pollers = asyncio.create_task(self.run_pollers())
         try:
             await server.serve()
         finally:
             self.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self.flush()
-            await self.device.close()
+            await asyncio.gather(pollers, return_exceptions=True)
+            for p in self.pollers:
+                await p.device.close()
+            if self.publisher is not None:
+                self.publisher.stop()
             self.store.close()

@@ -1,0 +1,164 @@
+"""One device's polling: its pace, its back-off, its health, and the checks on what it returns.
+
+A :class:`DevicePoller` turns a device's readings and failures into checked
+readings (handed to a sink) and a :class:`DeviceHealth` record; it never raises
+for a device's fault. The hub runs one poller per device; a fleet runs many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from homegrid.devices import Device, DeviceError
+from homegrid.readings import Reading, to_ms
+
+__all__ = ["MAX_BACKOFF_S", "DeviceHealth", "DevicePoller"]
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 300.0
+FUTURE_TOLERANCE_MS = 300_000
+
+
+@dataclass
+class DeviceHealth:
+    """What the API says about a device: last success, errors, back-off, gaps."""
+
+    name: str
+    polls: int = 0
+    errors: int = 0
+    consecutive_errors: int = 0
+    last_ok: str | None = None
+    last_error: str | None = None
+    backoff_s: float = 0.0
+    failing_since: str | None = None  # start of the current run of failures: the gap in the data
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # the last closed gaps, newest last
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "polls": self.polls, "errors": self.errors,
+            "consecutive_errors": self.consecutive_errors, "last_ok": self.last_ok,
+            "last_error": self.last_error, "backoff_s": self.backoff_s,
+            "failing_since": self.failing_since, "gaps": list(self.gaps), **self.extra,
+        }
+
+
+MAX_GAPS_KEPT = 20
+
+
+class DevicePoller:
+    """Polls one device at its interval, backing off while it fails.
+
+    Parameters
+    ----------
+    device : Device
+        The adapter.
+    interval_s : float
+        The normal pace. [s]
+    sink : callable
+        Called with each checked reading and with the monotonic time the poll started [s].
+    quarantine : callable
+        Called with ``(time_ms, source, {name: problem})`` for values refused.
+    clock : callable
+        The current aware time.
+    last_ms : int, optional
+        The newest stored reading time of this device [ms UTC], so that a restart
+        does not accept readings from before it.
+    """
+
+    def __init__(
+        self,
+        device: Device,
+        interval_s: float,
+        sink: Callable[[Reading, float], None],
+        quarantine: Callable[[int, str, dict[str, str]], None],
+        clock: Callable[[], datetime],
+        last_ms: int | None = None,
+    ) -> None:
+        self.device = device
+        self.interval_s = interval_s
+        self.sink = sink
+        self.quarantine = quarantine
+        self.clock = clock
+        self.health = DeviceHealth(getattr(device, "name", type(device).__name__))
+        self.last_ms = last_ms
+
+    async def poll_once(self) -> bool:
+        """Poll the device once; errors are recorded, never raised."""
+        started = time.monotonic()
+        h = self.health
+        h.polls += 1
+        try:
+            reading = await self.device.poll()
+        except (DeviceError, OSError, ValueError, TimeoutError) as exc:
+            self._failed(exc)
+            return False
+        self._recovered(reading)
+        h.extra["partial"] = dict(getattr(self.device, "problems", {}))  # optional parts that failed
+        reading, problems = Reading.checked(reading.time, reading.values)
+        problem = self._time_problem(reading)
+        if problem:
+            problems = {name: problem for name in reading.values}
+            reading = Reading(reading.time, {})
+        if problems:
+            self.quarantine(reading.time_ms, h.name, problems)
+        if reading.values:
+            self.last_ms = reading.time_ms
+            self.sink(reading, started)
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        h = self.health
+        now = self.clock().isoformat()
+        h.errors += 1
+        h.consecutive_errors += 1
+        h.last_error = f"{now}: {exc}"
+        if h.failing_since is None:
+            h.failing_since = h.last_ok or now
+        h.backoff_s = min(MAX_BACKOFF_S, self.interval_s * 2 ** min(h.consecutive_errors, 8))
+        log.warning("device %s failed (%s); next try in %.0f s", h.name, exc, h.backoff_s)
+
+    def _recovered(self, reading: Reading) -> None:
+        h = self.health
+        if h.failing_since is not None:
+            gap = {"from": h.failing_since, "to": reading.time.isoformat(), "failed_polls": h.consecutive_errors}
+            h.gaps = [*h.gaps[-(MAX_GAPS_KEPT - 1):], gap]
+            log.info("device %s is back after %d failed polls (gap from %s)", h.name, h.consecutive_errors,
+                     h.failing_since)
+            h.failing_since = None
+        h.consecutive_errors = 0
+        h.backoff_s = 0.0
+        h.last_ok = reading.time.isoformat()
+
+    def _time_problem(self, reading: Reading) -> str | None:
+        """Readings from the future or from before the last one mean a clock jumped."""
+        t = reading.time_ms
+        now_ms = to_ms(self.clock())
+        if t > now_ms + FUTURE_TOLERANCE_MS:
+            return f"timestamp {reading.time.isoformat()} is in the future (clock jump?)"
+        if self.last_ms is not None and t <= self.last_ms:
+            return f"timestamp {reading.time.isoformat()} is not after the previous reading (clock went back?)"
+        return None
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Poll until ``stopping`` is set, keeping the pace from poll start to poll start."""
+        while not stopping.is_set():
+            started = time.monotonic()
+            await self.poll_once()
+            wait = self.health.backoff_s or self.interval_s
+            await wait_or_stop(stopping, max(0.0, wait - (time.monotonic() - started)))
+
+
+async def wait_or_stop(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep for ``seconds`` or until ``stopping`` is set."""
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
