@@ -1,4 +1,4 @@
-"""The ``homegrid`` command: serve, simulate, import, export, report.
+"""The ``homegrid`` command: serve, simulate, import, export, report, devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
@@ -15,9 +15,14 @@ import time
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homegrid import __version__
 from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
+from homegrid.glossary import quantity
+
+if TYPE_CHECKING:
+    from homegrid.credentials import Credentials
 
 __all__ = ["main"]
 
@@ -49,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"homegrid {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    common.add_argument("--credentials", help="credentials file (default credentials.toml beside the config)")
+
     s = sub.add_parser("serve", parents=[common], help="run the hub (virtual home when no device is configured)")
     s.add_argument("--host", help="listen address (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="listen port (default 8080)")
@@ -74,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
     s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
     s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("devices", help="check the configured devices")
+    dsub = s.add_subparsers(dest="devices_command", required=True)
+    s = dsub.add_parser("test", parents=[common], help="poll each configured device once and show what it read")
+    s.add_argument("--json", action="store_true", help="print one JSON object per device")
+    s.add_argument("--powerwall", metavar="HOST[:PORT]", help="test this gateway instead of the configured devices")
+    s.add_argument("--password", help="the gateway's customer password (with --powerwall)")
+    s.add_argument("--email", default="", help="the email given at login (with --powerwall; any address works)")
+    s.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the gateway (with --powerwall)")
     return parser
 
 
@@ -87,11 +103,23 @@ def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
     return config, resolve_data_dir(config, args.data_dir)
 
 
+def _credentials(args: argparse.Namespace, config: Config) -> Credentials:
+    from homegrid.credentials import credentials_path, load_credentials
+
+    return load_credentials(credentials_path(config, args.credentials))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    from homegrid.hub.devices import build_devices, build_publisher
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
-    hub = Hub(config, data_dir)
+    credentials = _credentials(args, config)
+    devices = build_devices(config, credentials, data_dir) or None
+    publisher = build_publisher(config, credentials)
+    hub = Hub(config, data_dir, devices=devices, publisher=publisher)
+    names = ", ".join(p.health.name for p in hub.pollers)
+    log.info("polling %s%s", names, "; publishing to MQTT" if publisher else "")
     host = args.host or config.server.host
     port = args.port or config.server.port
     log.info("homegrid %s: data in %s, dashboard on http://%s:%d", __version__, data_dir, host, port)
@@ -251,12 +279,55 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices(args: argparse.Namespace) -> int:
+    from homegrid.config import PowerwallConfig
+    from homegrid.hub.devices import build_devices, build_powerwall, try_devices
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.powerwall:
+        if not args.password:
+            raise UsageError("--powerwall needs --password (the gateway's customer password)")
+        pw = PowerwallConfig(host=args.powerwall, email=args.email, timeout_s=args.timeout)
+        try:
+            pw.check()
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        devices = [build_powerwall(pw, args.password, "UTC", None)]
+    else:
+        if args.password or args.email:
+            raise UsageError("--password and --email go with --powerwall")
+        config = load_config(args.config)
+        data_dir = resolve_data_dir(config, args.data_dir)
+        devices = [d for d, _ in build_devices(config, _credentials(args, config), data_dir)]
+        if not devices:
+            raise UsageError("no device is configured: add [powerwall], [tesla] or [[mqtt.meters]] to the config, "
+                             "or give --powerwall HOST --password P")
+    trials = try_devices(devices)
+    if args.json:
+        print(json.dumps([t.as_dict() for t in trials], indent=2))
+    else:
+        for t in trials:
+            if not t.ok:
+                print(f"{t.device}: FAILED after {t.seconds:.2f} s: {t.error}")
+                continue
+            print(f"{t.device}: ok in {t.seconds:.2f} s at {t.time}")
+            for name, value in (t.readings or {}).items():
+                unit = quantity(name).unit
+                shown = f"{value:.1f}" if isinstance(value, float) else str(value).lower()
+                print(f"  {name:<26} {shown} {unit}".rstrip())
+            for what, problem in (t.problems or {}).items():
+                print(f"  problem: {what}: {problem}")
+    return 0 if all(t.ok for t in trials) else 1
+
+
 COMMANDS = {
     "serve": cmd_serve,
     "simulate": cmd_simulate,
     "import": cmd_import,
     "export": cmd_export,
     "report": cmd_report,
+    "devices": cmd_devices,
 }
 
 

@@ -182,6 +182,8 @@ class TeslaConfig:
     vin: str = ""
     api: str = "fleet"  # fleet | teslemetry | tessie
     region: str = "na"  # fleet: na | eu | cn
+    client_id: str = ""  # fleet: the app's client id, needed to renew the access token
+    location: bool = True  # read the car's location (needed to tell whether it is at home)
     home_radius_m: float = 100.0  # the car is at home within this distance of the site
     poll_interval_s: float = 60.0  # while the car is awake and idle; charging and sleep have their own pace
     timeout_s: float = 20.0

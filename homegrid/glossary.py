@@ -39,6 +39,7 @@ __all__ = [
     "GridStatus",
     "Kind",
     "Quantity",
+    "display_value",
     "quantity",
 ]
 
@@ -154,6 +155,16 @@ def quantity(name: str) -> Quantity:
         return _BY_NAME[name]
     except KeyError:
         raise KeyError(f"{name!r} is not a glossary name; known: {', '.join(ALL_NAMES)}") from None
+
+
+def display_value(name: str, value: float) -> float | str | bool:
+    """A stored value as the API and the command line show it: status codes by name, flags as booleans."""
+    q = quantity(name)
+    if q.states is not None:
+        return q.states(int(value)).name.lower()
+    if q.kind is Kind.FLAG:
+        return bool(value)
+    return value
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ def test_bad_device_config_names_the_key(tmp_path, text, names):
 
 
 def test_credentials_are_read_owner_only_and_never_shown(tmp_path, caplog):
-    path = _write(tmp_path / "credentials.toml", '[powerwall]\npassword = "hunter2"\n[tesla]\naccess_token = "tok-xyzzy"\n')
+    text = '[powerwall]\npassword = "hunter2"\n[tesla]\naccess_token = "tok-xyzzy"\n'
+    path = _write(tmp_path / "credentials.toml", text)
     creds = load_credentials(path)
     secret = creds.require("powerwall", "password")
     assert secret.reveal() == "hunter2"

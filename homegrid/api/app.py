@@ -17,7 +17,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
 from homegrid import __version__
-from homegrid.glossary import ALL_NAMES, Kind, quantity
+from homegrid.glossary import ALL_NAMES, display_value, quantity
 from homegrid.hub.queries import Queries
 from homegrid.readings import from_ms
 
@@ -26,16 +26,6 @@ __all__ = ["create_app"]
 
 def _clean(v: float) -> float | None:
     return None if v is None or math.isnan(v) else float(v)
-
-
-def display_value(name: str, value: float) -> float | str | bool:
-    """A stored value as the API shows it: status codes by name, flags as booleans."""
-    q = quantity(name)
-    if q.states is not None:
-        return q.states(int(value)).name.lower()
-    if q.kind is Kind.FLAG:
-        return bool(value)
-    return value
 
 
 def create_app(queries: Queries, health: Any = None, live: Any = None) -> FastAPI:

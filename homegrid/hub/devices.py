@@ -1,0 +1,150 @@
+"""The devices a config asks for, built with their secrets; and one trial poll of each.
+
+Used by ``homegrid serve`` (the hub polls what :func:`build_devices` returns) and
+``homegrid devices test`` (:func:`try_devices`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from homegrid.config import Config, PowerwallConfig
+from homegrid.credentials import Credentials
+from homegrid.devices import Device, DeviceError
+from homegrid.glossary import display_value
+from homegrid.readings import Reading
+
+__all__ = ["DeviceTrial", "build_devices", "build_powerwall", "build_publisher", "try_devices"]
+
+log = logging.getLogger(__name__)
+
+
+def build_powerwall(
+    pw: PowerwallConfig, password: str, timezone: str, auth_dir: Path | None,
+    clock: Callable[[], datetime] | None = None,
+) -> Device:
+    """A Powerwall gateway through pypowerwall (connecting lazily: a gateway that is down at start
+    is retried by the hub's back-off)."""
+    from homegrid.devices.powerwall import PowerwallGateway
+    from homegrid.devices.powerwall.client import connect_gateway
+
+    client = connect_gateway(
+        pw.host, password, pw.email, timezone, mode=pw.mode, timeout_s=pw.timeout_s, auth_dir=auth_dir,
+    )
+    return PowerwallGateway(client, clock=clock)
+
+
+def build_devices(
+    config: Config, credentials: Credentials, data_dir: Path | None, clock: Callable[[], datetime] | None = None
+) -> list[tuple[Device, float]]:
+    """Every configured device with the pace the hub polls it at [s]; empty when none is configured.
+
+    Raises
+    ------
+    CredentialsError
+        A device's secret is missing from the credentials file.
+    """
+    devices: list[tuple[Device, float]] = []
+    if config.powerwall is not None:
+        pw = config.powerwall
+        password = credentials.get("powerwall", "password")
+        if pw.mode == "local":
+            password = credentials.require("powerwall", "password")
+        devices.append((
+            build_powerwall(pw, password.reveal() if password else "", config.site.timezone, data_dir, clock),
+            pw.poll_interval_s,
+        ))
+    if config.tesla is not None:
+        from homegrid.hub.car import build_vehicle
+
+        devices.append(build_vehicle(config, credentials, clock))
+    if config.mqtt is not None and config.mqtt.meters:
+        from homegrid.devices.mqtt import MeterTopic, MqttMeter
+
+        m = config.mqtt
+        password = credentials.get("mqtt", "password")
+        meter = MqttMeter(
+            host=m.host, port=m.port, username=m.username or None,
+            password=password.reveal() if password else None, client_id=f"{m.client_id}-meters",
+            topics=[MeterTopic(t.topic, t.name, t.path or None, t.scale) for t in m.meters],
+            stale_after_s=m.stale_after_s, clock=clock,
+        )
+        devices.append((meter, config.server.poll_interval_s))
+    return devices
+
+
+def build_publisher(config: Config, credentials: Credentials) -> Any:
+    """The MQTT publisher when ``[mqtt] publish`` is on, else None."""
+    if config.mqtt is None or not config.mqtt.publish:
+        return None
+    from homegrid.api.mqtt import MqttPublisher
+
+    m = config.mqtt
+    password = credentials.get("mqtt", "password")
+    return MqttPublisher(
+        host=m.host, port=m.port, username=m.username or None, password=password.reveal() if password else None,
+        client_id=m.client_id, topic_prefix=m.topic_prefix, discovery_prefix=m.discovery_prefix,
+        node_id=_node_id(config.site.name),
+    )
+
+
+def _node_id(name: str) -> str:
+    slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+    return slug or "home"
+
+
+@dataclass
+class DeviceTrial:
+    """What one trial poll of a device gave."""
+
+    device: str
+    ok: bool
+    seconds: float
+    time: str | None = None
+    readings: dict[str, Any] | None = None
+    problems: dict[str, str] | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"device": self.device, "ok": self.ok, "seconds": round(self.seconds, 3)}
+        if self.ok:
+            out["time"] = self.time
+            out["readings"] = self.readings
+            out["grid_status"] = (self.readings or {}).get("grid_status")
+            out["problems"] = self.problems or {}
+        else:
+            out["error"] = self.error
+        return out
+
+
+async def _try(device: Device) -> DeviceTrial:
+    name = getattr(device, "name", type(device).__name__)
+    started = time.perf_counter()
+    try:
+        raw = await device.poll()
+        reading, bad = Reading.checked(raw.time, raw.values)
+    except (DeviceError, OSError, ValueError, TimeoutError) as exc:
+        return DeviceTrial(name, False, time.perf_counter() - started, error=str(exc))
+    finally:
+        await device.close()
+    problems = dict(getattr(device, "problems", {}))
+    problems.update({k: f"refused: {v}" for k, v in bad.items()})
+    readings = {n: display_value(n, v) for n, v in reading.values.items()}
+    return DeviceTrial(name, True, time.perf_counter() - started, reading.time.astimezone(UTC).isoformat(),
+                       readings, problems)
+
+
+def try_devices(devices: list[Device]) -> list[DeviceTrial]:
+    """Poll each device once (one after the other) and say what it gave."""
+
+    async def run() -> list[DeviceTrial]:
+        return [await _try(d) for d in devices]
+
+    return asyncio.run(run())
