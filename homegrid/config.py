@@ -210,6 +210,7 @@ class MeterTopicConfig:
     name: str = ""  # the glossary name it feeds
     path: str = ""
     scale: float = 1.0
+    time_path: str = ""  # a dotted path to the value's own time in the payload (epoch s or ISO 8601)
 
     def check(self, key: str) -> None:
         from homegrid.glossary import ALL_NAMES
@@ -234,7 +235,7 @@ class MqttConfig:
     publish: bool = True
     topic_prefix: str = "homegrid"
     discovery_prefix: str = "homeassistant"
-    stale_after_s: float = 60.0  # a meter with no message for this long is failing
+    stale_after_s: float = 600.0  # a meter with no message for this long is failing (Tasmota reports every 300 s)
     meters: tuple[MeterTopicConfig, ...] = ()
 
     def check(self) -> None:

@@ -69,11 +69,11 @@ def build_devices(
         from homegrid.devices.mqtt import MeterTopic, MqttMeter
 
         m = config.mqtt
-        password = credentials.get("mqtt", "password")
+        password = credentials.get("mqtt", "password") if m.username else None
         meter = MqttMeter(
             host=m.host, port=m.port, username=m.username or None,
             password=password.reveal() if password else None, client_id=f"{m.client_id}-meters",
-            topics=[MeterTopic(t.topic, t.name, t.path or None, t.scale) for t in m.meters],
+            topics=[MeterTopic(t.topic, t.name, t.path or None, t.scale, t.time_path or None) for t in m.meters],
             stale_after_s=m.stale_after_s, clock=clock,
         )
         devices.append((meter, config.server.poll_interval_s))
@@ -87,7 +87,7 @@ def build_publisher(config: Config, credentials: Credentials) -> Any:
     from homegrid.api.mqtt import MqttPublisher
 
     m = config.mqtt
-    password = credentials.get("mqtt", "password")
+    password = credentials.get("mqtt", "password") if m.username else None  # MQTT 3.1.1: no password alone
     return MqttPublisher(
         host=m.host, port=m.port, username=m.username or None, password=password.reveal() if password else None,
         client_id=m.client_id, topic_prefix=m.topic_prefix, discovery_prefix=m.discovery_prefix,
@@ -96,7 +96,7 @@ def build_publisher(config: Config, credentials: Credentials) -> Any:
 
 
 def _node_id(name: str) -> str:
-    slug = "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+    slug = "".join(c if c.isascii() and c.isalnum() else "_" for c in name.lower()).strip("_")
     return slug or "home"
 
 

@@ -43,7 +43,9 @@ def open_store(data_dir: Path, synchronous: str = "FULL") -> SQLiteStore:
 class Publisher(Protocol):
     """Where live readings go besides the store (the MQTT publisher)."""
 
-    def publish(self, reading: Reading) -> None: ...
+    def start(self) -> None: ...
+
+    def publish(self, reading: Reading) -> bool: ...
 
     def stop(self) -> None: ...
 
@@ -242,6 +244,8 @@ class Hub:
             "store_errors": self._store_errors,
             "last_store_error": self._last_store_error,
             "poll_to_store_ms": self.latency_ms(),
+            "mqtt": self.publisher.status() if self.publisher is not None and hasattr(self.publisher, "status")
+            else None,
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
             "last_reading": None if span is None else from_ms(span[1]).isoformat(),
         }
@@ -254,6 +258,8 @@ class Hub:
     async def run_pollers(self) -> None:
         """Poll, record and publish until stopped (no HTTP server)."""
         self._pending = asyncio.Event()
+        if self.publisher is not None:
+            self.publisher.start()
         tasks = [asyncio.create_task(p.run(self._stopping)) for p in self.pollers]
         tasks += [asyncio.create_task(self._flush_loop()), asyncio.create_task(self._prune_loop())]
         try:
