@@ -184,6 +184,7 @@ class TeslaConfig:
     region: str = "na"  # fleet: na | eu | cn
     client_id: str = ""  # fleet: the app's client id, needed to renew the access token
     location: bool = True  # read the car's location (needed to tell whether it is at home)
+    server: str = ""  # another base URL for the API (a proxy); empty: the vendor's own
     home_radius_m: float = 100.0  # the car is at home within this distance of the site
     poll_interval_s: float = 60.0  # while the car is awake and idle; charging and sleep have their own pace
     timeout_s: float = 20.0
@@ -195,6 +196,8 @@ class TeslaConfig:
             raise ConfigError(f"tesla.api = {self.api!r}: expected one of {', '.join(TESLA_APIS)}")
         if self.region not in TESLA_REGIONS:
             raise ConfigError(f"tesla.region = {self.region!r}: expected one of {', '.join(TESLA_REGIONS)}")
+        if self.server and not self.server.startswith(("https://", "http://")):
+            raise ConfigError(f"tesla.server = {self.server!r}: must be an http(s) URL")
         if not 0 < self.home_radius_m <= 100_000:
             raise ConfigError(f"tesla.home_radius_m = {self.home_radius_m}: must be within (0, 100000] m")
         _check_interval("tesla.poll_interval_s", self.poll_interval_s)

@@ -54,12 +54,14 @@ def build_vehicle(
         client = FleetApiClient(
             tesla.vin, FleetTokens(access, refresh), client_id=tesla.client_id or None, region=tesla.region,
             on_tokens=keep if credentials.path is not None else None, location=tesla.location,
-            timeout_s=tesla.timeout_s,
+            timeout_s=tesla.timeout_s, server=tesla.server or None,
         )
     elif tesla.api == "teslemetry":
-        client = TeslemetryClient(tesla.vin, access, timeout_s=tesla.timeout_s)
+        extra = {"server": tesla.server} if tesla.server else {}
+        client = TeslemetryClient(tesla.vin, access, timeout_s=tesla.timeout_s, **extra)
     else:
-        client = TessieClient(tesla.vin, access, timeout_s=tesla.timeout_s)
+        extra = {"server": tesla.server} if tesla.server else {}
+        client = TessieClient(tesla.vin, access, timeout_s=tesla.timeout_s, **extra)
     home = Home(config.site.latitude, config.site.longitude, tesla.home_radius_m)
     policy = PollPolicy(online_interval_s=tesla.poll_interval_s)
     vehicle = TeslaVehicle(client, home=home, policy=policy, clock=clock)  # type: ignore[arg-type]

@@ -36,7 +36,8 @@ def build_powerwall(
     from homegrid.devices.powerwall.client import connect_gateway
 
     client = connect_gateway(
-        pw.host, password, pw.email, timezone, mode=pw.mode, timeout_s=pw.timeout_s, auth_dir=auth_dir,
+        pw.host, password, pw.email, timezone, mode=pw.mode, timeout_s=pw.timeout_s,
+        auth_dir=None if auth_dir is None else auth_dir / "powerwall", site_id=pw.site_id or None,
     )
     return PowerwallGateway(client, clock=clock)
 

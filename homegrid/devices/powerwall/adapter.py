@@ -23,6 +23,7 @@ from homegrid.devices.powerwall.replies import (
     parse_operation,
     parse_soe,
 )
+from homegrid.glossary import COUNTERS
 from homegrid.readings import Reading
 
 __all__ = ["GatewayClient", "PowerwallGateway"]
@@ -73,7 +74,7 @@ class PowerwallGateway(Device):
             ("/api/system_status/soe", lambda r: values.__setitem__("battery_soc", parse_soe(r))),
             ("/api/system_status/grid_status", lambda r: values.__setitem__("grid_status",
                                                                             float(parse_grid_status(r)))),
-            ("/api/operation", lambda r: setattr(self, "operation", parse_operation(r))),
+            ("/api/operation", lambda r: self._use_operation(parse_operation(r), values)),
             ("/api/system_status/grid_faults", lambda r: setattr(self, "faults", parse_grid_faults(r))),
         ]
         for api, use in optional:
@@ -81,8 +82,20 @@ class PowerwallGateway(Device):
                 use(self._get(api))
             except (DeviceError, ReplyError) as exc:
                 problems[api] = str(exc)
+        if not getattr(self.client, "reports_counters", True):
+            for name in COUNTERS:  # pypowerwall's cloud modes fill the counters with zeros
+                values.pop(name, None)
         self.problems = problems
         return Reading(when, values)
 
+    def _use_operation(self, operation: Operation, values: dict[str, float]) -> None:
+        self.operation = operation
+        values["battery_reserve"] = operation.backup_reserve_percent
+
     async def poll(self) -> Reading:
         return await asyncio.to_thread(self.read)
+
+    async def close(self) -> None:
+        close = getattr(self.client, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
