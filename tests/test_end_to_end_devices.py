@@ -186,6 +186,11 @@ scale = 1000
     names = [d["name"] for d in status["devices"]]
     assert names == ["powerwall", "tesla", "mqtt"]
     assert all(d["errors"] == 0 for d in status["devices"]), status["devices"]
+    gateway = status["devices"][0]["status"]
+    soc = hub.live()[1]["battery_soc"]
+    assert gateway["battery_soc_app_percent"] == pytest.approx((soc - 5) / 0.95, abs=0.05)
+    assert gateway["operation_mode"] == "self_consumption"
+    assert status["devices"][1]["status"]["car_state"] == "online"
 
     frame = hub.store.read_readings(0, 2**62)
     grid = frame.column("grid_power")

@@ -102,6 +102,9 @@ class DevicePoller:
             return False
         self._recovered(reading)
         h.extra["partial"] = dict(getattr(self.device, "problems", {}))  # optional parts that failed
+        extra = getattr(self.device, "status", None)
+        if isinstance(extra, dict):
+            h.extra["status"] = extra
         reading, problems = Reading.checked(reading.time, reading.values)
         problem = self._time_problem(reading)
         if problem:

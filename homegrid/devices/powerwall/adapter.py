@@ -17,6 +17,7 @@ from homegrid.devices.powerwall.replies import (
     GridFault,
     Operation,
     ReplyError,
+    app_soc,
     parse_aggregates,
     parse_grid_faults,
     parse_grid_status,
@@ -52,6 +53,7 @@ class PowerwallGateway(Device):
         self.operation: Operation | None = None
         self.faults: list[GridFault] = []
         self.problems: dict[str, str] = {}
+        self._soc: float | None = None
 
     def _get(self, api: str) -> Any:
         try:
@@ -86,7 +88,23 @@ class PowerwallGateway(Device):
             for name in COUNTERS:  # pypowerwall's cloud modes fill the counters with zeros
                 values.pop(name, None)
         self.problems = problems
+        self._soc = values.get("battery_soc")
         return Reading(when, values)
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """What the hub's health shows beside the readings: the figures as the Tesla app shows them
+        (the bottom 5 % hidden), the operation mode and the newest grid faults."""
+        op = self.operation
+        return {
+            "battery_soc_app_percent": None if self._soc is None else round(app_soc(self._soc), 1),
+            "operation_mode": None if op is None else op.mode,
+            "backup_reserve_app_percent": None if op is None else round(app_soc(op.backup_reserve_percent), 1),
+            "grid_faults": [
+                {"time": datetime.fromtimestamp(f.time_ms / 1000, UTC).isoformat(), "name": f.name}
+                for f in self.faults[-5:]
+            ],
+        }
 
     def _use_operation(self, operation: Operation, values: dict[str, float]) -> None:
         self.operation = operation
