@@ -148,7 +148,7 @@ BY_KIND = {
     Kind.STATUS: ("sensor", "enum", None, None),
     Kind.FLAG: ("binary_sensor", None, None, None),
 }
-BY_UNIT_OF_GAUGE = {"km": "distance", "s": "duration"}
+BY_UNIT_OF_GAUGE = {"km": "distance", "s": "duration", "Wh": "energy_storage", "V": "voltage", "Hz": "frequency"}
 
 
 def expected_entity(q: Quantity) -> tuple[str, str | None, str | None, str | None]:

@@ -100,6 +100,8 @@ def test_every_poll_reads_the_gateway_and_counters_integrate_time(device, gw, cl
     assert second["battery_energy_exported"] == pytest.approx(first["battery_energy_exported"])
     assert second["battery_soc"] - first["battery_soc"] == pytest.approx(-sc.battery / 13500 * 100)
     reserve = gw.model.operation()["backup_reserve_percent"]
+    volts = second.pop("grid_voltage")
+    assert volts > 100  # the site meter sees the grid
     assert second == pytest.approx(gw.state().values | {"grid_status": 1.0, "battery_reserve": reserve})
 
 

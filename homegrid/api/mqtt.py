@@ -44,9 +44,11 @@ OFFLINE = "offline"
 
 #: Home Assistant device class by unit, for gauges and counters.
 DEVICE_CLASS_BY_UNIT = {"W": "power", "kW": "power", "Wh": "energy", "kWh": "energy", "km": "distance",
-                        "s": "duration"}
+                        "s": "duration", "V": "voltage", "Hz": "frequency"}
+#: Energy that is a gauge (what a battery holds) is ``energy_storage``: HA's ``energy`` must be a total.
+GAUGE_DEVICE_CLASS_BY_UNIT = {**DEVICE_CLASS_BY_UNIT, "Wh": "energy_storage", "kWh": "energy_storage"}
 #: Decimals sent, by unit: W to 0.1, Wh to 1, % to 0.1; other units to 0.001.
-DECIMALS_BY_UNIT = {"W": 1, "Wh": 0, "%": 1, "km": 1, "s": 0}
+DECIMALS_BY_UNIT = {"W": 1, "Wh": 0, "%": 1, "km": 1, "s": 0, "V": 1, "Hz": 3}
 _WORDS = {"ev": "EV", "soc": "SoC"}
 _NODE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -142,7 +144,9 @@ def discovery_config(
             config["unit_of_measurement"] = q.unit
         if q.kind is Kind.PERCENT and q.name.endswith("_soc"):
             config["device_class"] = "battery"
-        elif q.unit in DEVICE_CLASS_BY_UNIT and q.kind in (Kind.POWER, Kind.COUNTER, Kind.GAUGE):
+        elif q.kind is Kind.GAUGE and q.unit in GAUGE_DEVICE_CLASS_BY_UNIT:
+            config["device_class"] = GAUGE_DEVICE_CLASS_BY_UNIT[q.unit]
+        elif q.unit in DEVICE_CLASS_BY_UNIT and q.kind in (Kind.POWER, Kind.COUNTER):
             config["device_class"] = DEVICE_CLASS_BY_UNIT[q.unit]
         if q.kind is Kind.COUNTER:
             config["state_class"] = "total_increasing"

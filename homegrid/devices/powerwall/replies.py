@@ -50,6 +50,8 @@ class AggregateField:
     meter: str
     field: str
     name: str
+    optional: bool = False  # older firmware may lack it: skipped, not an error
+    zero_is_missing: bool = False  # newer firmware reports 0 for a value it does not measure
 
 
 #: ``/api/meters/aggregates``: adding a quantity is adding a row.
@@ -64,6 +66,8 @@ AGGREGATE_FIELDS: tuple[AggregateField, ...] = (
     AggregateField("battery", "energy_exported", "battery_energy_exported"),
     AggregateField("solar", "energy_exported", "solar_energy_exported"),
     AggregateField("load", "energy_imported", "home_energy_imported"),
+    AggregateField("site", "instant_average_voltage", "grid_voltage", optional=True),
+    AggregateField("site", "frequency", "grid_frequency", optional=True, zero_is_missing=True),
 )
 
 #: ``/api/system_status/grid_status`` values (as pypowerwall's ``grid_status()`` reads them).
@@ -111,9 +115,13 @@ def parse_aggregates(reply: Any) -> dict[str, float]:
             continue
         if not isinstance(meter, dict):
             raise ReplyError(endpoint, f"meter {f.meter!r} is {type(meter).__name__}, not an object")
-        if f.field not in meter:
+        if f.field not in meter or (f.optional and meter[f.field] is None):
+            if f.optional:
+                continue
             raise ReplyError(endpoint, f"meter {f.meter!r} has no {f.field!r} (firmware shape change?)")
-        out[f.name] = _number(endpoint, f"{f.meter}.{f.field}", meter[f.field])
+        value = _number(endpoint, f"{f.meter}.{f.field}", meter[f.field])
+        if not (f.zero_is_missing and value == 0):
+            out[f.name] = value
     if not out:
         raise ReplyError(endpoint, f"none of the meters site, battery, solar, load in {sorted(meters)[:8]}")
     return out

@@ -69,6 +69,7 @@ _EV_STOPPED = float(EvChargingState.STOPPED)
 _EV_CHARGING = float(EvChargingState.CHARGING)
 _EV_COMPLETE = float(EvChargingState.COMPLETE)
 _EV_NO_POWER = float(EvChargingState.NO_POWER)
+GRID_VOLTS, GRID_HZ = 240.0, 60.0  # North American split phase
 _CAR = ("ev_soc", "ev_range", "ev_charge_limit", "ev_time_to_full", "ev_charging_state", "ev_at_home")
 
 # Counter -> (power column, side): +1 positive part, -1 negative part.
@@ -347,7 +348,8 @@ class VirtualHome(Device):
             return ReadingFrame.empty()
         times = np.arange(self._now_ms, end_ms, step_ms, dtype=np.int64)
         n = len(times)
-        names = (*_POWERS, "battery_soc", "battery_reserve", "grid_status", *_CAR, *COUNTERS)
+        names = (*_POWERS, "battery_soc", "battery_reserve", "battery_capacity", "grid_status", "grid_voltage",
+                 "grid_frequency", *_CAR, *COUNTERS)
         out = {name: np.empty(n) for name in names}
         for a in range(0, n, _CHUNK):
             b = min(a + _CHUNK, n)
@@ -405,7 +407,10 @@ class VirtualHome(Device):
             home[idx], solar[idx], grid[idx] = vals[:, 0], vals[:, 1], vals[:, 2]
         soc = np.clip(np.array(stored) * (100.0 / self._params.capacity_wh), 0.0, 100.0)
         status = np.where(frac > 0.0, _ISLANDED, _CONNECTED)
+        grid_up = frac == 0.0
         return {
+            "grid_voltage": np.where(grid_up, GRID_VOLTS, 0.0),
+            "grid_frequency": np.where(grid_up, GRID_HZ, 0.0),
             **self._car_columns(np.array(car_stored), car, codes, frac),
             "solar_power": solar,
             "home_power": home,
@@ -439,6 +444,7 @@ class VirtualHome(Device):
             "ev_charging_state": state,
             "ev_at_home": at_home.astype(np.float64),
             "battery_reserve": np.full(n, v.backup_reserve_percent),
+            "battery_capacity": np.full(n, p.capacity_wh),
         }
 
     def _advance(self, edges: np.ndarray) -> dict[str, np.ndarray]:
