@@ -78,3 +78,30 @@ def test_a_file_from_before_the_car_quantities_gains_their_columns(tmp_path):
     assert got.columns["solar_power"][0] == 5.0
     assert got.columns["ev_soc"][1] == 55.0
     store.close()
+
+
+def test_evidence_is_kept_once_and_read_by_time(tmp_path):
+    from homegrid.store import GridEvidence
+
+    store = SQLiteStore(tmp_path / "s.db")
+    a = GridEvidence(1000, "powerwall", "grid_fault", "PINV_a006_vfCheckUnderFrequency")
+    b = GridEvidence(500, "cloud", "backup_event", "backup", duration_ms=38_773, intentional=False)
+    assert store.write_evidence([a, b]) == 2
+    assert store.write_evidence([a]) == 0  # the gateway repeats its log at every poll
+    assert store.read_evidence(0, 2000) == [b, a]
+    assert store.read_evidence(600, 2000) == [a]
+    store.close()
+
+
+def test_outage_events_replace_by_window_and_ongoing_overlaps_later(tmp_path):
+    store = SQLiteStore(tmp_path / "s.db")
+    store.replace_outages(0, 10_000, [{"start_ms": 1000, "end_ms": 2000, "saved": True},
+                                      {"start_ms": 5000, "end_ms": 5000, "saved": True},
+                                      {"start_ms": 8000, "end_ms": None}])
+    assert [e["start_ms"] for e in store.read_outages(0, 10_000)] == [1000, 5000, 8000]
+    assert [e["start_ms"] for e in store.read_outages(1500, 1600)] == [1000]
+    assert [e["start_ms"] for e in store.read_outages(50_000, 60_000)] == [8000]  # still going
+    store.replace_outages(7000, 10_000, [{"start_ms": 8000, "end_ms": 9000}])
+    assert store.read_outages(0, 10_000)[-1] == {"start_ms": 8000, "end_ms": 9000}
+    assert store.read_outages(50_000, 60_000) == []
+    store.close()

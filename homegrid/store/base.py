@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from homegrid.readings import ReadingFrame
 from homegrid.store.schema import BucketTable
 
-__all__ = ["STEPS", "Quarantined", "Store"]
+__all__ = ["STEPS", "GridEvidence", "Quarantined", "Store"]
 
 STEPS = ("minute", "hour", "day")
 
@@ -31,6 +31,19 @@ class Quarantined:
     field: str
     value: str
     reason: str
+
+
+@dataclass(frozen=True)
+class GridEvidence:
+    """One piece of evidence of a grid event with its own time: a gateway fault-log entry, a cloud
+    backup event, an island-status change. ``duration_ms``/``intentional`` where the source says."""
+
+    time_ms: int
+    source: str
+    kind: str
+    name: str
+    duration_ms: int | None = None
+    intentional: bool | None = None
 
 
 class Store(abc.ABC):
@@ -99,6 +112,24 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def quarantined(self, limit: int = 100) -> tuple[int, list[Quarantined]]:
         """Count of quarantined values and the most recent ones."""
+
+    @abc.abstractmethod
+    def write_evidence(self, items: list[GridEvidence]) -> int:
+        """Keep grid-event evidence; an item already kept (same time, source, kind, name) is skipped.
+        Returns how many were new."""
+
+    @abc.abstractmethod
+    def read_evidence(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
+        """Evidence with ``start_ms <= time < end_ms``, by time."""
+
+    @abc.abstractmethod
+    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict]) -> None:
+        """Replace the outage events starting within ``[start_ms, end_ms)`` by ``events``
+        (JSON-ready dicts with ``start_ms`` and ``end_ms``, None while ongoing), in one transaction."""
+
+    @abc.abstractmethod
+    def read_outages(self, start_ms: int, end_ms: int) -> list[dict]:
+        """Outage events overlapping ``[start_ms, end_ms)`` (an ongoing one overlaps all later times), by start."""
 
     @abc.abstractmethod
     def get_meta(self, key: str) -> str | None: ...

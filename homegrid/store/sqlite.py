@@ -13,6 +13,7 @@ the recorder (WAL lets readers and one writer run together).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from homegrid.readings import ReadingFrame
-from homegrid.store.base import STEPS, Quarantined, Store
+from homegrid.store.base import STEPS, GridEvidence, Quarantined, Store
 from homegrid.store.schema import (
     MAX_COLUMNS,
     MIN_COLUMNS,
@@ -53,6 +54,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
   id INTEGER PRIMARY KEY, ts INTEGER, source TEXT, field TEXT, value TEXT, reason TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS grid_evidence (
+  ts INTEGER NOT NULL, source TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+  duration_ms INTEGER, intentional INTEGER,
+  PRIMARY KEY (ts, source, kind, name)
+);
+CREATE TABLE IF NOT EXISTS outages (start_ms INTEGER PRIMARY KEY, end_ms INTEGER, event TEXT NOT NULL);
 """
 
 
@@ -349,6 +356,42 @@ class SQLiteStore(Store):
             "SELECT ts, source, field, value, reason FROM quarantine ORDER BY id DESC LIMIT ?", (limit,)
         ).fetchall()
         return int(count), [Quarantined(*r) for r in rows]
+
+    def write_evidence(self, items: list[GridEvidence]) -> int:
+        if not items:
+            return 0
+        with self.transaction():
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO grid_evidence (ts, source, kind, name, duration_ms, intentional) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(e.time_ms, e.source, e.kind, e.name, e.duration_ms,
+                  None if e.intentional is None else int(e.intentional)) for e in items],
+            )
+            return self._db.total_changes - before
+
+    def read_evidence(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
+        rows = self._reader().execute(
+            "SELECT ts, source, kind, name, duration_ms, intentional FROM grid_evidence "
+            "WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms),
+        ).fetchall()
+        return [GridEvidence(t, s, k, n, d, None if i is None else bool(i)) for t, s, k, n, d, i in rows]
+
+    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict]) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM outages WHERE start_ms >= ? AND start_ms < ?", (start_ms, end_ms))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO outages (start_ms, end_ms, event) VALUES (?, ?, ?)",
+                [(int(e["start_ms"]), None if e.get("end_ms") is None else int(e["end_ms"]), json.dumps(e))
+                 for e in events],
+            )
+
+    def read_outages(self, start_ms: int, end_ms: int) -> list[dict]:
+        rows = self._reader().execute(
+            "SELECT event FROM outages WHERE start_ms < ? AND (end_ms IS NULL OR end_ms > ? OR "
+            "(end_ms = start_ms AND start_ms >= ?)) ORDER BY start_ms", (end_ms, start_ms, start_ms),
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
 
     def get_meta(self, key: str) -> str | None:
         row = self._reader().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
