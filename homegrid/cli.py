@@ -23,6 +23,8 @@ from homegrid.glossary import quantity
 
 if TYPE_CHECKING:
     from homegrid.credentials import Credentials
+    from homegrid.hub.outages import OutageTracker
+    from homegrid.store import Store
 
 __all__ = ["main"]
 
@@ -82,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
     s.add_argument("--json", action="store_true", help="print JSON")
 
+    s = sub.add_parser("outages", parents=[common], help="grid interruptions and what the battery saved you from")
+    s.add_argument("--from", dest="from_", type=_date, help="first local date (default: a year ago)")
+    s.add_argument("--to", type=_date, help="last local date, inclusive (default: today)")
+    s.add_argument("--json", action="store_true", help="print JSON (events and months)")
+
     s = sub.add_parser("devices", help="check the configured devices")
     dsub = s.add_subparsers(dest="devices_command", required=True)
     s = dsub.add_parser("test", parents=[common], help="poll each configured device once and show what it read")
@@ -134,7 +141,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.recorder import Recorder, local_day_bounds
     from homegrid.hub.service import open_store
-    from homegrid.readings import from_ms
+    from homegrid.readings import from_ms, to_ms
 
     config, data_dir = _setup(args)
     if args.days <= 0:
@@ -158,11 +165,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             t = nxt
 
     result = recorder.ingest_bulk(chunks())
+    outages = 0
+    if result is not None:
+        tracker = outage_tracker(config, store)
+        tracker.add_evidence(home.evidence_between(start_ms, to_ms(end)))
+        outages = tracker.rebuild(result[1], result[2] + 1)
     store.checkpoint()
     store.close()
     rows = 0 if result is None else result[0]
-    print(f"simulated {args.days:g} days from {args.start} ({rows} readings) into {data_dir} "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(f"simulated {args.days:g} days from {args.start} ({rows} readings, {outages} grid interruptions) "
+          f"into {data_dir} in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -210,6 +222,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"skipped: {p}", file=sys.stderr)
         if len(problems) > 20:
             print(f"... and {len(problems) - 20} more skipped rows", file=sys.stderr)
+    outages = 0 if result is None else outage_tracker(config, store).rebuild(result[1], result[2] + 1)
     store.checkpoint()
     store.close()
     if result is None:
@@ -217,7 +230,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     rows, first, last = result
     print(f"imported {rows} readings from {path} ({from_ms(first).isoformat()} to {from_ms(last).isoformat()}), "
-          f"{len(problems)} rows skipped, in {time.perf_counter() - t0:.1f} s")
+          f"{len(problems)} rows skipped, {outages} grid interruptions found, in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -279,6 +292,56 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def outage_tracker(config: Config, store: Store) -> OutageTracker:
+    from homegrid.hub.outages import OutageTracker
+    from homegrid.hub.service import OUTAGE_GAP_MS
+
+    return OutageTracker(store, config.site.tz, OUTAGE_GAP_MS, round(config.outages.merge_gap_s * 1000))
+
+
+def cmd_outages(args: argparse.Namespace) -> int:
+    from homegrid.api.app import default_outage_dates
+    from homegrid.hub.recorder import local_day_bounds
+    from homegrid.hub.service import open_store
+
+    config, data_dir = _setup(args)
+    first, last = default_outage_dates(args.from_, args.to, config.site.tz)
+    if last < first:
+        raise UsageError("--to is before --from")
+    store = open_store(data_dir)
+    try:
+        rep = outage_tracker(config, store).report(local_day_bounds(first, config.site.tz)[0],
+                                                   local_day_bounds(last, config.site.tz)[1])
+    finally:
+        store.close()
+    rep = {"from": first.isoformat(), "to": last.isoformat(), **rep}
+    if args.json:
+        json.dump(rep, sys.stdout, indent=2)
+        print()
+        return 0
+    for month in rep["months"]:
+        print(f"{month['month']}: {month['sentence']}")
+    if rep["events"]:
+        print()
+        print(f"{'start':<26} {'duration':>10}  {'saved':<5} {'battery kWh':>11} {'solar kWh':>9} {'min SoC':>7}")
+    for e in rep["events"]:
+        end = "ongoing" if e["end"] is None else _duration(e["duration_s"])
+        soc = "" if e.get("min_soc") is None else f"{e['min_soc']:.0f} %"
+        print(f"{e['start']:<26} {end:>10}  {'yes' if e['saved'] else 'no':<5} {e['battery_wh'] / 1000:>11.2f} "
+              f"{e['solar_wh'] / 1000:>9.2f} {soc:>7}")
+    if not rep["events"]:
+        print(f"no grid interruptions from {first} to {last}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    h, m = divmod(s // 60, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s % 60:02d} s"
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from homegrid.config import PowerwallConfig
     from homegrid.hub.devices import build_devices, build_powerwall, try_devices
@@ -328,6 +391,7 @@ COMMANDS = {
     "export": cmd_export,
     "report": cmd_report,
     "devices": cmd_devices,
+    "outages": cmd_outages,
 }
 
 

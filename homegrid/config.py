@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "MeterTopicConfig",
     "MqttConfig",
+    "OutagesConfig",
     "PowerwallConfig",
     "ServerConfig",
     "SiteConfig",
@@ -256,6 +257,22 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class OutagesConfig:
+    """How interruptions are told apart and who hears about them."""
+
+    merge_gap_s: float = 60.0  # interruptions closer than this are one event (a recloser's repeated shots)
+    notify_command: str = ""  # run on start and end, the event as JSON on stdin (HOMEGRID_EVENT=started|ended)
+    notify_url: str = ""  # POSTed the event as JSON
+    notify_mqtt: bool = True  # publish <topic_prefix>/<site>/event/outage_started|outage_ended when [mqtt] is set
+
+    def check(self) -> None:
+        if not 0 <= self.merge_gap_s <= 3600:
+            raise ConfigError(f"outages.merge_gap_s = {self.merge_gap_s}: must be within 0..3600 s")
+        if self.notify_url and not self.notify_url.startswith(("http://", "https://")):
+            raise ConfigError(f"outages.notify_url = {self.notify_url!r}: must be an http(s) URL")
+
+
+@dataclass(frozen=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -265,11 +282,12 @@ class Config:
     powerwall: PowerwallConfig | None = None
     tesla: TeslaConfig | None = None
     mqtt: MqttConfig | None = None
+    outages: OutagesConfig = field(default_factory=OutagesConfig)
     source: Path | None = None
 
     def check(self) -> Config:
         for section in (self.site, self.store, self.accounting, self.server, self.virtual,
-                        self.powerwall, self.tesla, self.mqtt):
+                        self.powerwall, self.tesla, self.mqtt, self.outages):
             if section is not None:
                 section.check()
         return self
@@ -289,6 +307,7 @@ _SECTIONS: dict[str, type] = {
     "powerwall": PowerwallConfig,
     "tesla": TeslaConfig,
     "mqtt": MqttConfig,
+    "outages": OutagesConfig,
 }
 
 

@@ -102,6 +102,7 @@ def test_every_poll_reads_the_gateway_and_counters_integrate_time(device, gw, cl
     reserve = gw.model.operation()["backup_reserve_percent"]
     volts = second.pop("grid_voltage")
     assert volts > 100  # the site meter sees the grid
+    assert second.pop("battery_capacity") == gw.model.capacity_wh  # from /api/system_status
     assert second == pytest.approx(gw.state().values | {"grid_status": 1.0, "battery_reserve": reserve})
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from homegrid import __version__
 from homegrid.glossary import ALL_NAMES, display_value, quantity
 from homegrid.hub.queries import Queries
+from homegrid.hub.recorder import local_day_bounds
 from homegrid.readings import from_ms
 
 __all__ = ["create_app"]
@@ -28,11 +29,23 @@ def _clean(v: float) -> float | None:
     return None if v is None or math.isnan(v) else float(v)
 
 
-def create_app(queries: Queries, health: Any = None, live: Any = None) -> FastAPI:
+def default_outage_dates(first: date | None, last: date | None, tz: Any) -> tuple[date, date]:
+    """The outage report's default span: the year up to today (local)."""
+    from datetime import datetime, timedelta
+
+    last = last or datetime.now(tz).date()
+    return first or last - timedelta(days=365), last
+
+
+def create_app(
+    queries: Queries, health: Any = None, live: Any = None, outages: Any = None, backup: Any = None
+) -> FastAPI:
     """Build the API over a store's queries.
 
     ``health()`` returns the hub's device status; ``live()`` returns ``(time, values, times)``,
-    the newest value of each quantity from any device (default: the store's newest row).
+    the newest value of each quantity from any device (default: the store's newest row);
+    ``outages(start_ms, end_ms)`` the outage report (``OutageTracker.report``); ``backup()`` the
+    backup time left (``Hub.backup``).
     """
     app = FastAPI(
         title="homegrid",
@@ -90,6 +103,26 @@ def create_app(queries: Queries, health: Any = None, live: Any = None) -> FastAP
         if to < from_:
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
         return queries.report(from_, to)
+
+    @app.get("/api/v1/outages", summary="Grid interruptions the battery carried the home through")
+    def outages_report(
+        from_: Annotated[date | None, Query(alias="from", description="first local date (default: a year ago)")] = None,
+        to: Annotated[date | None, Query(description="last local date, inclusive (default: today)")] = None,
+    ) -> dict[str, Any]:
+        if outages is None:
+            raise HTTPException(status_code=404, detail="outage tracking is not running")
+        first, last = default_outage_dates(from_, to, queries.tz)
+        if last < first:
+            raise HTTPException(status_code=422, detail="'to' is before 'from'")
+        start_ms, _ = local_day_bounds(first, queries.tz)
+        _, end_ms = local_day_bounds(last, queries.tz)
+        return {"from": first.isoformat(), "to": last.isoformat(), **outages(start_ms, end_ms)}
+
+    @app.get("/api/v1/backup", summary="How long the battery would carry the home now")
+    def backup_now() -> dict[str, Any]:
+        if backup is None:
+            raise HTTPException(status_code=404, detail="backup estimate is not running")
+        return backup()
 
     @app.get("/api/v1/quarantine", summary="Values refused at the door")
     def quarantine(limit: int = 100) -> dict[str, Any]:

@@ -334,6 +334,15 @@ class MqttPublisher:
         self.dropped += 1
         return False
 
+    def publish_event(self, kind: str, payload: dict[str, Any]) -> bool:
+        """Send an event (``outage_started``, ``outage_ended`` ...) as JSON to ``<prefix>/<node>/event/<kind>``,
+        at least once (QoS 1), not retained; False when not connected."""
+        if self.link.closed:
+            return False
+        self.link.start()
+        topic = f"{self.topic_prefix}/{self.node_id}/event/{kind}"
+        return bool(self.link.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1, retain=False))
+
     def _announce(self, names: Iterable[str] | None = None) -> None:
         for topic, config in self.discovery_messages(names):
             self.link.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)

@@ -89,6 +89,8 @@ class DevicePoller:
         self.clock = clock
         self.health = DeviceHealth(getattr(device, "name", type(device).__name__))
         self.last_ms = last_ms
+        #: gets the device's grid-event evidence (fault log ...) after each good poll
+        self.on_evidence: Callable[[list[Any]], None] | None = None
 
     async def poll_once(self) -> bool:
         """Poll the device once; errors are recorded, never raised."""
@@ -115,6 +117,9 @@ class DevicePoller:
         if reading.values:
             self.last_ms = reading.time_ms
             self.sink(reading, started)
+        evidence = getattr(self.device, "grid_evidence", None)
+        if evidence is not None and self.on_evidence is not None:
+            self.on_evidence(evidence())
         return True
 
     def _failed(self, exc: BaseException) -> None:

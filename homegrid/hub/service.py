@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -20,11 +21,15 @@ import numpy as np
 
 from homegrid.config import Config
 from homegrid.devices import Device
+from homegrid.energy.outages import VOLTAGE_DOWN_V
+from homegrid.glossary import GridStatus
+from homegrid.hub.notify import Notifier
+from homegrid.hub.outages import OutageTracker
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import Recorder
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
-from homegrid.store import SQLiteStore
+from homegrid.store import GridEvidence, SQLiteStore
 
 __all__ = ["DeviceHealth", "Hub", "Publisher", "open_store"]
 
@@ -32,12 +37,23 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "homegrid.db"
 LATENCY_SAMPLES = 2048
+OUTAGE_GAP_MS = 30_000  # readings further apart: nobody was looking (the tracker widens it for sparse data)
+OUTAGE_CHECK_S = 5.0
 MAX_BUFFERED = 17_280  # a day of 5 s polls held in memory while the store refuses writes
 
 
 def open_store(data_dir: Path, synchronous: str = "FULL") -> SQLiteStore:
     """The store in a data directory (created if missing)."""
     return SQLiteStore(Path(data_dir) / DB_NAME, synchronous=synchronous)
+
+
+def _off_grid(reading: Reading) -> bool:
+    """Whether a reading says the utility was not supplying the site (a cheap first look)."""
+    status = reading.values.get("grid_status")
+    if status is not None:
+        return status != GridStatus.CONNECTED
+    volts = reading.values.get("grid_voltage")
+    return volts is not None and volts < VOLTAGE_DOWN_V
 
 
 class Publisher(Protocol):
@@ -85,6 +101,14 @@ class Hub:
         self.recorder = Recorder(self.store, config.site.tz, config.accounting.max_gap_s)
         self.queries = Queries(self.store, config.site.tz)
         self.publisher = publisher
+        self.notifier = Notifier(config.outages.notify_command, config.outages.notify_url,
+                                 publisher if config.outages.notify_mqtt and hasattr(publisher, "publish_event")
+                                 else None)
+        self.outages = OutageTracker(self.store, config.site.tz, max_gap_ms=OUTAGE_GAP_MS,
+                                     merge_gap_ms=round(config.outages.merge_gap_s * 1000), notifier=self.notifier)
+        self._evidence_seen: set[tuple[int, str, str, str]] = set()
+        self._evidence: deque[GridEvidence] = deque()
+        self._outages_checked = 0.0
         if devices is None:
             if device is None:
                 from homegrid.devices.virtual import VirtualHome
@@ -99,6 +123,8 @@ class Hub:
             DevicePoller(d, interval, self._accept, self.recorder.quarantine, self.clock, last_ms)
             for d, interval in devices
         ]
+        for p in self.pollers:
+            p.on_evidence = self._accept_evidence
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -142,7 +168,13 @@ class Hub:
         log.info("first start: writing %.1f days of virtual history", self.config.server.backfill_days)
         frame = home.simulate(end=now, step_s=60.0)  # type: ignore[attr-defined]
         result = self.recorder.ingest_bulk([frame])
-        return 0 if result is None else result[0]
+        if result is None:
+            return 0
+        evidence = getattr(home, "evidence_between", None)
+        if evidence is not None:
+            self.outages.add_evidence(evidence(frame.time_ms[0], frame.time_ms[-1] + 1))
+        self.outages.rebuild(int(frame.time_ms[0]), int(frame.time_ms[-1]) + 1)
+        return result[0]
 
     async def poll_once(self, index: int = 0) -> bool:
         """Poll one device once (the first by default); errors are recorded, never raised."""
@@ -162,6 +194,16 @@ class Hub:
             except Exception as exc:  # a broker problem must never stop recording
                 log.warning("publishing a reading failed: %s", exc)
 
+    def _accept_evidence(self, items: list[GridEvidence]) -> None:
+        """A device's fault log, repeated at every poll: only what is new is kept for the next write."""
+        for e in items:
+            key = (e.time_ms, e.source, e.kind, e.name)
+            if key not in self._evidence_seen:
+                self._evidence_seen.add(key)
+                self._evidence.append(e)
+        if len(self._evidence_seen) > 100_000:
+            self._evidence_seen = {(e.time_ms, e.source, e.kind, e.name) for e in self._evidence}
+
     def live(self) -> tuple[str | None, dict[str, float], dict[str, str]]:
         """The newest value of each quantity from any device: (newest time, values, time of each value)."""
         if not self._live:
@@ -176,6 +218,19 @@ class Hub:
             {n: v for n, (v, _) in self._live.items()},
             {n: from_ms(t).isoformat() for n, (_, t) in self._live.items()},
         )
+
+    def backup(self) -> dict[str, Any]:
+        """How long the battery would carry the home now (``/api/v1/backup``)."""
+        from homegrid.hub.backup import backup_report
+
+        _, values, _ = self.live()
+        kwargs: dict[str, Any] = {}
+        if self._virtual:  # its state of charge counts usable energy only, down to 0 %
+            v = self.config.virtual
+            kwargs = {"hidden_percent": 0.0, "efficiency": math.sqrt(v.battery_round_trip),
+                      "max_discharge_w": v.battery_kw * 1000.0, "capacity_wh": v.battery_kwh * 1000.0}
+        return backup_report(self.store, self.config.site.tz, values, to_ms(self.clock()),
+                             max_gap_s=self.config.accounting.max_gap_s, **kwargs)
 
     def flush(self) -> int:
         """Write buffered readings; returns how many.
@@ -203,7 +258,24 @@ class Hub:
             return 0
         done = time.monotonic()
         self._latency_ms.extend((done - started) * 1000.0 for _, started in batch)
+        self._check_outages(done, any(_off_grid(r) for r, _ in batch))
         return len(batch)
+
+    def _check_outages(self, now_monotonic: float, off_grid: bool) -> None:
+        """Keep outage events current: new evidence is stored, and events re-detected when the readings
+        or the evidence say the grid was away, or an event is still open (at most every few seconds)."""
+        evidence = []
+        while self._evidence:
+            evidence.append(self._evidence.popleft())
+        try:
+            if evidence:
+                self.outages.add_evidence(evidence)
+            wanted = evidence or off_grid or self.outages.has_open
+            if wanted and (evidence or now_monotonic - self._outages_checked >= OUTAGE_CHECK_S):
+                self._outages_checked = now_monotonic
+                self.outages.update(to_ms(self.clock()))
+        except Exception as exc:  # detection trouble must never stop recording
+            log.exception("outage detection failed: %s", exc)
 
     async def _flush_loop(self) -> None:
         """Commit readings as soon as they arrive, at most every ``flush_interval_s``."""
@@ -244,6 +316,7 @@ class Hub:
             "store_errors": self._store_errors,
             "last_store_error": self._last_store_error,
             "poll_to_store_ms": self.latency_ms(),
+            "notifications": self.notifier.status(),
             "mqtt": self.publisher.status() if self.publisher is not None and hasattr(self.publisher, "status")
             else None,
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
@@ -277,7 +350,8 @@ class Hub:
         from homegrid.api.app import create_app
 
         await asyncio.to_thread(self.backfill)
-        app = create_app(self.queries, health=self.status, live=self.live)
+        app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
+                         backup=self.backup)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,

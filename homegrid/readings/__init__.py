@@ -1,5 +1,6 @@
-"""Readings in glossary names: the single sample and the column-wise frame."""
+"""Readings in glossary names: the single sample, the column-wise frame, and grid-event evidence."""
 
+from homegrid.readings.evidence import GridEvidence
 from homegrid.readings.model import InvalidReading, Reading, ReadingFrame, from_ms, to_ms, validate_value
 
-__all__ = ["InvalidReading", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value"]
+__all__ = ["GridEvidence", "InvalidReading", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value"]

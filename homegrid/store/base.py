@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from homegrid.readings import ReadingFrame
+from homegrid.readings import GridEvidence, ReadingFrame
 from homegrid.store.schema import BucketTable
 
 __all__ = ["STEPS", "GridEvidence", "Quarantined", "Store"]
@@ -31,19 +31,6 @@ class Quarantined:
     field: str
     value: str
     reason: str
-
-
-@dataclass(frozen=True)
-class GridEvidence:
-    """One piece of evidence of a grid event with its own time: a gateway fault-log entry, a cloud
-    backup event, an island-status change. ``duration_ms``/``intentional`` where the source says."""
-
-    time_ms: int
-    source: str
-    kind: str
-    name: str
-    duration_ms: int | None = None
-    intentional: bool | None = None
 
 
 class Store(abc.ABC):

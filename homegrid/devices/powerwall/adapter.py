@@ -8,6 +8,7 @@ recorded gateway replies through the same seam.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -19,15 +20,18 @@ from homegrid.devices.powerwall.replies import (
     ReplyError,
     app_soc,
     parse_aggregates,
+    parse_capacity,
     parse_grid_faults,
     parse_grid_status,
     parse_operation,
     parse_soe,
 )
 from homegrid.glossary import COUNTERS
-from homegrid.readings import Reading
+from homegrid.readings import GridEvidence, Reading
 
-__all__ = ["GatewayClient", "PowerwallGateway"]
+__all__ = ["CAPACITY_EVERY_S", "GatewayClient", "PowerwallGateway"]
+
+CAPACITY_EVERY_S = 600.0
 
 
 class GatewayClient(Protocol):
@@ -54,6 +58,8 @@ class PowerwallGateway(Device):
         self.faults: list[GridFault] = []
         self.problems: dict[str, str] = {}
         self._soc: float | None = None
+        self._capacity: float | None = None  # full-pack energy, read every CAPACITY_EVERY_S (it fades slowly)
+        self._capacity_read = 0.0
 
     def _get(self, api: str) -> Any:
         try:
@@ -79,17 +85,25 @@ class PowerwallGateway(Device):
             ("/api/operation", lambda r: self._use_operation(parse_operation(r), values)),
             ("/api/system_status/grid_faults", lambda r: setattr(self, "faults", parse_grid_faults(r))),
         ]
+        if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
+            optional.append(("/api/system_status", lambda r: self._use_capacity(parse_capacity(r))))
         for api, use in optional:
             try:
                 use(self._get(api))
             except (DeviceError, ReplyError) as exc:
                 problems[api] = str(exc)
+        if self._capacity is not None:
+            values["battery_capacity"] = self._capacity
         if not getattr(self.client, "reports_counters", True):
             for name in COUNTERS:  # pypowerwall's cloud modes fill the counters with zeros
                 values.pop(name, None)
         self.problems = problems
         self._soc = values.get("battery_soc")
         return Reading(when, values)
+
+    def grid_evidence(self) -> list[GridEvidence]:
+        """The gateway's fault log as evidence of grid events (each entry at its own time)."""
+        return [GridEvidence(f.time_ms, self.name, "grid_fault", f.name) for f in self.faults]
 
     @property
     def status(self) -> dict[str, Any]:
@@ -105,6 +119,10 @@ class PowerwallGateway(Device):
                 for f in self.faults[-5:]
             ],
         }
+
+    def _use_capacity(self, capacity_wh: float) -> None:
+        self._capacity = capacity_wh
+        self._capacity_read = time.monotonic()
 
     def _use_operation(self, operation: Operation, values: dict[str, float]) -> None:
         self.operation = operation

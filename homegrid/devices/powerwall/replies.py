@@ -27,6 +27,7 @@ __all__ = [
     "ReplyError",
     "app_soc",
     "parse_aggregates",
+    "parse_capacity",
     "parse_grid_faults",
     "parse_grid_status",
     "parse_operation",
@@ -137,6 +138,15 @@ def app_soc(gateway_percent: float) -> float:
     """The state of charge as the Tesla app shows it, with the hidden 5 % removed [%]."""
     app = (gateway_percent - HIDDEN_RESERVE_PERCENT) / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)
     return min(100.0, max(0.0, app))
+
+
+def parse_capacity(reply: Any) -> float:
+    """The battery's full-pack energy [Wh] from ``/api/system_status`` (``nominal_full_pack_energy``)."""
+    endpoint = "/api/system_status"
+    value = _number(endpoint, "nominal_full_pack_energy", _object(endpoint, reply).get("nominal_full_pack_energy"))
+    if value <= 0:
+        raise ReplyError(endpoint, f"nominal_full_pack_energy is {value}")
+    return value
 
 
 def parse_grid_status(reply: Any) -> GridStatus:

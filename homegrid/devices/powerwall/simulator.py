@@ -673,6 +673,10 @@ class SimulatedGateway:
             "/api/operation": model.operation,
             "/api/system_status/grid_faults": model.grid_faults,
             "/api/status": model.status,
+            "/api/system_status": lambda: {
+                "nominal_full_pack_energy": model.capacity_wh,
+                "nominal_energy_remaining": model.capacity_wh * model.state().soe / 100.0,
+            },
             "/api/site_info/site_name": lambda: {"site_name": "Simulated Gateway", "timezone": "UTC"},
             "/api/sitemaster": lambda: _SITEMASTER,
             "/api/auth/toggle/supported": lambda: {"toggle_auth_supported": True},

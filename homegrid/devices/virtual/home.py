@@ -46,11 +46,12 @@ from homegrid.config import Config
 from homegrid.devices.base import Device
 from homegrid.devices.virtual import ev as ev_model
 from homegrid.devices.virtual.battery import BatterySpec, islanded, self_powered
+from homegrid.devices.virtual.faults import grid_faults
 from homegrid.devices.virtual.load import load_power
 from homegrid.devices.virtual.outages import in_outage, outage_overlap, outage_schedule
 from homegrid.devices.virtual.solar import SolarProfile, solar_power, solar_profile
 from homegrid.glossary import COUNTERS, EvChargingState, GridStatus
-from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
+from homegrid.readings import GridEvidence, Reading, ReadingFrame, from_ms, to_ms
 
 __all__ = ["INSTALLED", "POLL_STEP_S", "VirtualHome", "lifetime_counters"]
 
@@ -70,6 +71,7 @@ _EV_CHARGING = float(EvChargingState.CHARGING)
 _EV_COMPLETE = float(EvChargingState.COMPLETE)
 _EV_NO_POWER = float(EvChargingState.NO_POWER)
 GRID_VOLTS, GRID_HZ = 240.0, 60.0  # North American split phase
+FAULT_LOG_MS = 86_400_000
 _CAR = ("ev_soc", "ev_range", "ev_charge_limit", "ev_time_to_full", "ev_charging_state", "ev_at_home")
 
 # Counter -> (power column, side): +1 positive part, -1 negative part.
@@ -303,6 +305,16 @@ class VirtualHome(Device):
         return ev_model.CarState(
             soc=100.0 * self._state.car_wh / p.pack_wh, plugged=at_home, at_home=at_home, charging=charging
         )
+
+    def evidence_between(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
+        """The grid-fault log entries of ``[start_ms, end_ms)``, as a gateway would have logged them."""
+        v = self._config.virtual
+        return [GridEvidence(f.time_ms, self.name, "grid_fault", f.name)
+                for f in grid_faults(v.seed, v.outages_per_year, int(start_ms), int(end_ms))]
+
+    def grid_evidence(self) -> list[GridEvidence]:
+        """The fault log as a gateway shows it at each poll: the entries of the last day."""
+        return self.evidence_between(self._now_ms - FAULT_LOG_MS, self._now_ms + 1)
 
     def outages(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The scheduled outages overlapping ``[start, end)``, unclipped, as UTC intervals."""

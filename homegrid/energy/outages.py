@@ -1,0 +1,945 @@
+"""Grid outages: when the utility was not supplying the home, from all the evidence at hand.
+
+An *outage* is an interval when the utility did not supply the site. It is found
+by fusing, in this order of strength:
+
+1. **Samples.** A reading whose ``grid_status`` is ISLANDED or TRANSITION
+   (:class:`homegrid.glossary.GridStatus`) is an outage sample, CONNECTED is not;
+   UNKNOWN or NaN says nothing. Where a reading has no grid status but has
+   ``grid_voltage``, a voltage below :data:`VOLTAGE_DOWN_V` marks an outage
+   sample (the site meter sits on the utility's side of the gateway's isolation
+   relay and reads about 0 V while the grid is down).
+2. **Evidence with its own time** (:class:`Evidence`): the gateway's grid-fault
+   log (``grid_fault``: an instant, no length), the cloud's backup history
+   (``backup_event``: an exact interval) and the cloud's island-status changes
+   (``island_status``: off-grid from one change to the next ``on_grid`` change,
+   telling the owner's own off-grid test from a real outage).
+
+Edges and what is not known
+---------------------------
+A state holds from its sample until the next sample, for at most ``max_gap_ms``
+(the sample-and-hold rule the energy report uses for ``islanded_minutes``, so
+the two agree). For a run of outage samples from ``t_a`` to ``t_b``, with the
+samples ``t_prev`` before and ``t_next`` after it:
+
+- ``start_ms = t_a``; the true start lies in ``(t_prev, t_a]``, so
+  ``start_exact`` is False and ``start_earliest_ms = t_prev`` (None when there is
+  no earlier sample). A ``grid_fault`` or ``backup_event`` start in that window
+  *pins* the start: ``start_ms`` becomes its time and ``start_exact`` True (the
+  earliest such entry when the window is one poll long).
+- ``end_ms = min(t_b + max_gap_ms, t_next)`` and ``end_latest_ms = t_next``; the
+  true end lies in ``(t_b, t_next]``. A ``backup_event`` ending in that window
+  pins the end.
+- Readings further apart than ``max_gap_ms`` mean nobody was looking (the hub
+  or the device was down):
+
+  * outage samples on both sides of a gap: one outage through the gap, with
+    evidence ``"hub_down_during"`` (the grid may have come back in between;
+    nothing says so);
+  * outage samples only before a gap: the outage ends somewhere in the gap,
+    ``end_exact`` False, ``end_latest_ms`` = the first sample after it,
+    evidence ``"hub_down_at_end"``;
+  * outage samples only after a gap (or at the first reading): the outage
+    started somewhere in the gap, ``start_exact`` False, evidence
+    ``"hub_down_at_start"``; the *latest* fault entry in the gap pins the start
+    (earlier ones are blips of their own, merged if close);
+  * connected on both sides: only evidence inside the gap makes events.
+
+- A status that describes the *step* starting at its reading rather than the
+  instant (the virtual home's ``simulate``, averaged history) puts starts up to
+  one step early and ends up to one step late; the fault log cannot pin such a
+  start, its entry lying after the first outage sample.
+- An outage still seen at the last sample is *ongoing* (``end_ms`` None) when
+  ``now_ms`` is None or within ``max_gap_ms`` of that sample; otherwise it ended
+  in the gap up to ``now_ms`` (``"hub_down_at_end"``).
+
+Evidence that falls in no detected outage makes an event of its own:
+
+- a ``grid_fault`` entry (also one after an outage's exact end, or in a gap after
+  an outage was last seen) is a *blip* shorter than the polls could see:
+  ``start_ms = end_ms`` = its time (duration 0 [s] is assigned), ``start_exact``
+  True, ``end_exact`` False, and ``end_latest_ms`` = the next sample (the blip
+  was over when the next poll saw the grid up);
+- a ``backup_event`` is its exact interval ``[time, time + duration]``;
+- an ``island_status`` interval is used as the cloud saw it, edges inexact.
+
+The merge rule
+--------------
+Outages separated by less than ``merge_gap_ms`` (default
+:data:`DEFAULT_MERGE_GAP_MS`, 60 s) are one event: a recloser's repeated shots
+and flickers are one interruption to the people at home. The separation is
+``next.start_ms - previous.end_ms`` (overlapping events always merge); with
+``merge_gap_ms = 0`` only overlapping events merge. ``Outage.parts`` counts what
+was merged. The rule is idempotent: merged events are at least ``merge_gap_ms``
+apart. :func:`match_events` merges ground truth by the same rule.
+
+Intentional outages
+-------------------
+An event is ``intentional`` (the owner's own "go off-grid" test) when evidence
+absorbed into it says so (``island_status`` ``off_grid_intentional``) and none
+says otherwise: a real outage during a test makes the whole event a real one.
+Intentional events are not interruptions: :func:`monthly_summary` counts them
+apart.
+
+Times are epoch milliseconds UTC throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from homegrid.energy.integrate import energy_per_bucket
+from homegrid.glossary import GridStatus
+from homegrid.readings.model import ReadingFrame
+
+__all__ = [
+    "DARK_W",
+    "DEFAULT_MERGE_GAP_MS",
+    "EMPTY_SOC_PERCENT",
+    "EVIDENCE_KINDS",
+    "FIGURES_MAX_GAP_MS",
+    "VOLTAGE_DOWN_V",
+    "Evidence",
+    "Outage",
+    "detect_outages",
+    "grid_fault_evidence",
+    "match_events",
+    "merge_intervals",
+    "merge_outages",
+    "monthly_summary",
+    "outage_figures",
+    "saved_sentence",
+]
+
+#: Interruptions closer than this are one event (a recloser's shots, flickers). [ms]
+DEFAULT_MERGE_GAP_MS = 60_000
+#: Below this the site meter's voltage means the utility is not supplying the site: half of the
+#: lowest common nominal (120 V), IEEE 1547's lowest trip band (< 0.5 p.u.). [V]
+VOLTAGE_DOWN_V = 60.0
+#: A home drawing no more than this while the grid is down is dark. [W]
+DARK_W = 10.0
+#: A battery at or below this has hit its floor. [%]
+EMPTY_SOC_PERCENT = 1.0
+#: Power samples further apart are not bridged when figuring an event's energy (the
+#: accounting default). [ms]
+FIGURES_MAX_GAP_MS = 300_000
+
+#: The kinds of :class:`Evidence`.
+EVIDENCE_KINDS = ("grid_fault", "backup_event", "island_status")
+
+_DOWN_CODES = (float(GridStatus.ISLANDED), float(GridStatus.TRANSITION))
+_KNOWN_CODES = (float(GridStatus.CONNECTED), *_DOWN_CODES)
+_INF = math.inf
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence of a grid event with its own timestamp.
+
+    Parameters
+    ----------
+    time_ms : int
+        When it happened, epoch milliseconds UTC. [ms]
+    kind : str
+        ``"grid_fault"``: an entry of the gateway's grid-fault log (time only,
+        e.g. ``PINV_a006_vfCheckUnderFrequency``); ``"backup_event"``: an entry
+        of the cloud's backup history, with ``duration_ms``; ``"island_status"``:
+        a change of the cloud's island status, ``name`` the new status
+        (``off_grid``, ``off_grid_intentional``, ``off_grid_unintentional``,
+        ``on_grid``).
+    name : str
+        The source's own name of the entry.
+    duration_ms : int, optional
+        Length of a backup event. [ms]
+    intentional : bool, optional
+        True for the owner's own off-grid test, False for a real outage, None
+        when the source does not say.
+    """
+
+    time_ms: int
+    kind: str
+    name: str
+    duration_ms: int | None = None
+    intentional: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVIDENCE_KINDS:
+            raise ValueError(f"evidence kind {self.kind!r}; expected one of {', '.join(EVIDENCE_KINDS)}")
+        if self.duration_ms is not None and self.duration_ms < 0:
+            raise ValueError(f"evidence duration_ms {self.duration_ms} < 0")
+
+    @property
+    def label(self) -> str:
+        """How the evidence is named in :attr:`Outage.evidence` (``kind:name``)."""
+        return f"{self.kind}:{self.name}" if self.name else self.kind
+
+    @property
+    def off_grid(self) -> bool:
+        """For ``island_status``: whether the new status is off-grid."""
+        return self.name.lower().startswith("off_grid")
+
+
+@dataclass(frozen=True)
+class Outage:
+    """One outage event: an interval when the utility did not supply the site.
+
+    Attributes
+    ----------
+    start_ms : int
+        Start, epoch milliseconds UTC (the best estimate; see the module). [ms]
+    end_ms : int or None
+        End; None while the outage is ongoing. [ms]
+    start_exact, end_exact : bool
+        Whether the edge is known to the evidence's resolution (a fault-log or
+        backup-history time); False when it lies somewhere in a poll interval or
+        a gap when nobody was looking.
+    start_earliest_ms : int or None
+        The earliest the outage can have started (None: no bound, before the
+        first reading). Equal to ``start_ms`` when exact. [ms]
+    end_latest_ms : int or None
+        The latest it can have ended (None: no bound). Equal to ``end_ms`` when
+        exact. [ms]
+    evidence : tuple of str
+        What showed it: ``"grid_status"``, ``"grid_voltage"``,
+        ``"grid_fault:<alert name>"``, ``"backup_event:<name>"``,
+        ``"island_status:<status>"``, and what was not seen:
+        ``"hub_down_at_start"``, ``"hub_down_during"``, ``"hub_down_at_end"``.
+    intentional : bool
+        The owner's own off-grid test: not an interruption.
+    parts : int
+        How many interruptions the merge rule joined into this event.
+    """
+
+    start_ms: int
+    end_ms: int | None
+    start_exact: bool = False
+    end_exact: bool = False
+    start_earliest_ms: int | None = None
+    end_latest_ms: int | None = None
+    evidence: tuple[str, ...] = ()
+    intentional: bool = False
+    parts: int = 1
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Length, None while ongoing. [ms]"""
+        return None if self.end_ms is None else self.end_ms - self.start_ms
+
+
+def grid_fault_evidence(faults: Iterable[Any]) -> list[Evidence]:
+    """Grid-fault log entries (anything with ``time_ms`` and ``name``, such as a gateway's
+    :class:`~homegrid.devices.powerwall.replies.GridFault`) as :class:`Evidence`."""
+    return [Evidence(int(f.time_ms), "grid_fault", str(f.name)) for f in faults]
+
+
+# --------------------------------------------------------------------------- detection
+
+
+@dataclass
+class _Event:
+    """An event being built (mutable); ``None`` bounds are open."""
+
+    start_ms: int
+    end_ms: int | None
+    start_exact: bool
+    end_exact: bool
+    start_earliest_ms: int | None
+    end_latest_ms: int | None
+    evidence: list[str] = field(default_factory=list)
+    votes: list[bool] = field(default_factory=list)
+    parts: int = 1
+
+    def add(self, label: str) -> None:
+        if label not in self.evidence:
+            self.evidence.append(label)
+
+    def take(self, e: Evidence) -> None:
+        self.add(e.label)
+        if e.intentional is not None:
+            self.votes.append(e.intentional)
+
+    def frozen(self) -> Outage:
+        return Outage(
+            start_ms=int(self.start_ms),
+            end_ms=None if self.end_ms is None else int(self.end_ms),
+            start_exact=self.start_exact,
+            end_exact=self.end_exact and self.end_ms is not None,
+            start_earliest_ms=None if self.start_earliest_ms is None else int(self.start_earliest_ms),
+            end_latest_ms=None if self.end_latest_ms is None else int(self.end_latest_ms),
+            evidence=tuple(self.evidence),
+            intentional=bool(self.votes) and all(self.votes),
+            parts=self.parts,
+        )
+
+
+@dataclass
+class _Run:
+    """A run of outage samples and the windows its edges lie in."""
+
+    event: _Event
+    lo: float  # previous sample (-inf: none): the start lies in (lo, first]
+    first: int  # first outage sample
+    last: int  # last outage sample
+    hi: float  # next sample (+inf: none): the end lies in (last, hi]
+    start_gap: bool  # the start window is a gap (or before the first reading)
+    end_open: bool  # no sample after (ongoing, or up to now)
+    end_gap: bool  # the end window is a gap
+    pins: list[Evidence] = field(default_factory=list)
+
+
+def _samples(
+    time_ms: np.ndarray, grid_status: np.ndarray, grid_voltage: np.ndarray | None, threshold_v: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Known samples: times, outage flag, and whether the flag came from the voltage."""
+    t = np.asarray(time_ms, dtype=np.int64)
+    status = np.asarray(grid_status, dtype=np.float64)
+    if status.shape != t.shape:
+        raise ValueError(f"grid_status has shape {status.shape}, time_ms {t.shape}")
+    known = np.isin(status, _KNOWN_CODES)
+    down = np.isin(status, _DOWN_CODES)
+    by_voltage = np.zeros(len(t), dtype=bool)
+    if grid_voltage is not None:
+        v = np.asarray(grid_voltage, dtype=np.float64)
+        if v.shape != t.shape:
+            raise ValueError(f"grid_voltage has shape {v.shape}, time_ms {t.shape}")
+        by_voltage = ~known & ~np.isnan(v)
+        down = down | (by_voltage & (v < threshold_v))
+        known = known | by_voltage
+    if len(t) > 1 and bool(np.any(np.diff(t) < 0)):
+        order = np.argsort(t, kind="stable")
+        t, known, down, by_voltage = t[order], known[order], down[order], by_voltage[order]
+    return t[known], down[known], by_voltage[known]
+
+
+def _runs(
+    kt: np.ndarray, kd: np.ndarray, kv: np.ndarray, max_gap_ms: int, now_ms: int | None
+) -> list[_Run]:
+    """One :class:`_Run` per maximal run of outage samples (gaps inside a run allowed)."""
+    n = len(kt)
+    if n == 0 or not kd.any():
+        return []
+    edge = np.diff(np.concatenate(([0], kd.astype(np.int8), [0])))
+    firsts = np.flatnonzero(edge == 1)
+    lasts = np.flatnonzero(edge == -1) - 1
+    gap_before = np.concatenate(([0], np.cumsum(np.diff(kt) > max_gap_ms)))  # gaps among samples [0, i]
+    volt = np.concatenate(([0], np.cumsum(kd & kv)))
+    stat = np.concatenate(([0], np.cumsum(kd & ~kv)))
+    runs = []
+    for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True):
+        ta, tb = int(kt[a]), int(kt[b])
+        prev = int(kt[a - 1]) if a > 0 else None
+        nxt = int(kt[b + 1]) if b + 1 < n else None
+        start_gap = prev is None or ta - prev > max_gap_ms
+        if nxt is not None:
+            end_gap = nxt - tb > max_gap_ms
+            end_ms: int | None = min(tb + max_gap_ms, nxt)
+            end_latest: int | None = nxt
+            hi: float = nxt
+        elif now_ms is None or now_ms - tb <= max_gap_ms:
+            end_gap, end_ms, end_latest, hi = False, None, None, _INF
+        else:
+            end_gap, end_ms, end_latest, hi = True, tb + max_gap_ms, int(now_ms), int(now_ms)
+        ev = _Event(ta, end_ms, False, False, prev, end_latest)
+        if stat[b + 1] - stat[a] > 0:
+            ev.add("grid_status")
+        if volt[b + 1] - volt[a] > 0:
+            ev.add("grid_voltage")
+        if start_gap:
+            ev.add("hub_down_at_start")
+        if gap_before[b] - gap_before[a] > 0:
+            ev.add("hub_down_during")
+        if end_gap:
+            ev.add("hub_down_at_end")
+        runs.append(_Run(ev, -_INF if prev is None else prev, ta, tb, hi, start_gap, nxt is None, end_gap))
+    return runs
+
+
+def _island_intervals(items: list[Evidence], kt: np.ndarray, kd: np.ndarray) -> list[tuple[int, int | None,
+                                                                                          list[Evidence]]]:
+    """Off-grid intervals from island-status changes: ``(from, to or None, the changes)``.
+
+    An interval left open by the changes ends at the first connected sample after it, if any.
+    """
+    out: list[tuple[int, int | None, list[Evidence]]] = []
+    current: list[Evidence] = []
+    for e in sorted(items, key=lambda x: x.time_ms):
+        if e.off_grid:
+            current.append(e)
+        elif current:
+            out.append((current[0].time_ms, e.time_ms, current))
+            current = []
+    if current:
+        t0 = current[0].time_ms
+        up = np.flatnonzero((kt > t0) & ~kd)
+        out.append((t0, int(kt[up[0]]) if len(up) else None, current))
+    return out
+
+
+def detect_outages(
+    time_ms: np.ndarray,
+    grid_status: np.ndarray,
+    grid_voltage: np.ndarray | None = None,
+    evidence: Iterable[Evidence] = (),
+    *,
+    max_gap_ms: int,
+    merge_gap_ms: int = DEFAULT_MERGE_GAP_MS,
+    now_ms: int | None = None,
+    voltage_threshold_v: float = VOLTAGE_DOWN_V,
+) -> list[Outage]:
+    """Outage events from readings and evidence, fused (see the module for the rules).
+
+    Parameters
+    ----------
+    time_ms : array of int64
+        Reading times, epoch milliseconds UTC (sorted here if they are not). [ms]
+    grid_status : array
+        :class:`~homegrid.glossary.GridStatus` codes; NaN or UNKNOWN where not known.
+    grid_voltage : array, optional
+        Site voltage, used where there is no grid status; NaN where not measured. [V]
+    evidence : iterable of Evidence
+        Fault-log entries, backup events and island-status changes.
+    max_gap_ms : int
+        Readings further apart than this mean nobody was looking. [ms]
+    merge_gap_ms : int
+        Events separated by less than this are one event. [ms]
+    now_ms : int, optional
+        The present; an outage seen at the last reading is ongoing when this is
+        None or within ``max_gap_ms`` of it. [ms]
+    voltage_threshold_v : float
+        A voltage below this is an outage sample. [V]
+
+    Returns
+    -------
+    list of Outage
+        Sorted by start and disjoint (``next.start_ms >= previous.end_ms + merge_gap_ms``).
+    """
+    if max_gap_ms <= 0:
+        raise ValueError(f"max_gap_ms must be > 0, got {max_gap_ms}")
+    if merge_gap_ms < 0:
+        raise ValueError(f"merge_gap_ms must be >= 0, got {merge_gap_ms}")
+    kt, kd, kv = _samples(time_ms, grid_status, grid_voltage, voltage_threshold_v)
+    runs = _runs(kt, kd, kv, int(max_gap_ms), now_ms)
+    items = sorted(evidence, key=lambda e: e.time_ms)
+    for e in items:
+        if not isinstance(e, Evidence):
+            raise TypeError(f"evidence must be Evidence, got {type(e).__name__}")
+    lo = np.array([r.lo for r in runs], dtype=np.float64)
+    hi = np.array([r.hi for r in runs], dtype=np.float64)
+
+    def claim(x: float) -> _Run | None:
+        """The run whose window ``(lo, hi]`` holds the instant."""
+        k = int(np.searchsorted(lo, x, side="left")) - 1
+        return runs[k] if k >= 0 and x <= hi[k] else None
+
+    free: list[_Event] = []
+    points: list[Evidence] = []
+    islands: list[Evidence] = []
+    for e in items:
+        if e.kind == "island_status":
+            islands.append(e)
+        elif e.kind == "backup_event" and e.duration_ms is not None:
+            s, t_end = e.time_ms, e.time_ms + e.duration_ms
+            r = claim(s)
+            if r is None:  # in no outage the samples saw (or before one): an exact event of its own
+                free.append(_own(e, kt, int(max_gap_ms), now_ms))
+                continue
+            r.event.take(e)
+            if s <= r.first:
+                r.pins.append(e)
+            ev = r.event
+            if t_end > r.last and (ev.end_ms is None or not ev.end_exact or t_end > ev.end_ms):
+                # the cloud's record of the end wins over a poll window (and over samples that stopped)
+                ev.end_ms, ev.end_exact, ev.end_latest_ms = t_end, True, t_end
+        else:
+            points.append(e)
+
+    # fault entries (and backup events without a length): pins, absorbed, or blips of their own
+    for e in points:
+        r = claim(e.time_ms)
+        if r is None:
+            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+        elif e.time_ms <= r.first:
+            r.pins.append(e)
+        elif e.time_ms <= r.last or not (r.end_gap or _ended_before(r.event, e.time_ms)):
+            r.event.take(e)
+        else:  # after the outage was last seen, in a gap or after its known end: its own blip (merged if close)
+            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+
+    for r in runs:
+        if not r.pins:
+            continue
+        if r.start_gap:  # the latest disturbance in the gap started it; earlier ones stand alone
+            pin = max(r.pins, key=lambda x: x.time_ms)
+            for e in r.pins:
+                if e is not pin:
+                    free.append(_own(e, kt, int(max_gap_ms), now_ms))
+        else:
+            pin = min(r.pins, key=lambda x: x.time_ms)
+            for e in r.pins:
+                r.event.take(e)
+        r.event.take(pin)
+        r.event.start_ms, r.event.start_exact, r.event.start_earliest_ms = pin.time_ms, True, pin.time_ms
+
+    for t0, t1, changes in _island_intervals(islands, kt, kd):
+        end = _INF if t1 is None else t1
+        hit = [r for r in runs if r.lo < end and t0 <= r.hi]
+        for r in hit:
+            for e in changes:
+                r.event.take(e)
+        if not hit:
+            before = kt[kt < t0]
+            ev = _Event(t0, t1, False, False, int(before[-1]) if len(before) else None, t1)
+            for e in changes:
+                ev.take(e)
+            free.append(ev)
+
+    merged = _merge([r.event for r in runs] + free, int(merge_gap_ms))
+    return [e.frozen() for e in merged]
+
+
+def _ended_before(ev: _Event, t_ms: int) -> bool:
+    """Whether the event has an exact end (from the backup history) before the instant."""
+    return ev.end_exact and ev.end_ms is not None and ev.end_ms < t_ms
+
+
+def _own(e: Evidence, kt: np.ndarray, max_gap_ms: int, now_ms: int | None) -> _Event:
+    """Evidence in no outage the samples saw, as an event of its own: a backup event is its exact
+    interval; a fault entry is a blip of length 0, over by the next sample."""
+    if e.kind == "backup_event" and e.duration_ms is not None:
+        t_end = e.time_ms + e.duration_ms
+        ev = _Event(e.time_ms, t_end, True, True, e.time_ms, t_end)
+        ev.take(e)
+        return ev
+    j = int(np.searchsorted(kt, e.time_ms, side="right"))
+    nxt = int(kt[j]) if j < len(kt) else (int(now_ms) if now_ms is not None and now_ms > e.time_ms else None)
+    ev = _Event(e.time_ms, e.time_ms, True, False, e.time_ms, nxt)
+    ev.take(e)
+    if j < len(kt) and (j == 0 or kt[j] - kt[j - 1] > max_gap_ms):
+        ev.add("hub_down_during")
+    return ev
+
+
+def _merge(events: list[_Event], merge_gap_ms: int) -> list[_Event]:
+    """The merge rule over events being built (see the module)."""
+    out: list[_Event] = []
+    for ev in sorted(events, key=lambda x: (x.start_ms, not x.start_exact)):
+        if out and (out[-1].end_ms is None or ev.start_ms - out[-1].end_ms < merge_gap_ms):
+            _join(out[-1], ev)
+        else:
+            out.append(_Event(ev.start_ms, ev.end_ms, ev.start_exact, ev.end_exact, ev.start_earliest_ms,
+                              ev.end_latest_ms, list(ev.evidence), list(ev.votes), ev.parts))
+    return out
+
+
+def _join(cur: _Event, ev: _Event) -> None:
+    """Fold ``ev`` (starting no earlier) into ``cur``."""
+    if ev.start_earliest_ms is None or (cur.start_earliest_ms is not None
+                                        and ev.start_earliest_ms < cur.start_earliest_ms):
+        cur.start_exact = False  # the later part may have begun before the earlier one
+        cur.start_earliest_ms = ev.start_earliest_ms
+    if cur.end_ms is None or ev.end_ms is None:
+        cur.end_ms, cur.end_exact, cur.end_latest_ms = None, False, None
+    else:
+        other_latest = cur.end_latest_ms if ev.end_ms >= cur.end_ms else ev.end_latest_ms
+        if ev.end_ms > cur.end_ms or (ev.end_ms == cur.end_ms and ev.end_exact):
+            cur.end_ms, cur.end_exact, cur.end_latest_ms = ev.end_ms, ev.end_exact, ev.end_latest_ms
+        if other_latest is None or (cur.end_latest_ms is not None and other_latest > cur.end_latest_ms):
+            cur.end_exact = False  # the earlier-ending part may have gone on longer
+            cur.end_latest_ms = other_latest
+    for label in ev.evidence:
+        cur.add(label)
+    cur.votes.extend(ev.votes)
+    cur.parts += ev.parts
+
+
+def merge_outages(outages: Iterable[Outage], merge_gap_ms: int = DEFAULT_MERGE_GAP_MS) -> list[Outage]:
+    """Apply the merge rule to events (idempotent: merging merged events changes nothing).
+
+    Parameters
+    ----------
+    outages : iterable of Outage
+    merge_gap_ms : int
+        Events separated by less than this become one. [ms]
+
+    Returns
+    -------
+    list of Outage
+        Sorted and disjoint.
+    """
+    events = [
+        _Event(o.start_ms, o.end_ms, o.start_exact, o.end_exact, o.start_earliest_ms, o.end_latest_ms,
+               list(o.evidence), _votes(o), o.parts)
+        for o in outages
+    ]
+    return [e.frozen() for e in _merge(events, int(merge_gap_ms))]
+
+
+def _votes(o: Outage) -> list[bool]:
+    """The intentional votes an event carries into a merge: intentional, explicitly not, or silent."""
+    if o.intentional:
+        return [True]
+    if any(label.endswith("unintentional") for label in o.evidence):
+        return [False]
+    return []
+
+
+def merge_intervals(
+    starts: np.ndarray, ends: np.ndarray, merge_gap_ms: int = DEFAULT_MERGE_GAP_MS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The merge rule over plain intervals (ground truth, for instance).
+
+    Parameters
+    ----------
+    starts, ends : array of int64
+        Interval edges, any order. [ms]
+    merge_gap_ms : int
+        Intervals separated by less than this become one. [ms]
+
+    Returns
+    -------
+    starts, ends : array of int64
+        Sorted, at least ``merge_gap_ms`` apart. [ms]
+    """
+    s = np.asarray(starts, dtype=np.int64)
+    e = np.asarray(ends, dtype=np.int64)
+    if len(s) == 0:
+        return s.copy(), e.copy()
+    order = np.argsort(s, kind="stable")
+    s, e = s[order], e[order]
+    run_end = np.maximum.accumulate(e)
+    new = np.ones(len(s), dtype=bool)
+    new[1:] = s[1:] - run_end[:-1] >= merge_gap_ms
+    first = np.flatnonzero(new)
+    return s[first], np.maximum.reduceat(e, first)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def outage_figures(outage: Outage, frame: ReadingFrame, *, max_gap_ms: int = FIGURES_MAX_GAP_MS) -> dict[str, Any]:
+    """What one event meant for the home, from the readings around it.
+
+    The samples *inside* are the readings with ``start_ms <= time < end_ms`` (an
+    ongoing event: through the last reading).
+
+    Parameters
+    ----------
+    outage : Outage
+    frame : ReadingFrame
+        Readings covering the event, sorted.
+    max_gap_ms : int
+        Power samples further apart are not bridged. [ms]
+
+    Returns
+    -------
+    dict
+        - ``duration_s``: ``end_ms - start_ms`` (ongoing: up to the last reading) [s];
+        - ``saved``: the home stayed powered. False when a sample inside shows the
+          home at or below :data:`DARK_W` (the battery hit its floor and the home
+          went dark), or the readings stop inside the event right after the
+          battery was seen at or below :data:`EMPTY_SOC_PERCENT` (a Powerwall that
+          runs empty takes its gateway down with it); True when samples inside show
+          the home powered throughout; for an event with no sample inside (a blip
+          from the fault log), judged from the last reading before it: True when
+          the home was powered and the battery above its floor, False when the
+          battery was at its floor; None when the readings cannot tell;
+        - ``battery_wh``: battery discharge during the event (trapezoidal, as the
+          energy report integrates) [Wh];
+        - ``solar_wh``: solar that served the home, ``min(solar, home)`` [Wh];
+          both are 0 for an event with no sample inside, None when not measured;
+        - ``min_soc``: lowest state of charge inside (no sample inside: the last
+          reading before) [%], None when not measured;
+        - ``peak_load_w``: highest home power inside [W], None when not measured;
+        - ``samples``: how many readings lie inside.
+    """
+    start = int(outage.start_ms)
+    if outage.end_ms is not None:
+        end = int(outage.end_ms)
+    else:
+        end = max(start, int(frame.time_ms[-1])) if len(frame) else start
+    # only the readings around the event matter: the one before, those inside, the one after
+    j0, j1 = np.searchsorted(frame.time_ms, [start - max_gap_ms, end + max_gap_ms], side="left")
+    j0, j1 = max(int(j0) - 1, 0), min(int(j1) + 1, len(frame))
+    t = frame.time_ms[j0:j1]
+    i0 = int(np.searchsorted(t, start, side="left"))
+    i1 = int(np.searchsorted(t, end, side="left" if outage.end_ms is not None else "right"))
+    n_in = max(0, i1 - i0)
+    home = frame.column("home_power")[j0:j1]
+    soc = frame.column("battery_soc")[j0:j1]
+    bat = frame.column("battery_power")[j0:j1]
+    sol = frame.column("solar_power")[j0:j1]
+    edges = np.array([start, max(end, start)], dtype=np.int64)
+    gap_s = max_gap_ms / 1000.0
+
+    def energy(power: np.ndarray) -> float | None:
+        inside = power[i0:i1]
+        if n_in and not np.isfinite(inside).any():
+            return None
+        if n_in == 0 or end <= start:
+            return 0.0
+        return round(float(energy_per_bucket(t, power, edges, gap_s)[0]), 3)
+
+    h_in = home[i0:i1]
+    s_in = soc[i0:i1]
+    h_known = h_in[np.isfinite(h_in)]
+    s_known = s_in[np.isfinite(s_in)]
+    # the last reading before the event (within max_gap)
+    j = i0 - 1
+    before_ok = j >= 0 and start - int(t[j]) <= max_gap_ms
+    h0 = float(home[j]) if before_ok else math.nan
+    s0 = float(soc[j]) if before_ok else math.nan
+
+    saved: bool | None
+    if len(h_known) and bool(np.any(h_known <= DARK_W)):
+        saved = False
+    elif n_in and _went_silent(t, soc, i0, i1, max_gap_ms):
+        saved = False
+    elif len(h_known):
+        saved = True
+    elif n_in == 0 and math.isfinite(s0) and s0 <= EMPTY_SOC_PERCENT:
+        saved = False
+    elif n_in == 0 and math.isfinite(h0) and h0 > DARK_W:
+        saved = True
+    else:
+        saved = None
+
+    if len(s_known):
+        min_soc: float | None = round(float(s_known.min()), 3)
+    elif n_in == 0 and math.isfinite(s0):
+        min_soc = round(s0, 3)
+    else:
+        min_soc = None
+    battery_part = np.where(np.isnan(bat), np.nan, np.maximum(bat, 0.0))
+    solar_home = np.where(np.isnan(sol) | np.isnan(home), np.nan, np.minimum(sol, home))
+    return {
+        "duration_s": round((max(end, start) - start) / 1000.0, 3),
+        "saved": saved,
+        "battery_wh": energy(battery_part),
+        "solar_wh": energy(solar_home),
+        "min_soc": min_soc,
+        "peak_load_w": round(float(h_known.max()), 3) if len(h_known) else None,
+        "samples": n_in,
+    }
+
+
+def _went_silent(t: np.ndarray, soc: np.ndarray, i0: int, i1: int, max_gap_ms: int) -> bool:
+    """Readings stop for longer than ``max_gap_ms`` right after an inside sample with an empty battery."""
+    nxt = t[i0 + 1 : i1 + 1]
+    k = len(nxt)  # the last reading of all has no successor: nothing is known after it
+    silent = (nxt - t[i0 : i0 + k]) > max_gap_ms
+    return bool(np.any(silent & (soc[i0 : i0 + k] <= EMPTY_SOC_PERCENT)))
+
+
+# --------------------------------------------------------------------------- monthly summary
+
+
+def _as_event(e: Mapping[str, Any] | Outage) -> tuple[int, float, bool | None, bool]:
+    """``(start_ms, duration_s, saved, intentional)`` of an event dict or an Outage."""
+    if isinstance(e, Outage):
+        d = e.duration_ms
+        return e.start_ms, 0.0 if d is None else d / 1000.0, None, e.intentional
+    start = int(e["start_ms"])
+    dur = e.get("duration_s")
+    if dur is None:
+        end = e.get("end_ms")
+        dur = 0.0 if end is None else (int(end) - start) / 1000.0
+    saved = e.get("saved")
+    return start, float(dur), None if saved is None else bool(saved), bool(e.get("intentional", False))
+
+
+def _minutes_text(minutes: float) -> str:
+    if minutes < 1.0:
+        return "under a minute"
+    m = round(minutes)
+    return f"{m} minute" + ("" if m == 1 else "s")
+
+
+def saved_sentence(saved: int, saved_minutes: float, dark: int = 0) -> str:
+    """The month's sentence: "Your battery saved you from N interruptions (M minutes) this month."
+
+    Parameters
+    ----------
+    saved : int
+        Interruptions the home was carried through.
+    saved_minutes : float
+        Their total length. [min]
+    dark : int
+        Interruptions that left the home without power.
+    """
+    if saved:
+        noun = "interruption" if saved == 1 else "interruptions"
+        text = f"Your battery saved you from {saved} {noun} ({_minutes_text(saved_minutes)}) this month."
+    elif dark:
+        text = "Your battery saved you from no interruptions this month."
+    else:
+        text = "No interruptions this month."
+    if dark:
+        noun = "interruption" if dark == 1 else "interruptions"
+        text += f" {dark} {noun} left the home without power."
+    return text
+
+
+def monthly_summary(events: Iterable[Mapping[str, Any] | Outage], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """Per local month: how many interruptions, how long, how many the battery carried the home through.
+
+    An event counts in the local month it starts in, whole, even when it runs
+    into the next. Intentional events (the owner's own off-grid test) are not
+    interruptions: they are counted apart in ``intentional`` and in nothing else.
+
+    Parameters
+    ----------
+    events : iterable of dict or Outage
+        Event dicts as :func:`outage_figures` completes them (``start_ms``,
+        ``end_ms``, ``duration_s``, ``saved``, ``intentional``), or bare
+        :class:`Outage` (then ``saved`` is not known; an ongoing one counts 0 minutes).
+    tz : ZoneInfo
+        The site's zone.
+
+    Returns
+    -------
+    list of dict
+        Sorted by month, only months with events: ``month`` ("YYYY-MM"),
+        ``count``, ``minutes`` [min], ``under_1_min``, ``saved``,
+        ``saved_minutes`` [min], ``not_saved`` (the home went dark),
+        ``intentional``, ``sentence``.
+    """
+    months: dict[str, dict[str, Any]] = {}
+    for e in events:
+        start, dur, saved, intentional = _as_event(e)
+        key = datetime.fromtimestamp(start / 1000.0, tz).strftime("%Y-%m")
+        m = months.setdefault(key, {"month": key, "count": 0, "minutes": 0.0, "under_1_min": 0, "saved": 0,
+                                    "saved_minutes": 0.0, "not_saved": 0, "intentional": 0})
+        if intentional:
+            m["intentional"] += 1
+            continue
+        m["count"] += 1
+        m["minutes"] += dur / 60.0
+        m["under_1_min"] += dur < 60.0
+        if saved:
+            m["saved"] += 1
+            m["saved_minutes"] += dur / 60.0
+        elif saved is False:
+            m["not_saved"] += 1
+    out = []
+    for key in sorted(months):
+        m = months[key]
+        m["sentence"] = saved_sentence(m["saved"], m["saved_minutes"], m["not_saved"])
+        m["minutes"] = round(m["minutes"], 2)
+        m["saved_minutes"] = round(m["saved_minutes"], 2)
+        out.append(m)
+    return out
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def _edges(detected: Iterable[Outage | Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Point estimates and outer bounds of detected events, ``inf`` for open ends. [ms]"""
+    rows = []
+    for d in detected:
+        if isinstance(d, Outage):
+            s, e, lo, hi = d.start_ms, d.end_ms, d.start_earliest_ms, d.end_latest_ms
+        else:
+            s, e = d["start_ms"], d.get("end_ms")
+            lo, hi = d.get("start_earliest_ms", s), d.get("end_latest_ms", e)
+        rows.append((float(s), _INF if e is None else float(e), -_INF if lo is None else float(lo),
+                     _INF if hi is None else float(hi)))
+    rows.sort()
+    a = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+
+
+def match_events(
+    detected: Iterable[Outage | Mapping[str, Any]],
+    truth: tuple[np.ndarray, np.ndarray] | Sequence[tuple[int, int]],
+    *,
+    merge_gap_ms: int = DEFAULT_MERGE_GAP_MS,
+    min_duration_s: float = 0.0,
+    max_duration_s: float | None = None,
+    tolerance_ms: int = 1000,
+) -> dict[str, Any]:
+    """Precision and recall of detected events against ground truth.
+
+    Truth is first merged by the merge rule (``merge_gap_ms``), so both sides
+    mean the same thing by "an event". A true event is *found* when a detected
+    event overlaps it, each detected interval ``[start_ms, end_ms]`` widened by
+    ``tolerance_ms`` on both sides (closed: a zero-length blip at the true start
+    overlaps). Only true events with ``min_duration_s <= length < max_duration_s``
+    count for recall; a detected event counts for precision when it overlaps such
+    a true event, or when it overlaps no true event at all and could be of such
+    a length (its outer bounds considered), so every false alarm that might be
+    in the class counts against it.
+
+    Parameters
+    ----------
+    detected : iterable of Outage or dict
+        Disjoint detected events (``start_ms``, ``end_ms``; None = ongoing).
+    truth : (starts, ends) arrays or sequence of (start, end)
+        True outage intervals. [ms]
+    merge_gap_ms : int
+        The merge rule applied to truth. [ms]
+    min_duration_s, max_duration_s : float
+        The class of true events counted. [s]
+    tolerance_ms : int
+        Edge tolerance (clocks of the gateway's log and the hub may differ). [ms]
+
+    Returns
+    -------
+    dict
+        ``truth``, ``found``, ``missed``, ``detected``, ``correct``,
+        ``false_positive``, ``split`` (true events overlapped by more than one
+        detected event), ``joined`` (detected events overlapping more than one
+        true event, any class), ``precision``, ``recall`` (1.0 when there is
+        nothing to count).
+    """
+    if isinstance(truth, tuple) and len(truth) == 2 and isinstance(truth[0], np.ndarray):
+        ts, te = truth
+    else:
+        pairs = np.array(list(truth), dtype=np.int64).reshape(-1, 2)
+        ts, te = pairs[:, 0], pairs[:, 1]
+    ts, te = merge_intervals(ts, te, merge_gap_ms)
+    tsf, tef = ts.astype(np.float64), te.astype(np.float64)
+    ds, de, dlo, dhi = _edges(detected)
+    tol = float(tolerance_ms)
+    lo_w, hi_w = ds - tol, de + tol
+    # detected j overlaps truth i  <=>  lo_w[j] <= te[i] and hi_w[j] >= ts[i]; both sides sorted and disjoint
+    d_to = np.searchsorted(lo_w, tef, side="right")
+    d_from = np.searchsorted(np.maximum.accumulate(hi_w) if len(hi_w) else hi_w, tsf, side="left")
+    per_truth = np.maximum(d_to - d_from, 0)
+    t_to = np.searchsorted(tsf, hi_w, side="right")
+    t_from = np.searchsorted(tef, lo_w, side="left")
+    per_detected = np.maximum(t_to - t_from, 0)
+
+    dur = (te - ts) / 1000.0
+    top = _INF if max_duration_s is None else float(max_duration_s)
+    in_class = (dur >= min_duration_s) & (dur < top)
+    # detected events overlapping a true event of the class
+    hits_class = np.zeros(len(ds), dtype=bool)
+    for i in np.flatnonzero(in_class & (per_truth > 0)).tolist():
+        hits_class[d_from[i]:d_to[i]] = True
+    fp = per_detected == 0
+    shortest = np.maximum(de - ds, 0.0) / 1000.0
+    longest = (dhi - dlo) / 1000.0
+    fp_in_class = fp & (longest >= min_duration_s) & (shortest < top)
+    n_truth = int(in_class.sum())
+    found = int((in_class & (per_truth > 0)).sum())
+    n_det = int(hits_class.sum() + fp_in_class.sum())
+    return {
+        "truth": n_truth,
+        "found": found,
+        "missed": n_truth - found,
+        "detected": n_det,
+        "correct": int(hits_class.sum()),
+        "false_positive": int(fp_in_class.sum()),
+        "split": int((in_class & (per_truth > 1)).sum()),
+        "joined": int((per_detected > 1).sum()),
+        "precision": 1.0 if n_det == 0 else float(hits_class.sum()) / n_det,
+        "recall": 1.0 if n_truth == 0 else found / n_truth,
+    }
