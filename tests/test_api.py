@@ -1,5 +1,6 @@
 """The HTTP API over a real store."""
 
+import json
 from datetime import date
 
 import pytest
@@ -79,3 +80,21 @@ def test_the_bucket_still_filling_averages_over_its_elapsed_time(recorder, store
         hours = c.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "hour"}).json()
     assert day["points"][0]["home_w"] == pytest.approx(2000)
     assert [p["home_w"] for p in hours["points"]][:7] == pytest.approx([2000] * 7)
+
+
+def test_export_csv_and_the_live_stream(client, tmp_path):
+    from homegrid.readings.csvfile import read_csv
+
+    reply = client.get("/api/v1/export.csv", params={"from": "2025-06-01", "to": "2025-06-02"})
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
+    assert "attachment" in reply.headers["content-disposition"]
+    path = tmp_path / "x.csv"
+    path.write_text(reply.text)
+    frame = read_csv(path)
+    assert len(frame) == 2 * 1440 and reply.text.count("time,") == 1
+    assert frame.columns["home_power"][0] == 3000
+    assert client.get("/api/v1/export.csv", params={"from": "2025-06-03", "to": "2025-06-01"}).status_code == 422
+    with client.stream("GET", "/api/v1/stream", params={"max_events": 1}) as stream:
+        body = "".join(stream.iter_text())
+    assert body.startswith("event: live\ndata: ")
+    assert json.loads(body.split("data: ", 1)[1])["values"]["home_power"] == 3000

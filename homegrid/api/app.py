@@ -4,17 +4,24 @@
 - ``GET /api/v1/energy?from=&to=&step=``: energy, flows and average power per
   ``minute``, ``hour`` or ``day`` (local days) between two instants or local dates.
 - ``GET /api/v1/report?from=&to=``: the same report as ``homegrid report --json``.
+- ``GET /api/v1/stream``: the live values as server-sent events, pushed when they change.
+- ``GET /api/v1/export.csv?from=&to=``: raw readings of local dates as canonical CSV.
+- ``GET /api/v1/outages``, ``/api/v1/backup``, ``/api/v1/quarantine``: see the README.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import math
+from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from homegrid import __version__
 from homegrid.glossary import ALL_NAMES, display_value, quantity
@@ -23,6 +30,9 @@ from homegrid.hub.recorder import local_day_bounds
 from homegrid.readings import from_ms
 
 __all__ = ["create_app"]
+
+STREAM_CHECK_S = 1.0  # how often a stream looks for a newer reading
+KEEPALIVE_S = 15.0
 
 
 def _clean(v: float) -> float | None:
@@ -72,6 +82,56 @@ def create_app(
         units = {n: quantity(n).unit for n in ALL_NAMES}
         return {"time": time, "values": values, "times": times, "units": units,
                 "health": health() if health else None}
+
+    @app.get("/api/v1/stream", summary="Live values as server-sent events (event 'live', the /api/v1/live body)")
+    async def stream(
+        max_events: Annotated[int | None, Query(ge=1, description="stop after this many events")] = None,
+    ) -> StreamingResponse:
+        async def events() -> AsyncIterator[str]:
+            sent, last, idle = 0, None, 0.0
+            while max_events is None or sent < max_events:
+                body = live_values()
+                if body["time"] != last:
+                    last, idle = body["time"], 0.0
+                    sent += 1
+                    yield f"event: live\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+                elif idle >= KEEPALIVE_S:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(STREAM_CHECK_S)
+                idle += STREAM_CHECK_S
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/v1/export.csv", summary="Raw readings of local dates (inclusive) as canonical CSV")
+    def export_csv(
+        from_: Annotated[date, Query(alias="from")],
+        to: Annotated[date, Query()],
+    ) -> StreamingResponse:
+        from homegrid.readings.csvfile import write_csv
+
+        if to < from_:
+            raise HTTPException(status_code=422, detail="'to' is before 'from'")
+        start_ms, _ = local_day_bounds(from_, queries.tz)
+        _, end_ms = local_day_bounds(to, queries.tz)
+
+        def rows() -> Iterator[str]:
+            header = True
+            for frame in queries.readings(start_ms, end_ms):
+                if not len(frame):
+                    continue
+                out = io.StringIO()
+                write_csv([frame], out, tz=queries.tz)
+                text = out.getvalue()
+                yield text if header else text.split("\n", 1)[1]
+                header = False
+            if header:
+                yield "time\n"
+
+        name = f"homegrid-{from_.isoformat()}-{to.isoformat()}.csv"
+        return StreamingResponse(rows(), media_type="text/csv",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/api/v1/energy", summary="Energy, flows and average power per step")
     def energy(
