@@ -28,6 +28,7 @@ __all__ = [
     "ServerConfig",
     "SiteConfig",
     "StoreConfig",
+    "StormConfig",
     "TeslaConfig",
     "VirtualHomeConfig",
     "default_config_path",
@@ -272,6 +273,42 @@ class OutagesConfig:
             raise ConfigError(f"outages.notify_url = {self.notify_url!r}: must be an http(s) URL")
 
 
+STORM_EVENTS: tuple[str, ...] = (
+    "Hurricane Warning", "Hurricane Watch", "Tropical Storm Warning", "Tropical Storm Watch",
+    "Storm Surge Warning", "Extreme Wind Warning", "Tornado Warning", "Tornado Watch",
+    "Severe Thunderstorm Warning", "Severe Thunderstorm Watch", "Winter Storm Warning", "Ice Storm Warning",
+    "Blizzard Warning", "High Wind Warning",
+)
+SEVERITIES = ("", "Unknown", "Minor", "Moderate", "Severe", "Extreme")
+
+
+@dataclass(frozen=True)
+class StormConfig:
+    """Storm mode: raise the backup reserve ahead of severe weather (US NWS alerts), restore it after."""
+
+    enabled: bool = False  # opt in: it writes to the battery
+    source: str = ""  # empty: api.weather.gov alerts for [site] latitude/longitude; or a URL, file:// or a path
+    user_agent: str = "homegrid-storm-watch"  # api.weather.gov asks for one with a contact
+    interval_s: float = 300.0
+    reserve_percent: float = 100.0
+    events: tuple[str, ...] = STORM_EVENTS
+    min_severity: str = "Severe"  # or "" for the listed events only
+    lead_h: float = 24.0
+    hold_h: float = 2.0
+    settle_s: float = 300.0
+
+    def check(self) -> None:
+        if not 60 <= self.interval_s <= 3600:
+            raise ConfigError(f"storm.interval_s = {self.interval_s}: must be within 60..3600 s")
+        if not 0 <= self.reserve_percent <= 100:
+            raise ConfigError(f"storm.reserve_percent = {self.reserve_percent}: must be within 0..100")
+        if self.min_severity not in SEVERITIES:
+            raise ConfigError(f"storm.min_severity = {self.min_severity!r}: expected one of {SEVERITIES}")
+        for key in ("lead_h", "hold_h", "settle_s"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"storm.{key} must be >= 0")
+
+
 @dataclass(frozen=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
@@ -283,11 +320,12 @@ class Config:
     tesla: TeslaConfig | None = None
     mqtt: MqttConfig | None = None
     outages: OutagesConfig = field(default_factory=OutagesConfig)
+    storm: StormConfig = field(default_factory=StormConfig)
     source: Path | None = None
 
     def check(self) -> Config:
         for section in (self.site, self.store, self.accounting, self.server, self.virtual,
-                        self.powerwall, self.tesla, self.mqtt, self.outages):
+                        self.powerwall, self.tesla, self.mqtt, self.outages, self.storm):
             if section is not None:
                 section.check()
         return self
@@ -308,6 +346,7 @@ _SECTIONS: dict[str, type] = {
     "tesla": TeslaConfig,
     "mqtt": MqttConfig,
     "outages": OutagesConfig,
+    "storm": StormConfig,
 }
 
 
@@ -344,6 +383,10 @@ def _coerce(key: str, annotation: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{key} = {value!r}: expected an integer")
         return value
+    if text.startswith("tuple[str"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key} = {value!r}: expected a list of strings")
+        return tuple(value)
     if text == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"{key} = {value!r}: expected true or false")

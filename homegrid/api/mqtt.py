@@ -24,7 +24,7 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC
 from typing import Any
 
@@ -230,6 +230,9 @@ class MqttPublisher:
             if name not in self._names:
                 self._names.append(name)
         self.state_topic = f"{self.topic_prefix}/{node_id}/state"
+        #: commands: topic -> callback(payload), subscribed at every connect (storm mode's switch ...)
+        self.commands: dict[str, Callable[[bytes], None]] = {}
+        self._switches: dict[str, dict[str, Any]] = {}
         self.availability_topic = f"{self.topic_prefix}/{node_id}/availability"
         self.published = 0
         self.dropped = 0
@@ -347,13 +350,45 @@ class MqttPublisher:
         for topic, config in self.discovery_messages(names):
             self.link.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)
 
+    def add_switch(self, object_id: str, name: str, on_command: Callable[[bytes], None]) -> str:
+        """A command topic ``<prefix>/<node>/<object_id>/set`` (announced to Home Assistant as a switch with
+        state topic ``<prefix>/<node>/<object_id>/state``); returns the state topic to publish ``ON``/``OFF`` to."""
+        base = f"{self.topic_prefix}/{self.node_id}/{object_id}"
+        self.commands[f"{base}/set"] = on_command
+        self._switches[object_id] = {
+            "name": name, "unique_id": f"homegrid_{self.node_id}_{object_id}", "command_topic": f"{base}/set",
+            "state_topic": f"{base}/state", "availability_topic": self.availability_topic, "device": self.device,
+        }
+        if self.link.connected:
+            self._connected(self.link)
+        return f"{base}/state"
+
+    def publish_text(self, topic: str, text: str, retain: bool = True) -> bool:
+        """Send a plain text payload (a switch's state)."""
+        if self.link.closed:
+            return False
+        self.link.start()
+        return bool(self.link.publish(topic, text, qos=1, retain=retain))
+
     def _connected(self, link: MqttLink) -> None:
+        if self.commands:
+            link.subscribe(list(self.commands), qos=1)
+        for object_id, config in self._switches.items():
+            topic = f"{self.discovery_prefix}/switch/{self.node_id}/{object_id}/config"
+            link.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)
         if self.discovery:
             self._announce()
             link.subscribe([f"{self.discovery_prefix}/status"], qos=1)
         link.publish(self.availability_topic, ONLINE, qos=1, retain=True)
 
     def _receive(self, message: paho.MQTTMessage) -> None:
+        command = self.commands.get(message.topic)
+        if command is not None:
+            try:
+                command(message.payload)
+            except Exception as exc:  # a bad command must not kill the network thread
+                log.warning("MQTT command on %s failed: %s", message.topic, exc)
+            return
         # Home Assistant's birth message: it may have lost what it knew; announce again.
         if message.topic == f"{self.discovery_prefix}/status" and message.payload == ONLINE.encode():
             log.info("MQTT publisher: Home Assistant came online; announcing again")

@@ -21,7 +21,7 @@ from homegrid.devices import Device, DeviceError
 from homegrid.glossary import display_value
 from homegrid.readings import Reading
 
-__all__ = ["DeviceTrial", "build_devices", "build_powerwall", "build_publisher", "try_devices"]
+__all__ = ["DeviceTrial", "build_devices", "build_powerwall", "build_publisher", "build_storm", "try_devices"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,36 @@ def build_publisher(config: Config, credentials: Credentials) -> Any:
         client_id=m.client_id, topic_prefix=m.topic_prefix, discovery_prefix=m.discovery_prefix,
         node_id=_node_id(config.site.name),
     )
+
+
+def build_storm(config: Config, device: Device, data_dir: Path, clock: Callable[[], datetime] | None = None) -> Any:
+    """Storm mode for the battery of ``device`` when ``[storm] enabled``, else None."""
+    if not config.storm.enabled:
+        return None
+    from homegrid.devices.powerwall import PowerwallGateway
+    from homegrid.devices.weather import AlertSource, alerts_url
+    from homegrid.planner import StormPolicy, StormWatch
+
+    st = config.storm
+    control: Any
+    if isinstance(device, PowerwallGateway):
+        from homegrid.devices.powerwall.control import PowerwallReserve
+
+        control = PowerwallReserve(device.client)  # type: ignore[arg-type]
+        if not control.can_control:
+            log.warning("storm mode: a Powerwall in local mode refuses reserve changes; "
+                        "set [powerwall] mode = \"cloud\" or \"fleetapi\" for storm mode to act")
+    elif type(device).__name__ == "VirtualHome":
+        from homegrid.devices.virtual.control import VirtualReserve
+
+        control = VirtualReserve(device)  # type: ignore[arg-type]
+    else:
+        log.warning("storm mode: %s has no backup reserve to set", getattr(device, "name", device))
+        return None
+    source = AlertSource(st.source or alerts_url(config.site.latitude, config.site.longitude), st.user_agent)
+    policy = StormPolicy(reserve_percent=st.reserve_percent, events=st.events, min_severity=st.min_severity or None,
+                         lead_h=st.lead_h, hold_h=st.hold_h, settle_s=st.settle_s)
+    return StormWatch(control, Path(data_dir) / "storm.json", policy, source, clock=clock)
 
 
 def _node_id(name: str) -> str:

@@ -125,6 +125,12 @@ class Hub:
         ]
         for p in self.pollers:
             p.on_evidence = self._accept_evidence
+        from homegrid.hub.devices import build_storm
+
+        self.storm = build_storm(config, self.device, Path(data_dir), self.clock)
+        self._storm_topic: str | None = None
+        if self.storm is not None and publisher is not None and hasattr(publisher, "add_switch"):
+            self._storm_topic = publisher.add_switch("storm", "Storm mode", self._storm_command)
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -203,6 +209,26 @@ class Hub:
                 self._evidence.append(e)
         if len(self._evidence_seen) > 100_000:
             self._evidence_seen = {(e.time_ms, e.source, e.kind, e.name) for e in self._evidence}
+
+    def _storm_command(self, payload: bytes) -> None:
+        """``ON`` / ``OFF`` / ``AUTO`` from MQTT (a Home Assistant switch)."""
+        from homegrid.api.storm import storm_switch
+
+        mode = payload.decode(errors="replace").strip().lower()
+        if mode not in ("on", "off", "auto"):
+            raise ValueError(f"storm command {mode!r}: expected ON, OFF or AUTO")
+        storm_switch(self.storm, mode)
+
+    async def _storm_state_loop(self) -> None:
+        """Tell MQTT whether storm mode is on, when it changes (and every few minutes)."""
+        last, quiet = None, 0.0
+        while not self._stopping.is_set():
+            state = "ON" if self.storm.status.get("storm") else "OFF"
+            if state != last or quiet >= 300.0:
+                if self.publisher.publish_text(self._storm_topic, state):  # type: ignore[union-attr]
+                    last, quiet = state, 0.0
+            await wait_or_stop(self._stopping, 5.0)
+            quiet += 5.0
 
     def live(self) -> tuple[str | None, dict[str, float], dict[str, str]]:
         """The newest value of each quantity from any device: (newest time, values, time of each value)."""
@@ -317,6 +343,7 @@ class Hub:
             "last_store_error": self._last_store_error,
             "poll_to_store_ms": self.latency_ms(),
             "notifications": self.notifier.status(),
+            "storm": None if self.storm is None else self.storm.status,
             "mqtt": self.publisher.status() if self.publisher is not None and hasattr(self.publisher, "status")
             else None,
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
@@ -335,6 +362,10 @@ class Hub:
             self.publisher.start()
         tasks = [asyncio.create_task(p.run(self._stopping)) for p in self.pollers]
         tasks += [asyncio.create_task(self._flush_loop()), asyncio.create_task(self._prune_loop())]
+        if self.storm is not None:
+            tasks.append(asyncio.create_task(self.storm.run(self._stopping, self.config.storm.interval_s)))
+            if self._storm_topic is not None:
+                tasks.append(asyncio.create_task(self._storm_state_loop()))
         try:
             await self._stopping.wait()
         finally:
@@ -352,6 +383,9 @@ class Hub:
         await asyncio.to_thread(self.backfill)
         app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
                          backup=self.backup)
+        from homegrid.api.storm import add_storm_routes
+
+        add_storm_routes(app, self.storm)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,

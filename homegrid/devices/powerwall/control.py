@@ -1,0 +1,180 @@
+"""The Powerwall's backup reserve, read and set through pypowerwall (storm mode's ``ReserveControl``).
+
+What pypowerwall 0.22.2 does
+----------------------------
+- ``get_reserve(scale=True, force=False)`` reads ``/api/operation``'s
+  ``backup_reserve_percent``, which is on the **gateway's scale** in every mode (the cloud
+  modes convert Tesla's app value to it: ``gateway = app * 0.95 + 5``); with ``scale=True``
+  (its default) it returns the **app's scale** ``(gateway - 5) / 0.95``. None when the
+  gateway has no battery or did not answer.
+- ``set_reserve(level)`` is ``set_operation(level=level)``: it refuses levels outside 0..100
+  (logs and returns None) and POSTs ``/api/operation``. **Which scale it takes depends on the
+  mode**: the local backend posts the number verbatim to the gateway, whose
+  ``/api/operation`` is on the gateway scale (pypowerwall back-fills omitted fields from
+  ``get_reserve(scale=False)`` for this reason, and adds ``real_mode`` since the local
+  endpoint overwrites everything); the cloud (Tesla owner API, ``BACKUP_RESERVE`` command,
+  truncated to an int) and Fleet API (``/backup``) backends send it to Tesla, which takes the
+  **app scale**; the TEDAPI v1r backend converts from the app scale (``raw = app * 0.95 + 5``).
+  So the same call means different reserves in different modes: this module converts.
+- **Local mode (the gateway's LAN API with the customer password) cannot set the reserve on
+  current firmware**: the gateway answers the POST with 403 ("User does not have adequate
+  access rights"; writes need the installer login), pypowerwall logs it and returns None.
+  Its authors say as much ("Likely won't work in the local mode", pull request #78). The
+  hybrid local+TEDAPI mode (``gw_pwd`` with host 192.168.91.1) still posts through the local
+  API. Only the cloud and Fleet API modes (and TEDAPI v1r with a registered RSA key, which
+  homegrid does not configure; the WiFi TEDAPI "full" mode refuses writes: "requires v1r
+  transport") can change it. Older firmware that accepted the POST also wanted
+  ``/api/config/completed`` to apply it; pypowerwall does not send that.
+- **Tesla caps the reserve through the cloud**: pypowerwall's own CLI warns that cloud and
+  Fleet API may cap it at 80 % (firmware 25.x restricts 81-99 % in some modes; 100 % is
+  reported to work). Tesla applies the command asynchronously, so a read right after may
+  still show the old value: in cloud modes we trust the reply and storm mode's settle time
+  deals with the rest.
+- Errors are log lines and None, never exceptions (except a failed login); we capture
+  pypowerwall's WARNING+ records during the call and put them in the :class:`DeviceError`.
+
+Scales here
+-----------
+:class:`PowerwallReserve` speaks the glossary's ``battery_reserve`` scale (the gateway's, as
+``battery_soc``) both ways, and converts for the cloud modes. Round trips are exact to the
+Tesla app's whole-percent resolution (0.95 % on the gateway scale).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from homegrid.devices.base import DeviceError
+from homegrid.devices.powerwall.client import PowerwallClient
+from homegrid.devices.powerwall.replies import HIDDEN_RESERVE_PERCENT, ReplyError, parse_operation
+
+__all__ = ["PowerwallReserve", "app_to_gateway", "gateway_to_app"]
+
+T = TypeVar("T")
+
+#: The local API refuses reserve writes on current firmware; this says what to do instead.
+LOCAL_HINT = ("the gateway's local API lets the customer login read the reserve but not change it on current "
+              "firmware (writes need the installer login); set [powerwall] mode = \"cloud\" or \"fleetapi\" "
+              "for storm mode")
+
+
+def gateway_to_app(percent: float) -> float:
+    """A reserve on the gateway's scale as the Tesla app shows it [%] (the bottom 5 % hidden), clamped to 0..100."""
+    return min(100.0, max(0.0, (percent - HIDDEN_RESERVE_PERCENT) / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)))
+
+
+def app_to_gateway(percent: float) -> float:
+    """A reserve on the Tesla app's scale on the gateway's scale [%]."""
+    return percent * (1.0 - HIDDEN_RESERVE_PERCENT / 100.0) + HIDDEN_RESERVE_PERCENT
+
+
+def _call(client: Any, fn: Callable[[Any], T]) -> tuple[T, list[str]]:
+    """Run ``fn(pypowerwall.Powerwall)`` on the client's connection, with pypowerwall's warnings captured.
+
+    Uses the client's public ``call`` when it has one; :class:`PowerwallClient` (0.1) has no
+    such hook yet, so its lock and builder are used as its own ``poll`` uses them.
+    """
+    call = getattr(client, "call", None)
+    if callable(call):
+        result, said = call(fn)
+        return result, list(said)
+    from homegrid.devices.powerwall.client import _captured
+
+    with client._lock:
+        if not client.connected:
+            client._discard()
+            client._pw = client._build()
+        pw = client._pw
+        with _captured() as said:
+            try:
+                result = fn(pw)
+            except Exception as exc:
+                client._discard()  # start afresh next time (a failed login, a broken session)
+                raise DeviceError(client._redact(f"{client._where()}: {type(exc).__name__}: {exc}")) from exc
+    return result, list(said)
+
+
+class PowerwallReserve:
+    """Storm mode's ``ReserveControl`` for a Powerwall, through the hub's :class:`PowerwallClient`.
+
+    Parameters
+    ----------
+    client : PowerwallClient
+        The same client the :class:`~homegrid.devices.powerwall.adapter.PowerwallGateway` polls
+        (``gateway.client``); calls are serialised with the polls by its lock.
+    verify : bool
+        Local mode: read the reserve back after a write and fail when it did not take.
+    """
+
+    def __init__(self, client: PowerwallClient, *, verify: bool = True) -> None:
+        self.client = client
+        self.verify = verify
+
+    @property
+    def mode(self) -> str:
+        return getattr(self.client, "mode", "local")
+
+    @property
+    def can_control(self) -> bool:
+        """Whether this mode can change the reserve: cloud and Fleet API yes; local mode no (see the module notes).
+
+        Local mode is still tried by :meth:`set_backup_reserve` (an old firmware may allow it).
+        """
+        return self.mode in ("cloud", "fleetapi")
+
+    def _where(self) -> str:
+        where = getattr(self.client, "_where", None)
+        return where() if callable(where) else f"powerwall ({self.mode})"
+
+    def _redact(self, text: str) -> str:
+        redact = getattr(self.client, "_redact", None)
+        return redact(text) if callable(redact) else text
+
+    def read(self) -> float | None:
+        """The backup reserve now, gateway scale [%]; None for a gateway without a battery (blocking)."""
+        reply = self.client.poll("/api/operation")
+        if isinstance(reply, dict) and reply.get("backup_reserve_percent") is None:
+            return None
+        try:
+            return parse_operation(reply).backup_reserve_percent
+        except ReplyError as exc:
+            raise DeviceError(str(exc)) from exc
+
+    def write(self, percent: float) -> None:
+        """Set the backup reserve, gateway scale [%] (blocking); raise :class:`DeviceError` when it did not take."""
+        if not (isinstance(percent, (int, float)) and math.isfinite(percent) and 0 <= percent <= 100):
+            raise ValueError(f"backup reserve {percent!r} %: must be within 0..100")
+        local = self.mode == "local"
+        # local: the gateway's own scale, verbatim; cloud and Fleet API: Tesla's app scale, whole percents
+        level: float = float(percent) if local else float(round(gateway_to_app(percent)))
+        result, said = _call(self.client, lambda pw: pw.set_reserve(level))
+        why = self._redact(" | ".join(said))[:400]
+        if result is None:
+            hint = f"; {LOCAL_HINT}" if local else ""
+            raise DeviceError(f"{self._where()} did not set the backup reserve to {percent:.1f} %"
+                              f"{' (app ' + format(level, '.0f') + ' %)' if not local else ''}: "
+                              f"{why or 'no reply'}{hint}")
+        if isinstance(result, dict):
+            if result.get("error") or result.get("ERROR"):
+                raise DeviceError(self._redact(f"{self._where()} refused the backup reserve "
+                                               f"{percent:.1f} %: {result.get('error') or result.get('ERROR')}"))
+            outcome = result.get("set_backup_reserve_percent")
+            if isinstance(outcome, dict) and outcome.get("result") in (None, False, "BatteryNotFound"):
+                raise DeviceError(f"{self._where()} refused the backup reserve {percent:.1f} %: "
+                                  f"{outcome.get('result')!r}" + (f" ({why})" if why else ""))
+        if local and self.verify:
+            now = self.read()
+            if now is None or abs(now - percent) > 0.5:
+                raise DeviceError(f"{self._where()} accepted the backup reserve {percent:.1f} % but reports "
+                                  f"{'none' if now is None else format(now, '.1f') + ' %'}")
+
+    async def backup_reserve(self) -> float | None:
+        """The backup reserve now, gateway scale [%] (the glossary's ``battery_reserve``)."""
+        return await asyncio.to_thread(self.read)
+
+    async def set_backup_reserve(self, percent: float) -> None:
+        """Set the backup reserve, gateway scale [%]; raise :class:`DeviceError` when the mode or gateway refuses."""
+        await asyncio.to_thread(self.write, percent)

@@ -1,0 +1,77 @@
+"""Storm mode in the hub: an NWS alert raises the virtual home's reserve, the owner's switch (HTTP and
+MQTT) overrides it, and it is all visible in the status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from fastapi import FastAPI
+from paho.mqtt.enums import CallbackAPIVersion
+from starlette.testclient import TestClient
+
+from homegrid.api.mqtt import MqttPublisher
+from homegrid.api.storm import add_storm_routes
+from homegrid.config import Config, StormConfig
+from homegrid.hub.service import Hub
+from tests.broker import Mosquitto, mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
+
+ALERT = Path(__file__).parent / "fixtures" / "nws" / "zone_ORZ004_flood_watch_2019-12-20.json"
+DURING = datetime(2019, 12, 20, 23, 0, tzinfo=UTC)  # the flood watch is in force
+
+
+def _hub(tmp_path, publisher=None) -> Hub:
+    config = Config().check()
+    config = replace(config, server=replace(config.server, backfill_days=0.1),
+                     storm=StormConfig(enabled=True, source=str(ALERT), hold_h=0.0))
+    return Hub(config, tmp_path, clock=lambda: DURING, publisher=publisher)
+
+
+def _reserve(hub: Hub) -> float:
+    return asyncio.run(hub.storm.control.backup_reserve())
+
+
+def test_alert_raises_the_reserve_and_the_owner_switch_wins(tmp_path):
+    hub = _hub(tmp_path)
+    assert _reserve(hub) == 20.0
+    decision = asyncio.run(hub.storm.step())
+    assert hub.storm.status["storm"] is True, decision
+    assert _reserve(hub) == 100.0
+    assert hub.status()["storm"]["storm"] is True
+
+    app = FastAPI()
+    add_storm_routes(app, hub.storm)
+    client = TestClient(app)
+    assert client.get("/api/v1/storm").json()["storm"] is True
+    assert client.post("/api/v1/storm", json={"mode": "off"}).status_code == 200
+    asyncio.run(hub.storm.evaluate())
+    assert hub.storm.status["storm"] is False
+    assert _reserve(hub) == 20.0  # restored
+    assert client.post("/api/v1/storm", json={"mode": "sideways"}).status_code == 422
+    hub.store.close()
+
+
+def test_storm_switch_over_mqtt(tmp_path, mosquitto):
+    publisher = MqttPublisher(mosquitto.host, mosquitto.port, client_id="storm-test", node_id="storm_home")
+    hub = _hub(tmp_path, publisher)
+    publisher.start()
+    assert publisher.wait_connected(10)
+    sender = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha")
+    sender.connect(mosquitto.host, mosquitto.port)
+    sender.loop_start()
+    deadline = time.monotonic() + 10
+    while hub.storm.state.manual is not True and time.monotonic() < deadline:
+        # the command subscription is made just after connecting; repeating "ON" is harmless
+        sender.publish("homegrid/storm_home/storm/set", "ON", qos=1).wait_for_publish(5)
+        time.sleep(0.2)
+    asyncio.run(hub.storm.evaluate())
+    assert hub.storm.status["storm"] is True
+    assert _reserve(hub) == 100.0
+    sender.loop_stop()
+    sender.disconnect()
+    publisher.stop()
+    hub.store.close()
