@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", type=_date, help="last local date, inclusive (default: today)")
     s.add_argument("--json", action="store_true", help="print JSON (events and months)")
 
+    s = sub.add_parser("storm", parents=[common], help="storm mode of the running hub: status, on, off, auto")
+    s.add_argument("mode", nargs="?", choices=("status", "on", "off", "auto"), default="status")
+    s.add_argument("--until", help="with on/off: an ISO 8601 time with offset when the switch lapses")
+    s.add_argument("--url", help="the hub (default http://[server] host:port)")
+
     s = sub.add_parser("devices", help="check the configured devices")
     dsub = s.add_subparsers(dest="devices_command", required=True)
     s = dsub.add_parser("test", parents=[common], help="poll each configured device once and show what it read")
@@ -342,6 +347,30 @@ def _duration(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s % 60:02d} s"
 
 
+def cmd_storm(args: argparse.Namespace) -> int:
+    import urllib.error
+    import urllib.request
+
+    config = load_config(args.config)
+    base = args.url or f"http://{config.server.host}:{config.server.port}"
+    if args.mode == "status":
+        request = urllib.request.Request(f"{base}/api/v1/storm")
+    else:
+        body = {"mode": args.mode, **({"until": args.until} if args.until else {})}
+        request = urllib.request.Request(f"{base}/api/v1/storm", data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            status = json.load(reply)
+    except urllib.error.HTTPError as exc:
+        raise UsageError(f"the hub refused: {exc.read().decode(errors='replace')}") from None
+    except OSError as exc:
+        print(f"homegrid: the hub at {base} did not answer ({exc}); is 'homegrid serve' running?", file=sys.stderr)
+        return 1
+    print(json.dumps(status, indent=2))
+    return 0
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from homegrid.config import PowerwallConfig
     from homegrid.hub.devices import build_devices, build_powerwall, try_devices
@@ -392,6 +421,7 @@ COMMANDS = {
     "report": cmd_report,
     "devices": cmd_devices,
     "outages": cmd_outages,
+    "storm": cmd_storm,
 }
 
 
