@@ -1,10 +1,10 @@
 """Run every benchmark, homegrid side by side with InfluxDB 1.6, and print the table.
 
 Writes ``bench/out/results.json`` (everything measured) and ``bench/out/results.md``
-(the table). At full size it takes about 15 minutes on 2 cores.
+(the table). At full size it takes about 25 minutes on 2 cores.
 
     .venv/bin/python bench/run_all.py                 # full size
-    .venv/bin/python bench/run_all.py --quick         # small sizes, about 3 minutes
+    .venv/bin/python bench/run_all.py --quick         # small sizes, about 7 minutes
     .venv/bin/python bench/run_all.py --only import,queries --no-influx
 """
 
@@ -18,19 +18,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_gateways
 import bench_import
+import bench_outages
 import bench_queries
 import bench_serve
 import bench_simulate
 from common import MIB, OUT, fmt, log, machine, ratio, verdict
 
-BENCHES = ("simulate", "import", "queries", "serve")
+BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
-                   help="small sizes: 30 simulated days, 1 M import rows, 400 query days, 30 s serve")
+                   help="small sizes: 30 simulated days, 1 M import rows, 400 query days, 30 s serve, "
+                        "60 gateway polls, a 60 s fleet and 61 days of outages")
     p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
     p.add_argument("--no-influx", action="store_true", help="skip the InfluxDB side everywhere")
     p.add_argument("--simulate-days", type=float)
@@ -39,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--query-days", type=int)
     p.add_argument("--query-repeats", type=int, default=200)
     p.add_argument("--serve-seconds", type=float)
+    p.add_argument("--gateway-polls", type=int, help="readings committed in the poll-to-store latency run")
+    p.add_argument("--gateway-interval", type=float, default=2.0, help="poll interval of the latency run [s]")
+    p.add_argument("--fleet-gateways", type=int, default=200)
+    p.add_argument("--fleet-seconds", type=float)
+    p.add_argument("--outage-days", type=float, help="days of 400 outages/year simulated in the outage bench")
     p.add_argument("--tmp", help="folder for stores (default the system temp folder)")
     p.add_argument("--out", type=Path, default=OUT / "results.json")
     args = p.parse_args(argv)
@@ -50,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         "query_days": args.query_days or (400 if q else 730),
         "query_repeats": args.query_repeats,
         "serve_seconds": args.serve_seconds or (30 if q else 120),
+        "gateway_polls": args.gateway_polls or (60 if q else 300),
+        "gateway_interval_s": args.gateway_interval,
+        "fleet_gateways": args.fleet_gateways,
+        "fleet_seconds": args.fleet_seconds or (60 if q else 180),
+        "outage_days": args.outage_days or (61 if q else 365),
     }
     only = [b.strip() for b in args.only.split(",") if b.strip()]
     use_influx = not args.no_influx
@@ -70,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
                                                   use_influx, 30.0, args.tmp)
             elif name == "serve":
                 results[name] = bench_serve.run(sizes["serve_seconds"], True, use_influx, args.tmp)
+            elif name == "gateways":  # issue 3: no peer program, absolute figures against the budgets
+                results[name] = bench_gateways.run(sizes["gateway_polls"], sizes["gateway_interval_s"],
+                                                   sizes["fleet_gateways"], sizes["fleet_seconds"], tmp_root=args.tmp)
+            elif name == "outages":  # issue 4: detection against the virtual home's ground truth, no peer
+                results[name] = bench_outages.run(sizes["outage_days"], live_per_kind=1 if q else 8,
+                                                  tmp_root=args.tmp)
             else:
                 raise SystemExit(f"unknown bench {name!r}")
         except Exception as exc:  # a failing bench must not lose the others' figures
@@ -157,6 +176,42 @@ def render(r: dict) -> str:
                 ratio(h["cpu_percent"], i.get("cpu_percent")), "< 2 %", verdict(h["cpu_percent"], 2.0))
         else:
             add("4 serve", h.get("skipped") or h.get("error"), None, None)
+    gw = r.get("gateways", {})
+    if "error" in gw:
+        add("5 gateways", gw["error"], None, None)
+    lat = gw.get("latency")
+    if lat:
+        p = lat["poll_to_store_ms"]
+        what = f"5 poll-to-store, 1 gateway on loopback, {p['count']} polls at {fmt(lat['interval_s'])} s"
+        add(f"{what}: p95 [ms]", p["p95"], None, None, f"< {fmt(gw['budget_p95_ms'])} ms",
+            verdict(p["p95"], gw["budget_p95_ms"]))
+        add("5 poll-to-store: p50 [ms]", p["p50"], None, None)
+        add("5 poll-to-store: max [ms]", p["max"], None, None)
+    fl = gw.get("fleet")
+    if fl:
+        head = f"6 {fl['gateways']} gateways at {fmt(fl['interval_s'])} s, one hub process, {fmt(fl['seconds'])} s"
+        add(f"{head}: polls, missed, errors", f"{fl['polls']:,}, {fl['missed']}, {fl['errors'] + fl['store_errors']}",
+            None, None, "none missed, no error",
+            "PASS" if fl["checks"]["no_missed_cycle"] and fl["checks"]["no_errors"] else "MISS")
+        add("6 fleet: poll-start interval mean / p95 / max [s]", "{:.3f} / {:.3f} / {:.3f}".format(
+            fl["intervals_s"]["mean"], fl["intervals_s"]["p95"], fl["intervals_s"]["max"]), None, None,
+            f"{fmt(fl['interval_s'])} ± {fmt(fl['tolerance_s'])} s",
+            "PASS" if fl["checks"]["intervals_within_tolerance"] else "MISS")
+        add("6 fleet: lag growth behind schedule, steady state [ms]", fl["lag_growth_steady_max_s"] * 1000, None,
+            None, f"≤ {fmt(fl['tolerance_s'] * 1000)} ms", "PASS" if fl["checks"]["no_growing_lag"] else "MISS")
+        st, whole = fl["poll_to_store_steady_ms"], fl["poll_to_store_ms"]
+        add("6 fleet: poll-to-store all sites, steady p50 / p95 / max [ms]",
+            f"{fmt(st['p50'])} / {fmt(st['p95'])} / {fmt(st['max'])}", None, None)
+        add("6 fleet: poll-to-store all sites, whole run max [ms]", whole["max"], None, None,
+            f"< {fmt(fl['interval_s'] * 1000)} ms", "PASS" if fl["checks"]["committed_before_next_poll"] else "MISS")
+        add("6 fleet: hub CPU [% of one core]", fl["cpu_percent"], None, None)
+        add("6 fleet: hub peak RSS [MiB]", fl["peak_rss_mib"], None, None)
+        add("6 fleet: building the sites [s]", fl["build_s"], None, None)
+    ou = r.get("outages", {})
+    if "error" in ou:
+        add("7 outages", ou["error"], None, None)
+    for row in bench_outages.summary_rows(ou) if "intervals" in ou or "live" in ou else ():
+        add(*row)
     head = ("what", "homegrid", "InfluxDB 1.6", "homegrid/Influx", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

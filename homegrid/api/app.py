@@ -7,6 +7,8 @@
 - ``GET /api/v1/stream``: the live values as server-sent events, pushed when they change.
 - ``GET /api/v1/export.csv?from=&to=``: raw readings of local dates as canonical CSV.
 - ``GET /api/v1/outages``, ``/api/v1/backup``, ``/api/v1/quarantine``: see the README.
+- ``GET /api/v1/site``: the site's time zone and today's local date (the web app's calendar).
+- ``GET /`` and ``/static/...``: the web app (``homegrid/web``), gzip-compressed when the browser takes it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from datetime import date
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from homegrid import __version__
 from homegrid.glossary import ALL_NAMES, display_value, quantity
@@ -31,6 +33,9 @@ from homegrid.readings import from_ms
 
 __all__ = ["create_app"]
 
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
+                ".json": "application/json", ".webmanifest": "application/manifest+json"}
 STREAM_CHECK_S = 1.0  # how often a stream looks for a newer reading
 KEEPALIVE_S = 15.0
 
@@ -63,9 +68,46 @@ def create_app(
         description="The integrated home energy app: solar, battery, grid, home and car, local-first.",
     )
 
+    static_cache: dict[str, tuple[bytes, bytes]] = {}
+
+    def static_file(name: str, request: Request) -> Response:
+        """A file of the web app's bundle (``homegrid/web/static``), compressed once and kept in memory."""
+        import gzip
+        from pathlib import PurePosixPath
+
+        parts = PurePosixPath(name).parts
+        if not parts or any(p in ("..", ".") or p.startswith(".") for p in parts):
+            raise HTTPException(status_code=404, detail="not found")
+        suffix = PurePosixPath(name).suffix
+        if suffix not in STATIC_TYPES:
+            raise HTTPException(status_code=404, detail="not found")
+        if name not in static_cache:
+            node = resources.files("homegrid.web").joinpath("static", *parts)
+            if not node.is_file():
+                raise HTTPException(status_code=404, detail="not found")
+            raw = node.read_bytes()
+            static_cache[name] = (raw, gzip.compress(raw, 9, mtime=0))
+        raw, packed = static_cache[name]
+        headers = {"Cache-Control": "no-cache" if suffix == ".html" else "public, max-age=3600",
+                   "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", "") and len(packed) < len(raw):
+            headers["Content-Encoding"] = "gzip"
+            return Response(packed, media_type=STATIC_TYPES[suffix], headers=headers)
+        return Response(raw, media_type=STATIC_TYPES[suffix], headers=headers)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def dashboard() -> str:
-        return resources.files("homegrid.web").joinpath("static/index.html").read_text(encoding="utf-8")
+    def dashboard(request: Request) -> Response:
+        return static_file("index.html", request)
+
+    @app.get("/static/{name:path}", include_in_schema=False)
+    def static(name: str, request: Request) -> Response:
+        return static_file(name, request)
+
+    @app.get("/api/v1/site", summary="The site's time zone and today's local date")
+    def site() -> dict[str, Any]:
+        from datetime import datetime
+
+        return {"timezone": queries.tz.key, "today": datetime.now(queries.tz).date().isoformat()}
 
     @app.get("/api/v1/live", summary="The newest value of each quantity and the hub's health")
     def live_values() -> dict[str, Any]:

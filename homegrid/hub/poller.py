@@ -156,12 +156,14 @@ class DevicePoller:
         return None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Poll until ``stopping`` is set, keeping the pace from poll start to poll start."""
+        """Poll until ``stopping`` is set, each poll due one interval (or back-off) after the previous one
+        was due, so that late wake-ups of a busy loop do not add up; after a poll that overran, at once."""
+        due = time.monotonic()
         while not stopping.is_set():
-            started = time.monotonic()
             await self.poll_once()
-            wait = self.health.backoff_s or self.interval_s
-            await wait_or_stop(stopping, max(0.0, wait - (time.monotonic() - started)))
+            now = time.monotonic()
+            due = max(now, due + (self.health.backoff_s or self.interval_s))
+            await wait_or_stop(stopping, due - now)
 
 
 async def wait_or_stop(stopping: asyncio.Event, seconds: float) -> None:

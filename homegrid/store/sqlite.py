@@ -229,7 +229,7 @@ class SQLiteStore(Store):
         return self._frame([row] if row else [], names)
 
     def time_range(self) -> tuple[int, int] | None:
-        row = self._reader().execute("SELECT MIN(ts), MAX(ts) FROM readings").fetchone()
+        row = self._reader().execute("SELECT (SELECT MIN(ts) FROM readings), (SELECT MAX(ts) FROM readings)").fetchone()
         if row is None or row[0] is None:
             return None
         return int(row[0]), int(row[1])

@@ -1,0 +1,83 @@
+// The API the app reads: every figure on screen names the endpoint it came from (data-api).
+import { useEffect, useState } from "preact/hooks";
+
+export async function get(url) {
+  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  if (!r.ok) {
+    let detail = r.statusText;
+    try {
+      detail = (await r.json()).detail ?? detail;
+    } catch (_) {}
+    throw new Error(`${url}: ${r.status} ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+  }
+  return r.json();
+}
+
+/** Fetch a URL (null: nothing) again whenever it changes; { data, error, loading }. */
+export function useFetch(url, refreshMs = 0) {
+  const [state, setState] = useState({ data: null, error: null, loading: !!url });
+  useEffect(() => {
+    if (!url) return undefined;
+    let live = true;
+    const load = () =>
+      get(url).then(
+        (data) => live && setState({ data, error: null, loading: false }),
+        (error) => live && setState((s) => ({ data: s.data, error, loading: false })),
+      );
+    setState((s) => ({ data: s.data, error: null, loading: true }));
+    load();
+    const timer = refreshMs ? setInterval(load, refreshMs) : null;
+    return () => {
+      live = false;
+      if (timer) clearInterval(timer);
+    };
+  }, [url, refreshMs]);
+  return state;
+}
+
+// Live values: one EventSource ("live" events of /api/v1/stream) shared by every view.
+let live = null;
+let source = null;
+let connected = false;
+const listeners = new Set();
+const tell = () => listeners.forEach((f) => f());
+
+function accept(body) {
+  live = body;
+  tell();
+}
+
+function open() {
+  if (source) return;
+  get("/api/v1/live").then(accept, () => {});
+  source = new EventSource("/api/v1/stream");
+  source.addEventListener("live", (e) => accept(JSON.parse(e.data)));
+  source.onopen = () => {
+    connected = true;
+    tell();
+  };
+  source.onerror = () => {
+    connected = false;
+    tell();
+  };
+}
+
+/** { live, connected }: the newest /api/v1/live body, pushed by /api/v1/stream. */
+export function useLive() {
+  const [, setTick] = useState(0);
+  useEffect(() => {
+    open();
+    const f = () => setTick((n) => n + 1);
+    listeners.add(f);
+    return () => listeners.delete(f);
+  }, []);
+  return { live, connected };
+}
+
+/** A figure with its source: <Fig api="/api/v1/live" field="values.solar_power" value={w}>text</Fig>. */
+export const src = (api, field, value) => ({
+  "data-api": api,
+  "data-field": field,
+  "data-value": value == null ? "" : String(value),
+  title: `${api} → ${field}`,
+});

@@ -1,0 +1,120 @@
+// The power chart of a period: sources stacked above zero, sinks below, battery charge on the right axis,
+// outages shaded, and a readout of the exact figures at the cursor (uPlot).
+import { html } from "htm/preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { clock, kw, pct, zone } from "./format.js";
+
+// [field of /api/v1/energy, label, css colour variable, sign]
+export const LAYERS = [
+  ["solar_w", "Solar", "--solar", 1],
+  ["battery_discharge_w", "Battery out", "--battery", 1],
+  ["grid_import_w", "Grid in", "--grid", 1],
+  ["house_w", "House", "--home", -1],
+  ["ev_w", "Car", "--car", -1],
+  ["battery_charge_w", "Battery in", "--battery-in", -1],
+  ["grid_export_w", "Grid out", "--grid-out", -1],
+];
+
+const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+
+function columns(points) {
+  const x = points.map((p) => new Date(p.start).getTime() / 1000);
+  const raw = {};
+  for (const [f] of LAYERS) {
+    raw[f] = points.map((p) => (f === "house_w" ? (p.home_w == null ? null : p.home_w - (p.ev_w ?? 0)) : p[f]));
+  }
+  raw.soc_mean = points.map((p) => p.soc_mean);
+  // cumulative stacks, in kW, outermost drawn first so inner layers paint over it
+  const stacks = [];
+  for (const sign of [1, -1]) {
+    const layers = LAYERS.filter((l) => l[3] === sign);
+    let acc = x.map(() => 0);
+    const cum = layers.map(([f]) => {
+      acc = acc.map((a, i) => (raw[f][i] == null || a == null ? null : a + (sign * raw[f][i]) / 1000));
+      return acc;
+    });
+    layers.forEach((l, i) => stacks.push({ layer: l, data: cum[i], depth: i }));
+  }
+  stacks.sort((a, b) => b.depth - a.depth);
+  return { x, raw, stacks };
+}
+
+export function PowerChart({ energy, outages, step, theme }) {
+  const box = useRef(null);
+  const plot = useRef(null);
+  const [idx, setIdx] = useState(null);
+  const cols = energy ? columns(energy.points) : null;
+
+  useEffect(() => {
+    if (!cols || !box.current) return undefined;
+    const tz = zone();
+    const path = step === "minute" ? undefined : uPlot.paths.stepped({ align: 1 });
+    const from = new Date(energy.from).getTime() / 1000, to = new Date(energy.to).getTime() / 1000;
+    const spans = (outages || []).map((o) => [new Date(o.start).getTime() / 1000, new Date(o.end ?? energy.to).getTime() / 1000]);
+    const opts = {
+      width: box.current.clientWidth,
+      height: Math.max(220, Math.min(340, Math.round(box.current.clientWidth * 0.5))),
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), tz),
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      scales: { x: { time: true, range: [from, to] }, kw: { auto: true }, soc: { range: [0, 100] } },
+      axes: [
+        { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } },
+        { scale: "kw", label: "kW", stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") },
+          values: (u, vals) => vals.map((v) => Math.abs(v).toString()) },
+        { scale: "soc", side: 1, label: "battery %", stroke: css("--muted"), grid: { show: false }, values: (u, vals) => vals.map((v) => `${v}`) },
+      ],
+      series: [
+        {},
+        ...cols.stacks.map((s) => ({ label: s.layer[1], scale: "kw", stroke: css(s.layer[2]), fill: css(s.layer[2]),
+          width: 0, paths: path, points: { show: false } })),
+        { label: "Battery charge", scale: "soc", stroke: css("--soc"), width: 2, points: { show: false } },
+      ],
+      hooks: {
+        drawClear: [(u) => {
+          const { ctx, bbox } = u;
+          ctx.save();
+          ctx.fillStyle = css("--outage");
+          for (const [a, b] of spans) {
+            const x0 = Math.max(bbox.left, u.valToPos(a, "x", true));
+            const x1 = Math.min(bbox.left + bbox.width, u.valToPos(b, "x", true));
+            if (x1 > x0 - 1) ctx.fillRect(x0, bbox.top, Math.max(2, x1 - x0), bbox.height);
+          }
+          ctx.restore();
+        }],
+        setCursor: [(u) => setIdx(u.cursor.idx ?? null)],
+      },
+    };
+    const data = [cols.x, ...cols.stacks.map((s) => s.data), cols.raw.soc_mean];
+    plot.current = new uPlot(opts, data, box.current);
+    const ro = new ResizeObserver(() => {
+      const w = box.current?.clientWidth;
+      if (w && plot.current && Math.abs(w - plot.current.width) > 2) {
+        plot.current.setSize({ width: w, height: Math.max(220, Math.min(340, Math.round(w * 0.5))) });
+      }
+    });
+    ro.observe(box.current);
+    return () => {
+      ro.disconnect();
+      plot.current?.destroy();
+      plot.current = null;
+    };
+  }, [energy, outages, step, theme]);
+
+  const i = idx ?? null;
+  return html`<div class="chart-block">
+    <div ref=${box} class="chart" role="img" aria-label="Power over the period: sources above zero, where it went below, battery charge as a line. Hover or tap for exact figures."></div>
+    <div class="readout" aria-live="polite">
+      ${cols && i != null && cols.x[i] != null
+        ? html`<b>${clock(new Date(cols.x[i] * 1000), true)}</b>
+          ${LAYERS.map(([f, label, color]) => html`<span class="key"><i style=${`background:var(${color})`}></i>${label}
+            <b data-api="/api/v1/energy" data-field=${f}>${cols.raw[f][i] == null ? "–" : kw(cols.raw[f][i])}</b></span>`)}
+          <span class="key"><i class="line" style="background:var(--soc)"></i>Battery <b data-api="/api/v1/energy" data-field="soc_mean">${pct(cols.raw.soc_mean[i])}</b></span>`
+        : html`<span class="muted">${LAYERS.map(([, label, color]) => html`<span class="key"><i style=${`background:var(${color})`}></i>${label}</span>`)}
+          <span class="key"><i class="line" style="background:var(--soc)"></i>Battery %</span>
+          <span class="key"><i style="background:var(--outage)"></i>Outage</span></span>`}
+    </div>
+  </div>`;
+}

@@ -1,0 +1,74 @@
+// Units as people read them. tests/test_web.py mirrors these rules.
+
+const fixed = (v, d) => {
+  const s = v.toFixed(d);
+  return /^-0(\.0+)?$/.test(s) ? s.slice(1) : s;
+};
+
+/** Power [W] as kW: two decimals under 1 kW, one above (sign left to the words around it). */
+export function kw(w) {
+  if (w == null || Number.isNaN(w)) return "–";
+  const v = Math.abs(w) / 1000;
+  return `${fixed(v, v < 1 ? 2 : 1)} kW`;
+}
+
+/** Energy [Wh] as kWh: two decimals under 1 kWh, one under 100, none above. */
+export function kwh(wh) {
+  if (wh == null || Number.isNaN(wh)) return "–";
+  const v = Math.abs(wh) / 1000;
+  return `${fixed(v, v < 1 ? 2 : v < 100 ? 1 : 0)} kWh`;
+}
+
+export function pct(p) {
+  if (p == null || Number.isNaN(p)) return "–";
+  return `${Math.round(p)} %`;
+}
+
+/** A duration [s] as "2 h 05 min", "12 min", "40 s". */
+export function duration(s) {
+  if (s == null || Number.isNaN(s)) return "–";
+  s = Math.round(s);
+  if (s < 60) return `${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  return `${h} h ${String(m % 60).padStart(2, "0")} min`;
+}
+
+export function km(v) {
+  return v == null ? "–" : `${Math.round(v)} km`;
+}
+
+let tz = undefined;
+export function setZone(zone) {
+  tz = zone;
+}
+export const zone = () => tz;
+
+const fmtCache = new Map();
+function fmt(opts) {
+  const key = JSON.stringify(opts) + tz;
+  if (!fmtCache.has(key)) fmtCache.set(key, new Intl.DateTimeFormat("en-GB", { timeZone: tz, ...opts }));
+  return fmtCache.get(key);
+}
+
+/** A time in the site's zone: "14:05", or with the day "Sat 28 Nov 14:05". */
+export function clock(t, withDay = false) {
+  if (!t) return "–";
+  const d = t instanceof Date ? t : new Date(t);
+  return withDay
+    ? fmt({ weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }).format(d)
+    : fmt({ hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(d);
+}
+
+export function longDate(iso) {
+  const d = new Date(`${iso}T12:00:00Z`);
+  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long", day: "numeric", month: "long", year: "numeric" }).format(d);
+}
+
+/** How long ago, roughly: "12 s ago", "3 min ago". */
+export function ago(t, now = Date.now()) {
+  if (!t) return "never";
+  const s = Math.max(0, (now - new Date(t).getTime()) / 1000);
+  return `${duration(s)} ago`;
+}

@@ -1,0 +1,83 @@
+// Day / week / month / year / custom: the power chart, totals, self-powered share and the Sankey.
+import { html } from "htm/preact";
+import { useFetch } from "./api.js";
+import { PowerChart } from "./chart.js";
+import { daysBetween, shift, span, stepFor } from "./dates.js";
+import { kwh, longDate } from "./format.js";
+import { Tile } from "./now.js";
+import { Sankey } from "./sankey.js";
+
+const KINDS = ["day", "week", "month", "year", "custom"];
+const REPORT = "/api/v1/report";
+
+export function route(kind, a, b) {
+  return kind === "custom" ? `#/history/custom/${a}/${b}` : `#/history/${kind}/${a}`;
+}
+
+function title(kind, from, to) {
+  if (kind === "day") return longDate(from);
+  if (kind === "month") return new Date(`${from}T12:00:00Z`).toLocaleDateString("en-GB", { month: "long", year: "numeric", timeZone: "UTC" });
+  if (kind === "year") return from.slice(0, 4);
+  return `${longDate(from)} – ${longDate(to)}`;
+}
+
+export function HistoryView({ params, today, theme }) {
+  const kind = KINDS.includes(params[0]) ? params[0] : "day";
+  const date = params[1] || today;
+  const [from, to] = span(kind, date, kind === "custom" ? [params[1] || today, params[2] || params[1] || today] : null);
+  const step = kind === "day" ? "minute" : kind === "week" ? "hour" : kind === "custom" ? stepFor(from, to) : "day";
+  const q = `from=${from}&to=${to}`;
+  const energy = useFetch(`/api/v1/energy?${q}&step=${step}`);
+  const report = useFetch(`${REPORT}?${q}`);
+  const outages = useFetch(`/api/v1/outages?${q}`);
+  const r = report.data;
+  const e = r?.energy_wh;
+  const go = (k, d) => (location.hash = route(k, ...(k === "custom" ? [d, d] : [d])));
+  const days = daysBetween(from, to) + 1;
+
+  return html`<section class="history" aria-labelledby="hist-h" data-from=${from} data-to=${to} data-step=${step}>
+    <div class="view-head">
+      <h1 id="hist-h">${title(kind, from, to)}</h1>
+      <div class="range-bar">
+        <div class="seg" role="group" aria-label="Range">
+          ${KINDS.map((k) => html`<button type="button" aria-pressed=${k === kind} onClick=${() => go(k, from)}>${k[0].toUpperCase() + k.slice(1)}</button>`)}
+        </div>
+        ${kind !== "custom"
+          ? html`<div class="seg" role="group" aria-label="Move">
+              <button type="button" aria-label=${`Previous ${kind}`} onClick=${() => go(kind, shift(kind, from, -1))}>‹</button>
+              <label class="date-pick"><span class="sr">Date</span>
+                <input type="date" value=${date} max=${today} onChange=${(ev) => ev.target.value && go(kind, ev.target.value)} /></label>
+              <button type="button" aria-label=${`Next ${kind}`} onClick=${() => go(kind, shift(kind, from, 1))}>›</button>
+              <button type="button" onClick=${() => go(kind, today)}>Today</button>
+            </div>`
+          : html`<div class="seg" role="group" aria-label="Custom range">
+              <label>From <input type="date" value=${from} onChange=${(ev) => ev.target.value && (location.hash = route("custom", ev.target.value, to < ev.target.value ? ev.target.value : to))} /></label>
+              <label>To <input type="date" value=${to} onChange=${(ev) => ev.target.value && (location.hash = route("custom", from > ev.target.value ? ev.target.value : from, ev.target.value))} /></label>
+            </div>`}
+      </div>
+    </div>
+    ${(energy.error || report.error) && html`<p class="error" role="alert">${(energy.error || report.error).message}</p>`}
+    <div class="card">
+      ${energy.data
+        ? html`<${PowerChart} energy=${energy.data} outages=${outages.data?.events} step=${step} theme=${theme} />`
+        : html`<div class="chart placeholder muted">Loading…</div>`}
+      ${outages.data?.events?.length > 0 && html`<p class="muted small">${outages.data.events.length} outage${outages.data.events.length > 1 ? "s" : ""} in this period, shaded. <a href="#/outages">All outages</a></p>`}
+    </div>
+    ${r && html`<div class="tiles totals" data-report-from=${r.from} data-report-to=${r.to}>
+      <${Tile} id="total-solar" label="Solar" value=${kwh(e.solar)} api=${REPORT} field="energy_wh.solar" raw=${e.solar} />
+      <${Tile} id="total-home" label="Home used" value=${kwh(e.home)} api=${REPORT} field="energy_wh.home" raw=${e.home} note="car included" />
+      <${Tile} id="total-ev" label="Car" value=${kwh(e.ev)} api=${REPORT} field="energy_wh.ev" raw=${e.ev} />
+      <${Tile} id="total-grid_import" label="From grid" value=${kwh(e.grid_import)} api=${REPORT} field="energy_wh.grid_import" raw=${e.grid_import} />
+      <${Tile} id="total-grid_export" label="To grid" value=${kwh(e.grid_export)} api=${REPORT} field="energy_wh.grid_export" raw=${e.grid_export} />
+      <${Tile} id="total-battery_discharge" label="From battery" value=${kwh(e.battery_discharge)} api=${REPORT} field="energy_wh.battery_discharge" raw=${e.battery_discharge} />
+      <${Tile} id="total-battery_charge" label="Into battery" value=${kwh(e.battery_charge)} api=${REPORT} field="energy_wh.battery_charge" raw=${e.battery_charge} />
+      <${Tile} id="total-self_powered" label="Self-powered" value=${r.self_powered_percent == null ? "–" : `${Math.round(r.self_powered_percent)} %`}
+        api=${REPORT} field="self_powered_percent" raw=${r.self_powered_percent}
+        note=${r.days_with_data < days ? `${r.days_with_data} of ${days} days have data` : "of home energy not from the grid"} />
+    </div>
+    <div class="card">
+      <h2>Where the energy went</h2>
+      <${Sankey} report=${r} />
+    </div>`}
+  </section>`;
+}

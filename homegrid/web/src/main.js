@@ -1,0 +1,103 @@
+// The homegrid app: one page, hash routes (#/now, #/history/day/2025-06-01, #/car, #/outages, #/system).
+import { html } from "htm/preact";
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { get, src, useFetch, useLive } from "./api.js";
+import { CarView } from "./car.js";
+import { setZone } from "./format.js";
+import { HistoryView } from "./history.js";
+import { NowView } from "./now.js";
+import { OutagesView } from "./outages.js";
+import { SystemView } from "./system.js";
+import "./style.css";
+
+const VIEWS = [
+  ["now", "Now", "◉"], ["history", "History", "▥"], ["car", "Car", "◈"], ["outages", "Outages", "⚡"], ["system", "System", "⚙"],
+];
+
+function useHash() {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const f = () => setHash(location.hash);
+    addEventListener("hashchange", f);
+    return () => removeEventListener("hashchange", f);
+  }, []);
+  const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  return [parts[0] || "now", parts.slice(1)];
+}
+
+function useTheme() {
+  const [theme, setTheme] = useState(() => localStorage.getItem("homegrid-theme") || "auto");
+  const [dark, setDark] = useState(() => matchMedia("(prefers-color-scheme: dark)").matches);
+  useEffect(() => {
+    const m = matchMedia("(prefers-color-scheme: dark)");
+    const f = () => setDark(m.matches);
+    m.addEventListener("change", f);
+    return () => m.removeEventListener("change", f);
+  }, []);
+  const effective = theme === "auto" ? (dark ? "dark" : "light") : theme;
+  useEffect(() => {
+    document.documentElement.dataset.theme = effective;
+    localStorage.setItem("homegrid-theme", theme);
+  }, [theme, effective]);
+  return [theme, effective, setTheme];
+}
+
+/** The grid-down banner, on every view: the battery is carrying the home, and for how long. */
+function GridBanner() {
+  const { live } = useLive();
+  const status = live?.values?.grid_status;
+  const down = status && status !== "connected" && status !== "unknown";
+  const backup = useFetch(down ? "/api/v1/backup" : null, 30000);
+  if (!down) return null;
+  const est = backup.data;
+  return html`<div class="grid-banner" role="alert" id="grid-banner" ...${src("/api/v1/live", "values.grid_status", status)}>
+    <b>Grid down.</b> Your battery is powering the home${est?.display
+      ? html`: about <b ...${src("/api/v1/backup", "estimate.central_s", est.estimate?.central_s)}>${est.display.central}</b> left
+         <span class="small">(${est.display.range})</span>`
+      : "."}
+  </div>`;
+}
+
+function App({ site }) {
+  const [view, params] = useHash();
+  const [theme, effective, setTheme] = useTheme();
+  const next = { auto: "light", light: "dark", dark: "auto" }[theme];
+  const today = site.today;
+  useEffect(() => {
+    document.title = `${VIEWS.find((v) => v[0] === view)?.[1] ?? "homegrid"} · homegrid`;
+  }, [view]);
+  let body;
+  if (view === "history") body = html`<${HistoryView} params=${params} today=${today} theme=${effective} />`;
+  else if (view === "car") body = html`<${CarView} today=${today} />`;
+  else if (view === "outages") body = html`<${OutagesView} today=${today} />`;
+  else if (view === "system") body = html`<${SystemView} today=${today} />`;
+  else body = html`<${NowView} />`;
+  return html`
+    <a class="skip" href="#main">Skip to content</a>
+    <header class="top">
+      <a class="brand" href="#/now" aria-label="homegrid, now">home<b>grid</b></a>
+      <nav aria-label="Views">
+        ${VIEWS.map(([id, label, icon]) => html`<a href=${`#/${id}`} aria-current=${view === id ? "page" : undefined} data-view=${id}>
+          <span aria-hidden="true" class="icon">${icon}</span><span>${label}</span></a>`)}
+      </nav>
+      <button type="button" class="theme" onClick=${() => setTheme(next)} aria-label=${`Theme: ${theme}. Switch to ${next}.`}
+        title=${`Theme: ${theme}`}>${effective === "dark" ? "☾" : "☀"}</button>
+    </header>
+    <${GridBanner} />
+    <main id="main" tabindex="-1" data-view=${view} data-timezone=${site.timezone}>${body}</main>`;
+}
+
+async function start() {
+  let site;
+  try {
+    site = await get("/api/v1/site");
+  } catch (_) {
+    site = { timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, today: new Date().toISOString().slice(0, 10) };
+  }
+  setZone(site.timezone);
+  const root = document.getElementById("app");
+  root.textContent = "";
+  render(html`<${App} site=${site} />`, root);
+}
+start();

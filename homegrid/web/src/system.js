@@ -1,0 +1,81 @@
+// System: each device's health, the settings that matter, the data export.
+import { html } from "htm/preact";
+import { useState } from "preact/hooks";
+import { src, useFetch, useLive } from "./api.js";
+import { addDays } from "./dates.js";
+import { ago, clock, duration, pct } from "./format.js";
+
+const LIVE = "/api/v1/live";
+
+function Device({ d, i }) {
+  const ok = !d.failing_since && d.consecutive_errors === 0;
+  const f = (k) => `health.devices[${i}].${k}`;
+  return html`<div class="card device" data-device=${d.name}>
+    <h3><span class=${`dot ${ok ? "on" : "off"}`} aria-hidden="true"></span>${d.name}
+      <span class=${ok ? "ok" : "bad"}>${ok ? "working" : `failing since ${clock(d.failing_since, true)}`}</span></h3>
+    <dl>
+      <dt>Last reading</dt><dd ...${src(LIVE, f("last_ok"), d.last_ok)}>${d.last_ok ? `${clock(d.last_ok, true)} (${ago(d.last_ok)})` : "never"}</dd>
+      <dt>Polls</dt><dd ...${src(LIVE, f("polls"), d.polls)}>${d.polls}</dd>
+      <dt>Errors</dt><dd ...${src(LIVE, f("errors"), d.errors)}>${d.errors}${d.last_error ? html` <span class="muted small">${d.last_error}</span>` : ""}</dd>
+      ${d.backoff_s > 0 && html`<dt>Backing off</dt><dd>${duration(d.backoff_s)}</dd>`}
+      <dt>Gaps</dt><dd ...${src(LIVE, f("gaps"), d.gaps?.length ?? 0)}>${d.gaps?.length
+        ? html`<ul class="gaps">${d.gaps.slice(-5).reverse().map((g) => html`<li>${clock(g.from, true)} – ${clock(g.to, true)} (${duration((new Date(g.to) - new Date(g.from)) / 1000)}, ${g.failed_polls} failed polls)</li>`)}</ul>`
+        : "none"}</dd>
+      ${d.partial && Object.keys(d.partial).length > 0 && html`<dt>Partly failing</dt><dd>${Object.entries(d.partial).map(([k, v]) => html`<div><code>${k}</code> ${typeof v === "object" ? JSON.stringify(v) : v}</div>`)}</dd>`}
+      ${d.status && typeof d.status === "object" && Object.entries(d.status).filter(([, v]) => v != null && typeof v !== "object")
+        .map(([k, v]) => html`<dt>${k.replaceAll("_", " ")}</dt><dd ...${src(LIVE, f(`status.${k}`), v)}>${String(v)}</dd>`)}
+      ${Object.entries(d).filter(([k, v]) => !["name", "polls", "errors", "consecutive_errors", "last_ok", "last_error", "backoff_s", "failing_since", "gaps", "partial"].includes(k) && v != null && typeof v !== "object")
+        .map(([k, v]) => html`<dt>${k.replaceAll("_", " ")}</dt><dd ...${src(LIVE, f(k), v)}>${String(v)}</dd>`)}
+    </dl>
+  </div>`;
+}
+
+function Storm() {
+  const { data, error } = useFetch("/api/v1/storm", 30000);
+  const [msg, setMsg] = useState(null);
+  if (error || !data) return null;
+  if (!data.enabled) return html`<p class="muted small">Storm mode is off (<code>[storm] enabled = true</code> turns it on).</p>`;
+  const set = (mode) => fetch("/api/v1/storm", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ mode }) })
+    .then((r) => r.json()).then(() => setMsg(`Storm mode: ${mode}`), (e) => setMsg(String(e)));
+  return html`<div><p>Storm mode: <b data-api="/api/v1/storm" data-field="storm">${data.storm ? "on" : "off"}</b></p>
+    <div class="seg" role="group" aria-label="Storm mode">${["on", "off", "auto"].map((m) => html`<button type="button" onClick=${() => set(m)}>${m}</button>`)}</div>
+    ${msg && html`<p role="status" class="muted small">${msg}</p>`}</div>`;
+}
+
+export function SystemView({ today }) {
+  const { live } = useLive();
+  const [from, setFrom] = useState(addDays(today, -6));
+  const [to, setTo] = useState(today);
+  const h = live?.health;
+  const v = live?.values || {};
+  const q = useFetch("/api/v1/quarantine?limit=5");
+  return html`<section class="system" aria-labelledby="sys-h">
+    <div class="view-head"><h1 id="sys-h">System</h1></div>
+    <h2 class="section">Devices</h2>
+    ${h ? h.devices.map((d, i) => html`<${Device} d=${d} i=${i} key=${d.name} />`) : html`<p class="muted">Waiting for the hub…</p>`}
+    ${h && html`<div class="card"><h2>Hub</h2><dl>
+      <dt>Readings</dt><dd ...${src(LIVE, "health.first_reading", h.first_reading)}>${clock(h.first_reading, true)} to ${clock(h.last_reading, true)}</dd>
+      <dt>Poll to stored</dt><dd ...${src(LIVE, "health.poll_to_store_ms.p95", h.poll_to_store_ms?.p95)}>${h.poll_to_store_ms?.count ? `${h.poll_to_store_ms.p50.toFixed(0)} ms median, ${h.poll_to_store_ms.p95.toFixed(0)} ms p95` : "–"}</dd>
+      <dt>Store errors</dt><dd ...${src(LIVE, "health.store_errors", h.store_errors)}>${h.store_errors}${h.last_store_error ? ` (${h.last_store_error})` : ""}</dd>
+      <dt>Refused values</dt><dd ...${src(LIVE, "health.quarantined", h.quarantined)}>${h.quarantined}${q.data?.items?.length ? html` <span class="muted small">newest: ${q.data.items[0].field} ${q.data.items[0].reason}</span>` : ""}</dd>
+      <dt>Counter resets</dt><dd>${h.counter_resets}</dd>
+      <dt>MQTT</dt><dd>${h.mqtt ? (h.mqtt.connected ? "connected" : "not connected") : "not configured"}</dd>
+      <dt>Notifications</dt><dd>${h.notifications ? `${h.notifications.sent} sent, ${h.notifications.failures} failed` : "–"}</dd>
+    </dl></div>`}
+    <div class="card"><h2>Settings</h2><dl>
+      <dt>Backup reserve</dt><dd ...${src(LIVE, "values.battery_reserve", v.battery_reserve)}>${pct(v.battery_reserve)}</dd>
+      ${h?.device?.status?.operation_mode && html`<dt>Operation mode</dt><dd ...${src(LIVE, "health.device.status.operation_mode", h.device.status.operation_mode)}>${h.device.status.operation_mode}</dd>`}
+    </dl>
+    <${Storm} />
+    <p class="muted small">The reserve and mode are set in the vendor's app; storm mode raises the reserve ahead of severe weather where the device takes it.</p></div>
+    <div class="card"><h2>Export data</h2>
+      <form class="export" onSubmit=${(e) => e.preventDefault()}>
+        <label>From <input type="date" name="from" value=${from} max=${today} onChange=${(e) => setFrom(e.target.value)} /></label>
+        <label>To <input type="date" name="to" value=${to} max=${today} onChange=${(e) => setTo(e.target.value)} /></label>
+        <a class="button" id="export-link" href=${`/api/v1/export.csv?from=${from}&to=${to}`} download>Download CSV</a>
+      </form>
+      <p class="muted small">Raw readings as canonical CSV (<code>/api/v1/export.csv</code>), the format <code>homegrid import</code> reads.</p>
+    </div>
+    <p class="muted small">API: <a href="/docs">/docs</a> · <a href="/openapi.json">/openapi.json</a></p>
+  </section>`;
+}
