@@ -56,12 +56,10 @@ def build_vehicle(
             on_tokens=keep if credentials.path is not None else None, location=tesla.location,
             timeout_s=tesla.timeout_s, server=tesla.server or None,
         )
-    elif tesla.api == "teslemetry":
-        extra = {"server": tesla.server} if tesla.server else {}
-        client = TeslemetryClient(tesla.vin, access, timeout_s=tesla.timeout_s, **extra)
     else:
-        extra = {"server": tesla.server} if tesla.server else {}
-        client = TessieClient(tesla.vin, access, timeout_s=tesla.timeout_s, **extra)
+        service = TeslemetryClient if tesla.api == "teslemetry" else TessieClient
+        client = service(tesla.vin, access, timeout_s=tesla.timeout_s,
+                         **({"server": tesla.server} if tesla.server else {}))
     home = Home(config.site.latitude, config.site.longitude, tesla.home_radius_m)
     policy = PollPolicy(online_interval_s=tesla.poll_interval_s)
     vehicle = TeslaVehicle(client, home=home, policy=policy, clock=clock)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from homegrid.config import Config
 from homegrid.devices import Device
 from homegrid.energy.outages import VOLTAGE_DOWN_V
 from homegrid.glossary import GridStatus
+from homegrid.hub.devices import build_storm
 from homegrid.hub.notify import Notifier
 from homegrid.hub.outages import OutageTracker
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
@@ -125,8 +126,6 @@ class Hub:
         ]
         for p in self.pollers:
             p.on_evidence = self._accept_evidence
-        from homegrid.hub.devices import build_storm
-
         self.storm = build_storm(config, self.device, Path(data_dir), self.clock)
         self._storm_topic: str | None = None
         if self.storm is not None and publisher is not None and hasattr(publisher, "add_switch"):

@@ -66,6 +66,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from homegrid.config import STORM_EVENTS
 from homegrid.devices.weather.nws import SEVERITIES, Alert, AlertFeed, AlertSource, FeedError, severity_rank
 
 __all__ = [
@@ -85,12 +86,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: NWS events that turn storm mode on whatever their severity (``min_severity`` adds the rest).
-DEFAULT_EVENTS: tuple[str, ...] = (
-    "Hurricane Warning", "Hurricane Watch", "Tropical Storm Warning", "Tropical Storm Watch",
-    "Storm Surge Warning", "Extreme Wind Warning", "Tornado Warning", "Tornado Watch",
-    "Severe Thunderstorm Warning", "Severe Thunderstorm Watch", "Winter Storm Warning", "Ice Storm Warning",
-    "Blizzard Warning", "High Wind Warning",
-)
+DEFAULT_EVENTS: tuple[str, ...] = STORM_EVENTS
 #: VTEC actions that end the event a message is about.
 _ENDING_ACTIONS = frozenset({"CAN", "EXP", "UPG"})
 STATE_VERSION = 1

@@ -70,16 +70,17 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from homegrid.devices.base import DeviceError
 
 __all__ = ["MODES", "PowerwallClient", "connect_gateway"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MODES: tuple[str, ...] = ("local", "cloud", "fleetapi")
 
@@ -278,23 +279,9 @@ class PowerwallClient:
         Any
             The decoded JSON (or the body as a string when the gateway did not label it JSON).
         """
-        with self._lock:
-            if not self.connected:
-                self._discard()
-                self._pw = self._build()
-            pw = self._pw
-            with _captured() as said:
-                try:
-                    reply = pw.poll(api, force=self.cache_s == 0)
-                except Exception as exc:
-                    from pypowerwall.local.exceptions import LoginError
-
-                    self._discard()  # a failed login: start afresh next time
-                    if isinstance(exc, LoginError):
-                        raise DeviceError(self._redact(f"{self._where()} refused the login: {exc}")) from exc
-                    raise DeviceError(self._redact(f"{self._where()}: {type(exc).__name__}: {exc}")) from exc
+        reply, said = self.call(lambda pw: pw.poll(api, force=self.cache_s == 0))
         if reply is None:
-            cooldown = getattr(pw.client, "pwcooldown", 0) - time.perf_counter()
+            cooldown = getattr(getattr(self._pw, "client", None), "pwcooldown", 0) - time.perf_counter()
             if cooldown > 0:
                 raise DeviceError(f"{self._where()} rate-limited us (HTTP 429): pypowerwall pauses every request "
                                   f"for {cooldown:.0f} s more")
@@ -305,6 +292,30 @@ class PowerwallClient:
         if isinstance(reply, dict) and set(reply) == {"ERROR"}:  # cloud modes: an endpoint they do not map
             raise DeviceError(self._redact(f"{self._where()}: {reply['ERROR']}"))
         return reply
+
+    def call(self, fn: Callable[[Any], T]) -> tuple[T, list[str]]:
+        """Run ``fn(pypowerwall.Powerwall)`` on this client's connection, serialised with the polls.
+
+        The connection is (re)built when needed; what pypowerwall logs meanwhile is captured and
+        returned with the result (it reports most failures only there). An exception becomes a
+        :class:`DeviceError` without the password, and the next call starts afresh.
+        """
+        with self._lock:
+            if not self.connected:
+                self._discard()
+                self._pw = self._build()
+            pw = self._pw
+            with _captured() as said:
+                try:
+                    result = fn(pw)
+                except Exception as exc:
+                    from pypowerwall.local.exceptions import LoginError
+
+                    self._discard()  # a failed login, a broken session: start afresh next time
+                    if isinstance(exc, LoginError):
+                        raise DeviceError(self._redact(f"{self._where()} refused the login: {exc}")) from exc
+                    raise DeviceError(self._redact(f"{self._where()}: {type(exc).__name__}: {exc}")) from exc
+        return result, list(said)
 
     def check(self) -> None:
         """Read ``/api/meters/aggregates`` once; raise :class:`DeviceError` when the gateway cannot be read."""

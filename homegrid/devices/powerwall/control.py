@@ -44,16 +44,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from homegrid.devices.base import DeviceError
 from homegrid.devices.powerwall.client import PowerwallClient
-from homegrid.devices.powerwall.replies import HIDDEN_RESERVE_PERCENT, ReplyError, parse_operation
+from homegrid.devices.powerwall.replies import HIDDEN_RESERVE_PERCENT, ReplyError, app_soc, parse_operation
 
 __all__ = ["PowerwallReserve", "app_to_gateway", "gateway_to_app"]
 
-T = TypeVar("T")
 
 #: The local API refuses reserve writes on current firmware; this says what to do instead.
 LOCAL_HINT = ("the gateway's local API lets the customer login read the reserve but not change it on current "
@@ -61,40 +58,13 @@ LOCAL_HINT = ("the gateway's local API lets the customer login read the reserve 
               "for storm mode")
 
 
-def gateway_to_app(percent: float) -> float:
-    """A reserve on the gateway's scale as the Tesla app shows it [%] (the bottom 5 % hidden), clamped to 0..100."""
-    return min(100.0, max(0.0, (percent - HIDDEN_RESERVE_PERCENT) / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)))
+#: A reserve on the gateway's scale as the Tesla app shows it [%]: the same 5 %-hidden scale as the charge level.
+gateway_to_app = app_soc
 
 
 def app_to_gateway(percent: float) -> float:
     """A reserve on the Tesla app's scale on the gateway's scale [%]."""
     return percent * (1.0 - HIDDEN_RESERVE_PERCENT / 100.0) + HIDDEN_RESERVE_PERCENT
-
-
-def _call(client: Any, fn: Callable[[Any], T]) -> tuple[T, list[str]]:
-    """Run ``fn(pypowerwall.Powerwall)`` on the client's connection, with pypowerwall's warnings captured.
-
-    Uses the client's public ``call`` when it has one; :class:`PowerwallClient` (0.1) has no
-    such hook yet, so its lock and builder are used as its own ``poll`` uses them.
-    """
-    call = getattr(client, "call", None)
-    if callable(call):
-        result, said = call(fn)
-        return result, list(said)
-    from homegrid.devices.powerwall.client import _captured
-
-    with client._lock:
-        if not client.connected:
-            client._discard()
-            client._pw = client._build()
-        pw = client._pw
-        with _captured() as said:
-            try:
-                result = fn(pw)
-            except Exception as exc:
-                client._discard()  # start afresh next time (a failed login, a broken session)
-                raise DeviceError(client._redact(f"{client._where()}: {type(exc).__name__}: {exc}")) from exc
-    return result, list(said)
 
 
 class PowerwallReserve:
@@ -150,7 +120,7 @@ class PowerwallReserve:
         local = self.mode == "local"
         # local: the gateway's own scale, verbatim; cloud and Fleet API: Tesla's app scale, whole percents
         level: float = float(percent) if local else float(round(gateway_to_app(percent)))
-        result, said = _call(self.client, lambda pw: pw.set_reserve(level))
+        result, said = self.client.call(lambda pw: pw.set_reserve(level))
         why = self._redact(" | ".join(said))[:400]
         if result is None:
             hint = f"; {LOCAL_HINT}" if local else ""

@@ -396,7 +396,20 @@ class FleetApiClient(_LibraryClient):
             return True
 
 
-class TeslemetryClient(_LibraryClient):
+class _TokenClient(_LibraryClient):
+    """A service reached with one long-lived API token at a base URL."""
+
+    def __init__(self, vin: str, access_token: Any, *, server: str,
+                 session: aiohttp.ClientSession | None = None, timeout_s: float = 20.0) -> None:
+        super().__init__(vin, session=session, timeout_s=timeout_s)
+        self._token = _plain(access_token)
+        self.server = server
+
+    def _secrets(self) -> list[str]:
+        return [self._token]
+
+
+class TeslemetryClient(_TokenClient):
     """A car through Teslemetry (Fleet API-shaped replies) with its API token.
 
     Parameters
@@ -415,12 +428,7 @@ class TeslemetryClient(_LibraryClient):
 
     def __init__(self, vin: str, access_token: Any, *, server: str = "https://api.teslemetry.com",
                  session: aiohttp.ClientSession | None = None, timeout_s: float = 20.0) -> None:
-        super().__init__(vin, session=session, timeout_s=timeout_s)
-        self._token = _plain(access_token)
-        self.server = server
-
-    def _secrets(self) -> list[str]:
-        return [self._token]
+        super().__init__(vin, access_token, server=server, session=session, timeout_s=timeout_s)
 
     def _endpoints(self) -> tuple[str, ...]:
         return (*DATA_ENDPOINTS, "location_data")
@@ -432,7 +440,7 @@ class TeslemetryClient(_LibraryClient):
         self._vehicle = self._api.vehicles.create(self.vin)
 
 
-class TessieClient(_LibraryClient):
+class TessieClient(_TokenClient):
     """A car through Tessie: state from ``/{vin}/status``, data from ``/{vin}/state`` (Tessie's cache; bare).
 
     Parameters
@@ -451,12 +459,7 @@ class TessieClient(_LibraryClient):
 
     def __init__(self, vin: str, access_token: Any, *, server: str = "https://api.tessie.com",
                  session: aiohttp.ClientSession | None = None, timeout_s: float = 20.0) -> None:
-        super().__init__(vin, session=session, timeout_s=timeout_s)
-        self._token = _plain(access_token)
-        self.server = server
-
-    def _secrets(self) -> list[str]:
-        return [self._token]
+        super().__init__(vin, access_token, server=server, session=session, timeout_s=timeout_s)
 
     async def _connect(self) -> None:
         from tesla_fleet_api import Tessie
