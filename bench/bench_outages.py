@@ -41,7 +41,8 @@ killed in the middle, back after the grid returned), across the whole of a short
 anywhere (a year: 40, 30, 30, 30 and 200). Checked per outage touched: exactly one detected
 event (none lost, none split, none joined to another), its start pinned by the fault log,
 the ``hub_down_*`` evidence that says what was not seen, and the end within the bounds the
-event gives (``end_latest_ms`` when the end fell in a downtime, else within one poll).
+event gives (``end_latest_ms`` when the end fell in a downtime, else within one poll of
+the truth and no later than ``end_latest_ms``).
 Then the same end to end:
 
 - ``store``: the 5 s year with those gaps written through ``Recorder.ingest_bulk`` into a
@@ -498,8 +499,10 @@ def restart_checks(events: list, truth: Truth, kills: list[Kill], step_ms: int, 
                 ok = False
             else:
                 covered = bool(np.any(hit & (on >= truth.me[i])))  # the end fell in a downtime
+                # an end the polls saw lies within a poll of the truth (the middle of its window when the
+                # start is pinned: half a poll either way), and never after the latest it can have been
                 ok = last.end_latest_ms >= truth.me[i] if covered else \
-                    0 <= last.end_ms - truth.me[i] <= step_ms
+                    abs(last.end_ms - truth.me[i]) <= step_ms and last.end_latest_ms >= truth.me[i]
             c["end_ok"] += bool(ok)
         out[kind] = c
     out["problems"] = problems[:20]

@@ -92,7 +92,16 @@ def test_a_fault_entry_in_the_start_window_pins_the_start():
     (o,) = detect("CCIIICC", [fault(at(1) + 3_100)])
     assert o.start_ms == at(1) + 3_100 and o.start_exact and o.start_earliest_ms == o.start_ms
     assert o.evidence == ("grid_status", "grid_fault:PINV_a006_vfCheckUnderFrequency")
-    assert o.end_ms == at(5) and not o.end_exact
+    # a pinned start does not lag by half a poll: the end is put in the middle of its window, not at its end
+    assert o.end_ms == (at(4) + at(5)) // 2 and not o.end_exact and o.end_latest_ms == at(5)
+
+
+def test_a_fault_entry_late_in_the_end_window_holds_the_end_there():
+    late = at(4) + 4_000
+    (o,) = detect("CCIIICC", [fault(at(1) + 3_100), fault(late, "PINV_a004_vfCheckUnderVoltage")])
+    assert o.end_ms == late and o.parts == 1
+    (o,) = detect("CCIIICC")  # from polls alone both edges lag by half a poll on average: both stay put
+    assert (o.start_ms, o.end_ms) == (at(2), at(5))
 
 
 def test_the_earliest_of_several_entries_in_one_poll_window_pins_it():
@@ -647,4 +656,5 @@ def test_a_hub_killed_and_restarted_in_the_middle_of_outages_loses_no_event():
             assert "hub_down_at_end" in o.evidence and not o.end_exact
             assert o.end_latest_ms is not None and o.end_latest_ms >= me[i]
         else:
-            assert "hub_down_during" in o.evidence and o.end_ms >= me[i]
+            assert "hub_down_during" in o.evidence and o.end_ms >= me[i] - STEP // 2  # mid-window
+            assert o.end_latest_ms is not None and o.end_latest_ms >= me[i]

@@ -30,6 +30,11 @@ samples ``t_prev`` before and ``t_next`` after it:
 - ``end_ms = min(t_b + max_gap_ms, t_next)`` and ``end_latest_ms = t_next``; the
   true end lies in ``(t_b, t_next]``. A ``backup_event`` ending in that window
   pins the end.
+- Both edges from polls lag the truth by half a poll on average, so the
+  duration has no bias. A pinned start does not lag: then an end from polls is
+  put in the middle of its window, ``(t_b + t_next) // 2`` (or at the latest
+  fault entry in it, the grid being disturbed then), else every such event
+  would be half a poll too long (+13 minutes a year at 5 s polling).
 - Readings further apart than ``max_gap_ms`` mean nobody was looking (the hub
   or the device was down):
 
@@ -292,6 +297,7 @@ class _Run:
     end_open: bool  # no sample after (ongoing, or up to now)
     end_gap: bool  # the end window is a gap
     pins: list[Evidence] = field(default_factory=list)
+    late_ms: int | None = None  # the latest evidence absorbed after the last outage sample
 
 
 def _samples(
@@ -469,6 +475,8 @@ def detect_outages(
             r.pins.append(e)
         elif e.time_ms <= r.last or not (r.end_gap or _ended_before(r.event, e.time_ms)):
             r.event.take(e)
+            if e.time_ms > r.last:
+                r.late_ms = e.time_ms
         else:  # after the outage was last seen, in a gap or after its known end: its own blip (merged if close)
             free.append(_own(e, kt, int(max_gap_ms), now_ms))
 
@@ -486,6 +494,10 @@ def detect_outages(
                 r.event.take(e)
         r.event.take(pin)
         r.event.start_ms, r.event.start_exact, r.event.start_earliest_ms = pin.time_ms, True, pin.time_ms
+        ev = r.event
+        if ev.end_ms is not None and not ev.end_exact and not r.end_gap and not r.end_open:
+            # the start no longer lags by half a poll on average: neither may the end
+            ev.end_ms = max((r.last + int(r.hi)) // 2, r.late_ms or r.last)
 
     for t0, t1, changes in _island_intervals(islands, kt, kd):
         end = _INF if t1 is None else t1

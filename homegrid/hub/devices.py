@@ -18,10 +18,12 @@ from typing import Any
 from homegrid.config import Config, PowerwallConfig
 from homegrid.credentials import Credentials
 from homegrid.devices import Device, DeviceError
+from homegrid.devices.control import BatteryControl
 from homegrid.glossary import display_value
 from homegrid.readings import Reading
 
-__all__ = ["DeviceTrial", "build_devices", "build_powerwall", "build_publisher", "build_storm", "try_devices"]
+__all__ = ["DeviceTrial", "build_battery_control", "build_devices", "build_powerwall", "build_publisher", "build_storm",
+           "try_devices"]
 
 log = logging.getLogger(__name__)
 
@@ -96,30 +98,35 @@ def build_publisher(config: Config, credentials: Credentials) -> Any:
     )
 
 
-def build_storm(config: Config, device: Device, data_dir: Path, clock: Callable[[], datetime] | None = None) -> Any:
-    """Storm mode for the battery of ``device`` when ``[storm] enabled``, else None."""
+def build_battery_control(device: Device) -> BatteryControl | None:
+    """What the hub may change on the battery of ``device`` (reserve, operation mode), or None."""
+    from homegrid.devices.powerwall import PowerwallGateway
+
+    if isinstance(device, PowerwallGateway):
+        from homegrid.devices.powerwall.control import PowerwallReserve
+
+        return PowerwallReserve(device.client)  # type: ignore[arg-type]
+    if type(device).__name__ == "VirtualHome":
+        from homegrid.devices.virtual.control import VirtualReserve
+
+        return VirtualReserve(device)  # type: ignore[arg-type]
+    return None
+
+
+def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,
+                clock: Callable[[], datetime] | None = None) -> Any:
+    """Storm mode acting through ``control`` when ``[storm] enabled``, else None."""
     if not config.storm.enabled:
         return None
-    from homegrid.devices.powerwall import PowerwallGateway
     from homegrid.devices.weather import AlertSource, alerts_url
     from homegrid.planner import StormPolicy, StormWatch
 
     st = config.storm
-    control: Any
-    if isinstance(device, PowerwallGateway):
-        from homegrid.devices.powerwall.control import PowerwallReserve
-
-        control = PowerwallReserve(device.client)  # type: ignore[arg-type]
-        if not control.can_control:
-            log.warning("storm mode: a Powerwall in local mode refuses reserve changes; "
-                        "set [powerwall] mode = \"cloud\" or \"fleetapi\" for storm mode to act")
-    elif type(device).__name__ == "VirtualHome":
-        from homegrid.devices.virtual.control import VirtualReserve
-
-        control = VirtualReserve(device)  # type: ignore[arg-type]
-    else:
-        log.warning("storm mode: %s has no backup reserve to set", getattr(device, "name", device))
+    if control is None:
+        log.warning("storm mode: the device has no backup reserve to set")
         return None
+    if not control.can_control:
+        log.warning("storm mode: %s", control.why_not)
     source = AlertSource(st.source or alerts_url(config.site.latitude, config.site.longitude), st.user_agent)
     policy = StormPolicy(reserve_percent=st.reserve_percent, events=st.events, min_severity=st.min_severity or None,
                          lead_h=st.lead_h, hold_h=st.hold_h, settle_s=st.settle_s)

@@ -23,7 +23,7 @@ from homegrid.config import Config
 from homegrid.devices import Device
 from homegrid.energy.outages import VOLTAGE_DOWN_V
 from homegrid.glossary import GridStatus
-from homegrid.hub.devices import build_storm
+from homegrid.hub.devices import build_battery_control, build_storm
 from homegrid.hub.notify import Notifier
 from homegrid.hub.outages import OutageTracker
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
@@ -126,7 +126,8 @@ class Hub:
         ]
         for p in self.pollers:
             p.on_evidence = self._accept_evidence
-        self.storm = build_storm(config, self.device, Path(data_dir), self.clock)
+        self.control = build_battery_control(self.device)
+        self.storm = build_storm(config, self.control, Path(data_dir), self.clock)
         self._storm_topic: str | None = None
         if self.storm is not None and publisher is not None and hasattr(publisher, "add_switch"):
             self._storm_topic = publisher.add_switch("storm", "Storm mode", self._storm_command)
@@ -382,9 +383,11 @@ class Hub:
         await asyncio.to_thread(self.backfill)
         app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
                          backup=self.backup)
+        from homegrid.api.settings import add_settings_routes
         from homegrid.api.storm import add_storm_routes
 
         add_storm_routes(app, self.storm)
+        add_settings_routes(app, self.control, self.storm)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,

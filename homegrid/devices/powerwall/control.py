@@ -1,4 +1,5 @@
-"""The Powerwall's backup reserve, read and set through pypowerwall (storm mode's ``ReserveControl``).
+"""The Powerwall's backup reserve and operation mode, read and set through pypowerwall
+(a :class:`~homegrid.devices.control.BatteryControl`, used by storm mode and the owner's settings).
 
 What pypowerwall 0.22.2 does
 ----------------------------
@@ -30,6 +31,9 @@ What pypowerwall 0.22.2 does
   reported to work). Tesla applies the command asynchronously, so a read right after may
   still show the old value: in cloud modes we trust the reply and storm mode's settle time
   deals with the rest.
+- ``set_mode(mode)`` is ``set_operation(mode=mode)`` and goes the same ways (local: the
+  reserve back-filled on the gateway scale; cloud: ``OPERATION_MODE``; Fleet API:
+  ``/operation``), with the same local-mode refusal.
 - Errors are log lines and None, never exceptions (except a failed login); we capture
   pypowerwall's WARNING+ records during the call and put them in the :class:`DeviceError`.
 
@@ -43,9 +47,9 @@ Tesla app's whole-percent resolution (0.95 % on the gateway scale).
 from __future__ import annotations
 
 import asyncio
-import math
 
 from homegrid.devices.base import DeviceError
+from homegrid.devices.control import OPERATION_MODES, check_mode, check_reserve
 from homegrid.devices.powerwall.client import PowerwallClient
 from homegrid.devices.powerwall.replies import HIDDEN_RESERVE_PERCENT, ReplyError, app_soc, parse_operation
 
@@ -53,9 +57,9 @@ __all__ = ["PowerwallReserve", "app_to_gateway", "gateway_to_app"]
 
 
 #: The local API refuses reserve writes on current firmware; this says what to do instead.
-LOCAL_HINT = ("the gateway's local API lets the customer login read the reserve but not change it on current "
-              "firmware (writes need the installer login); set [powerwall] mode = \"cloud\" or \"fleetapi\" "
-              "for storm mode")
+LOCAL_HINT = ("the gateway's local API lets the customer login read the reserve and mode but not change them on "
+              "current firmware (writes need the installer login); set [powerwall] mode = \"cloud\" or "
+              "\"fleetapi\" for homegrid to change them (storm mode, settings)")
 
 
 #: A reserve on the gateway's scale as the Tesla app shows it [%]: the same 5 %-hidden scale as the charge level.
@@ -68,7 +72,7 @@ def app_to_gateway(percent: float) -> float:
 
 
 class PowerwallReserve:
-    """Storm mode's ``ReserveControl`` for a Powerwall, through the hub's :class:`PowerwallClient`.
+    """The backup reserve and operation mode of a Powerwall, through the hub's :class:`PowerwallClient`.
 
     Parameters
     ----------
@@ -95,6 +99,15 @@ class PowerwallReserve:
         """
         return self.mode in ("cloud", "fleetapi")
 
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(OPERATION_MODES)
+
+    @property
+    def why_not(self) -> str | None:
+        """Why changes will be refused, or None."""
+        return None if self.can_control else LOCAL_HINT
+
     def _where(self) -> str:
         where = getattr(self.client, "_where", None)
         return where() if callable(where) else f"powerwall ({self.mode})"
@@ -115,8 +128,7 @@ class PowerwallReserve:
 
     def write(self, percent: float) -> None:
         """Set the backup reserve, gateway scale [%] (blocking); raise :class:`DeviceError` when it did not take."""
-        if not (isinstance(percent, (int, float)) and math.isfinite(percent) and 0 <= percent <= 100):
-            raise ValueError(f"backup reserve {percent!r} %: must be within 0..100")
+        percent = check_reserve(percent)
         local = self.mode == "local"
         # local: the gateway's own scale, verbatim; cloud and Fleet API: Tesla's app scale, whole percents
         level: float = float(percent) if local else float(round(gateway_to_app(percent)))
@@ -140,6 +152,39 @@ class PowerwallReserve:
             if now is None or abs(now - percent) > 0.5:
                 raise DeviceError(f"{self._where()} accepted the backup reserve {percent:.1f} % but reports "
                                   f"{'none' if now is None else format(now, '.1f') + ' %'}")
+
+    def read_mode(self) -> str | None:
+        """The operation mode now (``real_mode``), None when the gateway has none (blocking)."""
+        reply = self.client.poll("/api/operation")
+        if isinstance(reply, dict) and reply.get("real_mode") is None:
+            return None
+        try:
+            return parse_operation(reply).mode
+        except ReplyError as exc:
+            raise DeviceError(str(exc)) from exc
+
+    def write_mode(self, mode: str) -> None:
+        """Set the operation mode (blocking); raise :class:`DeviceError` when it did not take."""
+        mode = check_mode(mode, self.modes)
+        local = self.mode == "local"
+        result, said = self.client.call(lambda pw: pw.set_mode(mode))
+        why = self._redact(" | ".join(said))[:400]
+        detail = (result.get("error") or result.get("ERROR")) if isinstance(result, dict) else None
+        if result is None or detail:
+            raise DeviceError(self._redact(f"{self._where()} did not set the operation mode to {mode}: "
+                                           f"{detail or why or 'no reply'}") + (f"; {LOCAL_HINT}" if local else ""))
+        if local and self.verify:
+            now = self.read_mode()
+            if now != mode:
+                raise DeviceError(f"{self._where()} accepted the operation mode {mode} but reports {now}")
+
+    async def operation_mode(self) -> str | None:
+        """The operation mode now (:data:`~homegrid.devices.control.OPERATION_MODES`)."""
+        return await asyncio.to_thread(self.read_mode)
+
+    async def set_operation_mode(self, mode: str) -> None:
+        """Set the operation mode; raise :class:`DeviceError` when the mode or gateway refuses."""
+        await asyncio.to_thread(self.write_mode, mode)
 
     async def backup_reserve(self) -> float | None:
         """The backup reserve now, gateway scale [%] (the glossary's ``battery_reserve``)."""

@@ -237,6 +237,7 @@ class GatewayModel:
         self.clock = clock or time.time
         self.capacity_wh = float(capacity_wh)
         self.reserve_percent = float(reserve_percent)
+        self.mode = "self_consumption"  # /api/operation's real_mode (reported; the dispatch is self-powered)
         self.transition_s = float(transition_s)
         self.wobble_w = float(wobble_w)
         self._lock = threading.RLock()
@@ -402,7 +403,7 @@ class GatewayModel:
         return {"grid_status": status, "grid_services_active": status != "SystemGridConnected"}
 
     def operation(self) -> dict[str, Any]:
-        return {"real_mode": "self_consumption", "backup_reserve_percent": self.reserve_percent,
+        return {"real_mode": self.mode, "backup_reserve_percent": self.reserve_percent,
                 "freq_shift_load_shed_soe": 75, "freq_shift_load_shed_delta_f": -0.32}
 
     def grid_faults(self) -> list[dict[str, Any]]:

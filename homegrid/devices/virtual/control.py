@@ -1,30 +1,22 @@
-"""The virtual home's backup reserve as storm mode's ``ReserveControl``.
+"""The virtual home's battery settings as a :class:`~homegrid.devices.control.BatteryControl`.
 
-The virtual home keeps its reserve in two places: the dispatch parameters
-(``_Params.reserve_wh``, the energy the battery will not discharge below while the grid is
-up) and the configuration (``config.virtual.backup_reserve_percent``, which its readings
-report as ``battery_reserve``). :class:`VirtualReserve` changes both, so the simulation and
-its readings agree. It uses ``VirtualHome.backup_reserve_percent`` when the home has that
-property, and otherwise replaces the two frozen values itself.
-
-The virtual battery never charges from the grid: a raised reserve stops it discharging
-below the new level and lets the sun fill it, as a Powerwall does in self-powered mode
-without grid charging.
+Storm mode and the owner's settings change the virtual home's backup reserve and operation
+mode through :meth:`VirtualHome.set_battery`; the simulation and its readings agree from the
+next step. The virtual battery never charges from the grid: a raised reserve (or backup-only
+mode) stops it discharging below the new level and lets the sun fill it, as a Powerwall does
+without grid charging. It has no tariff, so it does not take ``autonomous``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from typing import Any
-
-from homegrid.devices.virtual.home import VirtualHome
+from homegrid.devices.control import check_mode, check_reserve
+from homegrid.devices.virtual.home import VIRTUAL_MODES, VirtualHome
 
 __all__ = ["VirtualReserve"]
 
 
 class VirtualReserve:
-    """Read and set the virtual home's backup reserve [%] (the battery's own scale; it hides nothing).
+    """Read and set the virtual home's backup reserve [%] (the battery's own scale) and operation mode.
 
     Parameters
     ----------
@@ -32,31 +24,20 @@ class VirtualReserve:
         Changed in place; call from the event loop that polls it.
     """
 
+    can_control = True
+    modes = VIRTUAL_MODES
+    why_not = None
+
     def __init__(self, home: VirtualHome) -> None:
         self.home = home
 
     def read(self) -> float:
         """The reserve now [%]."""
-        home: Any = self.home
-        if isinstance(getattr(type(home), "backup_reserve_percent", None), property):
-            return float(home.backup_reserve_percent)
-        p = home._params
-        return 100.0 * p.reserve_wh / p.capacity_wh
+        return self.home.backup_reserve_percent
 
     def write(self, percent: float) -> None:
         """Set the reserve [%], 0..100."""
-        if not (isinstance(percent, (int, float)) and math.isfinite(percent) and 0 <= percent <= 100):
-            raise ValueError(f"backup reserve {percent!r} %: must be within 0..100")
-        home: Any = self.home
-        prop = getattr(type(home), "backup_reserve_percent", None)
-        if isinstance(prop, property) and prop.fset is not None:
-            home.backup_reserve_percent = float(percent)
-            return
-        params = home._params
-        home._params = dataclasses.replace(params, reserve_wh=params.capacity_wh * float(percent) / 100.0)
-        config = home._config
-        home._config = dataclasses.replace(
-            config, virtual=dataclasses.replace(config.virtual, backup_reserve_percent=float(percent)))
+        self.home.set_battery(reserve_percent=check_reserve(percent))
 
     async def backup_reserve(self) -> float | None:
         """The reserve now [%]."""
@@ -65,3 +46,11 @@ class VirtualReserve:
     async def set_backup_reserve(self, percent: float) -> None:
         """Set the reserve [%]; it applies from the next simulated step."""
         self.write(percent)
+
+    async def operation_mode(self) -> str | None:
+        """``self_consumption`` or ``backup``."""
+        return self.home.operation_mode
+
+    async def set_operation_mode(self, mode: str) -> None:
+        """Set the operation mode; it applies from the next simulated step."""
+        self.home.set_battery(mode=check_mode(mode, self.modes))

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -61,6 +61,8 @@ INSTALLED = datetime(2020, 1, 1, tzinfo=UTC)
 POLL_STEP_S = 5.0
 START_BATTERY_PERCENT = 60.0
 START_CAR_PERCENT = 70.0
+#: The operation modes the virtual home dispatches (it has no tariff for ``autonomous``).
+VIRTUAL_MODES = ("self_consumption", "backup")
 _CHUNK = 16_384  # steps computed together (bounds temporary memory)
 _YEAR_S = 365.25 * 86400.0
 _CONNECTED = float(GridStatus.CONNECTED)
@@ -264,6 +266,7 @@ class VirtualHome(Device):
             car_wh=pack * START_CAR_PERCENT / 100.0,
             dark=False,
         )
+        self._mode = "self_consumption"
         lifetime = lifetime_counters(config, from_ms(self._now_ms))
         self._counters = [lifetime[name] for name in COUNTERS]
 
@@ -287,6 +290,32 @@ class VirtualHome(Device):
             v = values.get(name)
             if v is not None and math.isfinite(v):
                 self._counters[i] = float(v)
+
+    @property
+    def backup_reserve_percent(self) -> float:
+        """The backup reserve [%] (the battery's own scale; it hides nothing)."""
+        return float(self._config.virtual.backup_reserve_percent)
+
+    @property
+    def operation_mode(self) -> str:
+        """``self_consumption`` or ``backup`` (:data:`~homegrid.devices.control.OPERATION_MODES`)."""
+        return self._mode
+
+    def set_battery(self, reserve_percent: float | None = None, mode: str | None = None) -> None:
+        """Change the backup reserve [%] and/or the operation mode, from the next simulated step.
+
+        Self-powered, the battery covers the home down to the reserve; backup-only, it is held
+        full (the sun still fills it, the grid never does) and only carries the home through
+        outages. Its readings report the reserve as set, in either mode.
+        """
+        if mode is not None and mode not in VIRTUAL_MODES:
+            raise ValueError(f"operation mode {mode!r}: the virtual home takes {', '.join(VIRTUAL_MODES)}")
+        v = self._config.virtual
+        reserve = v.backup_reserve_percent if reserve_percent is None else float(reserve_percent)
+        self._mode = mode or self._mode
+        self._config = replace(self._config, virtual=replace(v, backup_reserve_percent=reserve))
+        hold = 100.0 if self._mode == "backup" else reserve
+        self._params = replace(self._params, reserve_wh=self._params.capacity_wh * hold / 100.0)
 
     @property
     def now(self) -> datetime:

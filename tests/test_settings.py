@@ -1,0 +1,206 @@
+"""The owner's battery settings (issue 5, System view): backup reserve and operation mode, through the device
+adapters (the virtual home; a Powerwall through real pypowerwall against the simulated gateway, and in a cloud
+mode), over ``/api/v1/settings``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+from homegrid.api.settings import add_settings_routes, read_settings
+from homegrid.config import Config, VirtualHomeConfig
+from homegrid.devices.base import DeviceError
+from homegrid.devices.powerwall.client import PowerwallClient, connect_gateway
+from homegrid.devices.powerwall.control import PowerwallReserve
+from homegrid.devices.powerwall.simulator import SimulatedGateway, Simulator, _json
+from homegrid.devices.virtual import VirtualHome
+from homegrid.devices.virtual.control import VirtualReserve
+
+from .test_storm import PASSWORD, FakeCloudClient, _gateway_answers
+
+NIGHT = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)  # 22:00 in New York: no sun, the battery carries the home
+NOON = datetime(2025, 6, 15, 17, 0, tzinfo=UTC)  # 13:00 in New York, June: a surplus of sun
+
+
+def _home(start: datetime) -> VirtualHome:
+    return VirtualHome(Config(virtual=dataclasses.replace(VirtualHomeConfig(), outages_per_year=0)).check(),
+                       start=start)
+
+
+def _app(control, storm=None) -> TestClient:
+    app = FastAPI()
+    add_settings_routes(app, control, storm)
+    return TestClient(app)
+
+
+# -- the virtual home ---------------------------------------------------------------------------------------
+
+
+def test_backup_only_holds_the_virtual_battery_and_self_powered_lets_it_go():
+    held, free = _home(NIGHT), _home(NIGHT)
+    control = VirtualReserve(held)
+    assert asyncio.run(control.operation_mode()) == "self_consumption"
+    asyncio.run(control.set_operation_mode("backup"))
+    assert asyncio.run(control.operation_mode()) == "backup"
+    assert asyncio.run(control.backup_reserve()) == pytest.approx(20.0)  # the reserve setting is kept
+    night = held.simulate(NIGHT + timedelta(hours=2), 60)
+    assert free.simulate(NIGHT + timedelta(hours=2), 60).columns["battery_power"].max() > 100
+    assert night.columns["battery_power"].max() <= 0  # never covers the home while the grid is up
+    assert night.columns["battery_reserve"][-1] == 20.0
+    asyncio.run(control.set_operation_mode("self_consumption"))
+    later = held.simulate(NIGHT + timedelta(hours=3), 60)
+    assert later.columns["battery_power"].max() > 100  # back to covering the home
+
+
+def test_backup_only_still_fills_the_virtual_battery_from_the_sun():
+    home = _home(NOON)
+    asyncio.run(VirtualReserve(home).set_operation_mode("backup"))
+    day = home.simulate(NOON + timedelta(hours=2), 60)
+    assert day.columns["battery_power"].min() < -500  # charging from the surplus
+    assert day.columns["battery_soc"][-1] > day.columns["battery_soc"][0]
+
+
+def test_the_virtual_home_refuses_what_it_cannot_do():
+    control = VirtualReserve(_home(NIGHT))
+    with pytest.raises(ValueError, match="takes self_consumption, backup"):
+        asyncio.run(control.set_operation_mode("autonomous"))  # it has no tariff to follow
+    with pytest.raises(ValueError, match=r"0\.\.100"):
+        asyncio.run(control.set_backup_reserve(float("nan")))
+
+
+def test_settings_api_on_the_virtual_home():
+    home = _home(NIGHT)
+    api = _app(VirtualReserve(home))
+    now = api.get("/api/v1/settings").json()
+    assert now["available"] and now["can_control"] and now["why_not"] is None
+    assert now["battery_reserve"] == pytest.approx(20.0) and now["operation_mode"] == "self_consumption"
+    assert [m["mode"] for m in now["modes"]] == ["self_consumption", "backup"]
+    assert now["modes"][0]["label"] == "Self-Powered" and now["storm"] is None
+    after = api.post("/api/v1/settings", json={"battery_reserve": 35, "operation_mode": "backup"}).json()
+    assert after["battery_reserve"] == 35.0 and after["operation_mode"] == "backup"
+    assert asyncio.run(home.poll()).values["battery_reserve"] == 35.0  # the readings follow
+    only_mode = api.post("/api/v1/settings", json={"operation_mode": "self_consumption"}).json()
+    assert only_mode["battery_reserve"] == 35.0 and only_mode["operation_mode"] == "self_consumption"
+    for bad, word in (({"battery_reserve": 120}, "0..100"), ({"operation_mode": "autonomous"}, "takes"),
+                      ({"battery_reserve": "lots"}, "")):
+        r = api.post("/api/v1/settings", json=bad)
+        assert r.status_code == 422 and word in r.text, bad
+    assert api.get("/api/v1/settings").json()["battery_reserve"] == 35.0  # nothing changed by the refusals
+
+
+def test_settings_api_without_a_battery_says_so():
+    api = _app(None)
+    assert api.get("/api/v1/settings").json() == {"available": False, "can_control": False,
+                                                  "why_not": "no battery the hub can control", "storm": None}
+    assert api.post("/api/v1/settings", json={"battery_reserve": 50}).status_code == 409
+
+
+# -- the Powerwall ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator() as s:
+        yield s
+
+
+@pytest.fixture
+def gateway(sim: Simulator) -> SimulatedGateway:
+    return sim.add_gateway(password=PASSWORD)
+
+
+@pytest.fixture
+def client(gateway: SimulatedGateway, tmp_path) -> Iterator[PowerwallClient]:
+    c = connect_gateway(gateway.address, PASSWORD, timeout_s=2.0, auth_dir=tmp_path / "auth")
+    yield c
+    c.close()
+
+
+def test_local_mode_reads_the_settings_and_says_why_it_cannot_change_them(client, gateway):
+    api = _app(PowerwallReserve(client))
+    now = api.get("/api/v1/settings").json()
+    assert now["battery_reserve"] == 20.0 and now["operation_mode"] == "self_consumption"
+    assert not now["can_control"] and 'mode = "cloud"' in now["why_not"]
+    assert [m["mode"] for m in now["modes"]] == ["self_consumption", "autonomous", "backup"]
+    r = api.post("/api/v1/settings", json={"operation_mode": "backup"})
+    assert r.status_code == 502 and "did not set the operation mode to backup" in r.text and PASSWORD not in r.text
+    assert gateway.model.mode == "self_consumption"
+
+
+def test_local_mode_mode_change_when_the_gateway_accepts_it(client, gateway, monkeypatch):
+    def accept(gw: SimulatedGateway, body: dict):
+        gw.model.mode = body["real_mode"]
+        return _json(gw.model.operation())
+
+    posts = _gateway_answers(monkeypatch, accept)
+    control = PowerwallReserve(client)
+    asyncio.run(control.set_operation_mode("backup"))
+    # pypowerwall back-fills the reserve on the gateway scale for the full overwrite
+    assert posts == [{"real_mode": "backup", "backup_reserve_percent": 20.0}]
+    assert asyncio.run(control.operation_mode()) == "backup"
+
+    _gateway_answers(monkeypatch, lambda gw, body: _json(gw.model.operation()))  # says yes, changes nothing
+    with pytest.raises(DeviceError, match="accepted the operation mode self_consumption but reports backup"):
+        asyncio.run(control.set_operation_mode("self_consumption"))
+
+
+class FakeCloudModes(FakeCloudClient):
+    """A cloud-mode client that also takes operation modes."""
+
+    def __init__(self, mode: str = "cloud") -> None:
+        super().__init__(mode)
+        self.real_mode = "self_consumption"
+        self.modes: list[str] = []
+
+    def poll(self, api: str):
+        return {**super().poll(api), "real_mode": self.real_mode}
+
+    def call(self, fn):
+        client = self
+
+        class Powerwall:
+            def set_reserve(self, level: float):
+                client.reserve_app = level
+                return {"set_backup_reserve_percent": {"backup_reserve_percent": level, "result": "Updated"}}
+
+            def set_mode(self, mode: str):
+                client.modes.append(mode)
+                if client.result != "ok":
+                    return client.result
+                client.real_mode = mode
+                return {"set_operational_mode": {"real_mode": mode, "result": "Updated"}}
+
+        return fn(Powerwall()), self.said
+
+
+def test_cloud_mode_changes_reserve_and_mode_on_the_app_scale():
+    fake = FakeCloudModes("fleetapi")
+    api = _app(PowerwallReserve(fake))
+    now = api.get("/api/v1/settings").json()
+    assert now["can_control"] and now["why_not"] is None
+    after = api.post("/api/v1/settings", json={"operation_mode": "autonomous", "battery_reserve": 24.0}).json()
+    assert fake.modes == ["autonomous"] and fake.reserve_app == 20.0  # gateway 24 % is the app's 20 %
+    assert after["operation_mode"] == "autonomous" and after["battery_reserve"] == pytest.approx(24.0)
+    fake.result = {"error": "energy site unavailable"}
+    r = api.post("/api/v1/settings", json={"operation_mode": "backup"})
+    assert r.status_code == 502 and "energy site unavailable" in r.text
+
+
+def test_settings_report_a_device_that_does_not_answer():
+    class Gone:
+        can_control, modes, why_not = True, ("self_consumption",), None
+
+        async def backup_reserve(self):
+            raise DeviceError("powerwall at 192.0.2.1: timed out")
+
+        async def operation_mode(self):
+            return None
+
+    out = asyncio.run(read_settings(Gone()))
+    assert out["error"] == "powerwall at 192.0.2.1: timed out" and out["battery_reserve"] is None
