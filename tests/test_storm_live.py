@@ -1,0 +1,88 @@
+"""`homegrid storm` against a running `homegrid serve` (issue 4): the owner's switch from the command line reaches
+the hub, which raises the virtual home's backup reserve and puts it back; the readings and `/api/v1/settings`
+follow. The alert feed is a published NWS example with no alerts in force, read from a file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from .test_web import Served, start_hub, stop_hub
+
+NO_ALERTS = Path(__file__).parent / "fixtures" / "nws" / "area_AZ_no_alerts_2024-01-08.json"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory) -> Iterator[Served]:
+    config = f"""
+[site]
+timezone = "America/Phoenix"
+[server]
+backfill_days = 0.05
+poll_interval_s = 1
+[virtual]
+outages_per_year = 0
+backup_reserve_percent = 25
+[storm]
+enabled = true
+source = {json.dumps(str(NO_ALERTS))}
+interval_s = 60
+reserve_percent = 100
+hold_h = 0
+settle_s = 0
+"""
+    served = start_hub(tmp_path_factory.mktemp("storm"), config, ZoneInfo("America/Phoenix"))
+    try:
+        yield served
+    finally:
+        stop_hub(served)
+
+
+def storm_cli(hub: Served, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "homegrid.cli", "storm", *args, "--config", str(hub.config),
+                           "--url", hub.url], capture_output=True, text=True, timeout=60)
+
+
+def wait_for(what: Callable[[], bool], why: str, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not what():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
+
+
+def test_the_owners_switch_from_the_command_line_reaches_the_running_hub(hub):
+    out = storm_cli(hub)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["enabled"] and not status["storm"] and status["alerts"] == []
+
+    on = storm_cli(hub, "on")
+    assert on.returncode == 0, on.stderr
+    assert json.loads(on.stdout)["manual"] is True
+    wait_for(lambda: hub.get("/api/v1/storm")["storm"], "storm mode never came on")
+    wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 100.0,
+             "the readings never showed the storm reserve")
+    assert hub.get("/api/v1/settings")["battery_reserve"] == 100.0
+    assert hub.get("/api/v1/storm")["saved_reserve_percent"] == 25.0
+    assert json.loads(storm_cli(hub, "status").stdout)["storm"] is True
+
+    auto = storm_cli(hub, "auto")
+    assert auto.returncode == 0, auto.stderr
+    wait_for(lambda: not hub.get("/api/v1/storm")["storm"], "storm mode never went off")
+    wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 25.0,
+             "the owner's reserve was not put back")
+
+
+def test_the_command_line_says_clearly_when_no_hub_answers(hub):
+    out = subprocess.run([sys.executable, "-m", "homegrid.cli", "storm", "--config", str(hub.config),
+                          "--url", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "did not answer" in out.stderr and "homegrid serve" in out.stderr
+    bad = storm_cli(hub, "on", "--until", "2030-01-01T00:00:00")  # no offset
+    assert bad.returncode != 0 and "offset" in bad.stderr
