@@ -1,12 +1,11 @@
 """The owner's battery settings (issue 5, System view): backup reserve and operation mode, through the device
-adapters (the virtual home; a Powerwall through real pypowerwall against the simulated gateway, and in a cloud
-mode), over ``/api/v1/settings``."""
+adapters (the virtual home; a Powerwall in a cloud mode), over ``/api/v1/settings``; the Powerwall's local mode
+through real pypowerwall is in test_storm.py with the reserve."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,13 +15,11 @@ from starlette.testclient import TestClient
 from homegrid.api.settings import add_settings_routes, read_settings
 from homegrid.config import Config, VirtualHomeConfig
 from homegrid.devices.base import DeviceError
-from homegrid.devices.powerwall.client import PowerwallClient, connect_gateway
 from homegrid.devices.powerwall.control import PowerwallReserve
-from homegrid.devices.powerwall.simulator import SimulatedGateway, Simulator, _json
 from homegrid.devices.virtual import VirtualHome
 from homegrid.devices.virtual.control import VirtualReserve
 
-from .test_storm import PASSWORD, FakeCloudClient, _gateway_answers
+from .test_storm import FakeCloudClient
 
 NIGHT = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)  # 22:00 in New York: no sun, the battery carries the home
 NOON = datetime(2025, 6, 15, 17, 0, tzinfo=UTC)  # 13:00 in New York, June: a surplus of sun
@@ -104,83 +101,8 @@ def test_settings_api_without_a_battery_says_so():
 # -- the Powerwall ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    with Simulator() as s:
-        yield s
-
-
-@pytest.fixture
-def gateway(sim: Simulator) -> SimulatedGateway:
-    return sim.add_gateway(password=PASSWORD)
-
-
-@pytest.fixture
-def client(gateway: SimulatedGateway, tmp_path) -> Iterator[PowerwallClient]:
-    c = connect_gateway(gateway.address, PASSWORD, timeout_s=2.0, auth_dir=tmp_path / "auth")
-    yield c
-    c.close()
-
-
-def test_local_mode_reads_the_settings_and_says_why_it_cannot_change_them(client, gateway):
-    api = _app(PowerwallReserve(client))
-    now = api.get("/api/v1/settings").json()
-    assert now["battery_reserve"] == 20.0 and now["operation_mode"] == "self_consumption"
-    assert not now["can_control"] and 'mode = "cloud"' in now["why_not"]
-    assert [m["mode"] for m in now["modes"]] == ["self_consumption", "autonomous", "backup"]
-    r = api.post("/api/v1/settings", json={"operation_mode": "backup"})
-    assert r.status_code == 502 and "did not set the operation mode to backup" in r.text and PASSWORD not in r.text
-    assert gateway.model.mode == "self_consumption"
-
-
-def test_local_mode_mode_change_when_the_gateway_accepts_it(client, gateway, monkeypatch):
-    def accept(gw: SimulatedGateway, body: dict):
-        gw.model.mode = body["real_mode"]
-        return _json(gw.model.operation())
-
-    posts = _gateway_answers(monkeypatch, accept)
-    control = PowerwallReserve(client)
-    asyncio.run(control.set_operation_mode("backup"))
-    # pypowerwall back-fills the reserve on the gateway scale for the full overwrite
-    assert posts == [{"real_mode": "backup", "backup_reserve_percent": 20.0}]
-    assert asyncio.run(control.operation_mode()) == "backup"
-
-    _gateway_answers(monkeypatch, lambda gw, body: _json(gw.model.operation()))  # says yes, changes nothing
-    with pytest.raises(DeviceError, match="accepted the operation mode self_consumption but reports backup"):
-        asyncio.run(control.set_operation_mode("self_consumption"))
-
-
-class FakeCloudModes(FakeCloudClient):
-    """A cloud-mode client that also takes operation modes."""
-
-    def __init__(self, mode: str = "cloud") -> None:
-        super().__init__(mode)
-        self.real_mode = "self_consumption"
-        self.modes: list[str] = []
-
-    def poll(self, api: str):
-        return {**super().poll(api), "real_mode": self.real_mode}
-
-    def call(self, fn):
-        client = self
-
-        class Powerwall:
-            def set_reserve(self, level: float):
-                client.reserve_app = level
-                return {"set_backup_reserve_percent": {"backup_reserve_percent": level, "result": "Updated"}}
-
-            def set_mode(self, mode: str):
-                client.modes.append(mode)
-                if client.result != "ok":
-                    return client.result
-                client.real_mode = mode
-                return {"set_operational_mode": {"real_mode": mode, "result": "Updated"}}
-
-        return fn(Powerwall()), self.said
-
-
 def test_cloud_mode_changes_reserve_and_mode_on_the_app_scale():
-    fake = FakeCloudModes("fleetapi")
+    fake = FakeCloudClient("fleetapi")
     api = _app(PowerwallReserve(fake))
     now = api.get("/api/v1/settings").json()
     assert now["can_control"] and now["why_not"] is None

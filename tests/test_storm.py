@@ -1,4 +1,5 @@
-"""Storm mode: the NWS alert feed, the pure decision, the running watch and the reserve controls."""
+"""Storm mode: the NWS alert feed, the pure decision, the running watch; and the battery controls it acts through
+(the reserve and, for the owner's settings, the operation mode; a Powerwall through real pypowerwall)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
 
+from homegrid.api.settings import add_settings_routes
 from homegrid.config import Config, VirtualHomeConfig
 from homegrid.devices import DeviceError
 from homegrid.devices.powerwall.client import PowerwallClient, connect_gateway
@@ -643,13 +647,15 @@ class FakeCloudClient:
     def __init__(self, mode: str = "cloud") -> None:
         self.mode = mode
         self.reserve_app = 15.0
+        self.real_mode = "self_consumption"
         self.result: Any = "ok"
         self.said: list[str] = []
         self.levels: list[float] = []
+        self.modes: list[str] = []
 
     def poll(self, api: str) -> Any:
         assert api == "/api/operation"
-        return {"real_mode": "self_consumption", "backup_reserve_percent": app_to_gateway(self.reserve_app)}
+        return {"real_mode": self.real_mode, "backup_reserve_percent": app_to_gateway(self.reserve_app)}
 
     def call(self, fn):
         client = self
@@ -660,6 +666,13 @@ class FakeCloudClient:
                 if client.result == "ok":
                     client.reserve_app = level
                     return {"set_backup_reserve_percent": {"backup_reserve_percent": level, "result": "Updated"}}
+                return client.result
+
+            def set_mode(self, mode: str):
+                client.modes.append(mode)
+                if client.result == "ok":
+                    client.real_mode = mode
+                    return {"set_operational_mode": {"real_mode": mode, "result": "Updated"}}
                 return client.result
 
         return fn(Powerwall()), self.said
@@ -697,3 +710,40 @@ def test_storm_watch_with_a_refusing_gateway_keeps_trying_and_says_why(client, t
     status = watch.status
     assert not status["storm"] and "did not set the backup reserve" in status["device_error"]
     assert status["saved_reserve_percent"] is None and [a["id"] for a in status["alerts"]] == [WATCH_ID]
+
+
+# -- the operation mode and the owner's settings, through real pypowerwall -----------------------------------
+
+
+def settings_app(control) -> TestClient:
+    app = FastAPI()
+    add_settings_routes(app, control)
+    return TestClient(app)
+
+
+def test_local_mode_reads_the_settings_and_says_why_it_cannot_change_them(client, gateway):
+    api = settings_app(PowerwallReserve(client))
+    now = api.get("/api/v1/settings").json()
+    assert now["battery_reserve"] == 20.0 and now["operation_mode"] == "self_consumption"
+    assert not now["can_control"] and 'mode = "cloud"' in now["why_not"]
+    assert [m["mode"] for m in now["modes"]] == ["self_consumption", "autonomous", "backup"]
+    r = api.post("/api/v1/settings", json={"operation_mode": "backup"})
+    assert r.status_code == 502 and "did not set the operation mode to backup" in r.text and PASSWORD not in r.text
+    assert gateway.model.mode == "self_consumption"
+
+
+def test_local_mode_mode_change_when_the_gateway_accepts_it(client, gateway, monkeypatch):
+    def accept(gw: SimulatedGateway, body: dict):
+        gw.model.mode = body["real_mode"]
+        return _json(gw.model.operation())
+
+    posts = _gateway_answers(monkeypatch, accept)
+    control = PowerwallReserve(client)
+    asyncio.run(control.set_operation_mode("backup"))
+    # pypowerwall back-fills the reserve on the gateway scale for the full overwrite
+    assert posts == [{"real_mode": "backup", "backup_reserve_percent": 20.0}]
+    assert asyncio.run(control.operation_mode()) == "backup"
+
+    _gateway_answers(monkeypatch, lambda gw, body: _json(gw.model.operation()))  # says yes, changes nothing
+    with pytest.raises(DeviceError, match="accepted the operation mode self_consumption but reports backup"):
+        asyncio.run(control.set_operation_mode("self_consumption"))
