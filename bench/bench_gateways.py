@@ -71,7 +71,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import MIB, PYTHON, REPO, child_env, log, machine
+from common import MIB, PYTHON, REPO, child_env, log, machine, stop_process
 
 BUDGET_P95_MS = 100.0
 PASSWORD = "simulated"  # the simulator's default customer password
@@ -122,13 +122,7 @@ class SimulatorProcess:
         return self.proc.pid
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # it stops its gateways and exits
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM)  # it stops its gateways and exits
 
 
 def _cpu_seconds(pid: int) -> float:

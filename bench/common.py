@@ -81,6 +81,17 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None, timeout_s: floa
     return ChildRun(wall, usage.ru_maxrss, usage.ru_utime, usage.ru_stime, proc.returncode, stdout, stderr)
 
 
+def stop_process(proc: subprocess.Popen, sig: int, timeout_s: float = 30) -> None:
+    """Ask a child to stop with a signal; kill it if it has not within the timeout."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def percentiles(samples_s: list[float]) -> dict[str, float]:
     a = np.asarray(samples_s) * 1000.0
     return {

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from common import stop_process
 
 __all__ = ["PWD_CQS", "Influx", "available", "free_port", "influxd_path"]
 
@@ -205,13 +206,8 @@ class Influx:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, signal.SIGTERM)
         self.log.close()
         shutil.rmtree(self.root, ignore_errors=True)
 

@@ -24,16 +24,17 @@ import bench_outages
 import bench_queries
 import bench_serve
 import bench_simulate
+import bench_web
 from common import MIB, OUT, fmt, log, machine, ratio, verdict
 
-BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages")
+BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
                    help="small sizes: 30 simulated days, 1 M import rows, 400 query days, 30 s serve, "
-                        "60 gateway polls, a 60 s fleet and 61 days of outages")
+                        "60 gateway polls, a 60 s fleet, 61 days of outages and bench_web.py --quick")
     p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
     p.add_argument("--no-influx", action="store_true", help="skip the InfluxDB side everywhere")
     p.add_argument("--simulate-days", type=float)
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "outages":  # issue 4: detection against the virtual home's ground truth, no peer
                 results[name] = bench_outages.run(sizes["outage_days"], live_per_kind=1 if q else 8,
                                                   tmp_root=args.tmp)
+            elif name == "web":  # issue 5: Chromium against the hub; no peer installable, figures against the budgets
+                results[name] = bench_web.run(**(bench_web.QUICK if q else {}), tmp_root=args.tmp)
             else:
                 raise SystemExit(f"unknown bench {name!r}")
         except Exception as exc:  # a failing bench must not lose the others' figures
@@ -212,6 +215,11 @@ def render(r: dict) -> str:
         add("7 outages", ou["error"], None, None)
     for row in bench_outages.summary_rows(ou) if "intervals" in ou or "live" in ou else ():
         add(*row)
+    web = r.get("web", {})
+    if "error" in web or "skipped" in web:
+        add("8 web", web.get("error") or web.get("skipped"), None, None)
+    for what, measured, budget, _ratio, ok in bench_web.summary_rows(web):
+        add(f"8 {what}", measured, None, None, budget, ok)
     head = ("what", "homegrid", "InfluxDB 1.6", "homegrid/Influx", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

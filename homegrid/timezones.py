@@ -32,8 +32,8 @@ def _transitions(timezone: str, first_day: int, last_day: int) -> tuple[np.ndarr
     starts = [int(days[0])]
     values = [int(offs[0])]
     for i in np.flatnonzero(offs[1:] != offs[:-1]).tolist():
-        lo, hi = int(days[i]), int(days[i + 1])  # the change lies in (lo, hi]; bisect to the minute
-        while hi - lo > 60_000:
+        lo, hi = int(days[i]), int(days[i + 1])  # the change lies in (lo, hi]; bisect to the millisecond
+        while hi - lo > 1:
             mid = (lo + hi) // 2
             if _offset_at(mid, tz) == offs[i]:
                 lo = mid
@@ -47,8 +47,9 @@ def _transitions(timezone: str, first_day: int, last_day: int) -> tuple[np.ndarr
 def utc_offset_ms(t_ms: np.ndarray, timezone: str) -> np.ndarray:
     """The zone's UTC offset at each instant (daylight saving included). [ms]
 
-    Offset changes are found from daily samples and bisected to the minute, so a
-    year of instants costs a few hundred zone look-ups, whatever its length.
+    Offset changes are found from daily samples and bisected to the millisecond (an
+    instant at the change takes the new offset), so a year of instants costs a few
+    hundred zone look-ups, whatever its length.
     """
     t = np.asarray(t_ms, dtype=np.int64)
     if t.size == 0:

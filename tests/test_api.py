@@ -98,3 +98,16 @@ def test_export_csv_and_the_live_stream(client, tmp_path):
         body = "".join(stream.iter_text())
     assert body.startswith("event: live\ndata: ")
     assert json.loads(body.split("data: ", 1)[1])["values"]["home_power"] == 3000
+
+
+def test_large_replies_are_gzipped_when_asked_and_the_stream_is_not(client):
+    day = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "minute"},
+                     headers={"Accept-Encoding": "gzip"})
+    assert day.status_code == 200 and day.headers["content-encoding"] == "gzip"
+    assert int(day.headers["content-length"]) < len(day.content) / 3  # decoded by the client
+    plain = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "minute"},
+                       headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json() == day.json()
+    with client.stream("GET", "/api/v1/stream", params={"max_events": 1}, headers={"Accept-Encoding": "gzip"}) as s:
+        assert "content-encoding" not in s.headers  # events must reach the browser as they happen
+        assert "".join(s.iter_text()).startswith("event: live")

@@ -30,3 +30,19 @@ def test_wall_time_round_trips_outside_the_skipped_hour():
     utc = wall_to_utc_ms(wall, "America/New_York")
     back = [datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo("America/New_York")) for ms in utc.tolist()]
     assert [b.strftime("%H:%M") for b in back] == ["01:30", "03:30", "07:30"]
+
+
+def test_the_instant_of_a_change_has_the_new_offset():
+    """Hypothesis rarely draws the exact instant of a change; the minute grid of a day view always does."""
+    for zone, change in (("America/New_York", datetime(2026, 3, 8, 7, tzinfo=UTC)),
+                         ("America/New_York", datetime(2026, 11, 1, 6, tzinfo=UTC)),
+                         ("Europe/Berlin", datetime(2026, 3, 29, 1, tzinfo=UTC)),
+                         ("Europe/Berlin", datetime(2026, 10, 25, 1, tzinfo=UTC)),
+                         ("Australia/Lord_Howe", datetime(2026, 4, 4, 15, tzinfo=UTC))):
+        ms = int(change.timestamp() * 1000)
+        t = np.array([ms - 1, ms, ms + 60_000], dtype=np.int64)
+        tz = ZoneInfo(zone)
+        want = [int(datetime.fromtimestamp(x / 1000, UTC).astimezone(tz).utcoffset().total_seconds() * 1000)
+                for x in t.tolist()]
+        assert want[0] != want[1], (zone, change)  # it is a change
+        assert utc_offset_ms(t, zone).tolist() == want, zone

@@ -1,8 +1,11 @@
 """The web app in a real browser: Debian's Chromium, driven by Playwright, against `homegrid serve` on the virtual home.
 
 The hub runs in a temporary data directory with a site time zone chosen so that it is about 03:00 there now
-(the virtual car is at home and plugged in), a small charger (so its session is still going), and a seed whose
-outage schedule puts a sustained outage inside yesterday. Screenshots of every view are written under
+(``$HOMEGRID_WEB_HOUR`` sets another hour: ``scripts/screenshots`` asks for 13:00, daylight for the README), the site's
+longitude matching its zone (so the sun keeps the zone's clock), a car that stays home on a small charger (so its
+session is still going) and a seed whose outage schedule puts a sustained outage inside yesterday and none now. Two
+more hubs run for their own tests: one whose grid is down now and comes back a few seconds later, and one in
+America/New_York with the history of the last 23-hour and 25-hour days. Screenshots of every view are written under
 ``$HOMEGRID_WEB_ARTIFACTS`` (default: a ``homegrid-web`` folder in the temp directory).
 """
 
@@ -18,7 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +38,8 @@ ARTIFACTS = Path(os.environ.get("HOMEGRID_WEB_ARTIFACTS") or Path(tempfile.gette
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 TIMEOUT_MS = 15_000
+# the test home's local hour now: 3 (night, the default) or, for the README's screenshots, 13
+HOUR = int(os.environ.get("HOMEGRID_WEB_HOUR") or 3)
 
 
 # --- formatting as the page does it (homegrid/web/src/format.js) ---------------------------------------------
@@ -71,10 +76,28 @@ def night_zone(now: datetime, hour: int = 3) -> str:
     return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # Etc/GMT-5 is UTC+5
 
 
-def pick_seed(per_year: float, day_start: datetime, day_end: datetime, now: datetime,
-              min_s: float = 300.0, quiet_s: float = 900.0) -> tuple[int, tuple[datetime, datetime]]:
-    """A virtual-home seed whose schedule has a sustained outage inside ``[day_start, day_end)`` and none near
-    ``now``; and that outage (the virtual home's schedule is deterministic, by seed and year)."""
+def site_longitude(tz: ZoneInfo, now: datetime) -> float:
+    """The longitude whose mean solar time is the zone's clock at ``now`` [degrees east]."""
+    east = 15.0 * tz.utcoffset(now).total_seconds() / 3600
+    return (east + 180.0) % 360.0 - 180.0
+
+
+def car_home(seed: int, zone: str, now: datetime, margin_s: float = 3600.0) -> bool:
+    """Whether the virtual car (no commute: day trips only) is at home around ``now``."""
+    from homegrid.devices.virtual.ev import trip_schedule
+    from homegrid.readings import to_ms
+
+    dep, _, _ = trip_schedule(seed, zone, 0.0, 0.16, to_ms(now) - int(margin_s * 1000), to_ms(now) + 600_000)
+    return len(dep) == 0
+
+
+def pick_seed(per_year: float, day_start: datetime, day_end: datetime, now: datetime, min_s: float = 300.0,
+              quiet_s: float = 900.0, zone: str | None = None, max_s: float = 3600.0
+              ) -> tuple[int, tuple[datetime, datetime]]:
+    """A virtual-home seed whose schedule has a sustained outage inside ``[day_start, day_end)``, none near
+    ``now`` and none from ``day_start`` on longer than ``max_s`` (the battery carries the home through them all)
+    (and, given the zone, whose car is at home now); and that outage (the virtual home's schedule is
+    deterministic, by seed and year)."""
     from homegrid.devices.virtual.outages import outage_schedule
     from homegrid.readings import from_ms, to_ms
 
@@ -82,10 +105,32 @@ def pick_seed(per_year: float, day_start: datetime, day_end: datetime, now: date
         s, e = outage_schedule(seed, per_year, to_ms(day_start), to_ms(now) + 3_600_000)
         near = (e > to_ms(now) - quiet_s * 1000) & (s < to_ms(now) + 600_000)
         inside = (s >= to_ms(day_start)) & (e <= to_ms(day_end)) & (e - s >= min_s * 1000)
-        if not near.any() and inside.any():
+        long = e - s > max_s * 1000
+        if (not near.any() and inside.any() and not long.any()
+                and (zone is None or car_home(seed, zone, now))):
             i = int(np.argmax(inside))
             return seed, (from_ms(int(s[i])), from_ms(int(e[i])))
     raise AssertionError("no seed gives an outage in the window")
+
+
+def pick_outage_now(per_year: float, now: datetime, ends: tuple[float, float], zone: str,
+                    quiet_s: float = 120.0) -> tuple[int, tuple[datetime, datetime]]:
+    """A seed whose schedule has an outage going on at ``now`` that ends ``ends`` [s] later (within that range),
+    with no other outage for ``quiet_s`` after it, and the car at home; and that outage."""
+    from homegrid.devices.virtual.outages import outage_schedule, outages_in_year
+    from homegrid.readings import from_ms, to_ms
+
+    t = to_ms(now)
+    lo, hi = t + int(ends[0] * 1000), t + int(ends[1] * 1000)
+    for seed in range(1, 20_000):
+        starts, stops = outages_in_year(seed, now.astimezone(UTC).year, per_year)  # cheap first look
+        if not ((starts <= t) & (stops >= lo) & (stops <= hi)).any():
+            continue
+        s, e = outage_schedule(seed, per_year, t - 86_400_000, t + 86_400_000)  # merged, as the home runs it
+        k = np.flatnonzero((s <= t) & (e >= lo) & (e <= hi))
+        if len(k) and not ((s > e[k[0]]) & (s < e[k[0]] + quiet_s * 1000)).any() and car_home(seed, zone, now):
+            return seed, (from_ms(int(s[k[0]])), from_ms(int(e[k[0]])))
+    raise AssertionError("no seed gives an outage ending in the window")
 
 
 @dataclass
@@ -96,6 +141,7 @@ class Served:
     tz: ZoneInfo
     proc: subprocess.Popen
     outage: tuple[datetime, datetime] | None = None
+    dst_days: tuple[date, date] | None = None
 
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(self.url + path, timeout=10) as r:
@@ -114,6 +160,7 @@ class Served:
 
 def start_hub(folder: Path, config: str, tz: ZoneInfo, polls: int = 2) -> Served:
     """Run ``homegrid serve`` on a free port with a config; wait until it has polled."""
+    folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "homegrid.toml"
     cfg.write_text(config)
     port = _free_port()
@@ -136,6 +183,19 @@ def start_hub(folder: Path, config: str, tz: ZoneInfo, polls: int = 2) -> Served
     raise AssertionError("the hub never answered")
 
 
+def warm_solar_cache(folder: Path, config: str) -> None:
+    """Compute the solar profile a config needs into the cache the hub reads (``$XDG_CACHE_HOME``), if missing."""
+    from homegrid.config import load_config
+    from homegrid.devices.virtual.solar import solar_profile
+
+    path = folder / "warm.toml"
+    path.write_text(config)
+    c = load_config(path)
+    v, site = c.virtual, c.site
+    solar_profile(v.weather, float(site.latitude), float(site.longitude), float(v.solar_kw), float(v.tilt),
+                  float(v.azimuth))
+
+
 def stop_hub(served: Served) -> None:
     served.proc.send_signal(signal.SIGINT)
     try:
@@ -144,29 +204,56 @@ def stop_hub(served: Served) -> None:
         served.proc.stderr.close()
 
 
-def virtual_home_config(now: datetime) -> tuple[str, ZoneInfo, tuple[datetime, datetime]]:
-    """The test home: night there now, a slow charger still charging the car, an outage yesterday."""
-    zone = night_zone(now)
-    tz = ZoneInfo(zone)
-    yesterday = now.astimezone(tz).date() - timedelta(days=1)
-    day_start = datetime.combine(yesterday, datetime.min.time(), tz)
-    per_year = 2000.0
-    seed, outage = pick_seed(per_year, day_start, day_start + timedelta(days=1), now)
-    config = f"""
+def home_config(zone: str, now: datetime, seed: int, per_year: float, backfill_days: float) -> str:
+    """The test home's configuration: a car that works from home on a slow charger, the sun on the zone's clock."""
+    return f"""
 [site]
 timezone = "{zone}"
+longitude = {site_longitude(ZoneInfo(zone), now):.2f}
 [server]
-backfill_days = 1.25
+backfill_days = {backfill_days}
 poll_interval_s = 1
 [store]
 flush_interval_s = 0.1
 [virtual]
 seed = {seed}
 outages_per_year = {per_year}
+ev_commute_km = 0
 ev_charger_kw = 0.5
 ev_charge_limit_percent = 100
 """
-    return config, tz, outage
+
+
+def virtual_home_config(now: datetime, hour: int = HOUR) -> tuple[str, ZoneInfo, tuple[datetime, datetime]]:
+    """The test home: ``hour`` o'clock there now, a slow charger still charging the car, an outage yesterday."""
+    zone = night_zone(now, hour)
+    tz = ZoneInfo(zone)
+    yesterday = now.astimezone(tz).date() - timedelta(days=1)
+    day_start = datetime.combine(yesterday, datetime.min.time(), tz)
+    per_year = 2000.0
+    seed, outage = pick_seed(per_year, day_start, day_start + timedelta(days=1), now, zone=zone)
+    backfill_days = round((now - day_start).total_seconds() / 86_400 + 0.1, 2)  # all of yesterday, and a bit
+    return home_config(zone, now, seed, per_year, backfill_days), tz, outage
+
+
+def day_length_h(day: date, tz: ZoneInfo) -> float:
+    """Hours from a local midnight to the next."""
+    a, b = (datetime.combine(d, datetime.min.time(), tz).timestamp() for d in (day, day + timedelta(days=1)))
+    return (b - a) / 3600
+
+
+def last_dst_days(before: date, tz: ZoneInfo) -> tuple[date, date]:
+    """The last 23-hour day and the last 25-hour day before a date."""
+    short = long = None
+    day = before - timedelta(days=1)
+    while short is None or long is None:
+        hours = day_length_h(day, tz)
+        if hours == 23 and short is None:
+            short = day
+        if hours == 25 and long is None:
+            long = day
+        day -= timedelta(days=1)
+    return short, long
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
@@ -177,6 +264,58 @@ def hub(tmp_path_factory) -> Iterator[Served]:
     config, tz, outage = virtual_home_config(now)
     served = start_hub(tmp_path_factory.mktemp("web"), config, tz)
     served.outage = outage
+    try:
+        yield served
+    finally:
+        stop_hub(served)
+
+
+OUTAGES_NOW_PER_YEAR = 5000.0  # often enough that a seed with an outage ending in the next seconds is found fast
+
+
+@pytest.fixture(scope="module")
+def outage_hub(tmp_path_factory) -> Iterator[Served]:
+    """A hub whose grid is down now and comes back in about ten seconds (later, if the machine is slow to start it)."""
+    folder = tmp_path_factory.mktemp("web-outage")
+    lead = 5.5
+    for attempt in range(3):
+        now = datetime.now(UTC)
+        zone = night_zone(now, HOUR)
+        config = home_config(zone, now, 1, OUTAGES_NOW_PER_YEAR, 0.05)
+        warm_solar_cache(folder, config)  # so that the hub starts in a second or two, as the seed expects
+        now = datetime.now(UTC)
+        seed, outage = pick_outage_now(OUTAGES_NOW_PER_YEAR, now, (lead, lead + 3), zone)
+        served = start_hub(folder / str(attempt), config.replace("seed = 1\n", f"seed = {seed}\n"), ZoneInfo(zone))
+        served.outage = outage
+        if (outage[1] - datetime.now(UTC)).total_seconds() >= 3:  # time enough to look at the banner
+            break
+        stop_hub(served)
+        lead *= 2
+    else:
+        raise AssertionError("the hub never came up in time for its outage")
+    try:
+        yield served
+    finally:
+        stop_hub(served)
+
+
+@pytest.fixture(scope="module")
+def dst_hub(tmp_path_factory) -> Iterator[Served]:
+    """A hub in America/New_York with the virtual home's history around the last 23-hour and 25-hour days
+    (``homegrid simulate`` into its data directory first: a day on each side of each)."""
+    zone = "America/New_York"
+    tz = ZoneInfo(zone)
+    folder = tmp_path_factory.mktemp("web-dst")
+    config = folder / "homegrid.toml"
+    config.write_text(f'[site]\ntimezone = "{zone}"\n[server]\npoll_interval_s = 1\n[store]\nflush_interval_s = 0.1\n')
+    short, long = last_dst_days(datetime.now(tz).date() - timedelta(days=1), tz)
+    for day in sorted((short, long)):
+        out = subprocess.run([sys.executable, "-m", "homegrid.cli", "simulate", "--start", str(day - timedelta(days=1)),
+                              "--days", "3", "--config", str(config), "--data-dir", str(folder / "data")],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    served = start_hub(folder, config.read_text(), tz, polls=1)
+    served.dst_days = (short, long)
     try:
         yield served
     finally:
@@ -240,6 +379,20 @@ def phone(browser, hub) -> Iterator[Page]:
     page.close()
 
 
+@pytest.fixture
+def new_page(browser) -> Iterator[Callable[[Served], Page]]:
+    """Desktop pages on any hub, closed (and checked for errors) after the test."""
+    pages: list[Page] = []
+
+    def make(hub: Served) -> Page:
+        pages.append(Page(browser, hub, DESKTOP))
+        return pages[-1]
+
+    yield make
+    for page in pages:
+        page.close()
+
+
 def read_same_time(page: Page, selector: str, read: str, hub: Served, tries: int = 20) -> tuple[dict, dict]:
     """What the page shows and /api/v1/live, for the same reading (both move every poll)."""
     for _ in range(tries):
@@ -297,23 +450,30 @@ def test_now_flow_matches_live(desktop, hub):
     desktop.shot("now")
 
 
+def assert_totals_match_report(page: Page, day: str) -> dict:
+    """The day view's totals are `homegrid report --from DAY --to DAY --json`'s; that report."""
+    report = json.loads(page.hub.cli("report", "--from", day, "--to", day, "--json"))
+    assert report["days_with_data"] == 1
+    section = page.page.locator("section.history")
+    assert section.get_attribute("data-from") == day and section.get_attribute("data-step") == "minute"
+    page.page.locator(f".totals[data-report-from='{day}']").wait_for()
+    for key in ("solar", "home", "ev", "grid_import", "grid_export", "battery_charge", "battery_discharge"):
+        figure = page.page.locator(f"#total-{key} .tile-value")
+        assert figure.get_attribute("data-api") == "/api/v1/report"
+        assert float(figure.get_attribute("data-value")) == pytest.approx(report["energy_wh"][key], rel=1e-9, abs=1e-6)
+        assert figure.text_content() == fmt_kwh(report["energy_wh"][key]), key
+    own = page.page.locator("#total-self_powered .tile-value")
+    assert own.text_content() == fmt_pct(report["self_powered_percent"])
+    return report
+
+
 def test_day_totals_match_report(desktop, hub):
     day = (hub.today - timedelta(days=1)).isoformat()
     desktop.open(f"history/day/{day}")
     desktop.page.wait_for_selector("#total-solar")
     desktop.page.wait_for_selector(".chart canvas")
-    report = json.loads(hub.cli("report", "--from", day, "--to", day, "--json"))
-    assert report["days_with_data"] == 1
-    section = desktop.page.locator("section.history")
-    assert section.get_attribute("data-from") == day and section.get_attribute("data-step") == "minute"
-    for key in ("solar", "home", "ev", "grid_import", "grid_export", "battery_charge", "battery_discharge"):
-        figure = desktop.page.locator(f"#total-{key} .tile-value")
-        assert figure.get_attribute("data-api") == "/api/v1/report"
-        assert float(figure.get_attribute("data-value")) == pytest.approx(report["energy_wh"][key], rel=1e-9, abs=1e-6)
-        assert figure.text_content() == fmt_kwh(report["energy_wh"][key]), key
+    report = assert_totals_match_report(desktop, day)
     assert report["energy_wh"]["home"] > 1000
-    own = desktop.page.locator("#total-self_powered .tile-value")
-    assert own.text_content() == fmt_pct(report["self_powered_percent"])
     # the Sankey carries every flow of the report (links under 1 Wh are left out of the drawing)
     links = desktop.page.locator(".sankey .sankey-link")
     placed = sum(float(links.nth(i).get_attribute("data-value")) for i in range(links.count()))
@@ -473,3 +633,100 @@ def test_page_weight_and_no_outside_requests(browser, hub):
     assert sizes and sum(sizes.values()) < 500_000, sizes  # compressed, as sent
     assert first_load_s < 3.0  # the budget is 1 s on loopback; leave room for a loaded CI machine
 
+
+
+READ_GRID = """() => {
+  const s = document.querySelector('section.now');
+  if (!s) return null;
+  const tile = s.querySelector('.tiles [data-field="values.grid_status"]');
+  return {time: s.dataset.time, status: tile.dataset.value, tile: tile.textContent,
+    node: s.querySelector('[data-node=grid] .node-sub').textContent,
+    banner: document.querySelector('#grid-banner')?.dataset.value ?? null};
+}"""
+
+
+def test_grid_down_banner_shows_backup_time_until_the_grid_is_back(new_page, outage_hub):
+    page = new_page(outage_hub)
+    backups = []  # what the page fetched from /api/v1/backup
+    page.page.on("response", lambda r: r.url.startswith(outage_hub.url + "/api/v1/backup") and backups.append(r))
+    page.open("now")
+    left = page.page.locator("#grid-banner [data-api='/api/v1/backup']")
+    left.wait_for()
+    # the grid's status as /api/v1/live gives it, for the same reading
+    shown, live = read_same_time(page, "section.now", READ_GRID, outage_hub)
+    assert live["values"]["grid_status"] == "islanded"
+    assert shown == {"time": live["time"], "status": "islanded", "tile": "Grid down", "node": "Grid down",
+                     "banner": "islanded"}
+    # the time left, as /api/v1/backup said
+    body = backups[-1].json()
+    assert body["reason"] is None and body["display"] is not None, body
+    banner = page.page.locator("#grid-banner")
+    assert banner.get_attribute("role") == "alert"
+    central = body["display"]["central"]  # "H:MM", or "more than 7 days" at the horizon (not "about more than")
+    about = "about " if central[0].isdigit() else ""
+    assert banner.text_content() == ("Grid down. Your battery is powering the home: "
+                                     f"{about}{central} left ({body['display']['range']})")
+    assert left.get_attribute("data-field") == "estimate.central_s"
+    assert float(left.get_attribute("data-value")) == body["estimate"]["central_s"] > 0
+    assert left.text_content() == body["display"]["central"]
+    now = outage_hub.get("/api/v1/backup")  # and still about that, a moment later
+    assert now["estimate"]["central_s"] == pytest.approx(body["estimate"]["central_s"], abs=600)
+    page.shot("now-grid-down")
+    # the grid comes back when the schedule says, and the banner goes
+    end = outage_hub.outage[1]
+    page.page.locator("#grid-banner").wait_for(
+        state="detached", timeout=max(0.0, (end - datetime.now(UTC)).total_seconds()) * 1000 + TIMEOUT_MS)
+    shown, live = read_same_time(page, "section.now", READ_GRID, outage_hub)
+    assert datetime.fromisoformat(shown["time"]) >= end
+    assert live["values"]["grid_status"] == "connected"
+    assert shown["status"] == "connected" and shown["banner"] is None
+    assert shown["tile"] != "Grid down" and shown["node"] != "Grid down"
+
+
+READ_CHART = """() => {
+  const c = document.querySelector('.chart[data-x-ticks]');
+  return c && {min: Number(c.dataset.xMin), max: Number(c.dataset.xMax), ticks: JSON.parse(c.dataset.xTicks)};
+}"""
+
+
+def hour_of(label: str) -> int:
+    """The hour of a time-axis label ("12am", "4pm", first line)."""
+    m = re.fullmatch(r"(\d{1,2})(am|pm)", label.split("\n")[0])
+    assert m, label
+    return int(m[1]) % 12 + (12 if m[2] == "pm" else 0)
+
+
+@pytest.mark.parametrize("hours", [23, 25])
+def test_dst_day_is_drawn_in_local_time(new_page, dst_hub, hours):
+    tz = dst_hub.tz
+    day = dst_hub.dst_days[0 if hours == 23 else 1]
+    assert day_length_h(day, tz) == hours
+    start, end = (datetime.combine(d, datetime.min.time(), tz) for d in (day, day + timedelta(days=1)))
+    page = new_page(dst_hub)
+    with page.page.expect_response(lambda r: "/api/v1/energy?" in r.url) as fetched:
+        page.open(f"history/day/{day}")
+    # the data the view fetched: every minute from local midnight to local midnight
+    points = fetched.value.json()["points"]
+    assert [datetime.fromisoformat(p["start"]) for p in points] == [
+        start.astimezone(UTC) + timedelta(minutes=k) for k in range(hours * 60)]  # compared as instants
+    # the chart's x scale spans the whole local day, 23 or 25 hours
+    page.page.wait_for_function(f"document.querySelector('.chart')?.dataset.xMin == '{start.timestamp():.0f}'")
+    chart = page.page.evaluate(READ_CHART)
+    assert (chart["min"], chart["max"]) == (start.timestamp(), end.timestamp())
+    assert chart["max"] - chart["min"] == hours * 3600
+    # its hour labels read the site's clock, on both sides of the change
+    ticks = [(datetime.fromtimestamp(t, tz), label) for t, label in chart["ticks"] if label]
+    assert ticks[0][0] == start and ticks[-1][0] == end
+    assert len({t.utcoffset() for t, _ in ticks}) == 2
+    for t, label in ticks:
+        assert hour_of(label) == t.hour, (t, label)
+    # and the day's totals are the report's
+    assert_totals_match_report(page, day.isoformat())
+
+
+def test_dst_day_labels_are_local_wall_clock(dst_hub):
+    """The API's minute labels on the 23-hour day are wall-clock times that happen there (no 02:xx)."""
+    day = dst_hub.dst_days[0]
+    points = dst_hub.get(f"/api/v1/energy?from={day}&to={day}&step=minute")["points"]
+    hours = [datetime.fromisoformat(p["start"]).hour for p in points]
+    assert 2 not in hours and hours.count(3) == 60

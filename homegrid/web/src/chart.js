@@ -85,6 +85,14 @@ export function PowerChart({ energy, outages, step, theme }) {
           ctx.restore();
         }],
         setCursor: [(u) => setIdx(u.cursor.idx ?? null)],
+        // what is drawn, for tests and tools: the x range [s] and the time axis' ticks with their labels
+        draw: [(u) => {
+          const el = box.current, ax = u.axes[0];
+          if (!el) return;
+          el.dataset.xMin = String(u.scales.x.min);
+          el.dataset.xMax = String(u.scales.x.max);
+          el.dataset.xTicks = JSON.stringify((ax._splits ?? []).map((s, k) => [s, ax._values?.[k] ?? null]));
+        }],
       },
     };
     const data = [cols.x, ...cols.stacks.map((s) => s.data), cols.raw.soc_mean];

@@ -53,17 +53,28 @@ function GridBanner() {
   const est = backup.data;
   return html`<div class="grid-banner" role="alert" id="grid-banner" ...${src("/api/v1/live", "values.grid_status", status)}>
     <b>Grid down.</b> Your battery is powering the home${est?.display
-      ? html`: about <b ...${src("/api/v1/backup", "estimate.central_s", est.estimate?.central_s)}>${est.display.central}</b> left
+      ? html`: ${/^\d/.test(est.display.central) ? "about " : ""}<b ...${src("/api/v1/backup", "estimate.central_s", est.estimate?.central_s)}>${est.display.central}</b> left${" "}
          <span class="small">(${est.display.range})</span>`
       : "."}
   </div>`;
+}
+
+/** The site's local date, as the hub says it; asked again every minute so "today" rolls over at midnight
+ * (a tab left open for days) without trusting the browser's clock or zone. */
+function useToday(site) {
+  const [today, setToday] = useState(site.today);
+  useEffect(() => {
+    const timer = setInterval(() => get("/api/v1/site").then((s) => setToday(s.today), () => {}), 60000);
+    return () => clearInterval(timer);
+  }, []);
+  return today;
 }
 
 function App({ site }) {
   const [view, params] = useHash();
   const [theme, effective, setTheme] = useTheme();
   const next = { auto: "light", light: "dark", dark: "auto" }[theme];
-  const today = site.today;
+  const today = useToday(site);
   useEffect(() => {
     document.title = `${VIEWS.find((v) => v[0] === view)?.[1] ?? "homegrid"} · homegrid`;
   }, [view]);
@@ -85,7 +96,7 @@ function App({ site }) {
         title=${`Theme: ${theme}`}>${effective === "dark" ? "☾" : "☀"}</button>
     </header>
     <${GridBanner} />
-    <main id="main" tabindex="-1" data-view=${view} data-timezone=${site.timezone}>${body}</main>`;
+    <main id="main" tabindex="-1" data-view=${view} data-timezone=${site.timezone} data-today=${today}>${body}</main>`;
 }
 
 async function start() {

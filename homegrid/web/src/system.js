@@ -42,12 +42,75 @@ function Storm() {
     ${msg && html`<p role="status" class="muted small">${msg}</p>`}</div>`;
 }
 
+async function post(url, body) {
+  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const out = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(typeof out.detail === "string" ? out.detail : `${r.status} ${JSON.stringify(out.detail ?? r.statusText)}`);
+  return out;
+}
+
+const SETTINGS = "/api/v1/settings";
+
+// The reserve and operation mode, changed through the device adapter where the device allows it.
+function Settings() {
+  const [version, setVersion] = useState(0);
+  const { data, error } = useFetch(`${SETTINGS}?v=${version}`);
+  const [reserve, setReserve] = useState(null);
+  const [mode, setMode] = useState(null);
+  const [msg, setMsg] = useState(null);
+  const [busy, setBusy] = useState(false);
+  if (error) return html`<div class="card"><h2>Settings</h2><p class="error" role="alert">${error.message}</p></div>`;
+  if (!data) return html`<div class="card"><h2>Settings</h2><p class="muted">Reading the battery's settings…</p></div>`;
+  if (!data.available) return html`<div class="card"><h2>Settings</h2><p class="muted">${data.why_not}.</p><${Storm} /></div>`;
+  const r = reserve ?? data.battery_reserve ?? 0;
+  const m = mode ?? data.operation_mode ?? "";
+  const off = !data.can_control || busy;
+  const save = (e) => {
+    e.preventDefault();
+    const body = {};
+    if (reserve != null && reserve !== data.battery_reserve) body.battery_reserve = Number(reserve);
+    if (mode != null && mode !== data.operation_mode) body.operation_mode = mode;
+    if (!Object.keys(body).length) return setMsg({ ok: true, text: "Nothing to change." });
+    setBusy(true);
+    post(SETTINGS, body).then(
+      (out) => { setMsg({ ok: true, text: `Saved: reserve ${pct(out.battery_reserve)}, ${labelOf(out, out.operation_mode)}.` });
+        setReserve(null); setMode(null); setVersion((n) => n + 1); },
+      (err) => setMsg({ ok: false, text: err.message }),
+    ).finally(() => setBusy(false));
+  };
+  return html`<div class="card settings" id="settings" data-can-control=${String(data.can_control)}>
+    <h2>Settings</h2>
+    ${data.error && html`<p class="error" role="alert">${data.error}</p>`}
+    <form onSubmit=${save}>
+      <label for="set-reserve">Backup reserve <b id="reserve-now" ...${src(SETTINGS, "battery_reserve", data.battery_reserve)}>${pct(data.battery_reserve)}</b></label>
+      <div class="reserve-row">
+        <input id="set-reserve" type="range" min="0" max="100" step="1" value=${Math.round(r)} disabled=${off}
+          aria-describedby="reserve-help" onInput=${(e) => setReserve(Number(e.target.value))} />
+        <output for="set-reserve">${pct(r)}</output>
+      </div>
+      <p id="reserve-help" class="muted small">Kept in the battery for outages; the rest covers the home.</p>
+      <label for="set-mode">Operation mode</label>
+      <select id="set-mode" value=${m} disabled=${off} onChange=${(e) => setMode(e.target.value)}
+        ...${src(SETTINGS, "operation_mode", data.operation_mode)}>
+        ${data.operation_mode && !data.modes.some((x) => x.mode === data.operation_mode) && html`<option value=${data.operation_mode}>${data.operation_mode}</option>`}
+        ${data.modes.map((x) => html`<option value=${x.mode}>${x.label}</option>`)}
+      </select>
+      <button type="submit" disabled=${off}>${busy ? "Saving…" : "Save"}</button>
+    </form>
+    ${!data.can_control && html`<p class="muted small" id="settings-why">Read only: ${data.why_not}.</p>`}
+    ${data.storm && html`<p class="muted small">Storm mode holds the reserve now; a reserve you set here stays after the storm.</p>`}
+    ${msg && html`<p role=${msg.ok ? "status" : "alert"} class=${msg.ok ? "ok small" : "error"} id="settings-msg">${msg.text}</p>`}
+    <${Storm} />
+  </div>`;
+}
+
+const labelOf = (data, mode) => data.modes?.find((x) => x.mode === mode)?.label ?? mode;
+
 export function SystemView({ today }) {
   const { live } = useLive();
   const [from, setFrom] = useState(addDays(today, -6));
   const [to, setTo] = useState(today);
   const h = live?.health;
-  const v = live?.values || {};
   const q = useFetch("/api/v1/quarantine?limit=5");
   return html`<section class="system" aria-labelledby="sys-h">
     <div class="view-head"><h1 id="sys-h">System</h1></div>
@@ -62,12 +125,7 @@ export function SystemView({ today }) {
       <dt>MQTT</dt><dd>${h.mqtt ? (h.mqtt.connected ? "connected" : "not connected") : "not configured"}</dd>
       <dt>Notifications</dt><dd>${h.notifications ? `${h.notifications.sent} sent, ${h.notifications.failures} failed` : "–"}</dd>
     </dl></div>`}
-    <div class="card"><h2>Settings</h2><dl>
-      <dt>Backup reserve</dt><dd ...${src(LIVE, "values.battery_reserve", v.battery_reserve)}>${pct(v.battery_reserve)}</dd>
-      ${h?.device?.status?.operation_mode && html`<dt>Operation mode</dt><dd ...${src(LIVE, "health.device.status.operation_mode", h.device.status.operation_mode)}>${h.device.status.operation_mode}</dd>`}
-    </dl>
-    <${Storm} />
-    <p class="muted small">The reserve and mode are set in the vendor's app; storm mode raises the reserve ahead of severe weather where the device takes it.</p></div>
+    <${Settings} />
     <div class="card"><h2>Export data</h2>
       <form class="export" onSubmit=${(e) => e.preventDefault()}>
         <label>From <input type="date" name="from" value=${from} max=${today} onChange=${(e) => setFrom(e.target.value)} /></label>

@@ -1,0 +1,156 @@
+"""The app over time and its settings, in a real browser: the owner changes the backup reserve and the operation
+mode of the virtual home's battery from the System view, and the hub's API and readings follow; "today" rolls
+over at the site's midnight in a tab left open."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from .test_web import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, Page, Served, start_hub, stop_hub
+
+CONFIG = """
+[site]
+timezone = "Europe/Berlin"
+[server]
+backfill_days = 0.1
+poll_interval_s = 1
+[store]
+flush_interval_s = 0.1
+[virtual]
+outages_per_year = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory) -> Iterator[Served]:
+    served = start_hub(tmp_path_factory.mktemp("settings"), CONFIG, ZoneInfo("Europe/Berlin"))
+    try:
+        yield served
+    finally:
+        stop_hub(served)
+
+
+@pytest.fixture
+def page(hub) -> Iterator[Page]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = Page(browser, hub, DESKTOP)
+        try:
+            yield page
+        finally:
+            page.close()
+            browser.close()
+
+
+def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
+    before = hub.get("/api/v1/settings")
+    assert before["can_control"] and before["operation_mode"] == "self_consumption"
+    page.open("system")
+    card = page.page.locator("#settings[data-can-control=true]")
+    card.wait_for()
+    assert page.page.locator("#reserve-now").text_content() == f"{round(before['battery_reserve'])} %"
+    slider = page.page.get_by_label("Backup reserve")
+    slider.fill("45")  # a range input takes fill(); the keyboard works too (below)
+    slider.press("ArrowRight")
+    page.page.get_by_label("Operation mode").select_option("backup")
+    page.page.get_by_role("button", name="Save").click()
+    page.page.wait_for_selector("#settings-msg[role=status]")
+    assert "reserve 46 %" in page.page.locator("#settings-msg").text_content()
+    after = hub.get("/api/v1/settings")
+    assert after["battery_reserve"] == 46.0 and after["operation_mode"] == "backup"
+    page.page.wait_for_function("document.querySelector('#reserve-now').textContent === '46 %'")
+    deadline = time.monotonic() + 10
+    while hub.get("/api/v1/live")["values"].get("battery_reserve") != 46.0:  # the next poll reports it
+        assert time.monotonic() < deadline, "the readings never showed the new reserve"
+        time.sleep(0.2)
+    # a refusal is shown, not swallowed: the virtual home has no tariff to follow
+    page.page.evaluate("""() => { const s = document.querySelector('#set-mode');
+        const o = document.createElement('option'); o.value = 'autonomous'; o.text = 'autonomous'; s.add(o); }""")
+    page.page.get_by_label("Operation mode").select_option("autonomous")
+    page.page.get_by_role("button", name="Save").click()
+    alert = page.page.locator("#settings-msg[role=alert]")
+    alert.wait_for()
+    assert "takes self_consumption, backup" in alert.text_content()
+    assert hub.get("/api/v1/settings")["operation_mode"] == "backup"
+    # the browser logs the refused request; that one is expected, nothing else may be there
+    assert [e for e in page.errors if "422" not in e] == [] and len(page.errors) == 1
+    page.errors.clear()
+
+
+def test_today_rolls_over_at_the_sites_midnight_in_an_open_tab(page, hub):
+    real = hub.get("/api/v1/site")
+    tomorrow = (date.fromisoformat(real["today"]) + timedelta(days=1)).isoformat()
+    answer = {"today": real["today"]}
+
+    def site(route) -> None:
+        route.fulfill(status=200, content_type="application/json",
+                      body=json.dumps({"timezone": real["timezone"], "today": answer["today"]}))
+
+    page.page.clock.install()
+    page.page.route("**/api/v1/site", site)
+    page.open("history/day")  # the day view of "today"
+    page.page.wait_for_selector(f"main[data-today='{real['today']}'] section.history[data-from='{real['today']}']")
+    answer["today"] = tomorrow  # the hub's clock passes the site's midnight
+    page.page.clock.run_for(61_000)
+    page.page.wait_for_selector(f"main[data-today='{tomorrow}'] section.history[data-from='{tomorrow}']")
+    assert page.page.locator("input[type=date]").first.get_attribute("max") == tomorrow
+
+
+# what each view waits for before it is checked: drawn, with its data
+VIEWS = {"now": "section.now [data-node=solar]", "history/day": "section.history .chart canvas",
+         "car": "#car-card", "outages": "#saved-banner", "system": "#settings"}
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_view_passes_axe_in_both_themes(hub, theme):
+    """axe-core's WCAG 2 A/AA rules (labels, names, contrast, ARIA, landmarks) on every view, drawn with data."""
+    from axe_playwright_python.sync_playwright import Axe
+    from playwright.sync_api import sync_playwright
+
+    axe = Axe()
+    found = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = Page(browser, hub, DESKTOP, theme)
+        try:
+            for view, ready in VIEWS.items():
+                page.open(view)
+                page.page.wait_for_selector(ready)
+                assert page.page.evaluate("document.documentElement.dataset.theme") == theme
+                result = axe.run(page.page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa"]},
+                                                     "resultTypes": ["violations"]})
+                if result.violations_count:
+                    found[view] = result.generate_report()
+        finally:
+            page.close()
+            browser.close()
+    assert not found, "\n".join(f"--- {v}\n{r}" for v, r in found.items())
+
+
+def test_the_app_works_from_the_keyboard(page, hub):
+    page.open("now")
+    page.page.wait_for_selector("section.now [data-node=solar]")
+    page.page.keyboard.press("Tab")
+    assert page.page.evaluate("document.activeElement.textContent") == "Skip to content"
+    for _ in range(12):  # through the brand and the views' links to Outages
+        page.page.keyboard.press("Tab")
+        if page.page.evaluate("document.activeElement.dataset.view") == "outages":
+            break
+    else:
+        raise AssertionError("the Outages link is not reachable with Tab")
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_selector("main[data-view=outages] #saved-banner")
+    # the focused control shows a visible focus ring (not removed by the style sheet)
+    ring = page.page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert ring not in ("none", ""), ring
