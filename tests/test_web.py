@@ -690,10 +690,10 @@ READ_CHART = """() => {
 
 
 def hour_of(label: str) -> int:
-    """The hour of a time-axis label ("12am", "4pm", first line)."""
-    m = re.fullmatch(r"(\d{1,2})(am|pm)", label.split("\n")[0])
+    """The hour of a time-axis label ("00:00", "16:00": the site's 24-hour clock, as the rest of the app)."""
+    m = re.fullmatch(r"(\d{2}):00", label)
     assert m, label
-    return int(m[1]) % 12 + (12 if m[2] == "pm" else 0)
+    return int(m[1])
 
 
 @pytest.mark.parametrize("hours", [23, 25])

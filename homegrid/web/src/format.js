@@ -61,6 +61,13 @@ export function clock(t, withDay = false) {
     : fmt({ hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(d);
 }
 
+/** A time-axis label in the site's zone for ticks ``incr`` seconds apart: "14:00", "28 Nov" or "Nov 2026". */
+export function tick(t, incr) {
+  const opts = incr < 86400 ? { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }
+    : incr < 28 * 86400 ? { day: "numeric", month: "short" } : { month: "short", year: "numeric" };
+  return fmt(opts).format(t);
+}
+
 export function longDate(iso) {
   const d = new Date(`${iso}T12:00:00Z`);
   return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long", day: "numeric", month: "long", year: "numeric" }).format(d);
