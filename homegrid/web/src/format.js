@@ -61,11 +61,14 @@ export function clock(t, withDay = false) {
     : fmt({ hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(d);
 }
 
-/** A time-axis label in the site's zone for ticks ``incr`` seconds apart: "14:00", "28 Nov" or "Nov 2026". */
+/** A time-axis label in the site's zone for ticks ``incr`` seconds apart: "14:00" (a midnight says its day,
+ * "Fri 27"), "28 Nov" or "Nov 2026". */
 export function tick(t, incr) {
-  const opts = incr < 86400 ? { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }
-    : incr < 28 * 86400 ? { day: "numeric", month: "short" } : { month: "short", year: "numeric" };
-  return fmt(opts).format(t);
+  if (incr < 86400) {
+    const hm = fmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(t);
+    return hm === "00:00" ? fmt({ weekday: "short", day: "numeric" }).format(t) : hm;
+  }
+  return fmt(incr < 28 * 86400 ? { day: "numeric", month: "short" } : { month: "short", year: "numeric" }).format(t);
 }
 
 export function longDate(iso) {

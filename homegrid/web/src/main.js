@@ -4,7 +4,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { get, src, useFetch, useLive } from "./api.js";
 import { CarView } from "./car.js";
-import { setZone } from "./format.js";
+import { duration, setZone } from "./format.js";
 import { HistoryView } from "./history.js";
 import { NowView } from "./now.js";
 import { OutagesView } from "./outages.js";
@@ -52,11 +52,18 @@ function GridBanner() {
   if (!down) return null;
   const est = backup.data;
   return html`<div class="grid-banner" role="alert" id="grid-banner" ...${src("/api/v1/live", "values.grid_status", status)}>
-    <b>Grid down.</b> Your battery is powering the home${est?.display
-      ? html`: ${/^\d/.test(est.display.central) ? "about " : ""}<b ...${src("/api/v1/backup", "estimate.central_s", est.estimate?.central_s)}>${est.display.central}</b> left${" "}
-         <span class="small">(${est.display.range})</span>`
-      : "."}
+    <b>Grid down.</b> Your battery is powering the home${est?.display ? html`: ${BackupLeft(est)}` : "."}
   </div>`;
+}
+
+/** "about 12 h 18 min left (10 h 05 min to 14 h 30 min)"; at the estimate's horizon the hub's words. */
+function BackupLeft(est) {
+  const e = est.estimate || {};
+  const horizon = !/^\d/.test(est.display.central);
+  const central = horizon ? est.display.central : duration(e.central_s);
+  const [low, high] = [duration(e.low_s), horizon ? est.display.range : duration(e.high_s)];
+  return html`${horizon ? "" : "about "}<b ...${src("/api/v1/backup", "estimate.central_s", e.central_s)}>${central}</b> left${
+    horizon ? "" : low === high ? "" : html`${" "}<span class="small" ...${src("/api/v1/backup", "estimate.low_s", e.low_s)}>(${low} to ${high})</span>`}`;
 }
 
 /** The site's local date, as the hub says it; asked again every minute so "today" rolls over at midnight

@@ -109,7 +109,7 @@ export function NowView() {
         <${Node} id="solar" main=${kw(v.solar_power)} field="values.solar_power" value=${v.solar_power} />
         <${Node} id="grid" main=${kw(grid)} sub=${gridWord} field="values.grid_power" value=${grid} />
         <${Node} id="home" main=${kw(v.home_power)} field="values.home_power" value=${v.home_power} />
-        <${Node} id="battery" main=${pct(v.battery_soc)} sub=${`${battWord} ${batt ? kw(batt) : ""}`.trim()}
+        <${Node} id="battery" main=${pct(v.battery_soc)} sub=${battWord}
             field="values.battery_soc" value=${v.battery_soc}>
           <${SocRing} soc=${v.battery_soc} reserve=${v.battery_reserve} />
         </${Node}>
