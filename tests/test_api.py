@@ -111,3 +111,29 @@ def test_large_replies_are_gzipped_when_asked_and_the_stream_is_not(client):
     with client.stream("GET", "/api/v1/stream", params={"max_events": 1}, headers={"Accept-Encoding": "gzip"}) as s:
         assert "content-encoding" not in s.headers  # events must reach the browser as they happen
         assert "".join(s.iter_text()).startswith("event: live")
+
+
+def test_streams_share_one_event_per_reading(recorder, store):
+    """50 browsers watching must not cost 50 health reports a second: the event is built once per reading."""
+    from homegrid.api.app import create_app
+    from homegrid.hub.queries import Queries
+
+    calls = []
+    now = ["2025-06-01T10:00:00+00:00"]
+
+    def health() -> dict:
+        calls.append(1)
+        return {"polls": len(calls)}
+
+    app = create_app(Queries(store, recorder.tz), health=health,
+                     live=lambda: (now[0], {"home_power": 500.0}, {"home_power": now[0]}))
+    client = TestClient(app)
+
+    def one_event() -> dict:
+        with client.stream("GET", "/api/v1/stream", params={"max_events": 1}) as s:
+            return json.loads("".join(s.iter_text()).split("data: ", 1)[1])
+
+    first = [one_event() for _ in range(5)]
+    assert len(calls) == 1 and all(e == first[0] for e in first)
+    now[0] = "2025-06-01T10:00:05+00:00"
+    assert one_event()["time"] == now[0] and len(calls) == 2

@@ -129,6 +129,22 @@ def create_app(
         return {"time": time, "values": values, "times": times, "units": units,
                 "health": health() if health else None}
 
+    # every stream sends the same event for a reading: it is built once (health included), not per client
+    shared: dict[str, Any] = {"time": None, "event": None}
+
+    def newest_time() -> str | None:
+        """The time of the newest reading, as ``/api/v1/live`` gives it (cheap: no health, no JSON)."""
+        if live is not None:
+            return live()[0]
+        span = queries.store.time_range()
+        return None if span is None else from_ms(span[1]).isoformat()
+
+    def live_event() -> tuple[str | None, str]:
+        if shared["event"] is None or shared["time"] != newest_time():
+            body = live_values()
+            shared.update(time=body["time"], event=f"event: live\ndata: {json.dumps(body, separators=(',', ':'))}\n\n")
+        return shared["time"], shared["event"]
+
     @app.get("/api/v1/stream", summary="Live values as server-sent events (event 'live', the /api/v1/live body)")
     async def stream(
         max_events: Annotated[int | None, Query(ge=1, description="stop after this many events")] = None,
@@ -136,11 +152,11 @@ def create_app(
         async def events() -> AsyncIterator[str]:
             sent, last, idle = 0, None, 0.0
             while max_events is None or sent < max_events:
-                body = live_values()
-                if body["time"] != last:
-                    last, idle = body["time"], 0.0
+                if newest_time() != last:
+                    last, event = live_event()
+                    idle = 0.0
                     sent += 1
-                    yield f"event: live\ndata: {json.dumps(body, separators=(',', ':'))}\n\n"
+                    yield event
                 elif idle >= KEEPALIVE_S:
                     idle = 0.0
                     yield ": keep-alive\n\n"
