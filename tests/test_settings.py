@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 from homegrid.api.settings import add_settings_routes, read_settings
 from homegrid.config import Config, VirtualHomeConfig
 from homegrid.devices.base import DeviceError
-from homegrid.devices.powerwall.control import PowerwallReserve
+from homegrid.devices.powerwall.control import PowerwallControl
 from homegrid.devices.virtual import VirtualHome
-from homegrid.devices.virtual.control import VirtualReserve
+from homegrid.devices.virtual.control import VirtualControl
 
 from .test_storm import FakeCloudClient
 
@@ -41,7 +41,7 @@ def _app(control, storm=None) -> TestClient:
 
 def test_backup_only_holds_the_virtual_battery_and_self_powered_lets_it_go():
     held, free = _home(NIGHT), _home(NIGHT)
-    control = VirtualReserve(held)
+    control = VirtualControl(held)
     assert asyncio.run(control.operation_mode()) == "self_consumption"
     asyncio.run(control.set_operation_mode("backup"))
     assert asyncio.run(control.operation_mode()) == "backup"
@@ -57,14 +57,14 @@ def test_backup_only_holds_the_virtual_battery_and_self_powered_lets_it_go():
 
 def test_backup_only_still_fills_the_virtual_battery_from_the_sun():
     home = _home(NOON)
-    asyncio.run(VirtualReserve(home).set_operation_mode("backup"))
+    asyncio.run(VirtualControl(home).set_operation_mode("backup"))
     day = home.simulate(NOON + timedelta(hours=2), 60)
     assert day.columns["battery_power"].min() < -500  # charging from the surplus
     assert day.columns["battery_soc"][-1] > day.columns["battery_soc"][0]
 
 
 def test_the_virtual_home_refuses_what_it_cannot_do():
-    control = VirtualReserve(_home(NIGHT))
+    control = VirtualControl(_home(NIGHT))
     with pytest.raises(ValueError, match="takes self_consumption, backup"):
         asyncio.run(control.set_operation_mode("autonomous"))  # it has no tariff to follow
     with pytest.raises(ValueError, match=r"0\.\.100"):
@@ -73,7 +73,7 @@ def test_the_virtual_home_refuses_what_it_cannot_do():
 
 def test_settings_api_on_the_virtual_home():
     home = _home(NIGHT)
-    api = _app(VirtualReserve(home))
+    api = _app(VirtualControl(home))
     now = api.get("/api/v1/settings").json()
     assert now["available"] and now["can_control"] and now["why_not"] is None
     assert now["battery_reserve"] == pytest.approx(20.0) and now["operation_mode"] == "self_consumption"
@@ -103,7 +103,7 @@ def test_settings_api_without_a_battery_says_so():
 
 def test_cloud_mode_changes_reserve_and_mode_on_the_app_scale():
     fake = FakeCloudClient("fleetapi")
-    api = _app(PowerwallReserve(fake))
+    api = _app(PowerwallControl(fake))
     now = api.get("/api/v1/settings").json()
     assert now["can_control"] and now["why_not"] is None
     after = api.post("/api/v1/settings", json={"operation_mode": "autonomous", "battery_reserve": 24.0}).json()

@@ -22,10 +22,10 @@ from homegrid.api.settings import add_settings_routes
 from homegrid.config import Config, VirtualHomeConfig
 from homegrid.devices import DeviceError
 from homegrid.devices.powerwall.client import PowerwallClient, connect_gateway
-from homegrid.devices.powerwall.control import PowerwallReserve, app_to_gateway, gateway_to_app
+from homegrid.devices.powerwall.control import PowerwallControl, app_to_gateway, gateway_to_app
 from homegrid.devices.powerwall.simulator import SimulatedGateway, Simulator, _error, _json
 from homegrid.devices.virtual import VirtualHome
-from homegrid.devices.virtual.control import VirtualReserve
+from homegrid.devices.virtual.control import VirtualControl
 from homegrid.devices.weather import (
     AlertSource,
     FeedError,
@@ -524,7 +524,7 @@ NIGHT = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)  # 22:00 in New York: no sun, th
 def test_virtual_reserve_changes_what_the_battery_keeps():
     config = Config(virtual=dataclasses.replace(VirtualHomeConfig(), outages_per_year=0)).check()
     calm, storm = VirtualHome(config, start=NIGHT), VirtualHome(config, start=NIGHT)
-    control = VirtualReserve(storm)
+    control = VirtualControl(storm)
     assert asyncio.run(control.backup_reserve()) == pytest.approx(20.0)
     asyncio.run(control.set_backup_reserve(100.0))
     assert asyncio.run(control.backup_reserve()) == pytest.approx(100.0)
@@ -542,7 +542,7 @@ def test_storm_watch_drives_the_virtual_home_end_to_end(tmp_path):
     config = Config().check()
     home = VirtualHome(config, clock=lambda: NIGHT, start=NIGHT)
     clock = [DURING]
-    watch = StormWatch(VirtualReserve(home), tmp_path / "storm.json", StormPolicy(hold_h=0),
+    watch = StormWatch(VirtualControl(home), tmp_path / "storm.json", StormPolicy(hold_h=0),
                        source=AlertSource(str(ZONE)), clock=lambda: clock[0])
     asyncio.run(watch.step())
     assert asyncio.run(home.poll()).values["battery_reserve"] == 100.0
@@ -600,7 +600,7 @@ def _gateway_answers(monkeypatch, handler) -> list[dict]:
 
 
 def test_local_mode_reads_the_reserve_on_the_gateway_scale(client, gateway):
-    control = PowerwallReserve(client)
+    control = PowerwallControl(client)
     assert asyncio.run(control.backup_reserve()) == 20.0
     assert not control.can_control  # local mode
     gateway.model.reserve_percent = 37.5
@@ -608,7 +608,7 @@ def test_local_mode_reads_the_reserve_on_the_gateway_scale(client, gateway):
 
 
 def test_local_mode_refusal_is_a_clear_device_error(client, gateway, monkeypatch):
-    control = PowerwallReserve(client)
+    control = PowerwallControl(client)
     with pytest.raises(DeviceError, match=r"did not set the backup reserve to 100\.0 %") as err:
         asyncio.run(control.set_backup_reserve(100.0))  # the simulator, like a gateway, takes no POST here
     assert 'mode = "cloud"' in str(err.value) and PASSWORD not in str(err.value)
@@ -627,7 +627,7 @@ def test_local_mode_write_when_the_gateway_accepts_it(client, gateway, monkeypat
         return _json(gw.model.operation())
 
     posts = _gateway_answers(monkeypatch, accept)
-    control = PowerwallReserve(client)
+    control = PowerwallControl(client)
     asyncio.run(control.set_backup_reserve(24.0))
     # the gateway scale goes out verbatim, with the mode pypowerwall back-fills for the full overwrite
     assert posts == [{"backup_reserve_percent": 24.0, "real_mode": "self_consumption"}]
@@ -642,7 +642,7 @@ def test_local_mode_write_when_the_gateway_accepts_it(client, gateway, monkeypat
 
 
 class FakeCloudClient:
-    """A PowerwallClient in a cloud mode, as far as PowerwallReserve sees it."""
+    """A PowerwallClient in a cloud mode, as far as PowerwallControl sees it."""
 
     def __init__(self, mode: str = "cloud") -> None:
         self.mode = mode
@@ -681,7 +681,7 @@ class FakeCloudClient:
 @pytest.mark.parametrize("mode", ["cloud", "fleetapi"])
 def test_cloud_modes_take_the_app_scale(mode):
     fake = FakeCloudClient(mode)
-    control = PowerwallReserve(fake)
+    control = PowerwallControl(fake)
     assert control.can_control
     saved = asyncio.run(control.backup_reserve())
     assert saved == pytest.approx(app_to_gateway(15))
@@ -704,7 +704,7 @@ def test_cloud_modes_take_the_app_scale(mode):
 
 
 def test_storm_watch_with_a_refusing_gateway_keeps_trying_and_says_why(client, tmp_path):
-    watch = StormWatch(PowerwallReserve(client), tmp_path / "storm.json", clock=lambda: DURING)
+    watch = StormWatch(PowerwallControl(client), tmp_path / "storm.json", clock=lambda: DURING)
     watch.update_alerts(load_alerts(ZONE))
     asyncio.run(watch.evaluate())  # never raises: the error is in the status
     status = watch.status
@@ -722,7 +722,7 @@ def settings_app(control) -> TestClient:
 
 
 def test_local_mode_reads_the_settings_and_says_why_it_cannot_change_them(client, gateway):
-    api = settings_app(PowerwallReserve(client))
+    api = settings_app(PowerwallControl(client))
     now = api.get("/api/v1/settings").json()
     assert now["battery_reserve"] == 20.0 and now["operation_mode"] == "self_consumption"
     assert not now["can_control"] and 'mode = "cloud"' in now["why_not"]
@@ -738,7 +738,7 @@ def test_local_mode_mode_change_when_the_gateway_accepts_it(client, gateway, mon
         return _json(gw.model.operation())
 
     posts = _gateway_answers(monkeypatch, accept)
-    control = PowerwallReserve(client)
+    control = PowerwallControl(client)
     asyncio.run(control.set_operation_mode("backup"))
     # pypowerwall back-fills the reserve on the gateway scale for the full overwrite
     assert posts == [{"real_mode": "backup", "backup_reserve_percent": 20.0}]

@@ -103,13 +103,13 @@ def build_battery_control(device: Device) -> BatteryControl | None:
     from homegrid.devices.powerwall import PowerwallGateway
 
     if isinstance(device, PowerwallGateway):
-        from homegrid.devices.powerwall.control import PowerwallReserve
+        from homegrid.devices.powerwall.control import PowerwallControl
 
-        return PowerwallReserve(device.client)  # type: ignore[arg-type]
+        return PowerwallControl(device.client)  # type: ignore[arg-type]
     if type(device).__name__ == "VirtualHome":
-        from homegrid.devices.virtual.control import VirtualReserve
+        from homegrid.devices.virtual.control import VirtualControl
 
-        return VirtualReserve(device)  # type: ignore[arg-type]
+        return VirtualControl(device)  # type: ignore[arg-type]
     return None
 
 

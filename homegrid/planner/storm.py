@@ -513,8 +513,8 @@ class StormWatch:
     Parameters
     ----------
     control : ReserveControl
-        The battery (a :class:`~homegrid.devices.powerwall.control.PowerwallReserve` or the
-        virtual home's :class:`~homegrid.devices.virtual.control.VirtualReserve`).
+        The battery (a :class:`~homegrid.devices.powerwall.control.PowerwallControl` or the
+        virtual home's :class:`~homegrid.devices.virtual.control.VirtualControl`).
     state_path : Path
         The JSON file storm mode keeps its state in (e.g. ``DATA_DIR/storm.json``).
     policy : StormPolicy

@@ -39,7 +39,7 @@ What pypowerwall 0.22.2 does
 
 Scales here
 -----------
-:class:`PowerwallReserve` speaks the glossary's ``battery_reserve`` scale (the gateway's, as
+:class:`PowerwallControl` speaks the glossary's ``battery_reserve`` scale (the gateway's, as
 ``battery_soc``) both ways, and converts for the cloud modes. Round trips are exact to the
 Tesla app's whole-percent resolution (0.95 % on the gateway scale).
 """
@@ -53,7 +53,7 @@ from homegrid.devices.control import OPERATION_MODES, check_mode, check_reserve
 from homegrid.devices.powerwall.client import PowerwallClient
 from homegrid.devices.powerwall.replies import HIDDEN_RESERVE_PERCENT, ReplyError, app_soc, parse_operation
 
-__all__ = ["PowerwallReserve", "app_to_gateway", "gateway_to_app"]
+__all__ = ["PowerwallControl", "app_to_gateway", "gateway_to_app"]
 
 
 #: The local API refuses reserve writes on current firmware; this says what to do instead.
@@ -71,7 +71,7 @@ def app_to_gateway(percent: float) -> float:
     return percent * (1.0 - HIDDEN_RESERVE_PERCENT / 100.0) + HIDDEN_RESERVE_PERCENT
 
 
-class PowerwallReserve:
+class PowerwallControl:
     """The backup reserve and operation mode of a Powerwall, through the hub's :class:`PowerwallClient`.
 
     Parameters

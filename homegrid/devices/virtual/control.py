@@ -12,10 +12,10 @@ from __future__ import annotations
 from homegrid.devices.control import check_mode, check_reserve
 from homegrid.devices.virtual.home import VIRTUAL_MODES, VirtualHome
 
-__all__ = ["VirtualReserve"]
+__all__ = ["VirtualControl"]
 
 
-class VirtualReserve:
+class VirtualControl:
     """Read and set the virtual home's backup reserve [%] (the battery's own scale) and operation mode.
 
     Parameters
