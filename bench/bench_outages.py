@@ -99,6 +99,7 @@ from homegrid.devices.virtual.load import load_power
 from homegrid.devices.virtual.outages import outage_overlap, outage_schedule
 from homegrid.energy.outages import (
     DARK_W,
+    Outage,
     detect_outages,
     grid_fault_evidence,
     match_events,
@@ -392,9 +393,8 @@ def overlaps(events: list, ms: np.ndarray, me: np.ndarray, tol: int = TOL_MS) ->
 
 def score(events: list, truth: Truth, step_ms: int, merge_gap_ms: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    plain = [dataclasses.asdict(x) if isinstance(x, _Stored) else x for x in events]  # match_events takes dicts
     for name, (lo, hi) in classes(step_ms).items():
-        m = match_events(plain, (truth.s, truth.e), merge_gap_ms=merge_gap_ms, min_duration_s=lo,
+        m = match_events(events, (truth.s, truth.e), merge_gap_ms=merge_gap_ms, min_duration_s=lo,
                          max_duration_s=hi, tolerance_ms=TOL_MS)
         out[name] = {k: m[k] for k in ("truth", "found", "missed", "detected", "correct", "false_positive",
                                         "split", "joined", "precision", "recall")}
@@ -627,23 +627,6 @@ def store_year(config: Config, truth: Truth, kills: list[Kill], step_s: int, mer
     found = tracker.rebuild(truth.a, truth.b)
     rebuild_s = time.perf_counter() - t0
     events = store.read_outages(truth.a, truth.b)
-    # What-if, not homegrid as it is: SQLiteStore.time_range() runs "SELECT MIN(ts), MAX(ts)", which SQLite
-    # answers with a scan of the whole table (two aggregates defeat its min/max optimisation); the tracker
-    # calls it for every rebuilt day and every live update. The same rebuild with the two bounds as scalar
-    # subqueries (index lookups), patched on this store object only:
-    real_range = store.time_range
-
-    def indexed_range() -> tuple[int, int] | None:
-        row = store._reader().execute(
-            "SELECT (SELECT MIN(ts) FROM readings), (SELECT MAX(ts) FROM readings)").fetchone()
-        return None if row[0] is None else (int(row[0]), int(row[1]))
-
-    store.time_range = indexed_range  # type: ignore[method-assign]
-    t0 = time.perf_counter()
-    tracker.rebuild(truth.a, truth.b)
-    rebuild_indexed_s = time.perf_counter() - t0
-    same_after = store.read_outages(truth.a, truth.b) == events
-    store.time_range = real_range  # type: ignore[method-assign]
     t0 = time.perf_counter()
     report = tracker.report(truth.a, truth.b)
     report_s = time.perf_counter() - t0
@@ -662,13 +645,6 @@ def store_year(config: Config, truth: Truth, kills: list[Kill], step_s: int, mer
         t0 = time.perf_counter()
         live.update(int(truth.ms[i]) + 10 * MIN_MS)
         update_ms.append((time.perf_counter() - t0) * 1000)
-    store.time_range = indexed_range  # type: ignore[method-assign]
-    update_indexed_ms = []
-    for i in long_ones.tolist():
-        t0 = time.perf_counter()
-        live.update(int(truth.ms[i]) + 10 * MIN_MS)
-        update_indexed_ms.append((time.perf_counter() - t0) * 1000)
-    store.time_range = real_range  # type: ignore[method-assign]
     store.close()
     objs = [_as_outage(e) for e in events]
     res: dict[str, Any] = {
@@ -676,10 +652,8 @@ def store_year(config: Config, truth: Truth, kills: list[Kill], step_s: int, mer
         "ingest_s": round(ingest_s, 2), "evidence_s": round(evidence_s, 3), "rebuild_s": round(rebuild_s, 2),
         "report_s": round(report_s, 3), "rebuild_found": found, "stored_events": len(events),
         "rebuild_days": round((truth.b - truth.a) / 86_400_000, 1), "time_range_ms": round(time_range_ms, 1),
-        "rebuild_indexed_time_range_s": round(rebuild_indexed_s, 2), "indexed_same_events": same_after,
         "update_ms": {"n": len(update_ms), "p50": round(float(np.median(update_ms)), 1) if update_ms else None,
-                      "max": round(max(update_ms), 1) if update_ms else None,
-                      "p50_indexed_time_range": round(float(np.median(update_indexed_ms)), 1) if update_ms else None},
+                      "max": round(max(update_ms), 1) if update_ms else None},
         "db_mib": round(file_size(db, Path(f"{db}-wal")) / (1 << 20), 1),
         "score": score(objs, truth, step_ms, merge_gap_ms),
         "restarts": restart_checks(objs, truth, kills, step_ms, True),
@@ -691,22 +665,11 @@ def store_year(config: Config, truth: Truth, kills: list[Kill], step_s: int, mer
     return res, p
 
 
-@dataclasses.dataclass(frozen=True)
-class _Stored:
-    """A stored event dict with the attributes the checks read."""
-
-    start_ms: int
-    end_ms: int | None
-    start_exact: bool
-    end_exact: bool
-    start_earliest_ms: int | None
-    end_latest_ms: int | None
-    evidence: tuple[str, ...]
-
-
-def _as_outage(e: dict) -> _Stored:
-    return _Stored(int(e["start_ms"]), e.get("end_ms"), bool(e.get("start_exact")), bool(e.get("end_exact")),
-                   e.get("start_earliest_ms"), e.get("end_latest_ms"), tuple(e.get("evidence", ())))
+def _as_outage(e: dict) -> Outage:
+    """A stored event (``OutageTracker``'s dict) as the :class:`Outage` it was made from."""
+    return Outage(int(e["start_ms"]), e.get("end_ms"), bool(e.get("start_exact")), bool(e.get("end_exact")),
+                  e.get("start_earliest_ms"), e.get("end_latest_ms"), tuple(e.get("evidence", ())),
+                  bool(e.get("intentional")), int(e.get("parts", 1)))
 
 
 def compare_events(stored: list, pure: list) -> dict[str, Any]:
@@ -1070,12 +1033,9 @@ def markdown(res: dict) -> str:
                            f"{s['ingest_s']:.1f} s ({s['db_mib']:.0f} MiB), {s['evidence_written']} fault-log "
                            f"entries; `OutageTracker.rebuild` of the span {s['rebuild_s']:.2f} s, "
                            f"`report()` {s['report_s'] * 1000:.0f} ms; `store.time_range()` "
-                           f"{s['time_range_ms']:.0f} ms (called once per rebuilt day and per `update()`; "
-                           f"the rebuild with it as two indexed subqueries: {s['rebuild_indexed_time_range_s']:.1f} s, "
-                           f"same events: {'yes' if s['indexed_same_events'] else 'NO'}); "
+                           f"{s['time_range_ms']:.0f} ms (called once per rebuilt day and per `update()`); "
                            f"`update(now)` of a restarted tracker on this store p50 {s['update_ms']['p50']} ms, "
-                           f"max {s['update_ms']['max']} ms ({s['update_ms']['n']} calls; p50 "
-                           f"{s['update_ms']['p50_indexed_time_range']} ms with the indexed time range); "
+                           f"max {s['update_ms']['max']} ms ({s['update_ms']['n']} calls); "
                            f"{s['stored_events']} stored events, "
                            f"{v['identical']} identical (start, end, evidence) to `detect_outages` on the same "
                            f"readings, {v['only_stored']} only stored, {v['only_pure']} only pure; >= 10 s: "
