@@ -279,7 +279,8 @@ STORM_EVENTS: tuple[str, ...] = (
     "Severe Thunderstorm Warning", "Severe Thunderstorm Watch", "Winter Storm Warning", "Ice Storm Warning",
     "Blizzard Warning", "High Wind Warning",
 )
-SEVERITIES = ("", "Unknown", "Minor", "Moderate", "Severe", "Extreme")
+#: CAP severities from least to most severe (the NWS alert feed's words).
+CAP_SEVERITIES: tuple[str, ...] = ("Unknown", "Minor", "Moderate", "Severe", "Extreme")
 
 
 @dataclass(frozen=True)
@@ -302,8 +303,8 @@ class StormConfig:
             raise ConfigError(f"storm.interval_s = {self.interval_s}: must be within 60..3600 s")
         if not 0 <= self.reserve_percent <= 100:
             raise ConfigError(f"storm.reserve_percent = {self.reserve_percent}: must be within 0..100")
-        if self.min_severity not in SEVERITIES:
-            raise ConfigError(f"storm.min_severity = {self.min_severity!r}: expected one of {SEVERITIES}")
+        if self.min_severity not in ("", *CAP_SEVERITIES):
+            raise ConfigError(f"storm.min_severity = {self.min_severity!r}: expected \"\" or one of {CAP_SEVERITIES}")
         for key in ("lead_h", "hold_h", "settle_s"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"storm.{key} must be >= 0")

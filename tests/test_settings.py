@@ -118,11 +118,8 @@ def test_settings_report_a_device_that_does_not_answer():
     class Gone:
         can_control, modes, why_not = True, ("self_consumption",), None
 
-        async def backup_reserve(self):
+        async def settings(self):
             raise DeviceError("powerwall at 192.0.2.1: timed out")
-
-        async def operation_mode(self):
-            return None
 
     out = asyncio.run(read_settings(Gone()))
     assert out["error"] == "powerwall at 192.0.2.1: timed out" and out["battery_reserve"] is None

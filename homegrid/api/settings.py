@@ -42,8 +42,7 @@ async def read_settings(control: BatteryControl | None) -> dict[str, Any]:
         "operation_mode": None,
     }
     try:
-        out["battery_reserve"] = await control.backup_reserve()
-        out["operation_mode"] = await control.operation_mode()
+        out["battery_reserve"], out["operation_mode"] = await control.settings()
     except DeviceError as exc:
         out["error"] = str(exc)
     return out

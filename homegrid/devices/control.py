@@ -51,6 +51,10 @@ class BatteryControl(Protocol):
 
     async def operation_mode(self) -> str | None: ...
 
+    async def settings(self) -> tuple[float | None, str | None]:
+        """The reserve and the mode together (one device read where the device gives both at once)."""
+        ...
+
     async def set_operation_mode(self, mode: str) -> None: ...
 
 

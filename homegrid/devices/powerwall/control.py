@@ -116,15 +116,27 @@ class PowerwallControl:
         redact = getattr(self.client, "_redact", None)
         return redact(text) if callable(redact) else text
 
-    def read(self) -> float | None:
-        """The backup reserve now, gateway scale [%]; None for a gateway without a battery (blocking)."""
-        reply = self.client.poll("/api/operation")
+    @staticmethod
+    def _reserve_of(reply: object) -> float | None:
         if isinstance(reply, dict) and reply.get("backup_reserve_percent") is None:
             return None
         try:
             return parse_operation(reply).backup_reserve_percent
         except ReplyError as exc:
             raise DeviceError(str(exc)) from exc
+
+    @staticmethod
+    def _mode_of(reply: object) -> str | None:
+        if isinstance(reply, dict) and reply.get("real_mode") is None:
+            return None
+        try:
+            return parse_operation(reply).mode
+        except ReplyError as exc:
+            raise DeviceError(str(exc)) from exc
+
+    def read(self) -> float | None:
+        """The backup reserve now, gateway scale [%]; None for a gateway without a battery (blocking)."""
+        return self._reserve_of(self.client.poll("/api/operation"))
 
     def write(self, percent: float) -> None:
         """Set the backup reserve, gateway scale [%] (blocking); raise :class:`DeviceError` when it did not take."""
@@ -155,13 +167,12 @@ class PowerwallControl:
 
     def read_mode(self) -> str | None:
         """The operation mode now (``real_mode``), None when the gateway has none (blocking)."""
+        return self._mode_of(self.client.poll("/api/operation"))
+
+    def read_settings(self) -> tuple[float | None, str | None]:
+        """The backup reserve [%] and operation mode from one read of ``/api/operation`` (blocking)."""
         reply = self.client.poll("/api/operation")
-        if isinstance(reply, dict) and reply.get("real_mode") is None:
-            return None
-        try:
-            return parse_operation(reply).mode
-        except ReplyError as exc:
-            raise DeviceError(str(exc)) from exc
+        return self._reserve_of(reply), self._mode_of(reply)
 
     def write_mode(self, mode: str) -> None:
         """Set the operation mode (blocking); raise :class:`DeviceError` when it did not take."""
@@ -177,6 +188,10 @@ class PowerwallControl:
             now = self.read_mode()
             if now != mode:
                 raise DeviceError(f"{self._where()} accepted the operation mode {mode} but reports {now}")
+
+    async def settings(self) -> tuple[float | None, str | None]:
+        """The backup reserve [%] (gateway scale) and the operation mode, read together."""
+        return await asyncio.to_thread(self.read_settings)
 
     async def operation_mode(self) -> str | None:
         """The operation mode now (:data:`~homegrid.devices.control.OPERATION_MODES`)."""

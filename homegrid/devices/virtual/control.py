@@ -47,6 +47,10 @@ class VirtualControl:
         """Set the reserve [%]; it applies from the next simulated step."""
         self.write(percent)
 
+    async def settings(self) -> tuple[float | None, str | None]:
+        """The reserve [%] and the operation mode."""
+        return self.read(), self.home.operation_mode
+
     async def operation_mode(self) -> str | None:
         """``self_consumption`` or ``backup``."""
         return self.home.operation_mode

@@ -36,6 +36,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from homegrid.config import CAP_SEVERITIES
+
 __all__ = [
     "API_BASE",
     "DEFAULT_USER_AGENT",
@@ -56,7 +58,7 @@ API_BASE = "https://api.weather.gov"
 #: api.weather.gov refuses requests without a User-Agent and asks for a way to reach the author.
 DEFAULT_USER_AGENT = "homegrid-storm-watch (no contact configured)"
 #: CAP severities from least to most severe.
-SEVERITIES: tuple[str, ...] = ("Unknown", "Minor", "Moderate", "Severe", "Extreme")
+SEVERITIES: tuple[str, ...] = CAP_SEVERITIES
 #: A feed larger than this is refused [bytes] (the whole US active list is a few MB).
 MAX_FEED_BYTES = 20_000_000
 
