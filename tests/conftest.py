@@ -1,8 +1,11 @@
-"""Shared fixtures: a temporary store and a recorder in the site's zone."""
+"""Shared fixtures: a temporary store and a recorder in the site's zone; Debian's Chromium for the browser tests."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import zoneinfo
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +49,27 @@ def _own_cache_dir(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = old
+
+
+CHROMIUM = "/usr/bin/chromium"
+# the closed network refuses Chromium's own background connections: switch them off
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(os.environ.get("HOMEGRID_WEB_ARTIFACTS") or Path(tempfile.gettempdir()) / "homegrid-web")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's Chromium through Playwright, one per test module (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium "
+                    "(apt-get install chromium; scripts/test does it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -31,11 +30,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-# the closed network refuses Chromium's own background connections: switch them off
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = Path(os.environ.get("HOMEGRID_WEB_ARTIFACTS") or Path(tempfile.gettempdir()) / "homegrid-web")
+from .conftest import ARTIFACTS
+
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 TIMEOUT_MS = 15_000
@@ -329,22 +325,6 @@ def dst_hub(tmp_path_factory) -> Iterator[Served]:
         yield served
     finally:
         stop_hub(served)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium "
-                    "(apt-get install chromium; scripts/test does it)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Page:

@@ -8,12 +8,11 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from .test_web import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, Page, Served, start_hub, stop_hub
+from .test_web import DESKTOP, Page, Served, start_hub, stop_hub
 
 CONFIG = """
 [site]
@@ -38,19 +37,10 @@ def hub(tmp_path_factory) -> Iterator[Served]:
 
 
 @pytest.fixture
-def page(hub) -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = Page(browser, hub, DESKTOP)
-        try:
-            yield page
-        finally:
-            page.close()
-            browser.close()
+def page(browser, hub) -> Iterator[Page]:
+    page = Page(browser, hub, DESKTOP)
+    yield page
+    page.close()
 
 
 def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
@@ -113,28 +103,24 @@ VIEWS = {"now": "section.now [data-node=solar]", "history/day": "section.history
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_every_view_passes_axe_in_both_themes(hub, theme):
+def test_every_view_passes_axe_in_both_themes(browser, hub, theme):
     """axe-core's WCAG 2 A/AA rules (labels, names, contrast, ARIA, landmarks) on every view, drawn with data."""
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
 
     axe = Axe()
     found = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = Page(browser, hub, DESKTOP, theme)
-        try:
-            for view, ready in VIEWS.items():
-                page.open(view)
-                page.page.wait_for_selector(ready)
-                assert page.page.evaluate("document.documentElement.dataset.theme") == theme
-                result = axe.run(page.page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa"]},
-                                                     "resultTypes": ["violations"]})
-                if result.violations_count:
-                    found[view] = result.generate_report()
-        finally:
-            page.close()
-            browser.close()
+    page = Page(browser, hub, DESKTOP, theme)
+    try:
+        for view, ready in VIEWS.items():
+            page.open(view)
+            page.page.wait_for_selector(ready)
+            assert page.page.evaluate("document.documentElement.dataset.theme") == theme
+            result = axe.run(page.page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa"]},
+                                                 "resultTypes": ["violations"]})
+            if result.violations_count:
+                found[view] = result.generate_report()
+    finally:
+        page.close()
     assert not found, "\n".join(f"--- {v}\n{r}" for v, r in found.items())
 
 
