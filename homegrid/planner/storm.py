@@ -67,7 +67,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from homegrid.config import STORM_EVENTS
-from homegrid.devices.weather.nws import SEVERITIES, Alert, AlertFeed, AlertSource, FeedError, severity_rank
+from homegrid.devices.weather.nws import (
+    SEVERITIES,
+    Alert,
+    AlertFeed,
+    AlertSource,
+    FeedError,
+    parse_time,
+    severity_rank,
+)
 
 __all__ = [
     "DEFAULT_EVENTS",
@@ -388,12 +396,7 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _parse_time(value: Any, key: str) -> datetime | None:
-    if value is None:
-        return None
-    t = datetime.fromisoformat(str(value))
-    if t.tzinfo is None:
-        raise ValueError(f"{key}: {value!r} has no UTC offset")
-    return t
+    return parse_time("storm state", key, value)
 
 
 def _number(value: Any, key: str) -> float | None:

@@ -51,6 +51,7 @@ __all__ = [
     "load_alerts",
     "parse_alerts",
     "parse_alerts_text",
+    "parse_time",
     "severity_rank",
 ]
 
@@ -140,7 +141,8 @@ class AlertFeed:
     problems: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _time(where: str, name: str, value: Any) -> datetime | None:
+def parse_time(where: str, name: str, value: Any) -> datetime | None:
+    """An ISO 8601 time with a UTC offset (None stays None); ``ValueError`` naming ``where`` and ``name``."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -208,11 +210,11 @@ def _alert(where: str, props: Any) -> Alert:
         severity=severity if isinstance(severity, str) and severity else "Unknown",
         urgency=str(props.get("urgency") or "Unknown"),
         certainty=str(props.get("certainty") or "Unknown"),
-        sent=_time(where, "sent", props.get("sent")),
-        effective=_time(where, "effective", props.get("effective")),
-        onset=_time(where, "onset", props.get("onset")),
-        expires=_time(where, "expires", props.get("expires")),
-        ends=_time(where, "ends", props.get("ends")),
+        sent=parse_time(where, "sent", props.get("sent")),
+        effective=parse_time(where, "effective", props.get("effective")),
+        onset=parse_time(where, "onset", props.get("onset")),
+        expires=parse_time(where, "expires", props.get("expires")),
+        ends=parse_time(where, "ends", props.get("ends")),
         headline=_optional_text(where, "headline", props.get("headline")),
         area=str(props.get("areaDesc") or ""),
         same=_codes(geocode.get("SAME")),
@@ -269,7 +271,7 @@ def parse_alerts(doc: Any, source: str = "alert feed") -> AlertFeed:
                 problems.append(str(exc))
     updated = None
     try:
-        updated = _time(source, "updated", doc.get("updated"))
+        updated = parse_time(source, "updated", doc.get("updated"))
     except ValueError as exc:
         problems.append(str(exc))
     title = doc.get("title") if isinstance(doc.get("title"), str) else None
