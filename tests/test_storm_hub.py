@@ -59,7 +59,7 @@ def test_storm_switch_over_mqtt(tmp_path, mosquitto):
     publisher = MqttPublisher(mosquitto.host, mosquitto.port, client_id="storm-test", node_id="storm_home")
     hub = _hub(tmp_path, publisher)
     publisher.start()
-    assert publisher.wait_connected(10)
+    assert publisher.wait_ready(10)
     sender = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha")
     sender.connect(mosquitto.host, mosquitto.port)
     sender.loop_start()

@@ -291,6 +291,11 @@ class MqttPublisher:
         """Block until connected or ``timeout`` [s] passed (for tests and the command line)."""
         return self.link.wait_connected(timeout)
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until connected with our subscriptions (Home Assistant's status, command topics)
+        acknowledged by the broker, or ``timeout`` [s] passed."""
+        return self.link.wait_ready(timeout)
+
     def start(self) -> None:
         """Connect in the background; returns at once. Announcements follow every (re)connect."""
         self.link.start()
