@@ -153,7 +153,7 @@ class Truth:
     e: np.ndarray
     ms: np.ndarray  # after the 60 s merge rule: the events counted [ms]
     me: np.ndarray
-    faults: list  # Evidence, one per outage start in [a, b)
+    faults: list  # GridEvidence, one per outage start in [a, b)
 
     @property
     def raw_to_event(self) -> np.ndarray:

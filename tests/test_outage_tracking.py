@@ -126,7 +126,7 @@ def test_a_blip_between_polls_is_caught_from_the_fault_log(tmp_path):
     hub = _hub(tmp_path, clock, gateway, heard)
     _run(hub, clock, 30)
     blip = clock.now + timedelta(seconds=2)
-    gateway.faults = [GridEvidence(to_ms(blip), "gateway", "grid_fault", "PINV_a006_vfCheckUnderFrequency")]
+    gateway.faults = [GridEvidence(to_ms(blip), "grid_fault", "PINV_a006_vfCheckUnderFrequency", source="gateway")]
     _run(hub, clock, 30)
     [event] = hub.outages.report(0, 2**62)["events"]
     assert event["start_ms"] == to_ms(blip)

@@ -23,7 +23,6 @@ from homegrid.devices.virtual.faults import ALERTS, grid_faults
 from homegrid.devices.virtual.outages import outage_schedule
 from homegrid.energy.outages import (
     DEFAULT_MERGE_GAP_MS,
-    Evidence,
     Outage,
     detect_outages,
     grid_fault_evidence,
@@ -35,7 +34,7 @@ from homegrid.energy.outages import (
     saved_sentence,
 )
 from homegrid.glossary import GridStatus
-from homegrid.readings import ReadingFrame, to_ms
+from homegrid.readings import GridEvidence, ReadingFrame, to_ms
 
 from .conftest import SHARED_DATA
 
@@ -58,8 +57,8 @@ def at(i: int, step_ms: int = STEP) -> int:
     return T0 + i * step_ms
 
 
-def fault(t_ms: int, name: str = "PINV_a006_vfCheckUnderFrequency") -> Evidence:
-    return Evidence(t_ms, "grid_fault", name)
+def fault(t_ms: int, name: str = "PINV_a006_vfCheckUnderFrequency") -> GridEvidence:
+    return GridEvidence(t_ms, "grid_fault", name)
 
 
 def detect(pattern: str, evidence=(), **kw) -> list[Outage]:
@@ -209,7 +208,7 @@ def test_connected_on_both_sides_only_evidence_in_the_gap_makes_events():
     assert detect("CCC" + "." * 20 + "CCC") == []
     (o,) = detect("CCC" + "." * 20 + "CCC", [fault(at(10))])
     assert o.start_ms == at(10) and "hub_down_during" in o.evidence and o.end_latest_ms == at(23)
-    backup = Evidence(at(8), "backup_event", "", duration_ms=95_000)
+    backup = GridEvidence(at(8), "backup_event", "", duration_ms=95_000)
     (o,) = detect("CCC" + "." * 40 + "CCC", [backup])
     assert (o.start_ms, o.end_ms) == (at(8), at(8) + 95_000) and o.start_exact and o.end_exact
 
@@ -245,20 +244,20 @@ def test_voltage_marks_outages_where_there_is_no_grid_status():
 
 def test_backup_history_pins_both_edges():
     start, end = at(1) + 2_000, at(5) + 1_000
-    (o,) = detect("CCIIIICC", [Evidence(start, "backup_event", "", duration_ms=end - start)])
+    (o,) = detect("CCIIIICC", [GridEvidence(start, "backup_event", "", duration_ms=end - start)])
     assert (o.start_ms, o.end_ms) == (start, end) and o.start_exact and o.end_exact
     assert o.end_latest_ms == end and "backup_event" in o.evidence
 
 
 def test_an_owner_test_is_intentional_and_not_an_interruption():
-    test = [Evidence(at(2) - 1_000, "island_status", "off_grid_intentional", intentional=True),
-            Evidence(at(40) + 500, "island_status", "on_grid")]
+    test = [GridEvidence(at(2) - 1_000, "island_status", "off_grid_intentional", intentional=True),
+            GridEvidence(at(40) + 500, "island_status", "on_grid")]
     (o,) = detect("CC" + "I" * 38 + "CCC", test)
     assert o.intentional and "island_status:off_grid_intentional" in o.evidence
-    real = [Evidence(at(2) - 1_000, "island_status", "off_grid_unintentional", intentional=False)]
+    real = [GridEvidence(at(2) - 1_000, "island_status", "off_grid_unintentional", intentional=False)]
     (r,) = detect("CC" + "I" * 38 + "CCC", real)
     assert not r.intentional
-    (mixed,) = detect("CC" + "I" * 38 + "CCC", [*test, Evidence(at(20), "island_status", "off_grid_unintentional",
+    (mixed,) = detect("CC" + "I" * 38 + "CCC", [*test, GridEvidence(at(20), "island_status", "off_grid_unintentional",
                                                                      intentional=False)])
     assert not mixed.intentional  # the grid failed during the test: a real outage
     months = monthly_summary([dataclasses.asdict(o) | {"duration_s": 190.0, "saved": True},
@@ -267,8 +266,8 @@ def test_an_owner_test_is_intentional_and_not_an_interruption():
 
 
 def test_the_cloud_alone_shows_an_outage_the_hub_did_not_see():
-    changes = [Evidence(at(10), "island_status", "off_grid_unintentional", intentional=False),
-               Evidence(at(70), "island_status", "on_grid")]
+    changes = [GridEvidence(at(10), "island_status", "off_grid_unintentional", intentional=False),
+               GridEvidence(at(70), "island_status", "on_grid")]
     (o,) = detect("CCC" + "." * 80 + "CC", changes)
     assert (o.start_ms, o.end_ms) == (at(10), at(70)) and not o.start_exact and not o.intentional
     assert o.start_earliest_ms == at(2)
@@ -276,7 +275,7 @@ def test_the_cloud_alone_shows_an_outage_the_hub_did_not_see():
 
 def test_evidence_kinds_are_checked():
     with pytest.raises(ValueError, match="evidence kind"):
-        Evidence(0, "rumour", "x")
+        GridEvidence(0, "rumour", "x")
     with pytest.raises(ValueError, match="max_gap_ms"):
         detect_outages(np.array([0]), np.array([1.0]), max_gap_ms=0)
 
@@ -293,10 +292,10 @@ def histories(draw):
     span = int(t[-1] - T0) + 60_000 if n else 60_000
     faults = draw(st.lists(st.integers(-30_000, span), max_size=6))
     backups = draw(st.lists(st.tuples(st.integers(-30_000, span), st.integers(0, 120_000)), max_size=2))
-    ev = [fault(T0 + x) for x in faults] + [Evidence(T0 + a, "backup_event", "", duration_ms=d) for a, d in backups]
+    ev = [fault(T0 + x) for x in faults] + [GridEvidence(T0 + a, "backup_event", "", duration_ms=d) for a, d in backups]
     island = draw(st.lists(st.tuples(st.integers(-30_000, span), st.sampled_from(
         [("off_grid_intentional", True), ("off_grid_unintentional", False), ("on_grid", None)])), max_size=4))
-    ev += [Evidence(T0 + x, "island_status", name, intentional=flag) for x, (name, flag) in island]
+    ev += [GridEvidence(T0 + x, "island_status", name, intentional=flag) for x, (name, flag) in island]
     merge = draw(st.sampled_from([0, 10_000, 60_000, 300_000]))
     now = draw(st.one_of(st.none(), st.integers(0, 3_600_000)))
     return t, np.array([CODES[c] for c in codes]), ev, merge, None if now is None else int(t[-1] if n else T0) + now

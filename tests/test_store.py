@@ -84,8 +84,8 @@ def test_evidence_is_kept_once_and_read_by_time(tmp_path):
     from homegrid.store import GridEvidence
 
     store = SQLiteStore(tmp_path / "s.db")
-    a = GridEvidence(1000, "powerwall", "grid_fault", "PINV_a006_vfCheckUnderFrequency")
-    b = GridEvidence(500, "cloud", "backup_event", "backup", duration_ms=38_773, intentional=False)
+    a = GridEvidence(1000, "grid_fault", "PINV_a006_vfCheckUnderFrequency", source="powerwall")
+    b = GridEvidence(500, "backup_event", "backup", duration_ms=38_773, intentional=False, source="cloud")
     assert store.write_evidence([a, b]) == 2
     assert store.write_evidence([a]) == 0  # the gateway repeats its log at every poll
     assert store.read_evidence(0, 2000) == [b, a]

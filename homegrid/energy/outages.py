@@ -9,7 +9,7 @@ by fusing, in this order of strength:
    ``grid_voltage``, a voltage below :data:`VOLTAGE_DOWN_V` marks an outage
    sample (the site meter sits on the utility's side of the gateway's isolation
    relay and reads about 0 V while the grid is down).
-2. **Evidence with its own time** (:class:`Evidence`): the gateway's grid-fault
+2. **Evidence with its own time** (:class:`GridEvidence`): the gateway's grid-fault
    log (``grid_fault``: an instant, no length), the cloud's backup history
    (``backup_event``: an exact interval) and the cloud's island-status changes
    (``island_status``: off-grid from one change to the next ``on_grid`` change,
@@ -102,16 +102,15 @@ import numpy as np
 
 from homegrid.energy.integrate import energy_per_bucket
 from homegrid.glossary import GridStatus
+from homegrid.readings.evidence import GridEvidence
 from homegrid.readings.model import ReadingFrame
 
 __all__ = [
     "DARK_W",
     "DEFAULT_MERGE_GAP_MS",
     "EMPTY_SOC_PERCENT",
-    "EVIDENCE_KINDS",
     "FIGURES_MAX_GAP_MS",
     "VOLTAGE_DOWN_V",
-    "Evidence",
     "Outage",
     "detect_outages",
     "grid_fault_evidence",
@@ -136,59 +135,9 @@ EMPTY_SOC_PERCENT = 1.0
 #: accounting default). [ms]
 FIGURES_MAX_GAP_MS = 300_000
 
-#: The kinds of :class:`Evidence`.
-EVIDENCE_KINDS = ("grid_fault", "backup_event", "island_status")
-
 _DOWN_CODES = (float(GridStatus.ISLANDED), float(GridStatus.TRANSITION))
 _KNOWN_CODES = (float(GridStatus.CONNECTED), *_DOWN_CODES)
 _INF = math.inf
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One piece of evidence of a grid event with its own timestamp.
-
-    Parameters
-    ----------
-    time_ms : int
-        When it happened, epoch milliseconds UTC. [ms]
-    kind : str
-        ``"grid_fault"``: an entry of the gateway's grid-fault log (time only,
-        e.g. ``PINV_a006_vfCheckUnderFrequency``); ``"backup_event"``: an entry
-        of the cloud's backup history, with ``duration_ms``; ``"island_status"``:
-        a change of the cloud's island status, ``name`` the new status
-        (``off_grid``, ``off_grid_intentional``, ``off_grid_unintentional``,
-        ``on_grid``).
-    name : str
-        The source's own name of the entry.
-    duration_ms : int, optional
-        Length of a backup event. [ms]
-    intentional : bool, optional
-        True for the owner's own off-grid test, False for a real outage, None
-        when the source does not say.
-    """
-
-    time_ms: int
-    kind: str
-    name: str
-    duration_ms: int | None = None
-    intentional: bool | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in EVIDENCE_KINDS:
-            raise ValueError(f"evidence kind {self.kind!r}; expected one of {', '.join(EVIDENCE_KINDS)}")
-        if self.duration_ms is not None and self.duration_ms < 0:
-            raise ValueError(f"evidence duration_ms {self.duration_ms} < 0")
-
-    @property
-    def label(self) -> str:
-        """How the evidence is named in :attr:`Outage.evidence` (``kind:name``)."""
-        return f"{self.kind}:{self.name}" if self.name else self.kind
-
-    @property
-    def off_grid(self) -> bool:
-        """For ``island_status``: whether the new status is off-grid."""
-        return self.name.lower().startswith("off_grid")
 
 
 @dataclass(frozen=True)
@@ -238,10 +187,10 @@ class Outage:
         return None if self.end_ms is None else self.end_ms - self.start_ms
 
 
-def grid_fault_evidence(faults: Iterable[Any]) -> list[Evidence]:
+def grid_fault_evidence(faults: Iterable[Any]) -> list[GridEvidence]:
     """Grid-fault log entries (anything with ``time_ms`` and ``name``, such as a gateway's
-    :class:`~homegrid.devices.powerwall.replies.GridFault`) as :class:`Evidence`."""
-    return [Evidence(int(f.time_ms), "grid_fault", str(f.name)) for f in faults]
+    :class:`~homegrid.devices.powerwall.replies.GridFault`) as :class:`GridEvidence`."""
+    return [GridEvidence(int(f.time_ms), "grid_fault", str(f.name)) for f in faults]
 
 
 # --------------------------------------------------------------------------- detection
@@ -265,7 +214,7 @@ class _Event:
         if label not in self.evidence:
             self.evidence.append(label)
 
-    def take(self, e: Evidence) -> None:
+    def take(self, e: GridEvidence) -> None:
         self.add(e.label)
         if e.intentional is not None:
             self.votes.append(e.intentional)
@@ -296,7 +245,7 @@ class _Run:
     start_gap: bool  # the start window is a gap (or before the first reading)
     end_open: bool  # no sample after (ongoing, or up to now)
     end_gap: bool  # the end window is a gap
-    pins: list[Evidence] = field(default_factory=list)
+    pins: list[GridEvidence] = field(default_factory=list)
     late_ms: int | None = None  # the latest evidence absorbed after the last outage sample
 
 
@@ -367,14 +316,14 @@ def _runs(
     return runs
 
 
-def _island_intervals(items: list[Evidence], kt: np.ndarray, kd: np.ndarray) -> list[tuple[int, int | None,
-                                                                                          list[Evidence]]]:
+def _island_intervals(items: list[GridEvidence], kt: np.ndarray, kd: np.ndarray) -> list[tuple[int, int | None,
+                                                                                          list[GridEvidence]]]:
     """Off-grid intervals from island-status changes: ``(from, to or None, the changes)``.
 
     An interval left open by the changes ends at the first connected sample after it, if any.
     """
-    out: list[tuple[int, int | None, list[Evidence]]] = []
-    current: list[Evidence] = []
+    out: list[tuple[int, int | None, list[GridEvidence]]] = []
+    current: list[GridEvidence] = []
     for e in sorted(items, key=lambda x: x.time_ms):
         if e.off_grid:
             current.append(e)
@@ -392,7 +341,7 @@ def detect_outages(
     time_ms: np.ndarray,
     grid_status: np.ndarray,
     grid_voltage: np.ndarray | None = None,
-    evidence: Iterable[Evidence] = (),
+    evidence: Iterable[GridEvidence] = (),
     *,
     max_gap_ms: int,
     merge_gap_ms: int = DEFAULT_MERGE_GAP_MS,
@@ -409,7 +358,7 @@ def detect_outages(
         :class:`~homegrid.glossary.GridStatus` codes; NaN or UNKNOWN where not known.
     grid_voltage : array, optional
         Site voltage, used where there is no grid status; NaN where not measured. [V]
-    evidence : iterable of Evidence
+    evidence : iterable of GridEvidence
         Fault-log entries, backup events and island-status changes.
     max_gap_ms : int
         Readings further apart than this mean nobody was looking. [ms]
@@ -434,8 +383,8 @@ def detect_outages(
     runs = _runs(kt, kd, kv, int(max_gap_ms), now_ms)
     items = sorted(evidence, key=lambda e: e.time_ms)
     for e in items:
-        if not isinstance(e, Evidence):
-            raise TypeError(f"evidence must be Evidence, got {type(e).__name__}")
+        if not isinstance(e, GridEvidence):
+            raise TypeError(f"evidence must be GridEvidence, got {type(e).__name__}")
     lo = np.array([r.lo for r in runs], dtype=np.float64)
     hi = np.array([r.hi for r in runs], dtype=np.float64)
 
@@ -445,8 +394,8 @@ def detect_outages(
         return runs[k] if k >= 0 and x <= hi[k] else None
 
     free: list[_Event] = []
-    points: list[Evidence] = []
-    islands: list[Evidence] = []
+    points: list[GridEvidence] = []
+    islands: list[GridEvidence] = []
     for e in items:
         if e.kind == "island_status":
             islands.append(e)
@@ -521,7 +470,7 @@ def _ended_before(ev: _Event, t_ms: int) -> bool:
     return ev.end_exact and ev.end_ms is not None and ev.end_ms < t_ms
 
 
-def _own(e: Evidence, kt: np.ndarray, max_gap_ms: int, now_ms: int | None) -> _Event:
+def _own(e: GridEvidence, kt: np.ndarray, max_gap_ms: int, now_ms: int | None) -> _Event:
     """Evidence in no outage the samples saw, as an event of its own: a backup event is its exact
     interval; a fault entry is a blip of length 0, over by the next sample."""
     if e.kind == "backup_event" and e.duration_ms is not None:

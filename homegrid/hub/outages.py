@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from homegrid.energy.outages import Evidence, Outage, detect_outages, monthly_summary, outage_figures
+from homegrid.energy.outages import Outage, detect_outages, monthly_summary, outage_figures
 from homegrid.hub.notify import Notifier
 from homegrid.readings import ReadingFrame
 from homegrid.store import GridEvidence, Store
@@ -93,13 +93,12 @@ class OutageTracker:
         return events, read_end
 
     def _outages(self, frame: ReadingFrame, evidence: list[GridEvidence], now_ms: int | None) -> list[Outage]:
-        ev = [Evidence(e.time_ms, e.kind, e.name, e.duration_ms, e.intentional) for e in evidence]
         voltage = frame.columns.get("grid_voltage")
         # sparse data (a minute-step import, the virtual backfill) is not a hub that stopped looking
         step = float(np.median(np.diff(frame.time_ms))) if len(frame) > 2 else 0.0
         gap = max(self.max_gap_ms, int(2.5 * step))
         return detect_outages(
-            frame.time_ms, frame.column("grid_status"), voltage, ev, max_gap_ms=gap,
+            frame.time_ms, frame.column("grid_status"), voltage, evidence, max_gap_ms=gap,
             merge_gap_ms=self.merge_gap_ms, now_ms=now_ms,
         )
 

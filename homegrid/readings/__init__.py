@@ -1,6 +1,8 @@
 """Readings in glossary names: the single sample, the column-wise frame, and grid-event evidence."""
 
-from homegrid.readings.evidence import GridEvidence
+from homegrid.readings.evidence import EVIDENCE_KINDS, GridEvidence
 from homegrid.readings.model import InvalidReading, Reading, ReadingFrame, from_ms, to_ms, validate_value
 
-__all__ = ["GridEvidence", "InvalidReading", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value"]
+__all__ = [
+    "EVIDENCE_KINDS", "GridEvidence", "InvalidReading", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value",
+]

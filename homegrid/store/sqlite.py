@@ -375,7 +375,7 @@ class SQLiteStore(Store):
             "SELECT ts, source, kind, name, duration_ms, intentional FROM grid_evidence "
             "WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms),
         ).fetchall()
-        return [GridEvidence(t, s, k, n, d, None if i is None else bool(i)) for t, s, k, n, d, i in rows]
+        return [GridEvidence(t, k, n, d, None if i is None else bool(i), source=s) for t, s, k, n, d, i in rows]
 
     def replace_outages(self, start_ms: int, end_ms: int, events: list[dict]) -> None:
         with self.transaction():

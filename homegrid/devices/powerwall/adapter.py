@@ -103,7 +103,7 @@ class PowerwallGateway(Device):
 
     def grid_evidence(self) -> list[GridEvidence]:
         """The gateway's fault log as evidence of grid events (each entry at its own time)."""
-        return [GridEvidence(f.time_ms, self.name, "grid_fault", f.name) for f in self.faults]
+        return [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name) for f in self.faults]
 
     @property
     def status(self) -> dict[str, Any]:

@@ -338,7 +338,7 @@ class VirtualHome(Device):
     def evidence_between(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
         """The grid-fault log entries of ``[start_ms, end_ms)``, as a gateway would have logged them."""
         v = self._config.virtual
-        return [GridEvidence(f.time_ms, self.name, "grid_fault", f.name)
+        return [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name)
                 for f in grid_faults(v.seed, v.outages_per_year, int(start_ms), int(end_ms))]
 
     def grid_evidence(self) -> list[GridEvidence]:
