@@ -4,9 +4,11 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from homegrid.readings import parse_iso_time
 from homegrid.timezones import local_isoformat, utc_offset_ms, wall_to_utc_ms
 
 ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "UTC"]
@@ -46,3 +48,23 @@ def test_the_instant_of_a_change_has_the_new_offset():
                 for x in t.tolist()]
         assert want[0] != want[1], (zone, change)  # it is a change
         assert utc_offset_ms(t, zone).tolist() == want, zone
+
+
+@pytest.mark.parametrize(("text", "utc"), [
+    ("2026-03-29T01:30:00+01:00", "2026-03-29T00:30:00+00:00"),
+    ("2026-03-29T00:30:00Z", "2026-03-29T00:30:00+00:00"),
+    (" 2026-11-01T01:30:00-05:00 ", "2026-11-01T06:30:00+00:00"),
+])
+def test_an_outside_time_names_its_instant(text, utc):
+    assert parse_iso_time(text).astimezone(UTC).isoformat() == utc
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("2026-03-29T01:30:00", "has no UTC offset"),
+    ("2026-03-29", "has no UTC offset"),
+    ("yesterday", "is not an ISO 8601 time"),
+    ("2026-02-30T00:00:00Z", "is not an ISO 8601 time"),
+])
+def test_an_outside_time_without_an_instant_is_refused_saying_why(text, why):
+    with pytest.raises(ValueError, match=why):
+        parse_iso_time(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from homegrid.energy.report import energy_report
 from homegrid.glossary import ENERGY_CATEGORIES
 from homegrid.hub.recorder import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds
-from homegrid.readings import ReadingFrame, to_ms
+from homegrid.readings import ReadingFrame, parse_iso_time, to_ms
 from homegrid.store import BucketTable, Store
 from homegrid.timezones import local_isoformat
 
@@ -37,12 +37,9 @@ def parse_instant(text: str, tz: ZoneInfo, *, end: bool = False) -> int:
         a, b = local_day_bounds(day, tz)
         return b if end else a
     try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 time or date") from None
-    if t.tzinfo is None:
-        raise ValueError(f"{text!r} has no UTC offset; give one (e.g. +00:00) or a plain date")
-    return to_ms(t)
+        return to_ms(parse_iso_time(text))
+    except ValueError as exc:
+        raise ValueError(f"{exc}; give an ISO 8601 time with its offset (e.g. +00:00) or a plain date") from None
 
 
 class Queries:

@@ -1,8 +1,17 @@
 """Readings in glossary names: the single sample, the column-wise frame, and grid-event evidence."""
 
 from homegrid.readings.evidence import EVIDENCE_KINDS, GridEvidence
-from homegrid.readings.model import InvalidReading, Reading, ReadingFrame, from_ms, to_ms, validate_value
+from homegrid.readings.model import (
+    InvalidReading,
+    Reading,
+    ReadingFrame,
+    from_ms,
+    parse_iso_time,
+    to_ms,
+    validate_value,
+)
 
 __all__ = [
-    "EVIDENCE_KINDS", "GridEvidence", "InvalidReading", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value",
+    "EVIDENCE_KINDS", "GridEvidence", "InvalidReading", "Reading", "ReadingFrame", "from_ms", "parse_iso_time", "to_ms",
+    "validate_value",
 ]

@@ -38,12 +38,11 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from homegrid.readings.model import InvalidReading, ReadingFrame, to_ms, validate_value
+from homegrid.readings.model import InvalidReading, ReadingFrame, parse_iso_time, to_ms, validate_value
 
 __all__ = [
     "ENERGY_SOURCES",
@@ -198,12 +197,9 @@ def _timestamp(item: Mapping[str, Any], path: str, file: str) -> int:
     if not isinstance(text, str):
         raise TeslaHistoryError(file, p, f"expected an ISO 8601 text, got {_type(text)}")
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise TeslaHistoryError(file, p, f"{text!r} is not an ISO 8601 time") from None
-    if t.utcoffset() is None:
-        raise TeslaHistoryError(file, p, f"{text!r} has no UTC offset (a naive time)")
-    return to_ms(t)
+        return to_ms(parse_iso_time(text))
+    except ValueError as exc:
+        raise TeslaHistoryError(file, p, str(exc)) from None
 
 
 def _kind(entry: _Entry, file: str) -> str:

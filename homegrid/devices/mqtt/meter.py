@@ -33,7 +33,7 @@ import paho.mqtt.client as paho
 from homegrid.devices.base import Device, DeviceError
 from homegrid.devices.mqtt import MqttBroker, MqttLink, check_topic
 from homegrid.glossary import ALL_NAMES, Kind, quantity
-from homegrid.readings import Reading
+from homegrid.readings import Reading, parse_iso_time
 
 __all__ = ["MeterTopic", "MqttMeter"]
 
@@ -153,12 +153,9 @@ def _parse_time(raw: Any) -> datetime:
         return datetime.fromtimestamp(seconds, tz=UTC)
     if isinstance(raw, str):
         try:
-            t = datetime.fromisoformat(raw.strip())
-        except ValueError:
-            raise _Bad(f"time {raw!r} is not ISO 8601") from None
-        if t.tzinfo is None or t.utcoffset() is None:
-            raise _Bad(f"time {raw!r} has no UTC offset")
-        return t.astimezone(UTC)
+            return parse_iso_time(raw).astimezone(UTC)
+        except ValueError as exc:
+            raise _Bad(f"time {exc}") from None
     raise _Bad(f"time {raw!r} is neither ISO 8601 nor epoch seconds")
 
 

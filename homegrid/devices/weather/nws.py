@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from homegrid.config import CAP_SEVERITIES
+from homegrid.readings import parse_iso_time
 
 __all__ = [
     "API_BASE",
@@ -148,12 +149,9 @@ def parse_time(where: str, name: str, value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise ValueError(f"{where}: {name} is {value!r}, not an ISO 8601 time")
     try:
-        t = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(f"{where}: {name} {value!r} is not an ISO 8601 time") from None
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{where}: {name} {value!r} has no UTC offset")
-    return t
+        return parse_iso_time(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {name} {exc}") from None
 
 
 def _text(where: str, name: str, value: Any) -> str:
