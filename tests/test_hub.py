@@ -1,6 +1,7 @@
 """The hub's poll loop: device failures back off and recover, bad values are quarantined."""
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from homegrid.config import Config
 from homegrid.devices import Device, DeviceError
 from homegrid.hub.service import Hub
+from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import Reading
 
 
@@ -77,7 +79,22 @@ def test_nan_and_impossible_values_are_quarantined_not_stored(tmp_path):
     raw = hub.store.read_readings(0, 2**62)
     assert list(raw.columns) == ["grid_power"]
     count, items = hub.store.quarantined()
-    assert count == 2 and {q.field for q in items} == {"home_power", "battery_soc"}
+    assert count == 2 and {(q.field, q.value) for q in items} == {("home_power", "nan"), ("battery_soc", "180.0")}
+    hub.store.close()
+
+
+def test_a_value_refused_on_every_poll_is_warned_about_once_and_every_refusal_is_kept(tmp_path, caplog):
+    hub, clock = _hub(tmp_path, [{"home_power": float("nan"), "grid_power": 500.0 + i} for i in range(50)])
+    with caplog.at_level(logging.DEBUG, logger="homegrid"):
+        for _ in range(50):
+            run(hub.poll_once())
+            clock.tick()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "quarantined" in r.getMessage()]
+    assert len(warnings) == 1 and "home_power" in warnings[0].getMessage()
+    held = [r for r in caplog.records if r.levelno == logging.DEBUG and "quarantined home_power" in r.getMessage()]
+    assert len(held) == 49
+    assert hub.store.quarantined(0)[0] == 50
+    assert hub.flush() == 50
     hub.store.close()
 
 
@@ -96,8 +113,29 @@ def test_clock_jumps_are_quarantined(tmp_path):
     hub.flush()
     assert hub.store.read_readings(0, 2**62).columns["home_power"].tolist() == [1.0]
     count, items = hub.store.quarantined()
-    assert count == 2
+    assert count == 2, "one row per reading refused for its time"
+    assert {(q.field, q.value) for q in items} == {("reading", '{"home_power": 2.0}'),
+                                                   ("reading", '{"home_power": 3.0}')}, "the values are kept"
     assert any("future" in q.reason for q in items) and any("went back" in q.reason for q in items)
+    device = hub.status()["device"]
+    assert device["refused"] == 2 and device["refusing_since"] == future.isoformat()
+    hub.store.close()
+
+
+def test_readings_are_accepted_again_once_the_clock_agrees(tmp_path, caplog):
+    clock_probe = Clock()
+    past = clock_probe.now - timedelta(hours=1)
+    hub, clock = _hub(tmp_path, [{"home_power": 1.0}, *({"home_power": 2.0, "_time": past} for _ in range(3)),
+                                 {"home_power": 4.0}])
+    with caplog.at_level(logging.INFO, logger="homegrid"):
+        for _ in range(5):
+            run(hub.poll_once())
+            clock.tick()
+    hub.flush()
+    assert hub.store.read_readings(0, 2**62).columns["home_power"].tolist() == [1.0, 4.0]
+    device = hub.status()["device"]
+    assert device["refused"] == 3 and device["refusing_since"] is None
+    assert any("accepted again" in r.getMessage() and "3 refused" in r.getMessage() for r in caplog.records)
     hub.store.close()
 
 
@@ -184,3 +222,18 @@ def test_a_failing_store_keeps_the_readings_for_the_next_flush(tmp_path):
     assert hub.flush() == 2
     assert hub.store.read_readings(0, 2**62).columns["home_power"].tolist() == [1.0, 2.0]
     hub.store.close()
+
+
+def test_a_held_back_warning_is_counted_in_the_next_one_after_the_period(caplog):
+    now = [0.0]
+    warn = ThrottledWarning(logging.getLogger("homegrid.test"), period_s=3600, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="homegrid"):
+        assert warn.warn("k", "bad %s", "x") is True
+        for _ in range(5):
+            now[0] += 600
+            assert warn.warn("k", "bad %s", "x") is False
+        assert warn.warn("other", "bad %s", "y") is True, "each key has its own hour"
+        now[0] += 600
+        assert warn.warn("k", "bad %s", "x") is True
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["bad x", "bad y", "bad x (5 more like it since the last warning, logged at DEBUG)"]

@@ -8,6 +8,7 @@ for a device's fault. The hub runs one poller per device; a fleet runs many.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -38,6 +39,8 @@ class DeviceHealth:
     last_error: str | None = None
     backoff_s: float = 0.0
     failing_since: str | None = None  # start of the current run of failures: the gap in the data
+    refused: int = 0  # readings refused whole for their time (a clock jump), kept in the quarantine
+    refusing_since: str | None = None  # the first of the current run of such refusals
     gaps: list[dict[str, Any]] = field(default_factory=list)  # the last closed gaps, newest last
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -46,7 +49,8 @@ class DeviceHealth:
             "name": self.name, "polls": self.polls, "errors": self.errors,
             "consecutive_errors": self.consecutive_errors, "last_ok": self.last_ok,
             "last_error": self.last_error, "backoff_s": self.backoff_s,
-            "failing_since": self.failing_since, "gaps": list(self.gaps), **self.extra,
+            "failing_since": self.failing_since, "refused": self.refused, "refusing_since": self.refusing_since,
+            "gaps": list(self.gaps), **self.extra,
         }
 
 
@@ -65,7 +69,8 @@ class DevicePoller:
     sink : callable
         Called with each checked reading and with the monotonic time the poll started [s].
     quarantine : callable
-        Called with ``(time_ms, source, {name: problem})`` for values refused.
+        Called with ``(time_ms, source, {field: (value as text, problem)})`` for values refused; a reading
+        refused whole for its time comes as the field ``"reading"`` with its values as JSON.
     clock : callable
         The current aware time.
     last_ms : int, optional
@@ -78,7 +83,7 @@ class DevicePoller:
         device: Device,
         interval_s: float,
         sink: Callable[[Reading, float], None],
-        quarantine: Callable[[int, str, dict[str, str]], None],
+        quarantine: Callable[[int, str, dict[str, tuple[str, str]]], None],
         clock: Callable[[], datetime],
         last_ms: int | None = None,
     ) -> None:
@@ -107,13 +112,21 @@ class DevicePoller:
         extra = getattr(self.device, "status", None)
         if isinstance(extra, dict):
             h.extra["status"] = extra
-        reading, problems = Reading.checked(reading.time, reading.values)
+        raw = reading.values
+        reading, problems = Reading.checked(reading.time, raw)
+        refused = {name: (str(raw[name]), why) for name, why in problems.items()}
         problem = self._time_problem(reading)
         if problem:
-            problems = {name: problem for name in reading.values}
+            refused["reading"] = (json.dumps(reading.values, sort_keys=True), problem)
+            self._refused(reading)
             reading = Reading(reading.time, {})
-        if problems:
-            self.quarantine(reading.time_ms, h.name, problems)
+        elif h.refusing_since is not None:
+            log.info("device %s: readings are accepted again (their time is after the last stored one and not "
+                     "ahead of the hub's clock); %d refused since %s are in the quarantine", h.name, h.refused,
+                     h.refusing_since)
+            h.refusing_since = None
+        if refused:
+            self.quarantine(reading.time_ms, h.name, refused)
         if reading.values:
             self.last_ms = reading.time_ms
             self.sink(reading, started)
@@ -144,6 +157,12 @@ class DevicePoller:
         h.consecutive_errors = 0
         h.backoff_s = 0.0
         h.last_ok = reading.time.isoformat()
+
+    def _refused(self, reading: Reading) -> None:
+        h = self.health
+        h.refused += 1
+        if h.refusing_since is None:
+            h.refusing_since = reading.time.isoformat()
 
     def _time_problem(self, reading: Reading) -> str | None:
         """Readings from the future or from before the last one mean a clock jumped."""

@@ -9,7 +9,7 @@ days those minutes touch are summed again from the minutes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ import numpy as np
 
 from homegrid.energy.accounting import account
 from homegrid.glossary import COUNTERS
+from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import ReadingFrame, from_ms, to_ms
 from homegrid.store import Quarantined, Store
 
@@ -56,6 +57,7 @@ class Recorder:
         self.counter_resets = 0
         self.counter_quarantined = 0
         self._seen_events: dict[tuple[str, int], None] = {}
+        self._warnings = ThrottledWarning(log)
         self._check_timezone()
 
     def _check_timezone(self) -> None:
@@ -72,10 +74,15 @@ class Recorder:
 
     # writing ------------------------------------------------------------------------------
 
-    def quarantine(self, time_ms: int, source: str, problems: dict[str, str]) -> None:
-        for name, reason in problems.items():
-            log.warning("quarantined %s from %s at %s: %s", name, source, from_ms(time_ms).isoformat(), reason)
-        self.store.quarantine([Quarantined(time_ms, source, n, "", r) for n, r in problems.items()])
+    def quarantine(self, time_ms: int, source: str, problems: Mapping[str, tuple[str, str]]) -> None:
+        """Keep refused values, ``{field: (value as text, reason)}``, in the store's quarantine.
+
+        The same field of the same source refused again within the hour is counted, not logged again.
+        """
+        for name, (_value, reason) in problems.items():
+            self._warnings.warn((source, name), "quarantined %s from %s at %s: %s", name, source,
+                                from_ms(time_ms).isoformat(), reason)
+        self.store.quarantine([Quarantined(time_ms, source, n, v, r) for n, (v, r) in problems.items()])
 
     def ingest(self, frame: ReadingFrame) -> None:
         """Store readings and bring the rollups they touch up to date, in one transaction."""

@@ -21,10 +21,11 @@ function Device({ d, i }) {
       <dt>Gaps</dt><dd ...${src(LIVE, f("gaps"), d.gaps?.length ?? 0)}>${d.gaps?.length
         ? html`<ul class="gaps">${d.gaps.slice(-5).reverse().map((g) => html`<li>${clock(g.from, true)} – ${clock(g.to, true)} (${duration((new Date(g.to) - new Date(g.from)) / 1000)}, ${g.failed_polls} failed polls)</li>`)}</ul>`
         : "none"}</dd>
+      ${d.refused > 0 && html`<dt>Refused for their time</dt><dd ...${src(LIVE, f("refused"), d.refused)}>${d.refused} readings${d.refusing_since ? ` (still, since ${clock(d.refusing_since, true)}: the device's or the hub's clock jumped)` : ""}, kept in the quarantine</dd>`}
       ${d.partial && Object.keys(d.partial).length > 0 && html`<dt>Partly failing</dt><dd>${Object.entries(d.partial).map(([k, v]) => html`<div><code>${k}</code> ${typeof v === "object" ? JSON.stringify(v) : v}</div>`)}</dd>`}
       ${d.status && typeof d.status === "object" && Object.entries(d.status).filter(([, v]) => v != null && typeof v !== "object")
         .map(([k, v]) => html`<dt>${k.replaceAll("_", " ")}</dt><dd ...${src(LIVE, f(`status.${k}`), v)}>${String(v)}</dd>`)}
-      ${Object.entries(d).filter(([k, v]) => !["name", "polls", "errors", "consecutive_errors", "last_ok", "last_error", "backoff_s", "failing_since", "gaps", "partial"].includes(k) && v != null && typeof v !== "object")
+      ${Object.entries(d).filter(([k, v]) => !["name", "polls", "errors", "consecutive_errors", "last_ok", "last_error", "backoff_s", "failing_since", "refused", "refusing_since", "gaps", "partial"].includes(k) && v != null && typeof v !== "object")
         .map(([k, v]) => html`<dt>${k.replaceAll("_", " ")}</dt><dd ...${src(LIVE, f(k), v)}>${String(v)}</dd>`)}
     </dl>
   </div>`;
