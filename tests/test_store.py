@@ -1,6 +1,7 @@
 """The SQLite store: round trips, merges, retention, quarantine."""
 
 import numpy as np
+import pytest
 
 from homegrid.readings import ReadingFrame
 from homegrid.store import Quarantined, SQLiteStore
@@ -29,9 +30,11 @@ def test_same_timestamp_merges_columns_from_two_sources(store):
     assert back.columns["home_power"][0] == 300.0
 
 
-def test_prune_keeps_the_anchor_row_before_the_cut(store):
+@pytest.mark.parametrize("chunk_ms", [86_400_000, 1000, 1700])
+def test_prune_keeps_the_anchor_row_before_the_cut(store, chunk_ms):
     store.write_readings(steady_frame(0, 10, step_ms=1000, home_energy_imported=5.0))
-    deleted = store.prune_raw(5500)
+    assert store.prune_raw(0) == 0
+    deleted = store.prune_raw(5500, chunk_ms=chunk_ms)
     assert deleted == 5
     assert store.read_readings(0, 100_000).time_ms.tolist() == [5000, 6000, 7000, 8000, 9000]
 

@@ -317,7 +317,7 @@ class Hub:
     async def _prune_loop(self) -> None:
         while not self._stopping.is_set():
             now_ms = to_ms(self.clock())
-            deleted = self.recorder.prune(self.config.store.raw_retention_days, now_ms)
+            deleted = await asyncio.to_thread(self.recorder.prune, self.config.store.raw_retention_days, now_ms)
             if deleted:
                 log.info("pruned %d raw readings older than %s days", deleted, self.config.store.raw_retention_days)
             await wait_or_stop(self._stopping, 3600.0)

@@ -13,10 +13,13 @@ the recorder (WAL lets readers and one writer run together).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +64,25 @@ CREATE TABLE IF NOT EXISTS grid_evidence (
 );
 CREATE TABLE IF NOT EXISTS outages (start_ms INTEGER PRIMARY KEY, end_ms INTEGER, event TEXT NOT NULL);
 """
+
+
+def _trim_heap() -> None:
+    """Return free heap memory to the system where the C library can (glibc's ``malloc_trim``).
+
+    SQLite hands its freed cache pages back to malloc, but glibc keeps them in the process while other
+    allocations sit above them, so a hub's resident size would stay at its high-water mark for good.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
 
 
 class SQLiteStore(Store):
@@ -234,14 +256,30 @@ class SQLiteStore(Store):
             return None
         return int(row[0]), int(row[1])
 
-    def prune_raw(self, before_ms: int) -> int:
-        with self.transaction():
-            # keep the newest row before the cut: counters bridge from it
-            anchor = self._db.execute("SELECT MAX(ts) FROM readings WHERE ts < ?", (before_ms,)).fetchone()[0]
-            if anchor is None:
-                return 0
-            cur = self._db.execute("DELETE FROM readings WHERE ts < ?", (anchor,))
-            return cur.rowcount
+    def prune_raw(self, before_ms: int, chunk_ms: int = 86_400_000) -> int:
+        """Delete raw readings older than ``before_ms`` but the newest of them (counters bridge from it).
+
+        A chunk of ``chunk_ms`` [ms] per transaction, so that the hub's writes go on between them; then the
+        page cache the deletes filled is given back (a year pruned at once would keep tens of MB).
+        """
+        with self._lock:
+            oldest, anchor = self._db.execute(
+                "SELECT MIN(ts), MAX(ts) FROM readings WHERE ts < ?", (before_ms,)).fetchone()
+        if anchor is None or oldest == anchor:
+            return 0
+        deleted = 0
+        for cut in range(oldest + chunk_ms, anchor + chunk_ms, chunk_ms):
+            with self.transaction():
+                deleted += self._db.execute("DELETE FROM readings WHERE ts < ?", (min(cut, anchor),)).rowcount
+        self.release_memory()
+        return deleted
+
+    def release_memory(self) -> None:
+        """Give the writer's page cache back (``PRAGMA shrink_memory``; it refills as needed) and the freed
+        heap to the system."""
+        with self._lock:
+            self._db.execute("PRAGMA shrink_memory")
+        _trim_heap()
 
     # rollups ------------------------------------------------------------------------------
 
