@@ -716,6 +716,13 @@ def test_dst_day_is_drawn_in_local_time(new_page, dst_hub, hours):
     assert len({t.utcoffset() for t, _ in ticks}) == 2
     for t, label in ticks:
         assert hour_of(label) == t.hour, (t, label)
+    # evenly on the wall clock: every whole local hour that is a multiple of the step, none skipped, none added
+    every = math.gcd(*(t.hour for t, _ in ticks))  # the step; 02:00 may be missing on the 23-hour day
+    assert every in (1, 2, 3, 4, 6, 8, 12), ticks
+    quarters = (start.astimezone(UTC) + timedelta(minutes=15 * k) for k in range(hours * 4 + 1))  # as instants
+    wall = [q.astimezone(tz) for q in quarters]
+    expected = [w.timestamp() for w in wall if w.minute == 0 and w.hour % every == 0]
+    assert [t.timestamp() for t, _ in ticks] == expected, ticks  # instants: 01:00 twice on the 25-hour day
     # and the day's totals are the report's
     assert_totals_match_report(page, day.isoformat())
 

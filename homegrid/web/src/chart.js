@@ -4,7 +4,7 @@ import { html } from "htm/preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { clock, kw, pct, tick, zone } from "./format.js";
+import { clock, kw, pct, tick, wallTicks, zone } from "./format.js";
 
 // [field of /api/v1/energy, label, css colour variable, sign]
 export const LAYERS = [
@@ -62,6 +62,8 @@ export function PowerChart({ energy, outages, step, theme }) {
       scales: { x: { time: true, range: [from, to] }, kw: { auto: true }, soc: { range: [0, 100] } },
       axes: [
         { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") },
+          // a few days: ticks on the site's wall clock, evenly across a DST change (uPlot's own may skip)
+          ...(to - from <= 4 * 86400 ? { splits: (u, i, min, max, incr) => wallTicks(min, max, incr) } : {}),
           values: (u, splits, ax, space, incr) => splits.map((ts) => tick(new Date(ts * 1000), incr)) },
         { scale: "kw", label: "kW", stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") },
           values: (u, vals) => vals.map((v) => Math.abs(v).toString()) },

@@ -71,6 +71,21 @@ export function tick(t, incr) {
   return fmt(incr < 28 * 86400 ? { day: "numeric", month: "short" } : { month: "short", year: "numeric" }).format(t);
 }
 
+/** Time-axis ticks [s] between ``min`` and ``max`` [s] every ``incr`` seconds of the site's wall clock (a day
+ * or more: its midnights): "00:00, 03:00, 06:00 ..." on both sides of a clock change, where a 23-hour day
+ * skips 02:00 and still reads 03:00 and a 25-hour day reads 01:00 twice. For spans of a few days. */
+export function wallTicks(min, max, incr) {
+  const every = Math.min(1440, Math.max(1, Math.round(incr / 60))); // [min]
+  const hm = fmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const step = Math.min(incr, 900); // zones sit whole quarter hours off UTC
+  const out = [];
+  for (let t = Math.ceil(min / step) * step; t <= max; t += step) {
+    const [h, m] = hm.format(new Date(t * 1000)).split(":").map(Number);
+    if ((h * 60 + m) % every === 0) out.push(t);
+  }
+  return out;
+}
+
 export function longDate(iso) {
   const d = new Date(`${iso}T12:00:00Z`);
   return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long", day: "numeric", month: "long", year: "numeric" }).format(d);
