@@ -114,6 +114,7 @@ class VirtualHomeConfig:
     battery_kw: float = 5.0  # continuous
     battery_round_trip: float = 0.90
     backup_reserve_percent: float = 20.0
+    battery_grid_charge_kw: float = 1.8  # refilling the reserve from the grid, as a Powerwall does; 0: never
     ev_pack_kwh: float = 75.0
     ev_charger_kw: float = 11.5
     ev_commute_km: float = 50.0  # round trip, weekdays
@@ -135,6 +136,8 @@ class VirtualHomeConfig:
             raise ConfigError("virtual.ev_charge_limit_percent must be within (0, 100]")
         if self.outages_per_year < 0 or self.load_kwh_per_year < 0 or self.ev_commute_km < 0:
             raise ConfigError("virtual: outages_per_year, load_kwh_per_year, ev_commute_km must be >= 0")
+        if not 0 <= self.battery_grid_charge_kw <= self.battery_kw:
+            raise ConfigError("virtual.battery_grid_charge_kw must be within 0..battery_kw")
 
 
 #: Keys that belong in the credentials file (owner-only), never in the config, per section.

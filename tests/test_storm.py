@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
@@ -531,8 +532,12 @@ def test_virtual_reserve_changes_what_the_battery_keeps():
     end = NIGHT + timedelta(hours=2)
     f_calm, f_storm = calm.simulate(end, 60), storm.simulate(end, 60)
     assert f_calm.columns["battery_power"].max() > 100  # discharging into the home
-    assert f_storm.columns["battery_power"].max() <= 0  # held at 60 %, below the new reserve
-    assert f_storm.columns["battery_soc"][-1] == pytest.approx(60.0)
+    # below the new reserve: it stops discharging and refills from the grid at its grid-charge rate
+    v = config.virtual
+    assert f_storm.columns["battery_power"].max() <= 0
+    assert np.median(f_storm.columns["battery_power"]) == pytest.approx(-v.battery_grid_charge_kw * 1000.0)
+    gained = 2 * v.battery_grid_charge_kw * np.sqrt(v.battery_round_trip) / v.battery_kwh * 100.0  # [%]
+    assert f_storm.columns["battery_soc"][-1] == pytest.approx(60.0 + gained, abs=0.5)
     assert f_storm.columns["battery_reserve"][-1] == 100.0 and f_calm.columns["battery_reserve"][-1] == 20.0
     with pytest.raises(ValueError, match=r"0\.\.100"):
         control.write(101)

@@ -504,6 +504,29 @@ def test_self_powered_step(net, soc, dt):
 
 @settings(max_examples=300, deadline=None)
 @given(
+    net=st.floats(-20_000, 20_000),
+    soc=st.floats(0, 100),
+    dt=st.floats(0.001, 3600),
+    grid_kw=st.floats(0.1, 5.0),
+)
+def test_self_powered_refills_the_reserve_from_the_grid(net, soc, dt, grid_kw):
+    grid_w = grid_kw * 1000.0
+    e0 = SPEC.capacity_wh * soc / 100
+    b, e1 = self_powered(net, e0, dt, SPEC.capacity_wh, SPEC.max_w, SPEC.eta, SPEC.reserve_wh, grid_w)
+    assert abs(b) <= SPEC.max_w + 1e-9 and -1e-9 <= e1 <= SPEC.capacity_wh + 1e-9
+    if e0 >= SPEC.reserve_wh:  # at or above the reserve: as without grid charging
+        assert (b, e1) == self_powered(net, e0, dt, SPEC.capacity_wh, SPEC.max_w, SPEC.eta, SPEC.reserve_wh)
+        return
+    assert b < 0, "below the reserve it never discharges, and it charges"
+    assert e1 == pytest.approx(e0 - b * dt / 3600 * SPEC.eta, abs=1e-6)
+    surplus = max(0.0, -net)
+    assert -b <= max(grid_w, surplus) + 1e-9
+    if -b > surplus + 1e-9:  # the grid helps: only up to the reserve
+        assert e1 <= SPEC.reserve_wh + 1e-6
+
+
+@settings(max_examples=300, deadline=None)
+@given(
     load=st.floats(0, 15_000),
     solar=st.floats(0, 8_000),
     soc=st.floats(0, 100),

@@ -7,8 +7,12 @@ the stored energy changes by ``charge * eta`` or ``discharge / eta``.
 
 While the grid is up the battery covers the site's deficit (home, car included,
 minus solar) and absorbs its surplus, but never discharges below the backup
-reserve; it does not charge from the grid. While the grid is down the reserve
-is what carries the home, down to 0 %:
+reserve. Below the reserve (after an outage drew it down, or when the reserve
+was raised: storm mode, backup-only mode) it refills up to the reserve from the
+grid at ``grid_charge_w``, faster where a solar surplus allows, as a Powerwall
+"prioritizes charging above your reserve percentage" (Tesla's Backup Reserve
+page; about 1.8 kW per Powerwall from the grid). While the grid is down the
+reserve is what carries the home, down to 0 %:
 
 - surplus solar charges the battery; what it cannot take is curtailed;
 - a deficit beyond the battery's rating sheds load (the home gets solar plus
@@ -38,11 +42,13 @@ class BatterySpec:
     max_w: float  # continuous, either way [W]
     eta: float  # one-way efficiency [-]
     reserve_wh: float  # backup reserve [Wh]
+    grid_charge_w: float = 0.0  # from the grid while below the reserve [W]
 
     @classmethod
-    def from_config(cls, kwh: float, kw: float, round_trip: float, reserve_percent: float) -> BatterySpec:
+    def from_config(cls, kwh: float, kw: float, round_trip: float, reserve_percent: float,
+                    grid_charge_kw: float = 0.0) -> BatterySpec:
         cap = kwh * 1000.0
-        return cls(cap, kw * 1000.0, math.sqrt(round_trip), cap * reserve_percent / 100.0)
+        return cls(cap, kw * 1000.0, math.sqrt(round_trip), cap * reserve_percent / 100.0, grid_charge_kw * 1000.0)
 
     @property
     def restart_wh(self) -> float:
@@ -51,7 +57,8 @@ class BatterySpec:
 
 
 def self_powered(
-    net_w: float, energy_wh: float, dt_s: float, capacity_wh: float, max_w: float, eta: float, reserve_wh: float
+    net_w: float, energy_wh: float, dt_s: float, capacity_wh: float, max_w: float, eta: float, reserve_wh: float,
+    grid_charge_w: float = 0.0,
 ) -> tuple[float, float]:
     """One grid-connected step in self-powered mode.
 
@@ -65,6 +72,8 @@ def self_powered(
         Step length, > 0. [s]
     capacity_wh, max_w, eta, reserve_wh : float
         See :class:`BatterySpec`. [Wh], [W], [-], [Wh]
+    grid_charge_w : float, optional
+        Charging from the grid while below the reserve, up to it. [W]
 
     Returns
     -------
@@ -73,6 +82,17 @@ def self_powered(
     energy_wh : float
         Stored energy at the step's end. [Wh]
     """
+    if energy_wh < reserve_wh and grid_charge_w > 0.0:
+        surplus = -net_w if net_w < 0.0 else 0.0
+        c = grid_charge_w if grid_charge_w > surplus else surplus
+        if c > max_w:
+            c = max_w
+        # the grid only refills the reserve; above it, only a solar surplus charges
+        top = reserve_wh if surplus < c else capacity_wh
+        lim = (top - energy_wh) * 3600.0 / (eta * dt_s)
+        if c >= lim:
+            return -lim, top
+        return -c, energy_wh + c * dt_s * eta / 3600.0
     if net_w > 0.0:
         avail = energy_wh - reserve_wh
         if avail <= 0.0:

@@ -147,6 +147,7 @@ class _Params:
     eta: float
     reserve_wh: float
     restart_wh: float
+    grid_charge_w: float
     pack_wh: float
     car_limit_wh: float
     car_min_wh: float
@@ -177,6 +178,7 @@ def _run(
     car_stored = [0.0] * n
     fixes: dict[int, tuple[float, float, float]] = {}
     cap, pmax, eta, reserve, restart = p.capacity_wh, p.max_w, p.eta, p.reserve_wh, p.restart_wh
+    refill = p.grid_charge_w
     limit, charger = p.car_limit_wh - 1e-6, p.charger_w
     taper_from = p.pack_wh * ev_model.TAPER_START_PERCENT / 100.0
     taper_slope = (1.0 - ev_model.TAPER_FLOOR) / (p.pack_wh * (100.0 - ev_model.TAPER_START_PERCENT) / 100.0)
@@ -204,7 +206,7 @@ def _run(
             w = 0.0
         if f == 0.0:
             dark = False
-            b, e = self_powered(h + w - s, e, d, cap, pmax, eta, reserve)
+            b, e = self_powered(h + w - s, e, d, cap, pmax, eta, reserve, refill)
             bat[i] = b
             car[i] = w
             continue
@@ -213,7 +215,7 @@ def _run(
         bc = gc = 0.0
         if g > 0.0:
             dark = False
-            bc, e = self_powered(h + w - s, e, g * d, cap, pmax, eta, reserve)
+            bc, e = self_powered(h + w - s, e, g * d, cap, pmax, eta, reserve, refill)
             gc = h + w - s - bc
         hi, si, bi, e, dark = islanded(h, s, e, dark, f * d, cap, pmax, eta, restart)
         bat[i] = g * bc + f * bi
@@ -247,7 +249,8 @@ class VirtualHome(Device):
         t0 = start if start is not None else self._clock()
         self._now_ms = to_ms(t0)
         v = config.virtual
-        spec = BatterySpec.from_config(v.battery_kwh, v.battery_kw, v.battery_round_trip, v.backup_reserve_percent)
+        spec = BatterySpec.from_config(v.battery_kwh, v.battery_kw, v.battery_round_trip, v.backup_reserve_percent,
+                                       v.battery_grid_charge_kw)
         pack = v.ev_pack_kwh * 1000.0
         self._params = _Params(
             capacity_wh=spec.capacity_wh,
@@ -255,6 +258,7 @@ class VirtualHome(Device):
             eta=spec.eta,
             reserve_wh=spec.reserve_wh,
             restart_wh=spec.restart_wh,
+            grid_charge_w=spec.grid_charge_w,
             pack_wh=pack,
             car_limit_wh=pack * v.ev_charge_limit_percent / 100.0,
             car_min_wh=pack * ev_model.MIN_SOC_PERCENT / 100.0,
