@@ -1,4 +1,4 @@
-"""The ``homegrid`` command: serve, simulate, import, export, report, devices test.
+"""The ``homegrid`` command: serve, simulate, import, export, report, outages, storm, quarantine-future, devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--until", help="with on/off: an ISO 8601 time with offset when the switch lapses")
     s.add_argument("--url", help="the hub (default http://[server] host:port)")
 
+    s = sub.add_parser("quarantine-future", parents=[common],
+                       help="move readings stored ahead of the clock to the quarantine (hub stopped)")
+    s.add_argument("--after", help="an ISO 8601 time with offset (default: now by this machine's clock)")
+
     s = sub.add_parser("devices", help="check the configured devices")
     dsub = s.add_subparsers(dest="devices_command", required=True)
     s = dsub.add_parser("test", parents=[common], help="poll each configured device once and show what it read")
@@ -157,6 +161,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     start_ms, _ = local_day_bounds(args.start, tz)
     start = from_ms(start_ms)
     end = start + timedelta(days=args.days)
+    now = datetime.now(UTC)
+    if end > now:  # the hub would refuse every live reading until its clock caught up with them
+        if start >= now:
+            raise UsageError(f"--start {args.start} is in the future: the virtual home has no history there")
+        print(f"stopping at {now.isoformat(timespec='seconds')}: no readings from the future", file=sys.stderr)
+        end = now
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = Recorder(store, tz, config.accounting.max_gap_s)
     home = VirtualHome(config, start=start)
@@ -178,7 +188,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     store.checkpoint()
     store.close()
     rows = 0 if result is None else result[0]
-    print(f"simulated {args.days:g} days from {args.start} ({rows} readings, {outages} grid interruptions) "
+    days = (end - start).total_seconds() / 86_400
+    print(f"simulated {days:g} days from {args.start} ({rows} readings, {outages} grid interruptions) "
           f"into {data_dir} in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -347,6 +358,37 @@ def _duration(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s % 60:02d} s"
 
 
+def cmd_quarantine_future(args: argparse.Namespace) -> int:
+    from homegrid.hub.recorder import DAY_MS, Recorder
+    from homegrid.hub.service import open_store
+    from homegrid.readings import from_ms, parse_iso_time, to_ms
+
+    config, data_dir = _setup(args)
+    try:
+        after = parse_iso_time(args.after) if args.after else datetime.now(UTC)
+    except ValueError as exc:
+        raise UsageError(f"--after {exc}") from None
+    after_ms = to_ms(after)
+    store = open_store(data_dir)
+    try:
+        recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
+        moved = recorder.quarantine_after(after_ms, f"stored ahead of the clock: moved at {after.isoformat()}")
+        if moved is not None:
+            tracker = outage_tracker(config, store)
+            store.replace_outages(after_ms - DAY_MS, 2**62, [])
+            tracker.rebuild(after_ms - DAY_MS, after_ms)
+    finally:
+        store.close()
+    if moved is None:
+        print(f"no readings stored at {after.isoformat()} or later")
+        return 0
+    n, first, last = moved
+    print(f"moved {n} readings from {from_ms(first).isoformat()} to {from_ms(last).isoformat()} into the "
+          f"quarantine (GET /api/v1/quarantine lists them); the hub accepts readings after "
+          f"{after.isoformat()} again")
+    return 0
+
+
 def cmd_storm(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
@@ -422,6 +464,7 @@ COMMANDS = {
     "devices": cmd_devices,
     "outages": cmd_outages,
     "storm": cmd_storm,
+    "quarantine-future": cmd_quarantine_future,
 }
 
 

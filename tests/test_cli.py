@@ -107,3 +107,19 @@ def test_import_tesla_history_energy_counters_and_power(data_dir, tmp_path, caps
     assert rep["energy_wh"]["grid_import"] == pytest.approx(sum(e["grid_energy_imported"] for e in doc))
     assert main(["import", str(power), "--format", "tesla-history", "--data-dir", str(tmp_path / "p")]) == 0
     assert len(open_store(tmp_path / "p").read_readings(0, 2**62)) > 0
+
+
+def test_simulate_stops_at_now_and_refuses_a_future_start(data_dir, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    from homegrid.readings import to_ms
+
+    today = datetime.now(UTC).date()
+    assert main(["simulate", "--start", (today - timedelta(days=1)).isoformat(), "--days", "5",
+                 "--data-dir", str(data_dir)]) == 0
+    assert "no readings from the future" in capsys.readouterr().err
+    newest = open_store(data_dir).time_range()[1]
+    assert newest <= to_ms(datetime.now(UTC))
+    assert main(["simulate", "--start", (today + timedelta(days=2)).isoformat(), "--days", "1",
+                 "--data-dir", str(data_dir)]) == 2
+    assert "in the future" in capsys.readouterr().err

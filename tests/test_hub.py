@@ -1,16 +1,18 @@
 """The hub's poll loop: device failures back off and recover, bad values are quarantined."""
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from homegrid.cli import main
 from homegrid.config import Config
 from homegrid.devices import Device, DeviceError
 from homegrid.hub.service import Hub
 from homegrid.hub.throttle import ThrottledWarning
-from homegrid.readings import Reading
+from homegrid.readings import Reading, to_ms
 
 
 class ScriptedDevice(Device):
@@ -237,3 +239,48 @@ def test_a_held_back_warning_is_counted_in_the_next_one_after_the_period(caplog)
         assert warn.warn("k", "bad %s", "x") is True
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["bad x", "bad y", "bad x (5 more like it since the last warning, logged at DEBUG)"]
+
+
+def test_readings_stored_ahead_of_the_clock_can_be_moved_to_the_quarantine(tmp_path, monkeypatch, capsys):
+    """A hub whose clock ran three days ahead stored readings there; with the clock right again it refuses
+    every reading (they are not after the newest stored one) and says what to do; quarantine-future moves
+    the stored ones aside, keeping their values, and readings are accepted again."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    right = Clock()
+    ahead = Clock()
+    ahead.tick(3 * 86_400)
+
+    def hub_at(clock, n):
+        return Hub(Config().check(), tmp_path, device=ScriptedDevice(clock, [
+            {"home_power": 1000.0 + i, "grid_power": 1000.0 + i} for i in range(n)]), clock=clock)
+
+    def poll(hub, clock, n):
+        for _ in range(n):
+            run(hub.poll_once())
+            clock.tick()
+        hub.flush()
+
+    early = hub_at(ahead, 5)
+    poll(early, ahead, 5)
+    early.store.close()
+
+    refused = hub_at(right, 2)
+    poll(refused, right, 2)
+    _, items = refused.store.quarantined()
+    assert len(items) == 2 and all("homegrid quarantine-future" in q.reason for q in items)
+    refused.store.close()
+
+    after = right.now + timedelta(hours=1)
+    assert main(["quarantine-future", "--after", after.isoformat(), "--data-dir", str(tmp_path)]) == 0
+    assert "moved 5 readings" in capsys.readouterr().out
+
+    fixed = hub_at(right, 3)
+    poll(fixed, right, 3)
+    stored = fixed.store.read_readings(0, 2**62)
+    assert len(stored) == 3 and stored.time_ms.max() < to_ms(after)
+    assert len(fixed.store.read_rollup("minute", to_ms(after), 2**62)) == 0
+    count, items = fixed.store.quarantined()
+    moved = [q for q in items if q.source == "store"]
+    assert count == 7 and len(moved) == 5
+    assert {json.loads(q.value)["home_power"] for q in moved} == {1000.0, 1001.0, 1002.0, 1003.0, 1004.0}
+    fixed.store.close()

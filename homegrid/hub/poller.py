@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from homegrid.devices import Device, DeviceError
-from homegrid.readings import Reading, to_ms
+from homegrid.readings import Reading, from_ms, to_ms
 
 __all__ = ["MAX_BACKOFF_S", "DeviceHealth", "DevicePoller"]
 
@@ -171,6 +171,10 @@ class DevicePoller:
         if t > now_ms + FUTURE_TOLERANCE_MS:
             return f"timestamp {reading.time.isoformat()} is in the future (clock jump?)"
         if self.last_ms is not None and t <= self.last_ms:
+            if self.last_ms > now_ms + FUTURE_TOLERANCE_MS:
+                return (f"timestamp {reading.time.isoformat()} is not after the newest stored reading, "
+                        f"{from_ms(self.last_ms).isoformat()}, which is ahead of this machine's clock; if the clock "
+                        "is right, stop the hub and run `homegrid quarantine-future`")
             return f"timestamp {reading.time.isoformat()} is not after the previous reading (clock went back?)"
         return None
 

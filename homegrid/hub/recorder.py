@@ -8,6 +8,7 @@ days those minutes touch are summed again from the minutes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
@@ -225,6 +226,35 @@ class Recorder:
             if len(table):
                 self.store.write_rollup("day", table, [day.isoformat()])
             day += timedelta(days=1)
+
+    def quarantine_after(self, after_ms: int, reason: str) -> tuple[int, int, int] | None:
+        """Move raw readings at ``after_ms`` or later into the quarantine, one row per reading with its values as
+        JSON, and account the site again without them; ``(readings, first_ms, last_ms)``, or None when none.
+
+        For readings stored while a clock ran ahead: the hub refuses every newer reading until its clock
+        passes the newest stored one, which after a jump of years would be never. Nothing is deleted
+        outright: the quarantine keeps every value with its time and source.
+        """
+        span = self.store.time_range()
+        if span is None or span[1] < after_ms:
+            return None
+        day_start = local_day_bounds(from_ms(after_ms).astimezone(self.tz).date(), self.tz)[0]
+        with self.store.transaction():
+            frame = self.store.read_readings(after_ms, span[1] + 1)
+            names = list(frame.columns)
+            rows = np.column_stack([frame.columns[n] for n in names]) if names else np.empty((len(frame), 0))
+            self.store.quarantine([
+                Quarantined(int(t), "store", "reading",
+                            json.dumps({n: float(v) for n, v in zip(names, row, strict=True) if v == v},
+                                       sort_keys=True), reason)
+                for t, row in zip(frame.time_ms.tolist(), rows, strict=True)
+            ])
+            self.store.delete_readings(after_ms, span[1] + 1)
+            for step in ("minute", "hour", "day"):
+                self.store.delete_rollup(step, day_start, 2**62)
+            if span[0] < after_ms:
+                self.rebuild(max(day_start, span[0]), after_ms)
+        return len(frame), int(frame.time_ms[0]), int(frame.time_ms[-1])
 
     def prune(self, retention_days: float, now_ms: int) -> int:
         """Delete raw readings past retention (rollups are kept forever)."""

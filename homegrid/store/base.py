@@ -89,6 +89,10 @@ class Store(abc.ABC):
         """Totals over rollup rows starting within ``[start_ms, end_ms)``; ``rows`` counts those with data."""
 
     @abc.abstractmethod
+    def delete_readings(self, start_ms: int, end_ms: int) -> int:
+        """Delete raw readings with ``start_ms <= time < end_ms``; rollups stay. Returns rows deleted."""
+
+    @abc.abstractmethod
     def prune_raw(self, before_ms: int) -> int:
         """Delete raw readings older than ``before_ms``; rollups stay. Returns rows deleted."""
 

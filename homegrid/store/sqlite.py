@@ -256,6 +256,10 @@ class SQLiteStore(Store):
             return None
         return int(row[0]), int(row[1])
 
+    def delete_readings(self, start_ms: int, end_ms: int) -> int:
+        with self.transaction():
+            return self._db.execute("DELETE FROM readings WHERE ts >= ? AND ts < ?", (start_ms, end_ms)).rowcount
+
     def prune_raw(self, before_ms: int, chunk_ms: int = 86_400_000) -> int:
         """Delete raw readings older than ``before_ms`` but the newest of them (counters bridge from it).
 
