@@ -284,3 +284,15 @@ def test_readings_stored_ahead_of_the_clock_can_be_moved_to_the_quarantine(tmp_p
     assert count == 7 and len(moved) == 5
     assert {json.loads(q.value)["home_power"] for q in moved} == {1000.0, 1001.0, 1002.0, 1003.0, 1004.0}
     fixed.store.close()
+
+
+def test_a_device_failing_the_same_way_is_warned_about_once_an_hour(tmp_path, caplog):
+    hub, clock = _hub(tmp_path, [DeviceError("HTTP 503")] * 6 + [DeviceError("timeout")])
+    with caplog.at_level(logging.WARNING, logger="homegrid"):
+        for _ in range(7):
+            run(hub.poll_once())
+            clock.tick()
+    warned = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(warned) == 2 and "HTTP 503" in warned[0] and "timeout" in warned[1]
+    assert hub.status()["device"]["errors"] == 7, "every failure is still counted"
+    hub.store.close()

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from homegrid.devices import Device, DeviceError
+from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import Reading, from_ms, to_ms
 
 __all__ = ["MAX_BACKOFF_S", "DeviceHealth", "DevicePoller"]
@@ -94,6 +95,7 @@ class DevicePoller:
         self.clock = clock
         self.health = DeviceHealth(getattr(device, "name", type(device).__name__))
         self.last_ms = last_ms
+        self._warnings = ThrottledWarning(log)
         #: gets the device's grid-event evidence (fault log ...) after each good poll
         self.on_evidence: Callable[[list[Any]], None] | None = None
 
@@ -144,7 +146,8 @@ class DevicePoller:
         if h.failing_since is None:
             h.failing_since = h.last_ok or now
         h.backoff_s = min(MAX_BACKOFF_S, self.interval_s * 2 ** min(h.consecutive_errors, 8))
-        log.warning("device %s failed (%s); next try in %.0f s", h.name, exc, h.backoff_s)
+        # a device gone for days fails the same way every back-off: once an hour in the log, counted
+        self._warnings.warn(str(exc), "device %s failed (%s); next try in %.0f s", h.name, exc, h.backoff_s)
 
     def _recovered(self, reading: Reading) -> None:
         h = self.health
