@@ -375,7 +375,7 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
         moved = recorder.quarantine_after(after_ms, f"stored ahead of the clock: moved at {after.isoformat()}")
         if moved is not None:
             tracker = outage_tracker(config, store)
-            store.replace_outages(after_ms - DAY_MS, 2**62, [])
+            store.replace_outages(after_ms, 2**62, [])  # rebuild replaces what starts before the cut
             tracker.rebuild(after_ms - DAY_MS, after_ms)
     finally:
         store.close()

@@ -108,3 +108,14 @@ def test_outage_events_replace_by_window_and_ongoing_overlaps_later(tmp_path):
     assert store.read_outages(0, 10_000)[-1] == {"start_ms": 8000, "end_ms": 9000}
     assert store.read_outages(50_000, 60_000) == []
     store.close()
+
+
+def test_a_frame_gives_back_the_readings_it_was_made_of():
+    from datetime import UTC, datetime
+
+    from homegrid.readings import Reading
+
+    rows = [Reading(datetime(2025, 6, 1, 12, 0, s, 1000 * s, tzinfo=UTC), v)
+            for s, v in ((0, {"home_power": 1.5}), (1, {"grid_power": -2.0, "home_power": 3.0}), (2, {}))]
+    back = list(ReadingFrame.from_readings(rows).readings())
+    assert back == rows

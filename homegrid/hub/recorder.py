@@ -241,14 +241,8 @@ class Recorder:
         day_start = local_day_bounds(from_ms(after_ms).astimezone(self.tz).date(), self.tz)[0]
         with self.store.transaction():
             frame = self.store.read_readings(after_ms, span[1] + 1)
-            names = list(frame.columns)
-            rows = np.column_stack([frame.columns[n] for n in names]) if names else np.empty((len(frame), 0))
-            self.store.quarantine([
-                Quarantined(int(t), "store", "reading",
-                            json.dumps({n: float(v) for n, v in zip(names, row, strict=True) if v == v},
-                                       sort_keys=True), reason)
-                for t, row in zip(frame.time_ms.tolist(), rows, strict=True)
-            ])
+            self.store.quarantine([Quarantined(r.time_ms, "store", "reading", json.dumps(r.values, sort_keys=True),
+                                               reason) for r in frame.readings()])
             self.store.delete_readings(after_ms, span[1] + 1)
             for step in ("minute", "hour", "day"):
                 self.store.delete_rollup(step, day_start, 2**62)

@@ -9,7 +9,7 @@ Times inside homegrid are integer milliseconds since the Unix epoch, UTC.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -184,6 +184,14 @@ class ReadingFrame:
         t = np.array([r.time_ms for r in rows], dtype=np.int64)
         cols = {n: np.array([r.values.get(n, np.nan) for r in rows], dtype=np.float64) for n in names}
         return cls(t, cols)
+
+    def readings(self) -> Iterator[Reading]:
+        """The rows as readings, each with the values measured at its time (the inverse of
+        :meth:`from_readings`)."""
+        names = list(self.columns)
+        values = [self.columns[n].tolist() for n in names]
+        for i, t in enumerate(self.time_ms.tolist()):
+            yield Reading(from_ms(t), {n: v[i] for n, v in zip(names, values, strict=True) if not math.isnan(v[i])})
 
     def sorted(self) -> ReadingFrame:
         """A copy sorted by time; for equal times the last row wins."""
