@@ -13,13 +13,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import date
-from importlib import resources
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -27,16 +25,14 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from homegrid import __version__
+from homegrid.api.broadcast import LiveBroadcast
+from homegrid.api.static import StaticBundle
 from homegrid.glossary import ALL_NAMES, display_value, quantity
-from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import local_day_bounds
+from homegrid.hub.queries import Queries, day_span
 from homegrid.readings import from_ms
 
 __all__ = ["create_app"]
 
-STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-                ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
-                ".json": "application/json", ".webmanifest": "application/manifest+json"}
 STREAM_CHECK_S = 1.0  # how often a stream looks for a newer reading
 KEEPALIVE_S = 15.0
 
@@ -72,32 +68,20 @@ def create_app(
     # pre-compressed web app pass through untouched)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
 
-    static_cache: dict[str, tuple[bytes, bytes]] = {}
+    bundle = StaticBundle()
 
     def static_file(name: str, request: Request) -> Response:
         """A file of the web app's bundle (``homegrid/web/static``), compressed once and kept in memory."""
-        import gzip
-        from pathlib import PurePosixPath
-
-        parts = PurePosixPath(name).parts
-        if not parts or any(p in ("..", ".") or p.startswith(".") for p in parts):
+        found = bundle.get(name)
+        if found is None:
             raise HTTPException(status_code=404, detail="not found")
-        suffix = PurePosixPath(name).suffix
-        if suffix not in STATIC_TYPES:
-            raise HTTPException(status_code=404, detail="not found")
-        if name not in static_cache:
-            node = resources.files("homegrid.web").joinpath("static", *parts)
-            if not node.is_file():
-                raise HTTPException(status_code=404, detail="not found")
-            raw = node.read_bytes()
-            static_cache[name] = (raw, gzip.compress(raw, 9, mtime=0))
-        raw, packed = static_cache[name]
-        headers = {"Cache-Control": "no-cache" if suffix == ".html" else "public, max-age=3600",
+        raw, packed, media_type = found
+        headers = {"Cache-Control": "no-cache" if name.endswith(".html") else "public, max-age=3600",
                    "Vary": "Accept-Encoding"}
         if "gzip" in request.headers.get("accept-encoding", "") and len(packed) < len(raw):
             headers["Content-Encoding"] = "gzip"
-            return Response(packed, media_type=STATIC_TYPES[suffix], headers=headers)
-        return Response(raw, media_type=STATIC_TYPES[suffix], headers=headers)
+            return Response(packed, media_type=media_type, headers=headers)
+        return Response(raw, media_type=media_type, headers=headers)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard(request: Request) -> Response:
@@ -129,9 +113,6 @@ def create_app(
         return {"time": time, "values": values, "times": times, "units": units,
                 "health": health() if health else None}
 
-    # every stream sends the same event for a reading: it is built once (health included), not per client
-    shared: dict[str, Any] = {"time": None, "event": None}
-
     def newest_time() -> str | None:
         """The time of the newest reading, as ``/api/v1/live`` gives it (cheap: no health, no JSON)."""
         if live is not None:
@@ -139,31 +120,19 @@ def create_app(
         span = queries.store.time_range()
         return None if span is None else from_ms(span[1]).isoformat()
 
-    def live_event() -> tuple[str | None, str]:
-        if shared["event"] is None or shared["time"] != newest_time():
-            body = live_values()
-            shared.update(time=body["time"], event=f"event: live\ndata: {json.dumps(body, separators=(',', ':'))}\n\n")
-        return shared["time"], shared["event"]
+    def live_event() -> str:
+        return f"event: live\ndata: {json.dumps(live_values(), separators=(',', ':'))}\n\n"
+
+    # one loop looks for new readings and builds each event once, however many streams are open
+    broadcast = LiveBroadcast(newest_time, live_event, STREAM_CHECK_S, KEEPALIVE_S)
+    app.state.broadcast = broadcast
 
     @app.get("/api/v1/stream", summary="Live values as server-sent events (event 'live', the /api/v1/live body)")
     async def stream(
-        max_events: Annotated[int | None, Query(ge=1, description="stop after this many events")] = None,
+        max_events: Annotated[int | None, Query(ge=1, le=1_000_000_000, description="stop after this many events")]
+        = None,
     ) -> StreamingResponse:
-        async def events() -> AsyncIterator[str]:
-            sent, last, idle = 0, None, 0.0
-            while max_events is None or sent < max_events:
-                if newest_time() != last:
-                    last, event = live_event()
-                    idle = 0.0
-                    sent += 1
-                    yield event
-                elif idle >= KEEPALIVE_S:
-                    idle = 0.0
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(STREAM_CHECK_S)
-                idle += STREAM_CHECK_S
-
-        return StreamingResponse(events(), media_type="text/event-stream",
+        return StreamingResponse(broadcast.events(max_events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @app.get("/api/v1/export.csv", summary="Raw readings of local dates (inclusive) as canonical CSV")
@@ -175,8 +144,7 @@ def create_app(
 
         if to < from_:
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
-        start_ms, _ = local_day_bounds(from_, queries.tz)
-        _, end_ms = local_day_bounds(to, queries.tz)
+        start_ms, end_ms = day_span(from_, to, queries.tz)
 
         def rows() -> Iterator[str]:
             header = True
@@ -207,7 +175,7 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(exc)) from None
         if end_ms - start_ms > queries.max_points(step) * queries.step_ms(step):
             raise HTTPException(status_code=422, detail=f"too many {step} points; use a coarser step")
-        table, labels = queries.series(step, start_ms, end_ms)
+        table, labels = queries.series(step, *queries.stored(start_ms, end_ms))
         rows = []
         for i in range(len(table)):
             row: dict[str, Any] = {"start": labels[i]}
@@ -236,8 +204,7 @@ def create_app(
         first, last = default_outage_dates(from_, to, queries.tz)
         if last < first:
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
-        start_ms, _ = local_day_bounds(first, queries.tz)
-        _, end_ms = local_day_bounds(last, queries.tz)
+        start_ms, end_ms = queries.stored(*day_span(first, last, queries.tz))
         return {"from": first.isoformat(), "to": last.isoformat(), **outages(start_ms, end_ms)}
 
     @app.get("/api/v1/backup", summary="How long the battery would carry the home now")
@@ -247,7 +214,9 @@ def create_app(
         return backup()
 
     @app.get("/api/v1/quarantine", summary="Values refused at the door")
-    def quarantine(limit: int = 100) -> dict[str, Any]:
+    def quarantine(
+        limit: Annotated[int, Query(ge=0, le=10_000, description="newest items to list")] = 100,
+    ) -> dict[str, Any]:
         count, items = queries.store.quarantined(limit)
         return {
             "count": count,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -15,10 +15,28 @@ from homegrid.readings import ReadingFrame, parse_iso_time, to_ms
 from homegrid.store import BucketTable, Store
 from homegrid.timezones import local_isoformat
 
-__all__ = ["Queries", "parse_instant"]
+__all__ = ["Queries", "clamp_day", "day_span", "parse_instant"]
 
 _STEP_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS}
 _MAX_POINTS = {"minute": 50_000, "hour": 50_000, "day": 20_000}
+#: the local dates a request may name; any other date is moved to the nearest of these (no store holds
+#: readings outside them, and a date beyond them would overflow a day's bounds)
+FIRST_DAY = date(1970, 1, 2)
+LAST_DAY = date(9998, 12, 30)
+_FIRST_MS = to_ms(datetime.combine(FIRST_DAY, time(0), tzinfo=UTC))
+_LAST_MS = to_ms(datetime.combine(LAST_DAY, time(0), tzinfo=UTC))
+
+
+def clamp_day(day: date) -> date:
+    """A date moved into ``FIRST_DAY .. LAST_DAY``."""
+    return min(max(day, FIRST_DAY), LAST_DAY)
+
+
+def day_span(first: date, last: date, tz: ZoneInfo) -> tuple[int, int]:
+    """Epoch ms from the start of local date ``first`` to the end of ``last`` (inclusive), for any dates."""
+    start, _ = local_day_bounds(clamp_day(first), tz)
+    _, end = local_day_bounds(clamp_day(last), tz)
+    return start, end
 
 
 def parse_instant(text: str, tz: ZoneInfo, *, end: bool = False) -> int:
@@ -34,12 +52,13 @@ def parse_instant(text: str, tz: ZoneInfo, *, end: bool = False) -> int:
             day = date.fromisoformat(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-        a, b = local_day_bounds(day, tz)
+        a, b = local_day_bounds(clamp_day(day), tz)
         return b if end else a
     try:
-        return to_ms(parse_iso_time(text))
-    except ValueError as exc:
+        ms = to_ms(parse_iso_time(text))
+    except (ValueError, OverflowError) as exc:
         raise ValueError(f"{exc}; give an ISO 8601 time with its offset (e.g. +00:00) or a plain date") from None
+    return min(max(ms, _FIRST_MS), _LAST_MS)
 
 
 class Queries:
@@ -63,6 +82,15 @@ class Queries:
         if b <= a:
             raise ValueError("'to' must be after 'from'")
         return a, b
+
+    def stored(self, start_ms: int, end_ms: int) -> tuple[int, int]:
+        """A span cut to the stored readings' (an empty span, ``start == end``, when none is inside), so
+        that a request for the years 0001 to 9999 costs what the stored days cost."""
+        span = self.store.time_range()
+        if span is None:
+            return start_ms, start_ms
+        a, b = max(start_ms, span[0]), min(end_ms, span[1] + 1)
+        return (a, b) if a < b else (start_ms, start_ms)
 
     def series(self, step: str, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
         """Rollup rows with average powers [W] and mean SoC [%] added, and their labels."""
@@ -88,8 +116,7 @@ class Queries:
 
     def report(self, first: date, last: date) -> dict[str, object]:
         """The energy report for local dates ``first`` to ``last`` inclusive."""
-        a, _ = local_day_bounds(first, self.tz)
-        _, b = local_day_bounds(last, self.tz)
+        a, b = day_span(first, last, self.tz)
         totals = self.store.sum_rollup("day", a, b)
         out: dict[str, object] = {
             "from": first.isoformat(),
@@ -102,8 +129,8 @@ class Queries:
         return out
 
     def readings(self, start_ms: int, end_ms: int, chunk_ms: int = DAY_MS) -> Iterator[ReadingFrame]:
-        """Raw readings in chunks, for export."""
-        t = start_ms
+        """Raw readings in chunks, for export (only the stored part of the span is read)."""
+        t, end_ms = self.stored(start_ms, end_ms)
         while t < end_ms:
             yield self.store.read_readings(t, min(t + chunk_ms, end_ms))
             t += chunk_ms
