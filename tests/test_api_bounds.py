@@ -184,3 +184,21 @@ def test_stream_over_http_still_sends_the_newest_reading(client):
         body = "".join(s.iter_text())
     event = json.loads(body.split("data: ", 1)[1])
     assert event["values"]["home_power"] == 3000
+
+
+def test_exports_at_once_are_limited_and_their_slots_come_back(app_parts):
+    import gc
+
+    from fastapi import HTTPException
+
+    from homegrid.api.app import EXPORTS_AT_ONCE
+
+    app = app_parts[0]
+    export = next(r.endpoint for r in app.routes if getattr(r, "path", "") == "/api/v1/export.csv")
+    running = [export(from_=date(2025, 6, 1), to=date(2025, 6, 2)) for _ in range(EXPORTS_AT_ONCE)]
+    with pytest.raises(HTTPException) as refused:
+        export(from_=date(2025, 6, 1), to=date(2025, 6, 2))
+    assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "10"}
+    del running  # streams never started, or dropped by a client that went away: their slots are given back
+    gc.collect()
+    assert export(from_=date(2025, 6, 1), to=date(2025, 6, 2)).media_type == "text/csv"

@@ -16,10 +16,13 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -29,12 +32,49 @@ from homegrid.api.broadcast import LiveBroadcast
 from homegrid.api.static import StaticBundle
 from homegrid.glossary import ALL_NAMES, display_value, quantity
 from homegrid.hub.queries import Queries, day_span
-from homegrid.readings import from_ms
+from homegrid.readings import ReadingFrame, from_ms
 
 __all__ = ["create_app"]
 
-STREAM_CHECK_S = 1.0  # how often a stream looks for a newer reading
+STREAM_CHECK_S = 1.0  # how often the live streams' one loop looks for a newer reading
 KEEPALIVE_S = 15.0
+#: threads answering requests at once (anyio's default is 40): on a home hub's few cores more only adds
+#: memory, each busy thread holding a reply being built; the requests beyond wait their turn
+API_THREADS = 8
+#: exports running at once: each holds a day of readings, pyarrow's buffers and a gzip stream; one more is
+#: asked to come back (429), so that a script looping on exports cannot fill the hub's memory
+EXPORTS_AT_ONCE = 2
+
+
+class _Slots:
+    """A count of things running at once, safe from any thread (``take`` says whether one was free)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.used, self._lock = size, 0, threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.used >= self.size:
+                return False
+            self.used += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self.used -= 1
+
+
+class _BoundedThreads:
+    """Sets the number of request threads on the first request (anyio's limiter lives in the running loop)."""
+
+    def __init__(self, app: Any, threads: int) -> None:
+        self.app, self.threads, self.done = app, threads, False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if not self.done:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = self.threads
+            self.done = True
+        await self.app(scope, receive, send)
 
 
 def _clean(v: float) -> float | None:
@@ -67,6 +107,8 @@ def create_app(
     # a day of minutes is about 1 MB of JSON: a phone on Wi-Fi gets a quarter of it (the event stream and the
     # pre-compressed web app pass through untouched)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(_BoundedThreads, threads=API_THREADS)
+    exports = _Slots(EXPORTS_AT_ONCE)
 
     bundle = StaticBundle()
 
@@ -146,21 +188,33 @@ def create_app(
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
         start_ms, end_ms = day_span(from_, to, queries.tz)
 
-        def rows() -> Iterator[str]:
+        def chunk(frames: Iterator[ReadingFrame]) -> str | None:
+            """The next day's rows as CSV (with the header line), or None at the end."""
+            for frame in frames:
+                if len(frame):
+                    out = io.StringIO()
+                    write_csv([frame], out, tz=queries.tz)
+                    return out.getvalue()
+            return None
+
+        async def rows() -> AsyncIterator[str]:
+            frames = queries.readings(start_ms, end_ms)
             header = True
-            for frame in queries.readings(start_ms, end_ms):
-                if not len(frame):
-                    continue
-                out = io.StringIO()
-                write_csv([frame], out, tz=queries.tz)
-                text = out.getvalue()
+            while (text := await anyio.to_thread.run_sync(chunk, frames)) is not None:
                 yield text if header else text.split("\n", 1)[1]
                 header = False
             if header:
                 yield "time\n"
 
+        if not exports.take():
+            raise HTTPException(status_code=429, detail=f"{EXPORTS_AT_ONCE} exports are running; try again when "
+                                "they are done", headers={"Retry-After": "10"})
+        body = rows()
+        # the slot is given back when the stream is done with, however it ends (finished, client gone, never run)
+        weakref.finalize(body, exports.give)
+
         name = f"homegrid-{from_.isoformat()}-{to.isoformat()}.csv"
-        return StreamingResponse(rows(), media_type="text/csv",
+        return StreamingResponse(body, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/api/v1/energy", summary="Energy, flows and average power per step")
