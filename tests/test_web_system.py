@@ -76,7 +76,7 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     assert "reserve 46 %" in page.page.locator("#settings-msg").text_content()
     after = hub.get("/api/v1/settings")
     assert after["battery_reserve"] == 46.0 and after["operation_mode"] == "backup"
-    page.page.wait_for_function("document.querySelector('#reserve-now').textContent === '46 %'")
+    page.wait_for("document.querySelector('#reserve-now').textContent === '46 %'")
     deadline = time.monotonic() + 10
     while hub.get("/api/v1/live")["values"].get("battery_reserve") != 46.0:  # the next poll reports it
         assert time.monotonic() < deadline, "the readings never showed the new reserve"
