@@ -71,6 +71,7 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     assert prompt.count() == 0
     session = [c for c in page.context.cookies() if c["name"] == "homegrid_session"]
     assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+    page.page.wait_for_selector("#owner-session[data-signed-in=true]")
     page.page.get_by_role("button", name="Save").click()
     page.page.wait_for_selector("#settings-msg[role=status]:has-text('Saved')")
     assert "reserve 46 %" in page.page.locator("#settings-msg").text_content()
@@ -93,6 +94,10 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     # the browser logs the refused request; that one is expected, nothing else may be there
     assert [e for e in page.errors if "422" not in e] == [] and len(page.errors) == 1
     page.errors.clear()
+    # signing out forgets the session: the cookie is gone
+    page.page.get_by_role("button", name="Sign out").click()
+    page.page.wait_for_selector("#owner-session[data-signed-in=false]")
+    assert not [c for c in page.context.cookies() if c["name"] == "homegrid_session"]
 
 
 def test_the_signin_link_signs_the_browser_in_and_no_view_breaks_the_content_security_policy(page, hub):

@@ -101,7 +101,19 @@ function Settings() {
     ${msg && html`<p role=${msg.ok ? "status" : "alert"} class=${msg.ok ? "ok small" : "error"} id="settings-msg">${msg.text}</p>`}
     ${signIn && html`<${SignIn} onDone=${() => { setSignIn(false); setMsg({ ok: true, text: "Signed in: save again." }); }} />`}
     <${Storm} />
+    <${Owner} key=${signIn ? "out" : "in"} />
   </div>`;
+}
+
+/** Whether this browser is signed in as the owner, and the way out. */
+function Owner() {
+  const [version, setVersion] = useState(0);
+  const { data } = useFetch(`/api/v1/session?v=${version}`);
+  if (!data) return null;
+  const out = () => send("/api/v1/session", {}, "DELETE").then(() => setVersion((n) => n + 1), () => {});
+  return html`<p class="muted small" id="owner-session" data-signed-in=${String(data.signed_in)}>${data.signed_in
+    ? html`This browser is signed in as the owner. <button type="button" onClick=${out}>Sign out</button>`
+    : "This browser is not signed in: a change asks for the owner's token first."}</p>`;
 }
 
 const labelOf = (data, mode) => data.modes?.find((x) => x.mode === mode)?.label ?? mode;
