@@ -1,6 +1,6 @@
-"""The ``homegrid`` command: serve, simulate, import, export, report, outages, storm, token, devices test, ...
+"""The ``homegrid`` command: the hub (serve) and its tools.
 
-Also ``quarantine-future``.
+serve, simulate, import, export, report, outages, storm, token, quarantine-future, devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
