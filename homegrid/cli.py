@@ -137,6 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
+    token, created = owner.load_or_create(data_dir)  # first: a new data dir is made owner-only (0700)
     credentials = _credentials(args, config)
     devices = build_devices(config, credentials, data_dir) or None
     publisher = build_publisher(config, credentials)
@@ -146,7 +147,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port or config.server.port
     log.info("homegrid %s: data in %s, dashboard on http://%s:%d", __version__, data_dir, host, port)
-    token, created = owner.load_or_create(data_dir)
     if created:  # printed once, never logged: 'homegrid token' shows it again
         links = "\n".join(f"    {owner.signin_url(base, token)}" for base in _hub_bases(host, port))
         print(f"\nThe owner's sign-in link (open it in your browser; 'homegrid token' shows it again):\n{links}\n",

@@ -412,6 +412,8 @@ def test_a_real_hub_refuses_an_unauthenticated_write_and_prints_its_link_once(tm
         status, _ = _post(f"{base}/api/v1/settings", RESERVE, {**json_type, "Host": "rebound.evil.example"})
         assert status == 403
         token = read_token(tmp_path / "data")
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        assert stat.S_IMODE(token_path(tmp_path / "data").stat().st_mode) == 0o600
         status, body = _post(f"{base}/api/v1/settings", RESERVE, {**json_type, "Authorization": f"Bearer {token}"})
         assert status == 200 and body["battery_reserve"] == 35.0
     finally:

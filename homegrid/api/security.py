@@ -125,7 +125,7 @@ def split_host(value: str) -> tuple[str, int | None] | None:
     value = value.strip().lower()
     if not value or len(value) > 255:
         return None
-    m = re.fullmatch(r"\[([0-9a-f:.%a-z]+)\](?::(\d{1,5}))?", value)
+    m = re.fullmatch(r"\[([0-9a-z:.%]+)\](?::(\d{1,5}))?", value)
     if m:
         return (m[1], int(m[2]) if m[2] else None) if _is_ip(m[1]) else None
     if value.count(":") > 1:  # a bare IPv6 literal
