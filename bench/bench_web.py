@@ -295,6 +295,16 @@ def stop_hub(hub: Hub) -> None:
 # 1. first load ----------------------------------------------------------------------------------------------
 
 
+def wait_js(page: Any, expression: str, timeout_s: float = TIMEOUT_MS / 1000) -> None:
+    """Wait until a JavaScript expression is true, polling with evaluate() every 5 ms: Playwright's
+    ``wait_for_function`` evaluates a string in the page, which the hub's CSP refuses (no ``unsafe-eval``)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(f"() => Boolean({expression})"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"never true: {expression}")
+        time.sleep(0.005)
+
+
 def first_load(browser: Any, hub: Hub, repeats: int) -> dict[str, Any]:
     """Cold contexts opening ``/#/now``: navigation start to drawn, and the bytes of every response."""
     samples: list[dict[str, Any]] = []
@@ -330,7 +340,7 @@ def first_load(browser: Any, hub: Hub, repeats: int) -> dict[str, Any]:
         cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
         wall0 = time.perf_counter()
         page.goto(f"{hub.url}/#/now", wait_until="commit")
-        page.wait_for_function("window.__hgDrawn")
+        wait_js(page, "window.__hgDrawn")
         wall = time.perf_counter() - wall0
         t = page.evaluate("""() => {
           const nav = performance.getEntriesByType("navigation")[0];
@@ -435,7 +445,7 @@ class Views:
                                f"#/history/{kind}/{d.isoformat()}")
         else:
             self.page.get_by_role("group", name="Range").get_by_role("button", name=kind.title(), exact=True).click()
-        self.page.wait_for_function("window.__hgResult")
+        wait_js(self.page, "window.__hgResult")
         r = self.page.evaluate("window.__hgResult")
         if "error" in r:
             raise RuntimeError(f"{kind} {a}..{b} ({action}): {r}")

@@ -1,4 +1,6 @@
-"""The ``homegrid`` command: serve, simulate, import, export, report, outages, storm, quarantine-future, devices test.
+"""The ``homegrid`` command: the hub (serve) and its tools.
+
+serve, simulate, import, export, report, outages, storm, token, quarantine-future, devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
@@ -17,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from homegrid import __version__
+from homegrid import __version__, owner
 from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
 from homegrid.glossary import quantity
 
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--until", help="with on/off: an ISO 8601 time with offset when the switch lapses")
     s.add_argument("--url", help="the hub (default http://[server] host:port)")
 
+    s = sub.add_parser("token", parents=[common], help="the owner's token and sign-in link (or a new token)")
+    s.add_argument("--renew", action="store_true", help="make a new token: every signed-in browser and script "
+                   "using the old one is refused")
+    s.add_argument("--url", help="the hub's address for the link (default http://[server] host:port)")
+
     s = sub.add_parser("quarantine-future", parents=[common],
                        help="move readings stored ahead of the clock to the quarantine (hub stopped)")
     s.add_argument("--after", help="an ISO 8601 time with offset (default: now by this machine's clock)")
@@ -130,6 +137,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
+    token, created = owner.load_or_create(data_dir)  # first: a new data dir is made owner-only (0700)
     credentials = _credentials(args, config)
     devices = build_devices(config, credentials, data_dir) or None
     publisher = build_publisher(config, credentials)
@@ -139,6 +147,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port or config.server.port
     log.info("homegrid %s: data in %s, dashboard on http://%s:%d", __version__, data_dir, host, port)
+    if created:  # printed once, never logged: 'homegrid token' shows it again
+        links = "\n".join(f"    {owner.signin_url(base, token)}" for base in _hub_bases(host, port))
+        print(f"\nThe owner's sign-in link (open it in your browser; 'homegrid token' shows it again):\n{links}\n",
+              file=sys.stderr, flush=True)
     try:
         asyncio.run(hub.run(host, port))
     except KeyboardInterrupt:
@@ -389,18 +401,55 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_bases(host: str, port: int) -> list[str]:
+    """The hub's addresses for links: this machine's, and its name on the LAN when it listens beyond loopback."""
+    import socket
+
+    from homegrid.api.security import is_loopback
+
+    if is_loopback(host):
+        return [f"http://{f'[{host}]' if ':' in host else host}:{port}"]
+    if host in ("0.0.0.0", "::", ""):
+        return [f"http://127.0.0.1:{port}", f"http://{socket.gethostname()}:{port}"]
+    return [f"http://{f'[{host}]' if ':' in host else host}:{port}"]
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    data_dir = resolve_data_dir(config, args.data_dir)
+    if args.renew:
+        token = owner.renew(data_dir)
+        print("A new owner token: every browser signed in before and every script using the old token is refused "
+              "(the running hub takes the new one at once).", file=sys.stderr)
+    else:
+        token, created = owner.load_or_create(data_dir)
+        if created:
+            print(f"Made the owner's token in {owner.token_path(data_dir)}.", file=sys.stderr)
+    bases = [args.url] if args.url else _hub_bases(config.server.host, config.server.port)
+    print(f"token: {token}")
+    for base in bases:
+        print(f"sign-in link: {owner.signin_url(base, token)}")
+    return 0
+
+
 def cmd_storm(args: argparse.Namespace) -> int:
     import urllib.error
     import urllib.request
 
     config = load_config(args.config)
     base = args.url or f"http://{config.server.host}:{config.server.port}"
+    headers = {"Accept": "application/json"}
+    try:
+        headers["Authorization"] = f"Bearer {owner.read_token(resolve_data_dir(config, args.data_dir))}"
+    except owner.OwnerKeyError:
+        if args.mode != "status":  # a change needs the owner's token; a look needs it beyond loopback only
+            raise
     if args.mode == "status":
-        request = urllib.request.Request(f"{base}/api/v1/storm")
+        request = urllib.request.Request(f"{base}/api/v1/storm", headers=headers)
     else:
         body = {"mode": args.mode, **({"until": args.until} if args.until else {})}
         request = urllib.request.Request(f"{base}/api/v1/storm", data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+                                         headers={**headers, "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as reply:
             status = json.load(reply)
@@ -464,6 +513,7 @@ COMMANDS = {
     "devices": cmd_devices,
     "outages": cmd_outages,
     "storm": cmd_storm,
+    "token": cmd_token,
     "quarantine-future": cmd_quarantine_future,
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
@@ -91,10 +92,20 @@ class ServerConfig:
     port: int = 8080
     poll_interval_s: float = 5.0
     backfill_days: float = 7.0
+    allowed_hosts: tuple[str, ...] = ()  # more names the hub is reached by (besides its addresses and hostname)
+    open_reads: bool = False  # beyond loopback, reads need no credential (anyone on the LAN may look)
+    cors_origins: tuple[str, ...] = ()  # other web origins allowed to call the API (none: no CORS at all)
 
     def check(self) -> None:
         if not 0 < self.port < 65536:
             raise ConfigError(f"server.port = {self.port}: not a TCP port")
+        for name in self.allowed_hosts:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+                raise ConfigError(f"server.allowed_hosts: {name!r} is not a host name (no scheme, port or wildcard)")
+        for origin in self.cors_origins:
+            if not re.fullmatch(r"https?://[^/\s*]+", origin):
+                raise ConfigError(f"server.cors_origins: {origin!r} is not an origin (scheme://host[:port], no path, "
+                                  "no wildcard)")
         if not 0.1 <= self.poll_interval_s <= 3600:
             raise ConfigError("server.poll_interval_s must be within 0.1..3600 s")
         if self.backfill_days < 0:

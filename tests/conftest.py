@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
 
 from homegrid.hub.recorder import Recorder
 from homegrid.readings import ReadingFrame
@@ -29,6 +31,18 @@ def store(tmp_path: Path):
 @pytest.fixture
 def recorder(store: SQLiteStore) -> Recorder:
     return Recorder(store, NEW_YORK, max_gap_s=300)
+
+
+def behind_the_door(app: FastAPI, data_dir: Path) -> TestClient:
+    """A client of an app behind the hub's door (``install_security`` on loopback) that sends the owner's token,
+    as ``homegrid storm`` does."""
+    from homegrid.api.security import install_security, policy_for
+    from homegrid.config import ServerConfig
+    from homegrid.owner import OwnerKey
+
+    key = OwnerKey(data_dir)
+    install_security(app, policy_for(ServerConfig(allowed_hosts=("testserver",)), key, "127.0.0.1"))
+    return TestClient(app, headers={"Authorization": f"Bearer {key.token()}"})
 
 
 def steady_frame(start_ms: int, n: int, step_ms: int = 60_000, **values: float) -> ReadingFrame:

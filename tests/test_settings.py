@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -19,6 +20,7 @@ from homegrid.devices.powerwall.control import PowerwallControl
 from homegrid.devices.virtual import VirtualHome
 from homegrid.devices.virtual.control import VirtualControl
 
+from .conftest import behind_the_door
 from .test_storm import FakeCloudClient
 
 NIGHT = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)  # 22:00 in New York: no sun, the battery carries the home
@@ -30,10 +32,10 @@ def _home(start: datetime) -> VirtualHome:
                        start=start)
 
 
-def _app(control, storm=None) -> TestClient:
+def _app(control, data_dir: Path, storm=None) -> TestClient:
     app = FastAPI()
     add_settings_routes(app, control, storm)
-    return TestClient(app)
+    return behind_the_door(app, data_dir)
 
 
 # -- the virtual home ---------------------------------------------------------------------------------------
@@ -71,9 +73,9 @@ def test_the_virtual_home_refuses_what_it_cannot_do():
         asyncio.run(control.set_backup_reserve(float("nan")))
 
 
-def test_settings_api_on_the_virtual_home():
+def test_settings_api_on_the_virtual_home(tmp_path):
     home = _home(NIGHT)
-    api = _app(VirtualControl(home))
+    api = _app(VirtualControl(home), tmp_path)
     now = api.get("/api/v1/settings").json()
     assert now["available"] and now["can_control"] and now["why_not"] is None
     assert now["battery_reserve"] == pytest.approx(20.0) and now["operation_mode"] == "self_consumption"
@@ -91,8 +93,8 @@ def test_settings_api_on_the_virtual_home():
     assert api.get("/api/v1/settings").json()["battery_reserve"] == 35.0  # nothing changed by the refusals
 
 
-def test_settings_api_without_a_battery_says_so():
-    api = _app(None)
+def test_settings_api_without_a_battery_says_so(tmp_path):
+    api = _app(None, tmp_path)
     assert api.get("/api/v1/settings").json() == {"available": False, "can_control": False,
                                                   "why_not": "no battery the hub can control", "storm": None}
     assert api.post("/api/v1/settings", json={"battery_reserve": 50}).status_code == 409
@@ -101,9 +103,9 @@ def test_settings_api_without_a_battery_says_so():
 # -- the Powerwall ------------------------------------------------------------------------------------------
 
 
-def test_cloud_mode_changes_reserve_and_mode_on_the_app_scale():
+def test_cloud_mode_changes_reserve_and_mode_on_the_app_scale(tmp_path):
     fake = FakeCloudClient("fleetapi")
-    api = _app(PowerwallControl(fake))
+    api = _app(PowerwallControl(fake), tmp_path)
     now = api.get("/api/v1/settings").json()
     assert now["can_control"] and now["why_not"] is None
     after = api.post("/api/v1/settings", json={"operation_mode": "autonomous", "battery_reserve": 24.0}).json()

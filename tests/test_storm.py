@@ -46,6 +46,8 @@ from homegrid.planner import (
     save_state,
 )
 
+from .conftest import behind_the_door
+
 FIXTURES = Path(__file__).parent / "fixtures" / "nws"
 ZONE = FIXTURES / "zone_ORZ004_flood_watch_2019-12-20.json"
 EMPTY = FIXTURES / "area_AZ_no_alerts_2024-01-08.json"
@@ -720,14 +722,14 @@ def test_storm_watch_with_a_refusing_gateway_keeps_trying_and_says_why(client, t
 # -- the operation mode and the owner's settings, through real pypowerwall -----------------------------------
 
 
-def settings_app(control) -> TestClient:
+def settings_app(control, data_dir: Path) -> TestClient:
     app = FastAPI()
     add_settings_routes(app, control)
-    return TestClient(app)
+    return behind_the_door(app, data_dir)
 
 
-def test_local_mode_reads_the_settings_and_says_why_it_cannot_change_them(client, gateway):
-    api = settings_app(PowerwallControl(client))
+def test_local_mode_reads_the_settings_and_says_why_it_cannot_change_them(client, gateway, tmp_path):
+    api = settings_app(PowerwallControl(client), tmp_path)
     now = api.get("/api/v1/settings").json()
     assert now["battery_reserve"] == 20.0 and now["operation_mode"] == "self_consumption"
     assert not now["can_control"] and 'mode = "cloud"' in now["why_not"]

@@ -4,6 +4,7 @@ MQTT) overrides it, and it is all visible in the status."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,13 +13,13 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
-from starlette.testclient import TestClient
 
 from homegrid.api.mqtt import MqttPublisher
 from homegrid.api.storm import add_storm_routes
 from homegrid.config import Config, StormConfig
 from homegrid.hub.service import Hub
 from tests.broker import Mosquitto, mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
+from tests.conftest import behind_the_door
 
 ALERT = Path(__file__).parent / "fixtures" / "nws" / "zone_ORZ004_flood_watch_2019-12-20.json"
 DURING = datetime(2019, 12, 20, 23, 0, tzinfo=UTC)  # the flood watch is in force
@@ -35,19 +36,22 @@ def _reserve(hub: Hub) -> float:
     return asyncio.run(hub.storm.control.backup_reserve())
 
 
-def test_alert_raises_the_reserve_and_the_owner_switch_wins(tmp_path):
+def test_alert_raises_the_reserve_and_the_owner_switch_wins(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="homegrid")
     hub = _hub(tmp_path)
     assert _reserve(hub) == 20.0
     decision = asyncio.run(hub.storm.step())
     assert hub.storm.status["storm"] is True, decision
     assert _reserve(hub) == 100.0
+    assert "reserve 20 % -> 100 % (storm mode)" in caplog.text  # the log says who changed it
     assert hub.status()["storm"]["storm"] is True
 
     app = FastAPI()
     add_storm_routes(app, hub.storm)
-    client = TestClient(app)
+    client = behind_the_door(app, tmp_path / "owner")
     assert client.get("/api/v1/storm").json()["storm"] is True
     assert client.post("/api/v1/storm", json={"mode": "off"}).status_code == 200
+    assert "storm switch: off (owner token)" in caplog.text
     asyncio.run(hub.storm.evaluate())
     assert hub.storm.status["storm"] is False
     assert _reserve(hub) == 20.0  # restored
@@ -55,7 +59,8 @@ def test_alert_raises_the_reserve_and_the_owner_switch_wins(tmp_path):
     hub.store.close()
 
 
-def test_storm_switch_over_mqtt(tmp_path, mosquitto):
+def test_storm_switch_over_mqtt(tmp_path, mosquitto, caplog):
+    caplog.set_level(logging.INFO, logger="homegrid")
     publisher = MqttPublisher(mosquitto.host, mosquitto.port, client_id="storm-test", node_id="storm_home")
     hub = _hub(tmp_path, publisher)
     publisher.start()
@@ -71,6 +76,7 @@ def test_storm_switch_over_mqtt(tmp_path, mosquitto):
     asyncio.run(hub.storm.evaluate())
     assert hub.storm.status["storm"] is True
     assert _reserve(hub) == 100.0
+    assert "storm switch: on (MQTT)" in caplog.text
     sender.loop_stop()
     sender.disconnect()
     publisher.stop()

@@ -47,7 +47,8 @@ settle_s = 0
 
 def storm_cli(hub: Served, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "homegrid.cli", "storm", *args, "--config", str(hub.config),
-                           "--url", hub.url], capture_output=True, text=True, timeout=60)
+                           "--data-dir", str(hub.data_dir), "--url", hub.url],
+                          capture_output=True, text=True, timeout=60)
 
 
 def wait_for(what: Callable[[], bool], why: str, seconds: float = 15) -> None:

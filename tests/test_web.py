@@ -348,6 +348,15 @@ class Page:
         self.page.goto(f"{self.hub.url}/#/{route}")
         self.page.wait_for_selector("main[data-view]")
 
+    def wait_for(self, expression: str, timeout: float = TIMEOUT_MS) -> None:
+        """Wait until a JavaScript expression is true. (Playwright's ``wait_for_function`` polls by evaluating a
+        string in the page, which the hub's Content-Security-Policy forbids, as it should: no ``unsafe-eval``.)"""
+        deadline = time.monotonic() + timeout / 1000
+        while not self.page.evaluate(f"() => Boolean({expression})"):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"never true: {expression}")
+            self.page.wait_for_timeout(50)
+
     def shot(self, view: str) -> Path:
         path = ARTIFACTS / f"{view}-{self.name}.png"
         self.page.screenshot(path=str(path), full_page=True)
@@ -394,7 +403,7 @@ def read_same_time(page: Page, selector: str, read: str, hub: Served, tries: int
         if shown and shown["time"] == live["time"]:
             return shown, live
         # at least as new (a poll may land between the two reads, and the page then moves past it)
-        page.page.wait_for_function(
+        page.wait_for(
             f"document.querySelector('{selector}')?.dataset.time >= {json.dumps(live['time'])}", timeout=5000)
     raise AssertionError("the page never showed the newest reading")
 
@@ -439,7 +448,7 @@ def test_now_flow_matches_live(desktop, hub):
     assert sum(1 for f in shown["flows"].values() if f["text"]) >= 1  # the home draws from somewhere
     # live without reloading: the stream moves the page on to newer readings
     first = shown["time"]
-    desktop.page.wait_for_function(f"document.querySelector('section.now').dataset.time > {json.dumps(first)}")
+    desktop.wait_for(f"document.querySelector('section.now').dataset.time > {json.dumps(first)}")
     desktop.shot("now")
 
 
@@ -539,7 +548,7 @@ def test_car_card_follows_the_charging_session(desktop, hub):
         assert shown["range"] == pytest.approx(v["ev_range"])
         assert shown["ttf_text"] != "–"
         seen.append(shown)
-        desktop.page.wait_for_function(
+        desktop.wait_for(
             f"document.querySelector('section.car').dataset.time > {json.dumps(shown['time'])}")
     assert seen[1]["soc"] > seen[0]["soc"]  # charging, as it happens
     # where this week's charge came from, as /api/v1/report says
@@ -573,7 +582,7 @@ def test_system_shows_device_health_and_exports(desktop, hub):
             break
         toggle.click()
     toggle.click()
-    desktop.page.wait_for_function("document.documentElement.dataset.theme === 'dark'")
+    desktop.wait_for("document.documentElement.dataset.theme === 'dark'")
     assert desktop.page.evaluate("document.documentElement.dataset.theme") == "dark"
     desktop.page.reload()
     desktop.page.wait_for_selector("[data-device=virtual]")
@@ -710,7 +719,7 @@ def test_dst_day_is_drawn_in_local_time(new_page, dst_hub, hours):
     assert [datetime.fromisoformat(p["start"]) for p in points] == [
         start.astimezone(UTC) + timedelta(minutes=k) for k in range(hours * 60)]  # compared as instants
     # the chart's x scale spans the whole local day, 23 or 25 hours
-    page.page.wait_for_function(f"document.querySelector('.chart')?.dataset.xMin == '{start.timestamp():.0f}'")
+    page.wait_for(f"document.querySelector('.chart')?.dataset.xMin == '{start.timestamp():.0f}'")
     chart = page.page.evaluate(READ_CHART)
     assert (chart["min"], chart["max"]) == (start.timestamp(), end.timestamp())
     assert chart["max"] - chart["min"] == hours * 3600

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from homegrid.owner import read_token, signin_url
+
 from .test_web import DESKTOP, Page, Served, start_hub, stop_hub
 
 CONFIG = """
@@ -54,12 +56,28 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     slider.fill("45")  # a range input takes fill(); the keyboard works too (below)
     slider.press("ArrowRight")
     page.page.get_by_label("Operation mode").select_option("backup")
+    # a browser that has not signed in changes nothing, and is told how to sign in
     page.page.get_by_role("button", name="Save").click()
+    prompt = page.page.locator("#signin")
+    prompt.wait_for()
+    assert "homegrid token" in prompt.text_content() and "homegrid serve" in prompt.text_content()
+    assert "only the owner" in page.page.locator("#settings-msg[role=alert]").text_content()
+    assert hub.get("/api/v1/settings") == before
+    assert [e for e in page.errors if "401" not in e] == [] and len(page.errors) == 1
+    page.errors.clear()
+    page.page.get_by_label("Owner token").fill(read_token(hub.data_dir))
+    page.page.get_by_role("button", name="Sign in").click()
     page.page.wait_for_selector("#settings-msg[role=status]")
+    assert prompt.count() == 0
+    session = [c for c in page.context.cookies() if c["name"] == "homegrid_session"]
+    assert session and session[0]["httpOnly"] and session[0]["sameSite"] == "Strict"
+    page.page.wait_for_selector("#owner-session[data-signed-in=true]")
+    page.page.get_by_role("button", name="Save").click()
+    page.page.wait_for_selector("#settings-msg[role=status]:has-text('Saved')")
     assert "reserve 46 %" in page.page.locator("#settings-msg").text_content()
     after = hub.get("/api/v1/settings")
     assert after["battery_reserve"] == 46.0 and after["operation_mode"] == "backup"
-    page.page.wait_for_function("document.querySelector('#reserve-now').textContent === '46 %'")
+    page.wait_for("document.querySelector('#reserve-now').textContent === '46 %'")
     deadline = time.monotonic() + 10
     while hub.get("/api/v1/live")["values"].get("battery_reserve") != 46.0:  # the next poll reports it
         assert time.monotonic() < deadline, "the readings never showed the new reserve"
@@ -76,6 +94,28 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     # the browser logs the refused request; that one is expected, nothing else may be there
     assert [e for e in page.errors if "422" not in e] == [] and len(page.errors) == 1
     page.errors.clear()
+    # signing out forgets the session: the cookie is gone
+    page.page.get_by_role("button", name="Sign out").click()
+    page.page.wait_for_selector("#owner-session[data-signed-in=false]")
+    assert not [c for c in page.context.cookies() if c["name"] == "homegrid_session"]
+
+
+def test_the_signin_link_signs_the_browser_in_and_no_view_breaks_the_content_security_policy(page, hub):
+    """The link `homegrid serve` prints sets the session cookie; every view draws under the strict policy (no
+    inline script or style attribute, no outside source), so no violation is reported."""
+    page.page.add_init_script("""window.__csp = []; document.addEventListener('securitypolicyviolation',
+        (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));""")
+    reply = page.page.goto(signin_url(hub.url, read_token(hub.data_dir)))
+    assert reply.url == f"{hub.url}/" and "default-src 'self'" in reply.headers["content-security-policy"]
+    assert page.page.evaluate("document.cookie") == ""  # HttpOnly: no script can read the session
+    assert any(c["name"] == "homegrid_session" for c in page.context.cookies())
+    for view, ready in VIEWS.items():
+        page.open(view)
+        page.page.wait_for_selector(ready)
+    page.page.goto(f"{hub.url}/#/history/week")
+    page.page.wait_for_selector("section.history .chart canvas")
+    assert page.page.evaluate("window.__csp") == []
+    assert not [e for e in page.errors if "Content Security Policy" in e]
 
 
 def test_today_rolls_over_at_the_sites_midnight_in_an_open_tab(page, hub):

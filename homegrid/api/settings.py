@@ -3,7 +3,8 @@
 ``GET /api/v1/settings`` says what they are now and whether the device takes changes;
 ``POST /api/v1/settings`` changes either or both through the device adapter (the same
 path storm mode uses). A change made while storm mode holds the reserve is the owner's:
-storm mode will not restore over it.
+storm mode will not restore over it. Changes need the owner's credential (``homegrid.api.security``);
+the log names which one (``owner session``, ``owner token``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from homegrid.api.security import actor_of
 from homegrid.devices.base import DeviceError
 from homegrid.devices.control import OPERATION_MODES, BatteryControl, check_mode, check_reserve
 
@@ -61,7 +63,7 @@ def add_settings_routes(app: FastAPI, control: BatteryControl | None, storm: Any
         return await current()
 
     @app.post("/api/v1/settings", summary="Change the backup reserve and/or the operation mode")
-    async def settings_post(change: SettingsChange) -> dict[str, Any]:
+    async def settings_post(change: SettingsChange, request: Request) -> dict[str, Any]:
         if control is None:
             raise HTTPException(status_code=409, detail="no battery the hub can control")
         try:
@@ -77,5 +79,5 @@ def add_settings_routes(app: FastAPI, control: BatteryControl | None, storm: Any
         except DeviceError as exc:
             log.warning("settings: %s", exc)
             raise HTTPException(status_code=502, detail=str(exc)) from None
-        log.info("settings: reserve %s, mode %s (the owner)", reserve, mode)
+        log.info("settings: reserve %s, mode %s (%s)", reserve, mode, actor_of(request))
         return await current()

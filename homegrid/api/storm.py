@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
+from homegrid.api.security import actor_of
+
 __all__ = ["add_storm_routes", "storm_switch"]
+
+log = logging.getLogger(__name__)
 
 
 class StormSwitch(BaseModel):
@@ -19,11 +24,12 @@ class StormSwitch(BaseModel):
     until: datetime | None = None
 
 
-def storm_switch(watch: Any, mode: str, until: datetime | None = None) -> None:
-    """Flip storm mode's switch (from the API, MQTT or the command line)."""
+def storm_switch(watch: Any, mode: str, until: datetime | None = None, *, by: str) -> None:
+    """Flip storm mode's switch (from the API, MQTT or the command line); ``by`` names who, for the log."""
     if until is not None and until.tzinfo is None:
         raise ValueError("'until' needs a UTC offset")
     watch.set_manual({"on": True, "off": False, "auto": None}[mode], until)
+    log.info("storm switch: %s%s (%s)", mode, "" if until is None else f" until {until.isoformat()}", by)
 
 
 def add_storm_routes(app: FastAPI, watch: Any) -> None:
@@ -36,11 +42,11 @@ def add_storm_routes(app: FastAPI, watch: Any) -> None:
         return {"enabled": True, **watch.status}
 
     @app.post("/api/v1/storm", summary="The owner's storm switch: on, off or auto")
-    def storm_set(switch: StormSwitch) -> dict[str, Any]:
+    def storm_set(switch: StormSwitch, request: Request) -> dict[str, Any]:
         if watch is None:
             raise HTTPException(status_code=409, detail="storm mode is not enabled ([storm] enabled = true)")
         try:
-            storm_switch(watch, switch.mode, switch.until)
+            storm_switch(watch, switch.mode, switch.until, by=actor_of(request))
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return {"enabled": True, **watch.status}

@@ -97,6 +97,7 @@ class Hub:
         publisher: Publisher | None = None,
     ) -> None:
         self.config = config
+        self.data_dir = Path(data_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.store = open_store(data_dir)
         self.recorder = Recorder(self.store, config.site.tz, config.accounting.max_gap_s)
@@ -217,7 +218,7 @@ class Hub:
         mode = payload.decode(errors="replace").strip().lower()
         if mode not in ("on", "off", "auto"):
             raise ValueError(f"storm command {mode!r}: expected ON, OFF or AUTO")
-        storm_switch(self.storm, mode)
+        storm_switch(self.storm, mode, by="MQTT")
 
     async def _storm_state_loop(self) -> None:
         """Tell MQTT whether storm mode is on, when it changes (and every few minutes)."""
@@ -383,15 +384,19 @@ class Hub:
         await asyncio.to_thread(self.backfill)
         app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
                          backup=self.backup)
+        from homegrid.api.security import install_security, policy_for
         from homegrid.api.settings import add_settings_routes
         from homegrid.api.storm import add_storm_routes
+        from homegrid.owner import OwnerKey
 
         add_storm_routes(app, self.storm)
         add_settings_routes(app, self.control, self.storm)
+        host = host or self.config.server.host
+        install_security(app, policy_for(self.config.server, OwnerKey(self.data_dir), host))
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
-                host=host or self.config.server.host,
+                host=host,
                 port=port or self.config.server.port,
                 log_level="warning",
                 lifespan="off",

@@ -674,7 +674,7 @@ class StormWatch:
                 self.last_decision = d
                 return d
             self.device_error = None
-            log.warning("storm mode: %s", d.reason)
+            log.warning("%s (storm mode)", d.reason)  # who changed the reserve: storm mode itself
         elif d.reason != self.reason:
             log.info("storm mode: %s", d.reason)
         with self._lock:

@@ -1,6 +1,13 @@
 // The API the app reads: every figure on screen names the endpoint it came from (data-api).
 import { useEffect, useState } from "preact/hooks";
 
+/** An Error carrying the HTTP status (401: the owner must sign in). */
+function failure(message, status) {
+  const e = new Error(message);
+  e.status = status;
+  return e;
+}
+
 export async function get(url) {
   const r = await fetch(url, { headers: { Accept: "application/json" } });
   if (!r.ok) {
@@ -8,9 +15,18 @@ export async function get(url) {
     try {
       detail = (await r.json()).detail ?? detail;
     } catch (_) {}
-    throw new Error(`${url}: ${r.status} ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+    throw failure(`${url}: ${r.status} ${typeof detail === "string" ? detail : JSON.stringify(detail)}`, r.status);
   }
   return r.json();
+}
+
+/** A change (JSON body; the session cookie goes with it, same origin); the reply's JSON, or an Error with its status. */
+export async function send(url, body, method = "POST") {
+  const r = await fetch(url, { method, headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body ?? {}) });
+  const out = await r.json().catch(() => ({}));
+  if (!r.ok) throw failure(typeof out.detail === "string" ? out.detail : `${r.status} ${JSON.stringify(out.detail ?? r.statusText)}`, r.status);
+  return out;
 }
 
 /** Fetch a URL (null: nothing) again whenever it changes; { data, error, loading }. */

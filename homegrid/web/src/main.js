@@ -8,6 +8,7 @@ import { duration, setZone } from "./format.js";
 import { HistoryView } from "./history.js";
 import { NowView } from "./now.js";
 import { OutagesView } from "./outages.js";
+import { SignIn } from "./signin.js";
 import { SystemView } from "./system.js";
 import "./style.css";
 
@@ -106,7 +107,22 @@ function App({ site }) {
     <main id="main" tabindex="-1" data-view=${view} data-timezone=${site.timezone} data-today=${today}>${body}</main>`;
 }
 
+/** A hub listening beyond loopback shows nothing until the owner signs in. */
+function SignInPage() {
+  return html`<header class="top"><span class="brand">home<b>grid</b></span></header>
+    <main id="main" tabindex="-1" data-view="signin"><${SignIn} id="signin"
+      why="This hub is reachable from the network, so reading it needs the owner's key too."
+      onDone=${() => location.reload()} /></main>`;
+}
+
 async function start() {
+  const session = await get("/api/v1/session").catch(() => null);
+  if (session?.reads_need_sign_in && !session.signed_in) {
+    const root = document.getElementById("app");
+    root.textContent = "";
+    render(html`<${SignInPage} />`, root);
+    return;
+  }
   let site;
   try {
     site = await get("/api/v1/site");

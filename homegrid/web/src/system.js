@@ -1,9 +1,10 @@
 // System: each device's health, the settings that matter, the data export.
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { src, useFetch, useLive } from "./api.js";
+import { send, src, useFetch, useLive } from "./api.js";
 import { addDays } from "./dates.js";
 import { ago, clock, duration, pct } from "./format.js";
+import { SignIn } from "./signin.js";
 
 const LIVE = "/api/v1/live";
 
@@ -34,20 +35,15 @@ function Device({ d, i }) {
 function Storm() {
   const { data, error } = useFetch("/api/v1/storm", 30000);
   const [msg, setMsg] = useState(null);
+  const [signIn, setSignIn] = useState(false);
   if (error || !data) return null;
   if (!data.enabled) return html`<p class="muted small">Storm mode is off (<code>[storm] enabled = true</code> turns it on).</p>`;
-  const set = (mode) => fetch("/api/v1/storm", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ mode }) })
-    .then((r) => r.json()).then(() => setMsg(`Storm mode: ${mode}`), (e) => setMsg(String(e)));
+  const set = (mode) => send("/api/v1/storm", { mode }).then(() => { setSignIn(false); setMsg(`Storm mode: ${mode}`); },
+    (e) => { setSignIn(e.status === 401); setMsg(e.status === 401 ? "Not changed: sign in first." : e.message); });
   return html`<div><p>Storm mode: <b data-api="/api/v1/storm" data-field="storm">${data.storm ? "on" : "off"}</b></p>
     <div class="seg" role="group" aria-label="Storm mode">${["on", "off", "auto"].map((m) => html`<button type="button" onClick=${() => set(m)}>${m}</button>`)}</div>
-    ${msg && html`<p role="status" class="muted small">${msg}</p>`}</div>`;
-}
-
-async function post(url, body) {
-  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  const out = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(typeof out.detail === "string" ? out.detail : `${r.status} ${JSON.stringify(out.detail ?? r.statusText)}`);
-  return out;
+    ${msg && html`<p role="status" class="muted small">${msg}</p>`}
+    ${signIn && html`<${SignIn} id="storm-signin" onDone=${() => { setSignIn(false); setMsg("Signed in: choose again."); }} />`}</div>`;
 }
 
 const SETTINGS = "/api/v1/settings";
@@ -60,6 +56,7 @@ function Settings() {
   const [mode, setMode] = useState(null);
   const [msg, setMsg] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [signIn, setSignIn] = useState(false);
   if (error) return html`<div class="card"><h2>Settings</h2><p class="error" role="alert">${error.message}</p></div>`;
   if (!data) return html`<div class="card"><h2>Settings</h2><p class="muted">Reading the battery's settings…</p></div>`;
   if (!data.available) return html`<div class="card"><h2>Settings</h2><p class="muted">${data.why_not}.</p><${Storm} /></div>`;
@@ -73,10 +70,11 @@ function Settings() {
     if (mode != null && mode !== data.operation_mode) body.operation_mode = mode;
     if (!Object.keys(body).length) return setMsg({ ok: true, text: "Nothing to change." });
     setBusy(true);
-    post(SETTINGS, body).then(
+    send(SETTINGS, body).then(
       (out) => { setMsg({ ok: true, text: `Saved: reserve ${pct(out.battery_reserve)}, ${labelOf(out, out.operation_mode)}.` });
-        setReserve(null); setMode(null); setVersion((n) => n + 1); },
-      (err) => setMsg({ ok: false, text: err.message }),
+        setSignIn(false); setReserve(null); setMode(null); setVersion((n) => n + 1); },
+      (err) => { setSignIn(err.status === 401);
+        setMsg({ ok: false, text: err.status === 401 ? "Not saved: only the owner changes the battery. Sign in, then save again." : err.message }); },
     ).finally(() => setBusy(false));
   };
   return html`<div class="card settings" id="settings" data-can-control=${String(data.can_control)}>
@@ -101,8 +99,21 @@ function Settings() {
     ${!data.can_control && html`<p class="muted small" id="settings-why">Read only: ${data.why_not}.</p>`}
     ${data.storm && html`<p class="muted small">Storm mode holds the reserve now; a reserve you set here stays after the storm.</p>`}
     ${msg && html`<p role=${msg.ok ? "status" : "alert"} class=${msg.ok ? "ok small" : "error"} id="settings-msg">${msg.text}</p>`}
+    ${signIn && html`<${SignIn} onDone=${() => { setSignIn(false); setMsg({ ok: true, text: "Signed in: save again." }); }} />`}
     <${Storm} />
+    <${Owner} key=${signIn ? "out" : "in"} />
   </div>`;
+}
+
+/** Whether this browser is signed in as the owner, and the way out. */
+function Owner() {
+  const [version, setVersion] = useState(0);
+  const { data } = useFetch(`/api/v1/session?v=${version}`);
+  if (!data) return null;
+  const out = () => send("/api/v1/session", {}, "DELETE").then(() => setVersion((n) => n + 1), () => {});
+  return html`<p class="muted small" id="owner-session" data-signed-in=${String(data.signed_in)}>${data.signed_in
+    ? html`This browser is signed in as the owner. <button type="button" onClick=${out}>Sign out</button>`
+    : "This browser is not signed in: a change asks for the owner's token first."}</p>`;
 }
 
 const labelOf = (data, mode) => data.modes?.find((x) => x.mode === mode)?.label ?? mode;
