@@ -1,4 +1,5 @@
-"""The ``homegrid`` command: serve, simulate, import, export, report, outages, storm, quarantine-future, devices test.
+"""The ``homegrid`` command: serve, simulate, import, export, report, outages, storm, quarantine-future, check,
+devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
@@ -10,6 +11,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     from homegrid.credentials import Credentials
     from homegrid.hub.outages import OutageTracker
     from homegrid.store import Store
+    from homegrid.store.lock import DataDirLock
 
 __all__ = ["main"]
 
@@ -33,6 +38,13 @@ log = logging.getLogger("homegrid")
 
 class UsageError(Exception):
     """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+_HELD: list[DataDirLock] = []  # released when main() returns
+
+
+class Refused(Exception):
+    """The command cannot run here (the data dir is in use, the store is damaged): printed, exit code 1."""
 
 
 def _date(text: str) -> date:
@@ -98,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="move readings stored ahead of the clock to the quarantine (hub stopped)")
     s.add_argument("--after", help="an ISO 8601 time with offset (default: now by this machine's clock)")
 
+    s = sub.add_parser("check", parents=[common], help="check the store's file for damage (PRAGMA quick_check)")
+    s.add_argument("--full", action="store_true", help="PRAGMA integrity_check: also every index (slower)")
+
     s = sub.add_parser("devices", help="check the configured devices")
     dsub = s.add_subparsers(dest="devices_command", required=True)
     s = dsub.add_parser("test", parents=[common], help="poll each configured device once and show what it read")
@@ -116,7 +131,39 @@ def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
         stream=sys.stderr,
     )
     config = load_config(args.config)
-    return config, resolve_data_dir(config, args.data_dir)
+    args.resolved_data_dir = resolve_data_dir(config, args.data_dir)
+    return config, args.resolved_data_dir
+
+
+def _writer(data_dir: Path, command: str) -> DataDirLock:
+    """Take the data dir for a command that writes the store: one writer at a time, on a sound file.
+
+    The lock is held until :func:`main` returns (or the process ends).
+
+    Raises
+    ------
+    Refused
+        Another homegrid process holds the data dir, or ``PRAGMA quick_check`` finds the file damaged.
+    """
+    from homegrid.hub.service import DB_NAME
+    from homegrid.store.integrity import check_database, recovery_steps
+    from homegrid.store.lock import DataDirBusy, DataDirLock
+
+    try:
+        lock = DataDirLock(data_dir, f"homegrid {command}").acquire()
+    except DataDirBusy as exc:
+        raise Refused(str(exc)) from None
+    _HELD.append(lock)
+    db = data_dir / DB_NAME
+    problems = check_database(db)
+    if problems:
+        raise Refused(_damaged(db, problems) + "\n" + recovery_steps(db))
+    return lock
+
+
+def _damaged(db: Path, problems: list[str]) -> str:
+    shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")
+    return f"the store {db} is damaged: {shown}"
 
 
 def _credentials(args: argparse.Namespace, config: Config) -> Credentials:
@@ -130,6 +177,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
+    os.umask(0o077)  # whatever the hub and its libraries write (store, storm state, device cookies): owner-only
+    _writer(data_dir, "serve")
     credentials = _credentials(args, config)
     devices = build_devices(config, credentials, data_dir) or None
     publisher = build_publisher(config, credentials)
@@ -139,11 +188,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port or config.server.port
     log.info("homegrid %s: data in %s, dashboard on http://%s:%d", __version__, data_dir, host, port)
+    # uvicorn re-raises the SIGTERM it caught once it has stopped: end as for Ctrl-C, after the hub's final write
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         asyncio.run(hub.run(host, port))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         pass
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM: stop like Ctrl-C (finally blocks run, buffered readings are written)."""
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -167,6 +226,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise UsageError(f"--start {args.start} is in the future: the virtual home has no history there")
         print(f"stopping at {now.isoformat(timespec='seconds')}: no readings from the future", file=sys.stderr)
         end = now
+    _writer(data_dir, "simulate")
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = Recorder(store, tz, config.accounting.max_gap_s)
     home = VirtualHome(config, start=start)
@@ -219,6 +279,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     fmt = args.format or ("tesla-history" if path.suffix.lower() == ".json" else "csv")
+    _writer(data_dir, "import")
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
     problems: list = []
@@ -369,6 +430,7 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--after {exc}") from None
     after_ms = to_ms(after)
+    _writer(data_dir, "quarantine-future")
     store = open_store(data_dir)
     try:
         recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
@@ -387,6 +449,28 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
           f"quarantine (GET /api/v1/quarantine lists them); the hub accepts readings after "
           f"{after.isoformat()} again")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from homegrid.hub.service import DB_NAME
+    from homegrid.store.integrity import check_database, recovery_steps
+
+    _, data_dir = _setup(args)
+    db = data_dir / DB_NAME
+    if not db.exists():
+        print(f"{db}: no store yet (nothing to check)")
+        return 0
+    t0 = time.perf_counter()
+    problems = check_database(db, full=args.full)
+    what = "integrity_check" if args.full else "quick_check"
+    if not problems:
+        print(f"{db}: ok ({what}, {time.perf_counter() - t0:.1f} s)")
+        return 0
+    print(f"{db}: damaged ({what}):")
+    for line in problems:
+        print(f"  {line}")
+    print(recovery_steps(db))
+    return 1
 
 
 def cmd_storm(args: argparse.Namespace) -> int:
@@ -465,6 +549,7 @@ COMMANDS = {
     "outages": cmd_outages,
     "storm": cmd_storm,
     "quarantine-future": cmd_quarantine_future,
+    "check": cmd_check,
 }
 
 
@@ -477,6 +562,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except Refused as exc:
+        print(f"homegrid: error: {exc}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as exc:
+        from homegrid.store.errors import describe
+
+        problem = describe(exc, getattr(args, "resolved_data_dir", None) or args.data_dir or "the data dir")
+        if problem is None:
+            raise
+        print(f"homegrid: error: {problem}", file=sys.stderr)
+        return 1
+    finally:
+        while _HELD:
+            _HELD.pop().release()
 
 
 if __name__ == "__main__":
