@@ -145,7 +145,7 @@ def _writer(data_dir: Path, command: str) -> DataDirLock:
     Refused
         Another homegrid process holds the data dir, or ``PRAGMA quick_check`` finds the file damaged.
     """
-    from homegrid.hub.service import DB_NAME
+    from homegrid.hub.service import DB_NAME, open_store
     from homegrid.store.integrity import check_database, recovery_steps
     from homegrid.store.lock import DataDirBusy, DataDirLock
 
@@ -158,6 +158,11 @@ def _writer(data_dir: Path, command: str) -> DataDirLock:
     problems = check_database(db)
     if problems:
         raise Refused(_damaged(db, problems) + "\n" + recovery_steps(db))
+    store = open_store(data_dir)
+    try:  # a read-only disk stops the command here, not at its first write (a hub would start and fail them all)
+        store.set_meta("last_writer", f"homegrid {command} (pid {os.getpid()}) at {datetime.now(UTC).isoformat()}")
+    finally:
+        store.close()
     return lock
 
 
@@ -326,8 +331,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     _, b = local_day_bounds(args.to, tz)
     frames = Queries(store, tz).readings(a, b)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as out:
-            n = write_csv(frames, out, tz=tz)
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                n = write_csv(frames, out, tz=tz)
+        except OSError as exc:  # name the output, not the data dir, in what main() prints
+            exc.filename = exc.filename or args.output
+            raise
         print(f"exported {n} readings to {args.output}", file=sys.stderr)
     else:
         write_csv(frames, sys.stdout, tz=tz)

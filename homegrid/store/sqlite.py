@@ -156,7 +156,8 @@ class SQLiteStore(Store):
                 self._depth -= 1
                 if outer:
                     self._owner = None
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # SQLite rolls back by itself on a full disk
+                        self._db.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if outer:
