@@ -207,6 +207,8 @@ class _Terminated(BaseException):
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # once: a second SIGTERM must not break off the final write it is waiting for (SIGKILL still ends it)
+    signal.signal(signal.SIGTERM, lambda *_: log.warning("already stopping: writing what is buffered"))
     raise _Terminated
 
 
