@@ -1,5 +1,7 @@
-"""kill -9 mid-ingest: the store stays intact and every acknowledged reading is there."""
+"""kill -9 mid-ingest: the store stays intact and every acknowledged reading is there; a kill between the
+readings' commit and outage detection leaves no reading without its events after the next start."""
 
+import asyncio
 import os
 import signal
 import sqlite3
@@ -7,10 +9,11 @@ import subprocess
 import sys
 import textwrap
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from homegrid.readings import to_ms
 from homegrid.store import SQLiteStore
 
 WRITER = textwrap.dedent(
@@ -118,7 +121,7 @@ HUB = textwrap.dedent(
         hub.prepare()
         for i in range(40):
             now[0] += timedelta(seconds=5)
-            gateway.status = 2.0 if 12 <= i < 30 else 1.0  # 90 s islanded
+            gateway.status = 2.0 if 12 <= i < (30 if case == "live" else 40) else 1.0  # 90 s islanded, or on
             asyncio.run(hub.poll_once())
             if i == 11:
                 hub._check_outages = die
@@ -162,6 +165,27 @@ def test_kill_between_commit_and_detection_live_then_restart_detects_the_outage(
     [(start, end)] = _events(tmp_path, 2**62)
     assert t0 + 60_000 < start <= t0 + 65_000  # the first islanded reading (poll 12)
     assert t0 + 150_000 <= end <= t0 + 155_000  # back at poll 30
+
+
+def test_kill_during_an_undetected_outage_then_restart_with_the_grid_back_ends_it(tmp_path):
+    from tests.test_outage_tracking import Clock, Gateway, Heard, _hub
+
+    assert _run_hub(tmp_path, "live-open").returncode == 137
+    clock, heard = Clock(), Heard()
+    clock.now += timedelta(minutes=4)
+    hub = _hub(tmp_path, clock, Gateway(clock), heard)  # the grid is back
+    hub.prepare()
+    [(start, end)] = _events(tmp_path, 2**62)
+    assert end is None  # still going at the newest reading: only new readings can say it is over
+    for _ in range(2):
+        clock.now += timedelta(seconds=5)
+        asyncio.run(hub.poll_once())
+        hub._outages_checked = 0.0
+        hub.flush()
+    hub.store.close()
+    [(start_again, end)] = _events(tmp_path, 2**62)
+    assert start_again == start and end is not None and end <= to_ms(clock.now)
+    assert [k for k, _ in heard.events] == ["outage_ended"]
 
 
 def test_kill_after_the_first_starts_history_then_restart_has_every_outage(tmp_path):

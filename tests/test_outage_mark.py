@@ -52,6 +52,6 @@ def test_importing_older_history_moves_the_mark_back_until_its_detection_is_stor
 
     recorder.ingest_bulk([steady_frame(t0, 60, home_power=1000.0, grid_status=2.0)])  # a day earlier, islanded
     assert store.get_meta(CHECKED_KEY) == str(t0 - 1)  # committed with the readings: a kill here is resumed
-    assert tracker.resume(t0 + 2 * 86_400_000) == 1
+    assert tracker.resume() == 1
     assert [e["start_ms"] for e in tracker.report(0, 2**62)["events"]] == [t0]
     assert tracker.checked_ms == t0 + 86_400_000 + 59 * 60_000

@@ -185,12 +185,12 @@ class OutageTracker:
             return
         self.set_checked(end_ms - 1)
 
-    def resume(self, now_ms: int) -> int:
+    def resume(self) -> int:
         """Detect what a killed process left undetected: readings after the mark (all raw readings when a
         store has none), from the mark less the merge margin; returns how many events were found there.
 
-        Events are stored as history (no notification); one still going at the newest reading is then
-        updated as the live hub would (and announced), since the grid may have come back meanwhile.
+        Events are stored as history (no notification); one still going at the newest reading is left to
+        the live hub's next detection (see :meth:`ongoing`).
         """
         span = self.store.time_range()
         mark = self.checked_ms
@@ -203,12 +203,20 @@ class OutageTracker:
             start = max(span[0], min([start, *stored]))
         found = self.rebuild(start, span[1] + 1)
         self.set_checked(span[1])
-        if any(e["end_ms"] is None for e in self.store.read_outages(span[1], span[1] + 1)):
-            self.update(now_ms)
-        log.info("outage detection resumed from %s over readings up to %s: %d events",
-                 "the first reading" if mark is None else local_isoformat(np.array([start]), self.tz.key)[0],
-                 local_isoformat(np.array([span[1]]), self.tz.key)[0], found)
+        log.log(logging.INFO if found or mark is None else logging.DEBUG,
+                "outage detection resumed from %s over readings up to %s: %d events",
+                "the first reading" if mark is None else local_isoformat(np.array([start]), self.tz.key)[0],
+                local_isoformat(np.array([span[1]]), self.tz.key)[0], found)
         return found
+
+    def ongoing(self) -> int | None:
+        """The newest reading's time when a stored event is still going there (the next readings may end
+        it, so they want detection), else None. [ms]"""
+        span = self.store.time_range()
+        if span is None:
+            return None
+        events = self.store.read_outages(span[1], span[1] + 1)
+        return span[1] if any(e.get("end_ms") is None for e in events) else None
 
     def _announce(self, events: list[dict]) -> None:
         """Send ``outage_started`` once for an event still going, ``outage_ended`` once when it is over

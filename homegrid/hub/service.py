@@ -190,7 +190,8 @@ class Hub:
         hub committed without detecting them (see :meth:`OutageTracker.resume`). Returns readings written."""
         written = self.backfill()
         try:
-            self.outages.resume(to_ms(self.clock()))
+            self.outages.resume()
+            self._unchecked_from = self.outages.ongoing()  # the first readings say whether it is over
         except Exception as exc:  # detection trouble must never stop recording
             log.exception("resuming outage detection failed: %s", exc)
         return written
