@@ -161,6 +161,14 @@ def _writer(data_dir: Path, command: str) -> DataDirLock:
     store = open_store(data_dir)
     try:  # a read-only disk stops the command here, not at its first write (a hub would start and fail them all)
         store.set_meta("last_writer", f"homegrid {command} (pid {os.getpid()}) at {datetime.now(UTC).isoformat()}")
+    except sqlite3.OperationalError as exc:
+        from homegrid.store.errors import describe
+
+        problem = describe(exc, data_dir)
+        if command != "serve" or problem is None or problem.kind != "full":
+            raise
+        # a full disk may be freed while the hub runs: it keeps its readings in memory until then
+        log.warning("%s; the hub starts and keeps its readings in memory until there is room", problem)
     finally:
         store.close()
     return lock

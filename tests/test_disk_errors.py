@@ -142,3 +142,23 @@ def test_a_data_dir_without_write_permission_in_one_line(data_dir, tmp_path, cap
         os.chmod(data_dir, 0o700)
     err = capsys.readouterr().err
     assert err.startswith(f"homegrid: error: cannot use {data_dir}"), err
+
+
+def test_serve_starts_on_a_full_disk_with_a_warning_and_the_other_writers_do_not(data_dir, monkeypatch, caplog):
+    from homegrid import cli
+
+    def full(self, key, value):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SQLiteStore, "set_meta", full)
+    try:
+        with caplog.at_level("WARNING"):
+            cli._writer(data_dir, "serve")  # it keeps readings in memory until space comes back
+        assert any("is full" in r.getMessage() and "keeps its readings in memory" in r.getMessage()
+                   for r in caplog.records)
+        cli._HELD.pop().release()
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            cli._writer(data_dir, "import")
+    finally:
+        while cli._HELD:
+            cli._HELD.pop().release()
