@@ -1,6 +1,6 @@
 """The ``homegrid`` command: the hub (serve) and its tools.
 
-serve, simulate, import, export, report, outages, storm, token, quarantine-future, devices test.
+serve, simulate, import, export, report, outages, storm, token, quarantine-future, check, devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
@@ -12,6 +12,9 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from homegrid.credentials import Credentials
     from homegrid.hub.outages import OutageTracker
     from homegrid.store import Store
+    from homegrid.store.lock import DataDirLock
 
 __all__ = ["main"]
 
@@ -35,6 +39,13 @@ log = logging.getLogger("homegrid")
 
 class UsageError(Exception):
     """Bad input from the user: printed without a traceback, exit code 2."""
+
+
+_HELD: list[DataDirLock] = []  # released when main() returns
+
+
+class Refused(Exception):
+    """The command cannot run here (the data dir is in use, the store is damaged): printed, exit code 1."""
 
 
 def _date(text: str) -> date:
@@ -105,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="move readings stored ahead of the clock to the quarantine (hub stopped)")
     s.add_argument("--after", help="an ISO 8601 time with offset (default: now by this machine's clock)")
 
+    s = sub.add_parser("check", parents=[common], help="check the store's file for damage (PRAGMA quick_check)")
+    s.add_argument("--full", action="store_true", help="PRAGMA integrity_check: also every index (slower)")
+
     s = sub.add_parser("devices", help="check the configured devices")
     dsub = s.add_subparsers(dest="devices_command", required=True)
     s = dsub.add_parser("test", parents=[common], help="poll each configured device once and show what it read")
@@ -123,7 +137,52 @@ def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
         stream=sys.stderr,
     )
     config = load_config(args.config)
-    return config, resolve_data_dir(config, args.data_dir)
+    args.resolved_data_dir = resolve_data_dir(config, args.data_dir)
+    return config, args.resolved_data_dir
+
+
+def _writer(data_dir: Path, command: str) -> DataDirLock:
+    """Take the data dir for a command that writes the store: one writer at a time, on a sound file.
+
+    The lock is held until :func:`main` returns (or the process ends).
+
+    Raises
+    ------
+    Refused
+        Another homegrid process holds the data dir, or ``PRAGMA quick_check`` finds the file damaged.
+    """
+    from homegrid.hub.service import DB_NAME, open_store
+    from homegrid.store.integrity import check_database, recovery_steps
+    from homegrid.store.lock import DataDirBusy, DataDirLock
+
+    try:
+        lock = DataDirLock(data_dir, f"homegrid {command}").acquire()
+    except DataDirBusy as exc:
+        raise Refused(str(exc)) from None
+    _HELD.append(lock)
+    db = data_dir / DB_NAME
+    problems = check_database(db)
+    if problems:
+        raise Refused(_damaged(db, problems) + "\n" + recovery_steps(db))
+    store = open_store(data_dir)
+    try:  # a read-only disk stops the command here, not at its first write (a hub would start and fail them all)
+        store.set_meta("last_writer", f"homegrid {command} (pid {os.getpid()}) at {datetime.now(UTC).isoformat()}")
+    except sqlite3.OperationalError as exc:
+        from homegrid.store.errors import describe
+
+        problem = describe(exc, data_dir)
+        if command != "serve" or problem is None or problem.kind != "full":
+            raise
+        # a full disk may be freed while the hub runs: it keeps its readings in memory until then
+        log.warning("%s; the hub starts and keeps its readings in memory until there is room", problem)
+    finally:
+        store.close()
+    return lock
+
+
+def _damaged(db: Path, problems: list[str]) -> str:
+    shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} problems)" if len(problems) > 5 else "")
+    return f"the store {db} is damaged: {shown}"
 
 
 def _credentials(args: argparse.Namespace, config: Config) -> Credentials:
@@ -137,7 +196,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
+    os.umask(0o077)  # whatever the hub and its libraries write (store, storm state, device cookies): owner-only
     token, created = owner.load_or_create(data_dir)  # first: a new data dir is made owner-only (0700)
+    _writer(data_dir, "serve")
     credentials = _credentials(args, config)
     devices = build_devices(config, credentials, data_dir) or None
     publisher = build_publisher(config, credentials)
@@ -151,11 +212,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         links = "\n".join(f"    {owner.signin_url(base, token)}" for base in _hub_bases(host, port))
         print(f"\nThe owner's sign-in link (open it in your browser; 'homegrid token' shows it again):\n{links}\n",
               file=sys.stderr, flush=True)
+    # uvicorn re-raises the SIGTERM it caught once it has stopped: end as for Ctrl-C, after the hub's final write
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         asyncio.run(hub.run(host, port))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         pass
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM: stop like Ctrl-C (finally blocks run, buffered readings are written)."""
+
+
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # once: a second SIGTERM must not break off the final write it is waiting for (SIGKILL still ends it)
+    signal.signal(signal.SIGTERM, lambda *_: log.warning("already stopping: writing what is buffered"))
+    raise _Terminated
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -179,6 +252,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise UsageError(f"--start {args.start} is in the future: the virtual home has no history there")
         print(f"stopping at {now.isoformat(timespec='seconds')}: no readings from the future", file=sys.stderr)
         end = now
+    _writer(data_dir, "simulate")
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = Recorder(store, tz, config.accounting.max_gap_s)
     home = VirtualHome(config, start=start)
@@ -231,6 +305,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     fmt = args.format or ("tesla-history" if path.suffix.lower() == ".json" else "csv")
+    _writer(data_dir, "import")
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
     problems: list = []
@@ -277,8 +352,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     _, b = local_day_bounds(args.to, tz)
     frames = Queries(store, tz).readings(a, b)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as out:
-            n = write_csv(frames, out, tz=tz)
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                n = write_csv(frames, out, tz=tz)
+        except OSError as exc:  # name the output, not the data dir, in what main() prints
+            exc.filename = exc.filename or args.output
+            raise
         print(f"exported {n} readings to {args.output}", file=sys.stderr)
     else:
         write_csv(frames, sys.stdout, tz=tz)
@@ -381,6 +460,7 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--after {exc}") from None
     after_ms = to_ms(after)
+    _writer(data_dir, "quarantine-future")
     store = open_store(data_dir)
     try:
         recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
@@ -430,6 +510,28 @@ def cmd_token(args: argparse.Namespace) -> int:
     for base in bases:
         print(f"sign-in link: {owner.signin_url(base, token)}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from homegrid.hub.service import DB_NAME
+    from homegrid.store.integrity import check_database, recovery_steps
+
+    _, data_dir = _setup(args)
+    db = data_dir / DB_NAME
+    if not db.exists():
+        print(f"{db}: no store yet (nothing to check)")
+        return 0
+    t0 = time.perf_counter()
+    problems = check_database(db, full=args.full)
+    what = "integrity_check" if args.full else "quick_check"
+    if not problems:
+        print(f"{db}: ok ({what}, {time.perf_counter() - t0:.1f} s)")
+        return 0
+    print(f"{db}: damaged ({what}):")
+    for line in problems:
+        print(f"  {line}")
+    print(recovery_steps(db))
+    return 1
 
 
 def cmd_storm(args: argparse.Namespace) -> int:
@@ -515,6 +617,7 @@ COMMANDS = {
     "storm": cmd_storm,
     "token": cmd_token,
     "quarantine-future": cmd_quarantine_future,
+    "check": cmd_check,
 }
 
 
@@ -527,6 +630,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except Refused as exc:
+        print(f"homegrid: error: {exc}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as exc:
+        from homegrid.store.errors import describe
+
+        problem = describe(exc, getattr(args, "resolved_data_dir", None) or args.data_dir or "the data dir")
+        if problem is None:
+            raise
+        print(f"homegrid: error: {problem}", file=sys.stderr)
+        return 1
+    finally:
+        while _HELD:
+            _HELD.pop().release()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""kill -9 mid-ingest: the store stays intact and every acknowledged reading is there."""
+"""kill -9 mid-ingest: the store stays intact and every acknowledged reading is there; a kill between the
+readings' commit and outage detection leaves no reading without its events after the next start."""
 
+import asyncio
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import zoneinfo
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from homegrid.readings import to_ms
 from homegrid.store import SQLiteStore
 
 WRITER = textwrap.dedent(
@@ -66,3 +71,144 @@ def test_sigkill_mid_ingest_keeps_store_intact_and_acknowledged_data(tmp_path):
     minutes = store.read_rollup("minute", 0, 2**62)
     assert minutes.start_ms[-1] >= (acknowledged[-1] // 60_000) * 60_000
     store.close()
+
+
+# ---------------------------------------------------------------- a kill between commit and outage detection
+
+HUB = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+    from homegrid.config import Config
+    from homegrid.devices import Device
+    from homegrid.hub.outages import OutageTracker
+    from homegrid.hub.service import Hub
+    from homegrid.readings import Reading
+
+    T0 = datetime(2025, 6, 1, 16, tzinfo=UTC)
+    now = [T0]
+    clock = lambda: now[0]
+
+
+    class Gateway(Device):
+        name = "gateway"
+        status = 1.0
+
+        async def poll(self):
+            down = self.status != 1.0
+            return Reading(clock(), {"grid_status": self.status, "home_power": 1500.0, "solar_power": 0.0,
+                                     "battery_power": 1500.0 if down else 0.0,
+                                     "grid_power": 0.0 if down else 1500.0, "battery_soc": 80.0})
+
+
+    def die(*args, **kwargs):
+        os._exit(137)  # as kill -9: no finally, no atexit, nothing flushed
+
+
+    data_dir, case = sys.argv[1], sys.argv[2]
+    if case == "backfill":  # the first start's history is committed, then the process dies
+        config = Config().check()
+        config = replace(config, server=replace(config.server, backfill_days=2.0),
+                         virtual=replace(config.virtual, outages_per_year=2000.0))
+        hub = Hub(config, data_dir, clock=clock)
+        if sys.argv[3] == "kill":
+            OutageTracker.rebuild = die
+        hub.prepare()
+    else:  # live: the batch that holds an outage is committed, then the process dies
+        gateway = Gateway()
+        hub = Hub(Config().check(), data_dir, devices=[(gateway, 5.0)], clock=clock)
+        hub.prepare()
+        for i in range(40):
+            now[0] += timedelta(seconds=5)
+            gateway.status = 2.0 if 12 <= i < (30 if case == "live" else 40) else 1.0  # 90 s islanded, or on
+            asyncio.run(hub.poll_once())
+            if i == 11:
+                hub._check_outages = die
+            if i < 11 or i == 39:
+                hub.flush()  # i == 39: readings 11..39 in one batch, then detection would run
+    hub.store.close()
+    print("not killed", flush=True)
+    """
+)
+
+
+def _events(data_dir, clock_ms: int) -> list[tuple[int, int | None]]:
+    from homegrid.hub.outages import OutageTracker
+
+    store = SQLiteStore(data_dir / "homegrid.db")
+    try:
+        events = OutageTracker(store, zoneinfo.ZoneInfo("UTC"), 30_000, 0).report(0, clock_ms)["events"]
+    finally:
+        store.close()
+    return [(e["start_ms"], e["end_ms"]) for e in events]
+
+
+def _run_hub(data_dir, *case: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", HUB, str(data_dir), *case], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_kill_between_commit_and_detection_live_then_restart_detects_the_outage(tmp_path):
+    from homegrid.config import Config
+    from homegrid.hub.service import Hub
+
+    killed = _run_hub(tmp_path, "live")
+    assert killed.returncode == 137, killed.stderr
+    t0 = 1_748_793_600_000  # 2025-06-01 16:00 UTC
+    assert _events(tmp_path, 2**62) == [], "the kill came before detection"
+
+    hub = Hub(Config().check(), tmp_path, clock=lambda: datetime(2025, 6, 1, 16, 4, tzinfo=UTC),
+              devices=[(_Idle(), 5.0)])
+    hub.prepare()
+    hub.store.close()
+    [(start, end)] = _events(tmp_path, 2**62)
+    assert t0 + 60_000 < start <= t0 + 65_000  # the first islanded reading (poll 12)
+    assert t0 + 150_000 <= end <= t0 + 155_000  # back at poll 30
+
+
+def test_kill_during_an_undetected_outage_then_restart_with_the_grid_back_ends_it(tmp_path):
+    from tests.test_outage_tracking import Clock, Gateway, Heard, _hub
+
+    assert _run_hub(tmp_path, "live-open").returncode == 137
+    clock, heard = Clock(), Heard()
+    clock.now += timedelta(minutes=4)
+    hub = _hub(tmp_path, clock, Gateway(clock), heard)  # the grid is back
+    hub.prepare()
+    [(start, end)] = _events(tmp_path, 2**62)
+    assert end is None  # still going at the newest reading: only new readings can say it is over
+    for _ in range(2):
+        clock.now += timedelta(seconds=5)
+        asyncio.run(hub.poll_once())
+        hub._outages_checked = 0.0
+        hub.flush()
+    hub.store.close()
+    [(start_again, end)] = _events(tmp_path, 2**62)
+    assert start_again == start and end is not None and end <= to_ms(clock.now)
+    assert [k for k, _ in heard.events] == ["outage_ended"]
+
+
+def test_kill_after_the_first_starts_history_then_restart_has_every_outage(tmp_path):
+    reference = _run_hub(tmp_path / "whole", "backfill", "whole")
+    assert reference.returncode == 0, reference.stderr
+    expected = _events(tmp_path / "whole", 2**62)
+    assert len(expected) >= 3  # 2000 a year: a handful in two days
+
+    killed = _run_hub(tmp_path / "killed", "backfill", "kill")
+    assert killed.returncode == 137, killed.stderr
+    assert _events(tmp_path / "killed", 2**62) == []
+    restarted = _run_hub(tmp_path / "killed", "backfill", "whole")  # the second start: no backfill to do
+    assert restarted.returncode == 0, restarted.stderr
+    assert _events(tmp_path / "killed", 2**62) == expected
+
+
+class _Idle:
+    """A device the restarted hub is built with but never polls."""
+
+    name = "idle"
+
+    async def poll(self):  # pragma: no cover - never polled
+        raise AssertionError
+
+    async def close(self) -> None:  # pragma: no cover
+        pass

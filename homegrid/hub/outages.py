@@ -4,6 +4,12 @@ Detection itself is :func:`homegrid.energy.outages.detect_outages` (pure); this 
 feeds it stored readings and evidence over a window, stores the events it finds (they
 survive restarts: a restarted hub re-detects from what is stored, marking what it did
 not see), and notifies when an event starts and ends.
+
+Readings are committed before detection runs over them, so a process killed in between
+would leave readings without their events. The store's meta key ``outages_checked_ms``
+is a high-water mark: every reading at or before it has been through detection. It is
+moved only after a detection is stored (and moved back by a write at or before it), and
+:meth:`OutageTracker.resume` re-detects from it to the newest reading when a hub starts.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from homegrid.readings import ReadingFrame
 from homegrid.store import GridEvidence, Store
 from homegrid.timezones import local_isoformat
 
-__all__ = ["OutageTracker"]
+__all__ = ["CHECKED_KEY", "OutageTracker", "mark_unchecked"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +38,15 @@ LIVE_LOOKBACK_MS = 3_600_000  # a live update re-reads the last hour (and any ev
 OPEN_KEY = "outages_open"  # events announced as started and not yet ended, kept across restarts
 ENDED_KEY = "outages_ended"  # recent events announced as ended
 MAX_ENDED_KEPT = 1000
+CHECKED_KEY = "outages_checked_ms"  # readings at or before this time have been through detection [ms]
+
+
+def mark_unchecked(store: Store, first_ms: int) -> None:
+    """Readings from ``first_ms`` on were just written: move the mark before them if it was past them
+    (an import of older history), in the writer's transaction, so a kill before detection is resumed."""
+    value = store.get_meta(CHECKED_KEY)
+    if value is not None and int(first_ms) <= int(value):
+        store.set_meta(CHECKED_KEY, str(int(first_ms) - 1))
 
 
 class OutageTracker:
@@ -109,9 +124,20 @@ class OutageTracker:
         event.update(figures)
         return _json_ready(event)
 
-    def update(self, now_ms: int) -> list[dict]:
-        """Re-detect recent events after new readings; notify starts and ends. Returns the events seen."""
+    def update(self, now_ms: int, since_ms: int | None = None) -> list[dict]:
+        """Re-detect recent events after new readings; notify starts and ends. Returns the events seen.
+
+        Parameters
+        ----------
+        now_ms : int
+            The present. [ms]
+        since_ms : int, optional
+            The oldest reading not yet through detection, when older than the usual lookback
+            (an hour). [ms]
+        """
         start = now_ms - LIVE_LOOKBACK_MS
+        if since_ms is not None:
+            start = min(start, since_ms - self.max_gap_ms - self.merge_gap_ms)
         if self._open:
             start = min(start, min(self._open))
         stored = self.store.read_outages(start, now_ms + 1)
@@ -133,7 +159,64 @@ class OutageTracker:
             self.store.replace_outages(t, chunk_end, events)
             count += len(events)
             t = chunk_end
+        self._covered(start_ms, end_ms)
         return count
+
+    # ---------------------------------------------------------------- high-water mark
+
+    @property
+    def checked_ms(self) -> int | None:
+        """Every reading at or before this time has been through detection; None: not known. [ms]"""
+        value = self.store.get_meta(CHECKED_KEY)
+        return None if value is None else int(value)
+
+    def set_checked(self, time_ms: int) -> None:
+        """Record that detection has seen every reading up to ``time_ms`` (after its events are stored)."""
+        self.store.set_meta(CHECKED_KEY, str(int(time_ms)))
+
+    def _covered(self, start_ms: int, end_ms: int) -> None:
+        """Move the mark after detection over ``[start_ms, end_ms)``, when that range joins what was checked."""
+        mark = self.checked_ms
+        if mark is None:
+            span = self.store.time_range()
+            if span is None or start_ms > span[0]:
+                return  # older readings were never checked
+        elif start_ms > mark + 1 or end_ms - 1 <= mark:
+            return
+        self.set_checked(end_ms - 1)
+
+    def resume(self) -> int:
+        """Detect what a killed process left undetected: readings after the mark (all raw readings when a
+        store has none), from the mark less the merge margin; returns how many events were found there.
+
+        Events are stored as history (no notification); one still going at the newest reading is left to
+        the live hub's next detection (see :meth:`ongoing`).
+        """
+        span = self.store.time_range()
+        mark = self.checked_ms
+        if span is None or (mark is not None and mark >= span[1]):
+            return 0
+        start = span[0]
+        if mark is not None:  # an event that began before the mark may have gone on after it
+            start = max(span[0], mark + 1 - self.max_gap_ms - self.merge_gap_ms)
+            stored = [int(e["start_ms"]) for e in self.store.read_outages(start, span[1] + 1)]
+            start = max(span[0], min([start, *stored]))
+        found = self.rebuild(start, span[1] + 1)
+        self.set_checked(span[1])
+        log.log(logging.INFO if found or mark is None else logging.DEBUG,
+                "outage detection resumed from %s over readings up to %s: %d events",
+                "the first reading" if mark is None else local_isoformat(np.array([start]), self.tz.key)[0],
+                local_isoformat(np.array([span[1]]), self.tz.key)[0], found)
+        return found
+
+    def ongoing(self) -> int | None:
+        """The newest reading's time when a stored event is still going there (the next readings may end
+        it, so they want detection), else None. [ms]"""
+        span = self.store.time_range()
+        if span is None:
+            return None
+        events = self.store.read_outages(span[1], span[1] + 1)
+        return span[1] if any(e.get("end_ms") is None for e in events) else None
 
     def _announce(self, events: list[dict]) -> None:
         """Send ``outage_started`` once for an event still going, ``outage_ended`` once when it is over

@@ -18,6 +18,7 @@ import numpy as np
 
 from homegrid.energy.accounting import account
 from homegrid.glossary import COUNTERS
+from homegrid.hub.outages import mark_unchecked
 from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import ReadingFrame, from_ms, to_ms
 from homegrid.store import Quarantined, Store
@@ -92,6 +93,7 @@ class Recorder:
         frame = frame.sorted()
         with self.store.transaction():
             self.store.write_readings(frame)
+            mark_unchecked(self.store, int(frame.time_ms[0]))
             self.update_rollups(int(frame.time_ms[0]), int(frame.time_ms[-1]))
 
     def ingest_bulk(self, frames: Iterable[ReadingFrame]) -> tuple[int, int, int] | None:
@@ -129,6 +131,7 @@ class Recorder:
                 last = hi if last is None else max(last, hi)
             if first is None or last is None:
                 return None
+            mark_unchecked(self.store, first)
             if run is not None:
                 from_db.append(run.close())
             for a, b in from_db:

@@ -40,6 +40,7 @@ DB_NAME = "homegrid.db"
 LATENCY_SAMPLES = 2048
 OUTAGE_GAP_MS = 30_000  # readings further apart: nobody was looking (the tracker widens it for sparse data)
 OUTAGE_CHECK_S = 5.0
+OUTAGE_MARK_S = 60.0  # the detection high-water mark is moved at most this often (a kill re-detects the rest)
 MAX_BUFFERED = 17_280  # a day of 5 s polls held in memory while the store refuses writes
 
 
@@ -111,6 +112,8 @@ class Hub:
         self._evidence_seen: set[tuple[int, str, str, str]] = set()
         self._evidence: deque[GridEvidence] = deque()
         self._outages_checked = 0.0
+        self._unchecked_from: int | None = None  # oldest committed reading detection still owes [ms]
+        self._mark_moved = -math.inf
         if devices is None:
             if device is None:
                 from homegrid.devices.virtual import VirtualHome
@@ -182,6 +185,17 @@ class Hub:
             self.outages.add_evidence(evidence(frame.time_ms[0], frame.time_ms[-1] + 1))
         self.outages.rebuild(int(frame.time_ms[0]), int(frame.time_ms[-1]) + 1)
         return result[0]
+
+    def prepare(self) -> int:
+        """Before polling: write the first start's history, then detect outages in any readings a killed
+        hub committed without detecting them (see :meth:`OutageTracker.resume`). Returns readings written."""
+        written = self.backfill()
+        try:
+            self.outages.resume()
+            self._unchecked_from = self.outages.ongoing()  # the first readings say whether it is over
+        except Exception as exc:  # detection trouble must never stop recording
+            log.exception("resuming outage detection failed: %s", exc)
+        return written
 
     async def poll_once(self, index: int = 0) -> bool:
         """Poll one device once (the first by default); errors are recorded, never raised."""
@@ -272,7 +286,8 @@ class Hub:
         if not batch:
             return 0
         try:
-            self.recorder.ingest(ReadingFrame.from_readings([r for r, _ in batch]))
+            frame = ReadingFrame.from_readings([r for r, _ in batch])
+            self.recorder.ingest(frame)
         except Exception as exc:  # any store failure: keep the readings, keep the hub running
             self._store_errors += 1
             self._last_store_error = f"{self.clock().isoformat()}: {exc}"
@@ -285,22 +300,35 @@ class Hub:
             return 0
         done = time.monotonic()
         self._latency_ms.extend((done - started) * 1000.0 for _, started in batch)
-        self._check_outages(done, any(_off_grid(r) for r, _ in batch))
+        times = frame.time_ms
+        self._check_outages(done, any(_off_grid(r) for r, _ in batch), int(times.min()), int(times.max()))
         return len(batch)
 
-    def _check_outages(self, now_monotonic: float, off_grid: bool) -> None:
+    def _check_outages(self, now_monotonic: float, off_grid: bool, first_ms: int, last_ms: int) -> None:
         """Keep outage events current: new evidence is stored, and events re-detected when the readings
-        or the evidence say the grid was away, or an event is still open (at most every few seconds)."""
+        or the evidence say the grid was away, or an event is still open (at most every few seconds).
+
+        Readings that want detection are owed it until a detection has run over them (a throttled one
+        is not forgotten when the next readings say the grid is fine); the high-water mark follows.
+        """
         evidence = []
         while self._evidence:
             evidence.append(self._evidence.popleft())
         try:
             if evidence:
                 self.outages.add_evidence(evidence)
-            wanted = evidence or off_grid or self.outages.has_open
+            wanted = evidence or off_grid or self.outages.has_open or self._unchecked_from is not None
+            if wanted:
+                self._unchecked_from = first_ms if self._unchecked_from is None else min(self._unchecked_from,
+                                                                                       first_ms)
+            detected = False
             if wanted and (evidence or now_monotonic - self._outages_checked >= OUTAGE_CHECK_S):
                 self._outages_checked = now_monotonic
-                self.outages.update(to_ms(self.clock()))
+                self.outages.update(to_ms(self.clock()), since_ms=self._unchecked_from)
+                self._unchecked_from, detected = None, True
+            if detected or now_monotonic - self._mark_moved >= OUTAGE_MARK_S:
+                self._mark_moved = now_monotonic
+                self.outages.set_checked(last_ms if self._unchecked_from is None else self._unchecked_from - 1)
         except Exception as exc:  # detection trouble must never stop recording
             log.exception("outage detection failed: %s", exc)
 
@@ -373,7 +401,14 @@ class Hub:
             self._stopping.set()
             self._pending.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.flush()
+            self._final_flush()
+
+    def _final_flush(self) -> None:
+        """Write what is buffered before stopping; say how many readings are lost, and why, if that fails."""
+        self.flush()
+        if self._buffer:
+            log.error("stopping with %d readings not written, now lost: %s", len(self._buffer),
+                      self._last_store_error or "the store refused them")
 
     async def run(self, host: str | None = None, port: int | None = None) -> None:
         """Backfill if new, then poll, record and serve until stopped."""
@@ -381,7 +416,7 @@ class Hub:
 
         from homegrid.api.app import create_app
 
-        await asyncio.to_thread(self.backfill)
+        await asyncio.to_thread(self.prepare)
         app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
                          backup=self.backup)
         from homegrid.api.security import install_security, policy_for

@@ -27,6 +27,7 @@ import numpy as np
 
 from homegrid.readings import ReadingFrame
 from homegrid.store.base import STEPS, GridEvidence, Quarantined, Store
+from homegrid.store.files import private_dir, private_file
 from homegrid.store.schema import (
     MAX_COLUMNS,
     MIN_COLUMNS,
@@ -91,14 +92,14 @@ class SQLiteStore(Store):
     Parameters
     ----------
     path : Path
-        The database file; its folder is created.
+        The database file; its folder is created 0700 and the file 0600 (see :mod:`homegrid.store.files`).
     synchronous : str
         ``FULL`` (live hub: committed means on disk) or ``NORMAL`` (bulk writes).
     """
 
     def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(private_dir(self.path.parent) / self.path.name)
         if synchronous not in ("FULL", "NORMAL", "OFF"):
             raise ValueError(f"synchronous must be FULL, NORMAL or OFF, not {synchronous!r}")
         self._synchronous = synchronous
@@ -155,7 +156,8 @@ class SQLiteStore(Store):
                 self._depth -= 1
                 if outer:
                     self._owner = None
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # SQLite rolls back by itself on a full disk
+                        self._db.execute("ROLLBACK")
                 raise
             self._depth -= 1
             if outer:
