@@ -198,6 +198,12 @@ class TeslaVehicle(Device):
     """
 
     name = "tesla"
+    #: The hub retries a failing car at most every 5 min, not every minute as a LAN device: Tesla's API is a
+    #: cloud service shared with every other client, billed per request on the Fleet API, and the errors left
+    #: to the hub's back-off (a 5xx while Tesla's servers struggle, an expired token) are not fixed by asking
+    #: more often. HTTP 429 is honoured here anyway (Retry-After); the car's figures are not needed to keep
+    #: the home running.
+    max_backoff_s = 300.0
 
     def __init__(
         self,
