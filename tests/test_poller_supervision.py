@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -262,7 +263,7 @@ def test_a_crash_loop_waits_longer_and_longer_and_does_not_spin():
         await asyncio.sleep(0.5)
         stopping.set()
         await asyncio.wait_for(task, 1.0)
-        gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+        gaps = [b - a for a, b in pairwise(calls)]
         return len(calls), sv.records["crasher"].restarts, max(gaps)
 
     calls, restarts, longest = asyncio.run(scenario())
@@ -340,7 +341,7 @@ def test_after_a_long_failure_the_device_is_polled_within_a_minute_of_its_return
         if asyncio.run(poller.poll_once()):
             break
         clock.advance(poller.health.backoff_s)
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
     assert max(gaps) == 60.0
     assert timedelta(0) <= times[-1] - back_at <= timedelta(seconds=60)
     assert len(times) < 3600 / 60 + 10, "far fewer polls than at the normal pace (720)"
