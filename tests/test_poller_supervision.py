@@ -345,3 +345,11 @@ def test_after_a_long_failure_the_device_is_polled_within_a_minute_of_its_return
     assert max(gaps) == 60.0
     assert timedelta(0) <= times[-1] - back_at <= timedelta(seconds=60)
     assert len(times) < 3600 / 60 + 10, "far fewer polls than at the normal pace (720)"
+
+
+def test_a_device_trial_reports_a_parser_bug_instead_of_crashing_the_command():
+    from homegrid.hub.devices import try_devices
+
+    trials = try_devices([Scripted([TypeError("unhashable type: 'list'")]), Scripted([DeviceError("HTTP 502")])])
+    assert [t.ok for t in trials] == [False, False]
+    assert trials[0].error == "TypeError: unhashable type: 'list'" and trials[1].error == "HTTP 502"
