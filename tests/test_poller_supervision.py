@@ -353,3 +353,17 @@ def test_a_device_trial_reports_a_parser_bug_instead_of_crashing_the_command():
     trials = try_devices([Scripted([TypeError("unhashable type: 'list'")]), Scripted([DeviceError("HTTP 502")])])
     assert [t.ok for t in trials] == [False, False]
     assert trials[0].error == "TypeError: unhashable type: 'list'" and trials[1].error == "HTTP 502"
+
+
+@pytest.mark.parametrize("payload", [b'{"P": 5, "T": 1e300}', b'{"P": 5, "T": -1e13}', b'{"P": 5, "T": NaN}',
+                                     b'{"P": 1' + b"0" * 400 + b', "T": 1}', b"[" * 50_000])
+def test_an_mqtt_message_the_meter_cannot_read_is_a_counted_problem_not_an_exception(payload):
+    import paho.mqtt.client as paho
+
+    from homegrid.devices.mqtt.meter import MeterTopic, MqttMeter
+
+    meter = MqttMeter([MeterTopic("m/SENSOR", "grid_power", path="P", time_path="T")])
+    message = paho.MQTTMessage(topic=b"m/SENSOR")
+    message.payload = payload
+    meter._receive(message)  # on the network thread, whose exceptions would be logged with a traceback per message
+    assert meter.bad_messages == {"grid_power": 1} and meter.received == 1

@@ -131,7 +131,7 @@ def _convert(name: str, raw: Any, scale: float) -> float:
             return 1.0
         if text in _FALSE:
             return 0.0
-        raise _Bad(f"{name} is a flag (on/off, true/false, 1/0), got {raw!r}")
+        raise _Bad(f"{name} is a flag (on/off, true/false, 1/0), got {_preview(repr(raw))}")
     if isinstance(raw, bool):
         raise _Bad(f"not a number: {raw!r}")
     if isinstance(raw, str):
@@ -162,13 +162,13 @@ def _parse_time(raw: Any) -> datetime:
         try:
             return datetime.fromtimestamp(seconds, tz=UTC)
         except (OverflowError, OSError, ValueError):  # NaN, or beyond the years datetime (or the OS) can hold
-            raise _Bad(f"time {raw!r} is not a time in epoch seconds or milliseconds") from None
+            raise _Bad(f"time {_preview(repr(raw))} is not a time in epoch seconds or milliseconds") from None
     if isinstance(raw, str):
         try:
             return parse_iso_time(raw).astimezone(UTC)
         except ValueError as exc:
             raise _Bad(f"time {exc}") from None
-    raise _Bad(f"time {raw!r} is neither ISO 8601 nor epoch seconds")
+    raise _Bad(f"time {_preview(repr(raw))} is neither ISO 8601 nor epoch seconds")
 
 
 class _Payload:
@@ -382,7 +382,7 @@ class MqttMeter(Device):
                 continue
             try:
                 value, when = payload.value(m, arrived)
-            except _Bad as exc:
+            except ValueError as exc:  # the payload gives no value: read_value says why
                 self._problem(m.name, f"{m.topic}: {exc}")
                 continue
             with self._lock:
