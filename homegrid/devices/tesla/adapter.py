@@ -198,11 +198,11 @@ class TeslaVehicle(Device):
     """
 
     name = "tesla"
-    #: The hub retries a failing car at most every 5 min, not every minute as a LAN device: Tesla's API is a
-    #: cloud service shared with every other client, billed per request on the Fleet API, and the errors left
-    #: to the hub's back-off (a 5xx while Tesla's servers struggle, an expired token) are not fixed by asking
-    #: more often. HTTP 429 is honoured here anyway (Retry-After); the car's figures are not needed to keep
-    #: the home running.
+    #: The hub waits up to 5 min between retries of a failing car, not a minute as for a LAN device: the Tesla
+    #: API is a cloud service shared with every other client and rate-limited per account and per car; the
+    #: errors left to this back-off (a 5xx while Tesla's servers struggle, an expired or revoked token) are not
+    #: fixed by asking more often; and the car's figures are not needed to keep the home running. HTTP 429 is
+    #: handled here, with its Retry-After.
     max_backoff_s = 300.0
 
     def __init__(
