@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -57,8 +58,12 @@ def test_hub_survives_every_fault_records_the_gaps_and_keeps_the_energy(rig):
     truth: dict[int, dict[str, float]] = {}
     results: list[tuple[str, bool]] = []
 
+    at: list[tuple[str, float]] = []  # when each poll was made [s]
+
     def polls(label: str, n: int) -> None:
-        results.extend((label, _poll(hub, clock, truth, gw)) for _ in range(n))
+        for _ in range(n):
+            results.append((label, _poll(hub, clock, truth, gw)))
+            at.append((label, clock()))
 
     polls("normal", 12)
     for fault in ("timeout", "http500", "garbage", "truncated", "shape_change"):
@@ -78,6 +83,7 @@ def test_hub_survives_every_fault_records_the_gaps_and_keeps_the_energy(rig):
     while clock() - gone_at < 3600:
         polls("gone", 1)
     gw.set_scenario("export")
+    back_at = clock()
     gw.back()
     polls("back", 12)
 
@@ -96,9 +102,14 @@ def test_hub_survives_every_fault_records_the_gaps_and_keeps_the_energy(rig):
     longest = max(gaps, key=lambda g: datetime.fromisoformat(g["to"]) - datetime.fromisoformat(g["from"]))
     span = datetime.fromisoformat(longest["to"]) - datetime.fromisoformat(longest["from"])
     assert span.total_seconds() >= 3600
-    # back-off: far fewer than 720 polls were spent on the gone gateway, and never more than 5 min apart
+    # back-off: far fewer than 720 polls were spent on the gone gateway, never more than a minute apart, and
+    # the gateway was read again within a minute of its return
     gone_polls = sum(label == "gone" for label, _ in results)
-    assert 12 <= gone_polls < 60
+    assert 60 <= gone_polls < 70
+    gone = [t for label, t in at if label == "gone"]
+    assert max(b - a for a, b in pairwise(gone)) == 60.0
+    first_back = next(t for label, t in at if label == "back")
+    assert 0 < first_back - back_at <= 60.0
 
     # what was stored is the gateway's truth, and the energy totals match its counters across the gaps
     frame = hub.store.read_readings(0, 2**62)

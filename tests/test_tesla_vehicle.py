@@ -772,6 +772,10 @@ def test_token_helpers():
     assert jwt_expiry("opaque-token") is None and jwt_expiry("a.b.c") is None
     assert retry_after_s("42") == 42 and retry_after_s(None, "7") == 7 and retry_after_s(None) is None
     assert retry_after_s("Sun, 01 Jun 2025 12:01:00 GMT", now=T0) == 60
+    # no reply can stop the car's polling for good: an infinite, absurd or far-future wait is an hour at most
+    for absurd in ("inf", "1e400", "31536000000", "Fri, 31 Dec 9999 23:59:59 GMT"):
+        assert retry_after_s(absurd, now=T0) == 3600.0, absurd
+    assert retry_after_s("nan") == 0.0
 
     class Secret:  # homegrid.credentials.Secret's shape
         def reveal(self) -> str:

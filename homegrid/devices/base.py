@@ -18,9 +18,18 @@ class Device(abc.ABC):
 
     ``poll`` returns one reading for "now" or raises :class:`DeviceError`;
     vendor field names never leave the adapter.
+
+    Attributes
+    ----------
+    name : str
+        The device's name in the hub's health.
+    max_backoff_s : float or None
+        The longest wait after failed polls the device wants [s]; None: the hub's cap for a
+        LAN device (a minute). A cloud API with rate limits may ask for longer.
     """
 
     name: str = "device"
+    max_backoff_s: float | None = None
 
     @abc.abstractmethod
     async def poll(self) -> Reading:

@@ -17,9 +17,10 @@ from typing import Any
 
 from homegrid.config import Config, PowerwallConfig
 from homegrid.credentials import Credentials
-from homegrid.devices import Device, DeviceError
+from homegrid.devices import Device
 from homegrid.devices.control import BatteryControl
 from homegrid.glossary import display_value
+from homegrid.hub.poller import EXPECTED_FAILURES, describe
 from homegrid.readings import Reading
 
 __all__ = ["DeviceTrial", "build_battery_control", "build_devices", "build_powerwall", "build_publisher", "build_storm",
@@ -168,8 +169,9 @@ async def _try(device: Device) -> DeviceTrial:
     try:
         raw = await device.poll()
         reading, bad = Reading.checked(raw.time, raw.values)
-    except (DeviceError, OSError, ValueError, TimeoutError) as exc:
-        return DeviceTrial(name, False, time.perf_counter() - started, error=str(exc))
+    except Exception as exc:  # whatever the poll raised, a parser's bug included, is the trial's answer
+        error = str(exc) if isinstance(exc, (*EXPECTED_FAILURES, ValueError)) else describe(exc)
+        return DeviceTrial(name, False, time.perf_counter() - started, error=error)
     finally:
         await device.close()
     problems = dict(getattr(device, "problems", {}))

@@ -1,8 +1,11 @@
 """One device's polling: its pace, its back-off, its health, and the checks on what it returns.
 
 A :class:`DevicePoller` turns a device's readings and failures into checked
-readings (handed to a sink) and a :class:`DeviceHealth` record; it never raises
-for a device's fault. The hub runs one poller per device; a fleet runs many.
+readings (handed to a sink) and a :class:`DeviceHealth` record. It never raises:
+whatever a device's poll raises (a ``DeviceError``, or a ``TypeError`` from a
+parser's bug) is a failed poll, counted, logged and backed off; whatever the
+hub's side raises (the sink, the quarantine, the evidence callback) is logged
+and counted too. The hub runs one poller per device; a fleet runs many.
 """
 
 from __future__ import annotations
@@ -20,12 +23,25 @@ from homegrid.devices import Device, DeviceError
 from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import Reading, from_ms, to_ms
 
-__all__ = ["MAX_BACKOFF_S", "DeviceHealth", "DevicePoller"]
+__all__ = ["MAX_BACKOFF_S", "DeviceHealth", "DevicePoller", "describe", "wait_or_stop"]
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_S = 300.0
+#: The longest wait after a failed poll [s]: a LAN device that comes back is read again within a minute.
+#: A device may ask for a longer one (``max_backoff_s``, the Tesla cloud API); a device polled less often
+#: than this is retried at its own pace.
+MAX_BACKOFF_S = 60.0
 FUTURE_TOLERANCE_MS = 300_000
+#: A device's own trouble (gone, timing out, answering garbage): logged without a traceback. Anything
+#: else a poll raises is a bug in an adapter or parser, logged with its traceback so it can be fixed.
+EXPECTED_FAILURES: tuple[type[Exception], ...] = (DeviceError, OSError, TimeoutError)
+MAX_ERROR_CHARS = 300
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as health shows it: its type and message, cut short."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "..."
 
 
 @dataclass
@@ -43,7 +59,17 @@ class DeviceHealth:
     refused: int = 0  # readings refused whole for their time (a clock jump), kept in the quarantine
     refusing_since: str | None = None  # the first of the current run of such refusals
     gaps: list[dict[str, Any]] = field(default_factory=list)  # the last closed gaps, newest last
+    partial_polls: int = 0  # polls that came back without an optional part (see ``partial``)
+    hub_errors: int = 0  # readings the hub's side failed to take (a bug: logged with its traceback)
+    last_hub_error: str | None = None
+    restarts: int = 0  # times the poll task ended or crashed and was started again
+    last_crash: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def crashed(self, restarts: int, last_crash: str) -> None:
+        """The supervisor restarted this device's poll task."""
+        self.restarts = restarts
+        self.last_crash = last_crash
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,7 +77,9 @@ class DeviceHealth:
             "consecutive_errors": self.consecutive_errors, "last_ok": self.last_ok,
             "last_error": self.last_error, "backoff_s": self.backoff_s,
             "failing_since": self.failing_since, "refused": self.refused, "refusing_since": self.refusing_since,
-            "gaps": list(self.gaps), **self.extra,
+            "gaps": list(self.gaps), "partial_polls": self.partial_polls, "hub_errors": self.hub_errors,
+            "last_hub_error": self.last_hub_error, "restarts": self.restarts, "last_crash": self.last_crash,
+            **self.extra,
         }
 
 
@@ -100,24 +128,41 @@ class DevicePoller:
         self.on_evidence: Callable[[list[Any]], None] | None = None
 
     async def poll_once(self) -> bool:
-        """Poll the device once; errors are recorded, never raised."""
+        """Poll the device once; True when it answered. Nothing is raised but ``CancelledError``."""
         started = time.monotonic()
         h = self.health
         h.polls += 1
-        try:
+        try:  # the device's side: anything raised here is a failed poll
             reading = await self.device.poll()
-        except (DeviceError, OSError, ValueError, TimeoutError) as exc:
+            partial = dict(getattr(self.device, "problems", None) or {})  # optional parts that failed
+            status = getattr(self.device, "status", None)
+            raw = reading.values
+            reading, problems = Reading.checked(reading.time, raw)
+            refused = {name: (str(raw[name]), why) for name, why in problems.items()}
+            problem = self._time_problem(reading)
+            evidence_of = getattr(self.device, "grid_evidence", None)
+            evidence = None if evidence_of is None else list(evidence_of())
+        except Exception as exc:  # CancelledError, KeyboardInterrupt and SystemExit are no Exception
             self._failed(exc)
             return False
         self._recovered(reading)
-        h.extra["partial"] = dict(getattr(self.device, "problems", {}))  # optional parts that failed
-        extra = getattr(self.device, "status", None)
-        if isinstance(extra, dict):
-            h.extra["status"] = extra
-        raw = reading.values
-        reading, problems = Reading.checked(reading.time, raw)
-        refused = {name: (str(raw[name]), why) for name, why in problems.items()}
-        problem = self._time_problem(reading)
+        self._partly(partial)
+        if isinstance(status, dict):
+            h.extra["status"] = status
+        try:  # the hub's side: a failure here is the hub's bug, not the device's
+            self._deliver(reading, refused, problem, started, evidence)
+        except Exception as exc:
+            h.hub_errors += 1
+            h.last_hub_error = f"{self.clock().isoformat()}: {describe(exc)}"
+            self._warnings.warn(("hub", type(exc).__name__, str(exc)), "device %s: the hub failed to take its "
+                                "reading (%s); this is a bug, please report it with this traceback", h.name,
+                                describe(exc), exc_info=exc)
+        return True
+
+    def _deliver(self, reading: Reading, refused: dict[str, tuple[str, str]], problem: str | None, started: float,
+                 evidence: list[Any] | None) -> None:
+        """A checked reading to the quarantine, the sink and the evidence callback."""
+        h = self.health
         if problem:
             refused["reading"] = (json.dumps(reading.values, sort_keys=True), problem)
             self._refused(reading)
@@ -132,22 +177,44 @@ class DevicePoller:
         if reading.values:
             self.last_ms = reading.time_ms
             self.sink(reading, started)
-        evidence = getattr(self.device, "grid_evidence", None)
         if evidence is not None and self.on_evidence is not None:
-            self.on_evidence(evidence())
-        return True
+            self.on_evidence(evidence)
 
-    def _failed(self, exc: BaseException) -> None:
+    def _partly(self, partial: dict[str, Any]) -> None:
+        """Optional parts that failed: shown in health, counted, and each new one logged (once an hour)."""
+        h = self.health
+        before = h.extra.get("partial") or {}
+        h.extra["partial"] = partial
+        if partial:
+            h.partial_polls += 1
+        for part, why in partial.items():
+            if part not in before:
+                self._warnings.warn(("partial", part), "device %s: %s failed (%s); its readings go without it",
+                                    h.name, part, why)
+
+    def backoff_s(self, failures: int) -> float:
+        """The wait after ``failures`` failed polls in a row [s]: doubling from the interval up to the cap
+        (``MAX_BACKOFF_S``, or the device's own ``max_backoff_s``), never shorter than the interval."""
+        cap = getattr(self.device, "max_backoff_s", None) or MAX_BACKOFF_S
+        return max(self.interval_s, min(cap, self.interval_s * 2 ** min(failures, 16)))
+
+    def _failed(self, exc: Exception) -> None:
         h = self.health
         now = self.clock().isoformat()
         h.errors += 1
         h.consecutive_errors += 1
-        h.last_error = f"{now}: {exc}"
+        h.last_error = f"{now}: {describe(exc)}"
         if h.failing_since is None:
             h.failing_since = h.last_ok or now
-        h.backoff_s = min(MAX_BACKOFF_S, self.interval_s * 2 ** min(h.consecutive_errors, 8))
+        h.backoff_s = self.backoff_s(h.consecutive_errors)
         # a device gone for days fails the same way every back-off: once an hour in the log, counted
-        self._warnings.warn(str(exc), "device %s failed (%s); next try in %.0f s", h.name, exc, h.backoff_s)
+        key = (type(exc).__name__, str(exc))
+        if isinstance(exc, EXPECTED_FAILURES):
+            self._warnings.warn(key, "device %s failed (%s); next try in %.0f s", h.name, describe(exc), h.backoff_s)
+        else:
+            self._warnings.warn(key, "device %s failed (%s); next try in %.0f s. An unexpected %s is a bug in the "
+                                "device's adapter or parser: please report it with this traceback", h.name,
+                                describe(exc), h.backoff_s, type(exc).__name__, exc_info=exc)
 
     def _recovered(self, reading: Reading) -> None:
         h = self.health

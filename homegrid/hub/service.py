@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ from homegrid.hub.outages import OutageTracker
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import Recorder
+from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
 
@@ -142,6 +144,7 @@ class Hub:
         self._last_store_error: str | None = None
         self._stopping = asyncio.Event()
         self._pending: asyncio.Event | None = None
+        self.supervisor = Supervisor(self._stopping, self.clock)
 
     @property
     def device(self) -> Device:
@@ -377,6 +380,7 @@ class Hub:
             else None,
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
             "last_reading": None if span is None else from_ms(span[1]).isoformat(),
+            "tasks": self.supervisor.status(),
         }
 
     def stop(self) -> None:
@@ -389,12 +393,15 @@ class Hub:
         self._pending = asyncio.Event()
         if self.publisher is not None:
             self.publisher.start()
-        tasks = [asyncio.create_task(p.run(self._stopping)) for p in self.pollers]
-        tasks += [asyncio.create_task(self._flush_loop()), asyncio.create_task(self._prune_loop())]
-        if self.storm is not None:
-            tasks.append(asyncio.create_task(self.storm.run(self._stopping, self.config.storm.interval_s)))
+        # every loop runs supervised: one that ends or raises while the hub runs is logged and started again
+        start, storm = self.supervisor.start, self.storm
+        tasks = [start(f"poller {i} ({p.health.name})", partial(p.run, self._stopping), p.health.crashed)
+                 for i, p in enumerate(self.pollers)]
+        tasks += [start("flush", self._flush_loop), start("prune", self._prune_loop)]
+        if storm is not None:
+            tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
             if self._storm_topic is not None:
-                tasks.append(asyncio.create_task(self._storm_state_loop()))
+                tasks.append(start("storm state", self._storm_state_loop))
         try:
             await self._stopping.wait()
         finally:

@@ -35,7 +35,7 @@ from homegrid.devices.mqtt import MqttBroker, MqttLink, check_topic
 from homegrid.glossary import ALL_NAMES, Kind, quantity
 from homegrid.readings import Reading, parse_iso_time
 
-__all__ = ["MeterTopic", "MqttMeter"]
+__all__ = ["MeterTopic", "MqttMeter", "read_value"]
 
 _TRUE = {"1", "on", "true", "yes"}
 _FALSE = {"0", "off", "false", "no"}
@@ -109,7 +109,7 @@ def _walk(doc: Any, path: str) -> Any:
             except (ValueError, IndexError):
                 raise _Bad(f"no {path!r} in the payload (no item {part!r} in a list of {len(node)})") from None
         else:
-            raise _Bad(f"no {path!r} in the payload ({part!r} asked of {type(node).__name__} {node!r})")
+            raise _Bad(f"no {path!r} in the payload ({part!r} asked of {type(node).__name__} {_preview(repr(node))})")
     return node
 
 
@@ -118,9 +118,9 @@ def _convert(name: str, raw: Any, scale: float) -> float:
     q = quantity(name)
     if q.states is not None:
         if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise _Bad(f"{name} expects a state name or code, got {raw!r}")
+            raise _Bad(f"{name} expects a state name or code, got {_preview(repr(raw))}")
         try:
-            return float(q.states.parse(raw))
+            return float(q.states.parse(raw if isinstance(raw, str) else _float(raw)))
         except ValueError as exc:
             raise _Bad(str(exc)) from None
     if q.kind is Kind.FLAG:
@@ -131,7 +131,7 @@ def _convert(name: str, raw: Any, scale: float) -> float:
             return 1.0
         if text in _FALSE:
             return 0.0
-        raise _Bad(f"{name} is a flag (on/off, true/false, 1/0), got {raw!r}")
+        raise _Bad(f"{name} is a flag (on/off, true/false, 1/0), got {_preview(repr(raw))}")
     if isinstance(raw, bool):
         raise _Bad(f"not a number: {raw!r}")
     if isinstance(raw, str):
@@ -140,23 +140,101 @@ def _convert(name: str, raw: Any, scale: float) -> float:
         except ValueError:
             raise _Bad(f"not a number: {_preview(raw)}") from None
     if not isinstance(raw, (int, float)):
-        raise _Bad(f"not a number: {type(raw).__name__} {raw!r}"[:120])
-    value = float(raw) * scale
+        raise _Bad(f"not a number: {type(raw).__name__} {_preview(repr(raw))}")
+    value = _float(raw) * scale
     if not math.isfinite(value):
-        raise _Bad(f"not a finite number: {raw!r}")
+        raise _Bad(f"not a finite number: {_preview(repr(raw))}")
     return value
 
 
+def _float(raw: int | float) -> float:
+    """JSON integers have any size; one beyond a float's range is no reading."""
+    try:
+        return float(raw)
+    except OverflowError:
+        raise _Bad(f"not a finite number: {_preview(str(raw))}") from None
+
+
 def _parse_time(raw: Any) -> datetime:
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
-        seconds = raw / 1000 if raw > 1e11 else raw  # 1e11 s is the year 5138: larger numbers are ms
-        return datetime.fromtimestamp(seconds, tz=UTC)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        stamp = _float(raw)
+        seconds = stamp / 1000 if stamp > 1e11 else stamp  # 1e11 s is the year 5138: larger numbers are ms
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):  # NaN, or beyond the years datetime (or the OS) can hold
+            raise _Bad(f"time {_preview(repr(raw))} is not a time in epoch seconds or milliseconds") from None
     if isinstance(raw, str):
         try:
             return parse_iso_time(raw).astimezone(UTC)
         except ValueError as exc:
             raise _Bad(f"time {exc}") from None
-    raise _Bad(f"time {raw!r} is neither ISO 8601 nor epoch seconds")
+    raise _Bad(f"time {_preview(repr(raw))} is neither ISO 8601 nor epoch seconds")
+
+
+class _Payload:
+    """One message's payload, decoded once for every mapping of its topic."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.undecodable = False
+        self.json_error: str | None = None
+        self.text = ""
+        self.doc: Any = None
+        try:
+            self.text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            self.undecodable = True
+            return
+        try:
+            self.doc = json.loads(self.text)
+        except ValueError as exc:  # JSONDecodeError, or an integer of more digits than Python converts
+            self.json_error = f"not JSON ({getattr(exc, 'msg', exc)}): {_preview(self.text)}"
+        except RecursionError:
+            self.json_error = f"not JSON (nested too deeply): {_preview(self.text)}"
+
+    def value(self, m: MeterTopic, arrived: datetime) -> tuple[float, datetime]:
+        """The value of one mapping in the glossary's unit and its time; :class:`_Bad` saying why not."""
+        if self.undecodable:
+            raise _Bad("payload is not UTF-8 text")
+        if m.path is None:
+            raw = self.text.strip() if self.json_error else self.doc  # a bare value need not be JSON ("ON")
+        elif self.json_error:
+            raise _Bad(self.json_error)
+        else:
+            raw = _walk(self.doc, m.path)
+        value = _convert(m.name, raw, m.scale)
+        if m.time_path is None:
+            return value, arrived
+        try:
+            if self.json_error:
+                raise _Bad(self.json_error)
+            return value, _parse_time(_walk(self.doc, m.time_path))
+        except _Bad as exc:
+            raise _Bad(f"{exc}; no value taken") from None
+
+
+def read_value(m: MeterTopic, payload: bytes, arrived: datetime) -> tuple[float, datetime]:
+    """One mapping's value and time from one message's payload, as the meter takes it.
+
+    Parameters
+    ----------
+    m : MeterTopic
+        The mapping.
+    payload : bytes
+        The message's payload.
+    arrived : datetime
+        When the message arrived (the value's time unless the mapping reads it from the payload).
+
+    Returns
+    -------
+    tuple of (float, datetime)
+        The value in the glossary's unit, finite, and its aware time.
+
+    Raises
+    ------
+    ValueError
+        The payload gives no value for this mapping; the message says why.
+    """
+    return _Payload(payload).value(m, arrived)
 
 
 class MqttMeter(Device):
@@ -298,40 +376,15 @@ class MqttMeter(Device):
         if message.retain and all(m.time_path is None for m in mappings):
             self.skipped_retained += 1  # the broker's stored copy: we cannot tell how old it is
             return
-        try:
-            text = message.payload.decode("utf-8")
-        except UnicodeDecodeError:
-            for m in mappings:
-                self._problem(m.name, f"{m.topic}: payload is not UTF-8 text")
-            return
-        try:
-            doc: Any = json.loads(text)
-            json_error = None
-        except ValueError as exc:
-            doc, json_error = None, f"not JSON ({exc.msg}): {_preview(text)}"
+        payload = _Payload(message.payload)
         for m in mappings:
             if message.retain and m.time_path is None:
                 continue
             try:
-                if m.path is None:
-                    raw = text.strip() if json_error else doc
-                elif json_error:
-                    raise _Bad(json_error)
-                else:
-                    raw = _walk(doc, m.path)
-                value = _convert(m.name, raw, m.scale)
-            except _Bad as exc:
+                value, when = payload.value(m, arrived)
+            except ValueError as exc:  # the payload gives no value: read_value says why
                 self._problem(m.name, f"{m.topic}: {exc}")
                 continue
-            when = arrived
-            if m.time_path is not None:
-                try:
-                    if json_error:
-                        raise _Bad(json_error)
-                    when = _parse_time(_walk(doc, m.time_path))
-                except _Bad as exc:
-                    self._problem(m.name, f"{m.topic}: {exc}; no value taken")
-                    continue
             with self._lock:
                 self._fresh[m.name] = (value, when)
                 self._last_seen[m.name] = time.monotonic()

@@ -82,14 +82,26 @@ GRID_STATUS: dict[str, GridStatus] = {
     "SystemTransitionToIsland": GridStatus.TRANSITION,
 }
 
+#: Grid-fault log times accepted [ms since 1970]: 1990-01-01 to 2100-01-01; anything else is no clock reading.
+FAULT_TIMES_MS = (631_152_000_000, 4_102_444_800_000)
+
 #: The Tesla app hides the bottom 5 % of the pack: app % = (gateway % - 5) / 0.95.
 HIDDEN_RESERVE_PERCENT = 5.0
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _number(endpoint: str, where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ReplyError(endpoint, f"{where} is {value!r}, not a number")
-    v = float(value)
+        raise ReplyError(endpoint, f"{where} is {_shown(value)}, not a number")
+    try:
+        v = float(value)
+    except OverflowError:  # JSON integers have any size
+        raise ReplyError(endpoint, f"{where} is {_shown(value)}, beyond any float") from None
     if not math.isfinite(v):
         raise ReplyError(endpoint, f"{where} is {v}, not a finite number")
     return v
@@ -97,7 +109,7 @@ def _number(endpoint: str, where: str, value: Any) -> float:
 
 def _object(endpoint: str, reply: Any) -> dict[str, Any]:
     if not isinstance(reply, dict):
-        raise ReplyError(endpoint, f"expected a JSON object, got {type(reply).__name__}: {str(reply)[:80]!r}")
+        raise ReplyError(endpoint, f"expected a JSON object, got {type(reply).__name__}: {_shown(reply)}")
     return reply
 
 
@@ -153,8 +165,10 @@ def parse_grid_status(reply: Any) -> GridStatus:
     """Grid status from ``/api/system_status/grid_status``; unknown names are errors."""
     endpoint = "/api/system_status/grid_status"
     value = _object(endpoint, reply).get("grid_status")
+    if not isinstance(value, str):  # a list or an object is no name (and cannot be looked up: unhashable)
+        raise ReplyError(endpoint, f"grid_status is {_shown(value)}, not a status name")
     if value not in GRID_STATUS:
-        raise ReplyError(endpoint, f"unknown grid_status {value!r}")
+        raise ReplyError(endpoint, f"unknown grid_status {_shown(value)}")
     return GRID_STATUS[value]
 
 
@@ -171,7 +185,7 @@ def parse_operation(reply: Any) -> Operation:
     op = _object(endpoint, reply)
     mode = op.get("real_mode")
     if not isinstance(mode, str):
-        raise ReplyError(endpoint, f"real_mode is {mode!r}")
+        raise ReplyError(endpoint, f"real_mode is {_shown(mode)}, not a mode name")
     return Operation(mode, _number(endpoint, "backup_reserve_percent", op.get("backup_reserve_percent")))
 
 
@@ -194,15 +208,18 @@ def parse_grid_faults(reply: Any) -> list[GridFault]:
     for i, entry in enumerate(reply):
         e = _object(f"{endpoint}[{i}]", entry)
         stamp = _number(f"{endpoint}[{i}]", "timestamp", e.get("timestamp"))
+        if not FAULT_TIMES_MS[0] <= stamp < FAULT_TIMES_MS[1]:
+            raise ReplyError(f"{endpoint}[{i}]", f"timestamp {stamp:.0f} is not a time in ms since 1970 "
+                                                 "(between 1990 and 2100)")
         name = e.get("alert_name")
         if not isinstance(name, str):
-            raise ReplyError(f"{endpoint}[{i}]", f"alert_name is {name!r}")
+            raise ReplyError(f"{endpoint}[{i}]", f"alert_name is {_shown(name)}, not a name")
         detail: dict[str, Any] = {}
         decoded = e.get("decoded_alert")
         if isinstance(decoded, str):
             try:
                 detail = {d["name"]: d.get("value") for d in json.loads(decoded) if isinstance(d, dict) and "name" in d}
-            except (json.JSONDecodeError, TypeError):
+            except (ValueError, TypeError, RecursionError):  # not JSON, not a list of objects, a name not a key
                 detail = {"decoded_alert": decoded}
         faults.append(GridFault(int(stamp), name, bool(e.get("alert_is_fault", False)), detail))
     return faults

@@ -198,6 +198,12 @@ class TeslaVehicle(Device):
     """
 
     name = "tesla"
+    #: The hub waits up to 5 min between retries of a failing car, not a minute as for a LAN device: the Tesla
+    #: API is a cloud service shared with every other client and rate-limited per account and per car; the
+    #: errors left to this back-off (a 5xx while Tesla's servers struggle, an expired or revoked token) are not
+    #: fixed by asking more often; and the car's figures are not needed to keep the home running. HTTP 429 is
+    #: handled here, with its Retry-After.
+    max_backoff_s = 300.0
 
     def __init__(
         self,

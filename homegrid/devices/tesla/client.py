@@ -52,6 +52,8 @@ TOKEN_URL = "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token"
 
 #: What ``vehicle_data`` is asked for: the charge, the gear, and (``location_data``) the position.
 DATA_ENDPOINTS = ("charge_state", "drive_state")
+#: The longest wait a 429 can impose [s]: an infinite or absurd Retry-After must not stop the car's polling for good.
+MAX_RETRY_AFTER_S = 3600.0
 
 
 @runtime_checkable
@@ -132,21 +134,22 @@ class FleetTokens:
 
 
 def retry_after_s(after: Any, reset: Any = None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` (seconds or an HTTP date) or ``RateLimit-Reset`` (seconds) [s]."""
+    """Seconds to wait from a ``Retry-After`` (seconds or an HTTP date) or ``RateLimit-Reset`` (seconds) [s],
+    at most ``MAX_RETRY_AFTER_S`` (NaN is 0)."""
     for value in (after, reset):
         if value is None:
             continue
         text = str(value).strip()
         try:
-            return max(0.0, float(text))
+            return min(MAX_RETRY_AFTER_S, max(0.0, float(text)))
         except ValueError:
             pass
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             continue
         if when is not None and when.tzinfo is not None:
-            return max(0.0, when.timestamp() - (time.time() if now is None else now))
+            return min(MAX_RETRY_AFTER_S, max(0.0, when.timestamp() - (time.time() if now is None else now)))
     return None
 
 

@@ -55,6 +55,9 @@ KM_PER_MILE = 1.609344
 #: Mean Earth radius (IUGG) [m].
 EARTH_RADIUS_M = 6_371_008.8
 
+#: ``charge_state.timestamp`` values taken as the car's time [ms since 1970]: 1990-01-01 to 2100-01-01.
+TIMESTAMPS_MS = (631_152_000_000, 4_102_444_800_000)
+
 
 class ReplyError(ValueError):
     """A Tesla reply that is not what the endpoint promises."""
@@ -199,10 +202,16 @@ class VehicleData:
         return self.shift_state in ("D", "R", "N")
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value as an error message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _unwrap(endpoint: str, reply: Any) -> Any:
     """The payload of a Fleet API reply (``{"response": ...}``), or the bare reply (Tessie)."""
     if not isinstance(reply, dict):
-        raise ReplyError(endpoint, f"expected a JSON object, got {type(reply).__name__}: {str(reply)[:80]!r}")
+        raise ReplyError(endpoint, f"expected a JSON object, got {type(reply).__name__}: {_shown(reply)}")
     if "response" in reply:
         payload = reply["response"]
         if payload is None:
@@ -219,11 +228,23 @@ def _number(value: Any) -> float:
     if value is None:
         raise ValueError("is null")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"is {value!r}, not a number")
-    v = float(value)
+        raise ValueError(f"is {_shown(value)}, not a number")
+    try:
+        v = float(value)
+    except OverflowError:  # JSON integers have any size
+        raise ValueError(f"is {_shown(value)}, beyond any float") from None
     if not math.isfinite(v):
         raise ValueError(f"is {v}, not a finite number")
     return v
+
+
+def _timestamp_ms(value: Any) -> int | None:
+    """The car's own time of a section [ms since 1970], or None when it is not a plausible one."""
+    try:
+        stamp = _number(value)
+    except ValueError:
+        return None
+    return int(stamp) if TIMESTAMPS_MS[0] <= stamp < TIMESTAMPS_MS[1] else None
 
 
 def _where(drive: dict[str, Any] | None, home: Home | None) -> tuple[bool | None, float | None, str | None]:
@@ -302,7 +323,10 @@ def parse_vehicle_data(reply: Any, home: Home | None = None) -> VehicleData:
             problems[f.path] = "missing"
             continue
         try:
-            raw[f.name] = _number(section[f.field]) * f.scale
+            value = _number(section[f.field]) * f.scale
+            if not math.isfinite(value):
+                raise ValueError(f"is {_shown(section[f.field])}, beyond any float in {f.name}'s unit")
+            raw[f.name] = value
         except ValueError as exc:
             problems[f.path] = str(exc)
     for f in VEHICLE_FIELDS:  # an alternative that worked makes the failed one moot
@@ -315,10 +339,10 @@ def parse_vehicle_data(reply: Any, home: Home | None = None) -> VehicleData:
         state = CHARGING_STATES[name]
     elif isinstance(name, str):
         state = EvChargingState.UNKNOWN
-        problems["charge_state.charging_state"] = f"unknown charging_state {name!r}, stored as unknown"
+        problems["charge_state.charging_state"] = f"unknown charging_state {_shown(name)}, stored as unknown"
     else:
         state = None
-        problems["charge_state.charging_state"] = "is null" if name is None else f"is {name!r}, not a name"
+        problems["charge_state.charging_state"] = "is null" if name is None else f"is {_shown(name)}, not a name"
     if state is not None:
         values["ev_charging_state"] = float(state)
 
@@ -357,14 +381,14 @@ def parse_vehicle_data(reply: Any, home: Home | None = None) -> VehicleData:
         at_home=at_home,
         distance_m=dist,
         shift_state=shift if isinstance(shift, str) else None,
-        timestamp_ms=int(stamp) if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else None,
+        timestamp_ms=_timestamp_ms(stamp),
     )
 
 
 def _state_of(endpoint: str, entry: dict[str, Any]) -> VehicleState:
     value = entry.get("state", entry.get("status"))
     if not isinstance(value, str) or value.lower() not in _STATES:
-        raise ReplyError(endpoint, f"unknown vehicle state {value!r}; expected one of {', '.join(_STATES)}")
+        raise ReplyError(endpoint, f"unknown vehicle state {_shown(value)}; expected one of {', '.join(_STATES)}")
     return _STATES[value.lower()]
 
 
@@ -392,11 +416,11 @@ def parse_vehicle_state(reply: Any, vin: str | None = None) -> VehicleState:
     endpoint = "vehicle list"
     payload = _unwrap(endpoint, reply)
     if isinstance(payload, dict) and isinstance(payload.get("results"), list):  # Tessie's vehicle list
-        payload = [{"vin": r.get("vin"), **(r.get("last_state") or {})} for r in payload["results"]
-                   if isinstance(r, dict)]
+        payload = [{"vin": r.get("vin"), **(r["last_state"] if isinstance(r.get("last_state"), dict) else {})}
+                   for r in payload["results"] if isinstance(r, dict)]
     if isinstance(payload, dict):
         if vin is not None and payload.get("vin") not in (None, vin):
-            raise ReplyError(endpoint, f"the reply is for vehicle {payload.get('vin')!r}, not {vin!r}")
+            raise ReplyError(endpoint, f"the reply is for vehicle {_shown(payload.get('vin'))}, not {vin!r}")
         return _state_of(endpoint, payload)
     if not isinstance(payload, list):
         raise ReplyError(endpoint, f"response is {type(payload).__name__}, not a list or an object")
