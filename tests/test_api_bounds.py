@@ -112,11 +112,22 @@ def test_energy_extreme_spans_are_422_or_200(client, params):
     assert client.get("/api/v1/energy", params=params).status_code in (200, 422)
 
 
-def test_outages_span_is_cut_to_the_stored_readings(app_parts, client):
+def test_outages_span_is_cut_to_the_stored_data(app_parts, client):
     _, store, asked = app_parts
     client.get("/api/v1/outages", params={"from": "0001-01-01", "to": "9999-12-31"})
     first, last = store.time_range()
-    assert asked[-1] == (first, last + 1)
+    assert asked[-1] == (first, last + 60_000)
+
+
+def test_days_whose_raw_readings_were_pruned_still_answer(app_parts, client):
+    """The minute rollups outlive the raw readings: the span is cut to them, not to the raw readings."""
+    _, store, asked = app_parts
+    a, _ = local_day_bounds(date(2025, 6, 2), NEW_YORK)
+    store.prune_raw(a)
+    day = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "minute"}).json()
+    assert len(day["points"]) == 1440
+    client.get("/api/v1/outages", params={"from": "2025-06-01", "to": "2025-06-01"})
+    assert asked[-1][0] == local_day_bounds(date(2025, 6, 1), NEW_YORK)[0]
 
 
 @pytest.mark.parametrize("limit", ["99999999999999999999", "-1", "10001", "x", "1e3"])

@@ -84,12 +84,15 @@ class Queries:
         return a, b
 
     def stored(self, start_ms: int, end_ms: int) -> tuple[int, int]:
-        """A span cut to the stored readings' (an empty span, ``start == end``, when none is inside), so
-        that a request for the years 0001 to 9999 costs what the stored days cost."""
-        span = self.store.time_range()
-        if span is None:
+        """A span cut to the stored data's (an empty span, ``start == end``, when none is inside), so that a
+        request for the years 0001 to 9999 costs what the stored days cost. The stored data are the raw
+        readings and the minute rollups, which outlive them (the raw retention)."""
+        spans = [s for s in (self.store.time_range(), self.store.rollup_range("minute")) if s is not None]
+        if not spans:
             return start_ms, start_ms
-        a, b = max(start_ms, span[0]), min(end_ms, span[1] + 1)
+        first = min(s[0] for s in spans)
+        last = max(s[1] for s in spans) + MINUTE_MS  # a minute bucket's start holds the minute after it
+        a, b = max(start_ms, first), min(end_ms, last)
         return (a, b) if a < b else (start_ms, start_ms)
 
     def series(self, step: str, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
