@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import math
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -27,10 +26,12 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from homegrid import __version__
+from homegrid.api.responses import StrictJSONResponse
 from homegrid.glossary import ALL_NAMES, display_value, quantity
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import local_day_bounds
 from homegrid.readings import from_ms
+from homegrid.strictjson import dumps
 
 __all__ = ["create_app"]
 
@@ -67,6 +68,7 @@ def create_app(
         title="homegrid",
         version=__version__,
         description="The integrated home energy app: solar, battery, grid, home and car, local-first.",
+        default_response_class=StrictJSONResponse,
     )
     # a day of minutes is about 1 MB of JSON: a phone on Wi-Fi gets a quarter of it (the event stream and the
     # pre-compressed web app pass through untouched)
@@ -142,7 +144,7 @@ def create_app(
     def live_event() -> tuple[str | None, str]:
         if shared["event"] is None or shared["time"] != newest_time():
             body = live_values()
-            shared.update(time=body["time"], event=f"event: live\ndata: {json.dumps(body, separators=(',', ':'))}\n\n")
+            shared.update(time=body["time"], event=f"event: live\ndata: {dumps(body, separators=(',', ':'))}\n\n")
         return shared["time"], shared["event"]
 
     @app.get("/api/v1/stream", summary="Live values as server-sent events (event 'live', the /api/v1/live body)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from homegrid.energy.counters import CounterEvent, counter_delta_per_bucket, monotone_counter
+from homegrid.energy.counters import MAX_SPREAD_S, CounterEvent, counter_delta_per_bucket, monotone_counter
 from homegrid.energy.flows import ev_sources, split_flows
 from homegrid.energy.integrate import (
     coverage_per_bucket,
@@ -19,11 +19,11 @@ from homegrid.energy.integrate import (
     power_part,
     step_duration_per_bucket,
 )
-from homegrid.glossary import ENERGY_CATEGORIES, FLOWS, GridStatus
+from homegrid.glossary import COUNTERS, ENERGY_CATEGORIES, FLOWS, GridStatus
 from homegrid.readings import ReadingFrame
 from homegrid.store.schema import ROLLUP_COLUMNS, BucketTable
 
-__all__ = ["account"]
+__all__ = ["account", "active_spans"]
 
 
 def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> BucketTable:
@@ -98,6 +98,54 @@ def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> Buck
     cols["soc_min"], cols["soc_max"] = _min_max_per_bucket(t, soc, edges)
     assert set(cols) == set(ROLLUP_COLUMNS)
     return BucketTable(edges[:-1].copy(), cols, events)
+
+
+def active_spans(
+    frame: ReadingFrame, margin_ms: int, step_ms: int, max_spread_s: float = MAX_SPREAD_S
+) -> list[tuple[int, int]]:
+    """The spans of time that readings can give energy or state to, as whole buckets.
+
+    A bucket outside them would hold nothing but zeros: no sample is near enough
+    to bridge into it and no counter delta is spread over it. Writing rollups
+    only for these spans keeps a few readings years apart from costing years of
+    empty buckets.
+
+    Parameters
+    ----------
+    frame : ReadingFrame
+        Raw readings, sorted.
+    margin_ms : int
+        How far a sample reaches (the bridging limit and a bucket). [ms]
+    step_ms : int
+        The bucket length; spans start and end on its multiples. [ms]
+    max_spread_s : float
+        Counter samples at most this far apart have their delta spread between them. [s]
+
+    Returns
+    -------
+    list of (start_ms, end_ms)
+        Disjoint, sorted, not touching; ``end_ms`` exclusive. [ms UTC]
+    """
+    t = frame.time_ms
+    if len(t) == 0:
+        return []
+    starts, ends = [t - margin_ms], [t + margin_ms]
+    for name in COUNTERS:
+        col = frame.columns.get(name)
+        if col is None:
+            continue
+        ct = t[~np.isnan(col)]
+        if len(ct) > 1:
+            bridged = np.diff(ct) <= max_spread_s * 1000.0
+            starts.append(ct[:-1][bridged])
+            ends.append(ct[1:][bridged])
+    a = np.concatenate(starts) // step_ms * step_ms
+    b = (np.concatenate(ends) // step_ms + 1) * step_ms
+    order = np.argsort(a, kind="stable")
+    a, b = a[order], np.maximum.accumulate(b[order])
+    first = np.flatnonzero(np.concatenate(([True], a[1:] > b[:-1])))
+    last = np.append(first[1:] - 1, len(a) - 1)
+    return list(zip(a[first].tolist(), b[last].tolist(), strict=True))
 
 
 def _min_max_per_bucket(t: np.ndarray, v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

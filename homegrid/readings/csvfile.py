@@ -67,6 +67,7 @@ import pyarrow.csv as pcsv
 
 from homegrid.glossary import (
     ALL_NAMES,
+    COUNTER_YEARS,
     MAX_FIELD_CHARS,
     MAX_LINE_BYTES,
     GridStatus,
@@ -213,7 +214,8 @@ def _reason(name: str, code: int, limits: Limits = _DEFAULT_LIMITS) -> str:
     """The sentence for a reason code of column ``name``."""
     if code == BEYOND_BOUND:
         q = quantity(name)
-        return (f"is beyond the bound of a home, {limits.bound(name):g} {q.unit} either way "
+        either = "either way" if q.kind is Kind.POWER else f"for a counter ({COUNTER_YEARS} years at that power)"
+        return (f"is beyond the bound of a home, {limits.bound(name):g} {q.unit} {either} "
                 f"(from [site] max_power_w = {limits.max_power_w:g} W)")
     if code == NOT_A_NUMBER:
         return "is not a number"
@@ -458,7 +460,7 @@ class _Block:
         if self.bad.any():
             keep = ~self.bad
             t, cols, lines = t[keep], {n: c[keep] for n, c in cols.items()}, lines[keep]
-        frame, problems, dropped = _merge_same_times(t, cols, lines, layout)
+        frame, lines, problems, dropped = _merge_same_times(t, cols, lines, layout)
         if stored is not None and len(frame):
             frame, lines, more, also = _against_stored(frame, lines, stored(int(frame.time_ms[0]),
                                                                              int(frame.time_ms[-1]) + 1), layout)
@@ -486,20 +488,20 @@ def _shown(name: str, v: float) -> str:
 
 def _merge_same_times(
     t: np.ndarray, cols: dict[str, np.ndarray], lines: np.ndarray, layout: _Layout
-) -> tuple[ReadingFrame, list[Problem], int]:
+) -> tuple[ReadingFrame, np.ndarray, list[Problem], int]:
     """Sort rows by time and merge the rows of one time that agree; refuse those that do not.
 
-    Returns the frame (one row per time), the problems of disagreeing rows, and how many
-    duplicate rows were dropped.
+    Returns the frame (one row per time), the line of each of its rows (the first line of a
+    merged time), the problems of disagreeing rows, and how many duplicate rows were dropped.
     """
     if len(t) < 2 or bool(np.all(t[1:] > t[:-1])):
-        return ReadingFrame(t, cols), [], 0
+        return ReadingFrame(t, cols), lines, [], 0
     order = np.argsort(t, kind="stable")
     t, lines = t[order], lines[order]
     cols = {n: c[order] for n, c in cols.items()}
     same = t[1:] == t[:-1]
     if not same.any():
-        return ReadingFrame(t, cols), [], 0
+        return ReadingFrame(t, cols), lines, [], 0
     starts = np.flatnonzero(np.concatenate(([True], ~same)))
     sizes = np.diff(np.append(starts, len(t)))
     conflict = np.zeros(len(starts), dtype=bool)
@@ -521,7 +523,7 @@ def _merge_same_times(
             problems.append(Problem(layout.file, int(lines[i]), TIME, _time_text(int(t[i])), reason))
     keep = ~conflict
     frame = ReadingFrame(t[starts[keep]], {n: c[keep] for n, c in merged.items()})
-    return frame, problems, int((sizes[keep] - 1).sum())
+    return frame, lines[starts[keep]], problems, int((sizes[keep] - 1).sum())
 
 
 def _first_disagreement(cols: dict[str, np.ndarray], a: int, b: int) -> tuple[int, int, str]:
@@ -565,8 +567,9 @@ def _against_stored(
     problems = []
     for k in np.flatnonzero(conflict).tolist():
         name, i = first_diff[k], int(ia[k])
-        reason = (f"is stored already with different values: {name} is {_shown(name, stored.column(name)[ib[k]])} "
-                  f"in the store and {_shown(name, frame.columns[name][i])} here; the row is not imported")
+        reason = (f"is stored already (from before this import, or an earlier line of this file) with different "
+                  f"values: {name} is {_shown(name, stored.column(name)[ib[k]])} in the store and "
+                  f"{_shown(name, frame.columns[name][i])} here; the row is not imported")
         problems.append(Problem(layout.file, int(lines[i]), TIME, _time_text(int(frame.time_ms[i])), reason))
     drop = np.zeros(len(frame), dtype=bool)
     drop[ia[conflict | ~adds]] = True
@@ -836,7 +839,10 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
         cut = buf.rfind(b"\n", 0, max(target, buf.find(b"\n") + 1)) + 1
         if cut == 0 or (eof and buf.find(b"\n", cut) < 0):
             cut = len(buf)  # the file's last line has no line ending: it stays with this block
-        leftover = bytes(buf[cut:])
+        overlong = len(buf) - cut > MAX_LINE_BYTES  # the partial last line is too long already: never carry it
+        tail = bytes(buf[cut : cut + _QUOTE_CHARS * 4]) if overlong else b""
+        tail_length = len(buf) - cut
+        leftover = b"" if overlong else bytes(buf[cut:])
         del buf[cut:]
         n_lines = buf.count(b"\n")
         box = [buf]
@@ -844,6 +850,10 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
         block, long = _drop_long_lines(box.pop(), first_line, layout)
         yield block, first_line, long
         first_line += n_lines
+        if overlong:
+            length, leftover, eof = _skip_line(f, tail_length, eof)
+            yield bytearray(), first_line, [_long_line(first_line, tail, length)]
+            first_line += 1
 
 
 def _fill(f: BinaryIO, head: bytes, n: int) -> tuple[bytearray, bool]:
