@@ -883,7 +883,7 @@ def _skip_line(f: BinaryIO, length: int, eof: bool) -> tuple[int, bytes, bool]:
             return length, b"", True
         end = piece.find(b"\n")
         if end >= 0:
-            return length + end + 1, piece[end + 1 :], False
+            return length + end, piece[end + 1 :], False
         length += len(piece)
     return length, b"", True
 
@@ -1047,7 +1047,9 @@ def read_csv(path: str | os.PathLike[str], *, limits: Limits | None = None) -> R
     return ReadingFrame.concat(frames).sorted()
 
 
-def validate_csv(path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows: int = 1_000_000) -> ProblemList:
+def validate_csv(
+    path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows: int = 1_000_000, limits: Limits | None = None
+) -> ProblemList:
     """Every problem of a canonical CSV, without importing anything.
 
     Parameters
@@ -1058,6 +1060,8 @@ def validate_csv(path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows:
         Keep at most this many problems in the list; ``total`` counts them all.
     chunk_rows : int
         As for :func:`iter_csv`. [rows]
+    limits : Limits or None
+        As for :func:`iter_csv`.
 
     Returns
     -------
@@ -1067,7 +1071,7 @@ def validate_csv(path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows:
     kept: list[Problem] = []
     total = rows_ok = 0
     try:
-        for frame, problems in iter_csv(path, chunk_rows=chunk_rows, on_error="skip"):
+        for frame, problems in iter_csv(path, chunk_rows=chunk_rows, on_error="skip", limits=limits):
             rows_ok += len(frame)
             total += len(problems)
             kept.extend(problems[: max(0, limit - len(kept))])
