@@ -391,7 +391,10 @@ def _split_cells(text: str) -> list[str]:
     """Cells of one line (no line ending); CSV quotes honoured when present."""
     if '"' not in text:
         return text.split(",")
-    return next(csv.reader([text]), [""])
+    try:
+        return next(csv.reader([text]), [""])
+    except csv.Error:  # a lone carriage return inside a line: its cells as the commas cut them
+        return text.split(",")
 
 
 def _header_problem(file: str, field: str | None, reason: str) -> BadRow:
@@ -694,7 +697,7 @@ def _fast_problems(
             if r not in cells_cache:
                 raw = data[starts[r] : starts[r + 1]].decode("utf-8").rstrip("\n").rstrip("\r")
                 cells_cache[r] = _split_cells(raw)
-            text = cells_cache[r][ci]
+            text = cells_cache[r][ci] if ci < len(cells_cache[r]) else ""
             if ci != layout.time_index:
                 reason = _reason(field, int(code[r]), layout.limits)
             elif code[r] == BAD_TIME:
