@@ -198,7 +198,7 @@ def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: di
     if fmt == "tesla-history":
         from homegrid.readings.tesla_history import read_tesla_history
 
-        yield read_tesla_history(path)
+        yield read_tesla_history(path, limits=door["limits"])
         return
     from homegrid.readings.csvfile import iter_csv
 

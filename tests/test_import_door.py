@@ -473,3 +473,15 @@ def test_a_counter_still_spreads_over_a_gap_the_hub_was_down_for(tmp_path: Path)
     assert store.sum_rollup("minute", -(2**62), 2**62)["grid_import"] == pytest.approx(3000.0)
     assert len(store.read_rollup("minute", -(2**62), 2**62)) < len(minutes) + 20
     store.close()
+
+
+def test_a_tesla_history_dated_2099_is_refused(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    doc = {"response": {"time_series": [
+        {"timestamp": "2025-06-01T12:00:00-04:00", "solar_power": 100, "battery_power": 0, "grid_power": 50},
+        {"timestamp": "2099-06-01T12:05:00-04:00", "solar_power": 100, "battery_power": 0, "grid_power": 50}]}}
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps(doc))
+    assert main(["import", str(path), "--data-dir", str(data_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "response.time_series[1].timestamp: 2099-06-01T16:05:00+00:00 is more than a day ahead of the clock" in err
+    assert open_store(data_dir).time_range() is None
