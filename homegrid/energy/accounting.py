@@ -129,23 +129,36 @@ def active_spans(
     t = frame.time_ms
     if len(t) == 0:
         return []
-    starts, ends = [t - margin_ms], [t + margin_ms]
+    # samples closer than 2 * margin_ms reach each other: only the wider gaps cut the time into runs
+    cut = np.flatnonzero(np.diff(t) > 2 * margin_ms)
+    first, last = np.concatenate(([0], cut + 1)), np.append(cut, len(t) - 1)
+    runs = [_runs(t[first] - margin_ms, t[last] + margin_ms, step_ms)]
     for name in COUNTERS:
         col = frame.columns.get(name)
         if col is None:
             continue
         ct = t[~np.isnan(col)]
-        if len(ct) > 1:
-            bridged = np.diff(ct) <= max_spread_s * 1000.0
-            starts.append(ct[:-1][bridged])
-            ends.append(ct[1:][bridged])
-    a = np.concatenate(starts) // step_ms * step_ms
-    b = (np.concatenate(ends) // step_ms + 1) * step_ms
+        if len(ct) > 1:  # runs of samples no further apart than max_spread_s
+            cut = np.flatnonzero(np.diff(ct) > max_spread_s * 1000.0)
+            first, last = np.concatenate(([0], cut + 1)), np.append(cut, len(ct) - 1)
+            keep = last > first
+            runs.append(_runs(ct[first[keep]], ct[last[keep]], step_ms))
+    a = np.array([x for r in runs for x in r[0]], dtype=np.int64)
+    b = np.array([x for r in runs for x in r[1]], dtype=np.int64)
     order = np.argsort(a, kind="stable")
-    a, b = a[order], np.maximum.accumulate(b[order])
-    first = np.flatnonzero(np.concatenate(([True], a[1:] > b[:-1])))
-    last = np.append(first[1:] - 1, len(a) - 1)
-    return list(zip(a[first].tolist(), b[last].tolist(), strict=True))
+    return list(zip(*_runs(a[order], b[order], step_ms, aligned=True), strict=True))
+
+
+def _runs(
+    starts: np.ndarray, ends: np.ndarray, step_ms: int, aligned: bool = False
+) -> tuple[list[int], list[int]]:
+    """Merge intervals sorted by start into disjoint, non-touching spans of whole buckets. [ms]"""
+    if len(starts) == 0:
+        return [], []
+    a = starts if aligned else starts // step_ms * step_ms
+    b = np.maximum.accumulate(ends if aligned else (ends // step_ms + 1) * step_ms)
+    cut = np.flatnonzero(a[1:] > b[:-1])
+    return a[np.concatenate(([0], cut + 1))].tolist(), b[np.append(cut, len(a) - 1)].tolist()
 
 
 def _min_max_per_bucket(t: np.ndarray, v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

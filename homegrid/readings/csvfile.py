@@ -850,8 +850,8 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
         n_lines = buf.count(b"\n")
         box = [buf]
         del buf  # hand the block over without keeping a reference to it here
-        block, long = _drop_long_lines(box.pop(), first_line, layout)
-        yield block, first_line, long
+        box = list(_drop_long_lines(box.pop(), first_line, layout))
+        yield box.pop(0), first_line, box.pop()  # no reference to the block stays here while it is used
         first_line += n_lines
         if overlong:
             length, leftover, eof = _skip_line(f, tail_length, eof)
@@ -904,7 +904,7 @@ def _drop_long_lines(data: bytearray, first_line: int, layout: _Layout) -> tuple
     """
     if len(data) <= MAX_FIELD_CHARS:
         return data, []
-    ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    ends = _newlines(data)
     starts = np.concatenate(([0], ends + 1))
     ends = np.append(ends, len(data))
     suspects = np.flatnonzero(ends - starts > MAX_FIELD_CHARS)
@@ -935,6 +935,14 @@ def _drop_long_lines(data: bytearray, first_line: int, layout: _Layout) -> tuple
         at = b  # the line's newline stays: line numbers do not move
     kept += data[at:]
     return kept, found
+
+
+def _newlines(data: bytearray, window: int = 1 << 20) -> np.ndarray:
+    """Offsets of every newline in ``data``, scanned a window at a time (no block-sized temporary)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    parts = [np.flatnonzero(view[a : a + window] == 10) + a for a in range(0, len(view), window)]
+    del view  # a live view would pin the bytearray's size
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
 def _long_problems(found: list[_Long], layout: _Layout) -> list[tuple[int, int, Problem]]:
