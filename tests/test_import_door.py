@@ -456,6 +456,16 @@ def test_sparse_rollups_account_exactly_as_every_minute_would(tmp_path: Path) ->
         np.testing.assert_allclose(stored.columns[name], full.columns[name][at], rtol=1e-9, atol=1e-9)
     assert store.sum_rollup("day", -(2**62), 2**62)["home"] == pytest.approx(full.columns["home"].sum(), rel=1e-9)
     store.close()
+    # without the counter, whose delta is spread between the bursts, the empty minutes between them are not
+    # written: each stored minute is within reach of a sample
+    power_only = open_store(tmp_path / "power")
+    Recorder(power_only, UTC_TZ, max_gap_s=300).ingest_bulk([ReadingFrame(t, {"home_power": power})])
+    starts = power_only.read_rollup("minute", -(2**62), 2**62).start_ms
+    power_only.close()
+    after = np.clip(np.searchsorted(t, starts), 0, len(t) - 1)
+    nearest = np.minimum(np.abs(t[after] - starts), np.abs(t[np.maximum(after - 1, 0)] - starts))
+    assert np.all(nearest <= recorder.margin_ms + MINUTE_MS)
+    assert len(starts) < (t[-1] - t[0]) // MINUTE_MS
 
 
 def test_a_counter_still_spreads_over_a_gap_the_hub_was_down_for(tmp_path: Path) -> None:
