@@ -225,7 +225,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     problems: list = []
     counts = ImportCounts()
     # the stored lookup runs inside ingest_bulk's transaction: it also sees this file's earlier blocks
-    door = {"limits": Limits.now(config.site.max_power_w), "stored": store.read_readings, "counts": counts}
+    door = {"limits": Limits.now(config.site.max_power_w), "stored": store.readings_at, "counts": counts}
     t0 = time.perf_counter()
     try:
         result = recorder.ingest_bulk(_import_frames(path, fmt, args.on_error, problems, door))

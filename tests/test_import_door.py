@@ -330,7 +330,7 @@ def test_duplicates_in_different_blocks_meet_through_the_store(data_dir: Path, t
     problems: list = []
 
     def frames():
-        for frame, bad in iter_csv(path, chunk_rows=500, on_error="skip", stored=store.read_readings,
+        for frame, bad in iter_csv(path, chunk_rows=500, on_error="skip", stored=store.readings_at,
                                    counts=counts):
             problems.extend(bad)
             yield frame
@@ -495,3 +495,20 @@ def test_a_tesla_history_dated_2099_is_refused(data_dir: Path, tmp_path: Path, c
     err = capsys.readouterr().err
     assert "response.time_series[1].timestamp: 2099-06-01T16:05:00+00:00 is more than a day ahead of the clock" in err
     assert open_store(data_dir).time_range() is None
+
+
+def test_readings_at_finds_exactly_the_stored_times(tmp_path: Path) -> None:
+    from homegrid.store.base import Store
+
+    store = open_store(tmp_path)
+    t0 = to_ms(datetime(2025, 6, 1, tzinfo=UTC))
+    t = t0 + np.arange(0, 2_000_000, 5000)
+    store.write_readings(ReadingFrame(t, {"home_power": np.arange(len(t), dtype=float)}))
+    ask = np.unique(np.concatenate([t[::7], t[::13] + 1, [t0 - DAY_MS, t0 + 30 * DAY_MS]]))
+    got = store.readings_at(ask)
+    assert got.time_ms.tolist() == t[::7].tolist()
+    assert got.column("home_power").tolist() == list(range(0, len(t), 7))
+    generic = Store.readings_at(store, ask)  # the default of other databases agrees
+    assert generic.time_ms.tolist() == got.time_ms.tolist()
+    assert len(store.readings_at(np.array([t0 - DAY_MS]))) == 0
+    store.close()

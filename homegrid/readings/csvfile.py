@@ -465,8 +465,7 @@ class _Block:
             t, cols, lines = t[keep], {n: c[keep] for n, c in cols.items()}, lines[keep]
         frame, lines, problems, dropped = _merge_same_times(t, cols, lines, layout)
         if stored is not None and len(frame):
-            frame, lines, more, also = _against_stored(frame, lines, stored(int(frame.time_ms[0]),
-                                                                             int(frame.time_ms[-1]) + 1), layout)
+            frame, lines, more, also = _against_stored(frame, lines, stored(frame.time_ms), layout)
             problems += more
             dropped += also
         counts.duplicates += dropped
@@ -477,8 +476,8 @@ class _Block:
         return [p for _, _, p in sorted(self.problems, key=lambda x: (x[0], x[1]))]
 
 
-#: ``stored(start_ms, end_ms)``: the stored readings with ``start_ms <= time < end_ms`` (``Store.read_readings``).
-StoredLookup = Callable[[int, int], ReadingFrame]
+#: ``stored(times_ms)``: the readings stored at exactly these times (``Store.readings_at``).
+StoredLookup = Callable[[np.ndarray], ReadingFrame]
 
 
 def _time_text(t_ms: int) -> str:
@@ -986,7 +985,7 @@ def iter_csv(
     limits : Limits or None
         The door's bounds; None: :meth:`Limits.now` with the default ``max_power_w``.
     stored : callable or None
-        ``stored(start_ms, end_ms)`` returns the readings stored in that span, to compare rows with
+        ``stored(times_ms)`` returns the readings stored at those times (``Store.readings_at``), to compare rows with
         (duplicates dropped, disagreements refused); it is called while the caller consumes the
         frames, so it sees the frames already stored. None: rows are compared within the file only.
     counts : ImportCounts or None
