@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from homegrid import __version__, strictjson
+from homegrid import __version__
 from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
 from homegrid.glossary import quantity
 
@@ -307,7 +307,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     rep = Queries(store, config.site.tz).report(args.from_, args.to)
     store.close()
     if args.json:
-        print(strictjson.dumps(rep, indent=2))
+        from homegrid.strictjson import dumps
+
+        print(dumps(rep, indent=2))
     else:
         _print_report(rep)
     return 0
@@ -337,7 +339,9 @@ def cmd_outages(args: argparse.Namespace) -> int:
         store.close()
     rep = {"from": first.isoformat(), "to": last.isoformat(), **rep}
     if args.json:
-        print(strictjson.dumps(rep, indent=2))
+        from homegrid.strictjson import dumps
+
+        print(dumps(rep, indent=2))
         return 0
     for month in rep["months"]:
         print(f"{month['month']}: {month['sentence']}")
@@ -413,7 +417,9 @@ def cmd_storm(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"homegrid: the hub at {base} did not answer ({exc}); is 'homegrid serve' running?", file=sys.stderr)
         return 1
-    print(strictjson.dumps(status, indent=2))
+    from homegrid.strictjson import dumps
+
+    print(dumps(status, indent=2))
     return 0
 
 
@@ -443,7 +449,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
                              "or give --powerwall HOST --password P")
     trials = try_devices(devices)
     if args.json:
-        print(strictjson.dumps([t.as_dict() for t in trials], indent=2))
+        from homegrid.strictjson import dumps
+
+        print(dumps([t.as_dict() for t in trials], indent=2))
     else:
         for t in trials:
             if not t.ok:
