@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import math
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -26,12 +27,10 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from homegrid import __version__
-from homegrid.api.responses import StrictJSONResponse
 from homegrid.glossary import ALL_NAMES, display_value, quantity
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import local_day_bounds
 from homegrid.readings import from_ms
-from homegrid.strictjson import dumps
 
 __all__ = ["create_app"]
 
@@ -64,11 +63,14 @@ def create_app(
     ``outages(start_ms, end_ms)`` the outage report (``OutageTracker.report``); ``backup()`` the
     backup time left (``Hub.backup``).
     """
+    from homegrid.api.responses import StrictJSONResponse
+    from homegrid.strictjson import finite
+
     app = FastAPI(
         title="homegrid",
         version=__version__,
         description="The integrated home energy app: solar, battery, grid, home and car, local-first.",
-        default_response_class=StrictJSONResponse,
+        default_response_class=StrictJSONResponse,  # NaN and infinity are sent as null, never a 500
     )
     # a day of minutes is about 1 MB of JSON: a phone on Wi-Fi gets a quarter of it (the event stream and the
     # pre-compressed web app pass through untouched)
@@ -128,8 +130,8 @@ def create_app(
                 times = dict.fromkeys(raw, time)
         values = {name: display_value(name, v) for name, v in raw.items()}
         units = {n: quantity(n).unit for n in ALL_NAMES}
-        return {"time": time, "values": values, "times": times, "units": units,
-                "health": health() if health else None}
+        return finite({"time": time, "values": values, "times": times, "units": units,
+                       "health": health() if health else None})  # the event stream's JSON too
 
     # every stream sends the same event for a reading: it is built once (health included), not per client
     shared: dict[str, Any] = {"time": None, "event": None}
@@ -144,7 +146,7 @@ def create_app(
     def live_event() -> tuple[str | None, str]:
         if shared["event"] is None or shared["time"] != newest_time():
             body = live_values()
-            shared.update(time=body["time"], event=f"event: live\ndata: {dumps(body, separators=(',', ':'))}\n\n")
+            shared.update(time=body["time"], event=f"event: live\ndata: {json.dumps(body, separators=(',', ':'))}\n\n")
         return shared["time"], shared["event"]
 
     @app.get("/api/v1/stream", summary="Live values as server-sent events (event 'live', the /api/v1/live body)")
