@@ -280,16 +280,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_frames(path: Path, fmt: str, on_error: str, problems: list):
+def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: dict):
     if fmt == "tesla-history":
         from homegrid.readings.tesla_history import read_tesla_history
 
-        yield read_tesla_history(path)
+        yield read_tesla_history(path, limits=door["limits"])
         return
     from homegrid.readings.csvfile import iter_csv
 
     # 250k-row chunks halve the peak memory of a big import at the same speed (bench/RESULTS.md)
-    for frame, bad in iter_csv(path, chunk_rows=250_000, on_error=on_error):
+    for frame, bad in iter_csv(path, chunk_rows=250_000, on_error=on_error, **door):
         problems.extend(bad)
         yield frame
 
@@ -297,7 +297,8 @@ def _import_frames(path: Path, fmt: str, on_error: str, problems: list):
 def cmd_import(args: argparse.Namespace) -> int:
     from homegrid.hub.recorder import Recorder
     from homegrid.hub.service import open_store
-    from homegrid.readings import from_ms
+    from homegrid.readings import Limits, from_ms
+    from homegrid.readings.csvfile import ImportCounts
     from homegrid.store import Quarantined
 
     config, data_dir = _setup(args)
@@ -309,9 +310,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
     problems: list = []
+    counts = ImportCounts()
+    # the stored lookup runs inside ingest_bulk's transaction: it also sees this file's earlier blocks
+    door = {"limits": Limits.now(config.site.max_power_w), "stored": store.readings_at, "counts": counts}
     t0 = time.perf_counter()
     try:
-        result = recorder.ingest_bulk(_import_frames(path, fmt, args.on_error, problems))
+        result = recorder.ingest_bulk(_import_frames(path, fmt, args.on_error, problems, door))
     except ValueError as exc:
         store.close()
         raise UsageError(f"{exc}\nnothing was imported") from None
@@ -328,12 +332,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     outages = 0 if result is None else outage_tracker(config, store).rebuild(result[1], result[2] + 1)
     store.checkpoint()
     store.close()
+    duplicates = f", {counts.duplicates} duplicate rows dropped" if counts.duplicates else ""
     if result is None:
-        print(f"{path}: no readings found")
+        print(f"{path}: no new readings ({len(problems)} rows skipped{duplicates})")
         return 0
     rows, first, last = result
     print(f"imported {rows} readings from {path} ({from_ms(first).isoformat()} to {from_ms(last).isoformat()}), "
-          f"{len(problems)} rows skipped, {outages} grid interruptions found, in {time.perf_counter() - t0:.1f} s")
+          f"{len(problems)} rows skipped{duplicates}, {outages} grid interruptions found, "
+          f"in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -392,8 +398,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     rep = Queries(store, config.site.tz).report(args.from_, args.to)
     store.close()
     if args.json:
-        json.dump(rep, sys.stdout, indent=2)
-        print()
+        from homegrid.strictjson import dumps
+
+        print(dumps(rep, indent=2))
     else:
         _print_report(rep)
     return 0
@@ -423,8 +430,9 @@ def cmd_outages(args: argparse.Namespace) -> int:
         store.close()
     rep = {"from": first.isoformat(), "to": last.isoformat(), **rep}
     if args.json:
-        json.dump(rep, sys.stdout, indent=2)
-        print()
+        from homegrid.strictjson import dumps
+
+        print(dumps(rep, indent=2))
         return 0
     for month in rep["months"]:
         print(f"{month['month']}: {month['sentence']}")
@@ -560,7 +568,9 @@ def cmd_storm(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"homegrid: the hub at {base} did not answer ({exc}); is 'homegrid serve' running?", file=sys.stderr)
         return 1
-    print(json.dumps(status, indent=2))
+    from homegrid.strictjson import dumps
+
+    print(dumps(status, indent=2))
     return 0
 
 
@@ -590,7 +600,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
                              "or give --powerwall HOST --password P")
     trials = try_devices(devices)
     if args.json:
-        print(json.dumps([t.as_dict() for t in trials], indent=2))
+        from homegrid.strictjson import dumps
+
+        print(dumps([t.as_dict() for t in trials], indent=2))
     else:
         for t in trials:
             if not t.ok:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from homegrid.glossary import MAX_POWER_W
+
 __all__ = [
     "SECRET_KEYS",
     "AccountingConfig",
@@ -48,8 +50,11 @@ class SiteConfig:
     latitude: float = 36.1  # Greensboro, NC: the site of pvlib's TMY3 file 723170TYA.CSV
     longitude: float = -79.95
     timezone: str = "America/New_York"
+    max_power_w: float = MAX_POWER_W  # the physical bound on any power of the home, either sign [W]
 
     def check(self) -> None:
+        if not 1_000 <= self.max_power_w <= 1.0e9:
+            raise ConfigError(f"site.max_power_w = {self.max_power_w:g}: must be within 1e3..1e9 W (default 1e6, 1 MW)")
         if not -90 <= self.latitude <= 90:
             raise ConfigError(f"site.latitude = {self.latitude}: must be within -90..90 degrees")
         if not -180 <= self.longitude <= 180:

@@ -31,7 +31,12 @@ __all__ = [
     "COUNTERS",
     "ENERGY_CATEGORIES",
     "EV_SOURCES",
+    "FIRST_PLAUSIBLE_MS",
     "FLOWS",
+    "MAX_AHEAD_MS",
+    "MAX_FIELD_CHARS",
+    "MAX_LINE_BYTES",
+    "MAX_POWER_W",
     "POWER",
     "QUANTITIES",
     "EnergyCategory",
@@ -40,6 +45,7 @@ __all__ = [
     "Kind",
     "Quantity",
     "display_value",
+    "max_counter_wh",
     "quantity",
 ]
 
@@ -126,10 +132,10 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("battery_power", "W", Kind.POWER, "Home battery: + discharge, - charge."),
     Quantity("battery_soc", "%", Kind.PERCENT, "Home battery state of charge.", minimum=0.0, maximum=100.0),
     Quantity("battery_capacity", "Wh", Kind.GAUGE, "Energy the battery holds when full (it fades with age).",
-             minimum=0.0),
+             minimum=0.0, maximum=1.0e8),
     Quantity("grid_voltage", "V", Kind.GAUGE, "Grid voltage at the site meter (about 0 while the grid is down).",
-             minimum=0.0),
-    Quantity("grid_frequency", "Hz", Kind.GAUGE, "Grid frequency at the site meter.", minimum=0.0),
+             minimum=0.0, maximum=1.0e5),
+    Quantity("grid_frequency", "Hz", Kind.GAUGE, "Grid frequency at the site meter.", minimum=0.0, maximum=1.0e3),
     Quantity("battery_reserve", "%", Kind.PERCENT, "Backup reserve the battery keeps for outages.",
              minimum=0.0, maximum=100.0),
     Quantity("grid_status", "", Kind.STATUS, "connected / islanded / transition / unknown.", states=GridStatus),
@@ -140,13 +146,42 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("battery_energy_imported", "Wh", Kind.COUNTER, "Lifetime energy put into the battery."),
     Quantity("battery_energy_exported", "Wh", Kind.COUNTER, "Lifetime energy taken from the battery."),
     Quantity("ev_soc", "%", Kind.PERCENT, "The car's battery level.", minimum=0.0, maximum=100.0),
-    Quantity("ev_range", "km", Kind.GAUGE, "The car's estimated range.", minimum=0.0),
+    Quantity("ev_range", "km", Kind.GAUGE, "The car's estimated range.", minimum=0.0, maximum=1.0e5),
     Quantity("ev_charge_limit", "%", Kind.PERCENT, "The level the car charges to.", minimum=0.0, maximum=100.0),
-    Quantity("ev_time_to_full", "s", Kind.GAUGE, "Time until the car reaches its charge limit.", minimum=0.0),
+    Quantity("ev_time_to_full", "s", Kind.GAUGE, "Time until the car reaches its charge limit.", minimum=0.0,
+             maximum=1.0e7),
     Quantity("ev_charging_state", "", Kind.STATUS, "disconnected / stopped / starting / charging / complete ...",
              states=EvChargingState),
     Quantity("ev_at_home", "", Kind.FLAG, "1 when the car is at the site, 0 when away.", minimum=0.0, maximum=1.0),
 )
+
+# The door's bounds: what no reading of a home can hold, whatever its device or file says.
+
+#: The largest power of a home, either sign [W]: 1 MW (the setting ``[site] max_power_w``; a house draws
+#: tens of kW). Applies to every power quantity, from a file or a device.
+MAX_POWER_W = 1.0e6
+#: The first plausible time of a reading [ms UTC]: 1990-01-01T00:00:00Z, before any home had a logging meter.
+FIRST_PLAUSIBLE_MS = 631_152_000_000
+#: How far ahead of the clock a reading may be [ms]: one day (a device's clock or time zone gone wrong).
+MAX_AHEAD_MS = 86_400_000
+#: Years an energy counter may have run at the largest power; its bound is ``max_counter_wh``. [years]
+COUNTER_YEARS = 100
+#: The longest field of an imported file [characters]; a longer one is an error quoting its first 80.
+MAX_FIELD_CHARS = 1024
+#: The longest line of an imported file [bytes]; a longer one is an error and is never held whole.
+MAX_LINE_BYTES = 65_536
+
+
+def max_counter_wh(max_power_w: float = MAX_POWER_W) -> float:
+    """The largest value of a lifetime energy counter: ``max_power_w`` for ``COUNTER_YEARS`` years [Wh].
+
+    Parameters
+    ----------
+    max_power_w : float
+        The largest power of the home. [W]
+    """
+    return max_power_w * COUNTER_YEARS * 8766.0  # 365.25 days of 24 h
+
 
 _BY_NAME = {q.name: q for q in QUANTITIES}
 ALL_NAMES: tuple[str, ...] = tuple(q.name for q in QUANTITIES)

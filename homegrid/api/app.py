@@ -99,10 +99,14 @@ def create_app(
     ``outages(start_ms, end_ms)`` the outage report (``OutageTracker.report``); ``backup()`` the
     backup time left (``Hub.backup``).
     """
+    from homegrid.api.responses import StrictJSONResponse
+    from homegrid.strictjson import finite
+
     app = FastAPI(
         title="homegrid",
         version=__version__,
         description="The integrated home energy app: solar, battery, grid, home and car, local-first.",
+        default_response_class=StrictJSONResponse,  # NaN and infinity are sent as null, never a 500
     )
     # a day of minutes is about 1 MB of JSON: a phone on Wi-Fi gets a quarter of it (the event stream and the
     # pre-compressed web app pass through untouched)
@@ -152,8 +156,8 @@ def create_app(
                 times = dict.fromkeys(raw, time)
         values = {name: display_value(name, v) for name, v in raw.items()}
         units = {n: quantity(n).unit for n in ALL_NAMES}
-        return {"time": time, "values": values, "times": times, "units": units,
-                "health": health() if health else None}
+        return finite({"time": time, "values": values, "times": times, "units": units,
+                       "health": health() if health else None})  # the event stream's JSON too
 
     def newest_time() -> str | None:
         """The time of the newest reading, as ``/api/v1/live`` gives it (cheap: no health, no JSON)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from homegrid.energy.counters import CounterEvent, counter_delta_per_bucket, monotone_counter
+from homegrid.energy.counters import MAX_SPREAD_S, CounterEvent, counter_delta_per_bucket, monotone_counter
 from homegrid.energy.flows import ev_sources, split_flows
 from homegrid.energy.integrate import (
     coverage_per_bucket,
@@ -19,11 +19,11 @@ from homegrid.energy.integrate import (
     power_part,
     step_duration_per_bucket,
 )
-from homegrid.glossary import ENERGY_CATEGORIES, FLOWS, GridStatus
+from homegrid.glossary import COUNTERS, ENERGY_CATEGORIES, FLOWS, GridStatus
 from homegrid.readings import ReadingFrame
 from homegrid.store.schema import ROLLUP_COLUMNS, BucketTable
 
-__all__ = ["account"]
+__all__ = ["account", "active_spans"]
 
 
 def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> BucketTable:
@@ -98,6 +98,67 @@ def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> Buck
     cols["soc_min"], cols["soc_max"] = _min_max_per_bucket(t, soc, edges)
     assert set(cols) == set(ROLLUP_COLUMNS)
     return BucketTable(edges[:-1].copy(), cols, events)
+
+
+def active_spans(
+    frame: ReadingFrame, margin_ms: int, step_ms: int, max_spread_s: float = MAX_SPREAD_S
+) -> list[tuple[int, int]]:
+    """The spans of time that readings can give energy or state to, as whole buckets.
+
+    A bucket outside them would hold nothing but zeros: no sample is near enough
+    to bridge into it and no counter delta is spread over it. Writing rollups
+    only for these spans keeps a few readings years apart from costing years of
+    empty buckets.
+
+    Parameters
+    ----------
+    frame : ReadingFrame
+        Raw readings, sorted.
+    margin_ms : int
+        How far a sample reaches (the bridging limit and a bucket). [ms]
+    step_ms : int
+        The bucket length; spans start and end on its multiples. [ms]
+    max_spread_s : float
+        Counter samples at most this far apart have their delta spread between them. [s]
+
+    Returns
+    -------
+    list of (start_ms, end_ms)
+        Disjoint, sorted, not touching; ``end_ms`` exclusive. [ms UTC]
+    """
+    t = frame.time_ms
+    if len(t) == 0:
+        return []
+    # samples closer than 2 * margin_ms reach each other: only the wider gaps cut the time into runs
+    cut = np.flatnonzero(np.diff(t) > 2 * margin_ms)
+    first, last = np.concatenate(([0], cut + 1)), np.append(cut, len(t) - 1)
+    runs = [_runs(t[first] - margin_ms, t[last] + margin_ms, step_ms)]
+    for name in COUNTERS:
+        col = frame.columns.get(name)
+        if col is None:
+            continue
+        ct = t[~np.isnan(col)]
+        if len(ct) > 1:  # runs of samples no further apart than max_spread_s
+            cut = np.flatnonzero(np.diff(ct) > max_spread_s * 1000.0)
+            first, last = np.concatenate(([0], cut + 1)), np.append(cut, len(ct) - 1)
+            keep = last > first
+            runs.append(_runs(ct[first[keep]], ct[last[keep]], step_ms))
+    a = np.array([x for r in runs for x in r[0]], dtype=np.int64)
+    b = np.array([x for r in runs for x in r[1]], dtype=np.int64)
+    order = np.argsort(a, kind="stable")
+    return list(zip(*_runs(a[order], b[order], step_ms, aligned=True), strict=True))
+
+
+def _runs(
+    starts: np.ndarray, ends: np.ndarray, step_ms: int, aligned: bool = False
+) -> tuple[list[int], list[int]]:
+    """Merge intervals sorted by start into disjoint, non-touching spans of whole buckets. [ms]"""
+    if len(starts) == 0:
+        return [], []
+    a = starts if aligned else starts // step_ms * step_ms
+    b = np.maximum.accumulate(ends if aligned else (ends // step_ms + 1) * step_ms)
+    cut = np.flatnonzero(a[1:] > b[:-1])
+    return a[np.concatenate(([0], cut + 1))].tolist(), b[np.append(cut, len(a) - 1)].tolist()
 
 
 def _min_max_per_bucket(t: np.ndarray, v: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,10 @@ not added).
 
 Between two counter samples the delta is spread linearly over time, so the
 hours a hub was down get the energy the device counted in them, and totals
-match the device's own app.
+match the device's own app. Samples more than ``max_spread_s`` (31 days) apart
+are a gap like a power gap: their delta is not spread over the months or years
+between them (nor written into minutes that hold no reading), and that time is
+not covered by the counter.
 """
 
 from __future__ import annotations
@@ -20,7 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CounterEvent", "CounterSeries", "counter_delta_per_bucket", "monotone_counter"]
+__all__ = ["MAX_SPREAD_S", "CounterEvent", "CounterSeries", "counter_delta_per_bucket", "monotone_counter"]
+
+#: Counter samples further apart than this are a gap: their delta is not spread over it. [s]
+MAX_SPREAD_S = 31 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,9 @@ def monotone_counter(
     return CounterSeries(t, np.cumsum(inc), tuple(events))
 
 
-def counter_delta_per_bucket(series: CounterSeries, edges_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def counter_delta_per_bucket(
+    series: CounterSeries, edges_ms: np.ndarray, max_spread_s: float = MAX_SPREAD_S
+) -> tuple[np.ndarray, np.ndarray]:
     """Counter energy in each bucket, and which buckets the counter covers.
 
     Parameters
@@ -116,6 +124,8 @@ def counter_delta_per_bucket(series: CounterSeries, edges_ms: np.ndarray) -> tup
         From :func:`monotone_counter`.
     edges_ms : array of int64
         Bucket edges, epoch milliseconds UTC.
+    max_spread_s : float
+        Samples further apart are not bridged: the delta between them is left out. [s]
 
     Returns
     -------
@@ -127,6 +137,14 @@ def counter_delta_per_bucket(series: CounterSeries, edges_ms: np.ndarray) -> tup
     edges = np.asarray(edges_ms, dtype=np.int64)
     if len(series.t_ms) < 2:
         return np.zeros(len(edges) - 1), np.zeros(len(edges) - 1, dtype=bool)
-    k = np.interp(edges.astype(np.float64), series.t_ms.astype(np.float64), series.energy_wh)
-    covered = (edges[1:] > series.t_ms[0]) & (edges[:-1] < series.t_ms[-1])
+    t = series.t_ms.astype(np.float64)
+    dt = np.diff(t)
+    bridged = dt <= max_spread_s * 1000.0
+    energy = series.energy_wh
+    if not bridged.all():  # the increments across long gaps are left out
+        energy = np.concatenate(([0.0], np.cumsum(np.where(bridged, np.diff(energy), 0.0))))
+    k = np.interp(edges.astype(np.float64), t, energy)
+    # time spanned by bridged sample pairs up to each edge: a bucket is covered where it grows
+    spanned = np.interp(edges.astype(np.float64), t, np.concatenate(([0.0], np.cumsum(np.where(bridged, dt, 0.0)))))
+    covered = np.diff(spanned) > 0
     return np.where(covered, np.diff(k), 0.0), covered

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from homegrid.devices import Device, DeviceError
+from homegrid.glossary import MAX_POWER_W
 from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import Reading, from_ms, to_ms
 
@@ -89,6 +90,8 @@ MAX_GAPS_KEPT = 20
 class DevicePoller:
     """Polls one device at its interval, backing off while it fails.
 
+    ``max_power_w`` [W] bounds the powers it takes (``[site] max_power_w``; the hub sets it).
+
     Parameters
     ----------
     device : Device
@@ -106,6 +109,8 @@ class DevicePoller:
         The newest stored reading time of this device [ms UTC], so that a restart
         does not accept readings from before it.
     """
+
+    max_power_w: float = MAX_POWER_W
 
     def __init__(
         self,
@@ -137,7 +142,7 @@ class DevicePoller:
             partial = dict(getattr(self.device, "problems", None) or {})  # optional parts that failed
             status = getattr(self.device, "status", None)
             raw = reading.values
-            reading, problems = Reading.checked(reading.time, raw)
+            reading, problems = Reading.checked(reading.time, raw, max_power_w=self.max_power_w)
             refused = {name: (str(raw[name]), why) for name, why in problems.items()}
             problem = self._time_problem(reading)
             evidence_of = getattr(self.device, "grid_evidence", None)

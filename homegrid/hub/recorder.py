@@ -4,6 +4,10 @@ After new readings land, every minute between the sample before them and the
 sample after them is accounted again from raw data (so a gap the hub was down
 for gets the energy the device counters saw in it), then the hours and local
 days those minutes touch are summed again from the minutes.
+
+Rollups are written only for the minutes readings reach (see
+:func:`homegrid.energy.accounting.active_spans`), and the hours and days that
+hold them: readings years apart cost their own minutes, not the years between.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from homegrid.energy.accounting import account
+from homegrid.energy.accounting import account, active_spans
+from homegrid.energy.counters import MAX_SPREAD_S
 from homegrid.glossary import COUNTERS
 from homegrid.hub.outages import mark_unchecked
 from homegrid.hub.throttle import ThrottledWarning
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
+_BATCH_MINUTES = 1 << 17  # minutes accounted at once (91 days): bounds the memory of one accounting pass
 
 
 def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
@@ -175,16 +181,62 @@ class Recorder:
         a = (start_ms // MINUTE_MS) * MINUTE_MS
         b = (end_ms // MINUTE_MS + 1) * MINUTE_MS
         margin = self.margin_ms
-        for c0 in range(a, b, chunk_ms):
+        c0 = a
+        while c0 < b:
             c1 = min(c0 + chunk_ms, b)
+            if not self.store.has_readings(c0 - margin, c1 + margin):
+                skip_to = self._next_busy_chunk(c0, c1, a, chunk_ms)
+                if skip_to is not None:
+                    c0 = skip_to
+                    continue
             raw = self.store.read_readings(c0 - margin, c1 + margin)
             outer = self.store.neighbours(c0 - margin, c1 + margin)
             self.write_minutes(ReadingFrame.concat([raw, outer]).sorted(), c0, c1)
+            c0 = c1
+
+    def _next_busy_chunk(self, c0: int, c1: int, origin: int, chunk_ms: int) -> int | None:
+        """For a chunk with no reading near it: the start of the next chunk a reading reaches, or None when
+        a counter's delta is spread over this one (it must be accounted)."""
+        margin = self.margin_ms
+        around = self.store.neighbours(c0 - margin, c1 + margin)
+        t = around.time_ms
+        for name in COUNTERS:
+            col = around.columns.get(name)
+            if col is None:
+                continue
+            ct = t[~np.isnan(col)]
+            if len(ct) == 2 and ct[1] - ct[0] <= MAX_SPREAD_S * 1000:
+                return None
+        later = t[t >= c1 + margin]
+        if len(later) == 0:
+            return 2**62
+        return max(c1, origin + (int(later.min()) - margin - origin) // chunk_ms * chunk_ms)
 
     def write_minutes(self, frame: ReadingFrame, start_ms: int, end_ms: int) -> None:
-        """Account the whole minutes ``[start_ms, end_ms)`` from ``frame`` and store them."""
-        table = account(frame, np.arange(start_ms, end_ms + 1, MINUTE_MS, dtype=np.int64), self.max_gap_s)
+        """Account the minutes of ``[start_ms, end_ms)`` that ``frame``'s readings reach and store them."""
+        spans = [(max(a, start_ms), min(b, end_ms)) for a, b in active_spans(frame, self.margin_ms, MINUTE_MS)]
+        batch: list[np.ndarray] = []
+        size = 0
+        for a, b in spans:
+            for c0 in range(a, b, _BATCH_MINUTES * MINUTE_MS):
+                starts = np.arange(c0, min(b, c0 + _BATCH_MINUTES * MINUTE_MS), MINUTE_MS, dtype=np.int64)
+                batch.append(starts)
+                size += len(starts)
+                if size >= _BATCH_MINUTES:
+                    self._write_minute_batch(frame, batch)
+                    batch, size = [], 0
+        if batch:
+            self._write_minute_batch(frame, batch)
+
+    def _write_minute_batch(self, frame: ReadingFrame, runs: list[np.ndarray]) -> None:
+        """Account runs of consecutive minute starts in one pass; the buckets between runs are left out."""
+        starts = np.concatenate(runs)
+        edges = np.union1d(starts, starts + MINUTE_MS)
+        real = np.isin(edges[:-1], starts)
+        table = account(frame, edges, self.max_gap_s)
         self._note_counter_events(table.counter_events)
+        if not real.all():
+            table = type(table)(table.start_ms[real], {n: c[real] for n, c in table.columns.items()})
         self.store.write_rollup("minute", table)
 
     def _note_counter_events(self, events: list) -> None:
@@ -220,15 +272,17 @@ class Recorder:
         return int(offset.total_seconds() * 1000) % HOUR_MS if offset else 0
 
     def _rebuild_days(self, start_ms: int, end_ms: int) -> None:
+        """Sum again the local days of ``[start_ms, end_ms)`` that hold hours (hours are summed first)."""
         first = from_ms(start_ms).astimezone(self.tz).date()
         last = from_ms(max(end_ms - 1, start_ms)).astimezone(self.tz).date()
-        day = first
-        while day <= last:
+        hours = self.store.read_rollup("hour", local_day_bounds(first, self.tz)[0] - HOUR_MS,
+                                       local_day_bounds(last, self.tz)[1]).start_ms
+        days = {from_ms(t).astimezone(self.tz).date() for t in np.concatenate((hours, hours + HOUR_MS - 1)).tolist()}
+        for day in sorted(d for d in days if first <= d <= last):
             d0, d1 = local_day_bounds(day, self.tz)
             table = self.store.aggregate_minutes(d0, d1)
             if len(table):
                 self.store.write_rollup("day", table, [day.isoformat()])
-            day += timedelta(days=1)
 
     def quarantine_after(self, after_ms: int, reason: str) -> tuple[int, int, int] | None:
         """Move raw readings at ``after_ms`` or later into the quarantine, one row per reading with its values as

@@ -132,6 +132,7 @@ class Hub:
         ]
         for p in self.pollers:
             p.on_evidence = self._accept_evidence
+            p.max_power_w = config.site.max_power_w
         self.control = build_battery_control(self.device)
         self.storm = build_storm(config, self.control, Path(data_dir), self.clock)
         self._storm_topic: str | None = None

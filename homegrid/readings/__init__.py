@@ -3,6 +3,7 @@
 from homegrid.readings.evidence import EVIDENCE_KINDS, GridEvidence
 from homegrid.readings.model import (
     InvalidReading,
+    Limits,
     Reading,
     ReadingFrame,
     from_ms,
@@ -12,6 +13,6 @@ from homegrid.readings.model import (
 )
 
 __all__ = [
-    "EVIDENCE_KINDS", "GridEvidence", "InvalidReading", "Reading", "ReadingFrame", "from_ms", "parse_iso_time", "to_ms",
-    "validate_value",
+    "EVIDENCE_KINDS", "GridEvidence", "InvalidReading", "Limits", "Reading", "ReadingFrame", "from_ms",
+    "parse_iso_time", "to_ms", "validate_value",
 ]

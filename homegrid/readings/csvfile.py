@@ -24,10 +24,25 @@ Python path parses line by line. Both paths apply the same rules
 row gets the same outcome whichever path reads it, and every problem carries
 its exact 1-based line number (the header is line 1).
 
-Within one yielded frame, rows are sorted by time and for a repeated timestamp
-the *last* row in the file wins, whole (its empty cells do not fall back to an
-earlier row's values). Frames are yielded in file order, so a consumer that
-upserts them in order also gets "last wins" across frames.
+The door
+--------
+Beyond the glossary's ranges, every row is checked against :class:`~homegrid.readings.Limits`:
+a time before 1990-01-01 UTC or more than a day ahead of the clock, a power beyond
+``max_power_w`` (1 MW by default) either way, or an energy counter beyond what that
+power gives in 100 years is a problem of its row. A field longer than
+:data:`~homegrid.glossary.MAX_FIELD_CHARS` (1 kB) or a line longer than
+:data:`~homegrid.glossary.MAX_LINE_BYTES` (64 kB) is a problem of its line, quoting
+at most 80 characters; an overlong line is skipped as it is read, never held whole.
+
+Rows are sorted by time. Rows with the same time (to the millisecond, so rows
+under 1 ms apart are the same time) are merged when they agree (every quantity
+measured in both has the same value): the extra rows are duplicates, dropped and
+counted. When they disagree, every row of that time is a problem naming the other
+line; none is imported. With a ``stored`` lookup (the store's readings) a row
+whose time is stored already is compared the same way: identical values are a
+duplicate, dropped; a disagreement is a problem naming both values. Duplicates
+in different blocks of a large file meet this way too, once the first block is
+stored.
 """
 
 from __future__ import annotations
@@ -39,7 +54,7 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Literal, TextIO
@@ -50,12 +65,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from homegrid.glossary import ALL_NAMES, GridStatus, Kind, quantity
-from homegrid.readings.model import JITTER_TOLERANCE, ReadingFrame
+from homegrid.glossary import (
+    ALL_NAMES,
+    COUNTER_YEARS,
+    MAX_FIELD_CHARS,
+    MAX_LINE_BYTES,
+    GridStatus,
+    Kind,
+    quantity,
+)
+from homegrid.readings.model import JITTER_TOLERANCE, Limits, ReadingFrame, from_ms
 
 __all__ = [
     "TIME",
     "BadRow",
+    "ImportCounts",
     "Problem",
     "ProblemList",
     "check_values",
@@ -72,6 +96,8 @@ STATUS = "grid_status"
 _SAMPLE_BYTES = 1 << 16  # first read, to estimate the bytes per line
 _MAX_BLOCK_BYTES = 1 << 28  # 256 MiB: never hold a larger raw block
 _SLOW_LINES = 2048  # blocks this small that pyarrow refuses go to the exact path
+_LINE_ESTIMATE_BYTES = 256  # bytes per line assumed at most when sizing blocks (a long first line is no guide)
+_QUOTE_CHARS = 80  # characters of an overlong field or line quoted in its problem
 _SPLIT_PARTS = 8  # a refused larger block is cut into this many parts
 _WRITE_ROWS = 500_000  # rows formatted at once by write_csv
 
@@ -85,7 +111,9 @@ _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 # Reason codes of check_values; 0 means the value is fine.
-OK, NOT_FINITE, BELOW_MIN, ABOVE_MAX, NEGATIVE_COUNTER, NOT_A_NUMBER, BAD_STATUS = range(7)
+OK, NOT_FINITE, BELOW_MIN, ABOVE_MAX, NEGATIVE_COUNTER, NOT_A_NUMBER, BAD_STATUS, BEYOND_BOUND = range(8)
+# Reason codes of the time column.
+BAD_TIME, TOO_EARLY, TOO_LATE = 1, 2, 3
 
 _STATUS_CHOICES = ", ".join(m.name.lower() for m in GridStatus)
 _STATUS_CODES = frozenset(float(m.value) for m in GridStatus)
@@ -121,7 +149,14 @@ class Problem:
     def __str__(self) -> str:
         if self.value is None:
             return f"{self.file}:{self.line}: {self.reason}"
-        return f"{self.file}:{self.line}: field {self.field!r}: {self.value!r} {self.reason}"
+        return f"{self.file}:{self.line}: field {self.field!r}: {_quote(self.value)} {self.reason}"
+
+
+def _quote(text: str) -> str:
+    """``text`` as a Python literal, cut to its first 80 characters when longer."""
+    if len(text) <= _QUOTE_CHARS:
+        return repr(text)
+    return f"{text[:_QUOTE_CHARS]!r}... ({len(text):,} characters)"
 
 
 class BadRow(ValueError):
@@ -136,6 +171,20 @@ class BadRow(ValueError):
     field = property(lambda self: self.problem.field)
     value = property(lambda self: self.problem.value)
     reason = property(lambda self: self.problem.reason)
+
+
+@dataclass
+class ImportCounts:
+    """What the door dropped without a problem, counted while a file is read.
+
+    Attributes
+    ----------
+    duplicates : int
+        Rows dropped because another row of the file, or a stored reading, has the same
+        time and agrees with them. [rows]
+    """
+
+    duplicates: int = 0
 
 
 class ProblemList(list[Problem]):
@@ -158,8 +207,16 @@ class ProblemList(list[Problem]):
 # ----------------------------------------------------------------------------- value rules
 
 
-def _reason(name: str, code: int) -> str:
+_DEFAULT_LIMITS = Limits()
+
+
+def _reason(name: str, code: int, limits: Limits = _DEFAULT_LIMITS) -> str:
     """The sentence for a reason code of column ``name``."""
+    if code == BEYOND_BOUND:
+        q = quantity(name)
+        either = "either way" if q.kind is Kind.POWER else f"for a counter ({COUNTER_YEARS} years at that power)"
+        return (f"is beyond the bound of a home, {limits.bound(name):g} {q.unit} {either} "
+                f"(from [site] max_power_w = {limits.max_power_w:g} W)")
     if code == NOT_A_NUMBER:
         return "is not a number"
     if code == NOT_FINITE:
@@ -181,7 +238,9 @@ def _reason(name: str, code: int) -> str:
     raise ValueError(f"unknown reason code {code}")
 
 
-def check_values(name: str, values: np.ndarray, measured: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_values(
+    name: str, values: np.ndarray, measured: np.ndarray, limits: Limits = _DEFAULT_LIMITS
+) -> tuple[np.ndarray, np.ndarray]:
     """Apply the glossary rules of :func:`~homegrid.readings.validate_value` to a column.
 
     Parameters
@@ -192,6 +251,8 @@ def check_values(name: str, values: np.ndarray, measured: np.ndarray) -> tuple[n
         The parsed values [unit of the quantity].
     measured : ndarray of bool
         True where the cell held a value (False: empty cell, not measured).
+    limits : Limits
+        The door's bounds (``max_power_w`` for powers and counters).
 
     Returns
     -------
@@ -217,6 +278,9 @@ def check_values(name: str, values: np.ndarray, measured: np.ndarray) -> tuple[n
         v[high] = q.maximum
     if q.kind is Kind.COUNTER:
         codes[ok & (v < 0)] = NEGATIVE_COUNTER
+    bound = limits.bound(name)
+    if bound is not None:
+        codes[ok & (codes == OK) & (np.abs(v) > bound)] = BEYOND_BOUND
     if q.states is not None or q.kind is Kind.FLAG:
         allowed = [m.value for m in q.states] if q.states is not None else [0, 1]
         codes[ok & ~np.isin(v, allowed)] = BAD_STATUS
@@ -277,6 +341,23 @@ def _parse_time(text: str) -> int | str:
     return (ns + 500_000) // 1_000_000
 
 
+def _time_code(t_ms: np.ndarray, limits: Limits) -> np.ndarray:
+    """``TOO_EARLY`` or ``TOO_LATE`` where a time is outside the door's span, else ``OK``."""
+    codes = np.zeros(len(t_ms), dtype=np.uint8)
+    codes[t_ms < limits.earliest_ms] = TOO_EARLY
+    codes[t_ms > limits.latest_ms] = TOO_LATE
+    return codes
+
+
+def _time_reason(code: int, limits: Limits) -> str:
+    """The sentence for a time outside the door's span."""
+    if code == TOO_EARLY:
+        first = from_ms(limits.earliest_ms).isoformat()
+        return f"is before {first}, the first plausible time of a home's reading"
+    last = from_ms(limits.latest_ms).isoformat(timespec="milliseconds")
+    return f"is more than a day ahead of the clock (the latest time taken now is {last})"
+
+
 def _offset_seconds(zone: str) -> int:
     """Seconds east of UTC of ``Z``, ``±hh``, ``±hhmm``, ``±hh:mm`` or ``±hh:mm:ss``."""
     if zone in ("Z", "z"):
@@ -300,6 +381,7 @@ class _Layout:
     names: tuple[str, ...]  # every header column, in file order
     time_index: int
     values: tuple[str, ...]  # glossary columns, in file order
+    limits: Limits = _DEFAULT_LIMITS
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -309,16 +391,21 @@ def _split_cells(text: str) -> list[str]:
     """Cells of one line (no line ending); CSV quotes honoured when present."""
     if '"' not in text:
         return text.split(",")
-    return next(csv.reader([text]), [""])
+    try:
+        return next(csv.reader([text]), [""])
+    except csv.Error:  # a lone carriage return inside a line: its cells as the commas cut them
+        return text.split(",")
 
 
 def _header_problem(file: str, field: str | None, reason: str) -> BadRow:
     return BadRow(Problem(file, 1, field, None, reason))
 
 
-def _read_header(f: BinaryIO, file: str) -> _Layout:
+def _read_header(f: BinaryIO, file: str, limits: Limits = _DEFAULT_LIMITS) -> _Layout:
     """Read and check the header line; raise :class:`BadRow` naming what is wrong."""
-    raw = f.readline()
+    raw = f.readline(MAX_LINE_BYTES + 1)
+    if len(raw) > MAX_LINE_BYTES:
+        raise _header_problem(file, None, f"the header line is longer than {MAX_LINE_BYTES:,} bytes")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -330,14 +417,14 @@ def _read_header(f: BinaryIO, file: str) -> _Layout:
     names = tuple(c.strip() for c in _split_cells(text))
     for name in names:
         if name != TIME and name not in ALL_NAMES:
-            raise _header_problem(file, name, _unknown_column(name))
+            raise _header_problem(file, name[:_QUOTE_CHARS], _unknown_column(name[:_QUOTE_CHARS]))
     for name in set(names):
         if names.count(name) > 1:
             raise _header_problem(file, name, f"column {name!r} appears {names.count(name)} times")
     if TIME not in names:
         raise _header_problem(file, None, f"no {TIME!r} column; the header is {', '.join(names)}")
     values = tuple(n for n in names if n != TIME)
-    return _Layout(file, names, names.index(TIME), values)
+    return _Layout(file, names, names.index(TIME), values, limits)
 
 
 def _unknown_column(name: str) -> str:
@@ -352,12 +439,13 @@ def _unknown_column(name: str) -> str:
 
 @dataclass
 class _Block:
-    """Parsed lines: every row that has the right field count, a mask of bad rows, the problems."""
+    """Parsed lines: every row that has the right field count, its line, a mask of bad rows, the problems."""
 
     time_ms: np.ndarray
     columns: dict[str, np.ndarray]
     bad: np.ndarray
     problems: list[tuple[int, int, Problem]]  # (line, column index, problem), for sorting
+    lines: np.ndarray  # the 1-based line of each row
 
     @classmethod
     def concat(cls, blocks: Sequence[_Block], layout: _Layout) -> _Block:
@@ -366,24 +454,132 @@ class _Block:
             {n: np.concatenate([b.columns[n] for b in blocks]) for n in layout.values},
             np.concatenate([b.bad for b in blocks]),
             [p for b in blocks for p in b.problems],
+            np.concatenate([b.lines for b in blocks]),
         )
 
-    def good_frame(self) -> ReadingFrame:
-        if not self.bad.any():
-            return _sorted_last_wins(self.time_ms, self.columns)
-        keep = ~self.bad
-        return _sorted_last_wins(self.time_ms[keep], {n: c[keep] for n, c in self.columns.items()})
+    def good_frame(self, layout: _Layout, stored: StoredLookup | None, counts: ImportCounts) -> ReadingFrame:
+        """The good rows, sorted, duplicates merged; disagreeing rows become problems of the block."""
+        t, cols, lines = self.time_ms, self.columns, self.lines
+        if self.bad.any():
+            keep = ~self.bad
+            t, cols, lines = t[keep], {n: c[keep] for n, c in cols.items()}, lines[keep]
+        frame, lines, problems, dropped = _merge_same_times(t, cols, lines, layout)
+        if stored is not None and len(frame):
+            frame, lines, more, also = _against_stored(frame, lines, stored(frame.time_ms), layout)
+            problems += more
+            dropped += also
+        counts.duplicates += dropped
+        self.problems.extend((p.line, layout.time_index, p) for p in problems)
+        return frame
 
     def sorted_problems(self) -> list[Problem]:
         return [p for _, _, p in sorted(self.problems, key=lambda x: (x[0], x[1]))]
 
 
-def _sorted_last_wins(t: np.ndarray, cols: dict[str, np.ndarray]) -> ReadingFrame:
-    """A frame sorted by time; for a repeated time the last row wins (skips the sort when sorted)."""
-    frame = ReadingFrame(t, cols)
+#: ``stored(times_ms)``: the readings stored at exactly these times (``Store.readings_at``).
+StoredLookup = Callable[[np.ndarray], ReadingFrame]
+
+
+def _time_text(t_ms: int) -> str:
+    return from_ms(t_ms).isoformat(timespec="milliseconds")
+
+
+def _shown(name: str, v: float) -> str:
+    return GridStatus(int(v)).name.lower() if name == STATUS else repr(float(v))
+
+
+def _merge_same_times(
+    t: np.ndarray, cols: dict[str, np.ndarray], lines: np.ndarray, layout: _Layout
+) -> tuple[ReadingFrame, np.ndarray, list[Problem], int]:
+    """Sort rows by time and merge the rows of one time that agree; refuse those that do not.
+
+    Returns the frame (one row per time), the line of each of its rows (the first line of a
+    merged time), the problems of disagreeing rows, and how many duplicate rows were dropped.
+    """
     if len(t) < 2 or bool(np.all(t[1:] > t[:-1])):
-        return frame
-    return frame.sorted()
+        return ReadingFrame(t, cols), lines, [], 0
+    order = np.argsort(t, kind="stable")
+    t, lines = t[order], lines[order]
+    cols = {n: c[order] for n, c in cols.items()}
+    same = t[1:] == t[:-1]
+    if not same.any():
+        return ReadingFrame(t, cols), lines, [], 0
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    sizes = np.diff(np.append(starts, len(t)))
+    conflict = np.zeros(len(starts), dtype=bool)
+    merged: dict[str, np.ndarray] = {}
+    for name, col in cols.items():
+        hi = np.fmax.reduceat(col, starts)  # fmax and fmin skip NaN: the measured values of each time
+        lo = np.fmin.reduceat(col, starts)
+        conflict |= ~np.isnan(hi) & (hi != lo)
+        merged[name] = hi
+    problems = []
+    for g in np.flatnonzero(conflict).tolist():
+        a, b = int(starts[g]), int(starts[g] + sizes[g])
+        p, q, name = _first_disagreement(cols, a, b)
+        lp, lq = int(lines[p]), int(lines[q])
+        for i in range(a, b):
+            reason = (f"has the same time (to the millisecond) as line {lq if i == p else lp}, and the rows of this "
+                      f"time disagree: {name} is {_shown(name, cols[name][p])} on line {lp} and "
+                      f"{_shown(name, cols[name][q])} on line {lq}; no row of this time is imported")
+            problems.append(Problem(layout.file, int(lines[i]), TIME, _time_text(int(t[i])), reason))
+    keep = ~conflict
+    frame = ReadingFrame(t[starts[keep]], {n: c[keep] for n, c in merged.items()})
+    return frame, lines[starts[keep]], problems, int((sizes[keep] - 1).sum())
+
+
+def _first_disagreement(cols: dict[str, np.ndarray], a: int, b: int) -> tuple[int, int, str]:
+    """Two rows of ``[a, b)`` that hold different values of one quantity, and its name."""
+    for name, col in cols.items():
+        part = col[a:b]
+        measured = np.flatnonzero(~np.isnan(part))
+        if len(measured) < 2:
+            continue
+        other = measured[part[measured] != part[measured[0]]]
+        if len(other):
+            return a + int(measured[0]), a + int(other[0]), name
+    raise AssertionError("no disagreement in a conflicting group")
+
+
+def _against_stored(
+    frame: ReadingFrame, lines: np.ndarray, stored: ReadingFrame, layout: _Layout
+) -> tuple[ReadingFrame, np.ndarray, list[Problem], int]:
+    """Compare rows with the readings stored at their times.
+
+    A row whose every value is stored already is a duplicate (dropped); one that disagrees with a
+    stored value is a problem; one that only adds quantities the stored reading lacks is kept.
+    Returns the rows to write, their lines, the problems and the number of duplicates dropped.
+    """
+    if len(stored) == 0:
+        return frame, lines, [], 0
+    _, ia, ib = np.intersect1d(frame.time_ms, stored.time_ms, assume_unique=True, return_indices=True)
+    if len(ia) == 0:
+        return frame, lines, [], 0
+    conflict = np.zeros(len(ia), dtype=bool)
+    adds = np.zeros(len(ia), dtype=bool)
+    first_diff: dict[int, str] = {}
+    for name, col in frame.columns.items():
+        new, old = col[ia], stored.column(name)[ib]
+        has_new = ~np.isnan(new)
+        differs = has_new & ~np.isnan(old) & (new != old)
+        for k in np.flatnonzero(differs & ~conflict).tolist():
+            first_diff[k] = name
+        conflict |= differs
+        adds |= has_new & np.isnan(old)
+    problems = []
+    for k in np.flatnonzero(conflict).tolist():
+        name, i = first_diff[k], int(ia[k])
+        reason = (f"is stored already (from before this import, or an earlier line of this file) with different "
+                  f"values: {name} is {_shown(name, stored.column(name)[ib[k]])} in the store and "
+                  f"{_shown(name, frame.columns[name][i])} here; the row is not imported")
+        problems.append(Problem(layout.file, int(lines[i]), TIME, _time_text(int(frame.time_ms[i])), reason))
+    drop = np.zeros(len(frame), dtype=bool)
+    drop[ia[conflict | ~adds]] = True
+    if not drop.any():
+        return frame, lines, problems, 0
+    keep = ~drop
+    kept = ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
+    return kept, lines[keep], problems, int((~conflict & ~adds).sum())
 
 
 def _line_count(data: bytes | bytearray) -> int:
@@ -449,25 +645,27 @@ def _fast_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _B
     time_missing = tcol.is_null().to_numpy(zero_copy_only=False)
     ns = tcol.cast(pa.int64()).fill_null(0).to_numpy()
     time_ms = (ns + 500_000) // 1_000_000
-    if time_missing.any():
-        codes[layout.time_index] = time_missing.astype(np.uint8)
+    time_codes = _time_code(time_ms, layout.limits)
+    time_codes[time_missing] = BAD_TIME
+    if time_codes.any():
+        codes[layout.time_index] = time_codes
     columns: dict[str, np.ndarray] = {}
     for name in layout.values:
         col = table.column(name)
-        columns[name], code = _status_column(col) if name == STATUS else _number_column(name, col)
+        columns[name], code = _status_column(col) if name == STATUS else _number_column(name, col, layout.limits)
         if code.any():
             codes[layout.index(name)] = code
     bad = np.zeros(n, dtype=bool)
     for code in codes.values():
         bad |= code != OK
     problems = _fast_problems(data, first_line, layout, codes) if bad.any() else []
-    return _Block(time_ms, columns, bad, problems)
+    return _Block(time_ms, columns, bad, problems, np.arange(first_line, first_line + n, dtype=np.int64))
 
 
-def _number_column(name: str, col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def _number_column(name: str, col: pa.ChunkedArray, limits: Limits) -> tuple[np.ndarray, np.ndarray]:
     measured = col.is_valid().to_numpy(zero_copy_only=False)
     values = col.to_numpy()
-    return check_values(name, values, measured)
+    return check_values(name, values, measured, limits)
 
 
 def _status_column(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
@@ -498,8 +696,13 @@ def _fast_problems(
             if r not in cells_cache:
                 raw = data[starts[r] : starts[r + 1]].decode("utf-8").rstrip("\n").rstrip("\r")
                 cells_cache[r] = _split_cells(raw)
-            text = cells_cache[r][ci]
-            reason = _parse_time(text) if ci == layout.time_index else _reason(field, int(code[r]))
+            text = cells_cache[r][ci] if ci < len(cells_cache[r]) else ""
+            if ci != layout.time_index:
+                reason = _reason(field, int(code[r]), layout.limits)
+            elif code[r] == BAD_TIME:
+                reason = _parse_time(text)
+            else:
+                reason = _time_reason(int(code[r]), layout.limits)
             line = first_line + r
             out.append((line, ci, Problem(layout.file, line, field, text, str(reason))))
     return out
@@ -511,6 +714,7 @@ def _empty_block(layout: _Layout) -> _Block:
         {n: np.empty(0) for n in layout.values},
         np.empty(0, dtype=bool),
         [],
+        np.empty(0, dtype=np.int64),
     )
 
 
@@ -539,6 +743,7 @@ def _slow_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _B
         texts.append(cells)
         lines.append(line)
     block = _rows_to_block(rows_t, rows_v, rows_bad, layout)
+    block.lines = np.array(lines, dtype=np.int64)
     problems.extend(_range_problems(block, texts, lines, layout))
     block.problems = problems
     return block
@@ -563,6 +768,8 @@ def _parse_cells(
     """Time and values of one line, with the text-level problems (range rules come later)."""
     problems = []
     t = _parse_time(cells[layout.time_index])
+    if isinstance(t, int) and (t < layout.limits.earliest_ms or t > layout.limits.latest_ms):
+        t = _time_reason(TOO_EARLY if t < layout.limits.earliest_ms else TOO_LATE, layout.limits)
     if isinstance(t, str):
         text = cells[layout.time_index]
         problems.append((line, layout.time_index, Problem(layout.file, line, TIME, text, t)))
@@ -581,7 +788,8 @@ def _rows_to_block(rows_t: list[int], rows_v: list[list[float]], rows_bad: list[
     n = len(rows_t)
     matrix = np.array(rows_v, dtype=np.float64).reshape(n, len(layout.values))
     columns = {name: matrix[:, j].copy() for j, name in enumerate(layout.values)}
-    return _Block(np.array(rows_t, dtype=np.int64), columns, np.array(rows_bad, dtype=bool), [])
+    return _Block(np.array(rows_t, dtype=np.int64), columns, np.array(rows_bad, dtype=bool), [],
+                  np.empty(0, dtype=np.int64))
 
 
 def _range_problems(
@@ -593,12 +801,12 @@ def _range_problems(
         if name == STATUS:
             continue
         raw = block.columns[name]
-        clean, codes = check_values(name, raw, ~np.isnan(raw))
+        clean, codes = check_values(name, raw, ~np.isnan(raw), layout.limits)
         block.columns[name] = clean
         ci = layout.index(name)
         for r in np.flatnonzero(codes).tolist():
             block.bad[r] = True
-            problem = Problem(layout.file, lines[r], name, texts[r][ci], _reason(name, int(codes[r])))
+            problem = Problem(layout.file, lines[r], name, texts[r][ci], _reason(name, int(codes[r]), layout.limits))
             out.append((lines[r], ci, problem))
     return out
 
@@ -606,45 +814,149 @@ def _range_problems(
 # ----------------------------------------------------------------------------- reading
 
 
-def _blocks(f: BinaryIO, first_line: int, chunk_rows: int) -> Iterator[tuple[bytearray, int]]:
-    """Raw blocks of whole lines, about ``chunk_rows`` lines each, with the number of their first line.
+_Long = tuple[int, int, str | None, str, int]  # (line, column index, field, first characters, length)
+
+
+def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> Iterator[tuple[bytearray, int, list]]:
+    """Raw blocks of whole lines, about ``chunk_rows`` lines each, the number of their first line, and the
+    problems of the lines that were too long or held too long a field (emptied in the block).
 
     Each block is read into its own ``bytearray`` and cut in place after its last
     newline, so the bulk of a block is never copied; only the partial last line
-    carries over to the next block.
+    carries over to the next block. A line longer than ``MAX_LINE_BYTES`` is read
+    past in pieces, never held whole.
     """
     leftover = f.read(_SAMPLE_BYTES)
-    per_line = len(leftover) / max(1, leftover.count(b"\n"))
-    target = int(min(_MAX_BLOCK_BYTES, max(1, chunk_rows * per_line * 0.98)))
+    per_line = min(_LINE_ESTIMATE_BYTES, len(leftover) / max(1, leftover.count(b"\n")))
+    target = int(min(_MAX_BLOCK_BYTES, max(1 << 16, chunk_rows * per_line * 0.98)))
     eof = len(leftover) < _SAMPLE_BYTES
     while leftover or not eof:
         buf, eof = _fill(f, leftover, 0 if eof else max(target - len(leftover), 1 << 16))
+        if buf.find(b"\n") < 0 and len(buf) > MAX_LINE_BYTES:  # the head of an overlong line
+            length, leftover, eof = _skip_line(f, len(buf), eof)
+            yield bytearray(), first_line, [_long_line(first_line, bytes(buf[: _QUOTE_CHARS * 4]), length)]
+            first_line += 1
+            continue
         # cut after the last newline within the target size (or after the first newline at least)
         cut = buf.rfind(b"\n", 0, max(target, buf.find(b"\n") + 1)) + 1
         if cut == 0 or (eof and buf.find(b"\n", cut) < 0):
             cut = len(buf)  # the file's last line has no line ending: it stays with this block
-        leftover = bytes(buf[cut:])
+        overlong = len(buf) - cut > MAX_LINE_BYTES  # the partial last line is too long already: never carry it
+        tail = bytes(buf[cut : cut + _QUOTE_CHARS * 4]) if overlong else b""
+        tail_length = len(buf) - cut
+        leftover = b"" if overlong else bytes(buf[cut:])
         del buf[cut:]
         n_lines = buf.count(b"\n")
         box = [buf]
         del buf  # hand the block over without keeping a reference to it here
-        yield box.pop(), first_line
+        box = list(_drop_long_lines(box.pop(), first_line, layout))
+        yield box.pop(0), first_line, box.pop()  # no reference to the block stays here while it is used
         first_line += n_lines
+        if overlong:
+            length, leftover, eof = _skip_line(f, tail_length, eof)
+            yield bytearray(), first_line, [_long_line(first_line, tail, length)]
+            first_line += 1
 
 
 def _fill(f: BinaryIO, head: bytes, n: int) -> tuple[bytearray, bool]:
-    """``head`` followed by up to ``n`` more bytes of ``f`` (more if no newline yet); and whether at EOF."""
+    """``head`` followed by up to ``n`` more bytes of ``f`` (more if no newline yet, up to a line's limit);
+    and whether at EOF."""
     buf = bytearray(len(head) + n)
     buf[: len(head)] = head
     with memoryview(buf) as whole, whole[len(head) :] as tail:
         got = f.readinto(tail) if n else 0
     del buf[len(head) + got :]
     eof = got < n or n == 0
-    while not eof and b"\n" not in buf:  # a line longer than the block
-        more = f.read(1 << 20)
+    newline = buf.find(b"\n") >= 0
+    while not eof and not newline and len(buf) <= MAX_LINE_BYTES:  # a line longer than the block
+        more = f.read(1 << 16)
         eof = not more
+        newline = b"\n" in more
         buf += more
     return buf, eof
+
+
+def _skip_line(f: BinaryIO, length: int, eof: bool) -> tuple[int, bytes, bool]:
+    """Read past the rest of a line whose first ``length`` bytes were read: its whole length, the bytes
+    after its end, and whether at EOF."""
+    while not eof:
+        piece = f.read(1 << 20)
+        if not piece:
+            return length, b"", True
+        end = piece.find(b"\n")
+        if end >= 0:
+            return length + end, piece[end + 1 :], False
+        length += len(piece)
+    return length, b"", True
+
+
+def _long_line(line: int, head: bytes, length: int) -> _Long:
+    text = head.decode("utf-8", errors="replace")[:_QUOTE_CHARS]
+    return (line, -1, None, text, length)
+
+
+def _drop_long_lines(data: bytearray, first_line: int, layout: _Layout) -> tuple[bytearray, list[_Long]]:
+    """Empty the lines longer than ``MAX_LINE_BYTES`` and those with a field longer than ``MAX_FIELD_CHARS``.
+
+    Lines no longer than the field limit cannot hold a long field, so only longer ones are looked at;
+    a block that has none (every ordinary file) is returned as it is.
+    """
+    if len(data) <= MAX_FIELD_CHARS:
+        return data, []
+    ends = _newlines(data)
+    starts = np.concatenate(([0], ends + 1))
+    ends = np.append(ends, len(data))
+    suspects = np.flatnonzero(ends - starts > MAX_FIELD_CHARS)
+    if len(suspects) == 0:
+        return data, []
+    found: list[_Long] = []
+    cut: list[tuple[int, int]] = []
+    for r in suspects.tolist():
+        a, b = int(starts[r]), int(ends[r])
+        line = first_line + r
+        if b - a > MAX_LINE_BYTES:
+            found.append(_long_line(line, bytes(data[a : a + _QUOTE_CHARS * 4]), b - a))
+            cut.append((a, b))
+            continue
+        cells = _split_cells(bytes(data[a:b]).decode("utf-8", errors="replace").rstrip("\r"))
+        for ci, cell in enumerate(cells):
+            if len(cell) > MAX_FIELD_CHARS:
+                field = layout.names[ci] if ci < len(layout.names) and len(cells) == len(layout.names) else None
+                found.append((line, ci, field, cell[:_QUOTE_CHARS], len(cell)))
+                cut.append((a, b))
+                break
+    if not cut:
+        return data, []
+    kept = bytearray()
+    at = 0
+    for a, b in cut:
+        kept += data[at:a]
+        at = b  # the line's newline stays: line numbers do not move
+    kept += data[at:]
+    return kept, found
+
+
+def _newlines(data: bytearray, window: int = 1 << 20) -> np.ndarray:
+    """Offsets of every newline in ``data``, scanned a window at a time (no block-sized temporary)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    parts = [np.flatnonzero(view[a : a + window] == 10) + a for a in range(0, len(view), window)]
+    del view  # a live view would pin the bytearray's size
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def _long_problems(found: list[_Long], layout: _Layout) -> list[tuple[int, int, Problem]]:
+    out = []
+    for line, ci, field, head, length in found:
+        if ci < 0:
+            reason = (f"line is {length:,} bytes long; lines are at most {MAX_LINE_BYTES:,} "
+                      f"(it begins {head!r})")
+            out.append((line, ci, Problem(layout.file, line, None, None, reason)))
+        else:
+            name = field if field is not None else f"#{ci + 1}"
+            reason = (f"is a field of {length:,} characters; fields are at most {MAX_FIELD_CHARS:,} "
+                      f"(only the first {_QUOTE_CHARS} are shown)")
+            out.append((line, ci, Problem(layout.file, line, name, head, reason)))
+    return out
 
 
 def iter_csv(
@@ -652,8 +964,11 @@ def iter_csv(
     *,
     chunk_rows: int = 1_000_000,
     on_error: Literal["abort", "skip"] = "abort",
+    limits: Limits | None = None,
+    stored: StoredLookup | None = None,
+    counts: ImportCounts | None = None,
 ) -> Iterator[tuple[ReadingFrame, list[Problem]]]:
-    """Stream a canonical readings CSV as frames of at most ``chunk_rows`` rows.
+    """Stream a canonical readings CSV as frames of at most ``chunk_rows`` rows, checked at the door.
 
     Parameters
     ----------
@@ -667,11 +982,19 @@ def iter_csv(
         have already been yielded: the caller stores nothing until the end, or
         calls :func:`validate_csv` first). ``"skip"`` drops every row with a
         problem and yields the problems.
+    limits : Limits or None
+        The door's bounds; None: :meth:`Limits.now` with the default ``max_power_w``.
+    stored : callable or None
+        ``stored(times_ms)`` returns the readings stored at those times (``Store.readings_at``), to compare rows with
+        (duplicates dropped, disagreements refused); it is called while the caller consumes the
+        frames, so it sees the frames already stored. None: rows are compared within the file only.
+    counts : ImportCounts or None
+        Receives the number of duplicate rows dropped.
 
     Yields
     ------
     frame : ReadingFrame
-        The good rows of a block, sorted by time, last row winning for repeated times;
+        The good rows of a block, sorted by time, one row per time (agreeing duplicates merged);
         every column of the header is present.
     problems : list of Problem
         The problems of that block (reported with its first frame), sorted by line
@@ -687,15 +1010,19 @@ def iter_csv(
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     file = os.fspath(path)
+    counts = ImportCounts() if counts is None else counts
     with open(path, "rb") as f:
-        layout = _read_header(f, file)
-        for data, first_line in _blocks(f, 2, chunk_rows):
+        layout = _read_header(f, file, Limits.now() if limits is None else limits)
+        for data, first_line, long in _blocks(f, 2, chunk_rows, layout):
             block = _parse_block(data, first_line, layout)
             del data  # free the raw block before the consumer works on the frame
+            block.problems.extend(_long_problems(long, layout))
+            if block.problems and on_error == "abort":
+                raise BadRow(block.sorted_problems()[0])
+            frame = block.good_frame(layout, stored, counts)
             problems = block.sorted_problems()
             if problems and on_error == "abort":
                 raise BadRow(problems[0])
-            frame = block.good_frame()
             del block
             yield from _split_frame(frame, problems, chunk_rows)
 
@@ -716,12 +1043,13 @@ def _slice(frame: ReadingFrame, a: int, b: int) -> ReadingFrame:
     return ReadingFrame(frame.time_ms[a:b], {n: c[a:b] for n, c in frame.columns.items()})
 
 
-def read_csv(path: str | os.PathLike[str]) -> ReadingFrame:
-    """Read a whole canonical CSV into one sorted frame (last row wins); raise :class:`BadRow` on a problem.
+def read_csv(path: str | os.PathLike[str], *, limits: Limits | None = None) -> ReadingFrame:
+    """Read a whole canonical CSV into one sorted frame; raise :class:`BadRow` on a problem.
 
-    Meant for small files and tests; large files should be streamed with :func:`iter_csv`.
+    Meant for small files and tests; large files should be streamed with :func:`iter_csv`
+    (``limits`` as there).
     """
-    frames = [frame for frame, _ in iter_csv(path)]
+    frames = [frame for frame, _ in iter_csv(path, limits=limits)]
     if not frames:
         with open(path, "rb") as f:
             layout = _read_header(f, os.fspath(path))
@@ -729,7 +1057,9 @@ def read_csv(path: str | os.PathLike[str]) -> ReadingFrame:
     return ReadingFrame.concat(frames).sorted()
 
 
-def validate_csv(path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows: int = 1_000_000) -> ProblemList:
+def validate_csv(
+    path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows: int = 1_000_000, limits: Limits | None = None
+) -> ProblemList:
     """Every problem of a canonical CSV, without importing anything.
 
     Parameters
@@ -740,6 +1070,8 @@ def validate_csv(path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows:
         Keep at most this many problems in the list; ``total`` counts them all.
     chunk_rows : int
         As for :func:`iter_csv`. [rows]
+    limits : Limits or None
+        As for :func:`iter_csv`.
 
     Returns
     -------
@@ -749,7 +1081,7 @@ def validate_csv(path: str | os.PathLike[str], *, limit: int = 1000, chunk_rows:
     kept: list[Problem] = []
     total = rows_ok = 0
     try:
-        for frame, problems in iter_csv(path, chunk_rows=chunk_rows, on_error="skip"):
+        for frame, problems in iter_csv(path, chunk_rows=chunk_rows, on_error="skip", limits=limits):
             rows_ok += len(frame)
             total += len(problems)
             kept.extend(problems[: max(0, limit - len(kept))])

@@ -15,9 +15,19 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from homegrid.glossary import ALL_NAMES, Kind, quantity
+from homegrid.glossary import (
+    ALL_NAMES,
+    FIRST_PLAUSIBLE_MS,
+    MAX_AHEAD_MS,
+    MAX_POWER_W,
+    Kind,
+    max_counter_wh,
+    quantity,
+)
 
-__all__ = ["InvalidReading", "Reading", "ReadingFrame", "from_ms", "parse_iso_time", "to_ms", "validate_value"]
+__all__ = [
+    "InvalidReading", "Limits", "Reading", "ReadingFrame", "from_ms", "parse_iso_time", "to_ms", "validate_value",
+]
 
 
 class InvalidReading(ValueError):
@@ -56,7 +66,42 @@ def parse_iso_time(text: str) -> datetime:
 JITTER_TOLERANCE = {"W": 50.0, "%": 0.5}
 
 
-def validate_value(name: str, value: object) -> float:
+@dataclass(frozen=True)
+class Limits:
+    """The door's bounds on what comes in from a file: times and magnitudes no home's reading can have.
+
+    Attributes
+    ----------
+    max_power_w : float
+        The largest power, either sign (``[site] max_power_w``); counters are bounded by
+        :func:`homegrid.glossary.max_counter_wh` of it. [W]
+    earliest_ms : int
+        The first plausible time. [ms UTC]
+    latest_ms : int
+        The last acceptable time: the clock plus :data:`homegrid.glossary.MAX_AHEAD_MS`. [ms UTC]
+    """
+
+    max_power_w: float = MAX_POWER_W
+    earliest_ms: int = FIRST_PLAUSIBLE_MS
+    latest_ms: int = 2**62
+
+    @classmethod
+    def now(cls, max_power_w: float = MAX_POWER_W, now_ms: int | None = None) -> Limits:
+        """The bounds at ``now_ms`` (default: this machine's clock) [ms UTC]."""
+        now_ms = to_ms(datetime.now(UTC)) if now_ms is None else now_ms
+        return cls(max_power_w=max_power_w, latest_ms=now_ms + MAX_AHEAD_MS)
+
+    def bound(self, name: str) -> float | None:
+        """The largest magnitude a value of ``name`` may have, beyond its glossary range [its unit], or None."""
+        kind = quantity(name).kind
+        if kind is Kind.POWER:
+            return self.max_power_w
+        if kind is Kind.COUNTER:
+            return max_counter_wh(self.max_power_w)
+        return None
+
+
+def validate_value(name: str, value: object, *, max_power_w: float = MAX_POWER_W) -> float:
     """Check one value against its glossary entry and return it as a float.
 
     Parameters
@@ -65,6 +110,9 @@ def validate_value(name: str, value: object) -> float:
         Glossary name.
     value : object
         The raw value (number, or a grid status name or code).
+    max_power_w : float
+        The largest power of a home, either sign; energy counters are bounded by
+        :func:`homegrid.glossary.max_counter_wh` of it. [W]
 
     Returns
     -------
@@ -74,7 +122,7 @@ def validate_value(name: str, value: object) -> float:
     Raises
     ------
     InvalidReading
-        NaN, infinity, a non-number, or a value out of range beyond tolerance.
+        NaN, infinity, a non-number, a value out of range beyond tolerance, or beyond the bound of a home.
     """
     q = quantity(name)
     if q.states is not None:
@@ -102,6 +150,10 @@ def validate_value(name: str, value: object) -> float:
         v = q.maximum
     if q.kind is Kind.COUNTER and v < 0:
         raise InvalidReading(f"{name}: a counter cannot be negative ({v} Wh)")
+    bound = Limits(max_power_w=max_power_w).bound(name)
+    if bound is not None and abs(v) > bound:
+        raise InvalidReading(f"{name}: {v:g} {q.unit} is beyond the bound of a home ({bound:g} {q.unit}, "
+                             f"from [site] max_power_w = {max_power_w:g} W)")
     return v
 
 
@@ -123,10 +175,26 @@ class Reading:
         return to_ms(self.time)
 
     @classmethod
-    def checked(cls, time: datetime, raw: Mapping[str, object]) -> tuple[Reading, dict[str, str]]:
+    def checked(
+        cls, time: datetime, raw: Mapping[str, object], *, max_power_w: float = MAX_POWER_W
+    ) -> tuple[Reading, dict[str, str]]:
         """Build a reading from raw values, keeping the valid ones.
 
-        Returns the reading and ``{name: problem}`` for each value that was quarantined.
+        Parameters
+        ----------
+        time : datetime
+            The aware time of the sample.
+        raw : mapping
+            Glossary name to raw value [unit of each quantity].
+        max_power_w : float
+            The largest power of a home (``[site] max_power_w``); see :func:`validate_value`. [W]
+
+        Returns
+        -------
+        reading : Reading
+            The valid values.
+        problems : dict
+            ``{name: problem}`` for each value that was quarantined.
         """
         good: dict[str, float] = {}
         bad: dict[str, str] = {}
@@ -134,7 +202,7 @@ class Reading:
             if value is None:
                 continue
             try:
-                good[name] = validate_value(name, value)
+                good[name] = validate_value(name, value, max_power_w=max_power_w)
             except (InvalidReading, KeyError) as exc:
                 bad[name] = str(exc)
         return cls(time.astimezone(UTC), good), bad

@@ -42,7 +42,15 @@ from typing import Any
 
 import numpy as np
 
-from homegrid.readings.model import InvalidReading, ReadingFrame, parse_iso_time, to_ms, validate_value
+from homegrid.readings.model import (
+    InvalidReading,
+    Limits,
+    ReadingFrame,
+    from_ms,
+    parse_iso_time,
+    to_ms,
+    validate_value,
+)
 
 __all__ = [
     "ENERGY_SOURCES",
@@ -105,7 +113,9 @@ class _Entry:
 # ----------------------------------------------------------------------------- JSON walking
 
 
-def read_tesla_history(path: str | os.PathLike[str], *, interval_s: float | None = None) -> ReadingFrame:
+def read_tesla_history(
+    path: str | os.PathLike[str], *, interval_s: float | None = None, limits: Limits | None = None
+) -> ReadingFrame:
     """Read a saved Tesla ``calendar_history`` reply (power, energy or soe) as readings.
 
     Parameters
@@ -114,6 +124,9 @@ def read_tesla_history(path: str | os.PathLike[str], *, interval_s: float | None
         JSON file: a reply, a bare ``response`` object, or a list of them.
     interval_s : float or None
         Length of one energy interval [s]; None infers it (see :func:`energy_counters`).
+    limits : Limits or None
+        The door's span of times (before 1990 or over a day ahead of the clock is an error);
+        None: :meth:`Limits.now`.
 
     Returns
     -------
@@ -134,12 +147,19 @@ def read_tesla_history(path: str | os.PathLike[str], *, interval_s: float | None
             doc = json.load(f)
     except json.JSONDecodeError as exc:
         raise TeslaHistoryError(file, "", f"not valid JSON: {exc}") from None
-    return parse_tesla_history(doc, file=file, interval_s=interval_s)
+    return parse_tesla_history(doc, file=file, interval_s=interval_s, limits=limits)
 
 
-def parse_tesla_history(doc: object, *, file: str = "<json>", interval_s: float | None = None) -> ReadingFrame:
+def parse_tesla_history(
+    doc: object, *, file: str = "<json>", interval_s: float | None = None, limits: Limits | None = None
+) -> ReadingFrame:
     """Like :func:`read_tesla_history`, for an already decoded JSON document."""
     entries = [e for prefix, reply in _replies(doc, file) for e in _time_series(reply, prefix, file)]
+    limits = Limits.now() if limits is None else limits
+    for entry in entries:
+        if not limits.earliest_ms <= entry.time_ms <= limits.latest_ms:
+            when = "is before 1990" if entry.time_ms < limits.earliest_ms else "is more than a day ahead of the clock"
+            raise TeslaHistoryError(file, f"{entry.path}.timestamp", f"{from_ms(entry.time_ms).isoformat()} {when}")
     by_kind: dict[str, list[_Entry]] = {"power": [], "energy": [], "soe": []}
     for entry in entries:
         by_kind[_kind(entry, file)].append(entry)

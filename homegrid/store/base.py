@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 from homegrid.readings import GridEvidence, ReadingFrame
 from homegrid.store.schema import BucketTable
 
@@ -47,6 +49,22 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def has_readings(self, start_ms: int, end_ms: int) -> bool:
         """Whether any raw reading lies in ``[start_ms, end_ms)``."""
+
+    def readings_at(self, times_ms: np.ndarray) -> ReadingFrame:
+        """The raw readings stored at exactly these times (sorted, distinct) [ms UTC], sorted.
+
+        This default reads the runs of nearby times a run at a time; a database can look the times up.
+        """
+        t = np.asarray(times_ms, dtype=np.int64)
+        if len(t) == 0 or not self.has_readings(int(t[0]), int(t[-1]) + 1):
+            return ReadingFrame.empty()
+        cut = np.flatnonzero(np.diff(t) > 60_000)  # a run's span holds at most a minute per time looked up
+        parts = []
+        for a, b in zip(np.concatenate(([0], cut + 1)).tolist(), np.append(cut, len(t) - 1).tolist(), strict=True):
+            got = self.read_readings(int(t[a]), int(t[b]) + 1)
+            keep = np.isin(got.time_ms, t[a : b + 1])
+            parts.append(ReadingFrame(got.time_ms[keep], {n: c[keep] for n, c in got.columns.items()}))
+        return ReadingFrame.concat(parts)
 
     @abc.abstractmethod
     def neighbours(self, start_ms: int, end_ms: int) -> ReadingFrame:

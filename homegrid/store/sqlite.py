@@ -223,6 +223,18 @@ class SQLiteStore(Store):
         sql = "SELECT EXISTS (SELECT 1 FROM readings WHERE ts >= ? AND ts < ?)"
         return bool(self._reader().execute(sql, (start_ms, end_ms)).fetchone()[0])
 
+    def readings_at(self, times_ms: np.ndarray) -> ReadingFrame:
+        t = np.asarray(times_ms, dtype=np.int64)
+        names = self._columns()
+        if len(t) == 0 or not names or not self.has_readings(int(t[0]), int(t[-1]) + 1):
+            return ReadingFrame.empty()
+        db, rows = self._reader(), []
+        for a in range(0, len(t), 500):  # one index lookup per time, 500 bound at once
+            part = t[a : a + 500].tolist()
+            rows += db.execute(f"SELECT ts, {', '.join(names)} FROM readings WHERE ts IN "
+                               f"({', '.join('?' * len(part))}) ORDER BY ts", part).fetchall()
+        return self._frame(rows, names)
+
     def neighbours(self, start_ms: int, end_ms: int) -> ReadingFrame:
         db = self._reader()
         out: dict[int, dict[str, float]] = {}

@@ -1,0 +1,42 @@
+"""Strict JSON: what homegrid prints or serves never holds ``NaN`` or ``Infinity`` (not JSON; parsers refuse it).
+
+A number that is not finite means "no value" and becomes ``null``; :func:`dumps` then
+checks with ``allow_nan=False``, so anything missed fails here rather than in a reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+__all__ = ["dumps", "finite"]
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every float that is NaN or infinite replaced by None, in dicts, lists and tuples at any depth.
+
+    Parameters
+    ----------
+    value : object
+        A JSON-ready value (dicts, lists, tuples, str, int, float, bool, None).
+
+    Returns
+    -------
+    object
+        The same structure; containers that held such a float are copied, others returned as they are.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if hasattr(value, "dtype") and hasattr(value, "item"):  # a numpy scalar
+        return finite(value.item())
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of :func:`finite` of ``value`` with ``allow_nan=False``; keyword arguments as for it."""
+    return json.dumps(finite(value), allow_nan=False, **kwargs)
