@@ -39,4 +39,7 @@ def finite(value: Any) -> Any:
 
 def dumps(value: Any, **kwargs: Any) -> str:
     """``json.dumps`` of :func:`finite` of ``value`` with ``allow_nan=False``; keyword arguments as for it."""
-    return json.dumps(finite(value), allow_nan=False, **kwargs)
+    try:  # nearly always: no copy of a reply of thousands of rows just to find nothing to replace
+        return json.dumps(value, allow_nan=False, **kwargs)
+    except ValueError:
+        return json.dumps(finite(value), allow_nan=False, **kwargs)
