@@ -51,8 +51,12 @@ from common import OUT, child_env, fmt, homegrid_cmd, log, machine, stop_process
 TZ = ZoneInfo("America/New_York")
 QUICK = {"days": 7, "seconds": 10.0}
 
-#: (kind, path, weight): what 200 dashboards and a few hostile clients ask for
+#: the first HOSTILE_FROM kinds of the mix are the dashboard's reads, the rest the hostile ones
+HOSTILE_FROM = 7
+
+
 def requests_mix(today: str, week_ago: str) -> list[tuple[str, str, int]]:
+    """(kind, path, weight): what 200 dashboards and a few hostile clients ask for."""
     return [
         ("live", "/api/v1/live", 6),
         ("day of minutes", f"/api/v1/energy?from={today}&to={today}&step=minute", 2),
@@ -145,7 +149,8 @@ def start(exe: str | None, data_dir: Path, tmp: Path) -> bench_web.Hub:
     return hub
 
 
-def run_one(exe: str | None, store: Path, tmp: Path, clients: int, watchers: int, seconds: float) -> dict[str, Any]:
+def run_one(exe: str | None, store: Path, tmp: Path, clients: int, watchers: int, seconds: float,
+            mix: str = "all") -> dict[str, Any]:
     data = tmp / f"data-{abs(hash(exe))}"
     shutil.copytree(store, data)
     hub = start(exe, data, tmp)
@@ -156,7 +161,9 @@ def run_one(exe: str | None, store: Path, tmp: Path, clients: int, watchers: int
         from datetime import date, timedelta
 
         week_ago = (date.fromisoformat(today) - timedelta(days=6)).isoformat()
-        plan = [(k, p) for k, p, w in requests_mix(today, week_ago) for _ in range(w)]
+        kinds = requests_mix(today, week_ago)
+        kinds = {"all": kinds, "dashboard": kinds[:HOSTILE_FROM], "hostile": kinds[HOSTILE_FROM:]}[mix]
+        plan = [(k, p) for k, p, w in kinds for _ in range(w)]
         res["idle"] = bench_web.cpu_window(hub, seconds)
         log(f"load: idle: hub CPU {res['idle']['cpu_percent']:.2f} %")
         res["api"] = load_window(hub, clients, seconds, plan)
@@ -181,9 +188,10 @@ def run_one(exe: str | None, store: Path, tmp: Path, clients: int, watchers: int
 def render(r: dict[str, Any], argv: list[str]) -> str:
     lines = ["### Issue 10: the hub under load (`bench/bench_load.py`)", "",
              f"`.venv/bin/python bench/bench_load.py {' '.join(argv)}`; {r['days']} days stored, "
-             f"{fmt(r['seconds'])} s windows, {r['clients']} API clients, {r['watchers']} stream watchers; "
+             f"{fmt(r['seconds'])} s windows, {r['clients']} API clients ({r['mix']} requests), "
+             f"{r['watchers']} stream watchers; "
              f"machine {r['machine']}; load average {r['loadavg']['start'][0]:.2f} at start.", ""]
-    heads = [Path(x["homegrid"]).parent.parent.name or x["homegrid"] for x in r["runs"]]
+    heads = [Path(x["homegrid"]).parents[2].name or x["homegrid"] for x in r["runs"]]  # the checkout of its venv
     lines += ["| figure | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
 
     def row(label: str, f: Any) -> None:
@@ -216,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, help="each window (default 30)")
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--watchers", type=int, default=50)
+    p.add_argument("--mix", choices=("all", "dashboard", "hostile"), default="all",
+                   help="the API clients' requests: the dashboard's reads, the hostile ones, or both (default)")
     p.add_argument("--homegrid", action="append", help="a homegrid executable to run (repeat for side by side)")
     p.add_argument("--out", type=Path, default=OUT / "load.md")
     args = p.parse_args(argv)
@@ -225,12 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, k) is not None:
             sizes[k] = getattr(args, k)
     tmp = Path(tempfile.mkdtemp(prefix="hg-load-"))
-    res: dict[str, Any] = {**sizes, "clients": args.clients, "watchers": args.watchers,
+    res: dict[str, Any] = {**sizes, "mix": args.mix, "clients": args.clients, "watchers": args.watchers,
                            "loadavg": {"start": os.getloadavg()}, "machine": machine(), "runs": []}
     try:
         res["store"] = bench_web.build_store(tmp / "store", sizes["days"], "simulate", tmp, TZ)
         for exe in args.homegrid or [None]:
-            res["runs"].append(run_one(exe, tmp / "store", tmp, args.clients, args.watchers, sizes["seconds"]))
+            res["runs"].append(run_one(exe, tmp / "store", tmp, args.clients, args.watchers, sizes["seconds"],
+                                       args.mix))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["loadavg"]["end"] = os.getloadavg()

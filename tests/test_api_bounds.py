@@ -213,3 +213,33 @@ def test_exports_at_once_are_limited_and_their_slots_come_back(app_parts):
     del running  # streams never started, or dropped by a client that went away: their slots are given back
     gc.collect()
     assert export(from_=date(2025, 6, 1), to=date(2025, 6, 2)).media_type == "text/csv"
+
+
+def test_every_json_route_is_serialized_by_pydantic_so_nan_is_null(app_parts, tmp_path):
+    """A route that declares its return type is serialized by pydantic's core (NaN and infinity as null); one
+    that does not goes through JSONResponse, which answers a NaN with a 500."""
+    import typing
+
+    from fastapi.routing import APIRoute
+    from pydantic import TypeAdapter
+    from starlette.responses import Response
+
+    from homegrid.api.security import install_security, policy_for
+    from homegrid.api.settings import add_settings_routes
+    from homegrid.api.storm import add_storm_routes
+    from homegrid.config import ServerConfig
+    from homegrid.owner import OwnerKey
+
+    app = app_parts[0]
+    add_settings_routes(app, None)
+    add_storm_routes(app, None)
+    install_security(app, policy_for(ServerConfig(), OwnerKey(tmp_path), "127.0.0.1"))
+    routes = [r for r in app.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 10
+    for route in routes:
+        returns = typing.get_type_hints(route.endpoint).get("return")
+        if isinstance(returns, type) and issubclass(returns, Response):
+            continue
+        assert route.response_field is not None, f"{route.path} declares no return type"
+    assert TypeAdapter(dict[str, typing.Any]).dump_json({"a": float("nan"), "b": [float("inf")]}) == \
+        b'{"a":null,"b":[null]}'
