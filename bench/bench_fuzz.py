@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=OUT / "fuzz.md")
     p.add_argument("files", nargs="*", help="fuzz test files (default tests/test_fuzz_*.py)")
     args = p.parse_args(argv)
-    files = [Path(f) for f in args.files] or sorted((REPO / "tests").glob("test_fuzz_*.py"))
+    files = [Path(f).resolve() for f in args.files] or sorted((REPO / "tests").glob("test_fuzz_*.py"))
     env = {**os.environ, "HOMEGRID_FUZZ_EXAMPLES": str(args.examples)}
     rows, failed = [], 0
     for f in files:

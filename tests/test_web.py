@@ -652,7 +652,8 @@ def test_grid_down_banner_shows_backup_time_until_the_grid_is_back(new_page, out
     backups = []  # what the page fetched from /api/v1/backup
     page.page.on("response", lambda r: r.url.startswith(outage_hub.url + "/api/v1/backup") and backups.append(r))
     page.open("now")
-    left = page.page.locator("#grid-banner [data-api='/api/v1/backup']")
+    # the central estimate (a range from low to high follows it when they differ)
+    left = page.page.locator("#grid-banner [data-api='/api/v1/backup'][data-field='estimate.central_s']")
     left.wait_for()
     # the grid's status as /api/v1/live gives it, for the same reading
     shown, live = read_same_time(page, "section.now", READ_GRID, outage_hub)
