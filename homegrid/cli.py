@@ -282,9 +282,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: dict):
     if fmt == "tesla-history":
-        from homegrid.readings.tesla_history import read_tesla_history
-
-        yield read_tesla_history(path, limits=door["limits"])
+        yield _tesla_history_door(path, on_error, problems, door)
         return
     from homegrid.readings.csvfile import iter_csv
 
@@ -292,6 +290,31 @@ def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: di
     for frame, bad in iter_csv(path, chunk_rows=250_000, on_error=on_error, **door):
         problems.extend(bad)
         yield frame
+
+
+def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
+    """A Tesla history file's readings less those stored already: identical ones are dropped (counted), ones
+    stored with another value are refused (``abort``: the whole file; ``skip``: those rows, kept as problems)."""
+    from homegrid.readings import ReadingFrame, from_ms
+    from homegrid.readings.compare import compare_with_stored
+    from homegrid.readings.tesla_history import TeslaHistoryError, read_tesla_history
+
+    frame = read_tesla_history(path, limits=door["limits"])
+    cmp = compare_with_stored(frame, door["stored"](frame.time_ms))
+    door["counts"].duplicates += cmp.duplicates
+    refused = []
+    for c in cmp.conflicts:
+        when = from_ms(int(frame.time_ms[c.row])).isoformat()
+        error = TeslaHistoryError(str(path), when, f"is stored already with different values: {c.name} is "
+                                  f"{c.stored:g} in the store and {c.new:g} here; not imported")
+        # what the quarantine keeps of an import problem
+        error.time_ms, error.field, error.value = int(frame.time_ms[c.row]), c.name, f"{c.new:g}"  # type: ignore
+        refused.append(error)
+    if refused and on_error == "abort":
+        raise refused[0]
+    problems.extend(refused)
+    keep = cmp.keep
+    return ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
 
 
 def cmd_import(args: argparse.Namespace) -> int:

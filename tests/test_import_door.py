@@ -512,3 +512,30 @@ def test_readings_at_finds_exactly_the_stored_times(tmp_path: Path) -> None:
     assert generic.time_ms.tolist() == got.time_ms.tolist()
     assert len(store.readings_at(np.array([t0 - DAY_MS]))) == 0
     store.close()
+
+
+def test_tesla_history_reimport_is_a_no_op_and_a_changed_value_is_refused_not_written_over(
+        data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    power = Path(__file__).parent / "fixtures" / "import" / "tesla_power_day_handwritten.json"
+    args = ["--format", "tesla-history", "--data-dir", str(data_dir)]
+    assert main(["import", str(power), *args]) == 0
+    store = open_store(data_dir)
+    before = store.read_readings(0, 2**62)
+    store.close()
+    capsys.readouterr()
+    assert main(["import", str(power), *args]) == 0
+    assert "no new readings" in capsys.readouterr().out
+    doc = json.loads(power.read_text())
+    doc["response"]["time_series"][1]["battery_power"] = 999.0  # the same time, another value
+    changed = write(tmp_path, "changed.json", json.dumps(doc))
+    assert main(["import", str(changed), *args]) == 2  # abort: nothing imported
+    assert "stored already with different values" in capsys.readouterr().err
+    assert main(["import", str(changed), *args, "--on-error", "skip"]) == 0
+    store = open_store(data_dir)
+    after = store.read_readings(0, 2**62)
+    count, items = store.quarantined(10)
+    store.close()
+    assert np.array_equal(after.time_ms, before.time_ms)
+    assert np.array_equal(after.column("battery_power"), before.column("battery_power"), equal_nan=True)
+    assert count == 1 and items[0].field == "battery_power" and items[0].value == "999"
+    assert items[0].time_ms == int(before.time_ms[1])

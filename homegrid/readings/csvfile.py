@@ -74,6 +74,7 @@ from homegrid.glossary import (
     Kind,
     quantity,
 )
+from homegrid.readings.compare import compare_with_stored
 from homegrid.readings.model import JITTER_TOLERANCE, Limits, ReadingFrame, from_ms
 
 __all__ = [
@@ -544,42 +545,23 @@ def _first_disagreement(cols: dict[str, np.ndarray], a: int, b: int) -> tuple[in
 def _against_stored(
     frame: ReadingFrame, lines: np.ndarray, stored: ReadingFrame, layout: _Layout
 ) -> tuple[ReadingFrame, np.ndarray, list[Problem], int]:
-    """Compare rows with the readings stored at their times.
+    """Compare rows with the readings stored at their times (:func:`compare_with_stored`).
 
-    A row whose every value is stored already is a duplicate (dropped); one that disagrees with a
-    stored value is a problem; one that only adds quantities the stored reading lacks is kept.
-    Returns the rows to write, their lines, the problems and the number of duplicates dropped.
+    Returns the rows to write, their lines, the problems of the disagreeing rows and the number of
+    duplicates dropped.
     """
-    if len(stored) == 0:
-        return frame, lines, [], 0
-    _, ia, ib = np.intersect1d(frame.time_ms, stored.time_ms, assume_unique=True, return_indices=True)
-    if len(ia) == 0:
-        return frame, lines, [], 0
-    conflict = np.zeros(len(ia), dtype=bool)
-    adds = np.zeros(len(ia), dtype=bool)
-    first_diff: dict[int, str] = {}
-    for name, col in frame.columns.items():
-        new, old = col[ia], stored.column(name)[ib]
-        has_new = ~np.isnan(new)
-        differs = has_new & ~np.isnan(old) & (new != old)
-        for k in np.flatnonzero(differs & ~conflict).tolist():
-            first_diff[k] = name
-        conflict |= differs
-        adds |= has_new & np.isnan(old)
+    cmp = compare_with_stored(frame, stored)
     problems = []
-    for k in np.flatnonzero(conflict).tolist():
-        name, i = first_diff[k], int(ia[k])
+    for c in cmp.conflicts:
         reason = (f"is stored already (from before this import, or an earlier line of this file) with different "
-                  f"values: {name} is {_shown(name, stored.column(name)[ib[k]])} in the store and "
-                  f"{_shown(name, frame.columns[name][i])} here; the row is not imported")
-        problems.append(Problem(layout.file, int(lines[i]), TIME, _time_text(int(frame.time_ms[i])), reason))
-    drop = np.zeros(len(frame), dtype=bool)
-    drop[ia[conflict | ~adds]] = True
-    if not drop.any():
+                  f"values: {c.name} is {_shown(c.name, c.stored)} in the store and {_shown(c.name, c.new)} here; "
+                  "the row is not imported")
+        problems.append(Problem(layout.file, int(lines[c.row]), TIME, _time_text(int(frame.time_ms[c.row])), reason))
+    if cmp.keep.all():
         return frame, lines, problems, 0
-    keep = ~drop
+    keep = cmp.keep
     kept = ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
-    return kept, lines[keep], problems, int((~conflict & ~adds).sum())
+    return kept, lines[keep], problems, cmp.duplicates
 
 
 def _line_count(data: bytes | bytearray) -> int:
