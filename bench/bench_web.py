@@ -47,8 +47,8 @@ so day views older than 90 days read the minute rollups, as on a hub that has ru
    in % of one core. Windows: 0 clients, 1 client, 50 clients, ``--pages`` (default 5) real
    headless Chromium pages on ``#/now``, and 0 clients again; the baseline is the mean of both
    idle windows, and the cost of 50 watchers is their window minus it. The hub polls the
-   virtual home every 5 s (``[server] poll_interval_s``), and each stream looks for a new
-   reading every second (``STREAM_CHECK_S``).
+   virtual home every 5 s (``[server] poll_interval_s``), and one loop looks for a new
+   reading every 0.25 s for all streams (``STREAM_CHECK_S``; each stream looked every 1 s before issue 10).
 
 No peer: the issue names none, and the natural one, Powerwall-Dashboard's Grafana, cannot be
 installed here (no ``grafana`` server package in Debian's archive, none on PyPI or npm; the

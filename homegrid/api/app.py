@@ -36,7 +36,7 @@ from homegrid.readings import ReadingFrame, from_ms
 
 __all__ = ["create_app"]
 
-STREAM_CHECK_S = 1.0  # how often the live streams' one loop looks for a newer reading
+STREAM_CHECK_S = 0.25  # how often the live streams' one loop looks for a newer reading (one look serves them all)
 KEEPALIVE_S = 15.0
 #: threads answering requests at once (anyio's default is 40): on a home hub's few cores more only adds
 #: memory, each busy thread holding a reply being built; the requests beyond wait their turn
