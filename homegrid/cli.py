@@ -516,10 +516,6 @@ def _hub_bases(host: str, port: int) -> list[str]:
     """The hub's addresses for links: this machine's, and its name on the LAN when it listens beyond loopback."""
     import socket
 
-    from homegrid.api.security import is_loopback
-
-    if is_loopback(host):
-        return [f"http://{f'[{host}]' if ':' in host else host}:{port}"]
     if host in ("0.0.0.0", "::", ""):
         return [f"http://127.0.0.1:{port}", f"http://{socket.gethostname()}:{port}"]
     return [f"http://{f'[{host}]' if ':' in host else host}:{port}"]

@@ -33,6 +33,7 @@ __all__ = [
     "EV_SOURCES",
     "FIRST_PLAUSIBLE_MS",
     "FLOWS",
+    "LAST_PLAUSIBLE_MS",
     "MAX_AHEAD_MS",
     "MAX_FIELD_CHARS",
     "MAX_LINE_BYTES",
@@ -162,6 +163,8 @@ QUANTITIES: tuple[Quantity, ...] = (
 MAX_POWER_W = 1.0e6
 #: The first plausible time of a reading [ms UTC]: 1990-01-01T00:00:00Z, before any home had a logging meter.
 FIRST_PLAUSIBLE_MS = 631_152_000_000
+#: A device's own clock reading after this is no time [ms UTC]: 2100-01-01T00:00:00Z (a garbled timestamp).
+LAST_PLAUSIBLE_MS = 4_102_444_800_000
 #: How far ahead of the clock a reading may be [ms]: one day (a device's clock or time zone gone wrong).
 MAX_AHEAD_MS = 86_400_000
 #: Years an energy counter may have run at the largest power; its bound is ``max_counter_wh``. [years]

@@ -24,7 +24,7 @@ def finite(value: Any) -> Any:
     Returns
     -------
     object
-        The same structure; containers that held such a float are copied, others returned as they are.
+        The same structure, its dicts, lists and tuples copied (tuples become lists, as JSON has them).
     """
     if isinstance(value, float):
         return value if math.isfinite(value) else None

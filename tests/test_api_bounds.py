@@ -65,12 +65,10 @@ def test_static_cache_holds_only_bundle_files(app_parts, client, tmp_path):
         p.write_text("x" * 10_000)
         assert client.get(f"/static/{p}").status_code == 404
     assert client.get("/static/app.js").status_code == 200
-    bundle = next(r for r in app_parts[0].routes if getattr(r, "path", "") == "/static/{name:path}")
-    assert bundle is not None
+    bundle = app_parts[0].state.static
     names = {Path(n).name for n in (Path(__file__).parents[1] / "homegrid" / "web" / "static").iterdir()}
-    from homegrid.api.static import StaticBundle
-
-    assert StaticBundle().names <= names
+    assert bundle.names <= names
+    assert "app.js" in bundle.cached and bundle.cached <= bundle.names  # none of the 200 files outside
 
 
 def test_export_of_all_dates_reads_only_the_stored_days(app_parts, client):

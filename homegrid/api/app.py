@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import threading
 import weakref
@@ -65,15 +64,15 @@ class _Slots:
 
 
 class _BoundedThreads:
-    """Sets the number of request threads on the first request (anyio's limiter lives in the running loop)."""
+    """Holds the number of request threads (anyio's limiter belongs to the running loop, so it is set there)."""
 
     def __init__(self, app: Any, threads: int) -> None:
-        self.app, self.threads, self.done = app, threads, False
+        self.app, self.threads = app, threads
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if not self.done:
-            anyio.to_thread.current_default_thread_limiter().total_tokens = self.threads
-            self.done = True
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        if limiter.total_tokens != self.threads:
+            limiter.total_tokens = self.threads
         await self.app(scope, receive, send)
 
 
@@ -99,7 +98,7 @@ def create_app(
     ``outages(start_ms, end_ms)`` the outage report (``OutageTracker.report``); ``backup()`` the
     backup time left (``Hub.backup``).
     """
-    from homegrid.strictjson import finite
+    from homegrid.strictjson import dumps
 
     app = FastAPI(
         title="homegrid",
@@ -115,7 +114,7 @@ def create_app(
     app.add_middleware(_BoundedThreads, threads=API_THREADS)
     exports = _Slots(EXPORTS_AT_ONCE)
 
-    bundle = StaticBundle()
+    bundle = app.state.static = StaticBundle()
 
     def static_file(name: str, request: Request) -> Response:
         """A file of the web app's bundle (``homegrid/web/static``), compressed once and kept in memory."""
@@ -157,8 +156,8 @@ def create_app(
                 times = dict.fromkeys(raw, time)
         values = {name: display_value(name, v) for name, v in raw.items()}
         units = {n: quantity(n).unit for n in ALL_NAMES}
-        return finite({"time": time, "values": values, "times": times, "units": units,
-                       "health": health() if health else None})  # the event stream's JSON too
+        return {"time": time, "values": values, "times": times, "units": units,
+                "health": health() if health else None}
 
     def newest_time() -> str | None:
         """The time of the newest reading, as ``/api/v1/live`` gives it (cheap: no health, no JSON)."""
@@ -168,11 +167,10 @@ def create_app(
         return None if span is None else from_ms(span[1]).isoformat()
 
     def live_event() -> str:
-        return f"event: live\ndata: {json.dumps(live_values(), separators=(',', ':'))}\n\n"
+        return f"event: live\ndata: {dumps(live_values(), separators=(',', ':'))}\n\n"  # strict, as the replies
 
     # one loop looks for new readings and builds each event once, however many streams are open
     broadcast = LiveBroadcast(newest_time, live_event, STREAM_CHECK_S, KEEPALIVE_S)
-    app.state.broadcast = broadcast
 
     @app.get("/api/v1/stream", summary="Live values as server-sent events (event 'live', the /api/v1/live body)")
     async def stream(

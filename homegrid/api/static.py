@@ -40,7 +40,13 @@ class StaticBundle:
 
     @property
     def names(self) -> frozenset[str]:
+        """Every file of the bundle."""
         return frozenset(self._files)
+
+    @property
+    def cached(self) -> frozenset[str]:
+        """The files read into memory so far (a subset of :attr:`names`)."""
+        return frozenset(self._cache)
 
     def get(self, name: str) -> tuple[bytes, bytes, str] | None:
         """``(raw, gzipped, media type)`` of a file of the bundle, or None for any other name."""

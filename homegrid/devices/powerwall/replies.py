@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from homegrid.glossary import GridStatus
+from homegrid.glossary import FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS, GridStatus
 
 __all__ = [
     "AGGREGATE_FIELDS",
@@ -83,7 +83,7 @@ GRID_STATUS: dict[str, GridStatus] = {
 }
 
 #: Grid-fault log times accepted [ms since 1970]: 1990-01-01 to 2100-01-01; anything else is no clock reading.
-FAULT_TIMES_MS = (631_152_000_000, 4_102_444_800_000)
+FAULT_TIMES_MS = (FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS)
 
 #: The Tesla app hides the bottom 5 % of the pack: app % = (gateway % - 5) / 0.95.
 HIDDEN_RESERVE_PERCENT = 5.0

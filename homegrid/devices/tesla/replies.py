@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from homegrid.glossary import EvChargingState
+from homegrid.glossary import FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS, EvChargingState
 
 __all__ = [
     "CHARGING_STATES",
@@ -56,7 +56,7 @@ KM_PER_MILE = 1.609344
 EARTH_RADIUS_M = 6_371_008.8
 
 #: ``charge_state.timestamp`` values taken as the car's time [ms since 1970]: 1990-01-01 to 2100-01-01.
-TIMESTAMPS_MS = (631_152_000_000, 4_102_444_800_000)
+TIMESTAMPS_MS = (FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS)
 
 
 class ReplyError(ValueError):
