@@ -26,6 +26,7 @@ __all__ = [
     "Operation",
     "ReplyError",
     "app_soc",
+    "gateway_soc",
     "parse_aggregates",
     "parse_capacity",
     "parse_grid_faults",
@@ -85,7 +86,8 @@ GRID_STATUS: dict[str, GridStatus] = {
 #: Grid-fault log times accepted [ms since 1970]: 1990-01-01 to 2100-01-01; anything else is no clock reading.
 FAULT_TIMES_MS = (FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS)
 
-#: The Tesla app hides the bottom 5 % of the pack: app % = (gateway % - 5) / 0.95.
+#: The Tesla app hides the bottom 5 % of the pack: app % = (gateway % - 5) / 0.95 (pypowerwall's ``level(scale=True)``),
+#: clamped to 0..100. :func:`app_soc` and :func:`gateway_soc` are the one place this rule lives.
 HIDDEN_RESERVE_PERCENT = 5.0
 
 
@@ -147,9 +149,30 @@ def parse_soe(reply: Any) -> float:
 
 
 def app_soc(gateway_percent: float) -> float:
-    """The state of charge as the Tesla app shows it, with the hidden 5 % removed [%]."""
+    """A level on the gateway's scale as the Tesla app shows it, the hidden bottom 5 % removed [%].
+
+    pypowerwall's ``level(scale=True)``: ``(gateway - 5) / 0.95``, here clamped to 0..100 (a gateway
+    below 5 % is an empty battery to the owner). The glossary's ``battery_soc`` and ``battery_reserve``
+    are on this scale; ``battery_soc_gateway`` keeps the gateway's own figure.
+
+    Parameters
+    ----------
+    gateway_percent : float
+        The level as ``/api/system_status/soe`` (or ``/api/operation``) gives it. [%]
+    """
     app = (gateway_percent - HIDDEN_RESERVE_PERCENT) / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)
     return min(100.0, max(0.0, app))
+
+
+def gateway_soc(app_percent: float) -> float:
+    """A level on the Tesla app's scale on the gateway's scale [%]: ``app * 0.95 + 5`` (the inverse of :func:`app_soc`).
+
+    Parameters
+    ----------
+    app_percent : float
+        The level as the Tesla app shows it. [%]
+    """
+    return app_percent * (1.0 - HIDDEN_RESERVE_PERCENT / 100.0) + HIDDEN_RESERVE_PERCENT
 
 
 def parse_capacity(reply: Any) -> float:
