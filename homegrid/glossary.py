@@ -138,6 +138,8 @@ QUANTITIES: tuple[Quantity, ...] = (
              "(its bottom 5 % hidden from the owner: battery_soc = (this - 5) / 0.95).", minimum=0.0, maximum=100.0),
     Quantity("battery_capacity", "Wh", Kind.GAUGE, "Energy the battery holds when full (it fades with age).",
              minimum=0.0, maximum=1.0e8),
+    Quantity("battery_capacity_rated", "Wh", Kind.GAUGE, "What battery_capacity was when new, by the maker's "
+             "rating (health = battery_capacity / this).", minimum=0.0, maximum=1.0e8),
     Quantity("grid_voltage", "V", Kind.GAUGE, "Grid voltage at the site meter (about 0 while the grid is down).",
              minimum=0.0, maximum=1.0e5),
     Quantity("grid_frequency", "Hz", Kind.GAUGE, "Grid frequency at the site meter.", minimum=0.0, maximum=1.0e3),

@@ -208,3 +208,40 @@ def test_recorded_replies_give_the_app_scale(firmware):
     assert v["battery_soc"] == pytest.approx((gateway - 5) / 0.95)
     assert v["battery_soc"] < v["battery_soc_gateway"]  # below 100 % the app shows less than the gateway
     assert v["battery_reserve"] == pytest.approx(max(0.0, (reserve - 5) / 0.95))
+
+
+# --- the Now view's summary: today's and lifetime energy, the battery's health -----------------------------------
+
+def test_recorded_system_status_gives_capacity_and_rating():
+    from homegrid.devices.powerwall.replies import RATED_FULL_PACK_WH, parse_capacity, parse_rated_capacity
+
+    one = json.loads((SAMPLES / "21.44-foogod" / "running" / "system_status.json").read_text())
+    assert parse_capacity(one) == 14061 and parse_rated_capacity(one) == pytest.approx(13_500 / 0.95)
+    # two packs in the total and a third block the total leaves out (no energy_charged): health compares like with like
+    three = json.loads((PW / "tesla_powerwall" / "fixtures" / "system_status.json").read_text())
+    assert parse_capacity(three) == 28078 and parse_rated_capacity(three) == pytest.approx(2 * RATED_FULL_PACK_WH)
+    assert parse_rated_capacity({"nominal_full_pack_energy": 14000}) is None
+
+
+def test_summary_has_today_lifetime_and_battery_health(tmp_path):
+    from homegrid.api.summary import battery_health
+
+    hub, device, clock = _hub(tmp_path)
+    clock.now = datetime.now(UTC).replace(microsecond=0)
+    asyncio.run(hub.poll_once())
+    clock.tick(60)
+    asyncio.run(hub.poll_once())
+    hub.flush()
+    body = _api(hub).get("/api/v1/summary").json()
+    today = datetime.now(hub.config.site.tz).date().isoformat()
+    assert body["today"]["from"] == body["today"]["to"] == today
+    report = _api(hub).get("/api/v1/report", params={"from": today, "to": today}).json()
+    assert body["today"]["energy_wh"] == report["energy_wh"]  # the report's accounting
+    assert body["today"]["energy_wh"]["home"] == pytest.approx(800.0 / 60, rel=0.01)  # 800 W for a minute
+    assert body["lifetime"]["since"] <= today and body["lifetime"]["energy_wh"]["home"] >= body["today"]["energy_wh"]["home"]
+    assert body["battery"] is None  # this device reports no capacity
+    health = battery_health({"battery_capacity": 13_500.0, "battery_capacity_rated": 14_210.5},
+                            {"battery_capacity": "2025-06-01T12:00:00+00:00"})
+    assert health == {"capacity_wh": 13_500.0, "rated_wh": 14_210.5, "health_percent": 95.0,
+                      "read": "2025-06-01T12:00:00+00:00"}
+    hub.store.close()

@@ -228,6 +228,10 @@ def create_app(
         return StreamingResponse(body, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
+    from homegrid.api.summary import add_summary_routes
+
+    add_summary_routes(app, queries, live)
+
     @app.get("/api/v1/energy", summary="Energy, flows and average power per step")
     def energy(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 instant or local date")],

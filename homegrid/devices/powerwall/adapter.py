@@ -21,6 +21,7 @@ from homegrid.devices.powerwall.replies import (
     app_soc,
     parse_aggregates,
     parse_capacity,
+    parse_rated_capacity,
     parse_grid_faults,
     parse_grid_status,
     parse_operation,
@@ -86,14 +87,13 @@ class PowerwallGateway(Device):
             ("/api/system_status/grid_faults", lambda r: setattr(self, "faults", parse_grid_faults(r))),
         ]
         if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
-            optional.append(("/api/system_status", lambda r: self._use_capacity(parse_capacity(r))))
+            optional.append(("/api/system_status", lambda r: self._use_capacity(parse_capacity(r),
+                                                                                parse_rated_capacity(r), values)))
         for api, use in optional:
             try:
                 use(self._get(api))
             except (DeviceError, ReplyError) as exc:
                 problems[api] = str(exc)
-        if self._capacity is not None:
-            values["battery_capacity"] = self._capacity
         if not getattr(self.client, "reports_counters", True):
             for name in COUNTERS:  # pypowerwall's cloud modes fill the counters with zeros
                 values.pop(name, None)
@@ -120,9 +120,14 @@ class PowerwallGateway(Device):
             ],
         }
 
-    def _use_capacity(self, capacity_wh: float) -> None:
+    def _use_capacity(self, capacity_wh: float, rated_wh: float | None, values: dict[str, float]) -> None:
+        """The pack's full energy (and its rating), in the reading of the poll that read them: their time says
+        when they were read (the hub keeps the newest of each quantity)."""
         self._capacity = capacity_wh
         self._capacity_read = time.monotonic()
+        values["battery_capacity"] = capacity_wh
+        if rated_wh is not None:
+            values["battery_capacity_rated"] = rated_wh
 
     @staticmethod
     def _use_soe(gateway_percent: float, values: dict[str, float]) -> None:

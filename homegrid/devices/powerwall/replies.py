@@ -29,6 +29,7 @@ __all__ = [
     "gateway_soc",
     "parse_aggregates",
     "parse_capacity",
+    "parse_rated_capacity",
     "parse_grid_faults",
     "parse_grid_status",
     "parse_operation",
@@ -182,6 +183,31 @@ def parse_capacity(reply: Any) -> float:
     if value <= 0:
         raise ReplyError(endpoint, f"nominal_full_pack_energy is {value}")
     return value
+
+
+#: A Powerwall's rating: 13.5 kWh usable (Powerwall 2, +, 3), which is the pack above the hidden 5 %, so a
+#: new pack's ``nominal_full_pack_energy`` is about 13,500 / 0.95 = 14,211 Wh. [Wh]
+RATED_FULL_PACK_WH = 13_500.0 / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)
+
+
+def parse_rated_capacity(reply: Any) -> float | None:
+    """The rated full-pack energy [Wh] of the packs ``/api/system_status`` counts in ``nominal_full_pack_energy``
+    (``battery_blocks``, each :data:`RATED_FULL_PACK_WH`); None when it lists no blocks.
+
+    A block the total leaves out (one without ``energy_charged``, as an expansion pack on some firmware) is not
+    counted, so that health compares like with like.
+    """
+    endpoint = "/api/system_status"
+    body = _object(endpoint, reply)
+    blocks = body.get("battery_blocks")
+    if not isinstance(blocks, list) or not blocks:
+        return None
+    total = parse_capacity(reply)
+    every = [b for b in blocks if isinstance(b, dict)]
+    summed = sum(float(b.get("nominal_full_pack_energy") or 0.0) for b in every)
+    if abs(summed - total) > 0.01 * total:
+        every = [b for b in every if b.get("energy_charged") is not None]
+    return len(every) * RATED_FULL_PACK_WH if every else None
 
 
 def parse_grid_status(reply: Any) -> GridStatus:

@@ -679,6 +679,9 @@ class SimulatedGateway:
             "/api/system_status": lambda: {
                 "nominal_full_pack_energy": model.capacity_wh,
                 "nominal_energy_remaining": model.capacity_wh * model.state().soe / 100.0,
+                "battery_blocks": [{"PackagePartNumber": "3012170-05-B", "nominal_full_pack_energy": model.capacity_wh,
+                                    "nominal_energy_remaining": model.capacity_wh * model.state().soe / 100.0,
+                                    "energy_charged": 0, "energy_discharged": 0}],
             },
             "/api/site_info/site_name": lambda: {"site_name": "Simulated Gateway", "timezone": "UTC"},
             "/api/sitemaster": lambda: _SITEMASTER,
