@@ -226,7 +226,7 @@ def test_recorded_system_status_gives_capacity_and_rating():
 def test_summary_has_today_lifetime_and_battery_health(tmp_path):
     from homegrid.api.summary import battery_health
 
-    hub, device, clock = _hub(tmp_path)
+    hub, _, clock = _hub(tmp_path)
     clock.now = datetime.now(UTC).replace(microsecond=0)
     asyncio.run(hub.poll_once())
     clock.tick(60)
@@ -238,7 +238,8 @@ def test_summary_has_today_lifetime_and_battery_health(tmp_path):
     report = _api(hub).get("/api/v1/report", params={"from": today, "to": today}).json()
     assert body["today"]["energy_wh"] == report["energy_wh"]  # the report's accounting
     assert body["today"]["energy_wh"]["home"] == pytest.approx(800.0 / 60, rel=0.01)  # 800 W for a minute
-    assert body["lifetime"]["since"] <= today and body["lifetime"]["energy_wh"]["home"] >= body["today"]["energy_wh"]["home"]
+    assert body["lifetime"]["since"] <= today
+    assert body["lifetime"]["energy_wh"]["home"] >= body["today"]["energy_wh"]["home"]
     assert body["battery"] is None  # this device reports no capacity
     health = battery_health({"battery_capacity": 13_500.0, "battery_capacity_rated": 14_210.5},
                             {"battery_capacity": "2025-06-01T12:00:00+00:00"})

@@ -21,10 +21,10 @@ from homegrid.devices.powerwall.replies import (
     app_soc,
     parse_aggregates,
     parse_capacity,
-    parse_rated_capacity,
     parse_grid_faults,
     parse_grid_status,
     parse_operation,
+    parse_rated_capacity,
     parse_soe,
 )
 from homegrid.glossary import COUNTERS

@@ -29,10 +29,10 @@ __all__ = [
     "gateway_soc",
     "parse_aggregates",
     "parse_capacity",
-    "parse_rated_capacity",
     "parse_grid_faults",
     "parse_grid_status",
     "parse_operation",
+    "parse_rated_capacity",
     "parse_soe",
 ]
 
