@@ -225,13 +225,14 @@ export function NowView() {
       </svg>
     </div>
     <div class="tiles">
-      <${Tile} label="Battery" value=${pct(v.battery_soc)} field="values.battery_soc" raw=${v.battery_soc}
+      <${Tile} label="Battery" value=${pct(v.battery_soc)} field="values.battery_soc" raw=${v.battery_soc} stale=${old.has("battery_soc")}
         note=${`${battWord}${batt ? ` ${kw(batt)}` : ""} · reserve ${pct(v.battery_reserve)}`} />
       <${Tile} label="Backup reserve" value=${pct(v.battery_reserve)} field="values.battery_reserve" raw=${v.battery_reserve}
+        stale=${old.has("battery_reserve")}
         note="kept for outages" />
-      <${Tile} label="Grid" value=${gridWord} field="values.grid_status" raw=${v.grid_status}
+      <${Tile} label="Grid" value=${gridWord} field="values.grid_status" raw=${v.grid_status} stale=${old.has("grid_status")}
         note=${down ? "your battery is powering the home" : `${kw(grid)} ${grid >= 0 ? "in" : "out"}`} />
-      ${v.ev_soc != null && html`<${Tile} label="Car" value=${pct(v.ev_soc)} field="values.ev_soc" raw=${v.ev_soc}
+      ${v.ev_soc != null && html`<${Tile} label="Car" value=${pct(v.ev_soc)} field="values.ev_soc" raw=${v.ev_soc} stale=${old.has("ev_soc")}
         note=${`${EV_STATES[v.ev_charging_state] ?? v.ev_charging_state ?? ""}${v.ev_power > ACTIVE_W ? ` · ${kw(v.ev_power)}` : ""}`}
         href="#/car" />`}
     </div>
@@ -239,11 +240,12 @@ export function NowView() {
   </section>`;
 }
 
-export function Tile({ label, value, note, field, raw, api = LIVE, href, id }) {
-  const body = html`<span class="tile-label">${label}</span>
+export function Tile({ label, value, note, field, raw, api = LIVE, href, id, stale = false }) {
+  const body = html`<span class="tile-label">${label}${stale ? html` <span class="pill">old</span>` : ""}</span>
     <b class="tile-value" ...${src(api, field, raw)}>${value}</b>
     ${note && html`<span class="tile-note">${note}</span>`}`;
+  const cls = `tile card${stale ? " stale" : ""}`;
   return href
-    ? html`<a class="tile card" href=${href} id=${id}>${body}</a>`
-    : html`<div class="tile card" id=${id}>${body}</div>`;
+    ? html`<a class=${cls} href=${href} id=${id} data-stale=${stale ? "true" : undefined}>${body}</a>`
+    : html`<div class=${cls} id=${id} data-stale=${stale ? "true" : undefined}>${body}</div>`;
 }
