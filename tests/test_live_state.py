@@ -22,7 +22,9 @@ from homegrid.glossary import quantity
 from homegrid.hub.liveness import OFFLINE_AFTER_S, DeviceState, device_state, is_stale
 from homegrid.hub.service import Hub
 from homegrid.readings import Reading
+from tests.broker import mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
 
+from .test_mqtt import subscribe, teardown  # noqa: F401 (fixtures)
 from .test_powerwall_replies import FIRMWARES, PW, SAMPLES, RecordedGateway
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
@@ -246,3 +248,46 @@ def test_summary_has_today_lifetime_and_battery_health(tmp_path):
     assert health == {"capacity_wh": 13_500.0, "rated_wh": 14_210.5, "health_percent": 95.0,
                       "read": "2025-06-01T12:00:00+00:00"}
     hub.store.close()
+
+
+# --- MQTT: availability per device ----------------------------------------------------------------------------
+
+def test_discovery_follows_the_device_that_measures_a_quantity():
+    from homegrid.api.mqtt import discovery_config
+
+    _, plain = discovery_config(quantity("grid_power"), node_id="home", state_topic="s", availability_topic="hub",
+                                device={})
+    assert plain["availability_topic"] == "hub" and "availability" not in plain
+    _, config = discovery_config(quantity("grid_power"), node_id="home", state_topic="s", availability_topic="hub",
+                                 device={}, device_availability_topic="hub/device/powerwall/availability")
+    assert "availability_topic" not in config and config["availability_mode"] == "all"
+    assert [a["topic"] for a in config["availability"]] == ["hub", "hub/device/powerwall/availability"]
+    assert all(a["payload_available"] == "online" and a["payload_not_available"] == "offline"
+               for a in config["availability"])
+
+
+def test_each_devices_availability_goes_to_mqtt_and_home_assistant(mosquitto, teardown, subscribe):  # noqa: F811
+    from .test_mqtt import WAIT, publisher
+
+    p = publisher(mosquitto, teardown, names=["grid_power", "ev_soc"])
+    sub = subscribe(f"{p.discovery_prefix}/#", f"{p.topic_prefix}/#")
+    p.start()
+    assert p.wait_connected(WAIT)
+    powerwall = {"name": "powerwall", "state": "live", "quantities": ["grid_power", "battery_soc"]}
+    car = {"name": "tesla", "state": "stale", "quantities": ["ev_soc"]}
+    p.device_states([powerwall, car])
+    sub.wait_payload(p.device_topic("powerwall"), b"online")
+    sub.wait_payload(p.device_topic("tesla"), b"offline")  # its figures are old: unavailable to Home Assistant
+    topic = p.discovery_topic("grid_power")
+    sub.wait_for(lambda ms: any(m.topic == topic and b"availability_mode" in m.payload for m in ms),
+                 "grid_power announced again with its device's availability")
+    config = json.loads([m for m in sub.on(topic) if b"availability_mode" in m.payload][-1].payload)
+    assert [a["topic"] for a in config["availability"]] == [p.availability_topic, p.device_topic("powerwall")]
+
+    before = len(sub.on(p.device_topic("powerwall")))
+    p.device_states([powerwall, car])  # nothing changed: nothing sent
+    p.device_states([{**powerwall, "state": "offline"}, car])
+    sub.wait_payload(p.device_topic("powerwall"), b"offline")
+    assert len(sub.on(p.device_topic("powerwall"))) == before + 1
+    late = subscribe(p.device_topic("powerwall"))  # retained: a newcomer learns it at once
+    assert late.wait_for(lambda ms: ms, "the retained availability")[0].payload == b"offline"

@@ -137,7 +137,9 @@ class DevicePoller:
         self.health.interval_s = interval_s
         #: polls failing this long make the device offline [s] (``[server] offline_after_s``; the hub sets it)
         self.offline_after_s = OFFLINE_AFTER_S
-        self._seen_ms: int | None = None  # the newest reading taken [ms UTC]
+        # the newest reading taken [ms UTC]; a restarted hub starts from the newest stored one
+        self._seen_ms: int | None = last_ms
+        self.health.last_seen = None if last_ms is None else from_ms(last_ms).isoformat()
         self._failing_since_ms: int | None = None
         self._warnings = ThrottledWarning(log)
         #: gets the device's grid-event evidence (fault log ...) after each good poll

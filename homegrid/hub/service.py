@@ -239,6 +239,12 @@ class Hub:
             raise ValueError(f"storm command {mode!r}: expected ON, OFF or AUTO")
         storm_switch(self.storm, mode, by="MQTT")
 
+    async def _availability_loop(self) -> None:
+        """Tell MQTT each device's availability (live or not) as it changes; checked every second."""
+        while not self._stopping.is_set():
+            self.publisher.device_states(self.live()[3])  # type: ignore[union-attr]
+            await wait_or_stop(self._stopping, 1.0)
+
     async def _storm_state_loop(self) -> None:
         """Tell MQTT whether storm mode is on, when it changes (and every few minutes)."""
         last, quiet = None, 0.0
@@ -412,6 +418,8 @@ class Hub:
         tasks = [start(f"poller {i} ({p.health.name})", partial(p.run, self._stopping), p.health.crashed)
                  for i, p in enumerate(self.pollers)]
         tasks += [start("flush", self._flush_loop), start("prune", self._prune_loop)]
+        if self.publisher is not None and hasattr(self.publisher, "device_states"):
+            tasks.append(start("availability", self._availability_loop))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
             if self._storm_topic is not None:
