@@ -291,3 +291,28 @@ def test_each_devices_availability_goes_to_mqtt_and_home_assistant(mosquitto, te
     assert len(sub.on(p.device_topic("powerwall"))) == before + 1
     late = subscribe(p.device_topic("powerwall"))  # retained: a newcomer learns it at once
     assert late.wait_for(lambda ms: ms, "the retained availability")[0].payload == b"offline"
+
+
+# --- a device that reads less often than the hub asks (the car) -------------------------------------------------
+
+def test_a_car_read_once_a_minute_is_not_stale_between_reads(tmp_path):
+    from homegrid.devices.tesla import TeslaVehicle
+    from homegrid.devices.tesla.adapter import Mode, PollPolicy
+
+    car = TeslaVehicle(object(), policy=PollPolicy())  # type: ignore[arg-type]
+    assert car.poll_interval_s == 60.0  # online or asleep: a reading (or the list's state) once a minute
+    car.mode = Mode.SUSPENDED
+    assert car.poll_interval_s == PollPolicy().suspend_s  # left alone to fall asleep: no reading for 20 min
+
+    class EveryMinute(Switchable):
+        poll_interval_s = 60.0
+
+    clock = Clock()
+    hub = Hub(Config().check(), tmp_path, devices=[(EveryMinute(clock), 5.0)], clock=clock)
+    asyncio.run(hub.poll_once())
+    clock.tick(180)  # three of its minutes: still live
+    [d] = hub.live()[3]
+    assert d["state"] == "live" and d["interval_s"] == 60.0
+    clock.tick(1)
+    assert hub.live()[3][0]["state"] == "stale"
+    hub.store.close()

@@ -251,10 +251,18 @@ class DevicePoller:
         h.backoff_s = 0.0
         h.last_ok = reading.time.isoformat()
 
+    @property
+    def reading_interval_s(self) -> float:
+        """How often the device gives a reading [s]: its poll interval, or the device's own pace when it reads
+        less often than it is asked (a car's ``poll_interval_s``)."""
+        own = getattr(self.device, "poll_interval_s", None)
+        return max(self.interval_s, own) if isinstance(own, (int, float)) else self.interval_s
+
     def state(self) -> str:
         """``live``, ``stale`` or ``offline`` now (see :mod:`homegrid.hub.liveness`); kept in the health too."""
         h = self.health
-        h.state = device_state(to_ms(self.clock()), self._seen_ms, self._failing_since_ms, self.interval_s,
+        h.interval_s = self.reading_interval_s
+        h.state = device_state(to_ms(self.clock()), self._seen_ms, self._failing_since_ms, h.interval_s,
                                self.offline_after_s).value
         return h.state
 

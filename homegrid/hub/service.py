@@ -279,7 +279,7 @@ class Hub:
     def _device_live(poller: DevicePoller) -> dict[str, Any]:
         h = poller.health
         return {"name": h.name, "state": poller.state(), "last_seen": h.last_seen, "quantities": list(h.quantities),
-                "interval_s": poller.interval_s, "failing_since": h.failing_since}
+                "interval_s": h.interval_s, "failing_since": h.failing_since}
 
     def backup(self) -> dict[str, Any]:
         """How long the battery would carry the home now (``/api/v1/backup``)."""

@@ -125,7 +125,7 @@ function LiveStatus({ live, connected }) {
   const parts = bad.map((d) => {
     const s = seenAgo(live, d.last_seen);
     const name = DEVICE_NAMES[d.name] ?? d.name;
-    const what = d.state === "offline" ? "offline" : "not answering";
+    const what = d.state === "offline" ? "offline" : d.failing_since ? "not answering" : "no new reading";
     return html`<span class="seen" data-device=${d.name} data-state=${d.state}>${name} ${what} · <time
       datetime=${d.last_seen ?? ""} ...${src(LIVE, "devices.last_seen", d.last_seen)}>last seen ${
         s == null ? "never" : `${duration(s)} ago`}</time>${d.last_seen ? ` (${clock(d.last_seen, true)})` : ""}</span>`;

@@ -22,7 +22,7 @@ var Zr,ye,Rs,Gc,tn,zs,Is,Vs,Zl,jr,yr,Hs,eo,Ql,Xl,jc,qr={},Kr=[],Yc=/acit|ex(?:s|
       y1=${n.y+Math.sin(a)*(r-6)} x2=${n.x+Math.cos(a)*(r+6)} y2=${n.y+Math.sin(a)*(r+6)} />`}
   </g>`}var go={disconnected:"Not plugged in",stopped:"Plugged in, not charging",starting:"Starting to charge",charging:"Charging",complete:"Charged",no_power:"Plugged in, no power",unknown:"Unknown"};function fu({live:e,connected:t}){let n=e.devices||[],r=n.filter(c=>c.state!=="live"),l=$a(n),s=ba(e,e.time);if(!r.length&&t)return x`<p class="muted" role="status" data-state="live">
       <span class="dot on" aria-hidden="true"></span>Live · updated <time datetime=${e.time}
-        ...${se(Qn,"time",e.time)}>${Qe(e.time)}</time></p>`;let a=r.map(c=>{let f=ba(e,c.last_seen),u=su[c.name]??c.name,g=c.state==="offline"?"offline":"not answering";return x`<span class="seen" data-device=${c.name} data-state=${c.state}>${u} ${g} · <time
+        ...${se(Qn,"time",e.time)}>${Qe(e.time)}</time></p>`;let a=r.map(c=>{let f=ba(e,c.last_seen),u=su[c.name]??c.name,g=c.state==="offline"?"offline":c.failing_since?"not answering":"no new reading";return x`<span class="seen" data-device=${c.name} data-state=${c.state}>${u} ${g} · <time
       datetime=${c.last_seen??""} ...${se(Qn,"devices.last_seen",c.last_seen)}>last seen ${f==null?"never":`${rt(f)} ago`}</time>${c.last_seen?` (${Qe(c.last_seen,!0)})`:""}</span>`});return x`<p class="muted" role="status" data-state=${t?l:"disconnected"}>
     <span class=${`dot ${l==="live"&&!t||l==="offline"?"off":"stale"}`} aria-hidden="true"></span>
     ${!t&&x`<span>Reconnecting… · </span>`}
