@@ -144,3 +144,58 @@ def test_a_gateway_that_stops_answering_goes_stale_then_offline_on_the_now_view(
         assert all(n["stale"] == "true" for n in shown["nodes"].values())
     finally:
         gateway.back()
+
+
+# --- storm mode's state on the Now view -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def storm_hub(tmp_path_factory) -> Iterator[Served]:
+    import json
+
+    from .test_storm_live import NO_ALERTS
+
+    config = f"""
+[site]
+timezone = "America/Phoenix"
+[server]
+backfill_days = 0.05
+poll_interval_s = 1
+[virtual]
+outages_per_year = 0
+backup_reserve_percent = 25
+[storm]
+enabled = true
+source = {json.dumps(str(NO_ALERTS))}
+interval_s = 60
+reserve_percent = 100
+hold_h = 0
+settle_s = 0
+"""
+    served = start_hub(tmp_path_factory.mktemp("storm-now"), config, ZoneInfo("America/Phoenix"))
+    try:
+        yield served
+    finally:
+        stop_hub(served)
+
+
+def test_storm_modes_state_is_on_the_now_view(browser, storm_hub):
+    from .test_storm_live import storm_cli, wait_for
+
+    p = Page(browser, storm_hub, DESKTOP)
+    try:
+        p.open("now")
+        p.page.wait_for_selector("#now-storm")
+        assert p.page.get_attribute("#now-storm", "data-storm") == "off"
+        assert p.page.text_content("#now-storm b") == "Storm mode off"
+        assert "no alert for your area" in p.page.text_content("#now-storm")
+        assert storm_cli(storm_hub, "on").returncode == 0
+        wait_for(lambda: storm_hub.get("/api/v1/storm")["set_reserve_percent"] == 100.0, "storm mode never held")
+        # the view follows by itself (it asks every 15 s)
+        p.wait_for("document.querySelector('#now-storm')?.dataset.storm === 'on'", timeout=25_000)
+        assert p.page.text_content("#now-storm b") == "Storm mode on"
+        assert "holding the backup reserve at 100 %" in p.page.text_content("#now-storm")
+        assert p.page.get_attribute("#now-storm", "href") == "#/system"  # where it is switched
+        p.shot("now-storm")
+        assert storm_cli(storm_hub, "auto").returncode == 0
+    finally:
+        p.close()

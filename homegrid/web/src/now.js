@@ -147,7 +147,7 @@ function useSecondTick() {
 }
 
 function StormLine() {
-  const { data } = useFetch("/api/v1/storm", 30000);
+  const { data } = useFetch("/api/v1/storm", 15000);
   if (!data || !data.enabled) return null;
   const alert = data.alerts?.[0];
   const why = data.storm
