@@ -13,9 +13,9 @@ import pytest
 
 from homegrid.devices.powerwall.simulator import SimulatedGateway, Simulator
 
-from .test_web import DESKTOP, Page, Served, fmt_pct, start_hub, stop_hub
+from .test_web import DESKTOP, PHONE, Page, Served, fmt_pct, start_hub, stop_hub
 
-OFFLINE_AFTER_S = 20.0
+OFFLINE_AFTER_S = 30.0
 PASSWORD = "simulated"
 STATUS = "document.querySelector('section.now [role=status]')"
 
@@ -82,6 +82,23 @@ def rgb(hex_colour: str) -> str:
     return "rgb({}, {}, {})".format(*(int(h[i:i + 2], 16) for i in (0, 2, 4)))
 
 
+def check_stale_page_is_accessible_and_fits(page: Page, hub: Served) -> None:
+    """axe-core's WCAG 2 A/AA rules on the stale view (greyed figures stay readable), and a phone's width holds it."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page.page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa"]},
+                                           "resultTypes": ["violations"]})
+    assert not result.violations_count, result.generate_report()
+    phone = Page(page.context.browser, hub, PHONE)
+    try:
+        phone.open("now")
+        phone.wait_for(f"['stale', 'offline'].includes({STATUS}?.dataset.state)")
+        assert phone.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        phone.shot("now-stale")
+    finally:
+        phone.close()
+
+
 def test_a_gateway_that_stops_answering_goes_stale_then_offline_on_the_now_view(page, hub, gateway):
     live = hub.get("/api/v1/live")
     [device] = live["devices"]
@@ -130,6 +147,7 @@ def test_a_gateway_that_stops_answering_goes_stale_then_offline_on_the_now_view(
         api = hub.get("/api/v1/live")["devices"][0]
         assert api["state"] == "stale" and api["last_seen"] is not None
         page.shot("now-stale")
+        check_stale_page_is_accessible_and_fits(page, hub)
 
         # "last seen" keeps counting with no new event
         page.page.wait_for_timeout(2500)
