@@ -100,6 +100,7 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()  # more names the hub is reached by (besides its addresses and hostname)
     open_reads: bool = False  # beyond loopback, reads need no credential (anyone on the LAN may look)
     cors_origins: tuple[str, ...] = ()  # other web origins allowed to call the API (none: no CORS at all)
+    offline_after_s: float = 300.0  # a device whose polls fail this long is offline (homegrid.hub.liveness)
 
     def check(self) -> None:
         if not 0 < self.port < 65536:
@@ -115,6 +116,8 @@ class ServerConfig:
             raise ConfigError("server.poll_interval_s must be within 0.1..3600 s")
         if self.backfill_days < 0:
             raise ConfigError("server.backfill_days must be >= 0")
+        if not 1 <= self.offline_after_s <= 86_400:
+            raise ConfigError("server.offline_after_s must be within 1..86400 s (default 300)")
 
 
 @dataclass(frozen=True)

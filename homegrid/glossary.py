@@ -131,13 +131,20 @@ QUANTITIES: tuple[Quantity, ...] = (
     Quantity("ev_power", "W", Kind.POWER, "The car charger's power, part of home_power, >= 0.", minimum=0.0),
     Quantity("grid_power", "W", Kind.POWER, "Grid exchange: + import, - export."),
     Quantity("battery_power", "W", Kind.POWER, "Home battery: + discharge, - charge."),
-    Quantity("battery_soc", "%", Kind.PERCENT, "Home battery state of charge.", minimum=0.0, maximum=100.0),
+    Quantity("battery_soc", "%", Kind.PERCENT, "Home battery state of charge, as the owner's app shows it (a "
+             "Powerwall: the Tesla app's scale, app = (gateway - 5) / 0.95 clamped to 0..100).",
+             minimum=0.0, maximum=100.0),
+    Quantity("battery_soc_gateway", "%", Kind.PERCENT, "A Powerwall's state of charge as its gateway reports it "
+             "(its bottom 5 % hidden from the owner: battery_soc = (this - 5) / 0.95).", minimum=0.0, maximum=100.0),
     Quantity("battery_capacity", "Wh", Kind.GAUGE, "Energy the battery holds when full (it fades with age).",
              minimum=0.0, maximum=1.0e8),
+    Quantity("battery_capacity_rated", "Wh", Kind.GAUGE, "What battery_capacity was when new, by the maker's "
+             "rating (health = battery_capacity / this).", minimum=0.0, maximum=1.0e8),
     Quantity("grid_voltage", "V", Kind.GAUGE, "Grid voltage at the site meter (about 0 while the grid is down).",
              minimum=0.0, maximum=1.0e5),
     Quantity("grid_frequency", "Hz", Kind.GAUGE, "Grid frequency at the site meter.", minimum=0.0, maximum=1.0e3),
-    Quantity("battery_reserve", "%", Kind.PERCENT, "Backup reserve the battery keeps for outages.",
+    Quantity("battery_reserve", "%", Kind.PERCENT, "Backup reserve the battery keeps for outages (battery_soc's "
+             "scale).",
              minimum=0.0, maximum=100.0),
     Quantity("grid_status", "", Kind.STATUS, "connected / islanded / transition / unknown.", states=GridStatus),
     Quantity("solar_energy_exported", "Wh", Kind.COUNTER, "Lifetime solar generation."),

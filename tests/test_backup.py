@@ -200,13 +200,14 @@ def test_report_constant_load_by_hand(recorder, store):
     rep = backup_report(store, NEW_YORK, live, now)
     json.dumps(rep)
     assert rep["reason"] is None
-    assert rep["stored_wh"] == 5000.0
-    # usable: the whole 50 %, less the gateway's hidden 5 %; the 20 % backup reserve is no floor in an outage
-    assert rep["usable_wh"] == 4500.0
-    assert rep["estimate"] == {"low_s": 4.5 * H, "central_s": 4.5 * H, "high_s": 4.5 * H}
-    assert rep["display"] == {"central": "4:30", "range": "4:30–4:30"}
-    assert rep["vendor"]["seconds"] == 5 * H  # the whole stored energy over the load now
-    assert rep["vendor"]["display"] == "5:00"
+    # the app's 50 % is the gateway's 52.5 % (5 + 50 x 0.95): 5250 Wh stored in the pack
+    assert rep["stored_wh"] == 5250.0
+    # usable: the app's 50 % of the 95 % above the gateway's hidden 5 %; the 20 % backup reserve is no floor
+    assert rep["usable_wh"] == 4750.0
+    assert rep["estimate"] == {"low_s": 4.75 * H, "central_s": 4.75 * H, "high_s": 4.75 * H}
+    assert rep["display"] == {"central": "4:45", "range": "4:45–4:45"}
+    assert rep["vendor"]["seconds"] == 5.25 * H  # the whole stored energy over the load now
+    assert rep["vendor"]["display"] == "5:15"
     assert "energy remaining / current load" in rep["vendor"]["method"]
     assert rep["assumptions"]["recent_load_w"] == pytest.approx(1000.0)
     assert rep["assumptions"]["history_hours"] == 3 * 24  # every complete hour
@@ -222,11 +223,12 @@ def test_report_leaves_the_car_out_unless_told(recorder, store):
     now = start + (n - 1) * 60_000
     live = {"battery_soc": 55.0, "battery_capacity": 10_000.0, "home_power": 3000.0, "ev_power": 2000.0}
     without = backup_report(store, NEW_YORK, live, now)
-    assert without["estimate"]["central_s"] == pytest.approx(5 * H)  # 5 kWh usable at 1 kW
+    # the app's 55 % of the 9.5 kWh above the hidden 5 %: 5.225 kWh usable at 1 kW (5.725 kWh in the pack)
+    assert without["estimate"]["central_s"] == pytest.approx(5.225 * H)
     assert without["assumptions"]["ev_in_load"] is False
     with_car = backup_report(store, NEW_YORK, live, now, include_ev=True)
-    assert with_car["estimate"]["central_s"] == pytest.approx(5 / 3 * H)
-    assert without["vendor"]["seconds"] == with_car["vendor"]["seconds"] == pytest.approx(5500 / 3000 * H, abs=1)
+    assert with_car["estimate"]["central_s"] == pytest.approx(5.225 / 3 * H)
+    assert without["vendor"]["seconds"] == with_car["vendor"]["seconds"] == pytest.approx(5725 / 3000 * H, abs=1)
     assert recent_load_w(store, now) == pytest.approx(1000.0)
     assert recent_load_w(store, now, include_ev=True) == pytest.approx(3000.0)
 
@@ -242,7 +244,7 @@ def test_report_without_battery_data_gives_a_reason(store):
     # the configured capacity stands in; with no history the load now is held, without solar
     rep = backup_report(store, NEW_YORK, {"battery_soc": 45.0, "home_power": 800.0}, now, capacity_wh=10_000.0)
     assert rep["assumptions"]["capacity_source"] == "config"
-    assert rep["estimate"]["central_s"] == pytest.approx(4000 / 800 * H)
+    assert rep["estimate"]["central_s"] == pytest.approx(45 * 95 / 800 * H, abs=1)  # the app's 45 % of 9.5 kWh
     assert backup_report(store, NEW_YORK, {"battery_soc": 45.0}, now, capacity_wh=10_000.0)["reason"]
 
 

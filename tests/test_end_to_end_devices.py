@@ -187,8 +187,9 @@ scale = 1000
     assert names == ["powerwall", "tesla", "mqtt"]
     assert all(d["errors"] == 0 for d in status["devices"]), status["devices"]
     gateway = status["devices"][0]["status"]
-    soc = hub.live()[1]["battery_soc"]
-    assert gateway["battery_soc_app_percent"] == pytest.approx((soc - 5) / 0.95, abs=0.05)
+    live = hub.live()[1]
+    assert gateway["battery_soc_gateway_percent"] == pytest.approx(live["battery_soc_gateway"], abs=0.05)
+    assert live["battery_soc"] == pytest.approx((live["battery_soc_gateway"] - 5) / 0.95)  # the Tesla app's scale
     assert gateway["operation_mode"] == "self_consumption"
     assert status["devices"][1]["status"]["car_state"] == "online"
 

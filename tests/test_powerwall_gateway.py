@@ -18,6 +18,7 @@ import requests
 from homegrid.devices import DeviceError
 from homegrid.devices.powerwall import PowerwallGateway
 from homegrid.devices.powerwall.client import PowerwallClient, connect_gateway
+from homegrid.devices.powerwall.replies import app_soc
 from homegrid.devices.powerwall.simulator import ENDPOINTS, SCENARIOS, ManualClock, SimulatedGateway, Simulator
 from homegrid.glossary import GridStatus
 
@@ -98,11 +99,14 @@ def test_every_poll_reads_the_gateway_and_counters_integrate_time(device, gw, cl
     assert second["home_energy_imported"] - first["home_energy_imported"] == pytest.approx(sc.load)
     assert second["battery_energy_imported"] - first["battery_energy_imported"] == pytest.approx(-sc.battery)
     assert second["battery_energy_exported"] == pytest.approx(first["battery_energy_exported"])
-    assert second["battery_soc"] - first["battery_soc"] == pytest.approx(-sc.battery / 13500 * 100)
-    reserve = gw.model.operation()["backup_reserve_percent"]
+    assert second["battery_soc_gateway"] - first["battery_soc_gateway"] == pytest.approx(-sc.battery / 13500 * 100)
+    # the Tesla app's scale: the gateway's top 95 % spread over 0..100
+    assert second["battery_soc"] - first["battery_soc"] == pytest.approx(-sc.battery / 13500 * 100 / 0.95)
+    reserve = app_soc(gw.model.operation()["backup_reserve_percent"])
     volts = second.pop("grid_voltage")
     assert volts > 100  # the site meter sees the grid
-    assert second.pop("battery_capacity") == gw.model.capacity_wh  # from /api/system_status
+    assert first["battery_capacity"] == gw.model.capacity_wh  # from /api/system_status, read every 10 min
+    assert "battery_capacity" not in second  # not read again yet: its time is when it was read
     assert second == pytest.approx(gw.state().values | {"grid_status": 1.0, "battery_reserve": reserve})
 
 

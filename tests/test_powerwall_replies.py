@@ -76,8 +76,10 @@ def test_stopped_gateway_fails_the_poll_with_the_endpoint_named(firmware):
 def test_pypowerwall_bogus_replies():
     reading, gw = _read(PW / "pypowerwall" / "bogus")
     assert gw.operation is not None and gw.operation.backup_reserve_percent == 81.0
-    assert reading.values["battery_soc"] == pytest.approx(parse_soe(json.loads(
-        (PW / "pypowerwall" / "bogus" / "api.system_status.soe.json").read_text())))
+    assert reading.values["battery_reserve"] == pytest.approx(80.0)  # the app's scale: (81 - 5) / 0.95
+    gateway = parse_soe(json.loads((PW / "pypowerwall" / "bogus" / "api.system_status.soe.json").read_text()))
+    assert reading.values["battery_soc_gateway"] == pytest.approx(gateway)
+    assert reading.values["battery_soc"] == pytest.approx((gateway - 5) / 0.95)
     for name, status in [("api.system_status.grid_status.json", GridStatus.CONNECTED),
                          ("api.system_status.grid_status.offline.json", GridStatus.ISLANDED),
                          ("api.system_status.grid_status.transition.json", GridStatus.TRANSITION)]:

@@ -109,7 +109,7 @@ def test_cloud_mode_changes_reserve_and_mode_on_the_app_scale(tmp_path):
     now = api.get("/api/v1/settings").json()
     assert now["can_control"] and now["why_not"] is None
     after = api.post("/api/v1/settings", json={"operation_mode": "autonomous", "battery_reserve": 24.0}).json()
-    assert fake.modes == ["autonomous"] and fake.reserve_app == 20.0  # gateway 24 % is the app's 20 %
+    assert fake.modes == ["autonomous"] and fake.reserve_app == 24.0  # the app's scale, as the owner gave it
     assert after["operation_mode"] == "autonomous" and after["battery_reserve"] == pytest.approx(24.0)
     fake.result = {"error": "energy site unavailable"}
     r = api.post("/api/v1/settings", json={"operation_mode": "backup"})

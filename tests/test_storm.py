@@ -606,12 +606,12 @@ def _gateway_answers(monkeypatch, handler) -> list[dict]:
     return posts
 
 
-def test_local_mode_reads_the_reserve_on_the_gateway_scale(client, gateway):
+def test_local_mode_reads_the_gateway_scale_as_the_app_shows_it(client, gateway):
     control = PowerwallControl(client)
-    assert asyncio.run(control.backup_reserve()) == 20.0
+    assert asyncio.run(control.backup_reserve()) == pytest.approx(15.0 / 0.95)  # the gateway's 20 %
     assert not control.can_control  # local mode
-    gateway.model.reserve_percent = 37.5
-    assert asyncio.run(control.backup_reserve()) == 37.5
+    gateway.model.reserve_percent = 100.0
+    assert asyncio.run(control.backup_reserve()) == 100.0
 
 
 def test_local_mode_refusal_is_a_clear_device_error(client, gateway, monkeypatch):
@@ -635,16 +635,17 @@ def test_local_mode_write_when_the_gateway_accepts_it(client, gateway, monkeypat
 
     posts = _gateway_answers(monkeypatch, accept)
     control = PowerwallControl(client)
-    asyncio.run(control.set_backup_reserve(24.0))
-    # the gateway scale goes out verbatim, with the mode pypowerwall back-fills for the full overwrite
-    assert posts == [{"backup_reserve_percent": 24.0, "real_mode": "self_consumption"}]
-    assert gateway.model.reserve_percent == 24.0 and asyncio.run(control.backup_reserve()) == 24.0
+    asyncio.run(control.set_backup_reserve(20.0))
+    # the app's 20 % goes out on the gateway's scale (24 %), with the mode pypowerwall back-fills for the overwrite
+    assert posts == [{"backup_reserve_percent": pytest.approx(24.0), "real_mode": "self_consumption"}]
+    assert gateway.model.reserve_percent == pytest.approx(24.0)
+    assert asyncio.run(control.backup_reserve()) == pytest.approx(20.0)
 
     def ignore(gw: SimulatedGateway, body: dict):
         return _json(gw.model.operation())
 
     _gateway_answers(monkeypatch, ignore)
-    with pytest.raises(DeviceError, match=r"accepted the backup reserve 100\.0 % but reports 24\.0 %"):
+    with pytest.raises(DeviceError, match=r"accepted the backup reserve 100\.0 % but reports 20\.0 %"):
         asyncio.run(control.set_backup_reserve(100.0))
 
 
@@ -691,11 +692,11 @@ def test_cloud_modes_take_the_app_scale(mode):
     control = PowerwallControl(fake)
     assert control.can_control
     saved = asyncio.run(control.backup_reserve())
-    assert saved == pytest.approx(app_to_gateway(15))
+    assert saved == pytest.approx(15.0)  # read on the gateway's scale, given on the app's
     asyncio.run(control.set_backup_reserve(100.0))
     asyncio.run(control.set_backup_reserve(saved))  # restore what was read: the same app value goes back
-    asyncio.run(control.set_backup_reserve(20.0))  # gateway 20 % is app 15.8 %: whole app percents
-    assert fake.levels == [100.0, 15.0, 16.0]
+    asyncio.run(control.set_backup_reserve(20.4))  # whole app percents
+    assert fake.levels == [100.0, 15.0, 20.0]
     fake.result = {"set_backup_reserve_percent": {"result": "BatteryNotFound"}}
     with pytest.raises(DeviceError, match="BatteryNotFound"):
         asyncio.run(control.set_backup_reserve(100.0))
@@ -731,7 +732,7 @@ def settings_app(control, data_dir: Path) -> TestClient:
 def test_local_mode_reads_the_settings_and_says_why_it_cannot_change_them(client, gateway, tmp_path):
     api = settings_app(PowerwallControl(client), tmp_path)
     now = api.get("/api/v1/settings").json()
-    assert now["battery_reserve"] == 20.0 and now["operation_mode"] == "self_consumption"
+    assert now["battery_reserve"] == pytest.approx(15.0 / 0.95) and now["operation_mode"] == "self_consumption"
     assert not now["can_control"] and 'mode = "cloud"' in now["why_not"]
     assert [m["mode"] for m in now["modes"]] == ["self_consumption", "autonomous", "backup"]
     r = api.post("/api/v1/settings", json={"operation_mode": "backup"})

@@ -18,7 +18,7 @@ import math
 import threading
 import weakref
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -94,7 +94,9 @@ def create_app(
     """Build the API over a store's queries.
 
     ``health()`` returns the hub's device status; ``live()`` returns ``(time, values, times)``,
-    the newest value of each quantity from any device (default: the store's newest row);
+    the newest value of each quantity from any device (default: the store's newest row), or
+    ``(time, values, times, devices)`` with each device's ``name``, ``state`` (``live``, ``stale``,
+    ``offline``: :mod:`homegrid.hub.liveness`), ``last_seen`` and ``quantities``;
     ``outages(start_ms, end_ms)`` the outage report (``OutageTracker.report``); ``backup()`` the
     backup time left (``Hub.backup``).
     """
@@ -143,26 +145,32 @@ def create_app(
 
         return {"timezone": queries.tz.key, "today": datetime.now(queries.tz).date().isoformat()}
 
-    @app.get("/api/v1/live", summary="The newest value of each quantity and the hub's health")
-    def live_values() -> dict[str, Any]:
+    def live_now() -> tuple[str | None, dict[str, float], dict[str, str], list[dict[str, Any]]]:
+        """The newest values, their times and each device's liveness (none without a hub)."""
         if live is not None:
-            time, raw, times = live()
-        else:
-            frame = queries.store.latest()
-            time, raw, times = None, {}, {}
-            if len(frame):
-                time = from_ms(int(frame.time_ms[0])).isoformat()
-                raw = {n: float(c[0]) for n, c in frame.columns.items() if not math.isnan(c[0])}
-                times = dict.fromkeys(raw, time)
+            time, raw, times, *rest = live()
+            return time, raw, times, list(rest[0]) if rest else []
+        frame = queries.store.latest()
+        if not len(frame):
+            return None, {}, {}, []
+        time = from_ms(int(frame.time_ms[0])).isoformat()
+        raw = {n: float(c[0]) for n, c in frame.columns.items() if not math.isnan(c[0])}
+        return time, raw, dict.fromkeys(raw, time), []
+
+    @app.get("/api/v1/live", summary="The newest value of each quantity, each device's state and the hub's health")
+    def live_values() -> dict[str, Any]:
+        time, raw, times, devices = live_now()
         values = {name: display_value(name, v) for name, v in raw.items()}
         units = {n: quantity(n).unit for n in ALL_NAMES}
-        return {"time": time, "values": values, "times": times, "units": units,
-                "health": health() if health else None}
+        return {"time": time, "now": datetime.now(UTC).isoformat(), "values": values, "times": times,
+                "units": units, "devices": devices, "health": health() if health else None}
 
     def newest_time() -> str | None:
-        """The time of the newest reading, as ``/api/v1/live`` gives it (cheap: no health, no JSON)."""
+        """What a new live event is wanted for: the newest reading's time and each device's state (cheap: no
+        health, no JSON), so that a device going stale or offline is pushed at once though no reading came."""
         if live is not None:
-            return live()[0]
+            time, _, _, devices = live_now()
+            return f"{time}|{','.join(d['state'] for d in devices)}"
         span = queries.store.time_range()
         return None if span is None else from_ms(span[1]).isoformat()
 
@@ -219,6 +227,10 @@ def create_app(
         name = f"homegrid-{from_.isoformat()}-{to.isoformat()}.csv"
         return StreamingResponse(body, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    from homegrid.api.summary import add_summary_routes
+
+    add_summary_routes(app, queries, live)
 
     @app.get("/api/v1/energy", summary="Energy, flows and average power per step")
     def energy(

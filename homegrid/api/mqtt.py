@@ -6,11 +6,17 @@ Topics (``<prefix>`` is ``topic_prefix``, ``<node>`` the ``node_id``)::
                                    {"time": "2025-06-01T16:00:00+00:00", "solar_power": 5210.3,
                                     "grid_status": "connected", "ev_at_home": 1, ...}
     <prefix>/<node>/availability   "online" / "offline", retained; "offline" is also the Last Will
+    <prefix>/<node>/device/<device>/availability
+                                   "online" while the device is live, "offline" while it is stale or
+                                   offline (homegrid.hub.liveness), retained
     <discovery>/sensor/<node>/<name>/config          Home Assistant discovery, retained, one per
     <discovery>/binary_sensor/<node>/<name>/config   quantity (flags are binary sensors)
 
 A reading carries only the quantities it measured; the value templates leave a
-sensor's state as it was when its quantity is missing from a message.
+sensor's state as it was when its quantity is missing from a message. A quantity
+whose device is known (:meth:`MqttPublisher.device_states`) is available while the
+hub is online *and* its device is live (``availability_mode: all``), as Home
+Assistant's own integrations mark a device's entities ``unavailable``.
 
 Everything is driven by the glossary: the Home Assistant device and state class
 follow a quantity's kind and unit, so a new glossary quantity needs no change here.
@@ -105,8 +111,12 @@ def discovery_config(
     state_topic: str,
     availability_topic: str,
     device: dict[str, Any],
+    device_availability_topic: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The Home Assistant component and discovery config of one quantity.
+
+    ``device_availability_topic``: the availability of the device that measures it, when known; the
+    entity is then available only while both the hub and that device are.
 
     Returns
     -------
@@ -125,6 +135,12 @@ def discovery_config(
         "device": device,
         "origin": {"name": "homegrid", "sw_version": __version__},
     }
+    if device_availability_topic is not None:
+        del config["availability_topic"], config["payload_available"], config["payload_not_available"]
+        config["availability"] = [
+            {"topic": t, "payload_available": ONLINE, "payload_not_available": OFFLINE}
+            for t in (availability_topic, device_availability_topic)]
+        config["availability_mode"] = "all"
     # A message without this quantity renders "": Home Assistant ignores an empty state
     # for numeric sensors and binary sensors; an enum keeps its current state instead.
     missing_keeps = "''"
@@ -234,6 +250,8 @@ class MqttPublisher:
         self.commands: dict[str, Callable[[bytes], None]] = {}
         self._switches: dict[str, dict[str, Any]] = {}
         self.availability_topic = f"{self.topic_prefix}/{node_id}/availability"
+        self._owner: dict[str, str] = {}  # quantity -> the device that measures it
+        self._device_online: dict[str, bool] = {}  # device -> live, as last published
         self.published = 0
         self.dropped = 0
         self.device = {
@@ -267,8 +285,43 @@ class MqttPublisher:
         return f"{self.discovery_prefix}/{component}/{self.node_id}/{name}/config"
 
     def _config(self, q: Quantity) -> tuple[str, dict[str, Any]]:
+        with self._lock:
+            owner = self._owner.get(q.name)
         return discovery_config(q, node_id=self.node_id, state_topic=self.state_topic,
-                                availability_topic=self.availability_topic, device=self.device)
+                                availability_topic=self.availability_topic, device=self.device,
+                                device_availability_topic=None if owner is None else self.device_topic(owner))
+
+    def device_topic(self, device: str) -> str:
+        """The availability topic of one device."""
+        return f"{self.topic_prefix}/{self.node_id}/device/{device}/availability"
+
+    def device_states(self, devices: Iterable[dict[str, Any]]) -> None:
+        """Each device's ``name``, ``state`` and ``quantities`` (``Hub.live()``): its availability is published
+        when it changes (``online`` while ``live``), and a quantity that gets a device is announced again with
+        that device's availability. Never blocks."""
+        changed: list[str] = []
+        flips: list[tuple[str, bool]] = []
+        with self._lock:
+            for d in devices:
+                name = str(d["name"])
+                if not _NODE_ID.match(name):
+                    continue
+                for q in d.get("quantities") or ():
+                    if q in ALL_NAMES and self._owner.get(q) != name:
+                        self._owner[q] = name
+                        changed.append(q)
+                online = d.get("state") == "live"
+                if self._device_online.get(name) != online:
+                    self._device_online[name] = online
+                    flips.append((name, online))
+            announced = [q for q in changed if q in self._names]
+        if self.link.closed:
+            return
+        self.link.start()
+        for name, online in flips:
+            self.link.publish(self.device_topic(name), ONLINE if online else OFFLINE, qos=1, retain=True)
+        if announced and self.discovery:
+            self._announce(announced)
 
     def discovery_messages(self, names: Iterable[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
         """``(topic, config)`` of each announced quantity (or of ``names``), in glossary order."""
@@ -381,6 +434,10 @@ class MqttPublisher:
         for object_id, config in self._switches.items():
             topic = f"{self.discovery_prefix}/switch/{self.node_id}/{object_id}/config"
             link.publish(topic, json.dumps(config, separators=(",", ":")), qos=1, retain=True)
+        with self._lock:
+            devices = dict(self._device_online)
+        for name, online in devices.items():
+            link.publish(self.device_topic(name), ONLINE if online else OFFLINE, qos=1, retain=True)
         if self.discovery:
             self._announce()
             link.subscribe([f"{self.discovery_prefix}/status"], qos=1)

@@ -31,7 +31,7 @@ OPERATION_MODES: dict[str, str] = {
 class BatteryControl(Protocol):
     """Read and set a battery's backup reserve [%] and operation mode.
 
-    The reserve is on the glossary's ``battery_reserve`` scale (the gateway's scale for a
+    The reserve is on the glossary's ``battery_reserve`` scale (the Tesla app's scale for a
     Powerwall, as ``battery_soc``). The setters raise :class:`ValueError` for a value out of
     range and :class:`~homegrid.devices.base.DeviceError` when the device refuses.
     """

@@ -9,10 +9,11 @@ Energy. In an outage the backup reserve is not a floor: it is the share kept
 *for* outages, and once islanded a Powerwall discharges below it (Tesla,
 "Backup Reserve": "During an outage, your Backup Reserve becomes available ...
 your Powerwall may discharge below your set reserve percentage"). So the energy
-that can carry the home is the whole stored energy, ``battery_soc`` x
+that can carry the home is the whole stored energy, the gateway's state of charge x
 ``battery_capacity``, less the bottom of the pack the gateway keeps to itself:
-``battery_soc`` is on the gateway's scale, whose bottom 5 % the Tesla app hides
-(app 0 % = gateway 5 %, see ``HIDDEN_RESERVE_PERCENT``). Tesla's page says an
+``battery_soc`` is on the Tesla app's scale, which hides the gateway's bottom 5 %
+(app 0 % = gateway 5 %, see ``HIDDEN_RESERVE_PERCENT``), so the pack's level is
+``hidden + battery_soc x (1 - hidden)``. Tesla's page says an
 outage that begins with less than 5 % stored leaves the home dark while the
 Powerwall waits for solar, without saying on which scale; an installer's guide
 speaks of standby below 10 %. The floor is taken at the app's 0 %:
@@ -92,7 +93,7 @@ MIN_RECENT_S = 300.0
 STEP_S = 300.0
 
 VENDOR_METHOD = (
-    "energy remaining / current load: battery_soc x battery_capacity (the hidden bottom 5 % included) "
+    "energy remaining / current load: the pack's level (battery_soc_gateway) x battery_capacity "
     "over home_power now (car included), no solar. Tesla does not document how its app computes backup "
     "time (its cloud returns time_remaining_hours from /energy_sites/{id}/backup_time_remaining); this is "
     "how pypowerwall estimates it from a local gateway (nominalEnergyRemainingWh / LOAD realPowerW)."
@@ -298,8 +299,9 @@ def backup_report(
     include_ev : bool, optional
         Expect the car to keep charging in an outage (default: it stops).
     hidden_percent : float, optional
-        The bottom of the pack, on ``battery_soc``'s scale, that does not carry
-        the home (the Powerwall gateway's 5 %; 0 for a usable-only scale). [%]
+        The bottom of the pack that does not carry the home and that ``battery_soc``
+        leaves out (the Powerwall gateway's 5 %; 0 for a battery whose level counts
+        all its energy). [%]
     max_discharge_w : float, optional
         The battery's continuous rating; None: no limit. [W]
     efficiency : float, optional
@@ -328,7 +330,8 @@ def backup_report(
         capacity, capacity_source = capacity_wh, (None if capacity_wh is None else "config")
     home_now = _number(live_values, "home_power")
     ev_now = _number(live_values, "ev_power")
-    stored = None if soc is None or capacity is None else soc / 100.0 * capacity
+    pack_percent = None if soc is None else hidden_percent + soc * (1.0 - hidden_percent / 100.0)
+    stored = None if pack_percent is None or capacity is None else pack_percent / 100.0 * capacity
     floor = None if capacity is None else hidden_percent / 100.0 * capacity
     vendor_s = vendor_figure_s(stored, home_now)
     assumptions: dict[str, object] = {

@@ -21,6 +21,7 @@ from typing import Any
 
 from homegrid.devices import Device, DeviceError
 from homegrid.glossary import MAX_POWER_W
+from homegrid.hub.liveness import OFFLINE_AFTER_S, device_state
 from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import Reading, from_ms, to_ms
 
@@ -65,6 +66,10 @@ class DeviceHealth:
     last_hub_error: str | None = None
     restarts: int = 0  # times the poll task ended or crashed and was started again
     last_crash: str | None = None
+    last_seen: str | None = None  # the time of its newest reading the hub took (ISO UTC)
+    quantities: list[str] = field(default_factory=list)  # what its newest reading measured (glossary names)
+    state: str = "stale"  # live / stale / offline (homegrid.hub.liveness), as of the last look
+    interval_s: float = 0.0  # its poll interval [s]
     extra: dict[str, Any] = field(default_factory=dict)
 
     def crashed(self, restarts: int, last_crash: str) -> None:
@@ -80,7 +85,8 @@ class DeviceHealth:
             "failing_since": self.failing_since, "refused": self.refused, "refusing_since": self.refusing_since,
             "gaps": list(self.gaps), "partial_polls": self.partial_polls, "hub_errors": self.hub_errors,
             "last_hub_error": self.last_hub_error, "restarts": self.restarts, "last_crash": self.last_crash,
-            **self.extra,
+            "state": self.state, "last_seen": self.last_seen, "quantities": list(self.quantities),
+            "interval_s": self.interval_s, **self.extra,
         }
 
 
@@ -128,6 +134,13 @@ class DevicePoller:
         self.clock = clock
         self.health = DeviceHealth(getattr(device, "name", type(device).__name__))
         self.last_ms = last_ms
+        self.health.interval_s = interval_s
+        #: polls failing this long make the device offline [s] (``[server] offline_after_s``; the hub sets it)
+        self.offline_after_s = OFFLINE_AFTER_S
+        # the newest reading taken [ms UTC]; a restarted hub starts from the newest stored one
+        self._seen_ms: int | None = last_ms
+        self.health.last_seen = None if last_ms is None else from_ms(last_ms).isoformat()
+        self._failing_since_ms: int | None = None
         self._warnings = ThrottledWarning(log)
         #: gets the device's grid-event evidence (fault log ...) after each good poll
         self.on_evidence: Callable[[list[Any]], None] | None = None
@@ -182,6 +195,9 @@ class DevicePoller:
         if reading.values:
             self.last_ms = reading.time_ms
             self.sink(reading, started)
+            self._seen_ms = reading.time_ms
+            h.last_seen = from_ms(reading.time_ms).isoformat()
+            h.quantities = sorted(reading.values)
         if evidence is not None and self.on_evidence is not None:
             self.on_evidence(evidence)
 
@@ -211,6 +227,7 @@ class DevicePoller:
         h.last_error = f"{now}: {describe(exc)}"
         if h.failing_since is None:
             h.failing_since = h.last_ok or now
+            self._failing_since_ms = to_ms(datetime.fromisoformat(h.failing_since))
         h.backoff_s = self.backoff_s(h.consecutive_errors)
         # a device gone for days fails the same way every back-off: once an hour in the log, counted
         key = (type(exc).__name__, str(exc))
@@ -229,9 +246,25 @@ class DevicePoller:
             log.info("device %s is back after %d failed polls (gap from %s)", h.name, h.consecutive_errors,
                      h.failing_since)
             h.failing_since = None
+            self._failing_since_ms = None
         h.consecutive_errors = 0
         h.backoff_s = 0.0
         h.last_ok = reading.time.isoformat()
+
+    @property
+    def reading_interval_s(self) -> float:
+        """How often the device gives a reading [s]: its poll interval, or the device's own pace when it reads
+        less often than it is asked (a car's ``poll_interval_s``)."""
+        own = getattr(self.device, "poll_interval_s", None)
+        return max(self.interval_s, own) if isinstance(own, (int, float)) else self.interval_s
+
+    def state(self) -> str:
+        """``live``, ``stale`` or ``offline`` now (see :mod:`homegrid.hub.liveness`); kept in the health too."""
+        h = self.health
+        h.interval_s = self.reading_interval_s
+        h.state = device_state(to_ms(self.clock()), self._seen_ms, self._failing_since_ms, h.interval_s,
+                               self.offline_after_s).value
+        return h.state
 
     def _refused(self, reading: Reading) -> None:
         h = self.health

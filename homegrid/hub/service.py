@@ -133,6 +133,7 @@ class Hub:
         for p in self.pollers:
             p.on_evidence = self._accept_evidence
             p.max_power_w = config.site.max_power_w
+            p.offline_after_s = config.server.offline_after_s
         self.control = build_battery_control(self.device)
         self.storm = build_storm(config, self.control, Path(data_dir), self.clock)
         self._storm_topic: str | None = None
@@ -238,6 +239,12 @@ class Hub:
             raise ValueError(f"storm command {mode!r}: expected ON, OFF or AUTO")
         storm_switch(self.storm, mode, by="MQTT")
 
+    async def _availability_loop(self) -> None:
+        """Tell MQTT each device's availability (live or not) as it changes; checked every second."""
+        while not self._stopping.is_set():
+            self.publisher.device_states(self.live()[3])  # type: ignore[union-attr]
+            await wait_or_stop(self._stopping, 1.0)
+
     async def _storm_state_loop(self) -> None:
         """Tell MQTT whether storm mode is on, when it changes (and every few minutes)."""
         last, quiet = None, 0.0
@@ -249,12 +256,15 @@ class Hub:
             await wait_or_stop(self._stopping, 5.0)
             quiet += 5.0
 
-    def live(self) -> tuple[str | None, dict[str, float], dict[str, str]]:
-        """The newest value of each quantity from any device: (newest time, values, time of each value)."""
+    def live(self) -> tuple[str | None, dict[str, float], dict[str, str], list[dict[str, Any]]]:
+        """The newest value of each quantity from any device: (newest time, values, time of each value, and each
+        device's ``name``, ``state`` (live / stale / offline, see :mod:`homegrid.hub.liveness`), ``last_seen``,
+        ``quantities`` (what its newest reading measured) and ``interval_s``). Cheap: no store read once polling."""
+        devices = [self._device_live(p) for p in self.pollers]
         if not self._live:
             frame = self.store.latest()
             if not len(frame):
-                return None, {}, {}
+                return None, {}, {}, devices
             t = int(frame.time_ms[0])
             self._live = {n: (float(c[0]), t) for n, c in frame.columns.items() if not np.isnan(c[0])}
         newest = max(t for _, t in self._live.values())
@@ -262,13 +272,20 @@ class Hub:
             from_ms(newest).isoformat(),
             {n: v for n, (v, _) in self._live.items()},
             {n: from_ms(t).isoformat() for n, (_, t) in self._live.items()},
+            devices,
         )
+
+    @staticmethod
+    def _device_live(poller: DevicePoller) -> dict[str, Any]:
+        h = poller.health
+        return {"name": h.name, "state": poller.state(), "last_seen": h.last_seen, "quantities": list(h.quantities),
+                "interval_s": h.interval_s, "failing_since": h.failing_since}
 
     def backup(self) -> dict[str, Any]:
         """How long the battery would carry the home now (``/api/v1/backup``)."""
         from homegrid.hub.backup import backup_report
 
-        _, values, _ = self.live()
+        values = self.live()[1]
         kwargs: dict[str, Any] = {}
         if self._virtual:  # its state of charge counts usable energy only, down to 0 %
             v = self.config.virtual
@@ -366,6 +383,8 @@ class Hub:
     def status(self) -> dict[str, Any]:
         count, _ = self.store.quarantined(0)
         span = self.store.time_range()
+        for p in self.pollers:
+            p.state()  # the health says the state as of now
         return {
             "device": self.health.as_dict(),
             "devices": [p.health.as_dict() for p in self.pollers],
@@ -399,6 +418,8 @@ class Hub:
         tasks = [start(f"poller {i} ({p.health.name})", partial(p.run, self._stopping), p.health.crashed)
                  for i, p in enumerate(self.pollers)]
         tasks += [start("flush", self._flush_loop), start("prune", self._prune_loop)]
+        if self.publisher is not None and hasattr(self.publisher, "device_states"):
+            tasks.append(start("availability", self._availability_loop))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
             if self._storm_topic is not None:

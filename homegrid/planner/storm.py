@@ -103,7 +103,7 @@ STATE_VERSION = 1
 class ReserveControl(Protocol):
     """What storm mode needs of a battery: read and set the backup reserve.
 
-    Percentages are on the scale of the glossary's ``battery_reserve`` (the gateway's scale
+    Percentages are on the scale of the glossary's ``battery_reserve`` (the Tesla app's scale
     for a Powerwall, as ``battery_soc``). Both may raise
     :class:`~homegrid.devices.base.DeviceError`.
     """

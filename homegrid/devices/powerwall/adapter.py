@@ -24,6 +24,7 @@ from homegrid.devices.powerwall.replies import (
     parse_grid_faults,
     parse_grid_status,
     parse_operation,
+    parse_rated_capacity,
     parse_soe,
 )
 from homegrid.glossary import COUNTERS
@@ -79,26 +80,25 @@ class PowerwallGateway(Device):
         except ReplyError as exc:
             raise DeviceError(str(exc)) from exc
         optional: list[tuple[str, Callable[[Any], None]]] = [
-            ("/api/system_status/soe", lambda r: values.__setitem__("battery_soc", parse_soe(r))),
+            ("/api/system_status/soe", lambda r: self._use_soe(parse_soe(r), values)),
             ("/api/system_status/grid_status", lambda r: values.__setitem__("grid_status",
                                                                             float(parse_grid_status(r)))),
             ("/api/operation", lambda r: self._use_operation(parse_operation(r), values)),
             ("/api/system_status/grid_faults", lambda r: setattr(self, "faults", parse_grid_faults(r))),
         ]
         if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
-            optional.append(("/api/system_status", lambda r: self._use_capacity(parse_capacity(r))))
+            optional.append(("/api/system_status", lambda r: self._use_capacity(parse_capacity(r),
+                                                                                parse_rated_capacity(r), values)))
         for api, use in optional:
             try:
                 use(self._get(api))
             except (DeviceError, ReplyError) as exc:
                 problems[api] = str(exc)
-        if self._capacity is not None:
-            values["battery_capacity"] = self._capacity
         if not getattr(self.client, "reports_counters", True):
             for name in COUNTERS:  # pypowerwall's cloud modes fill the counters with zeros
                 values.pop(name, None)
         self.problems = problems
-        self._soc = values.get("battery_soc")
+        self._soc = values.get("battery_soc_gateway")
         return Reading(when, values)
 
     def grid_evidence(self) -> list[GridEvidence]:
@@ -107,26 +107,37 @@ class PowerwallGateway(Device):
 
     @property
     def status(self) -> dict[str, Any]:
-        """What the hub's health shows beside the readings: the figures as the Tesla app shows them
-        (the bottom 5 % hidden), the operation mode and the newest grid faults."""
+        """What the hub's health shows beside the readings: the figures on the gateway's own scale (the
+        readings are on the Tesla app's, the bottom 5 % hidden), the operation mode and the newest grid faults."""
         op = self.operation
         return {
-            "battery_soc_app_percent": None if self._soc is None else round(app_soc(self._soc), 1),
+            "battery_soc_gateway_percent": None if self._soc is None else round(self._soc, 1),
             "operation_mode": None if op is None else op.mode,
-            "backup_reserve_app_percent": None if op is None else round(app_soc(op.backup_reserve_percent), 1),
+            "backup_reserve_gateway_percent": None if op is None else round(op.backup_reserve_percent, 1),
             "grid_faults": [
                 {"time": datetime.fromtimestamp(f.time_ms / 1000, UTC).isoformat(), "name": f.name}
                 for f in self.faults[-5:]
             ],
         }
 
-    def _use_capacity(self, capacity_wh: float) -> None:
+    def _use_capacity(self, capacity_wh: float, rated_wh: float | None, values: dict[str, float]) -> None:
+        """The pack's full energy (and its rating), in the reading of the poll that read them: their time says
+        when they were read (the hub keeps the newest of each quantity)."""
         self._capacity = capacity_wh
         self._capacity_read = time.monotonic()
+        values["battery_capacity"] = capacity_wh
+        if rated_wh is not None:
+            values["battery_capacity_rated"] = rated_wh
+
+    @staticmethod
+    def _use_soe(gateway_percent: float, values: dict[str, float]) -> None:
+        """The level on the Tesla app's scale (``battery_soc``), and the gateway's own figure beside it."""
+        values["battery_soc_gateway"] = gateway_percent
+        values["battery_soc"] = app_soc(gateway_percent)
 
     def _use_operation(self, operation: Operation, values: dict[str, float]) -> None:
         self.operation = operation
-        values["battery_reserve"] = operation.backup_reserve_percent
+        values["battery_reserve"] = app_soc(operation.backup_reserve_percent)
 
     async def poll(self) -> Reading:
         return await asyncio.to_thread(self.read)

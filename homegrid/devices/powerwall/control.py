@@ -39,9 +39,10 @@ What pypowerwall 0.22.2 does
 
 Scales here
 -----------
-:class:`PowerwallControl` speaks the glossary's ``battery_reserve`` scale (the gateway's, as
-``battery_soc``) both ways, and converts for the cloud modes. Round trips are exact to the
-Tesla app's whole-percent resolution (0.95 % on the gateway scale).
+:class:`PowerwallControl` speaks the glossary's ``battery_reserve`` scale (the Tesla app's, as
+``battery_soc``) both ways: it reads the gateway's figure and converts it, posts the gateway's
+scale in local mode and whole app percents in the cloud modes. Round trips are exact in local
+mode and to the app's whole-percent resolution in the cloud modes.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import asyncio
 from homegrid.devices.base import DeviceError
 from homegrid.devices.control import OPERATION_MODES, check_mode, check_reserve
 from homegrid.devices.powerwall.client import PowerwallClient
-from homegrid.devices.powerwall.replies import HIDDEN_RESERVE_PERCENT, ReplyError, app_soc, parse_operation
+from homegrid.devices.powerwall.replies import ReplyError, app_soc, gateway_soc, parse_operation
 
 __all__ = ["PowerwallControl", "app_to_gateway", "gateway_to_app"]
 
@@ -62,13 +63,11 @@ LOCAL_HINT = ("the gateway's local API lets the customer login read the reserve 
               "\"fleetapi\" for homegrid to change them (storm mode, settings)")
 
 
-#: A reserve on the gateway's scale as the Tesla app shows it [%]: the same 5 %-hidden scale as the charge level.
+#: A reserve on the gateway's scale as the Tesla app shows it [%]: the same 5 %-hidden scale as the charge level
+#: (the rule lives in :mod:`homegrid.devices.powerwall.replies`).
 gateway_to_app = app_soc
-
-
-def app_to_gateway(percent: float) -> float:
-    """A reserve on the Tesla app's scale on the gateway's scale [%]."""
-    return percent * (1.0 - HIDDEN_RESERVE_PERCENT / 100.0) + HIDDEN_RESERVE_PERCENT
+#: A reserve on the Tesla app's scale on the gateway's scale [%].
+app_to_gateway = gateway_soc
 
 
 class PowerwallControl:
@@ -118,10 +117,11 @@ class PowerwallControl:
 
     @staticmethod
     def _reserve_of(reply: object) -> float | None:
+        """The reserve of an ``/api/operation`` reply on the app's scale [%]."""
         if isinstance(reply, dict) and reply.get("backup_reserve_percent") is None:
             return None
         try:
-            return parse_operation(reply).backup_reserve_percent
+            return gateway_to_app(parse_operation(reply).backup_reserve_percent)
         except ReplyError as exc:
             raise DeviceError(str(exc)) from exc
 
@@ -135,21 +135,21 @@ class PowerwallControl:
             raise DeviceError(str(exc)) from exc
 
     def read(self) -> float | None:
-        """The backup reserve now, gateway scale [%]; None for a gateway without a battery (blocking)."""
+        """The backup reserve now, app scale [%]; None for a gateway without a battery (blocking)."""
         return self._reserve_of(self.client.poll("/api/operation"))
 
     def write(self, percent: float) -> None:
-        """Set the backup reserve, gateway scale [%] (blocking); raise :class:`DeviceError` when it did not take."""
+        """Set the backup reserve, app scale [%] (blocking); raise :class:`DeviceError` when it did not take."""
         percent = check_reserve(percent)
         local = self.mode == "local"
-        # local: the gateway's own scale, verbatim; cloud and Fleet API: Tesla's app scale, whole percents
-        level: float = float(percent) if local else float(round(gateway_to_app(percent)))
+        # local: the gateway's own scale; cloud and Fleet API: Tesla's app scale, whole percents
+        level: float = app_to_gateway(percent) if local else float(round(percent))
         result, said = self.client.call(lambda pw: pw.set_reserve(level))
         why = self._redact(" | ".join(said))[:400]
         if result is None:
             hint = f"; {LOCAL_HINT}" if local else ""
             raise DeviceError(f"{self._where()} did not set the backup reserve to {percent:.1f} %"
-                              f"{' (app ' + format(level, '.0f') + ' %)' if not local else ''}: "
+                              f"{' (gateway ' + format(level, '.1f') + ' %)' if local else ''}: "
                               f"{why or 'no reply'}{hint}")
         if isinstance(result, dict):
             if result.get("error") or result.get("ERROR"):
@@ -190,7 +190,7 @@ class PowerwallControl:
                 raise DeviceError(f"{self._where()} accepted the operation mode {mode} but reports {now}")
 
     async def settings(self) -> tuple[float | None, str | None]:
-        """The backup reserve [%] (gateway scale) and the operation mode, read together."""
+        """The backup reserve [%] (app scale) and the operation mode, read together."""
         return await asyncio.to_thread(self.read_settings)
 
     async def operation_mode(self) -> str | None:
@@ -202,9 +202,9 @@ class PowerwallControl:
         await asyncio.to_thread(self.write_mode, mode)
 
     async def backup_reserve(self) -> float | None:
-        """The backup reserve now, gateway scale [%] (the glossary's ``battery_reserve``)."""
+        """The backup reserve now, app scale [%] (the glossary's ``battery_reserve``)."""
         return await asyncio.to_thread(self.read)
 
     async def set_backup_reserve(self, percent: float) -> None:
-        """Set the backup reserve, gateway scale [%]; raise :class:`DeviceError` when the mode or gateway refuses."""
+        """Set the backup reserve, app scale [%]; raise :class:`DeviceError` when the mode or gateway refuses."""
         await asyncio.to_thread(self.write, percent)

@@ -26,11 +26,13 @@ __all__ = [
     "Operation",
     "ReplyError",
     "app_soc",
+    "gateway_soc",
     "parse_aggregates",
     "parse_capacity",
     "parse_grid_faults",
     "parse_grid_status",
     "parse_operation",
+    "parse_rated_capacity",
     "parse_soe",
 ]
 
@@ -85,7 +87,8 @@ GRID_STATUS: dict[str, GridStatus] = {
 #: Grid-fault log times accepted [ms since 1970]: 1990-01-01 to 2100-01-01; anything else is no clock reading.
 FAULT_TIMES_MS = (FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS)
 
-#: The Tesla app hides the bottom 5 % of the pack: app % = (gateway % - 5) / 0.95.
+#: The Tesla app hides the bottom 5 % of the pack: app % = (gateway % - 5) / 0.95 (pypowerwall's ``level(scale=True)``),
+#: clamped to 0..100. :func:`app_soc` and :func:`gateway_soc` are the one place this rule lives.
 HIDDEN_RESERVE_PERCENT = 5.0
 
 
@@ -147,9 +150,30 @@ def parse_soe(reply: Any) -> float:
 
 
 def app_soc(gateway_percent: float) -> float:
-    """The state of charge as the Tesla app shows it, with the hidden 5 % removed [%]."""
+    """A level on the gateway's scale as the Tesla app shows it, the hidden bottom 5 % removed [%].
+
+    pypowerwall's ``level(scale=True)``: ``(gateway - 5) / 0.95``, here clamped to 0..100 (a gateway
+    below 5 % is an empty battery to the owner). The glossary's ``battery_soc`` and ``battery_reserve``
+    are on this scale; ``battery_soc_gateway`` keeps the gateway's own figure.
+
+    Parameters
+    ----------
+    gateway_percent : float
+        The level as ``/api/system_status/soe`` (or ``/api/operation``) gives it. [%]
+    """
     app = (gateway_percent - HIDDEN_RESERVE_PERCENT) / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)
     return min(100.0, max(0.0, app))
+
+
+def gateway_soc(app_percent: float) -> float:
+    """A level on the Tesla app's scale on the gateway's scale [%]: ``app * 0.95 + 5`` (the inverse of :func:`app_soc`).
+
+    Parameters
+    ----------
+    app_percent : float
+        The level as the Tesla app shows it. [%]
+    """
+    return app_percent * (1.0 - HIDDEN_RESERVE_PERCENT / 100.0) + HIDDEN_RESERVE_PERCENT
 
 
 def parse_capacity(reply: Any) -> float:
@@ -159,6 +183,31 @@ def parse_capacity(reply: Any) -> float:
     if value <= 0:
         raise ReplyError(endpoint, f"nominal_full_pack_energy is {value}")
     return value
+
+
+#: A Powerwall's rating: 13.5 kWh usable (Powerwall 2, +, 3), which is the pack above the hidden 5 %, so a
+#: new pack's ``nominal_full_pack_energy`` is about 13,500 / 0.95 = 14,211 Wh. [Wh]
+RATED_FULL_PACK_WH = 13_500.0 / (1.0 - HIDDEN_RESERVE_PERCENT / 100.0)
+
+
+def parse_rated_capacity(reply: Any) -> float | None:
+    """The rated full-pack energy [Wh] of the packs ``/api/system_status`` counts in ``nominal_full_pack_energy``
+    (``battery_blocks``, each :data:`RATED_FULL_PACK_WH`); None when it lists no blocks.
+
+    A block the total leaves out (one without ``energy_charged``, as an expansion pack on some firmware) is not
+    counted, so that health compares like with like.
+    """
+    endpoint = "/api/system_status"
+    body = _object(endpoint, reply)
+    blocks = body.get("battery_blocks")
+    if not isinstance(blocks, list) or not blocks:
+        return None
+    total = parse_capacity(reply)
+    every = [b for b in blocks if isinstance(b, dict)]
+    summed = sum(float(b.get("nominal_full_pack_energy") or 0.0) for b in every)
+    if abs(summed - total) > 0.01 * total:
+        every = [b for b in every if b.get("energy_charged") is not None]
+    return len(every) * RATED_FULL_PACK_WH if every else None
 
 
 def parse_grid_status(reply: Any) -> GridStatus:

@@ -69,7 +69,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from homegrid.devices.powerwall.replies import AGGREGATE_FIELDS
+from homegrid.devices.powerwall.replies import AGGREGATE_FIELDS, app_soc
 
 __all__ = [
     "ENDPOINTS",
@@ -195,9 +195,11 @@ class GatewayState:
 
     @property
     def values(self) -> dict[str, float]:
-        """Powers [W], counters [Wh] and ``battery_soc`` [%] by glossary name."""
+        """Powers [W], counters [Wh], ``battery_soc`` (the Tesla app's scale) and ``battery_soc_gateway``
+        (``soe``) [%] by glossary name."""
         return {"solar_power": self.solar_power, "home_power": self.home_power, "grid_power": self.grid_power,
-                "battery_power": self.battery_power, "battery_soc": self.soe, **self.counters}
+                "battery_power": self.battery_power, "battery_soc": app_soc(self.soe),
+                "battery_soc_gateway": self.soe, **self.counters}
 
 
 @dataclass(frozen=True)
@@ -677,6 +679,9 @@ class SimulatedGateway:
             "/api/system_status": lambda: {
                 "nominal_full_pack_energy": model.capacity_wh,
                 "nominal_energy_remaining": model.capacity_wh * model.state().soe / 100.0,
+                "battery_blocks": [{"PackagePartNumber": "3012170-05-B", "nominal_full_pack_energy": model.capacity_wh,
+                                    "nominal_energy_remaining": model.capacity_wh * model.state().soe / 100.0,
+                                    "energy_charged": 0, "energy_discharged": 0}],
             },
             "/api/site_info/site_name": lambda: {"site_name": "Simulated Gateway", "timezone": "UTC"},
             "/api/sitemaster": lambda: _SITEMASTER,

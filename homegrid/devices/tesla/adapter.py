@@ -353,6 +353,18 @@ class TeslaVehicle(Device):
         values.update(data.values)
         return Reading(when, values)
 
+    @property
+    def poll_interval_s(self) -> float:
+        """How often this car gives a reading now [s], for the hub's live / stale rule (the hub asks more
+        often; a poll with nothing due gives nothing): every ``charging_interval_s`` while charging, once
+        a ``suspend_s`` while left alone to fall asleep, else every ``online_interval_s`` or ``state_interval_s``."""
+        p = self.policy
+        if self.mode is Mode.SUSPENDED:
+            return p.suspend_s
+        if self.mode is Mode.READING and self.last is not None and self.last.charging:
+            return p.charging_interval_s
+        return max(p.online_interval_s, p.state_interval_s)
+
     def _pace(self, now: float, data: VehicleData) -> float:
         """The wait until the next call after a read [s]; starts a suspension when the idle window is over."""
         p = self.policy

@@ -59,6 +59,7 @@ const listeners = new Set();
 const tell = () => listeners.forEach((f) => f());
 
 function accept(body) {
+  body._at = Date.now(); // when it came: "last seen" keeps counting between events
   live = body;
   tell();
 }
