@@ -104,7 +104,12 @@ def create_app(
         title="homegrid",
         version=__version__,
         description="The integrated home energy app: solar, battery, grid, home and car, local-first.",
+        docs_url=None,  # /docs is served from the installed package, not a CDN (homegrid.api.docs)
+        redoc_url=None,
     )
+    from homegrid.api.docs import add_docs_routes
+
+    add_docs_routes(app)
     # Replies are strict JSON without a response class of ours: every route declares its return type, so FastAPI
     # serializes through pydantic's core, which writes NaN and infinity as null (a custom default response class
     # would turn that fast path off and cost half as much again on a day of minutes)
