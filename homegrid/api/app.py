@@ -185,16 +185,23 @@ def create_app(
         return StreamingResponse(broadcast.events(max_events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.get("/api/v1/export.csv", summary="Raw readings of local dates (inclusive) as canonical CSV")
+    @app.get("/api/v1/export.csv", summary="Raw readings (or minute or hour rollups) of local dates as CSV")
     def export_csv(
         from_: Annotated[date, Query(alias="from")],
         to: Annotated[date, Query()],
+        resolution: Annotated[Literal["raw", "minute", "hour"], Query(
+            description="raw: the readings (kept [store] raw_retention_days); minute or hour: the rollups")] = "raw",
     ) -> StreamingResponse:
+        from homegrid.hub.export import coverage, rollup_csv_chunks
         from homegrid.readings.csvfile import write_csv
 
         if to < from_:
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
         start_ms, end_ms = day_span(from_, to, queries.tz)
+        cov = coverage(queries, start_ms, end_ms)
+        if resolution == "raw" and cov.raw is None and cov.pruned is not None:
+            raise HTTPException(status_code=404, detail="the raw readings of these days were pruned (older than "
+                                "[store] raw_retention_days); resolution=minute or resolution=hour has their rollups")
 
         def chunk(frames: Iterator[ReadingFrame]) -> str | None:
             """The next day's rows as CSV (with the header line), or None at the end."""
@@ -204,6 +211,11 @@ def create_app(
                     write_csv([frame], out, tz=queries.tz)
                     return out.getvalue()
             return None
+
+        async def rollups() -> AsyncIterator[str]:
+            chunks = rollup_csv_chunks(queries, resolution, start_ms, end_ms)
+            while (text := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+                yield text
 
         async def rows() -> AsyncIterator[str]:
             frames = queries.readings(start_ms, end_ms)
@@ -217,11 +229,11 @@ def create_app(
         if not exports.take():
             raise HTTPException(status_code=429, detail=f"{EXPORTS_AT_ONCE} exports are running; try again when "
                                 "they are done", headers={"Retry-After": "10"})
-        body = rows()
+        body = rows() if resolution == "raw" else rollups()
         # the slot is given back when the stream is done with, however it ends (finished, client gone, never run)
         weakref.finalize(body, exports.give)
 
-        name = f"homegrid-{from_.isoformat()}-{to.isoformat()}.csv"
+        name = f"homegrid-{from_.isoformat()}-{to.isoformat()}{'' if resolution == 'raw' else '-' + resolution}.csv"
         return StreamingResponse(body, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
