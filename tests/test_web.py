@@ -320,7 +320,7 @@ def dst_hub(tmp_path_factory) -> Iterator[Served]:
     short, long = last_dst_days(datetime.now(tz).date() - timedelta(days=1), tz)
     for day in sorted((short, long)):
         out = subprocess.run([sys.executable, "-m", "homegrid.cli", "simulate", "--start", str(day - timedelta(days=1)),
-                              "--days", "3", "--config", str(config), "--data-dir", str(folder / "data")],
+                              "--days", "3", "--config", str(config), "--create", "--data-dir", str(folder / "data")],
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
     served = start_hub(folder, config.read_text(), tz, polls=1)
