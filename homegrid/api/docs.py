@@ -1,6 +1,6 @@
-"""``/docs``: Swagger UI from the installed ``swagger-ui-bundle`` package, so it works offline and under the hub's
-Content-Security-Policy (no outside source, no inline script): the page and its start-up script are homegrid's own
-files, the viewer's assets are served from a fixed table of the package's files.
+"""``/docs``: Swagger UI (5, which reads OpenAPI 3.1) from the installed ``fastapi-offline`` package, so it works
+offline and under the hub's Content-Security-Policy (no outside source, no inline script): the page and its start-up
+script are homegrid's own files, the viewer's assets are served from a fixed table of the package's files.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ __all__ = ["add_docs_routes"]
 
 #: the files of Swagger UI the page loads, by their name under /docs/
 _VENDOR = {"swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-           "favicon-32x32.png": "image/png"}
+           "favicon.png": "image/png"}
 _OWN = {"docs.js": "text/javascript; charset=utf-8"}
 
 
 def _vendor_folder() -> Traversable:
-    import swagger_ui_bundle
-
-    return swagger_ui_bundle.swagger_ui_path  # type: ignore[return-value]
+    # only the package's files: its FastAPIOffline app would serve them with StaticFiles and an inline script
+    return resources.files("fastapi_offline").joinpath("static")
 
 
 def add_docs_routes(app: FastAPI) -> None:
