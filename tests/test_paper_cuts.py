@@ -238,3 +238,34 @@ def test_the_csv_writes_charging_states_as_words_and_reads_old_codes(tmp_path):
     with pytest.raises(ValueError, match=r"'parked' is not a ev_charging_state; expected one of unknown, "
                                          r"disconnected, .* or the code 0-6"):
         read_csv(bad)
+
+
+# -- units by the site's country, or a setting ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("zone", "units"), [("America/New_York", "imperial"), ("America/Los_Angeles", "imperial"),
+                                             ("US/Eastern", "imperial"), ("Europe/London", "imperial"),
+                                             ("Europe/Berlin", "metric"), ("America/Toronto", "metric"),
+                                             ("Australia/Sydney", "metric"), ("Etc/GMT+5", "metric")])
+def test_units_follow_the_zone_country(zone, units):
+    from homegrid.units import units_for_zone
+
+    assert units_for_zone(zone) == units
+
+
+def test_units_setting_overrides_the_zone_and_is_checked(tmp_path):
+    from homegrid.config import ConfigError, load_config
+
+    cfg = tmp_path / "homegrid.toml"
+    cfg.write_text('[site]\ntimezone = "America/New_York"\n')
+    assert load_config(cfg).site.unit_system == "imperial"
+    cfg.write_text('[site]\ntimezone = "America/New_York"\nunits = "metric"\n')
+    assert load_config(cfg).site.unit_system == "metric"
+    cfg.write_text('[site]\nunits = "furlongs"\n')
+    with pytest.raises(ConfigError, match="site.units = 'furlongs'"):
+        load_config(cfg)
+
+
+def test_site_api_gives_the_units(store):
+    client = TestClient(create_app(Queries(store, NEW_YORK)))
+    assert client.get("/api/v1/site").json()["units"] == "imperial"

@@ -3,6 +3,7 @@ works with the network cut off and under the hub's Content-Security-Policy."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -17,7 +18,9 @@ def hub(tmp_path_factory) -> Iterator[Served]:
     zone = night_zone(now, 3)
     from zoneinfo import ZoneInfo
 
-    served = start_hub(tmp_path_factory.mktemp("car"), home_config(zone, now, 7, 0, 1.2), ZoneInfo(zone))
+    # an Etc/GMT zone has no country (metric by default): imperial by the setting
+    config = home_config(zone, now, 7, 0, 1.2).replace("[site]\n", '[site]\nunits = "imperial"\n', 1)
+    served = start_hub(tmp_path_factory.mktemp("car"), config, ZoneInfo(zone))
     try:
         yield served
     finally:
@@ -61,6 +64,20 @@ def test_the_car_view_parts_add_up_to_the_car_energy(page, hub):
         assert sum(pcts) == 100
         # the report's own parts add up to the car's energy to the mWh
         assert round(1000 * sum(s.values())) == round(1000 * ev)
+
+
+def test_the_range_is_in_the_site_units_and_dates_are_iso(page, hub):
+    assert hub.get("/api/v1/site")["units"] == "imperial"
+    page.open("car")
+    tile = page.page.locator("#car-range [data-field='values.ev_range']")
+    tile.wait_for()
+    km = float(tile.get_attribute("data-value"))
+    assert tile.text_content() == f"{round(km / 1.609344)} mi"
+    page.open("system")
+    last = page.page.locator("[data-field='health.devices[0].last_ok']").first
+    last.wait_for()
+    assert re.match(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{4}-\d{2}-\d{2} \d{2}:\d{2} \(", last.text_content()), \
+        last.text_content()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@
 - ``GET /api/v1/stream``: the live values as server-sent events, pushed when they change.
 - ``GET /api/v1/export.csv?from=&to=``: raw readings of local dates as canonical CSV.
 - ``GET /api/v1/outages``, ``/api/v1/backup``, ``/api/v1/quarantine``: see the README.
-- ``GET /api/v1/site``: the site's time zone and today's local date (the web app's calendar).
+- ``GET /api/v1/site``: the site's time zone, today's local date (the web app's calendar) and its units.
 - ``GET /`` and ``/static/...``: the web app (``homegrid/web``), gzip-compressed when the browser takes it.
 """
 
@@ -142,11 +142,15 @@ def create_app(
     def static(name: str, request: Request) -> Response:
         return static_file(name, request)
 
-    @app.get("/api/v1/site", summary="The site's time zone and today's local date")
+    @app.get("/api/v1/site", summary="The site's time zone, today's local date and its units")
     def site() -> dict[str, Any]:
         from datetime import datetime
 
-        return {"timezone": queries.tz.key, "today": datetime.now(queries.tz).date().isoformat()}
+        from homegrid.units import units_for_zone
+
+        # app.state.units: the hub's [site] units; else by the zone's country
+        units = getattr(app.state, "units", None) or units_for_zone(queries.tz.key)
+        return {"timezone": queries.tz.key, "today": datetime.now(queries.tz).date().isoformat(), "units": units}
 
     @app.get("/api/v1/live", summary="The newest value of each quantity and the hub's health")
     def live_values() -> dict[str, Any]:

@@ -441,6 +441,7 @@ class Hub:
         await asyncio.to_thread(self.prepare)
         app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
                          backup=self.backup)
+        app.state.units = self.config.site.unit_system
         from homegrid.api.security import install_security, policy_for
         from homegrid.api.settings import add_settings_routes
         from homegrid.api.storm import add_storm_routes

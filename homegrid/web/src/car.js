@@ -2,7 +2,7 @@
 import { html } from "htm/preact";
 import { src, useFetch, useLive } from "./api.js";
 import { addDays, span } from "./dates.js";
-import { duration, km, kw, kwh, pct } from "./format.js";
+import { distance, duration, kw, kwh, pct } from "./format.js";
 import { EV_STATES, Tile } from "./now.js";
 
 const LIVE = "/api/v1/live";
@@ -74,7 +74,7 @@ export function CarView({ today }) {
       <div class="tiles">
         <${Tile} id="car-state" label="State" value=${EV_STATES[state] ?? state} field="values.ev_charging_state" raw=${state} />
         <${Tile} id="car-power" label="Charging power" value=${kw(v.ev_power ?? 0)} field="values.ev_power" raw=${v.ev_power ?? 0} />
-        <${Tile} id="car-range" label="Range" value=${km(range)} field="values.ev_range" raw=${range} />
+        <${Tile} id="car-range" label="Range" value=${distance(range)} field="values.ev_range" raw=${range} />
         <${Tile} id="car-ttf" label="Time to full" value=${charging ? duration(v.ev_time_to_full) : "–"} field="values.ev_time_to_full" raw=${v.ev_time_to_full} />
       </div>
     </div>
