@@ -526,9 +526,10 @@ def _print_report(rep: dict) -> None:
     print("\nFlows [kWh]")
     for k, v in rep["flows_wh"].items():
         print(f"  {k:<20}{v / 1000:>12.3f}")
-    print("\nCar charged from [kWh]")
+    print("\nCar charged from [kWh] (unknown: no source can be named for it; the parts add up to the car's energy)")
     for k, v in rep["ev_sources_wh"].items():
         print(f"  {k:<20}{v / 1000:>12.3f}")
+    print(f"  {'= the car':<20}{rep['energy_wh']['ev'] / 1000:>12.3f}")
     spp = rep["self_powered_percent"]
     print(f"\nSelf-powered: {'-' if spp is None else f'{spp:.1f} %'}")
 

@@ -86,3 +86,35 @@ def test_energy_api_gives_the_unknown_part_per_step(recorder, store):
         assert parts == pytest.approx(p["ev"], abs=1e-6)
     report = client.get("/api/v1/report?from=2025-06-01&to=2025-06-01").json()
     assert report["ev_sources_wh"]["unknown"] == pytest.approx(sum(p["ev_from_unknown"] for p in points), abs=0.01)
+
+
+@st.composite
+def frames(draw):
+    """Raw readings a minute or so apart with gaps and unmeasured stretches: home, grid, solar, battery, car."""
+    from homegrid.readings import ReadingFrame
+
+    n = draw(st.integers(2, 40))
+    steps = draw(st.lists(st.integers(1_000, 400_000), min_size=n - 1, max_size=n - 1))
+    t = 1_748_750_400_000 + np.concatenate(([0], np.cumsum(steps))).astype(np.int64)
+    power = st.floats(0, 12_000) | st.just(float("nan"))
+    col = lambda: np.array(draw(st.lists(power, min_size=n, max_size=n)))  # noqa: E731
+    signed = st.floats(-8_000, 8_000) | st.just(float("nan"))
+    scol = lambda: np.array(draw(st.lists(signed, min_size=n, max_size=n)))  # noqa: E731
+    return ReadingFrame(t, {"home_power": col(), "solar_power": col(), "ev_power": col(), "grid_power": scol(),
+                            "battery_power": scol()})
+
+
+@given(frames())
+@settings(max_examples=150, deadline=None)
+def test_accounting_keeps_the_car_whole_for_any_frame(frame):
+    from homegrid.energy.accounting import account
+
+    edges = np.arange(frame.time_ms[0] // 60_000 * 60_000, frame.time_ms[-1] + 120_000, 60_000, dtype=np.int64)
+    cols = account(frame, edges, max_gap_s=300).columns
+    sources = {s: cols[f"ev_from_{s}"] for s in EV_SOURCES}
+    unknown = ev_unknown(cols["ev"], sources)
+    np.testing.assert_allclose(sum(sources.values()) + unknown, cols["ev"], rtol=0, atol=1e-9)
+    assert np.all(unknown >= -1e-9)
+    totals = {"ev": float(cols["ev"].sum()), **{f"ev_from_{s}": float(v.sum()) for s, v in sources.items()}}
+    rep = energy_report(totals)
+    assert sum(round(1000 * v) for v in rep["ev_sources_wh"].values()) == round(1000 * rep["energy_wh"]["ev"])
