@@ -366,11 +366,23 @@ def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: di
     from homegrid.readings.csvfile import iter_csv
 
     # 250k-row chunks halve the peak memory of a big import at the same speed (bench/RESULTS.md)
-    with progress(desc=f"import {path.name}", unit=" rows", unit_scale=True) as bar:
+    with progress(total=_rows_estimate(path), desc=f"import {path.name}", unit=" rows", unit_scale=True) as bar:
         for frame, bad in iter_csv(path, chunk_rows=250_000, on_error=on_error, **door):
             problems.extend(bad)
             yield frame
             bar.update(len(frame) + len(bad))
+
+
+def _rows_estimate(path: Path) -> int | None:
+    """About how many lines a file has, from its size and its first 64 KiB (for a progress bar's end)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 16)
+        size = path.stat().st_size
+    except OSError:
+        return None
+    lines = head.count(b"\n")
+    return round(size * lines / len(head)) if lines else None
 
 
 def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
