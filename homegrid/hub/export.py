@@ -103,7 +103,7 @@ def rollup_csv_chunks(queries: Queries, step: str, start_ms: int, end_ms: int) -
 def describe_pruned(cov: Coverage, retention_days: float, tz: ZoneInfo) -> str:
     """The sentence for an export whose raw readings were pruned (dates local to ``tz``)."""
     assert cov.pruned is not None
-    a, b = (from_ms(x).astimezone(tz).date().isoformat() for x in cov.pruned)
-    return (f"raw readings before {b if cov.raw else 'this span'} were pruned (kept {retention_days:g} days, "
-            f"[store] raw_retention_days); the minute and hour rollups hold {a} onwards: "
-            "give --resolution minute or --resolution hour")
+    a, b = (from_ms(x).astimezone(tz).isoformat(timespec="minutes") for x in cov.pruned)
+    before = f"before {b}" if cov.raw else "of these days"
+    return (f"the raw readings {before} were pruned (kept {retention_days:g} days, [store] raw_retention_days); "
+            f"the minute and hour rollups hold them from {a}: give --resolution minute or --resolution hour")
