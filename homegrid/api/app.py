@@ -5,7 +5,7 @@
   ``minute``, ``hour`` or ``day`` (local days) between two instants or local dates.
 - ``GET /api/v1/report?from=&to=``: the same report as ``homegrid report --json``.
 - ``GET /api/v1/stream``: the live values as server-sent events, pushed when they change.
-- ``GET /api/v1/export.csv?from=&to=``: raw readings of local dates as canonical CSV.
+- ``GET /api/v1/export.csv?from=&to=[&resolution=]``: raw readings of local dates as canonical CSV (or the rollups).
 - ``GET /api/v1/outages``, ``/api/v1/backup``, ``/api/v1/quarantine``: see the README.
 - ``GET /api/v1/site``: the site's time zone, today's local date (the web app's calendar) and its units.
 - ``GET /`` and ``/static/...``: the web app (``homegrid/web``), gzip-compressed when the browser takes it.

@@ -27,7 +27,7 @@ def _vendor_folder() -> Traversable:
 def add_docs_routes(app: FastAPI) -> None:
     """Serve ``/docs`` (create the app with ``docs_url=None``) and its assets."""
     folder = _vendor_folder()
-    own = resources.files("homegrid.api").joinpath("docs")
+    own = resources.files("homegrid.api").joinpath("docs_files")
     files: dict[str, tuple[Traversable, str]] = {
         **{name: (folder / name, media) for name, media in _VENDOR.items()},
         **{name: (own / name, media) for name, media in _OWN.items()},
