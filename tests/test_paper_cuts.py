@@ -61,6 +61,21 @@ def test_the_default_data_dir_is_made_as_before(env, capsys):
     assert (env / "xdg-data" / "homegrid" / "homegrid.db").exists()
 
 
+def test_serve_makes_the_default_data_dir_on_the_first_run(tmp_path, monkeypatch):
+    """The README's first-run command: no --data-dir, nothing made yet."""
+    import stat
+
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg-data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    monkeypatch.delenv("HOMEGRID_DATA_DIR", raising=False)
+    hub = Proc(["serve", "--config", str(serve_config(tmp_path)), "--port", str(free_port())], env=env)
+    try:
+        hub.wait_for("dashboard on http://")
+    finally:
+        hub.stop()
+    data = tmp_path / "xdg-data" / "homegrid"
+    assert (data / "homegrid.db").exists() and stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
 # -- export of pruned days ------------------------------------------------------------------------------------
 
 
