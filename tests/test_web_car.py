@@ -163,3 +163,16 @@ def test_docs_work_offline_under_the_csp(browser, hub):
         assert outside == [] and violations == []
     finally:
         page.close()
+
+
+def test_the_system_view_exports_rollups(page, hub):
+    page.open("system")
+    link = page.page.locator("#export-link")
+    link.wait_for()
+    assert "resolution" not in link.get_attribute("href")
+    page.page.get_by_label("Resolution").select_option("hour")
+    page.wait_for("document.querySelector('#export-link').href.includes('resolution=hour')")
+    reply = page.page.request.get(hub.url + link.get_attribute("href"))
+    assert reply.ok
+    lines = reply.text().splitlines()
+    assert lines[0].startswith("time,solar_wh,home_wh,") and len(lines) > 2
