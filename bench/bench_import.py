@@ -45,7 +45,7 @@ def run(rows: int = YEAR_ROWS, use_influx: bool = True, downsample_days: float =
     tmp = Path(tempfile.mkdtemp(prefix="hg-import-", dir=tmp_root))
     try:
         data_dir = tmp / "data"
-        cmd = homegrid_cmd("import", str(csv_path), "--data-dir", str(data_dir))
+        cmd = homegrid_cmd("import", str(csv_path), "--create", "--data-dir", str(data_dir))
         if profile is not None:
             cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "homegrid.cli", *cmd[1:]]
         run_ = run_child(cmd, env=child_env(tmp))

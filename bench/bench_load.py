@@ -127,7 +127,7 @@ def load_window(hub: bench_web.Hub, clients: int, seconds: float, plan: list[tup
 def start(exe: str | None, data_dir: Path, tmp: Path) -> bench_web.Hub:
     """``homegrid serve`` of this environment, or of ``exe``, on a free port."""
     port = influx.free_port()
-    args = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
+    args = ["serve", "--create", "--data-dir", str(data_dir), "--port", str(port)]
     cmd = [exe, *args] if exe else homegrid_cmd(*args)
     log_path = tmp / f"serve-{port}.log"
     proc = subprocess.Popen(cmd, env=child_env(tmp), stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)

@@ -77,7 +77,7 @@ def build_homegrid(data_dir: Path, days: int, source: str, tmp: Path, log=log) -
     t0 = time.perf_counter()
     if source == "simulate":
         r = run_child(homegrid_cmd("simulate", "--start", START.isoformat(), "--days", str(days),
-                                   "--data-dir", str(data_dir)), env=child_env(tmp))
+                                   "--create", "--data-dir", str(data_dir)), env=child_env(tmp))
         if r.returncode != 0:
             raise RuntimeError(f"homegrid simulate failed: {r.stderr[-2000:]}")
         info = {"source": "simulate", "output": r.stdout.strip(), "peak_rss_mib": r.max_rss_kib / 1024}

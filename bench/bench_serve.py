@@ -123,7 +123,7 @@ def run(seconds: float = 120, dashboard: bool = True, use_influx: bool = True, t
         port = influx.free_port()
         t0 = time.monotonic()
         hub = subprocess.Popen(
-            homegrid_cmd("serve", "--data-dir", str(tmp / "data"), "--port", str(port)),
+            homegrid_cmd("serve", "--create", "--data-dir", str(tmp / "data"), "--port", str(port)),
             env=child_env(tmp), stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT,
         )
         while True:

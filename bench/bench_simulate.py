@@ -41,7 +41,8 @@ def run(days: float = 365, use_influx: bool = True, tmp_root: str | None = None,
     tmp = Path(tempfile.mkdtemp(prefix="hg-simulate-", dir=tmp_root))
     try:
         data_dir = tmp / "data"
-        cmd = homegrid_cmd("simulate", "--start", "2025-01-01", "--days", f"{days:g}", "--data-dir", str(data_dir))
+        cmd = homegrid_cmd("simulate", "--start", "2025-01-01", "--days", f"{days:g}", "--create",
+                           "--data-dir", str(data_dir))
         if profile is not None:
             cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "homegrid.cli", *cmd[1:]]
         r = run_child(cmd, env=child_env(tmp))

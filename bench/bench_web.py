@@ -210,12 +210,12 @@ def build_store(data_dir: Path, days: int, source: str, tmp: Path, tz: ZoneInfo)
     t0 = time.perf_counter()
     if source == "simulate":
         cmd = homegrid_cmd("simulate", "--start", first.isoformat(), "--days", f"{span_days:.6f}",
-                           "--data-dir", str(data_dir))
+                           "--create", "--data-dir", str(data_dir))
     else:
         csv_path = tmp / "readings.csv"
         rows = int((end - start).total_seconds() // 60)
         synth.write_csv(csv_path, start, rows, 60, seed=2024)
-        cmd = homegrid_cmd("import", str(csv_path), "--data-dir", str(data_dir))
+        cmd = homegrid_cmd("import", str(csv_path), "--create", "--data-dir", str(data_dir))
     run = run_child(cmd, env=child_env(tmp))
     if run.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {run.stderr[-2000:]}")
@@ -260,7 +260,7 @@ class Hub:
 def start_hub(data_dir: Path, tmp: Path, profile: str | None = None) -> Hub:
     """``homegrid serve`` on a free port; wait until it answers, has polled, and has pruned old raw readings."""
     port = influx.free_port()
-    args = ["serve", "--data-dir", str(data_dir), "--port", str(port)]
+    args = ["serve", "--create", "--data-dir", str(data_dir), "--port", str(port)]
     cmd = [PYTHON, "-m", "cProfile", "-o", profile, "-m", "homegrid.cli", *args] if profile else homegrid_cmd(*args)
     log_path = tmp / "serve.log"
     t0 = time.monotonic()

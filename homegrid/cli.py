@@ -3,7 +3,9 @@
 serve, simulate, import, export, report, outages, storm, token, quarantine-future, check, devices test.
 
 These command names, options and JSON keys are a public interface (see README).
-Exit codes: 0 success, 1 runtime failure, 2 bad input (config, arguments, file).
+Exit codes (EXIT_CODES; the README's Commands section lists them): 0 success, 1 runtime failure, 2 bad input
+(config, arguments, file, a data dir that does not exist), 3 serve cannot listen on its address (the port is in
+use), 4 export found nothing at the resolution asked for but coarser data (the raw readings were pruned).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import sys
 import time
@@ -27,14 +30,34 @@ from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
 from homegrid.glossary import quantity
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import TextIO
+    from zoneinfo import ZoneInfo
+
     from homegrid.credentials import Credentials
     from homegrid.hub.outages import OutageTracker
+    from homegrid.readings import ReadingFrame
     from homegrid.store import Store
     from homegrid.store.lock import DataDirLock
 
 __all__ = ["main"]
 
 log = logging.getLogger("homegrid")
+
+
+#: every exit code of every command, and what it means (README: Commands)
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "runtime failure (the data dir in use, a damaged store, a full or read-only disk, a device that failed)",
+    2: "bad input: config, arguments, a file, a --data-dir that does not exist",
+    3: "serve: the address cannot be listened on (the port is in use)",
+    4: "export: no raw readings in the span (older than the raw retention); --resolution minute or hour has them",
+}
+EXIT_LISTEN = 3
+EXIT_PRUNED = 4
+
+#: commands that may make a new data dir (with --create, or at the default place)
+_MAKERS = frozenset({"serve", "simulate", "import", "quarantine-future", "token"})
 
 
 class UsageError(Exception):
@@ -58,7 +81,10 @@ def _date(text: str) -> date:
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--config", help="config file (default $XDG_CONFIG_HOME/homegrid/homegrid.toml)")
-    p.add_argument("--data-dir", help="data directory (default $HOMEGRID_DATA_DIR, else $XDG_DATA_HOME/homegrid)")
+    p.add_argument("--data-dir", help="data directory (default $HOMEGRID_DATA_DIR, else $XDG_DATA_HOME/homegrid); "
+                   "it must exist, unless --create")
+    p.add_argument("--create", action="store_true",
+                   help="make the --data-dir if it does not exist (serve, simulate, import, token)")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     return p
 
@@ -91,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
     s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
     s.add_argument("--output", help="file to write (default standard output)")
+    s.add_argument("--resolution", choices=("raw", "minute", "hour"), default="raw",
+                   help="raw: the readings (default; kept [store] raw_retention_days); minute or hour: the "
+                   "rollups (energy per bucket, kept forever)")
 
     s = sub.add_parser("report", parents=[common], help="energy report for local dates")
     s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
@@ -137,8 +166,24 @@ def _setup(args: argparse.Namespace) -> tuple[Config, Path]:
         stream=sys.stderr,
     )
     config = load_config(args.config)
-    args.resolved_data_dir = resolve_data_dir(config, args.data_dir)
-    return config, args.resolved_data_dir
+    return config, _data_dir(args, config)
+
+
+def _data_dir(args: argparse.Namespace, config: Config) -> Path:
+    """The data dir: a ``--data-dir`` that does not exist is refused (a typo would give an empty store and
+    zeros) unless ``--create`` asks for it, on a command that writes; the default one is made as needed."""
+    data_dir = resolve_data_dir(config, args.data_dir)
+    args.resolved_data_dir = data_dir
+    if args.data_dir and not data_dir.is_dir():
+        command = args.command
+        if data_dir.exists():
+            raise UsageError(f"--data-dir {data_dir} is not a directory")
+        if command not in _MAKERS:
+            raise UsageError(f"--data-dir {data_dir} does not exist (mistyped?): there is no store to read there")
+        if not getattr(args, "create", False):
+            raise UsageError(f"--data-dir {data_dir} does not exist (mistyped?); give --create to make a new, "
+                             "empty one there")
+    return data_dir
 
 
 def _writer(data_dir: Path, command: str) -> DataDirLock:
@@ -196,6 +241,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    listener = _listen(host, port)  # first: a busy port is said before minutes of backfill
     os.umask(0o077)  # whatever the hub and its libraries write (store, storm state, device cookies): owner-only
     token, created = owner.load_or_create(data_dir)  # first: a new data dir is made owner-only (0700)
     _writer(data_dir, "serve")
@@ -205,8 +253,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     hub = Hub(config, data_dir, devices=devices, publisher=publisher)
     names = ", ".join(p.health.name for p in hub.pollers)
     log.info("polling %s%s", names, "; publishing to MQTT" if publisher else "")
-    host = args.host or config.server.host
-    port = args.port or config.server.port
     log.info("homegrid %s: data in %s, dashboard on http://%s:%d", __version__, data_dir, host, port)
     if created:  # printed once, never logged: 'homegrid token' shows it again
         links = "\n".join(f"    {owner.signin_url(base, token)}" for base in _hub_bases(host, port))
@@ -215,10 +261,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises the SIGTERM it caught once it has stopped: end as for Ctrl-C, after the hub's final write
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        asyncio.run(hub.run(host, port))
+        asyncio.run(hub.run(host, port, sockets=[listener]))
     except (KeyboardInterrupt, _Terminated):
         pass
+    finally:
+        listener.close()
     return 0
+
+
+class CannotListen(Exception):
+    """serve cannot listen on its address: printed, exit code 3."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to the hub's address and listening (as uvicorn binds it), or CannotListen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a port in TIME_WAIT is free
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        import errno
+
+        if exc.errno == errno.EADDRINUSE:
+            why = (f"port {port} on {host} is in use (another homegrid serve, or another program: "
+                   f"'ss -ltnp sport = :{port}' names it); stop it or give --port")
+        else:
+            why = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        raise CannotListen(why) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class _Terminated(BaseException):
@@ -235,6 +309,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.recorder import Recorder, local_day_bounds
     from homegrid.hub.service import open_store
+    from homegrid.progress import progress
     from homegrid.readings import from_ms, to_ms
 
     config, data_dir = _setup(args)
@@ -257,15 +332,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     recorder = Recorder(store, tz, config.accounting.max_gap_s)
     home = VirtualHome(config, start=start)
     t0 = time.perf_counter()
+    days_total = (end - start).total_seconds() / 86_400
+    # a week at a time, so the bar moves: as fast as 31-day chunks (a year: 10.7 s against 11.4 s, one run each)
+    chunk = timedelta(days=7)
+    bar = progress(total=round(days_total, 1), desc="simulate", unit="day")
 
     def chunks():
         t = start
         while t < end:
-            nxt = min(t + timedelta(days=31), end)
+            nxt = min(t + chunk, end)
             yield home.simulate(end=nxt, step_s=args.step)
+            bar.update(round((nxt - t).total_seconds() / 86_400, 1))
             t = nxt
 
-    result = recorder.ingest_bulk(chunks())
+    with bar:
+        result = recorder.ingest_bulk(chunks())
     outages = 0
     if result is not None:
         tracker = outage_tracker(config, store)
@@ -281,15 +362,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: dict):
+    from homegrid.progress import progress
+
     if fmt == "tesla-history":
         yield _tesla_history_door(path, on_error, problems, door)
         return
     from homegrid.readings.csvfile import iter_csv
 
     # 250k-row chunks halve the peak memory of a big import at the same speed (bench/RESULTS.md)
-    for frame, bad in iter_csv(path, chunk_rows=250_000, on_error=on_error, **door):
-        problems.extend(bad)
-        yield frame
+    with progress(total=_rows_estimate(path), desc=f"import {path.name}", unit=" rows", unit_scale=True) as bar:
+        for frame, bad in iter_csv(path, chunk_rows=250_000, on_error=on_error, **door):
+            problems.extend(bad)
+            yield frame
+            bar.update(len(frame) + len(bad))
+
+
+def _rows_estimate(path: Path) -> int | None:
+    """About how many lines a file has, from its size and its first 64 KiB (for a progress bar's end)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 16)
+        size = path.stat().st_size
+    except OSError:
+        return None
+    lines = head.count(b"\n")
+    return round(size * lines / len(head)) if lines else None
 
 
 def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
@@ -367,9 +464,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from homegrid.hub.export import coverage, describe_pruned, rollup_csv_chunks
     from homegrid.hub.queries import Queries
-    from homegrid.hub.recorder import local_day_bounds
+    from homegrid.hub.recorder import DAY_MS, local_day_bounds
     from homegrid.hub.service import open_store
+    from homegrid.progress import progress
     from homegrid.readings.csvfile import write_csv
 
     config, data_dir = _setup(args)
@@ -377,21 +476,61 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError("--to is before --from")
     tz = config.site.tz
     store = open_store(data_dir)
-    a, _ = local_day_bounds(args.from_, tz)
-    _, b = local_day_bounds(args.to, tz)
-    frames = Queries(store, tz).readings(a, b)
-    if args.output:
-        try:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:
-                n = write_csv(frames, out, tz=tz)
-        except OSError as exc:  # name the output, not the data dir, in what main() prints
-            exc.filename = exc.filename or args.output
-            raise
-        print(f"exported {n} readings to {args.output}", file=sys.stderr)
-    else:
-        write_csv(frames, sys.stdout, tz=tz)
-    store.close()
+    try:
+        a, _ = local_day_bounds(args.from_, tz)
+        _, b = local_day_bounds(args.to, tz)
+        queries = Queries(store, tz)
+        cov = coverage(queries, a, b)
+        if args.resolution == "raw" and cov.pruned is not None:
+            why = describe_pruned(cov, config.store.raw_retention_days, tz)
+            if cov.raw is None:  # nothing to write: say so, and no empty file
+                print(f"homegrid: error: nothing exported: {why}", file=sys.stderr)
+                return EXIT_PRUNED
+            print(f"homegrid: warning: exporting the raw readings from "
+                  f"{_local_time(cov.raw[0], tz)} only: {why}", file=sys.stderr)
+        if cov.raw is None and cov.rollups is None:
+            print(f"homegrid: no readings stored from {args.from_} to {args.to}", file=sys.stderr)
+        lo, hi = queries.stored(a, b)
+        bar = progress(total=-(-(hi - lo) // DAY_MS), desc="export", unit="day")
+
+        def days(chunks: Iterator[ReadingFrame]) -> Iterator[ReadingFrame]:
+            for chunk in chunks:
+                yield chunk
+                bar.update(1)
+
+        def write(out: TextIO) -> int:
+            if args.resolution == "raw":
+                return write_csv(days(queries.readings(a, b)), out, tz=tz)
+            rows = 0
+            for i, text in enumerate(rollup_csv_chunks(queries, args.resolution, a, b)):
+                out.write(text)
+                rows += text.count("\n")
+                if i:  # after the header, a chunk is a day of minutes or 31 days of hours
+                    bar.update(1 if args.resolution == "minute" else 31)
+            return rows - 1
+
+        with bar:
+            if args.output:
+                try:
+                    with open(args.output, "w", encoding="utf-8", newline="") as out:
+                        n = write(out)
+                except OSError as exc:  # name the output, not the data dir, in what main() prints
+                    exc.filename = exc.filename or args.output
+                    raise
+                what = "readings" if args.resolution == "raw" else f"{args.resolution} rollups"
+                print(f"exported {n} {what} to {args.output}", file=sys.stderr)
+            else:
+                write(sys.stdout)
+    finally:
+        store.close()
     return 0
+
+
+def _local_time(t_ms: int, tz: ZoneInfo) -> str:
+    """An instant [ms UTC] as the site's local ISO 8601 time, to the second."""
+    from homegrid.readings import from_ms
+
+    return from_ms(t_ms).astimezone(tz).isoformat(timespec="seconds")
 
 
 def _print_report(rep: dict) -> None:
@@ -403,9 +542,10 @@ def _print_report(rep: dict) -> None:
     print("\nFlows [kWh]")
     for k, v in rep["flows_wh"].items():
         print(f"  {k:<20}{v / 1000:>12.3f}")
-    print("\nCar charged from [kWh]")
+    print("\nCar charged from [kWh] (unknown: no source can be named for it; the parts add up to the car's energy)")
     for k, v in rep["ev_sources_wh"].items():
         print(f"  {k:<20}{v / 1000:>12.3f}")
+    print(f"  {'= the car':<20}{rep['energy_wh']['ev'] / 1000:>12.3f}")
     spp = rep["self_powered_percent"]
     print(f"\nSelf-powered: {'-' if spp is None else f'{spp:.1f} %'}")
 
@@ -523,7 +663,7 @@ def _hub_bases(host: str, port: int) -> list[str]:
 
 def cmd_token(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    data_dir = resolve_data_dir(config, args.data_dir)
+    data_dir = _data_dir(args, config)
     if args.renew:
         token = owner.renew(data_dir)
         print("A new owner token: every browser signed in before and every script using the old token is refused "
@@ -664,6 +804,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Refused as exc:
         print(f"homegrid: error: {exc}", file=sys.stderr)
         return 1
+    except CannotListen as exc:
+        print(f"homegrid: error: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
     except (sqlite3.Error, OSError) as exc:
         from homegrid.store.errors import describe
 

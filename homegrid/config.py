@@ -51,8 +51,12 @@ class SiteConfig:
     longitude: float = -79.95
     timezone: str = "America/New_York"
     max_power_w: float = MAX_POWER_W  # the physical bound on any power of the home, either sign [W]
+    units: str = ""  # "metric" or "imperial" (miles for the car's range); empty: by the site's country (its zone)
 
     def check(self) -> None:
+        if self.units not in ("", "metric", "imperial"):
+            raise ConfigError(f"site.units = {self.units!r}: must be \"metric\" or \"imperial\" (or left out: by "
+                              "the site's time zone's country)")
         if not 1_000 <= self.max_power_w <= 1.0e9:
             raise ConfigError(f"site.max_power_w = {self.max_power_w:g}: must be within 1e3..1e9 W (default 1e6, 1 MW)")
         if not -90 <= self.latitude <= 90:
@@ -67,6 +71,13 @@ class SiteConfig:
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def unit_system(self) -> str:
+        """``metric`` or ``imperial``: ``units`` when set, else by the country of the site's zone."""
+        from homegrid.units import units_for_zone
+
+        return self.units or units_for_zone(self.timezone)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from homegrid.hub.service import open_store
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("HOMEGRID_DATA_DIR", raising=False)
+    (tmp_path / "data").mkdir()  # a --data-dir must exist (or be asked for with --create)
     return tmp_path / "data"
 
 
@@ -40,7 +41,7 @@ def test_export_then_import_round_trips(data_dir, tmp_path, capsys):
     header = out.read_text().splitlines()[0].split(",")
     assert header[0] == "time" and "grid_status" in header
     other = tmp_path / "other"
-    assert main(["import", str(out), "--data-dir", str(other)]) == 0
+    assert main(["import", str(out), "--create", "--data-dir", str(other)]) == 0
     capsys.readouterr()
     a = open_store(data_dir).read_readings(0, 2**62)
     b = open_store(other).read_readings(0, 2**62)
@@ -105,7 +106,7 @@ def test_import_tesla_history_energy_counters_and_power(data_dir, tmp_path, caps
     rep = json.loads(capsys.readouterr().out)
     doc = json.loads(energy.read_text())["response"]["time_series"]
     assert rep["energy_wh"]["grid_import"] == pytest.approx(sum(e["grid_energy_imported"] for e in doc))
-    assert main(["import", str(power), "--format", "tesla-history", "--data-dir", str(tmp_path / "p")]) == 0
+    assert main(["import", str(power), "--format", "tesla-history", "--create", "--data-dir", str(tmp_path / "p")]) == 0
     assert len(open_store(tmp_path / "p").read_readings(0, 2**62)) > 0
 
 

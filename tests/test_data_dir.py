@@ -79,7 +79,7 @@ def test_the_lock_is_exclusive_across_descriptors_and_released(tmp_path):
 def test_a_second_hub_on_the_same_data_dir_refuses_to_start_and_a_killed_ones_lock_does_not_block(tmp_path):
     data = tmp_path / "data"
     cfg = serve_config(tmp_path)
-    first = Proc(["serve", "--config", str(cfg), "--data-dir", str(data), "--port", str(free_port())])
+    first = Proc(["serve", "--config", str(cfg), "--create", "--data-dir", str(data), "--port", str(free_port())])
     try:
         first.wait_for("dashboard on http://")
         assert (data / "homegrid.lock").read_text() == f"{first.p.pid} homegrid serve\n"
@@ -100,7 +100,7 @@ def test_a_second_hub_on_the_same_data_dir_refuses_to_start_and_a_killed_ones_lo
         os.kill(first.p.pid, signal.SIGKILL)
         first.stop()
     assert (data / "homegrid.lock").exists()  # left behind by the killed hub, and no obstacle:
-    again = Proc(["simulate", "--start", "2025-06-01", "--days", "1", "--config", str(cfg), "--data-dir",
+    again = Proc(["simulate", "--start", "2025-06-01", "--days", "1", "--config", str(cfg), "--create", "--data-dir",
                   str(data)])
     assert again.wait(120) == 0, again.stderr
 
@@ -110,7 +110,7 @@ def test_readers_do_not_need_the_lock(tmp_path, capsys):
     from homegrid.cli import main
 
     data = tmp_path / "data"
-    assert main(["simulate", "--start", "2025-06-01", "--days", "1", "--data-dir", str(data)]) == 0
+    assert main(["simulate", "--start", "2025-06-01", "--days", "1", "--create", "--data-dir", str(data)]) == 0
     with DataDirLock(data, "homegrid serve"):
         assert main(["report", "--from", "2025-06-01", "--to", "2025-06-01", "--data-dir", str(data)]) == 0
         assert main(["check", "--data-dir", str(data)]) == 0

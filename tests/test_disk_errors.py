@@ -34,7 +34,7 @@ def data_dir(tmp_path, monkeypatch, capsys):
     """Two days of the virtual home, and a file of readings to import."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     data = tmp_path / "data"
-    assert main(["simulate", "--start", "2025-06-01", "--days", "2", "--data-dir", str(data)]) == 0
+    assert main(["simulate", "--start", "2025-06-01", "--days", "2", "--create", "--data-dir", str(data)]) == 0
     lines = [f"2025-07-{d:02d}T{h:02d}:{m:02d}:00+00:00,{1000 + m},{500 + h}"
              for d in range(1, 8) for h in range(24) for m in range(60)]
     (tmp_path / "more.csv").write_text("time,home_power,grid_power\n" + "\n".join(lines) + "\n")

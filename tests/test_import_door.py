@@ -38,6 +38,7 @@ UTC_TZ = ZoneInfo("UTC")
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("HOMEGRID_DATA_DIR", raising=False)
+    (tmp_path / "data").mkdir()  # a --data-dir must exist (or be asked for with --create)
     return tmp_path / "data"
 
 

@@ -17,7 +17,7 @@ PAGE = 4096
 def sound_store(tmp_path_factory):
     """Five days of the virtual home, checkpointed into the main file."""
     data = tmp_path_factory.mktemp("sound") / "data"
-    assert main(["simulate", "--start", "2025-06-01", "--days", "5", "--data-dir", str(data)]) == 0
+    assert main(["simulate", "--start", "2025-06-01", "--days", "5", "--create", "--data-dir", str(data)]) == 0
     return (data / "homegrid.db").read_bytes()
 
 
@@ -64,7 +64,7 @@ def test_check_names_the_damage_and_the_recovery_steps(tmp_path, sound_store, ca
 def test_serve_refuses_a_damaged_store_with_the_steps_and_no_traceback(tmp_path, sound_store, make):
     data = make(tmp_path, sound_store) if make is _damaged else make(tmp_path)
     before = (data / "homegrid.db").read_bytes()
-    hub = Proc(["serve", "--config", str(serve_config(tmp_path)), "--data-dir", str(data),
+    hub = Proc(["serve", "--config", str(serve_config(tmp_path)), "--create", "--data-dir", str(data),
                 "--port", str(free_port())])
     try:
         assert hub.wait(60) == 1

@@ -151,7 +151,7 @@ def test_imported_history_gives_the_same_events_via_cli_and_api(tmp_path, capsys
     csv = tmp_path / "history.csv"
     csv.write_text("\n".join(rows) + "\n")
     data = tmp_path / "data"
-    assert main(["import", str(csv), "--data-dir", str(data)]) == 0
+    assert main(["import", str(csv), "--create", "--data-dir", str(data)]) == 0
     assert "2 grid interruptions found" in capsys.readouterr().out
 
     assert main(["outages", "--from", "2025-03-01", "--to", "2025-03-31", "--json", "--data-dir", str(data)]) == 0

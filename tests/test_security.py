@@ -342,7 +342,7 @@ def test_the_token_file_is_the_owners_alone(tmp_path):
 def test_homegrid_token_prints_the_link_and_renews(tmp_path, capsys):
     cfg = tmp_path / "homegrid.toml"
     cfg.write_text("[server]\nport = 8181\n")
-    args = ["--config", str(cfg), "--data-dir", str(tmp_path / "data")]
+    args = ["--config", str(cfg), "--create", "--data-dir", str(tmp_path / "data")]
     assert main(["token", *args]) == 0
     out = capsys.readouterr().out
     token = read_token(tmp_path / "data")
@@ -374,7 +374,7 @@ def _serve(tmp_path: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     with log.open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "homegrid.cli", "serve", "--config", str(cfg), "--port",
-                                 str(port), "--data-dir", str(tmp_path / "data")],
+                                 str(port), "--create", "--data-dir", str(tmp_path / "data")],
                                 stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -20,7 +20,8 @@ def _live(port: int) -> dict:
 
 def test_sigterm_stops_the_hub_cleanly_after_writing_what_it_read(tmp_path):
     data, port = tmp_path / "data", free_port()
-    hub = Proc(["serve", "--config", str(serve_config(tmp_path)), "--data-dir", str(data), "--port", str(port)])
+    hub = Proc(["serve", "--config", str(serve_config(tmp_path)), "--create", "--data-dir", str(data),
+                "--port", str(port)])
     try:
         hub.wait_for("dashboard on http://")
         deadline = time.monotonic() + 60
@@ -66,7 +67,8 @@ FULL_AFTER_START = textwrap.dedent(
 
 def test_sigterm_while_the_disk_is_full_logs_the_readings_lost(tmp_path):
     data, port = tmp_path / "data", free_port()
-    hub = Proc(["serve", "--config", str(serve_config(tmp_path)), "--data-dir", str(data), "--port", str(port)],
+    hub = Proc(["serve", "--config", str(serve_config(tmp_path)), "--create", "--data-dir", str(data),
+                "--port", str(port)],
                code=FULL_AFTER_START)
     try:
         hub.wait_for("store write failed (database or disk is full)")

@@ -5,9 +5,9 @@
   ``minute``, ``hour`` or ``day`` (local days) between two instants or local dates.
 - ``GET /api/v1/report?from=&to=``: the same report as ``homegrid report --json``.
 - ``GET /api/v1/stream``: the live values as server-sent events, pushed when they change.
-- ``GET /api/v1/export.csv?from=&to=``: raw readings of local dates as canonical CSV.
+- ``GET /api/v1/export.csv?from=&to=[&resolution=]``: raw readings of local dates as canonical CSV (or the rollups).
 - ``GET /api/v1/outages``, ``/api/v1/backup``, ``/api/v1/quarantine``: see the README.
-- ``GET /api/v1/site``: the site's time zone and today's local date (the web app's calendar).
+- ``GET /api/v1/site``: the site's time zone, today's local date (the web app's calendar) and its units.
 - ``GET /`` and ``/static/...``: the web app (``homegrid/web``), gzip-compressed when the browser takes it.
 """
 
@@ -106,7 +106,12 @@ def create_app(
         title="homegrid",
         version=__version__,
         description="The integrated home energy app: solar, battery, grid, home and car, local-first.",
+        docs_url=None,  # /docs is served from the installed package, not a CDN (homegrid.api.docs)
+        redoc_url=None,
     )
+    from homegrid.api.docs import add_docs_routes
+
+    add_docs_routes(app)
     # Replies are strict JSON without a response class of ours: every route declares its return type, so FastAPI
     # serializes through pydantic's core, which writes NaN and infinity as null (a custom default response class
     # would turn that fast path off and cost half as much again on a day of minutes)
@@ -139,11 +144,15 @@ def create_app(
     def static(name: str, request: Request) -> Response:
         return static_file(name, request)
 
-    @app.get("/api/v1/site", summary="The site's time zone and today's local date")
+    @app.get("/api/v1/site", summary="The site's time zone, today's local date and its units")
     def site() -> dict[str, Any]:
         from datetime import datetime
 
-        return {"timezone": queries.tz.key, "today": datetime.now(queries.tz).date().isoformat()}
+        from homegrid.units import units_for_zone
+
+        # app.state.units: the hub's [site] units; else by the zone's country
+        units = getattr(app.state, "units", None) or units_for_zone(queries.tz.key)
+        return {"timezone": queries.tz.key, "today": datetime.now(queries.tz).date().isoformat(), "units": units}
 
     def live_now() -> tuple[str | None, dict[str, float], dict[str, str], list[dict[str, Any]]]:
         """The newest values, their times and each device's liveness (none without a hub)."""
@@ -188,16 +197,23 @@ def create_app(
         return StreamingResponse(broadcast.events(max_events), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
-    @app.get("/api/v1/export.csv", summary="Raw readings of local dates (inclusive) as canonical CSV")
+    @app.get("/api/v1/export.csv", summary="Raw readings (or minute or hour rollups) of local dates as CSV")
     def export_csv(
         from_: Annotated[date, Query(alias="from")],
         to: Annotated[date, Query()],
+        resolution: Annotated[Literal["raw", "minute", "hour"], Query(
+            description="raw: the readings (kept [store] raw_retention_days); minute or hour: the rollups")] = "raw",
     ) -> StreamingResponse:
+        from homegrid.hub.export import coverage, rollup_csv_chunks
         from homegrid.readings.csvfile import write_csv
 
         if to < from_:
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
         start_ms, end_ms = day_span(from_, to, queries.tz)
+        cov = coverage(queries, start_ms, end_ms)
+        if resolution == "raw" and cov.raw is None and cov.pruned is not None:
+            raise HTTPException(status_code=404, detail="the raw readings of these days were pruned (older than "
+                                "[store] raw_retention_days); resolution=minute or resolution=hour has their rollups")
 
         def chunk(frames: Iterator[ReadingFrame]) -> str | None:
             """The next day's rows as CSV (with the header line), or None at the end."""
@@ -207,6 +223,11 @@ def create_app(
                     write_csv([frame], out, tz=queries.tz)
                     return out.getvalue()
             return None
+
+        async def rollups() -> AsyncIterator[str]:
+            chunks = rollup_csv_chunks(queries, resolution, start_ms, end_ms)
+            while (text := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+                yield text
 
         async def rows() -> AsyncIterator[str]:
             frames = queries.readings(start_ms, end_ms)
@@ -220,11 +241,11 @@ def create_app(
         if not exports.take():
             raise HTTPException(status_code=429, detail=f"{EXPORTS_AT_ONCE} exports are running; try again when "
                                 "they are done", headers={"Retry-After": "10"})
-        body = rows()
+        body = rows() if resolution == "raw" else rollups()
         # the slot is given back when the stream is done with, however it ends (finished, client gone, never run)
         weakref.finalize(body, exports.give)
 
-        name = f"homegrid-{from_.isoformat()}-{to.isoformat()}.csv"
+        name = f"homegrid-{from_.isoformat()}-{to.isoformat()}{'' if resolution == 'raw' else '-' + resolution}.csv"
         return StreamingResponse(body, media_type="text/csv",
                                  headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

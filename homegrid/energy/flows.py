@@ -13,7 +13,9 @@ rerouted (giving up the lowest-priority flow first) so that every interval
 that balanced moment by moment is fully placed.
 
 The car's share of the home's sources in an interval is proportional to its
-share of the home's energy in that interval.
+share of the home's energy in that interval. What of the car's energy no source
+can be named for (meters that disagree, a gap in the home's readings) is its own
+part, ``unknown``, so the parts always add up to the car's energy.
 
 When an interval's sources and sinks do not balance (meters disagree), what a
 source could not place, or a sink did not get, is returned as its residual;
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ev_sources", "split_flows"]
+__all__ = ["ev_sources", "ev_unknown", "split_flows"]
 
 SOURCES = ("solar", "battery_discharge", "grid_import")
 SINKS = ("home", "battery_charge", "grid_export")
@@ -159,3 +161,25 @@ def ev_sources(
         "battery": share * flows["battery_to_home"],
         "grid": share * flows["grid_to_home"],
     }
+
+
+def ev_unknown(ev: np.ndarray, sources: dict[str, np.ndarray]) -> np.ndarray:
+    """The car's energy that no source can be named for [Wh]: its energy less its sources.
+
+    Parameters
+    ----------
+    ev : array
+        The car charger's energy per interval. [Wh]
+    sources : dict of arrays
+        The car's energy by source, from :func:`ev_sources` (or sums of it). [Wh]
+
+    Returns
+    -------
+    array
+        ``ev`` minus the sum of ``sources`` [Wh]: the sources and this part add up to ``ev``.
+        Non-negative for one interval (a source's share never exceeds the car's); it holds
+        the part of the car's energy in intervals whose home energy was not fully served by
+        the metered sources, and the car's energy in intervals where the home was not measured.
+    """
+    ev = np.asarray(ev, dtype=np.float64)
+    return ev - sum((np.asarray(a, dtype=np.float64) for a in sources.values()), np.zeros_like(ev))

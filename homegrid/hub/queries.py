@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from homegrid.energy.flows import ev_unknown
 from homegrid.energy.report import energy_report
-from homegrid.glossary import ENERGY_CATEGORIES
+from homegrid.glossary import ENERGY_CATEGORIES, EV_SOURCES
 from homegrid.hub.recorder import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds
 from homegrid.readings import ReadingFrame, parse_iso_time, to_ms
 from homegrid.store import BucketTable, Store
@@ -96,7 +97,8 @@ class Queries:
         return (a, b) if a < b else (start_ms, start_ms)
 
     def series(self, step: str, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
-        """Rollup rows with average powers [W] and mean SoC [%] added, and their labels."""
+        """Rollup rows with average powers [W], mean SoC [%] and the car's unattributed energy
+        (``ev_from_unknown`` [Wh]) added, and their labels."""
         if step == "day":
             table, labels = self.store.read_days(start_ms, end_ms)
             bounds = [local_day_bounds(date.fromisoformat(d), self.tz) for d in labels]
@@ -111,6 +113,7 @@ class Queries:
             elapsed = (span[1] - table.start_ms) / 1000.0
             seconds = np.where((elapsed > 0) & (elapsed < seconds), elapsed, seconds)
         cols = dict(table.columns)
+        cols["ev_from_unknown"] = ev_unknown(cols["ev"], {s: cols[f"ev_from_{s}"] for s in EV_SOURCES})
         with np.errstate(invalid="ignore", divide="ignore"):
             for cat in ENERGY_CATEGORIES:
                 cols[f"{cat.name}_w"] = cols[cat.name] * 3600.0 / seconds

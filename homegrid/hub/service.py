@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -181,14 +181,28 @@ class Hub:
         if home.now >= now - timedelta(minutes=1):  # type: ignore[attr-defined]
             return 0
         log.info("first start: writing %.1f days of virtual history", self.config.server.backfill_days)
-        frame = home.simulate(end=now, step_s=60.0)  # type: ignore[attr-defined]
-        result = self.recorder.ingest_bulk([frame])
+        from homegrid.progress import progress
+
+        start = home.now  # type: ignore[attr-defined]
+        days = (now - start).total_seconds() / 86_400
+
+        def daily() -> Iterator[ReadingFrame]:  # a day at a time, so the bar moves
+            with progress(total=round(days, 1), desc="backfill", unit="day") as bar:
+                t = start
+                while t < now:
+                    nxt = min(t + timedelta(days=1), now)
+                    yield home.simulate(end=nxt, step_s=60.0)  # type: ignore[attr-defined]
+                    bar.update(round((nxt - t).total_seconds() / 86_400, 1))
+                    t = nxt
+
+        result = self.recorder.ingest_bulk(daily())
         if result is None:
             return 0
+        _, first, last = result
         evidence = getattr(home, "evidence_between", None)
         if evidence is not None:
-            self.outages.add_evidence(evidence(frame.time_ms[0], frame.time_ms[-1] + 1))
-        self.outages.rebuild(int(frame.time_ms[0]), int(frame.time_ms[-1]) + 1)
+            self.outages.add_evidence(evidence(first, last + 1))
+        self.outages.rebuild(first, last + 1)
         return result[0]
 
     def prepare(self) -> int:
@@ -439,8 +453,8 @@ class Hub:
             log.error("stopping with %d readings not written, now lost: %s", len(self._buffer),
                       self._last_store_error or "the store refused them")
 
-    async def run(self, host: str | None = None, port: int | None = None) -> None:
-        """Backfill if new, then poll, record and serve until stopped."""
+    async def run(self, host: str | None = None, port: int | None = None, sockets: list | None = None) -> None:
+        """Backfill if new, then poll, record and serve until stopped (on ``sockets`` when given: bound before)."""
         import uvicorn
 
         from homegrid.api.app import create_app
@@ -448,6 +462,7 @@ class Hub:
         await asyncio.to_thread(self.prepare)
         app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
                          backup=self.backup)
+        app.state.units = self.config.site.unit_system
         from homegrid.api.security import install_security, policy_for
         from homegrid.api.settings import add_settings_routes
         from homegrid.api.storm import add_storm_routes
@@ -468,7 +483,7 @@ class Hub:
         )
         pollers = asyncio.create_task(self.run_pollers())
         try:
-            await server.serve()
+            await server.serve(sockets=sockets)
         finally:
             self.stop()
             await asyncio.gather(pollers, return_exceptions=True)

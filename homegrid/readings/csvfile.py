@@ -8,7 +8,9 @@ offset**: ``YYYY-MM-DDThh[:mm[:ss[.fraction]]]`` followed by ``Z`` or
 to the millisecond, half up). Every other column is a glossary name
 (:data:`homegrid.glossary.ALL_NAMES`), any subset, in any order. An empty cell
 means "not measured". ``grid_status`` cells hold a name (``connected``,
-``islanded``, ``transition``, ``unknown``) or its integer code. The file is UTF-8
+``islanded``, ``transition``, ``unknown``) and ``ev_charging_state`` cells a name
+(``charging``, ``complete`` ...); both are written as names and read as names or
+their integer codes (files written before the names). The file is UTF-8
 (a byte-order mark is allowed), lines end in ``\\n`` or ``\\r\\n``, fields never
 contain a newline, blank lines are skipped.
 
@@ -70,8 +72,10 @@ from homegrid.glossary import (
     COUNTER_YEARS,
     MAX_FIELD_CHARS,
     MAX_LINE_BYTES,
+    QUANTITIES,
     GridStatus,
     Kind,
+    StatusEnum,
     quantity,
 )
 from homegrid.readings.compare import compare_with_stored
@@ -93,6 +97,8 @@ __all__ = [
 
 TIME = "time"
 STATUS = "grid_status"
+#: the enumerated quantities, written as lower-case names and read as names or codes
+STATUSES: dict[str, type[StatusEnum]] = {q.name: q.states for q in QUANTITIES if q.states is not None}
 
 _SAMPLE_BYTES = 1 << 16  # first read, to estimate the bytes per line
 _MAX_BLOCK_BYTES = 1 << 28  # 256 MiB: never hold a larger raw block
@@ -117,7 +123,6 @@ OK, NOT_FINITE, BELOW_MIN, ABOVE_MAX, NEGATIVE_COUNTER, NOT_A_NUMBER, BAD_STATUS
 BAD_TIME, TOO_EARLY, TOO_LATE = 1, 2, 3
 
 _STATUS_CHOICES = ", ".join(m.name.lower() for m in GridStatus)
-_STATUS_CODES = frozenset(float(m.value) for m in GridStatus)
 
 
 # ----------------------------------------------------------------------------- problems
@@ -224,7 +229,8 @@ def _reason(name: str, code: int, limits: Limits = _DEFAULT_LIMITS) -> str:
         return "is not a finite number"
     q = quantity(name)
     if code == BAD_STATUS and q.states is not None and name != STATUS:
-        return f"is not a {name} code; expected one of " + ", ".join(f"{m.value} ({m.name.lower()})" for m in q.states)
+        return (f"is not a {name}; expected one of " + ", ".join(m.name.lower() for m in q.states)
+                + f" or the code 0-{max(q.states)}")
     if code == BAD_STATUS and q.kind is Kind.FLAG:
         return f"is not a flag; {name} is 0 or 1"
     if code == BAD_STATUS:
@@ -301,20 +307,21 @@ def _parse_number(text: str) -> tuple[float, int]:
     return np.nan, NOT_A_NUMBER
 
 
-def _parse_status(text: str) -> tuple[float, int]:
-    """A grid_status cell (name or code): ``(code, OK)``, ``(nan, OK)`` when empty, or ``(nan, BAD_STATUS)``."""
+def _parse_status(text: str, states: type[StatusEnum] = GridStatus) -> tuple[float, int]:
+    """A status cell (name or code of ``states``): ``(code, OK)``, ``(nan, OK)`` when empty, or
+    ``(nan, BAD_STATUS)``."""
     s = text.strip(" \t")
     if not s:
         return np.nan, OK
     if _NUMBER.fullmatch(s):
         code = float(s)
-        if not math.isfinite(code) or code not in _STATUS_CODES:
+        if not math.isfinite(code) or code not in {float(m.value) for m in states}:
             return np.nan, BAD_STATUS
         return code, OK
     if _NONFINITE.fullmatch(s):
         return np.nan, BAD_STATUS
     try:
-        return float(GridStatus.parse(s)), OK
+        return float(states.parse(s)), OK
     except ValueError:
         return np.nan, BAD_STATUS
 
@@ -486,7 +493,7 @@ def _time_text(t_ms: int) -> str:
 
 
 def _shown(name: str, v: float) -> str:
-    return GridStatus(int(v)).name.lower() if name == STATUS else repr(float(v))
+    return STATUSES[name](int(v)).name.lower() if name in STATUSES else repr(float(v))
 
 
 def _merge_same_times(
@@ -600,7 +607,7 @@ def _parse_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _
 def _convert_options(layout: _Layout) -> pcsv.ConvertOptions:
     types: dict[str, pa.DataType] = {TIME: pa.timestamp("ns", tz="UTC")}
     for name in layout.values:
-        types[name] = pa.dictionary(pa.int32(), pa.string()) if name == STATUS else pa.float64()
+        types[name] = pa.dictionary(pa.int32(), pa.string()) if name in STATUSES else pa.float64()
     return pcsv.ConvertOptions(
         column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True
     )
@@ -634,7 +641,8 @@ def _fast_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _B
     columns: dict[str, np.ndarray] = {}
     for name in layout.values:
         col = table.column(name)
-        columns[name], code = _status_column(col) if name == STATUS else _number_column(name, col, layout.limits)
+        columns[name], code = (_status_column(col, STATUSES[name]) if name in STATUSES
+                               else _number_column(name, col, layout.limits))
         if code.any():
             codes[layout.index(name)] = code
     bad = np.zeros(n, dtype=bool)
@@ -650,11 +658,11 @@ def _number_column(name: str, col: pa.ChunkedArray, limits: Limits) -> tuple[np.
     return check_values(name, values, measured, limits)
 
 
-def _status_column(col: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes and reason codes of a dictionary-encoded grid_status column."""
+def _status_column(col: pa.ChunkedArray, states: type[StatusEnum]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and reason codes of a dictionary-encoded status column."""
     parts_v, parts_c = [], []
     for chunk in col.chunks:
-        lookup = [_parse_status(s) for s in chunk.dictionary.to_pylist()]
+        lookup = [_parse_status(s, states) for s in chunk.dictionary.to_pylist()]
         v_of = np.array([v for v, _ in lookup] + [np.nan], dtype=np.float64)
         c_of = np.array([c for _, c in lookup] + [OK], dtype=np.uint8)
         idx = chunk.indices.fill_null(len(lookup)).to_numpy()
@@ -759,7 +767,7 @@ def _parse_cells(
     values = []
     for name in layout.values:
         ci = layout.index(name)
-        v, code = _parse_status(cells[ci]) if name == STATUS else _parse_number(cells[ci])
+        v, code = _parse_status(cells[ci], STATUSES[name]) if name in STATUSES else _parse_number(cells[ci])
         if code != OK:
             problems.append((line, ci, Problem(layout.file, line, name, cells[ci], _reason(name, code))))
         values.append(v)
@@ -780,7 +788,7 @@ def _range_problems(
     """Apply the glossary rules to the parsed numbers of the slow path; mark and report violations."""
     out = []
     for name in layout.values:
-        if name == STATUS:
+        if name in STATUSES:  # checked as they were parsed
             continue
         raw = block.columns[name]
         clean, codes = check_values(name, raw, ~np.isnan(raw), layout.limits)
@@ -1131,14 +1139,15 @@ def format_times(time_ms: np.ndarray, tz: ZoneInfo | None = None) -> pa.Array:
     return pc.binary_join_element_wise(text, zone_text, "")
 
 
-def _status_text(codes: np.ndarray) -> pa.Array:
-    """Lower-case names of grid_status codes; empty where NaN."""
+def _status_text(codes: np.ndarray, name: str = STATUS) -> pa.Array:
+    """Lower-case names of a status quantity's codes (``grid_status``, ``ev_charging_state``); empty where NaN."""
+    states = STATUSES[name]
     measured = ~np.isnan(codes)
-    valid = measured & np.isin(codes, [m.value for m in GridStatus])
+    valid = measured & np.isin(codes, [m.value for m in states])
     if not np.array_equal(measured, valid):
         bad = codes[measured & ~valid][0]
-        raise ValueError(f"grid_status {bad!r} is not a GridStatus code")
-    names = pa.array([GridStatus(i).name.lower() for i in range(len(GridStatus))])
+        raise ValueError(f"{name} {bad!r} is not a {states.__name__} code")
+    names = pa.array([states(i).name.lower() for i in range(len(states))])
     idx = pa.array(np.where(measured, codes, 0).astype(np.int32), mask=~measured)
     return pc.take(names, idx)
 
@@ -1147,7 +1156,7 @@ def _frame_table(frame: ReadingFrame, columns: list[str], tz: ZoneInfo | None) -
     arrays = {TIME: format_times(frame.time_ms, tz)}
     for name in columns:
         col = frame.column(name)
-        arrays[name] = _status_text(col) if name == STATUS else pa.array(col, from_pandas=True)
+        arrays[name] = _status_text(col, name) if name in STATUSES else pa.array(col, from_pandas=True)
     return pa.table(arrays)
 
 

@@ -2,30 +2,49 @@
 import { html } from "htm/preact";
 import { src, useFetch, useLive } from "./api.js";
 import { addDays, span } from "./dates.js";
-import { duration, km, kw, kwh, pct } from "./format.js";
+import { distance, duration, kw, kwh, pct } from "./format.js";
 import { EV_STATES, Tile } from "./now.js";
 
 const LIVE = "/api/v1/live";
-const SOURCES = [["solar", "Sun", "--solar"], ["battery", "Battery", "--battery"], ["grid", "Grid", "--grid"]];
+const SOURCES = [["solar", "Sun", "--solar"], ["battery", "Battery", "--battery"], ["grid", "Grid", "--grid"],
+  ["unknown", "Unknown", null]];
+
+/** Whole units ``parts`` (summing to ``total``) rounded so that they still add up to ``total`` rounded: the
+ * largest remainders take the units left over (Hamilton's method). */
+export function roundParts(parts, total, scale) {
+  const want = Math.round(total * scale);
+  const floors = parts.map((p) => Math.floor(Math.max(0, p) * scale));
+  let left = want - floors.reduce((a, b) => a + b, 0);
+  const order = parts.map((p, i) => [Math.max(0, p) * scale - floors[i], i]).sort((a, b) => b[0] - a[0]);
+  for (let j = 0; left > 0 && order.length; j = (j + 1) % order.length, left--) floors[order[j][1]] += 1;
+  return floors.map((f) => f / scale);
+}
 
 function Sources({ label, from, to, id }) {
   const url = `/api/v1/report?from=${from}&to=${to}`;
   const { data, error } = useFetch(url);
   const s = data?.ev_sources_wh;
-  const total = s ? s.solar + s.battery + s.grid : 0;
-  return html`<div class="card sources" id=${id} data-from=${from} data-to=${to}>
+  const total = data?.energy_wh?.ev ?? 0; // the car's energy: its sources and the unknown part add up to it
+  const shown = SOURCES.filter(([k]) => k !== "unknown" || (s?.unknown ?? 0) > 0.5);
+  const keys = shown.map(([k]) => k);
+  const values = s ? keys.map((k) => s[k] ?? 0) : [];
+  const decimals = total / 1000 < 1 ? 2 : total / 1000 < 100 ? 1 : 0;
+  const kwhShown = roundParts(values.map((v) => v / 1000), total / 1000, 10 ** decimals);
+  const pctShown = total > 0 ? roundParts(values.map((v) => (100 * v) / total), 100, 1) : [];
+  return html`<div class="card sources" id=${id} data-from=${from} data-to=${to} data-ev=${total}>
     <h2>${label}</h2>
     ${error && html`<p class="error" role="alert">${error.message}</p>`}
     ${s && (total > 1
-      ? html`<div class="bar" role="img" aria-label=${SOURCES.map(([k, n]) => `${n} ${Math.round((100 * s[k]) / total)} %`).join(", ")}>
-          ${SOURCES.map(([k, , c]) => html`<span style=${`width:${(100 * s[k]) / total}%;background:var(${c})`}></span>`)}
+      ? html`<div class="bar" role="img" aria-label=${shown.map(([, n], i) => `${n} ${pctShown[i]} %`).join(", ")}>
+          ${shown.map(([k, , c], i) => html`<span class=${c ? null : "unknown"} style=${`width:${(100 * values[i]) / total}%${c ? `;background:var(${c})` : ""}`}></span>`)}
         </div>
         <ul class="legend">
-          ${SOURCES.map(([k, n, c]) => html`<li data-source=${k}><i style=${`background:var(${c})`}></i>${n}
-            <b ...${src("/api/v1/report", `ev_sources_wh.${k}`, s[k])}>${Math.round((100 * s[k]) / total)} %</b>
-            <span class="muted">${kwh(s[k])}</span></li>`)}
+          ${shown.map(([k, n, c], i) => html`<li data-source=${k}><i class=${c ? null : "unknown"} style=${c ? `background:var(${c})` : ""}></i>${n}
+            <b ...${src("/api/v1/report", `ev_sources_wh.${k}`, s[k])}>${pctShown[i]} %</b>
+            <span class="muted" data-kwh=${kwhShown[i].toFixed(decimals)}>${kwhShown[i].toFixed(decimals)} kWh</span></li>`)}
         </ul>
-        <p class="muted small">${kwh(total)} charged at home.</p>`
+        <p class="muted small"><span ...${src("/api/v1/report", "energy_wh.ev", total)} class="car-total">${kwh(total)}</span> charged at home${
+          keys.includes("unknown") ? "; unknown: charge no source can be named for (a gap in the home's readings, meters that disagree)" : ""}. Charging away from home is not metered here.</p>`
       : html`<p class="muted">The car did not charge at home in this period.</p>`)}
   </div>`;
 }
@@ -55,7 +74,7 @@ export function CarView({ today }) {
       <div class="tiles">
         <${Tile} id="car-state" label="State" value=${EV_STATES[state] ?? state} field="values.ev_charging_state" raw=${state} />
         <${Tile} id="car-power" label="Charging power" value=${kw(v.ev_power ?? 0)} field="values.ev_power" raw=${v.ev_power ?? 0} />
-        <${Tile} id="car-range" label="Range" value=${km(range)} field="values.ev_range" raw=${range} />
+        <${Tile} id="car-range" label="Range" value=${distance(range)} field="values.ev_range" raw=${range} />
         <${Tile} id="car-ttf" label="Time to full" value=${charging ? duration(v.ev_time_to_full) : "–"} field="values.ev_time_to_full" raw=${v.ev_time_to_full} />
       </div>
     </div>
@@ -64,6 +83,6 @@ export function CarView({ today }) {
       <${Sources} id="car-week" label="This week" from=${weekFrom} to=${today} />
       <${Sources} id="car-month" label="This month" from=${monthFrom} to=${today} />
     </div>
-    <p class="muted small">Each minute the car's share of the home's sources, from <code>/api/v1/report</code> (<code>ev_sources_wh</code>). Last 30 days: <a href=${`#/history/custom/${addDays(today, -29)}/${today}`}>history</a>.</p>
+    <p class="muted small">Each minute the car's share of the home's sources, from <code>/api/v1/report</code> (<code>ev_sources_wh</code>, whose parts add up to <code>energy_wh.ev</code>). Last 30 days: <a href=${`#/history/custom/${addDays(today, -29)}/${today}`}>history</a>.</p>
   </section>`;
 }

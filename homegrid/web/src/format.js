@@ -1,4 +1,6 @@
 // Units as people read them. tests/test_web.py mirrors these rules.
+// One date style everywhere, as the CLI and the API write them: ISO 8601 dates (2026-11-28) and 24-hour times
+// (14:05), in the site's zone; distances in the site's units (the hub's /api/v1/site "units").
 
 const fixed = (v, d) => {
   const s = v.toFixed(d);
@@ -35,8 +37,17 @@ export function duration(s) {
   return `${h} h ${String(m % 60).padStart(2, "0")} min`;
 }
 
-export function km(v) {
-  return v == null ? "–" : `${Math.round(v)} km`;
+const KM_PER_MILE = 1.609344;
+let units = "metric";
+/** "metric" (km) or "imperial" (miles), as /api/v1/site gives it. */
+export function setUnits(system) {
+  units = system === "imperial" ? "imperial" : "metric";
+}
+
+/** A distance [km] in the site's units: "312 km", or "194 mi". */
+export function distance(v) {
+  if (v == null || Number.isNaN(v)) return "–";
+  return units === "imperial" ? `${Math.round(v / KM_PER_MILE)} mi` : `${Math.round(v)} km`;
 }
 
 let tz = undefined;
@@ -48,27 +59,40 @@ export const zone = () => tz;
 const fmtCache = new Map();
 function fmt(opts) {
   const key = JSON.stringify(opts) + tz;
-  if (!fmtCache.has(key)) fmtCache.set(key, new Intl.DateTimeFormat("en-GB", { timeZone: tz, ...opts }));
+  if (!fmtCache.has(key)) fmtCache.set(key, new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", ...opts }));
   return fmtCache.get(key);
 }
 
-/** A time in the site's zone: "14:05", or with the day "Sat 28 Nov 14:05". */
+/** The parts of a date-time in the site's zone, by name (year, month, day, hour, minute, second, weekday). */
+function parts(d, opts) {
+  return Object.fromEntries(fmt(opts).formatToParts(d).map((p) => [p.type, p.value]));
+}
+
+/** An instant's ISO 8601 local date in the site's zone: "2026-11-28". */
+export function isoDate(t) {
+  if (!t) return "–";
+  const p = parts(t instanceof Date ? t : new Date(t), { year: "numeric", month: "2-digit", day: "2-digit" });
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** A time in the site's zone: "14:05:07", or with the day "Sat 2026-11-28 14:05". */
 export function clock(t, withDay = false) {
   if (!t) return "–";
   const d = t instanceof Date ? t : new Date(t);
-  return withDay
-    ? fmt({ weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }).format(d)
-    : fmt({ hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(d);
+  if (!withDay) return fmt({ hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(d);
+  const p = parts(d, { weekday: "short", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  return `${p.weekday} ${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}`;
 }
 
-/** A time-axis label in the site's zone for ticks ``incr`` seconds apart: "14:00" (a midnight says its day,
- * "Fri 27"), "28 Nov" or "Nov 2026". */
+/** A time-axis label in the site's zone for ticks ``incr`` seconds apart, in the ISO style: "14:00" (a midnight
+ * says its day, "Fri 27"), "11-28" (month-day) or "2026-11". */
 export function tick(t, incr) {
   if (incr < 86400) {
     const hm = fmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(t);
     return hm === "00:00" ? fmt({ weekday: "short", day: "numeric" }).format(t) : hm;
   }
-  return fmt(incr < 28 * 86400 ? { day: "numeric", month: "short" } : { month: "short", year: "numeric" }).format(t);
+  const p = parts(t, { year: "numeric", month: "2-digit", day: "2-digit" });
+  return incr < 28 * 86400 ? `${p.month}-${p.day}` : `${p.year}-${p.month}`;
 }
 
 /** Time-axis ticks [s] between ``min`` and ``max`` [s] every ``incr`` seconds of the site's wall clock (a day
@@ -86,9 +110,10 @@ export function wallTicks(min, max, incr) {
   return out;
 }
 
+/** A local date "YYYY-MM-DD" with its weekday: "Saturday 2026-11-28". */
 export function longDate(iso) {
   const d = new Date(`${iso}T12:00:00Z`);
-  return new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long", day: "numeric", month: "long", year: "numeric" }).format(d);
+  return `${new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long" }).format(d)} ${iso}`;
 }
 
 /** How long ago, roughly: "12 s ago", "3 min ago". */

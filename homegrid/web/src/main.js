@@ -4,7 +4,7 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { get, src, useFetch, useLive } from "./api.js";
 import { CarView } from "./car.js";
-import { duration, setZone } from "./format.js";
+import { duration, setUnits, setZone } from "./format.js";
 import { HistoryView } from "./history.js";
 import { NowView } from "./now.js";
 import { OutagesView } from "./outages.js";
@@ -130,6 +130,7 @@ async function start() {
     site = { timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, today: new Date().toISOString().slice(0, 10) };
   }
   setZone(site.timezone);
+  setUnits(site.units);
   const root = document.getElementById("app");
   root.textContent = "";
   render(html`<${App} site=${site} />`, root);

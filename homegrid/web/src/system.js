@@ -122,6 +122,7 @@ export function SystemView({ today }) {
   const { live } = useLive();
   const [from, setFrom] = useState(addDays(today, -6));
   const [to, setTo] = useState(today);
+  const [resolution, setResolution] = useState("raw");
   const h = live?.health;
   const q = useFetch("/api/v1/quarantine?limit=5");
   return html`<section class="system" aria-labelledby="sys-h">
@@ -142,9 +143,13 @@ export function SystemView({ today }) {
       <form class="export" onSubmit=${(e) => e.preventDefault()}>
         <label>From <input type="date" name="from" value=${from} max=${today} onChange=${(e) => setFrom(e.target.value)} /></label>
         <label>To <input type="date" name="to" value=${to} max=${today} onChange=${(e) => setTo(e.target.value)} /></label>
-        <a class="button" id="export-link" href=${`/api/v1/export.csv?from=${from}&to=${to}`} download>Download CSV</a>
+        <label>Resolution <select name="resolution" value=${resolution} onChange=${(e) => setResolution(e.target.value)}>
+          <option value="raw">readings</option><option value="minute">minutes</option><option value="hour">hours</option>
+        </select></label>
+        <a class="button" id="export-link" href=${`/api/v1/export.csv?from=${from}&to=${to}${resolution === "raw" ? "" : `&resolution=${resolution}`}`} download>Download CSV</a>
       </form>
-      <p class="muted small">Raw readings as canonical CSV (<code>/api/v1/export.csv</code>), the format <code>homegrid import</code> reads.</p>
+      <p class="muted small">Readings as canonical CSV (<code>/api/v1/export.csv</code>), the format <code>homegrid import</code> reads;
+        they are kept for <code>[store] raw_retention_days</code> (90 by default). Minutes and hours: energy per bucket, kept for ever.</p>
     </div>
     <p class="muted small">API: <a href="/docs">/docs</a> · <a href="/openapi.json">/openapi.json</a></p>
   </section>`;
