@@ -29,9 +29,9 @@ const monthsOf = (from, to) => {
   return out;
 };
 
-/** Every bin of a period, in order, as { key, label, long }: ``key`` is what /api/v1/energy calls the bin (a local
- * date, a month "YYYY-MM", or for hours the bin's start [s]); ``from``/``to`` the period's local dates and for
- * hours the reply's instants. */
+/** Every bin of a period, in order, as { key, bin, label, long }: ``key`` matches a point of /api/v1/energy (its
+ * local date, its month "YYYY-MM", or for hours its start [s]), ``bin`` names it (for hours an ISO instant);
+ * ``from``/``to`` are the period's local dates (hours: the reply's instants). */
 export function binsOf(step, from, to, energy) {
   if (step === "hour") {
     const hour = new Intl.DateTimeFormat("en-GB", { timeZone: zone(), hour: "2-digit", hourCycle: "h23" });
@@ -39,17 +39,17 @@ export function binsOf(step, from, to, energy) {
       hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
     const a = new Date(energy.from).getTime() / 1000, b = new Date(energy.to).getTime() / 1000;
     const out = [];
-    for (let t = a; t < b; t += 3600) out.push({ key: t, label: hour.format(new Date(t * 1000)), long: full.format(new Date(t * 1000)) });
+    for (let t = a; t < b; t += 3600) out.push({ key: t, bin: new Date(t * 1000).toISOString(), label: hour.format(new Date(t * 1000)), long: full.format(new Date(t * 1000)) });
     return out;
   }
   if (step === "month") {
-    return monthsOf(from, to).map((m) => ({ key: m, label: utc({ month: "short" }).format(noon(`${m}-01`)),
+    return monthsOf(from, to).map((m) => ({ key: m, bin: m, label: utc({ month: "short" }).format(noon(`${m}-01`)),
       long: utc({ month: "long", year: "numeric" }).format(noon(`${m}-01`)) }));
   }
   const n = daysBetween(from, to) + 1;
   const short = n <= 7 ? { weekday: "short", day: "numeric" } : { day: "numeric" };
   return Array.from({ length: n }, (_, i) => addDays(from, i)).map((d) => ({
-    key: d, label: utc(short).format(noon(d)), long: utc({ weekday: "short", day: "numeric", month: "short", year: "numeric" }).format(noon(d)) }));
+    key: d, bin: d, label: utc(short).format(noon(d)), long: utc({ weekday: "short", day: "numeric", month: "short", year: "numeric" }).format(noon(d)) }));
 }
 
 const keyOf = (step, p) => (step === "hour" ? new Date(p.start).getTime() / 1000 : p.start);
@@ -122,7 +122,7 @@ export function EnergyBars({ energy, step, from, to, label }) {
         ${rows.map((r, i) => {
           const x = left + i * slot + (slot - barW) / 2;
           const lab = i % every === 0 && html`<text class="xtick" x=${x + barW / 2} y=${H - 7} text-anchor="middle">${r.label}</text>`;
-          if (!r.p) return html`<g class="bar empty" data-bin=${String(r.key)} data-empty="true">${lab}</g>`;
+          if (!r.p) return html`<g class="bar empty" data-bin=${r.bin} data-empty="true">${lab}</g>`;
           const ups = total(r.p, SOURCES) / 1000, downs = total(r.p, USES) / 1000;
           return html`<g class=${`bar${r.p.partial ? " partial" : ""}${idx === i ? " on" : ""}`} data-bin=${r.p.start}
               data-index=${r.i} data-start=${r.p.start} data-end=${r.p.end} data-partial=${r.p.partial ? "true" : "false"}
