@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from .test_web import PHONE, TIMEOUT_MS, Page, dst_hub, last_dst_days  # noqa: F401 (a fixture)
+from .test_web import PHONE, TIMEOUT_MS, Page, dst_hub, fmt_kwh, last_dst_days  # noqa: F401 (a fixture)
 
 # segments of a bar: sources above the line, uses below; "home-ev" is the home without the car
 FIELDS = ("solar", "battery_discharge", "grid_import", "home-ev", "ev", "battery_charge", "grid_export")
@@ -169,6 +169,17 @@ def test_a_months_and_a_years_bars_are_the_api(page, dst_hub):  # noqa: F811
                                                                     rel=1e-6, abs=1e-3), (bar["bin"], field)
     months_with_dst = {d.strftime("%Y-%m") for d in dst_hub.dst_days if d.year == year}
     assert months_with_dst <= {b["bin"] for b in drawn}
+    # from the keyboard: the arrow keys step through the months, the readout gives each one's figures
+    page.page.locator(".bars").focus()
+    page.page.keyboard.press("Home")
+    readout = page.page.locator(".bars-block .readout")
+    assert readout.locator("b").first.text_content() == f"January {year}"
+    index = [b["bin"] for b in shown["bars"]].index(drawn[0]["bin"])
+    for _ in range(index):
+        page.page.keyboard.press("ArrowRight")
+    figure = readout.locator("[data-field=home-ev]")
+    assert float(figure.get_attribute("data-value")) == pytest.approx(drawn[0]["segments"]["home-ev"]["value"])
+    assert figure.text_content() == fmt_kwh(drawn[0]["segments"]["home-ev"]["value"])
     page.shot("year-bars")
 
 

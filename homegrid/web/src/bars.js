@@ -110,10 +110,17 @@ export function EnergyBars({ energy, step, from, to, label }) {
     const i = Math.floor((ev.clientX - rect.left - left) / slot);
     setIdx(i >= 0 && i < rows.length ? i : null);
   };
+  const key = (ev) => {
+    const move = { ArrowRight: 1, ArrowLeft: -1, Home: -rows.length, End: rows.length }[ev.key];
+    if (!move) return;
+    ev.preventDefault();
+    setIdx((i) => Math.max(0, Math.min(rows.length - 1, (i ?? (move > 0 ? -1 : rows.length)) + move)));
+  };
   const shown = idx != null ? rows[idx] : null;
 
   return html`<div class="bars-block">
-    <div ref=${box} class="bars" data-step=${step} data-bins=${rows.length} onPointerMove=${pick} onPointerLeave=${() => setIdx(null)}>
+    <div ref=${box} class="bars" data-step=${step} data-bins=${rows.length} onPointerMove=${pick} onPointerLeave=${() => setIdx(null)}
+        tabindex="0" role="group" aria-label=${`${label}; the arrow keys step through the bars`} onKeyDown=${key} onBlur=${() => setIdx(null)}>
       ${width > 0 && html`<svg width=${W} height=${H} viewBox=${`0 0 ${W} ${H}`} role="img"
           aria-label=${`${label}: where the energy came from above the line, where it went below. Hover or tap for exact figures.`}>
         ${ticks.map((v) => html`<g class="ytick"><line x1=${left} x2=${W - right} y1=${y(v)} y2=${y(v)} class=${v === 0 ? "zero" : "grid"} />
