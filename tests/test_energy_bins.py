@@ -135,3 +135,22 @@ def test_too_many_months_are_refused(store):
                      ).status_code == 422
         assert c.get("/api/v1/energy", params={"from": "2025-01-01", "to": "2025-12-31", "step": "week"}
                      ).status_code == 422
+
+
+def test_hours_follow_the_sites_clock_half_an_hour_off_utc(store):
+    """In Asia/Kolkata (+05:30) an hour bin starts at :30 UTC; a span from 06:10 local gets the hour from 06:00."""
+    from zoneinfo import ZoneInfo
+
+    from homegrid.hub.recorder import Recorder
+
+    kolkata = ZoneInfo("Asia/Kolkata")
+    a = local_day_bounds(date(2025, 6, 1), kolkata)[0] + 6 * 3_600_000  # 06:00 local
+    Recorder(store, kolkata).ingest_bulk([steady_frame(a, 3 * 60 + 1, home_power=HOME_W, grid_power=HOME_W)])
+    with TestClient(create_app(Queries(store, kolkata))) as c:
+        body = c.get("/api/v1/energy", params={"from": "2025-06-01T06:10:00+05:30", "to": "2025-06-01T08:59:00+05:30",
+                                               "step": "hour"}).json()
+    assert [(p["start"], p["end"]) for p in body["points"]] == [
+        ("2025-06-01T06:00:00+05:30", "2025-06-01T07:00:00+05:30"),
+        ("2025-06-01T07:00:00+05:30", "2025-06-01T08:00:00+05:30"),
+        ("2025-06-01T08:00:00+05:30", "2025-06-01T09:00:00+05:30")]
+    assert [p["home"] for p in body["points"]] == pytest.approx([HOME_W] * 3)
