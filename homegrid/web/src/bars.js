@@ -81,13 +81,17 @@ export function EnergyBars({ energy, step, from, to, label }) {
   const down = Math.max(0, ...rows.filter((r) => r.p).map((r) => total(r.p, USES))) / 1000;
 
   const W = Math.max(240, width || 600), H = W < 600 ? 220 : 280;
-  const left = 44, right = 8, top = 18, bottom = 24;
+  const left = 44, right = 8, top = 18;
+  const bottom = 24; // the x labels' room (a second line of them, on a narrow week, adds 14 px below)
   const unit = niceStep(up + down || 1, H < 250 ? 4 : 6);
   const yMax = Math.max(unit, Math.ceil(up / unit) * unit), yMin = -Math.max(unit, Math.ceil(down / unit) * unit);
   const y = (v) => top + ((yMax - v) / (yMax - yMin)) * (H - top - bottom);
   const slot = (W - left - right) / Math.max(1, rows.length);
   const barW = Math.max(2, Math.min(48, slot * 0.72));
-  const every = Math.max(1, Math.ceil(34 / slot)); // a label every n slots, so that none overlap
+  // a label every n slots, so that none overlap; a narrow week's "Mon 30" on two lines
+  const longest = Math.max(...rows.map((r) => r.label.length));
+  const twoLines = longest > 4 && rows.every((r) => r.label.includes(" ")) && slot < longest * 7 + 8;
+  const every = Math.max(1, Math.ceil((twoLines ? 34 : longest * 7 + 6) / slot));
   const ticks = [];
   for (let v = yMin; v <= yMax + 1e-9; v += unit) ticks.push(Math.round(v * 1000) / 1000);
 
@@ -121,14 +125,16 @@ export function EnergyBars({ energy, step, from, to, label }) {
   return html`<div class="bars-block">
     <div ref=${box} class="bars" data-step=${step} data-bins=${rows.length} onPointerMove=${pick} onPointerLeave=${() => setIdx(null)}
         tabindex="0" role="group" aria-label=${`${label}; the arrow keys step through the bars`} onKeyDown=${key} onBlur=${() => setIdx(null)}>
-      ${width > 0 && html`<svg width=${W} height=${H} viewBox=${`0 0 ${W} ${H}`} role="img"
+      ${width > 0 && html`<svg width=${W} height=${H + (twoLines ? 14 : 0)} viewBox=${`0 0 ${W} ${H + (twoLines ? 14 : 0)}`} role="img"
           aria-label=${`${label}: where the energy came from above the line, where it went below. Hover or tap for exact figures.`}>
         ${ticks.map((v) => html`<g class="ytick"><line x1=${left} x2=${W - right} y1=${y(v)} y2=${y(v)} class=${v === 0 ? "zero" : "grid"} />
           <text x=${left - 6} y=${y(v)} dy="0.32em" text-anchor="end">${Math.abs(v)}</text></g>`)}
         <text class="unit" x="4" y="11">kWh</text>
         ${rows.map((r, i) => {
           const x = left + i * slot + (slot - barW) / 2;
-          const lab = i % every === 0 && html`<text class="xtick" x=${x + barW / 2} y=${H - 7} text-anchor="middle">${r.label}</text>`;
+          const [first, second] = twoLines ? r.label.split(" ") : [r.label, null];
+          const lab = i % every === 0 && html`<text class="xtick" x=${x + barW / 2} y=${H - 7} text-anchor="middle">${first}${second
+            && html`<tspan x=${x + barW / 2} dy="1.15em">${second}</tspan>`}</text>`;
           if (!r.p) return html`<g class="bar empty" data-bin=${r.bin} data-empty="true">${lab}</g>`;
           const ups = total(r.p, SOURCES) / 1000, downs = total(r.p, USES) / 1000;
           return html`<g class=${`bar${r.p.partial ? " partial" : ""}${idx === i ? " on" : ""}`} data-bin=${r.p.start}
