@@ -144,6 +144,18 @@ def test_a_dst_weeks_daily_bars_are_the_api(page, dst_hub, hours):  # noqa: F811
     page.shot(f"week-bars-{hours}h")
 
 
+def test_a_custom_range_across_a_dst_day_is_daily_bars(page, dst_hub):  # noqa: F811
+    day = dst_hub.dst_days[0]
+    first, last = day - timedelta(days=1), day + timedelta(days=1)
+    shown, reply = open_bars(page, f"history/custom/{first}/{last}", "day")
+    fresh = dst_hub.get(f"/api/v1/energy?from={first}&to={last}&step=day")
+    drawn = assert_bars_are_the_api(shown, reply, fresh)
+    assert [b["bin"] for b in drawn] == [(first + timedelta(days=k)).isoformat() for k in range(3)]
+    assert [hours_between(b["start"] + "T00:00:00", b["end"][:19]) for b in drawn] == [24, 24, 24]  # wall clock
+    assert [(datetime.fromisoformat(b["end"]) - datetime.fromisoformat(f"{b['bin']}T00:00:00").replace(
+        tzinfo=dst_hub.tz)).total_seconds() / 3600 for b in drawn] == [24, 23, 24]  # elapsed
+
+
 def test_a_months_and_a_years_bars_are_the_api(page, dst_hub):  # noqa: F811
     day = dst_hub.dst_days[1]  # the 25-hour day: its month has two days of history
     first, last = day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
