@@ -31,7 +31,8 @@ so day views older than 90 days read the minute rollups, as on a hub that has ru
    ``#total-solar``) are filled, the report, energy and outages bodies of the new range are
    parsed, and (day) a chart canvas exists that entered the DOM after both the energy and outages
    bodies were parsed (the chart is rebuilt on either, so an older canvas may still show the
-   previous range), or (week, month, year) a bar of the energy bars holds the new range's data. The figure is that frame's ``performance.now()`` minus the action's time.
+   previous range), or (week, month, year) a bar of the energy bars holds the new range's data.
+   The figure is that frame's ``performance.now()`` minus the action's time.
    Actions: a route change (``location.hash = '#/history/<kind>/<date>'``, timed just before it)
    over ``--dates`` (default 20) dates spread across the stored span per kind (years: each
    calendar year once, so only 2-3 samples), then the same ranges again, then real mouse clicks
