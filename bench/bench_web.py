@@ -29,9 +29,10 @@ so day views older than 90 days read the minute rollups, as on a hub that has ru
    polls on every animation frame after the action until: ``section.history`` shows the new
    ``data-from``/``data-to``, the totals (``.totals[data-report-from][data-report-to]``,
    ``#total-solar``) are filled, the report, energy and outages bodies of the new range are
-   parsed, and a chart canvas exists that entered the DOM after both the energy and outages
+   parsed, and (day) a chart canvas exists that entered the DOM after both the energy and outages
    bodies were parsed (the chart is rebuilt on either, so an older canvas may still show the
-   previous range). The figure is that frame's ``performance.now()`` minus the action's time.
+   previous range), or (week, month, year) a bar of the energy bars holds the new range's data.
+   The figure is that frame's ``performance.now()`` minus the action's time.
    Actions: a route change (``location.hash = '#/history/<kind>/<date>'``, timed just before it)
    over ``--dates`` (default 20) dates spread across the stored span per kind (years: each
    calendar year once, so only 2-3 samples), then the same ranges again, then real mouse clicks
@@ -113,7 +114,9 @@ BUDGET_VIEW_MS = 300.0
 BUDGET_WATCH_CPU_PERCENT = 10.0
 WATCHERS = 50
 KINDS = ("day", "week", "month", "year")
-STEP = {"day": "minute", "week": "hour", "month": "day", "year": "day"}  # as homegrid/web/src/history.js
+#: the energy request each view waits for, as homegrid/web/src/history.js: a day's power by the minute (its chart is a
+#: canvas); kWh bars per local day (week, month) or month (year), drawn as SVG
+STEP = {"day": "minute", "week": "day", "month": "day", "year": "month"}
 #: ``--quick``: under two minutes
 QUICK = {"days": 60, "repeats": 5, "dates": 5, "seconds": 10.0, "pages": 2}
 CHROMIUM = "/usr/bin/chromium"
@@ -173,10 +176,12 @@ VIEW_PROBE = """(() => {
         const tiles = s && s.querySelector(`.totals[data-report-from="${from}"][data-report-to="${to}"]`);
         const solar = tiles && tiles.querySelector("#total-solar .tile-value");
         const canvas = s && s.querySelector(".chart canvas");
-        const ct = canvas ? canvasT.get(canvas) : undefined;
+        // bars: drawn once one bar holds the new range's data (the old range's points fill none of its bins)
+        const bar = step !== "minute" && s && s.querySelector(`.bars[data-step="${step}"] svg g.bar:not(.empty)`);
+        const ct = step === "minute" ? (canvas ? canvasT.get(canvas) : undefined) : bar ? now : undefined;
         const je = jsonT.get(urls.energy), jo = jsonT.get(urls.outages), jr = jsonT.get(urls.report);
         if (solar && solar.textContent.trim() && je != null && jo != null && jr != null && ct != null
-            && ct >= Math.max(je, jo)) {
+            && ct >= Math.max(je, step === "minute" ? jo : 0)) {
           const e = entry(urls.energy);
           window.__hgResult = { ms: now - t0, canvas_ms: ct - t0, energy_parsed_ms: je - t0,
             energy_request_ms: e ? e.responseEnd - e.requestStart : null, energy_bytes: e ? e.transferSize : null,

@@ -486,9 +486,9 @@ def test_day_totals_match_report(desktop, hub):
     readout = desktop.page.locator(".readout [data-field=solar_w]")
     assert re.fullmatch(r"\d+\.\d+ kW", readout.text_content())
     desktop.shot("day")
-    # the week around it, drawn hourly
+    # the week around it, in bars per local day (tests/test_web_charts.py reads them back)
     desktop.page.get_by_role("button", name="Week").click()
-    desktop.page.wait_for_selector("section.history[data-step=hour] .chart canvas")
+    desktop.page.wait_for_selector("section.history[data-step=day] .bars[data-step=day] svg g.bar[data-partial]")
     desktop.shot("week")
 
 
@@ -716,7 +716,7 @@ def test_dst_day_is_drawn_in_local_time(new_page, dst_hub, hours):
     assert day_length_h(day, tz) == hours
     start, end = (datetime.combine(d, datetime.min.time(), tz) for d in (day, day + timedelta(days=1)))
     page = new_page(dst_hub)
-    with page.page.expect_response(lambda r: "/api/v1/energy?" in r.url) as fetched:
+    with page.page.expect_response(lambda r: "/api/v1/energy?" in r.url and "step=minute" in r.url) as fetched:
         page.open(f"history/day/{day}")
     # the data the view fetched: every minute from local midnight to local midnight
     points = fetched.value.json()["points"]

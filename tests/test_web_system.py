@@ -113,7 +113,7 @@ def test_the_signin_link_signs_the_browser_in_and_no_view_breaks_the_content_sec
         page.open(view)
         page.page.wait_for_selector(ready)
     page.page.goto(f"{hub.url}/#/history/week")
-    page.page.wait_for_selector("section.history .chart canvas")
+    page.page.wait_for_selector("section.history .bars svg g.bar")
     assert page.page.evaluate("window.__csp") == []
     assert not [e for e in page.errors if "Content Security Policy" in e]
 
@@ -138,7 +138,8 @@ def test_today_rolls_over_at_the_sites_midnight_in_an_open_tab(page, hub):
 
 
 # what each view waits for before it is checked: drawn, with its data
-VIEWS = {"now": "section.now [data-node=solar]", "history/day": "section.history .chart canvas",
+VIEWS = {"now": "section.now [data-node=solar]", "history/day": "section.history:has(.chart canvas) .bars svg g.bar",
+         "history/year": "section.history .bars svg g.bar",
          "car": "#car-card", "outages": "#saved-banner", "system": "#settings"}
 
 

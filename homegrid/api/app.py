@@ -1,8 +1,8 @@
 """The hub's HTTP API (documented by its OpenAPI schema at ``/openapi.json``).
 
 - ``GET /api/v1/live``: the newest reading in glossary names, and the hub's health.
-- ``GET /api/v1/energy?from=&to=&step=``: energy, flows and average power per
-  ``minute``, ``hour`` or ``day`` (local days) between two instants or local dates.
+- ``GET /api/v1/energy?from=&to=&step=``: energy, flows and average power per local
+  ``minute``, ``hour``, ``day`` or ``month`` between two instants or local dates.
 - ``GET /api/v1/report?from=&to=``: the same report as ``homegrid report --json``.
 - ``GET /api/v1/stream``: the live values as server-sent events, pushed when they change.
 - ``GET /api/v1/export.csv?from=&to=[&resolution=]``: raw readings of local dates as canonical CSV (or the rollups).
@@ -32,6 +32,7 @@ from homegrid.api.static import StaticBundle
 from homegrid.glossary import ALL_NAMES, display_value, quantity
 from homegrid.hub.queries import Queries, day_span
 from homegrid.readings import ReadingFrame, from_ms
+from homegrid.timezones import local_isoformat
 
 __all__ = ["create_app"]
 
@@ -253,11 +254,11 @@ def create_app(
 
     add_summary_routes(app, queries, live)
 
-    @app.get("/api/v1/energy", summary="Energy, flows and average power per step")
+    @app.get("/api/v1/energy", summary="Energy, flows and average power per local minute, hour, day or month")
     def energy(
         from_: Annotated[str, Query(alias="from", description="ISO 8601 instant or local date")],
         to: Annotated[str, Query(description="ISO 8601 instant or local date (inclusive)")],
-        step: Annotated[Literal["minute", "hour", "day"], Query()] = "hour",
+        step: Annotated[Literal["minute", "hour", "day", "month"], Query()] = "hour",
     ) -> dict[str, Any]:
         try:
             start_ms, end_ms = queries.span(from_, to)
@@ -265,10 +266,11 @@ def create_app(
             raise HTTPException(status_code=422, detail=str(exc)) from None
         if end_ms - start_ms > queries.max_points(step) * queries.step_ms(step):
             raise HTTPException(status_code=422, detail=f"too many {step} points; use a coarser step")
-        table, labels = queries.series(step, *queries.stored(start_ms, end_ms))
+        table, labels, ends, partial = queries.series(step, start_ms, end_ms)
+        end_labels = local_isoformat(ends, queries.tz.key)
         rows = []
         for i in range(len(table)):
-            row: dict[str, Any] = {"start": labels[i]}
+            row: dict[str, Any] = {"start": labels[i], "end": end_labels[i], "partial": bool(partial[i])}
             for name, col in table.columns.items():
                 row[name] = _clean(col[i])
             rows.append(row)

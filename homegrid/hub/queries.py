@@ -8,18 +8,20 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from homegrid.energy.bins import group_rows
 from homegrid.energy.flows import ev_unknown
 from homegrid.energy.report import energy_report
 from homegrid.glossary import ENERGY_CATEGORIES, EV_SOURCES
 from homegrid.hub.recorder import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds
-from homegrid.readings import ReadingFrame, parse_iso_time, to_ms
+from homegrid.readings import ReadingFrame, from_ms, parse_iso_time, to_ms
 from homegrid.store import BucketTable, Store
-from homegrid.timezones import local_isoformat
+from homegrid.timezones import local_isoformat, utc_offset_ms
 
 __all__ = ["Queries", "clamp_day", "day_span", "parse_instant"]
 
-_STEP_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS}
-_MAX_POINTS = {"minute": 50_000, "hour": 50_000, "day": 20_000}
+#: a bin's length [ms]; a month's is its longest, for the size limit only
+_STEP_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS, "month": 31 * DAY_MS}
+_MAX_POINTS = {"minute": 50_000, "hour": 50_000, "day": 20_000, "month": 1_000}
 #: the local dates a request may name; any other date is moved to the nearest of these (no store holds
 #: readings outside them, and a date beyond them would overflow a day's bounds)
 FIRST_DAY = date(1970, 1, 2)
@@ -96,21 +98,48 @@ class Queries:
         a, b = max(start_ms, first), min(end_ms, last)
         return (a, b) if a < b else (start_ms, start_ms)
 
-    def series(self, step: str, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
-        """Rollup rows with average powers [W], mean SoC [%] and the car's unattributed energy
-        (``ev_from_unknown`` [Wh]) added, and their labels."""
-        if step == "day":
-            table, labels = self.store.read_days(start_ms, end_ms)
-            bounds = [local_day_bounds(date.fromisoformat(d), self.tz) for d in labels]
-            seconds = np.array([(b - a) / 1000 for a, b in bounds])  # 23, 24 or 25 hours
+    def _bin_floor(self, step: str, t_ms: int) -> int:
+        """The start of the local bin (minute, hour, day; a month's days are read whole) holding ``t_ms``."""
+        if step in ("day", "month"):
+            return local_day_bounds(from_ms(t_ms).astimezone(self.tz).date(), self.tz)[0]
+        size = _STEP_MS[step]
+        off = int(utc_offset_ms(np.array([t_ms]), self.tz.key)[0]) % size  # +05:30 hours start at :30 UTC
+        return (t_ms - off) // size * size + off
+
+    def series(
+        self, step: str, start_ms: int, end_ms: int, now_ms: int | None = None
+    ) -> tuple[BucketTable, list[str], np.ndarray, np.ndarray]:
+        """The bins of a span: rollup rows with average powers [W], mean SoC [%] and the car's unattributed energy
+        (``ev_from_unknown`` [Wh]) added, their labels, where each
+        ends [ms] and whether it is still going (its end after ``now_ms``, default: now).
+
+        Bins are the site's local minutes, hours, days (23, 24 or 25 hours, labelled ``YYYY-MM-DD``) or months
+        (``YYYY-MM``: the sum of its local days within the span), and only those holding stored data; a span that
+        starts inside a bin gets the whole bin (the stored data are read from it, so the first bin is not cut).
+        """
+        now_ms = to_ms(datetime.now(UTC)) if now_ms is None else now_ms
+        a, b = self.stored(start_ms, end_ms)
+        a = self._bin_floor(step, a) if a < b else a
+        if step in ("day", "month"):
+            table, labels = self.store.read_days(a, b)
+            bounds = np.array([local_day_bounds(date.fromisoformat(d), self.tz) for d in labels],
+                              dtype=np.int64).reshape(-1, 2)
+            if step == "month":
+                table, labels = group_rows(table, [d[:7] for d in labels])
+                bounds = np.array([self._month_bounds(m) for m in labels], dtype=np.int64).reshape(-1, 2)
+                bounds[:, 0] = np.maximum(bounds[:, 0], self._bin_floor("day", start_ms))
+                bounds[:, 1] = np.minimum(bounds[:, 1], end_ms)  # a month cut by the span holds its days in it
+            starts, ends = bounds[:, 0], bounds[:, 1]
         else:
-            table = self.store.read_rollup(step, start_ms, end_ms)
+            table = self.store.read_rollup(step, a, b)
             labels = local_isoformat(table.start_ms, self.tz.key)
-            seconds = np.full(len(table), _STEP_MS[step] / 1000)
-        # the bucket still filling (this hour, today) averages over the time it has had so far
+            starts = np.asarray(table.start_ms, dtype=np.int64)
+            ends = starts + _STEP_MS[step]
+        seconds = (ends - starts) / 1000.0  # a local day: 23, 24 or 25 hours
+        # the bin still filling (this hour, today) averages over the time it has had so far
         span = self.store.time_range()
         if span is not None and len(table):
-            elapsed = (span[1] - table.start_ms) / 1000.0
+            elapsed = (span[1] - starts) / 1000.0
             seconds = np.where((elapsed > 0) & (elapsed < seconds), elapsed, seconds)
         cols = dict(table.columns)
         cols["ev_from_unknown"] = ev_unknown(cols["ev"], {s: cols[f"ev_from_{s}"] for s in EV_SOURCES})
@@ -118,7 +147,13 @@ class Queries:
             for cat in ENERGY_CATEGORIES:
                 cols[f"{cat.name}_w"] = cols[cat.name] * 3600.0 / seconds
             cols["soc_mean"] = np.where(cols["soc_s"] > 0, cols["soc_sum"] / cols["soc_s"], np.nan)
-        return BucketTable(table.start_ms, cols), labels
+        return BucketTable(table.start_ms, cols), labels, ends, ends > now_ms
+
+    def _month_bounds(self, month: str) -> tuple[int, int]:
+        """Epoch ms of a local month's (``YYYY-MM``) first instant and the next month's."""
+        first = date.fromisoformat(f"{month}-01")
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return local_day_bounds(first, self.tz)[0], local_day_bounds(following, self.tz)[0]
 
     def report(self, first: date, last: date) -> dict[str, object]:
         """The energy report for local dates ``first`` to ``last`` inclusive."""

@@ -1,5 +1,6 @@
-// The power chart of a period: sources stacked above zero, sinks below, battery charge on the right axis,
-// outages shaded, and a readout of the exact figures at the cursor (uPlot).
+// The power chart of a day, by the minute (energy per hour, day or month is drawn as bars: bars.js): sources
+// stacked above zero, sinks below, battery charge on the right axis, outages shaded, and a readout of the exact
+// figures at the cursor (uPlot).
 import { html } from "htm/preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
@@ -50,7 +51,6 @@ export function PowerChart({ energy, outages, step, theme }) {
   useEffect(() => {
     if (!cols || !box.current) return undefined;
     const tz = zone();
-    const path = step === "minute" ? undefined : uPlot.paths.stepped({ align: 1 });
     const from = new Date(energy.from).getTime() / 1000, to = new Date(energy.to).getTime() / 1000;
     const spans = (outages || []).map((o) => [new Date(o.start).getTime() / 1000, new Date(o.end ?? energy.to).getTime() / 1000]);
     const opts = {
@@ -72,7 +72,7 @@ export function PowerChart({ energy, outages, step, theme }) {
       series: [
         {},
         ...cols.stacks.map((s) => ({ label: s.layer[1], scale: "kw", stroke: css(s.layer[2]), fill: css(s.layer[2]),
-          width: 0, paths: path, points: { show: false } })),
+          width: 0, points: { show: false } })),
         { label: "Battery charge", scale: "soc", stroke: css("--soc"), width: 2, points: { show: false } },
       ],
       hooks: {

@@ -37,8 +37,12 @@ export function shift(kind, date, n) {
   return addDays(date, n);
 }
 
-/** The resolution a span is drawn at. */
-export function stepFor(from, to) {
+/** The bins a span's energy bars are drawn in: local hours for a day (or two), local days up to two months,
+ * else local months (a year). */
+export function barStepFor(kind, from, to) {
+  if (kind === "day") return "hour";
+  if (kind === "week" || kind === "month") return "day";
+  if (kind === "year") return "month";
   const n = daysBetween(from, to) + 1;
-  return n <= 2 ? "minute" : n <= 31 ? "hour" : "day";
+  return n <= 2 ? "hour" : n <= 62 ? "day" : "month";
 }

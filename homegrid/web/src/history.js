@@ -1,8 +1,10 @@
-// Day / week / month / year / custom: the power chart, totals, self-powered share and the Sankey.
+// Day / week / month / year / custom: a day's power chart and its hourly kWh; kWh bars per local day (week, month)
+// or local month (year); totals, self-powered share and the Sankey.
 import { html } from "htm/preact";
 import { useFetch } from "./api.js";
+import { EnergyBars } from "./bars.js";
 import { PowerChart } from "./chart.js";
-import { daysBetween, shift, span, stepFor } from "./dates.js";
+import { barStepFor, daysBetween, shift, span } from "./dates.js";
 import { kwh, longDate } from "./format.js";
 import { Tile } from "./now.js";
 import { Sankey } from "./sankey.js";
@@ -25,9 +27,13 @@ export function HistoryView({ params, today, theme }) {
   const kind = KINDS.includes(params[0]) ? params[0] : "day";
   const date = params[1] || today;
   const [from, to] = span(kind, date, kind === "custom" ? [params[1] || today, params[2] || params[1] || today] : null);
-  const step = kind === "day" ? "minute" : kind === "week" ? "hour" : kind === "custom" ? stepFor(from, to) : "day";
+  // a day (or two): power by the minute and kWh by the hour; longer: kWh per local day, or per local month
+  const barStep = barStepFor(kind, from, to);
+  const powerStep = barStep === "hour" ? "minute" : null;
+  const step = powerStep ?? barStep;
   const q = `from=${from}&to=${to}`;
-  const energy = useFetch(`/api/v1/energy?${q}&step=${step}`);
+  const energy = useFetch(powerStep && `/api/v1/energy?${q}&step=${powerStep}`);
+  const bins = useFetch(`/api/v1/energy?${q}&step=${barStep}`);
   const report = useFetch(`${REPORT}?${q}`);
   const outages = useFetch(`/api/v1/outages?${q}`);
   const r = report.data;
@@ -56,12 +62,20 @@ export function HistoryView({ params, today, theme }) {
             </div>`}
       </div>
     </div>
-    ${(energy.error || report.error) && html`<p class="error" role="alert">${(energy.error || report.error).message}</p>`}
-    <div class="card">
+    ${(energy.error || bins.error || report.error) && html`<p class="error" role="alert">${(energy.error || bins.error || report.error).message}</p>`}
+    ${powerStep && html`<div class="card">
       ${energy.data
-        ? html`<${PowerChart} energy=${energy.data} outages=${outages.data?.events} step=${step} theme=${theme} />`
+        ? html`<${PowerChart} energy=${energy.data} outages=${outages.data?.events} step=${powerStep} theme=${theme} />`
         : html`<div class="chart placeholder muted">Loading…</div>`}
       ${outages.data?.events?.length > 0 && html`<p class="muted small">${outages.data.events.length} outage${outages.data.events.length > 1 ? "s" : ""} in this period, shaded. <a href="#/outages">All outages</a></p>`}
+    </div>`}
+    <div class="card">
+      <h2 id="bars-h">${barStep === "hour" ? "Energy by the hour" : barStep === "day" ? "Energy by the day" : "Energy by the month"}</h2>
+      ${bins.data
+        ? html`<${EnergyBars} energy=${bins.data} step=${barStep} from=${from} to=${to}
+            label=${barStep === "hour" ? "Energy by the hour" : barStep === "day" ? "Energy by the day" : "Energy by the month"} />`
+        : html`<div class="bars placeholder muted">Loading…</div>`}
+      ${!powerStep && outages.data?.events?.length > 0 && html`<p class="muted small">${outages.data.events.length} outage${outages.data.events.length > 1 ? "s" : ""} in this period. <a href="#/outages">All outages</a></p>`}
     </div>
     ${r && html`<div class="tiles totals" data-report-from=${r.from} data-report-to=${r.to}>
       <${Tile} id="total-solar" label="Solar" value=${kwh(e.solar)} api=${REPORT} field="energy_wh.solar" raw=${e.solar} />

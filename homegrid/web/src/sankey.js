@@ -1,5 +1,6 @@
 // Where the period's energy went: sources (left) to sinks (right), from /api/v1/report (d3-sankey).
 import { html } from "htm/preact";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { sankey, sankeyJustify, sankeyLinkHorizontal } from "d3-sankey";
 import { kwh } from "./format.js";
 
@@ -20,16 +21,33 @@ export function linksOf(report) {
 }
 
 export function Sankey({ report }) {
-  const W = 640, H = 300;
+  // drawn at the width it is shown at, so that its labels are as big on a phone as the text around them (a fixed
+  // 640-wide drawing scaled down to a phone's 330 px made them 6 px)
+  const box = useRef(null);
+  const [width, setWidth] = useState(0);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return undefined;
+    setWidth(el.clientWidth);
+    const ro = new ResizeObserver(() => setWidth(el.clientWidth));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
   const links = linksOf(report);
-  if (!links.length) return html`<p class="muted">No energy recorded in this period.</p>`;
+  return html`<div ref=${box} class="sankey-box">${!links.length
+    ? html`<p class="muted">No energy recorded in this period.</p>`
+    : width > 0 && html`<${SankeyDrawing} links=${links} W=${Math.min(760, Math.max(280, width))} />`}</div>`;
+}
+
+function SankeyDrawing({ links, W }) {
+  const H = W < 500 ? 280 : 300;
   const used = new Set(links.flatMap((l) => [l[0], l[1]]));
   const nodes = NODES.filter((n) => used.has(n[0])).map(([id, name, color]) => ({ id, name, color }));
   const graph = sankey().nodeId((d) => d.id).nodeAlign(sankeyJustify).nodeWidth(14).nodePadding(18)
     .extent([[4, 8], [W - 4, H - 8]])({ nodes, links: links.map(([source, target, value]) => ({ source, target, value })) });
   const path = sankeyLinkHorizontal();
   const names = (l) => `${l.source.name} → ${l.target.name === "Battery" ? "Battery (charge)" : l.target.name}: ${kwh(l.value)}`;
-  return html`<svg viewBox=${`0 0 ${W} ${H}`} class="sankey" role="img"
+  return html`<svg width=${W} height=${H} viewBox=${`0 0 ${W} ${H}`} class="sankey" role="img"
       aria-label=${`Energy flows: ${graph.links.map(names).join("; ")}`} data-api="/api/v1/report" data-field="flows_wh, ev_sources_wh">
     <g fill="none">
       ${graph.links.map((l) => html`<path d=${path(l)} stroke=${`var(${l.source.color})`} stroke-width=${Math.max(1, l.width)}
