@@ -123,6 +123,18 @@ def test_export_rollups_match_the_report(pruned, capsys, resolution, rows):
     assert car == pytest.approx(rep["energy_wh"]["ev"], abs=0.01)
 
 
+@pytest.mark.parametrize(("resolution", "rows"), [("hour", 24), ("minute", 1440)])
+def test_export_rollups_write_each_bin_once_across_chunks(pruned, capsys, monkeypatch, resolution, rows):
+    """Chunks that end inside a bin (series gives a span's first bin whole) do not write that bin twice."""
+    import homegrid.hub.export as export
+
+    monkeypatch.setattr(export, "_CHUNK_MS", {"hour": 90 * 60_000, "minute": 90_000})
+    assert main(["export", "--from", "2025-06-01", "--to", "2025-06-01", "--resolution", resolution,
+                 "--data-dir", str(pruned)]) == 0
+    times = [r["time"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert len(times) == len(set(times)) == rows
+
+
 def test_export_api_takes_a_resolution(pruned):
     store = open_store(pruned)
     try:

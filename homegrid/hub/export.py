@@ -90,11 +90,14 @@ def rollup_csv_chunks(queries: Queries, step: str, start_ms: int, end_ms: int) -
     t = a
     while t < b:
         nxt = min(t + _CHUNK_MS[step], b)
-        table, labels = queries.series(step, t, nxt)
+        table, labels, _, _ = queries.series(step, t, nxt)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         cols = [table.columns[c.removesuffix("_wh")] for c in ROLLUP_CSV_COLUMNS]
+        starts = np.asarray(table.start_ms)
         for i, label in enumerate(labels):
+            if t > a and starts[i] < t:
+                continue  # a bin the chunk before wrote (series gives a span's first bin whole)
             writer.writerow([label, *(_cell(col[i]) for col in cols)])
         yield out.getvalue()
         t = nxt
