@@ -14,14 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from .test_web import Served, start_hub, stop_hub
+from .test_web import Served, running_hub
 
 NO_ALERTS = Path(__file__).parent / "fixtures" / "nws" / "area_AZ_no_alerts_2024-01-08.json"
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[Served]:
-    config = f"""
+STORM_CONFIG = f"""
 [site]
 timezone = "America/Phoenix"
 [server]
@@ -38,11 +36,12 @@ reserve_percent = 100
 hold_h = 0
 settle_s = 0
 """
-    served = start_hub(tmp_path_factory.mktemp("storm"), config, ZoneInfo("America/Phoenix"))
-    try:
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory) -> Iterator[Served]:
+    with running_hub(tmp_path_factory.mktemp("storm"), STORM_CONFIG, ZoneInfo("America/Phoenix")) as served:
         yield served
-    finally:
-        stop_hub(served)
 
 
 def storm_cli(hub: Served, *args: str) -> subprocess.CompletedProcess:

@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -199,6 +200,16 @@ def warm_solar_cache(folder: Path, config: str) -> None:
     v, site = c.virtual, c.site
     solar_profile(v.weather, float(site.latitude), float(site.longitude), float(v.solar_kw), float(v.tilt),
                   float(v.azimuth))
+
+
+@contextmanager
+def running_hub(folder: Path, config: str, tz: ZoneInfo, polls: int = 2) -> Iterator[Served]:
+    """:func:`start_hub`, stopped when the block ends however it ends."""
+    served = start_hub(folder, config, tz, polls)
+    try:
+        yield served
+    finally:
+        stop_hub(served)
 
 
 def stop_hub(served: Served) -> None:

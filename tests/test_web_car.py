@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from .test_web import DESKTOP, Page, Served, home_config, night_zone, start_hub, stop_hub
+from .test_web import DESKTOP, Page, Served, home_config, night_zone, running_hub
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,8 @@ def hub(tmp_path_factory) -> Iterator[Served]:
 
     # an Etc/GMT zone has no country (metric by default): imperial by the setting
     config = home_config(zone, now, 7, 0, 1.2).replace("[site]\n", '[site]\nunits = "imperial"\n', 1)
-    served = start_hub(tmp_path_factory.mktemp("car"), config, ZoneInfo(zone))
-    try:
+    with running_hub(tmp_path_factory.mktemp("car"), config, ZoneInfo(zone)) as served:
         yield served
-    finally:
-        stop_hub(served)
 
 
 @pytest.fixture
@@ -118,11 +115,8 @@ def gap_hub(tmp_path_factory) -> Iterator[Served]:
                            str(folder / "homegrid.toml"), "--create", "--data-dir", str(folder / "data")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    served = start_hub(folder, config, tz, polls=1)
-    try:
+    with running_hub(folder, config, tz, polls=1) as served:
         yield served
-    finally:
-        stop_hub(served)
 
 
 def test_the_unknown_part_is_shown_when_there_is_one(browser, gap_hub):

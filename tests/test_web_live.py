@@ -13,7 +13,7 @@ import pytest
 
 from homegrid.devices.powerwall.simulator import SimulatedGateway, Simulator
 
-from .test_web import DESKTOP, PHONE, Page, Served, fmt_pct, start_hub, stop_hub
+from .test_web import DESKTOP, PHONE, Page, Served, fmt_pct, running_hub, start_hub, stop_hub
 
 OFFLINE_AFTER_S = 30.0
 PASSWORD = "simulated"
@@ -47,7 +47,7 @@ timeout_s = 2
 """
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOMEGRID_CREDENTIALS", str(credentials))
-        served = start_hub(folder, config, ZoneInfo("UTC"), polls=3)
+        served = start_hub(folder, config, ZoneInfo("UTC"), polls=3)  # the credentials' path only at start
     try:
         yield served
     finally:
@@ -168,32 +168,10 @@ def test_a_gateway_that_stops_answering_goes_stale_then_offline_on_the_now_view(
 
 @pytest.fixture(scope="module")
 def storm_hub(tmp_path_factory) -> Iterator[Served]:
-    import json
+    from .test_storm_live import STORM_CONFIG
 
-    from .test_storm_live import NO_ALERTS
-
-    config = f"""
-[site]
-timezone = "America/Phoenix"
-[server]
-backfill_days = 0.05
-poll_interval_s = 1
-[virtual]
-outages_per_year = 0
-backup_reserve_percent = 25
-[storm]
-enabled = true
-source = {json.dumps(str(NO_ALERTS))}
-interval_s = 60
-reserve_percent = 100
-hold_h = 0
-settle_s = 0
-"""
-    served = start_hub(tmp_path_factory.mktemp("storm-now"), config, ZoneInfo("America/Phoenix"))
-    try:
+    with running_hub(tmp_path_factory.mktemp("storm-now"), STORM_CONFIG, ZoneInfo("America/Phoenix")) as served:
         yield served
-    finally:
-        stop_hub(served)
 
 
 def test_storm_modes_state_is_on_the_now_view(browser, storm_hub):

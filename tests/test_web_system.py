@@ -14,7 +14,7 @@ import pytest
 
 from homegrid.owner import read_token, signin_url
 
-from .test_web import DESKTOP, Page, Served, start_hub, stop_hub
+from .test_web import DESKTOP, Page, Served, running_hub
 
 CONFIG = """
 [site]
@@ -31,11 +31,8 @@ outages_per_year = 0
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory) -> Iterator[Served]:
-    served = start_hub(tmp_path_factory.mktemp("settings"), CONFIG, ZoneInfo("Europe/Berlin"))
-    try:
+    with running_hub(tmp_path_factory.mktemp("settings"), CONFIG, ZoneInfo("Europe/Berlin")) as served:
         yield served
-    finally:
-        stop_hub(served)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 // one slot per bin of the period (a 23- or 25-hour day is one bar with that day's energy), the bin still going
 // drawn faded in a dashed outline. Every bar and segment carries its bin and value (data-bin, data-value).
 import { html } from "htm/preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
+import { useWidth } from "./width.js";
 import { src } from "./api.js";
 import { addDays, daysBetween } from "./dates.js";
 import { kwh, zone } from "./format.js";
@@ -61,17 +62,8 @@ function niceStep(span, count) {
 }
 
 export function EnergyBars({ energy, step, from, to, label }) {
-  const box = useRef(null);
-  const [width, setWidth] = useState(0);
+  const [box, width] = useWidth();
   const [idx, setIdx] = useState(null);
-  useEffect(() => {
-    const el = box.current;
-    if (!el) return undefined;
-    setWidth(el.clientWidth);
-    const ro = new ResizeObserver(() => setWidth(el.clientWidth));
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
 
   const bins = binsOf(step, from, to, energy);
   const byKey = new Map(energy.points.map((p, i) => [keyOf(step, p), { p, i }]));

@@ -1,6 +1,6 @@
 // Where the period's energy went: sources (left) to sinks (right), from /api/v1/report (d3-sankey).
 import { html } from "htm/preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useWidth } from "./width.js";
 import { sankey, sankeyJustify, sankeyLinkHorizontal } from "d3-sankey";
 import { kwh } from "./format.js";
 
@@ -23,16 +23,7 @@ export function linksOf(report) {
 export function Sankey({ report }) {
   // drawn at the width it is shown at, so that its labels are as big on a phone as the text around them (a fixed
   // 640-wide drawing scaled down to a phone's 330 px made them 6 px)
-  const box = useRef(null);
-  const [width, setWidth] = useState(0);
-  useEffect(() => {
-    const el = box.current;
-    if (!el) return undefined;
-    setWidth(el.clientWidth);
-    const ro = new ResizeObserver(() => setWidth(el.clientWidth));
-    ro.observe(el);
-    return () => ro.disconnect();
-  }, []);
+  const [box, width] = useWidth();
   const links = linksOf(report);
   return html`<div ref=${box} class="sankey-box">${!links.length
     ? html`<p class="muted">No energy recorded in this period.</p>`
