@@ -24,6 +24,7 @@ from homegrid.devices.virtual.outages import outage_schedule
 from homegrid.energy.outages import (
     DEFAULT_MERGE_GAP_MS,
     Outage,
+    detect_grid_events,
     detect_outages,
     grid_fault_evidence,
     match_events,
@@ -115,27 +116,37 @@ def test_a_fault_entry_inside_an_outage_is_evidence_not_an_event():
     assert "grid_fault:PINV_a006_vfCheckUnderFrequency" in o.evidence
 
 
-def test_a_lone_fault_entry_is_a_blip_shorter_than_a_poll():
+def test_a_lone_fault_entry_is_a_disturbance_not_an_interruption():
     f = at(3) + 1_500
-    (o,) = detect("CCCCCCCC", [fault(f)])
-    assert (o.start_ms, o.end_ms) == (f, f) and o.duration_ms == 0
-    assert o.start_exact and not o.end_exact
-    assert o.start_earliest_ms == f and o.end_latest_ms == at(4)
-    assert o.evidence == ("grid_fault:PINV_a006_vfCheckUnderFrequency",)
+    t, s = series("CCCCCCCC")
+    found = detect_grid_events(t, s, None, [fault(f)], max_gap_ms=GAP)
+    assert found.outages == []
+    (d,) = found.disturbances
+    assert d.time_ms == f and d.name == "PINV_a006_vfCheckUnderFrequency"
 
 
-def test_the_recorded_gateway_log_is_one_blip():
-    """A real gateway logged three alerts within 200 ms for one disturbance: one event of three parts."""
+def test_a_fault_entry_next_to_a_toggle_change_the_polls_missed_is_a_blip():
+    f, toggled = at(3) + 1_500, at(3) + 3_200
+    t, s = series("CCCCCCCC")
+    found = detect_grid_events(t, s, None, [fault(f), GridEvidence(toggled, "island_toggle", "")], max_gap_ms=GAP)
+    (o,) = found.outages
+    assert found.disturbances == []
+    assert (o.start_ms, o.end_ms) == (f, toggled) and o.start_exact and o.end_exact
+    assert set(o.evidence) == {"grid_fault:PINV_a006_vfCheckUnderFrequency", "island_toggle"}
+
+
+def test_the_recorded_gateway_log_is_three_disturbances_while_connected():
+    """A real gateway logged three warnings within 200 ms while its grid status said connected."""
     reply = json.loads((SHARED_DATA / "powerwall" / "tesla_powerwall" / "fixtures" / "system_status.json")
                        .read_text())["grid_faults"]
     ev = grid_fault_evidence(parse_grid_faults(reply))
     assert len(ev) == 3
     t0 = min(e.time_ms for e in ev)
     t, s = series("C" * 20, t0=t0 - 30_000)
-    (o,) = detect_outages(t, s, None, ev, max_gap_ms=GAP)
-    assert o.start_ms == t0 and o.start_exact and o.parts == 3
-    assert {x.split(":")[1] for x in o.evidence} == {"PINV_a004_vfCheckUnderVoltage",
-                                                     "PINV_a007_vfCheckOverFrequency", "PINV_a008_vfCheckRocof"}
+    found = detect_grid_events(t, s, None, ev, max_gap_ms=GAP)
+    assert found.outages == []
+    assert [d.name for d in found.disturbances] == ["PINV_a004_vfCheckUnderVoltage", "PINV_a007_vfCheckOverFrequency",
+                                                    "PINV_a008_vfCheckRocof"]
 
 
 # ----------------------------------------------------------------------------- the merge rule
@@ -153,7 +164,7 @@ def test_flickers_closer_than_the_merge_gap_are_one_event():
 
 
 def test_merging_is_idempotent_and_keeps_events_apart():
-    events = detect("CII" + "C" * 20 + "II" + "C" * 30 + "ICC", [fault(at(40) + 50)])
+    events = detect("CII" + "C" * 20 + "II" + "C" * 30 + "ICC", [GridEvidence(at(40) + 50, "island_toggle", "")])
     assert len(events) == 4
     again = merge_outages(events, DEFAULT_MERGE_GAP_MS)
     assert again == events
@@ -196,18 +207,21 @@ def test_islanded_only_after_a_gap_started_somewhere_in_it():
 
 def test_the_latest_fault_in_the_gap_pins_the_start_and_earlier_ones_stand_alone():
     early, late = at(5), at(18) + 400
-    events = detect("CCC" + "." * 20 + "IIICC", [fault(early, "PINV_a004_vfCheckUnderVoltage"), fault(late)])
-    assert len(events) == 2
-    blip, o = events
-    assert blip.start_ms == early and blip.duration_ms == 0 and "hub_down_during" in blip.evidence
-    assert blip.end_latest_ms == at(23)
+    t, s = series("CCC" + "." * 20 + "IIICC")
+    found = detect_grid_events(t, s, None, [fault(early, "PINV_a004_vfCheckUnderVoltage"), fault(late)],
+                               max_gap_ms=GAP)
+    (o,) = found.outages
     assert o.start_ms == late and o.start_exact and "hub_down_at_start" in o.evidence
+    (d,) = found.disturbances  # the earlier entry has no islanding evidence of its own
+    assert d.time_ms == early
 
 
 def test_connected_on_both_sides_only_evidence_in_the_gap_makes_events():
     assert detect("CCC" + "." * 20 + "CCC") == []
-    (o,) = detect("CCC" + "." * 20 + "CCC", [fault(at(10))])
-    assert o.start_ms == at(10) and "hub_down_during" in o.evidence and o.end_latest_ms == at(23)
+    assert detect("CCC" + "." * 20 + "CCC", [fault(at(10))]) == []  # a fault entry alone: a disturbance
+    toggled = GridEvidence(at(12), "island_toggle", "")
+    (o,) = detect("CCC" + "." * 20 + "CCC", [fault(at(10)), toggled])
+    assert (o.start_ms, o.end_ms) == (at(10), at(12)) and "hub_down_during" in o.evidence
     backup = GridEvidence(at(8), "backup_event", "", duration_ms=95_000)
     (o,) = detect("CCC" + "." * 40 + "CCC", [backup])
     assert (o.start_ms, o.end_ms) == (at(8), at(8) + 95_000) and o.start_exact and o.end_exact
@@ -305,7 +319,10 @@ def histories(draw):
 @given(histories())
 def test_events_are_sorted_disjoint_cover_every_outage_sample_and_lose_no_evidence(h):
     t, status, ev, merge, now = h
-    events = detect_outages(t, status, None, ev, max_gap_ms=GAP, merge_gap_ms=merge, now_ms=now)
+    found = detect_grid_events(t, status, None, ev, max_gap_ms=GAP, merge_gap_ms=merge, now_ms=now)
+    events = found.outages
+    lone = {(d.time_ms, d.name) for d in found.disturbances}
+    assert len(lone) == len(found.disturbances)
     for a, b in itertools.pairwise(events):
         assert a.end_ms is not None and b.start_ms - a.end_ms >= merge
     for o in events:
@@ -318,7 +335,9 @@ def test_events_are_sorted_disjoint_cover_every_outage_sample_and_lose_no_eviden
     down = t[np.isin(status, [CODES["I"], CODES["T"]])]
     for x in down.tolist():
         assert any(o.start_ms <= x <= (math.inf if o.end_ms is None else o.end_ms) for o in events), x
-    for e in ev:  # every fault entry and backup start lies inside an event, and is named there
+    for e in ev:  # every backup start (and fault entry not a disturbance) lies inside an event, named there
+        if e.kind == "grid_fault" and (e.time_ms, e.name) in lone:
+            continue
         if e.kind == "island_status":  # an off-grid change is named in some event (the cloud's clock is loose)
             assert not e.off_grid or any(e.label in o.evidence for o in events), e
             continue
@@ -389,7 +408,7 @@ def test_readings_that_stop_after_the_battery_hit_its_floor_mean_the_home_went_d
 
 def test_a_blip_between_polls_has_no_energy_and_is_judged_from_the_reading_before():
     f = frame_of("C" * 10, home_power=700.0, battery_power=300.0, battery_soc=55.0)
-    (o,) = detect_outages(f.time_ms, f.column("grid_status"), None, [fault(at(4) + 1_000)], max_gap_ms=GAP)
+    (o,) = detect_outages(f.time_ms, f.column("grid_status"), None, [GridEvidence(at(4) + 1_000, "island_toggle", "")], max_gap_ms=GAP)
     fig = outage_figures(o, f)
     assert fig == {"duration_s": 0.0, "saved": True, "battery_wh": 0.0, "solar_wh": 0.0,
                    "min_soc": 55.0, "peak_load_w": None, "samples": 0}

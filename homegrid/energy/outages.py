@@ -1,19 +1,39 @@
 """Grid outages: when the utility was not supplying the home, from all the evidence at hand.
 
-An *outage* is an interval when the utility did not supply the site. It is found
-by fusing, in this order of strength:
+An *outage* (an *interruption*) is an interval when the utility did not supply
+the site. A *grid disturbance* is a grid event the gateway logged while the home
+may well have stayed on the grid: an under- or over-voltage, a frequency
+excursion.
+
+The rule: interruption or disturbance
+-------------------------------------
+An entry of the gateway's grid-fault log (``grid_fault``) on its own is a
+**disturbance**, kept with its kind and magnitude (under-voltage 96 V, frequency
+57.2 Hz; :class:`Disturbance`). Gateways log voltage and frequency warnings while
+the home stays connected (vloschiavo/powerwall2 issue 2: regular over-voltage
+entries), so the log alone never makes an interruption.
+
+Only **islanding evidence** makes an interruption:
 
 1. **Samples.** A reading whose ``grid_status`` is ISLANDED or TRANSITION
    (:class:`homegrid.glossary.GridStatus`) is an outage sample, CONNECTED is not;
    UNKNOWN or NaN says nothing. Where a reading has no grid status but has
    ``grid_voltage``, a voltage below :data:`VOLTAGE_DOWN_V` marks an outage
-   sample (the site meter sits on the utility's side of the gateway's isolation
-   relay and reads about 0 V while the grid is down).
-2. **Evidence with its own time** (:class:`GridEvidence`): the gateway's grid-fault
-   log (``grid_fault``: an instant, no length), the cloud's backup history
-   (``backup_event``: an exact interval) and the cloud's island-status changes
-   (``island_status``: off-grid from one change to the next ``on_grid`` change,
-   telling the owner's own off-grid test from a real outage).
+   sample: the site meter sits on the utility's side of the gateway's isolation
+   relay and reads about 0 V while the grid is down, so these are the meters
+   showing the battery alone carried the home.
+2. **The island toggle time** (``island_toggle``): the gateway's
+   ``last_toggle_timestamp`` changed between two polls, so it left or rejoined
+   the grid at that time even if no poll saw it islanded.
+3. **The cloud's backup history** (``backup_event``, an exact interval) and its
+   island-status changes (``island_status``: off-grid from one change to the next
+   ``on_grid`` change, telling the owner's own off-grid test from a real outage).
+
+A fault entry *next to* islanding evidence is part of that interruption: in the
+poll window before an outage's first sample it pins the start, inside it or in
+the window after its last sample it is evidence of it; in the poll window of a
+toggle change that no sample saw, it pins the start of that *blip* (an
+interruption shorter than a poll). Any other fault entry is a disturbance.
 
 Edges and what is not known
 ---------------------------
@@ -58,15 +78,25 @@ samples ``t_prev`` before and ``t_next`` after it:
   ``now_ms`` is None or within ``max_gap_ms`` of that sample; otherwise it ended
   in the gap up to ``now_ms`` (``"hub_down_at_end"``).
 
-Evidence that falls in no detected outage makes an event of its own:
+- An island toggle time in an outage's end window is its exact end; in its
+  start window it pins the start.
 
-- a ``grid_fault`` entry (also one after an outage's exact end, or in a gap after
-  an outage was last seen) is a *blip* shorter than the polls could see:
-  ``start_ms = end_ms`` = its time (duration 0 [s] is assigned), ``start_exact``
-  True, ``end_exact`` False, and ``end_latest_ms`` = the next sample (the blip
-  was over when the next poll saw the grid up);
-- a ``backup_event`` is its exact interval ``[time, time + duration]``;
+Islanding evidence that falls in no run of outage samples makes an event of its own:
+
+- island toggle changes between two samples that saw the grid connected are a
+  *blip*: it ended at the latest toggle time (``end_exact``), and began at the
+  earliest toggle time in that window when there are two or more, else at the
+  earliest fault entry in the window (both ``start_exact``), else somewhere
+  after the sample before (``start_ms`` = its end, ``start_earliest_ms`` = that
+  sample); a toggle time with no sample before it says nothing (it may be years
+  old);
+- a ``backup_event`` is its exact interval ``[time, time + duration]`` (one
+  without a length is a blip of length 0 at its time, over by the next sample);
 - an ``island_status`` interval is used as the cloud saw it, edges inexact.
+
+A ``grid_fault`` entry that none of these claims (also one after an outage's
+exact end, in a gap after an outage was last seen, or an earlier one of several
+in the gap before an outage) is a :class:`Disturbance`.
 
 The merge rule
 --------------
@@ -111,7 +141,10 @@ __all__ = [
     "EMPTY_SOC_PERCENT",
     "FIGURES_MAX_GAP_MS",
     "VOLTAGE_DOWN_V",
+    "Disturbance",
+    "GridEvents",
     "Outage",
+    "detect_grid_events",
     "detect_outages",
     "grid_fault_evidence",
     "match_events",
@@ -119,6 +152,7 @@ __all__ = [
     "merge_outages",
     "monthly_summary",
     "outage_figures",
+    "quiet_sentence",
     "saved_sentence",
 ]
 
@@ -163,7 +197,7 @@ class Outage:
     evidence : tuple of str
         What showed it: ``"grid_status"``, ``"grid_voltage"``,
         ``"grid_fault:<alert name>"``, ``"backup_event:<name>"``,
-        ``"island_status:<status>"``, and what was not seen:
+        ``"island_status:<status>"``, ``"island_toggle"``, and what was not seen:
         ``"hub_down_at_start"``, ``"hub_down_during"``, ``"hub_down_at_end"``.
     intentional : bool
         The owner's own off-grid test: not an interruption.
@@ -187,10 +221,52 @@ class Outage:
         return None if self.end_ms is None else self.end_ms - self.start_ms
 
 
+@dataclass(frozen=True)
+class Disturbance:
+    """A grid event the gateway logged with no islanding evidence beside it: the home stayed on the grid.
+
+    Attributes
+    ----------
+    time_ms : int
+        When the gateway logged it, epoch milliseconds UTC. [ms]
+    name : str
+        The log's own name of the entry (``PINV_a005_vfCheckOverVoltage``).
+    kind : str
+        What was seen: one of :data:`homegrid.readings.evidence.DISTURBANCE_KINDS`.
+    value : float or None
+        The magnitude logged (the voltage or frequency seen). [unit]
+    unit : str
+        ``"V"``, ``"Hz"``, or "" when there is no value.
+    source : str
+        The device that logged it.
+    """
+
+    time_ms: int
+    name: str
+    kind: str
+    value: float | None = None
+    unit: str = ""
+    source: str = ""
+
+    @classmethod
+    def of(cls, e: GridEvidence) -> Disturbance:
+        return cls(int(e.time_ms), e.name, e.disturbance or "other", e.value, e.unit, e.source)
+
+
+@dataclass(frozen=True)
+class GridEvents:
+    """What the detector made of the readings and the evidence: interruptions and disturbances."""
+
+    outages: list[Outage]
+    disturbances: list[Disturbance]
+
+
 def grid_fault_evidence(faults: Iterable[Any]) -> list[GridEvidence]:
     """Grid-fault log entries (anything with ``time_ms`` and ``name``, such as a gateway's
-    :class:`~homegrid.devices.powerwall.replies.GridFault`) as :class:`GridEvidence`."""
-    return [GridEvidence(int(f.time_ms), "grid_fault", str(f.name)) for f in faults]
+    :class:`~homegrid.devices.powerwall.replies.GridFault`) as :class:`GridEvidence`, with the
+    entry's ``disturbance``, ``value`` and ``unit`` where it has them."""
+    return [GridEvidence(int(f.time_ms), "grid_fault", str(f.name), disturbance=getattr(f, "kind", "") or "",
+                         value=getattr(f, "value", None), unit=getattr(f, "unit", "") or "") for f in faults]
 
 
 # --------------------------------------------------------------------------- detection
@@ -247,6 +323,7 @@ class _Run:
     end_gap: bool  # the end window is a gap
     pins: list[GridEvidence] = field(default_factory=list)
     late_ms: int | None = None  # the latest evidence absorbed after the last outage sample
+    end_toggle_ms: int | None = None  # the latest island toggle time in the end window: the exact end
 
 
 def _samples(
@@ -348,7 +425,25 @@ def detect_outages(
     now_ms: int | None = None,
     voltage_threshold_v: float = VOLTAGE_DOWN_V,
 ) -> list[Outage]:
-    """Outage events from readings and evidence, fused (see the module for the rules).
+    """Interruptions from readings and evidence, fused: :func:`detect_grid_events` without the
+    disturbances (same parameters)."""
+    return detect_grid_events(time_ms, grid_status, grid_voltage, evidence, max_gap_ms=max_gap_ms,
+                              merge_gap_ms=merge_gap_ms, now_ms=now_ms,
+                              voltage_threshold_v=voltage_threshold_v).outages
+
+
+def detect_grid_events(
+    time_ms: np.ndarray,
+    grid_status: np.ndarray,
+    grid_voltage: np.ndarray | None = None,
+    evidence: Iterable[GridEvidence] = (),
+    *,
+    max_gap_ms: int,
+    merge_gap_ms: int = DEFAULT_MERGE_GAP_MS,
+    now_ms: int | None = None,
+    voltage_threshold_v: float = VOLTAGE_DOWN_V,
+) -> GridEvents:
+    """Interruptions and disturbances from readings and evidence, fused (see the module for the rules).
 
     Parameters
     ----------
@@ -359,7 +454,7 @@ def detect_outages(
     grid_voltage : array, optional
         Site voltage, used where there is no grid status; NaN where not measured. [V]
     evidence : iterable of GridEvidence
-        Fault-log entries, backup events and island-status changes.
+        Fault-log entries, island toggle times, backup events and island-status changes.
     max_gap_ms : int
         Readings further apart than this mean nobody was looking. [ms]
     merge_gap_ms : int
@@ -372,8 +467,10 @@ def detect_outages(
 
     Returns
     -------
-    list of Outage
-        Sorted by start and disjoint (``next.start_ms >= previous.end_ms + merge_gap_ms``).
+    GridEvents
+        ``outages`` sorted by start and disjoint
+        (``next.start_ms >= previous.end_ms + merge_gap_ms``); ``disturbances``
+        (fault entries no islanding evidence claims) sorted by time.
     """
     if max_gap_ms <= 0:
         raise ValueError(f"max_gap_ms must be > 0, got {max_gap_ms}")
@@ -394,11 +491,35 @@ def detect_outages(
         return runs[k] if k >= 0 and x <= hi[k] else None
 
     free: list[_Event] = []
-    points: list[GridEvidence] = []
+    faults: list[GridEvidence] = []
     islands: list[GridEvidence] = []
+    toggles: dict[int, list[GridEvidence]] = {}  # toggle times no run claims, by the sample after them
+    disturbances: list[GridEvidence] = []
+
+    def lone(e: GridEvidence) -> None:
+        """Evidence no outage claims: a fault entry is a disturbance, anything else an event of its own."""
+        if e.kind == "grid_fault":
+            disturbances.append(e)
+        else:
+            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+
     for e in items:
         if e.kind == "island_status":
             islands.append(e)
+        elif e.kind == "grid_fault":
+            faults.append(e)
+        elif e.kind == "island_toggle":
+            r = claim(e.time_ms)
+            if r is not None:
+                r.event.take(e)
+                if e.time_ms <= r.first:
+                    r.pins.append(e)
+                elif e.time_ms > r.last:
+                    r.end_toggle_ms = max(r.end_toggle_ms or e.time_ms, e.time_ms)
+                continue
+            j = int(np.searchsorted(kt, e.time_ms, side="left"))
+            if j > 0:  # with no sample before it, nobody knows what it ended (it may be years old)
+                toggles.setdefault(j, []).append(e)
         elif e.kind == "backup_event" and e.duration_ms is not None:
             s, t_end = e.time_ms, e.time_ms + e.duration_ms
             r = claim(s)
@@ -412,41 +533,53 @@ def detect_outages(
             if t_end > r.last and (ev.end_ms is None or not ev.end_exact or t_end > ev.end_ms):
                 # the cloud's record of the end wins over a poll window (and over samples that stopped)
                 ev.end_ms, ev.end_exact, ev.end_latest_ms = t_end, True, t_end
-        else:
-            points.append(e)
+        else:  # a backup event without its length: a point like a fault entry, but islanding evidence
+            r = claim(e.time_ms)
+            if r is None:
+                lone(e)
+            elif e.time_ms <= r.first:
+                r.pins.append(e)
+            else:
+                r.event.take(e)
 
-    # fault entries (and backup events without a length): pins, absorbed, or blips of their own
-    for e in points:
+    blips = [_toggle_blip(group, kt, j, int(max_gap_ms)) for j, group in sorted(toggles.items())]
+
+    # fault entries: pins, absorbed into an interruption, or disturbances
+    for e in faults:
         r = claim(e.time_ms)
         if r is None:
-            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+            if not _absorbed(e, blips, free):
+                lone(e)
         elif e.time_ms <= r.first:
             r.pins.append(e)
         elif e.time_ms <= r.last or not (r.end_gap or _ended_before(r.event, e.time_ms)):
             r.event.take(e)
             if e.time_ms > r.last:
                 r.late_ms = e.time_ms
-        else:  # after the outage was last seen, in a gap or after its known end: its own blip (merged if close)
-            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+        else:  # after the outage was last seen, in a gap or after its known end
+            lone(e)
 
     for r in runs:
-        if not r.pins:
-            continue
-        if r.start_gap:  # the latest disturbance in the gap started it; earlier ones stand alone
-            pin = max(r.pins, key=lambda x: x.time_ms)
-            for e in r.pins:
-                if e is not pin:
-                    free.append(_own(e, kt, int(max_gap_ms), now_ms))
-        else:
-            pin = min(r.pins, key=lambda x: x.time_ms)
-            for e in r.pins:
-                r.event.take(e)
-        r.event.take(pin)
-        r.event.start_ms, r.event.start_exact, r.event.start_earliest_ms = pin.time_ms, True, pin.time_ms
+        if r.pins:
+            if r.start_gap:  # the latest disturbance in the gap started it; earlier ones stand alone
+                pin = max(r.pins, key=lambda x: x.time_ms)
+                for e in r.pins:
+                    if e is not pin:
+                        lone(e)
+            else:
+                pin = min(r.pins, key=lambda x: x.time_ms)
+                for e in r.pins:
+                    r.event.take(e)
+            r.event.take(pin)
+            r.event.start_ms, r.event.start_exact, r.event.start_earliest_ms = pin.time_ms, True, pin.time_ms
+            ev = r.event
+            if ev.end_ms is not None and not ev.end_exact and not r.end_gap and not r.end_open:
+                # the start no longer lags by half a poll on average: neither may the end
+                ev.end_ms = max((r.last + int(r.hi)) // 2, r.late_ms or r.last)
         ev = r.event
-        if ev.end_ms is not None and not ev.end_exact and not r.end_gap and not r.end_open:
-            # the start no longer lags by half a poll on average: neither may the end
-            ev.end_ms = max((r.last + int(r.hi)) // 2, r.late_ms or r.last)
+        if r.end_toggle_ms is not None and not (ev.end_exact and ev.end_ms is not None
+                                                and ev.end_ms >= r.end_toggle_ms):
+            ev.end_ms, ev.end_exact, ev.end_latest_ms = r.end_toggle_ms, True, r.end_toggle_ms
 
     for t0, t1, changes in _island_intervals(islands, kt, kd):
         end = _INF if t1 is None else t1
@@ -461,8 +594,44 @@ def detect_outages(
                 ev.take(e)
             free.append(ev)
 
-    merged = _merge([r.event for r in runs] + free, int(merge_gap_ms))
-    return [e.frozen() for e in merged]
+    merged = _merge([r.event for r in runs] + free + blips, int(merge_gap_ms))
+    once = {(e.time_ms, e.source, e.name): e for e in disturbances}  # a log repeats its entries
+    return GridEvents([e.frozen() for e in merged], [Disturbance.of(once[k]) for k in sorted(once)])
+
+
+def _toggle_blip(group: list[GridEvidence], kt: np.ndarray, j: int, max_gap_ms: int) -> _Event:
+    """Island toggle times between samples ``j - 1`` and ``j`` (both saw the grid connected, or there is no
+    sample ``j``): the gateway islanded and came back between two polls."""
+    prev = int(kt[j - 1])
+    nxt = int(kt[j]) if j < len(kt) else None
+    first, last = group[0].time_ms, group[-1].time_ms
+    if len(group) > 1:  # the earliest change in the window left the grid
+        ev = _Event(first, last, True, True, first, last)
+    else:
+        ev = _Event(last, last, False, True, prev, last)
+    for e in group:
+        ev.take(e)
+    if nxt is not None and nxt - prev > max_gap_ms:
+        ev.add("hub_down_during")
+    return ev
+
+
+def _absorbed(e: GridEvidence, blips: list[_Event], free: list[_Event]) -> bool:
+    """Whether a fault entry lies in the window of an interruption no run of samples saw (a blip from the toggle
+    time, a backup event); it pins a blip's start when it is earlier than what the blip had."""
+    t = e.time_ms
+    for ev in blips:
+        earliest = ev.start_earliest_ms if ev.start_earliest_ms is not None else ev.start_ms
+        if earliest < t <= (ev.end_ms if ev.end_ms is not None else t) or t == ev.start_ms:
+            ev.take(e)
+            if not ev.start_exact or t < ev.start_ms:
+                ev.start_ms, ev.start_exact, ev.start_earliest_ms = t, True, t
+            return True
+    for ev in free:
+        if ev.start_ms <= t and (ev.end_ms is None or t <= ev.end_ms):
+            ev.take(e)
+            return True
+    return False
 
 
 def _ended_before(ev: _Event, t_ms: int) -> bool:
@@ -722,8 +891,10 @@ def _minutes_text(minutes: float) -> str:
     return f"{m} minute" + ("" if m == 1 else "s")
 
 
-def saved_sentence(saved: int, saved_minutes: float, dark: int = 0) -> str:
+def saved_sentence(saved: int, saved_minutes: float, dark: int = 0, period: str = "this month") -> str:
     """The month's sentence: "Your battery saved you from N interruptions (M minutes) this month."
+
+    Only interruptions count (never disturbances, never the owner's own tests).
 
     Parameters
     ----------
@@ -733,18 +904,38 @@ def saved_sentence(saved: int, saved_minutes: float, dark: int = 0) -> str:
         Their total length. [min]
     dark : int
         Interruptions that left the home without power.
+    period : str
+        The period the sentence is about, as it ends the sentence ("this month",
+        "from 2025-06-03 to 2025-06-30"): name the period the hub actually
+        recorded when it covers less than the month.
     """
     if saved:
         noun = "interruption" if saved == 1 else "interruptions"
-        text = f"Your battery saved you from {saved} {noun} ({_minutes_text(saved_minutes)}) this month."
+        text = f"Your battery saved you from {saved} {noun} ({_minutes_text(saved_minutes)}) {period}."
     elif dark:
-        text = "Your battery saved you from no interruptions this month."
+        text = f"Your battery saved you from no interruptions {period}."
     else:
-        text = "No interruptions this month."
+        text = f"No interruptions {period}."
     if dark:
         noun = "interruption" if dark == 1 else "interruptions"
         text += f" {dark} {noun} left the home without power."
     return text
+
+
+def quiet_sentence(first: str | None, last: str | None) -> str:
+    """What to say when no interruption was recorded: the period the hub covered, never more.
+
+    Parameters
+    ----------
+    first, last : str or None
+        The first and last local dates (ISO) the hub has readings for within the
+        period asked; None when it has none.
+    """
+    if first is None or last is None:
+        return "No readings recorded in this period, so nothing is known about grid interruptions."
+    if first == last:
+        return f"No grid interruptions recorded on {first} (the days this hub recorded)."
+    return f"No grid interruptions recorded from {first} to {last} (the days this hub recorded)."
 
 
 def monthly_summary(events: Iterable[Mapping[str, Any] | Outage], tz: ZoneInfo) -> list[dict[str, Any]]:
