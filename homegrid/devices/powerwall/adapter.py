@@ -25,6 +25,7 @@ from homegrid.devices.powerwall.replies import (
     parse_grid_status,
     parse_operation,
     parse_soe,
+    parse_toggle_time,
 )
 from homegrid.glossary import COUNTERS
 from homegrid.readings import GridEvidence, Reading
@@ -44,9 +45,16 @@ class PowerwallGateway(Device):
     """Reads power, counters, state of charge and grid status from a Powerwall gateway.
 
     ``/api/meters/aggregates`` is required: without it the poll fails. The state of
-    charge, grid status, operation and grid-fault log are read on every poll; when
-    one of them fails, the reading goes without it and the problem is kept in
-    :attr:`problems` for the hub to report.
+    charge, grid status, operation, grid-fault log and ``/api/system_status`` (its
+    island toggle time; the full-pack energy is taken from it every
+    :data:`CAPACITY_EVERY_S`) are read on every poll; when one of them fails, the
+    reading goes without it and the problem is kept in :attr:`problems` for the hub
+    to report.
+
+    The island toggle time (``last_toggle_timestamp``) is when the gateway last left
+    or rejoined the grid: a change of it between two polls is islanding evidence
+    even when no poll saw the grid down (a blip shorter than a poll). It is offered
+    as evidence at its own time (:meth:`grid_evidence`); the hub keeps each time once.
     """
 
     name = "powerwall"
@@ -60,6 +68,7 @@ class PowerwallGateway(Device):
         self._soc: float | None = None
         self._capacity: float | None = None  # full-pack energy, read every CAPACITY_EVERY_S (it fades slowly)
         self._capacity_read = 0.0
+        self.toggle_ms: int | None = None  # the gateway's island toggle time, as last read [ms]
 
     def _get(self, api: str) -> Any:
         try:
@@ -84,9 +93,8 @@ class PowerwallGateway(Device):
                                                                             float(parse_grid_status(r)))),
             ("/api/operation", lambda r: self._use_operation(parse_operation(r), values)),
             ("/api/system_status/grid_faults", lambda r: setattr(self, "faults", parse_grid_faults(r))),
+            ("/api/system_status", self._use_system_status),
         ]
-        if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
-            optional.append(("/api/system_status", lambda r: self._use_capacity(parse_capacity(r))))
         for api, use in optional:
             try:
                 use(self._get(api))
@@ -102,8 +110,18 @@ class PowerwallGateway(Device):
         return Reading(when, values)
 
     def grid_evidence(self) -> list[GridEvidence]:
-        """The gateway's fault log as evidence of grid events (each entry at its own time)."""
-        return [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name) for f in self.faults]
+        """The gateway's fault log (each entry at its own time, with its kind and magnitude) and its island
+        toggle time, as evidence of grid events."""
+        out = [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name, disturbance=f.kind, value=f.value,
+                            unit=f.unit) for f in self.faults]
+        if self.toggle_ms is not None:
+            out.append(GridEvidence(self.toggle_ms, "island_toggle", "last_toggle_timestamp", source=self.name))
+        return out
+
+    def _use_system_status(self, reply: Any) -> None:
+        self.toggle_ms = parse_toggle_time(reply)
+        if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
+            self._use_capacity(parse_capacity(reply))
 
     @property
     def status(self) -> dict[str, Any]:
