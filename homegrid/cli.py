@@ -468,7 +468,13 @@ def cmd_outages(args: argparse.Namespace) -> int:
         print(f"{e['start']:<26} {end:>10}  {'yes' if e['saved'] else 'no':<5} {e['battery_wh'] / 1000:>11.2f} "
               f"{e['solar_wh'] / 1000:>9.2f} {soc:>7}")
     if not rep["events"]:
-        print(f"no grid interruptions from {first} to {last}")
+        print(rep["sentence"])
+    if rep["disturbances"]:
+        print()
+        print(f"grid disturbances (logged by the gateway, the home stayed on the grid): {len(rep['disturbances'])}")
+        for d in rep["disturbances"]:
+            magnitude = "" if d.get("value") is None else f" {d['value']:g} {d['unit']}"
+            print(f"  {d['time']:<26} {d['kind'].replace('_', ' ')}{magnitude}")
     return 0
 
 

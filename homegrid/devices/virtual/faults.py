@@ -98,16 +98,20 @@ def _year_ms(year: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _disturbance_times(seed: int, year: int, per_year: float) -> np.ndarray:
+def _disturbance_times(seed: int, year: int, per_year: float, demo: bool) -> np.ndarray:
     """Candidate disturbance times of one UTC year (before clearing them of outages). [ms]"""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, year + 10_000, _DISTURBANCE_STREAM])
     y0, y1 = _year_ms(year), _year_ms(year + 1)
     rate = DISTURBANCES_PER_OUTAGE * per_year * (y1 - y0) / (365.0 * 86_400_000.0)
     n = int(rng.poisson(rate)) if per_year > 0 else 0
-    poisson = y0 + np.floor(rng.random(n) * (y1 - y0)).astype(np.int64)
-    k0, k1 = -(-y0 // DEMO_PERIOD_MS), -(-y1 // DEMO_PERIOD_MS)
-    demo = np.arange(k0, k1, dtype=np.int64) * DEMO_PERIOD_MS + DEMO_PERIOD_MS // 3  # one each demo period
-    out = np.sort(np.concatenate((poisson, demo[(demo >= y0) & (demo < y1)] if per_year > 0 else demo[:0])))
+    times = [y0 + np.floor(rng.random(n) * (y1 - y0)).astype(np.int64)]
+    if demo and per_year > 0:  # one in each demonstration period, at a seeded time within it
+        for k in range(y0 // DEMO_PERIOD_MS, y1 // DEMO_PERIOD_MS + 1):
+            u = np.random.default_rng([int(seed) & 0xFFFFFFFF, k, _DISTURBANCE_STREAM]).random()
+            t = k * DEMO_PERIOD_MS + int(u * DEMO_PERIOD_MS)
+            if y0 <= t < y1:
+                times.append(np.array([t], dtype=np.int64))
+    out = np.sort(np.concatenate(times))
     out.setflags(write=False)
     return out
 
@@ -129,9 +133,7 @@ def disturbances(seed: int, per_year: float, start_ms: int, end_ms: int, demo: b
         return []
     y0 = datetime.fromtimestamp(start_ms / 1000, tz=UTC).year
     y1 = datetime.fromtimestamp((end_ms - 1) / 1000, tz=UTC).year
-    t = np.concatenate([_disturbance_times(seed, y, float(per_year)) for y in range(y0, y1 + 1)])
-    if not demo:  # the demonstration periods' own entries go with them
-        t = t[(t % DEMO_PERIOD_MS) != DEMO_PERIOD_MS // 3]
+    t = np.concatenate([_disturbance_times(seed, y, float(per_year), demo) for y in range(y0, y1 + 1)])
     t = t[(t >= start_ms) & (t < end_ms)]
     s, e = outage_schedule(seed, per_year, start_ms - CLEAR_MS, end_ms + CLEAR_MS, demo)
     k = np.searchsorted(s, t + CLEAR_MS, side="right") - 1  # the last outage starting before t + clear
