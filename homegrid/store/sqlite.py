@@ -506,5 +506,7 @@ class SQLiteStore(Store):
         with self._lock:
             try:
                 self._db.execute("PRAGMA optimize")
+            except sqlite3.OperationalError:
+                pass  # the query planner's statistics are a nicety: a full disk must not fail a shutdown for them
             finally:
                 self._db.close()
