@@ -309,3 +309,31 @@ def test_a_first_run_backfill_shows_an_interruption_a_blip_and_a_disturbance(tmp
     assert report["sentence"].startswith("Your battery saved you from ")
     assert f"{len(report['events'])} interruptions" in report["sentence"]
     assert report["covered"]["to"] == when.astimezone(NY).date().isoformat()
+
+
+def test_the_simulated_gateway_over_https_serves_the_toggle_time_through_pypowerwall(tmp_path):
+    """Real pypowerwall against the simulator: the toggle time it serves moves with a blip no poll sees, and a
+    warning lands in the fault log with its kind and magnitude."""
+    from homegrid.devices.powerwall.client import connect_gateway
+    from homegrid.devices.powerwall.simulator import Simulator
+
+    sim_clock = ManualClock(1_750_000_000.0)
+    with Simulator() as sim:
+        gw = sim.add_gateway(password="Xq7-hunter2-Zz", clock=sim_clock)
+        client = connect_gateway(gw.address, "Xq7-hunter2-Zz", timeout_s=2.0, auth_dir=tmp_path / "auth")
+        try:
+            device = PowerwallGateway(client)
+            device.read()
+            before = device.toggle_ms
+            sim_clock.advance(1.0)
+            gw.model.blip(1.5)
+            gw.model.add_warning("under_voltage", 97.0)
+            sim_clock.advance(4.0)
+            reading = device.read()
+        finally:
+            client.close()
+    assert reading.values["grid_status"] == float(GridStatus.CONNECTED) and "/api/system_status" not in device.problems
+    assert before is not None and device.toggle_ms == round((1_750_000_001.0 + 1.5) * 1000)
+    kinds = {(e.kind, e.disturbance, e.value, e.unit) for e in device.grid_evidence()}
+    assert ("grid_fault", "under_voltage", 97.0, "V") in kinds
+    assert ("island_toggle", "", None, "") in kinds

@@ -7,7 +7,7 @@ templates are embedded here, nothing is read from disk):
 
 ``/api/meters/aggregates``, ``/api/system_status/soe``,
 ``/api/system_status/grid_status``, ``/api/operation``,
-``/api/system_status/grid_faults``, and ``/api/status``,
+``/api/system_status/grid_faults``, ``/api/system_status``, and ``/api/status``,
 ``/api/site_info/site_name``, ``/api/sitemaster``, ``/api/logout``.
 
 The model (:class:`GatewayModel`) keeps the powers of a scenario (``normal``
@@ -102,6 +102,7 @@ ENDPOINTS: tuple[str, ...] = (
     "/api/system_status/grid_status",
     "/api/operation",
     "/api/system_status/grid_faults",
+    "/api/system_status",
 )
 
 _PUBLIC = frozenset({"/api/status", "/api/login/Basic", "/api/auth/toggle/supported"})
