@@ -491,7 +491,7 @@ def detect_grid_events(
         return runs[k] if k >= 0 and x <= hi[k] else None
 
     free: list[_Event] = []
-    faults: list[GridEvidence] = []
+    faults: list[GridEvidence] = []  # fault entries and backup events without a length
     islands: list[GridEvidence] = []
     toggles: dict[int, list[GridEvidence]] = {}  # toggle times no run claims, by the sample after them
     disturbances: list[GridEvidence] = []
@@ -534,21 +534,15 @@ def detect_grid_events(
                 # the cloud's record of the end wins over a poll window (and over samples that stopped)
                 ev.end_ms, ev.end_exact, ev.end_latest_ms = t_end, True, t_end
         else:  # a backup event without its length: a point like a fault entry, but islanding evidence
-            r = claim(e.time_ms)
-            if r is None:
-                lone(e)
-            elif e.time_ms <= r.first:
-                r.pins.append(e)
-            else:
-                r.event.take(e)
+            faults.append(e)
 
     blips = [_toggle_blip(group, kt, j, int(max_gap_ms)) for j, group in sorted(toggles.items())]
 
-    # fault entries: pins, absorbed into an interruption, or disturbances
+    # fault entries (and backup events without a length): pins, absorbed into an interruption, or on their own
     for e in faults:
         r = claim(e.time_ms)
         if r is None:
-            if not _absorbed(e, blips, free):
+            if e.kind != "grid_fault" or not _absorbed(e, blips, free):
                 lone(e)
         elif e.time_ms <= r.first:
             r.pins.append(e)
@@ -622,7 +616,7 @@ def _absorbed(e: GridEvidence, blips: list[_Event], free: list[_Event]) -> bool:
     t = e.time_ms
     for ev in blips:
         earliest = ev.start_earliest_ms if ev.start_earliest_ms is not None else ev.start_ms
-        if earliest < t <= (ev.end_ms if ev.end_ms is not None else t) or t == ev.start_ms:
+        if earliest < t <= (ev.end_ms if ev.end_ms is not None else t):
             ev.take(e)
             if not ev.start_exact or t < ev.start_ms:
                 ev.start_ms, ev.start_exact, ev.start_earliest_ms = t, True, t
