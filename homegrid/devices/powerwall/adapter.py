@@ -126,16 +126,21 @@ class PowerwallGateway(Device):
     @property
     def status(self) -> dict[str, Any]:
         """What the hub's health shows beside the readings: the figures as the Tesla app shows them
-        (the bottom 5 % hidden), the operation mode and the newest grid faults."""
+        (the bottom 5 % hidden), the operation mode, the newest fault-log entries (with their kind and
+        magnitude; each a grid disturbance unless islanding evidence stands beside it) and the island
+        toggle time."""
         op = self.operation
         return {
             "battery_soc_app_percent": None if self._soc is None else round(app_soc(self._soc), 1),
             "operation_mode": None if op is None else op.mode,
             "backup_reserve_app_percent": None if op is None else round(app_soc(op.backup_reserve_percent), 1),
             "grid_faults": [
-                {"time": datetime.fromtimestamp(f.time_ms / 1000, UTC).isoformat(), "name": f.name}
+                {"time": datetime.fromtimestamp(f.time_ms / 1000, UTC).isoformat(), "name": f.name, "kind": f.kind,
+                 "value": f.value, "unit": f.unit}
                 for f in self.faults[-5:]
             ],
+            "island_toggle_time": None if self.toggle_ms is None else datetime.fromtimestamp(
+                self.toggle_ms / 1000, UTC).isoformat(),
         }
 
     def _use_capacity(self, capacity_wh: float) -> None:

@@ -234,11 +234,12 @@ def _magnitude(decoded: Any) -> tuple[float | None, str]:
     if not isinstance(decoded, list):
         return None, ""
     for item in decoded:
-        if not isinstance(item, dict) or item.get("units") not in ALERT_UNITS:
+        units = item.get("units") if isinstance(item, dict) else None
+        if not isinstance(units, str) or units not in ALERT_UNITS:
             continue
         value = item.get("value")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value), ALERT_UNITS[item["units"]]
+            return float(value), ALERT_UNITS[units]
     return None, ""
 
 
