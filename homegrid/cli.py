@@ -429,11 +429,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def outage_tracker(config: Config, store: Store) -> OutageTracker:
+def outage_tracker(config: Config, store: Store, writer: bool = True) -> OutageTracker:
     from homegrid.hub.outages import OutageTracker
     from homegrid.hub.service import OUTAGE_GAP_MS
 
-    return OutageTracker(store, config.site.tz, OUTAGE_GAP_MS, round(config.outages.merge_gap_s * 1000))
+    return OutageTracker(store, config.site.tz, OUTAGE_GAP_MS, round(config.outages.merge_gap_s * 1000),
+                         writer=writer)
 
 
 def cmd_outages(args: argparse.Namespace) -> int:
@@ -447,7 +448,7 @@ def cmd_outages(args: argparse.Namespace) -> int:
         raise UsageError("--to is before --from")
     store = open_store(data_dir)
     try:
-        rep = outage_tracker(config, store).report(local_day_bounds(first, config.site.tz)[0],
+        rep = outage_tracker(config, store, writer=False).report(local_day_bounds(first, config.site.tz)[0],
                                                    local_day_bounds(last, config.site.tz)[1])
     finally:
         store.close()

@@ -235,8 +235,14 @@ def test_an_old_store_keeps_working_and_its_fault_only_blips_become_disturbances
     db.commit()
     db.close()
     store = SQLiteStore(path)
+    reader = OutageTracker(store, NY, max_gap_ms=30_000, merge_gap_ms=60_000, writer=False)  # homegrid outages
+    seen = reader.report(0, 2**62)
+    assert [e["start_ms"] for e in seen["events"]] == [real["start_ms"]]
+    assert [d["time_ms"] for d in seen["disturbances"]] == [old_blip["start_ms"]]
+    assert store.get_meta("outages_rule") is None and len(store.read_outages(0, 2**62)) == 2  # a reader writes nothing
     tracker = _tracker(store)
     report = tracker.report(0, 2**62)
+    assert report == seen and store.get_meta("outages_rule") == "2"
     assert [e["start_ms"] for e in report["events"]] == [real["start_ms"]]  # kept as it was
     (lone,) = report["disturbances"]
     assert lone["time_ms"] == old_blip["start_ms"] and lone["kind"] == "other"  # the old store kept no kind

@@ -81,7 +81,7 @@ class OutageTracker:
     """
 
     def __init__(self, store: Store, tz: ZoneInfo, max_gap_ms: int, merge_gap_ms: int,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, *, writer: bool = True) -> None:
         self.store = store
         self.tz = tz
         self.max_gap_ms = int(max_gap_ms)
@@ -89,27 +89,35 @@ class OutageTracker:
         self.notifier = notifier
         self._open: set[int] = set(json.loads(store.get_meta(OPEN_KEY) or "[]"))
         self._ended: set[int] = set(json.loads(store.get_meta(ENDED_KEY) or "[]"))
-        if store.get_meta(RULE_KEY) != RULE:
+        self._old_rule = store.get_meta(RULE_KEY) != RULE
+        if self._old_rule and writer:
             self._upgrade_rule()
+
+    def _old_blips(self, events: list[dict]) -> list[tuple[dict, list[dict]]]:
+        """Stored events only fault-log entries made (the old rule's blips), each with the disturbances it was."""
+        out = []
+        for e in events:
+            labels = [x for x in e.get("evidence", []) if x not in _NOT_SEEN]
+            if not labels or not all(x.startswith("grid_fault:") for x in labels):
+                continue
+            start, end = int(e["start_ms"]), int(e["end_ms"] if e.get("end_ms") is not None else e["start_ms"])
+            faults = [x for x in self.store.read_evidence(start, end + 1) if x.kind == "grid_fault"]
+            out.append((e, [self._disturbance(Disturbance.of(x)) for x in faults]))
+        return out
 
     def _upgrade_rule(self) -> None:
         """Turn stored events that only fault-log entries made (the old rule's blips) into the disturbances
         they were; everything else is kept as it was (its readings may be pruned: nothing is re-detected)."""
-        moved = 0
         with self.store.transaction():
-            for e in self.store.read_outages(-(2**62), 2**62):
-                labels = [x for x in e.get("evidence", []) if x not in _NOT_SEEN]
-                if not labels or not all(x.startswith("grid_fault:") for x in labels):
-                    continue
-                start, end = int(e["start_ms"]), int(e["end_ms"] if e.get("end_ms") is not None else e["start_ms"])
-                faults = [x for x in self.store.read_evidence(start, end + 1) if x.kind == "grid_fault"]
+            old = self._old_blips(self.store.read_outages(-(2**62), 2**62))
+            for e, disturbances in old:
+                start = int(e["start_ms"])
                 self.store.replace_outages(start, start + 1, [])
-                self.store.replace_disturbances(start, end + 1, [self._disturbance(Disturbance.of(x))
-                                                                 for x in faults])
-                moved += 1
+                self.store.replace_disturbances(start, (e.get("end_ms") or start) + 1, disturbances)
             self.store.set_meta(RULE_KEY, RULE)
-        if moved:
-            log.info("%d stored outage events had only fault-log evidence: kept as grid disturbances", moved)
+        self._old_rule = False
+        if old:
+            log.info("%d stored outage events had only fault-log evidence: kept as grid disturbances", len(old))
 
     @property
     def has_open(self) -> bool:
@@ -319,8 +327,14 @@ class OutageTracker:
         ``sentence`` for the period: how many interruptions the battery saved the home from, or that there
         were none over the days covered (never over days the hub did not record)."""
         events = [e for e in self.store.read_outages(start_ms, end_ms) if start_ms <= e["start_ms"] < end_ms]
+        lone = self.store.read_disturbances(start_ms, end_ms)
+        if self._old_rule:  # a store no writer has brought to the rule yet (a reader changes nothing): shown as it
+            old = self._old_blips(events)
+            dropped = {id(e) for e, _ in old}
+            events = [e for e in events if id(e) not in dropped]
+            lone = sorted(lone + [d for _, ds in old for d in ds], key=lambda d: d["time_ms"])
         shown = [self.display(e) for e in events]
-        disturbances = [self.display_disturbance(d) for d in self.store.read_disturbances(start_ms, end_ms)]
+        disturbances = [self.display_disturbance(d) for d in lone]
         span = self.covered(start_ms, end_ms)
         dates = None if span is None else [local_isoformat(np.array([t]), self.tz.key)[0][:10] for t in span]
         real = [e for e in events if not e.get("intentional")]
