@@ -343,3 +343,21 @@ def test_the_simulated_gateway_over_https_serves_the_toggle_time_through_pypower
     kinds = {(e.kind, e.disturbance, e.value, e.unit) for e in device.grid_evidence()}
     assert ("grid_fault", "under_voltage", 97.0, "V") in kinds
     assert ("island_toggle", "", None, "") in kinds
+
+
+def test_a_fault_entry_hours_old_read_after_a_restart_is_listed_at_once(tmp_path):
+    """A restarted hub reads the gateway's whole log: an entry from hours ago becomes a disturbance at the next
+    update, not only at a rebuild."""
+    store = SQLiteStore(tmp_path / "hub.db")
+    now = to_ms(datetime(2025, 6, 1, 18, tzinfo=UTC))
+    t = now - 8 * 3_600_000 + np.arange(0, 8 * 3_600_000 + 1, 5_000, dtype=np.int64)
+    store.write_readings(ReadingFrame(t, {"grid_status": np.full(len(t), float(GridStatus.CONNECTED))}))
+    tracker = _tracker(store)
+    old = GridEvidence(now - 5 * 3_600_000 + 1_234, "grid_fault", "PINV_a005_vfCheckOverVoltage", source="powerwall",
+                       disturbance="over_voltage", value=130.5, unit="V")
+    ancient = GridEvidence(now - 30 * 86_400_000, "island_toggle", "last_toggle_timestamp", source="powerwall")
+    assert tracker.add_evidence([old, ancient]) == 2
+    assert tracker.update(now) == []
+    (lone,) = tracker.report(0, 2**62)["disturbances"]
+    assert lone["time_ms"] == old.time_ms and lone["value"] == 130.5
+    store.close()

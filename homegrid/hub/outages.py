@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 LIVE_LOOKBACK_MS = 3_600_000  # a live update re-reads the last hour (and any event still open)
+EVIDENCE_LOOKBACK_MS = DAY_MS  # and back to new evidence, at most this far (a gateway's log spans about a day)
 OPEN_KEY = "outages_open"  # events announced as started and not yet ended, kept across restarts
 ENDED_KEY = "outages_ended"  # recent events announced as ended
 MAX_ENDED_KEPT = 1000
@@ -89,6 +90,7 @@ class OutageTracker:
         self.notifier = notifier
         self._open: set[int] = set(json.loads(store.get_meta(OPEN_KEY) or "[]"))
         self._ended: set[int] = set(json.loads(store.get_meta(ENDED_KEY) or "[]"))
+        self._evidence_from: int | None = None  # the oldest evidence kept since the last update [ms]
         self._old_rule = store.get_meta(RULE_KEY) != RULE
         if self._old_rule and writer:
             self._upgrade_rule()
@@ -127,8 +129,13 @@ class OutageTracker:
     # ---------------------------------------------------------------- evidence
 
     def add_evidence(self, items: list[GridEvidence]) -> int:
-        """Keep evidence from a device (a gateway repeats its whole fault log; repeats are ignored)."""
-        return self.store.write_evidence(items)
+        """Keep evidence from a device (a gateway repeats its whole fault log; repeats are ignored). The next
+        :meth:`update` looks back to the oldest of it, up to :data:`EVIDENCE_LOOKBACK_MS`."""
+        new = self.store.write_evidence(items)
+        if new and items:
+            oldest = min(e.time_ms for e in items)
+            self._evidence_from = oldest if self._evidence_from is None else min(self._evidence_from, oldest)
+        return new
 
     # ---------------------------------------------------------------- detection
 
@@ -193,6 +200,12 @@ class OutageTracker:
             start = min(start, since_ms - self.max_gap_ms - self.merge_gap_ms)
         if self._open:
             start = min(start, min(self._open))
+        if self._evidence_from is not None:  # a fault entry read late (a log read after a restart) is placed too,
+            span = self.store.time_range()  # over raw readings still kept only (events of pruned days stay as they are)
+            back = max(self._evidence_from, now_ms - EVIDENCE_LOOKBACK_MS) - self.max_gap_ms - self.merge_gap_ms
+            if span is not None:
+                start = min(start, max(back, span[0]))
+            self._evidence_from = None
         stored = self.store.read_outages(start, now_ms + 1)
         if stored:
             start = min(start, min(int(e["start_ms"]) for e in stored))
