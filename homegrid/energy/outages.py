@@ -44,8 +44,8 @@ samples ``t_prev`` before and ``t_next`` after it:
 
 - ``start_ms = t_a``; the true start lies in ``(t_prev, t_a]``, so
   ``start_exact`` is False and ``start_earliest_ms = t_prev`` (None when there is
-  no earlier sample). A ``grid_fault`` or ``backup_event`` start in that window
-  *pins* the start: ``start_ms`` becomes its time and ``start_exact`` True (the
+  no earlier sample). A ``grid_fault``, ``island_toggle`` or ``backup_event``
+  start in that window *pins* the start: ``start_ms`` becomes its time and ``start_exact`` True (the
   earliest such entry when the window is one poll long).
 - ``end_ms = min(t_b + max_gap_ms, t_next)`` and ``end_latest_ms = t_next``; the
   true end lies in ``(t_b, t_next]``. A ``backup_event`` ending in that window
@@ -66,8 +66,9 @@ samples ``t_prev`` before and ``t_next`` after it:
     evidence ``"hub_down_at_end"``;
   * outage samples only after a gap (or at the first reading): the outage
     started somewhere in the gap, ``start_exact`` False, evidence
-    ``"hub_down_at_start"``; the *latest* fault entry in the gap pins the start
-    (earlier ones are blips of their own, merged if close);
+    ``"hub_down_at_start"``; the *latest* fault entry or toggle time in the gap
+    pins the start (earlier fault entries are disturbances, an earlier toggle
+    time an interruption of its own, merged if close);
   * connected on both sides: only evidence inside the gap makes events.
 
 - A status that describes the *step* starting at its reading rather than the
@@ -85,11 +86,10 @@ Islanding evidence that falls in no run of outage samples makes an event of its 
 
 - island toggle changes between two samples that saw the grid connected are a
   *blip*: it ended at the latest toggle time (``end_exact``), and began at the
-  earliest toggle time in that window when there are two or more, else at the
-  earliest fault entry in the window (both ``start_exact``), else somewhere
-  after the sample before (``start_ms`` = its end, ``start_earliest_ms`` = that
-  sample); a toggle time with no sample before it says nothing (it may be years
-  old);
+  earliest fault entry or toggle time in that window when there is a fault
+  entry or two toggle times or more (``start_exact``), else somewhere after the
+  sample before (``start_ms`` = its end, ``start_earliest_ms`` = that sample);
+  a toggle time with no sample before it says nothing (it may be years old);
 - a ``backup_event`` is its exact interval ``[time, time + duration]`` (one
   without a length is a blip of length 0 at its time, over by the next sample);
 - an ``island_status`` interval is used as the cloud saw it, edges inexact.
@@ -116,9 +116,10 @@ says otherwise: a real outage during a test makes the whole event a real one.
 Intentional events are not interruptions: :func:`monthly_summary` counts them
 apart.
 
-Times are epoch milliseconds UTC throughout. The events are :mod:`.outage_events`'; what an
-event meant for the home and the monthly figures are :mod:`.outage_figures`', the sentences
-:mod:`.outage_wording`'s (all re-exported here).
+Times are epoch milliseconds UTC throughout. The event types live in
+:mod:`.outage_events`, what an event meant for the home and the monthly figures
+in :mod:`.outage_figures`, the sentences in :mod:`.outage_wording`; all are
+re-exported here.
 """
 
 from __future__ import annotations
