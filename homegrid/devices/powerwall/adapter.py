@@ -119,7 +119,8 @@ class PowerwallGateway(Device):
         return out
 
     def _use_system_status(self, reply: Any) -> None:
-        self.toggle_ms = parse_toggle_time(reply)
+        if getattr(self.client, "reports_toggle_time", True):  # a cloud mode's is made up: no evidence of anything
+            self.toggle_ms = parse_toggle_time(reply)
         if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
             self._use_capacity(parse_capacity(reply))
 
