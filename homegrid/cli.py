@@ -569,11 +569,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def outage_tracker(config: Config, store: Store) -> OutageTracker:
+def outage_tracker(config: Config, store: Store, writer: bool = True) -> OutageTracker:
     from homegrid.hub.outages import OutageTracker
     from homegrid.hub.service import OUTAGE_GAP_MS
 
-    return OutageTracker(store, config.site.tz, OUTAGE_GAP_MS, round(config.outages.merge_gap_s * 1000))
+    return OutageTracker(store, config.site.tz, OUTAGE_GAP_MS, round(config.outages.merge_gap_s * 1000),
+                         writer=writer)
 
 
 def cmd_outages(args: argparse.Namespace) -> int:
@@ -587,7 +588,7 @@ def cmd_outages(args: argparse.Namespace) -> int:
         raise UsageError("--to is before --from")
     store = open_store(data_dir)
     try:
-        rep = outage_tracker(config, store).report(local_day_bounds(first, config.site.tz)[0],
+        rep = outage_tracker(config, store, writer=False).report(local_day_bounds(first, config.site.tz)[0],
                                                    local_day_bounds(last, config.site.tz)[1])
     finally:
         store.close()
@@ -608,7 +609,13 @@ def cmd_outages(args: argparse.Namespace) -> int:
         print(f"{e['start']:<26} {end:>10}  {'yes' if e['saved'] else 'no':<5} {e['battery_wh'] / 1000:>11.2f} "
               f"{e['solar_wh'] / 1000:>9.2f} {soc:>7}")
     if not rep["events"]:
-        print(f"no grid interruptions from {first} to {last}")
+        print(rep["sentence"])
+    if rep["disturbances"]:
+        print()
+        print(f"grid disturbances (logged by the gateway, the home stayed on the grid): {len(rep['disturbances'])}")
+        for d in rep["disturbances"]:
+            magnitude = "" if d.get("value") is None else f" {d['value']:g} {d['unit']}"
+            print(f"  {d['time']:<26} {d['kind'].replace('_', ' ')}{magnitude}")
     return 0
 
 

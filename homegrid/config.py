@@ -151,6 +151,7 @@ class VirtualHomeConfig:
     ev_kwh_per_km: float = 0.16
     ev_charge_limit_percent: float = 90.0
     outages_per_year: float = 12.0
+    demo_outages: bool = True  # a sustained outage and a blip every 3.5 days (0 outages_per_year: none)
     seed: int = 2017
 
     def check(self) -> None:

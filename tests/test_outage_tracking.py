@@ -120,7 +120,7 @@ def test_live_outage_is_announced_once_and_survives_a_restart_in_the_middle(tmp_
     hub.store.close()
 
 
-def test_a_blip_between_polls_is_caught_from_the_fault_log(tmp_path):
+def test_a_blip_between_polls_is_caught_from_the_fault_log_and_the_toggle_time(tmp_path):
     clock, heard = Clock(), Heard()
     gateway = Gateway(clock)
     hub = _hub(tmp_path, clock, gateway, heard)
@@ -128,12 +128,22 @@ def test_a_blip_between_polls_is_caught_from_the_fault_log(tmp_path):
     blip = clock.now + timedelta(seconds=2)
     gateway.faults = [GridEvidence(to_ms(blip), "grid_fault", "PINV_a006_vfCheckUnderFrequency", source="gateway")]
     _run(hub, clock, 30)
+    assert hub.outages.report(0, 2**62)["events"] == []  # the fault log alone: a disturbance
+    [lone] = hub.outages.report(0, 2**62)["disturbances"]
+    assert lone["time_ms"] == to_ms(blip) and heard.events == []
+    gateway.faults = []
+    _run(hub, clock, 30)
+    blip = clock.now + timedelta(seconds=2)
+    back = blip + timedelta(seconds=1)
+    gateway.faults = [GridEvidence(to_ms(blip), "grid_fault", "PINV_a006_vfCheckUnderFrequency", source="gateway"),
+                      GridEvidence(to_ms(back), "island_toggle", "last_toggle_timestamp", source="gateway")]
+    _run(hub, clock, 30)
     [event] = hub.outages.report(0, 2**62)["events"]
-    assert event["start_ms"] == to_ms(blip)
-    assert event["evidence"] == ["grid_fault:PINV_a006_vfCheckUnderFrequency"]
+    assert (event["start_ms"], event["end_ms"]) == (to_ms(blip), to_ms(back))
+    assert event["evidence"] == ["island_toggle:last_toggle_timestamp", "grid_fault:PINV_a006_vfCheckUnderFrequency"]
     assert [k for k, _ in heard.events] == ["outage_ended"]  # found after the fact: one message
     _run(hub, clock, 30)  # the gateway keeps listing it; it is stored once and announced once
-    assert len(hub.store.read_evidence(0, 2**62)) == 1 and len(heard.events) == 1
+    assert len(hub.store.read_evidence(0, 2**62)) == 3 and len(heard.events) == 1
     months = hub.outages.report(0, 2**62)["months"]
     assert months[0]["month"] == "2025-06" and months[0]["count"] == 1 and months[0]["under_1_min"] == 1
     hub.store.close()

@@ -286,7 +286,8 @@ def create_app(
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
         return queries.report(from_, to)
 
-    @app.get("/api/v1/outages", summary="Grid interruptions the battery carried the home through")
+    @app.get("/api/v1/outages", summary="Grid interruptions the battery carried the home through, and grid "
+                                        "disturbances (logged while the home stayed on the grid) apart")
     def outages_report(
         from_: Annotated[date | None, Query(alias="from", description="first local date (default: a year ago)")] = None,
         to: Annotated[date | None, Query(description="last local date, inclusive (default: today)")] = None,

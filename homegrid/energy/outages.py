@@ -1,19 +1,39 @@
 """Grid outages: when the utility was not supplying the home, from all the evidence at hand.
 
-An *outage* is an interval when the utility did not supply the site. It is found
-by fusing, in this order of strength:
+An *outage* (an *interruption*) is an interval when the utility did not supply
+the site. A *grid disturbance* is a grid event the gateway logged while the home
+may well have stayed on the grid: an under- or over-voltage, a frequency
+excursion.
+
+The rule: interruption or disturbance
+-------------------------------------
+An entry of the gateway's grid-fault log (``grid_fault``) on its own is a
+**disturbance**, kept with its kind and magnitude (under-voltage 96 V, frequency
+57.2 Hz; :class:`Disturbance`). Gateways log voltage and frequency warnings while
+the home stays connected (vloschiavo/powerwall2 issue 2: regular over-voltage
+entries), so the log alone never makes an interruption.
+
+Only **islanding evidence** makes an interruption:
 
 1. **Samples.** A reading whose ``grid_status`` is ISLANDED or TRANSITION
    (:class:`homegrid.glossary.GridStatus`) is an outage sample, CONNECTED is not;
    UNKNOWN or NaN says nothing. Where a reading has no grid status but has
    ``grid_voltage``, a voltage below :data:`VOLTAGE_DOWN_V` marks an outage
-   sample (the site meter sits on the utility's side of the gateway's isolation
-   relay and reads about 0 V while the grid is down).
-2. **Evidence with its own time** (:class:`GridEvidence`): the gateway's grid-fault
-   log (``grid_fault``: an instant, no length), the cloud's backup history
-   (``backup_event``: an exact interval) and the cloud's island-status changes
-   (``island_status``: off-grid from one change to the next ``on_grid`` change,
-   telling the owner's own off-grid test from a real outage).
+   sample: the site meter sits on the utility's side of the gateway's isolation
+   relay and reads about 0 V while the grid is down, so these are the meters
+   showing the battery alone carried the home.
+2. **The island toggle time** (``island_toggle``): the gateway's
+   ``last_toggle_timestamp`` changed between two polls, so it left or rejoined
+   the grid at that time even if no poll saw it islanded.
+3. **The cloud's backup history** (``backup_event``, an exact interval) and its
+   island-status changes (``island_status``: off-grid from one change to the next
+   ``on_grid`` change, telling the owner's own off-grid test from a real outage).
+
+A fault entry *next to* islanding evidence is part of that interruption: in the
+poll window before an outage's first sample it pins the start, inside it or in
+the window after its last sample it is evidence of it; in the poll window of a
+toggle change that no sample saw, it pins the start of that *blip* (an
+interruption shorter than a poll). Any other fault entry is a disturbance.
 
 Edges and what is not known
 ---------------------------
@@ -24,8 +44,8 @@ samples ``t_prev`` before and ``t_next`` after it:
 
 - ``start_ms = t_a``; the true start lies in ``(t_prev, t_a]``, so
   ``start_exact`` is False and ``start_earliest_ms = t_prev`` (None when there is
-  no earlier sample). A ``grid_fault`` or ``backup_event`` start in that window
-  *pins* the start: ``start_ms`` becomes its time and ``start_exact`` True (the
+  no earlier sample). A ``grid_fault``, ``island_toggle`` or ``backup_event``
+  start in that window *pins* the start: ``start_ms`` becomes its time and ``start_exact`` True (the
   earliest such entry when the window is one poll long).
 - ``end_ms = min(t_b + max_gap_ms, t_next)`` and ``end_latest_ms = t_next``; the
   true end lies in ``(t_b, t_next]``. A ``backup_event`` ending in that window
@@ -46,8 +66,9 @@ samples ``t_prev`` before and ``t_next`` after it:
     evidence ``"hub_down_at_end"``;
   * outage samples only after a gap (or at the first reading): the outage
     started somewhere in the gap, ``start_exact`` False, evidence
-    ``"hub_down_at_start"``; the *latest* fault entry in the gap pins the start
-    (earlier ones are blips of their own, merged if close);
+    ``"hub_down_at_start"``; the *latest* fault entry or toggle time in the gap
+    pins the start (earlier fault entries are disturbances, an earlier toggle
+    time an interruption of its own, merged if close);
   * connected on both sides: only evidence inside the gap makes events.
 
 - A status that describes the *step* starting at its reading rather than the
@@ -58,15 +79,24 @@ samples ``t_prev`` before and ``t_next`` after it:
   ``now_ms`` is None or within ``max_gap_ms`` of that sample; otherwise it ended
   in the gap up to ``now_ms`` (``"hub_down_at_end"``).
 
-Evidence that falls in no detected outage makes an event of its own:
+- An island toggle time in an outage's end window is its exact end; in its
+  start window it pins the start.
 
-- a ``grid_fault`` entry (also one after an outage's exact end, or in a gap after
-  an outage was last seen) is a *blip* shorter than the polls could see:
-  ``start_ms = end_ms`` = its time (duration 0 [s] is assigned), ``start_exact``
-  True, ``end_exact`` False, and ``end_latest_ms`` = the next sample (the blip
-  was over when the next poll saw the grid up);
-- a ``backup_event`` is its exact interval ``[time, time + duration]``;
+Islanding evidence that falls in no run of outage samples makes an event of its own:
+
+- island toggle changes between two samples that saw the grid connected are a
+  *blip*: it ended at the latest toggle time (``end_exact``), and began at the
+  earliest fault entry or toggle time in that window when there is a fault
+  entry or two toggle times or more (``start_exact``), else somewhere after the
+  sample before (``start_ms`` = its end, ``start_earliest_ms`` = that sample);
+  a toggle time with no sample before it says nothing (it may be years old);
+- a ``backup_event`` is its exact interval ``[time, time + duration]`` (one
+  without a length is a blip of length 0 at its time, over by the next sample);
 - an ``island_status`` interval is used as the cloud saw it, edges inexact.
+
+A ``grid_fault`` entry that none of these claims (also one after an outage's
+exact end, in a gap after an outage was last seen, or an earlier one of several
+in the gap before an outage) is a :class:`Disturbance`.
 
 The merge rule
 --------------
@@ -86,7 +116,10 @@ says otherwise: a real outage during a test makes the whole event a real one.
 Intentional events are not interruptions: :func:`monthly_summary` counts them
 apart.
 
-Times are epoch milliseconds UTC throughout.
+Times are epoch milliseconds UTC throughout. The event types live in
+:mod:`.outage_events`, what an event meant for the home and the monthly figures
+in :mod:`.outage_figures`, the sentences in :mod:`.outage_wording`; all are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -94,16 +127,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from homegrid.energy.integrate import energy_per_bucket
+from homegrid.energy.outage_events import Disturbance, GridEvents, Outage
+from homegrid.energy.outage_figures import (
+    DARK_W,
+    EMPTY_SOC_PERCENT,
+    FIGURES_MAX_GAP_MS,
+    monthly_summary,
+    outage_figures,
+)
+from homegrid.energy.outage_wording import quiet_sentence, saved_sentence
 from homegrid.glossary import GridStatus
 from homegrid.readings.evidence import GridEvidence
-from homegrid.readings.model import ReadingFrame
 
 __all__ = [
     "DARK_W",
@@ -111,7 +149,10 @@ __all__ = [
     "EMPTY_SOC_PERCENT",
     "FIGURES_MAX_GAP_MS",
     "VOLTAGE_DOWN_V",
+    "Disturbance",
+    "GridEvents",
     "Outage",
+    "detect_grid_events",
     "detect_outages",
     "grid_fault_evidence",
     "match_events",
@@ -119,6 +160,7 @@ __all__ = [
     "merge_outages",
     "monthly_summary",
     "outage_figures",
+    "quiet_sentence",
     "saved_sentence",
 ]
 
@@ -127,70 +169,18 @@ DEFAULT_MERGE_GAP_MS = 60_000
 #: Below this the site meter's voltage means the utility is not supplying the site: half of the
 #: lowest common nominal (120 V), IEEE 1547's lowest trip band (< 0.5 p.u.). [V]
 VOLTAGE_DOWN_V = 60.0
-#: A home drawing no more than this while the grid is down is dark. [W]
-DARK_W = 10.0
-#: A battery at or below this has hit its floor. [%]
-EMPTY_SOC_PERCENT = 1.0
-#: Power samples further apart are not bridged when figuring an event's energy (the
-#: accounting default). [ms]
-FIGURES_MAX_GAP_MS = 300_000
 
 _DOWN_CODES = (float(GridStatus.ISLANDED), float(GridStatus.TRANSITION))
 _KNOWN_CODES = (float(GridStatus.CONNECTED), *_DOWN_CODES)
 _INF = math.inf
 
 
-@dataclass(frozen=True)
-class Outage:
-    """One outage event: an interval when the utility did not supply the site.
-
-    Attributes
-    ----------
-    start_ms : int
-        Start, epoch milliseconds UTC (the best estimate; see the module). [ms]
-    end_ms : int or None
-        End; None while the outage is ongoing. [ms]
-    start_exact, end_exact : bool
-        Whether the edge is known to the evidence's resolution (a fault-log or
-        backup-history time); False when it lies somewhere in a poll interval or
-        a gap when nobody was looking.
-    start_earliest_ms : int or None
-        The earliest the outage can have started (None: no bound, before the
-        first reading). Equal to ``start_ms`` when exact. [ms]
-    end_latest_ms : int or None
-        The latest it can have ended (None: no bound). Equal to ``end_ms`` when
-        exact. [ms]
-    evidence : tuple of str
-        What showed it: ``"grid_status"``, ``"grid_voltage"``,
-        ``"grid_fault:<alert name>"``, ``"backup_event:<name>"``,
-        ``"island_status:<status>"``, and what was not seen:
-        ``"hub_down_at_start"``, ``"hub_down_during"``, ``"hub_down_at_end"``.
-    intentional : bool
-        The owner's own off-grid test: not an interruption.
-    parts : int
-        How many interruptions the merge rule joined into this event.
-    """
-
-    start_ms: int
-    end_ms: int | None
-    start_exact: bool = False
-    end_exact: bool = False
-    start_earliest_ms: int | None = None
-    end_latest_ms: int | None = None
-    evidence: tuple[str, ...] = ()
-    intentional: bool = False
-    parts: int = 1
-
-    @property
-    def duration_ms(self) -> int | None:
-        """Length, None while ongoing. [ms]"""
-        return None if self.end_ms is None else self.end_ms - self.start_ms
-
-
 def grid_fault_evidence(faults: Iterable[Any]) -> list[GridEvidence]:
     """Grid-fault log entries (anything with ``time_ms`` and ``name``, such as a gateway's
-    :class:`~homegrid.devices.powerwall.replies.GridFault`) as :class:`GridEvidence`."""
-    return [GridEvidence(int(f.time_ms), "grid_fault", str(f.name)) for f in faults]
+    :class:`~homegrid.devices.powerwall.replies.GridFault`) as :class:`GridEvidence`, with the
+    entry's ``disturbance``, ``value`` and ``unit`` where it has them."""
+    return [GridEvidence(int(f.time_ms), "grid_fault", str(f.name), disturbance=getattr(f, "kind", "") or "",
+                         value=getattr(f, "value", None), unit=getattr(f, "unit", "") or "") for f in faults]
 
 
 # --------------------------------------------------------------------------- detection
@@ -348,7 +338,25 @@ def detect_outages(
     now_ms: int | None = None,
     voltage_threshold_v: float = VOLTAGE_DOWN_V,
 ) -> list[Outage]:
-    """Outage events from readings and evidence, fused (see the module for the rules).
+    """Interruptions from readings and evidence, fused: :func:`detect_grid_events` without the
+    disturbances (same parameters)."""
+    return detect_grid_events(time_ms, grid_status, grid_voltage, evidence, max_gap_ms=max_gap_ms,
+                              merge_gap_ms=merge_gap_ms, now_ms=now_ms,
+                              voltage_threshold_v=voltage_threshold_v).outages
+
+
+def detect_grid_events(
+    time_ms: np.ndarray,
+    grid_status: np.ndarray,
+    grid_voltage: np.ndarray | None = None,
+    evidence: Iterable[GridEvidence] = (),
+    *,
+    max_gap_ms: int,
+    merge_gap_ms: int = DEFAULT_MERGE_GAP_MS,
+    now_ms: int | None = None,
+    voltage_threshold_v: float = VOLTAGE_DOWN_V,
+) -> GridEvents:
+    """Interruptions and disturbances from readings and evidence, fused (see the module for the rules).
 
     Parameters
     ----------
@@ -359,7 +367,7 @@ def detect_outages(
     grid_voltage : array, optional
         Site voltage, used where there is no grid status; NaN where not measured. [V]
     evidence : iterable of GridEvidence
-        Fault-log entries, backup events and island-status changes.
+        Fault-log entries, island toggle times, backup events and island-status changes.
     max_gap_ms : int
         Readings further apart than this mean nobody was looking. [ms]
     merge_gap_ms : int
@@ -372,8 +380,10 @@ def detect_outages(
 
     Returns
     -------
-    list of Outage
-        Sorted by start and disjoint (``next.start_ms >= previous.end_ms + merge_gap_ms``).
+    GridEvents
+        ``outages`` sorted by start and disjoint
+        (``next.start_ms >= previous.end_ms + merge_gap_ms``); ``disturbances``
+        (fault entries no islanding evidence claims) sorted by time.
     """
     if max_gap_ms <= 0:
         raise ValueError(f"max_gap_ms must be > 0, got {max_gap_ms}")
@@ -394,11 +404,37 @@ def detect_outages(
         return runs[k] if k >= 0 and x <= hi[k] else None
 
     free: list[_Event] = []
-    points: list[GridEvidence] = []
+    faults: list[GridEvidence] = []  # fault entries and backup events without a length
     islands: list[GridEvidence] = []
+    toggles: dict[int, list[GridEvidence]] = {}  # toggle times no run claims, by the sample after them
+    disturbances: list[GridEvidence] = []
+
+    def lone(e: GridEvidence) -> None:
+        """Evidence no outage claims: a fault entry is a disturbance, anything else an event of its own."""
+        if e.kind == "grid_fault":
+            disturbances.append(e)
+        else:
+            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+
     for e in items:
         if e.kind == "island_status":
             islands.append(e)
+        elif e.kind == "grid_fault":
+            faults.append(e)
+        elif e.kind == "island_toggle":
+            r = claim(e.time_ms)
+            if r is not None:
+                r.event.take(e)
+                if e.time_ms <= r.first:
+                    r.pins.append(e)
+                elif e.time_ms > r.last:  # the grid came back then: the exact end (the latest such time wins)
+                    ev = r.event
+                    if not (ev.end_exact and ev.end_ms is not None and ev.end_ms >= e.time_ms):
+                        ev.end_ms, ev.end_exact, ev.end_latest_ms = e.time_ms, True, e.time_ms
+                continue
+            j = int(np.searchsorted(kt, e.time_ms, side="left"))
+            if j > 0:  # with no sample before it, nobody knows what it ended (it may be years old)
+                toggles.setdefault(j, []).append(e)
         elif e.kind == "backup_event" and e.duration_ms is not None:
             s, t_end = e.time_ms, e.time_ms + e.duration_ms
             r = claim(s)
@@ -412,41 +448,43 @@ def detect_outages(
             if t_end > r.last and (ev.end_ms is None or not ev.end_exact or t_end > ev.end_ms):
                 # the cloud's record of the end wins over a poll window (and over samples that stopped)
                 ev.end_ms, ev.end_exact, ev.end_latest_ms = t_end, True, t_end
-        else:
-            points.append(e)
+        else:  # a backup event without its length: a point like a fault entry, but islanding evidence
+            faults.append(e)
 
-    # fault entries (and backup events without a length): pins, absorbed, or blips of their own
-    for e in points:
+    blips = [_toggle_blip(group, kt, j, int(max_gap_ms)) for j, group in sorted(toggles.items())]
+
+    # fault entries (and backup events without a length): pins, absorbed into an interruption, or on their own
+    for e in faults:
         r = claim(e.time_ms)
         if r is None:
-            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+            if e.kind != "grid_fault" or not _absorbed(e, blips, free):
+                lone(e)
         elif e.time_ms <= r.first:
             r.pins.append(e)
         elif e.time_ms <= r.last or not (r.end_gap or _ended_before(r.event, e.time_ms)):
             r.event.take(e)
             if e.time_ms > r.last:
                 r.late_ms = e.time_ms
-        else:  # after the outage was last seen, in a gap or after its known end: its own blip (merged if close)
-            free.append(_own(e, kt, int(max_gap_ms), now_ms))
+        else:  # after the outage was last seen, in a gap or after its known end
+            lone(e)
 
     for r in runs:
-        if not r.pins:
-            continue
-        if r.start_gap:  # the latest disturbance in the gap started it; earlier ones stand alone
-            pin = max(r.pins, key=lambda x: x.time_ms)
-            for e in r.pins:
-                if e is not pin:
-                    free.append(_own(e, kt, int(max_gap_ms), now_ms))
-        else:
-            pin = min(r.pins, key=lambda x: x.time_ms)
-            for e in r.pins:
-                r.event.take(e)
-        r.event.take(pin)
-        r.event.start_ms, r.event.start_exact, r.event.start_earliest_ms = pin.time_ms, True, pin.time_ms
-        ev = r.event
-        if ev.end_ms is not None and not ev.end_exact and not r.end_gap and not r.end_open:
-            # the start no longer lags by half a poll on average: neither may the end
-            ev.end_ms = max((r.last + int(r.hi)) // 2, r.late_ms or r.last)
+        if r.pins:
+            if r.start_gap:  # the latest disturbance in the gap started it; earlier ones stand alone
+                pin = max(r.pins, key=lambda x: x.time_ms)
+                for e in r.pins:
+                    if e is not pin:
+                        lone(e)
+            else:
+                pin = min(r.pins, key=lambda x: x.time_ms)
+                for e in r.pins:
+                    r.event.take(e)
+            r.event.take(pin)
+            r.event.start_ms, r.event.start_exact, r.event.start_earliest_ms = pin.time_ms, True, pin.time_ms
+            ev = r.event
+            if ev.end_ms is not None and not ev.end_exact and not r.end_gap and not r.end_open:
+                # the start no longer lags by half a poll on average: neither may the end
+                ev.end_ms = max((r.last + int(r.hi)) // 2, r.late_ms or r.last)
 
     for t0, t1, changes in _island_intervals(islands, kt, kd):
         end = _INF if t1 is None else t1
@@ -461,8 +499,44 @@ def detect_outages(
                 ev.take(e)
             free.append(ev)
 
-    merged = _merge([r.event for r in runs] + free, int(merge_gap_ms))
-    return [e.frozen() for e in merged]
+    merged = _merge([r.event for r in runs] + free + blips, int(merge_gap_ms))
+    once = {(e.time_ms, e.source, e.name): e for e in disturbances}  # a log repeats its entries
+    return GridEvents([e.frozen() for e in merged], [Disturbance.of(once[k]) for k in sorted(once)])
+
+
+def _toggle_blip(group: list[GridEvidence], kt: np.ndarray, j: int, max_gap_ms: int) -> _Event:
+    """Island toggle times between samples ``j - 1`` and ``j`` (both saw the grid connected, or there is no
+    sample ``j``): the gateway islanded and came back between two polls."""
+    prev = int(kt[j - 1])
+    nxt = int(kt[j]) if j < len(kt) else None
+    first, last = group[0].time_ms, group[-1].time_ms
+    if len(group) > 1:  # the earliest change in the window left the grid
+        ev = _Event(first, last, True, True, first, last)
+    else:
+        ev = _Event(last, last, False, True, prev, last)
+    for e in group:
+        ev.take(e)
+    if nxt is not None and nxt - prev > max_gap_ms:
+        ev.add("hub_down_during")
+    return ev
+
+
+def _absorbed(e: GridEvidence, blips: list[_Event], free: list[_Event]) -> bool:
+    """Whether a fault entry lies in the window of an interruption no run of samples saw (a blip from the toggle
+    time, a backup event); it pins a blip's start when it is earlier than what the blip had."""
+    t = e.time_ms
+    for ev in blips:
+        earliest = ev.start_earliest_ms if ev.start_earliest_ms is not None else ev.start_ms
+        if earliest < t <= (ev.end_ms if ev.end_ms is not None else t):
+            ev.take(e)
+            if not ev.start_exact or t < ev.start_ms:
+                ev.start_ms, ev.start_exact, ev.start_earliest_ms = t, True, t
+            return True
+    for ev in free:
+        if ev.start_ms <= t and (ev.end_ms is None or t <= ev.end_ms):
+            ev.take(e)
+            return True
+    return False
 
 
 def _ended_before(ev: _Event, t_ms: int) -> bool:
@@ -579,223 +653,6 @@ def merge_intervals(
     new[1:] = s[1:] - run_end[:-1] >= merge_gap_ms
     first = np.flatnonzero(new)
     return s[first], np.maximum.reduceat(e, first)
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def outage_figures(outage: Outage, frame: ReadingFrame, *, max_gap_ms: int = FIGURES_MAX_GAP_MS) -> dict[str, Any]:
-    """What one event meant for the home, from the readings around it.
-
-    The samples *inside* are the readings with ``start_ms <= time < end_ms`` (an
-    ongoing event: through the last reading).
-
-    Parameters
-    ----------
-    outage : Outage
-    frame : ReadingFrame
-        Readings covering the event, sorted.
-    max_gap_ms : int
-        Power samples further apart are not bridged. [ms]
-
-    Returns
-    -------
-    dict
-        - ``duration_s``: ``end_ms - start_ms`` (ongoing: up to the last reading) [s];
-        - ``saved``: the home stayed powered. False when a sample inside shows the
-          home at or below :data:`DARK_W` (the battery hit its floor and the home
-          went dark), or the readings stop inside the event right after the
-          battery was seen at or below :data:`EMPTY_SOC_PERCENT` (a Powerwall that
-          runs empty takes its gateway down with it); True when samples inside show
-          the home powered throughout; for an event with no sample inside (a blip
-          from the fault log), judged from the last reading before it: True when
-          the home was powered and the battery above its floor, False when the
-          battery was at its floor; None when the readings cannot tell;
-        - ``battery_wh``: battery discharge during the event (trapezoidal, as the
-          energy report integrates) [Wh];
-        - ``solar_wh``: solar that served the home, ``min(solar, home)`` [Wh];
-          both are 0 for an event with no sample inside, None when not measured;
-        - ``min_soc``: lowest state of charge inside (no sample inside: the last
-          reading before) [%], None when not measured;
-        - ``peak_load_w``: highest home power inside [W], None when not measured;
-        - ``samples``: how many readings lie inside.
-    """
-    start = int(outage.start_ms)
-    if outage.end_ms is not None:
-        end = int(outage.end_ms)
-    else:
-        end = max(start, int(frame.time_ms[-1])) if len(frame) else start
-    # only the readings around the event matter: the one before, those inside, the one after
-    j0, j1 = np.searchsorted(frame.time_ms, [start - max_gap_ms, end + max_gap_ms], side="left")
-    j0, j1 = max(int(j0) - 1, 0), min(int(j1) + 1, len(frame))
-    t = frame.time_ms[j0:j1]
-    i0 = int(np.searchsorted(t, start, side="left"))
-    i1 = int(np.searchsorted(t, end, side="left" if outage.end_ms is not None else "right"))
-    n_in = max(0, i1 - i0)
-    home = frame.column("home_power")[j0:j1]
-    soc = frame.column("battery_soc")[j0:j1]
-    bat = frame.column("battery_power")[j0:j1]
-    sol = frame.column("solar_power")[j0:j1]
-    edges = np.array([start, max(end, start)], dtype=np.int64)
-    gap_s = max_gap_ms / 1000.0
-
-    def energy(power: np.ndarray) -> float | None:
-        inside = power[i0:i1]
-        if n_in and not np.isfinite(inside).any():
-            return None
-        if n_in == 0 or end <= start:
-            return 0.0
-        return round(float(energy_per_bucket(t, power, edges, gap_s)[0]), 3)
-
-    h_in = home[i0:i1]
-    s_in = soc[i0:i1]
-    h_known = h_in[np.isfinite(h_in)]
-    s_known = s_in[np.isfinite(s_in)]
-    # the last reading before the event (within max_gap)
-    j = i0 - 1
-    before_ok = j >= 0 and start - int(t[j]) <= max_gap_ms
-    h0 = float(home[j]) if before_ok else math.nan
-    s0 = float(soc[j]) if before_ok else math.nan
-
-    saved: bool | None
-    if len(h_known) and bool(np.any(h_known <= DARK_W)):
-        saved = False
-    elif n_in and _went_silent(t, soc, i0, i1, max_gap_ms):
-        saved = False
-    elif len(h_known):
-        saved = True
-    elif n_in == 0 and math.isfinite(s0) and s0 <= EMPTY_SOC_PERCENT:
-        saved = False
-    elif n_in == 0 and math.isfinite(h0) and h0 > DARK_W:
-        saved = True
-    else:
-        saved = None
-
-    if len(s_known):
-        min_soc: float | None = round(float(s_known.min()), 3)
-    elif n_in == 0 and math.isfinite(s0):
-        min_soc = round(s0, 3)
-    else:
-        min_soc = None
-    battery_part = np.where(np.isnan(bat), np.nan, np.maximum(bat, 0.0))
-    solar_home = np.where(np.isnan(sol) | np.isnan(home), np.nan, np.minimum(sol, home))
-    return {
-        "duration_s": round((max(end, start) - start) / 1000.0, 3),
-        "saved": saved,
-        "battery_wh": energy(battery_part),
-        "solar_wh": energy(solar_home),
-        "min_soc": min_soc,
-        "peak_load_w": round(float(h_known.max()), 3) if len(h_known) else None,
-        "samples": n_in,
-    }
-
-
-def _went_silent(t: np.ndarray, soc: np.ndarray, i0: int, i1: int, max_gap_ms: int) -> bool:
-    """Readings stop for longer than ``max_gap_ms`` right after an inside sample with an empty battery."""
-    nxt = t[i0 + 1 : i1 + 1]
-    k = len(nxt)  # the last reading of all has no successor: nothing is known after it
-    silent = (nxt - t[i0 : i0 + k]) > max_gap_ms
-    return bool(np.any(silent & (soc[i0 : i0 + k] <= EMPTY_SOC_PERCENT)))
-
-
-# --------------------------------------------------------------------------- monthly summary
-
-
-def _as_event(e: Mapping[str, Any] | Outage) -> tuple[int, float, bool | None, bool]:
-    """``(start_ms, duration_s, saved, intentional)`` of an event dict or an Outage."""
-    if isinstance(e, Outage):
-        d = e.duration_ms
-        return e.start_ms, 0.0 if d is None else d / 1000.0, None, e.intentional
-    start = int(e["start_ms"])
-    dur = e.get("duration_s")
-    if dur is None:
-        end = e.get("end_ms")
-        dur = 0.0 if end is None else (int(end) - start) / 1000.0
-    saved = e.get("saved")
-    return start, float(dur), None if saved is None else bool(saved), bool(e.get("intentional", False))
-
-
-def _minutes_text(minutes: float) -> str:
-    if minutes < 1.0:
-        return "under a minute"
-    m = round(minutes)
-    return f"{m} minute" + ("" if m == 1 else "s")
-
-
-def saved_sentence(saved: int, saved_minutes: float, dark: int = 0) -> str:
-    """The month's sentence: "Your battery saved you from N interruptions (M minutes) this month."
-
-    Parameters
-    ----------
-    saved : int
-        Interruptions the home was carried through.
-    saved_minutes : float
-        Their total length. [min]
-    dark : int
-        Interruptions that left the home without power.
-    """
-    if saved:
-        noun = "interruption" if saved == 1 else "interruptions"
-        text = f"Your battery saved you from {saved} {noun} ({_minutes_text(saved_minutes)}) this month."
-    elif dark:
-        text = "Your battery saved you from no interruptions this month."
-    else:
-        text = "No interruptions this month."
-    if dark:
-        noun = "interruption" if dark == 1 else "interruptions"
-        text += f" {dark} {noun} left the home without power."
-    return text
-
-
-def monthly_summary(events: Iterable[Mapping[str, Any] | Outage], tz: ZoneInfo) -> list[dict[str, Any]]:
-    """Per local month: how many interruptions, how long, how many the battery carried the home through.
-
-    An event counts in the local month it starts in, whole, even when it runs
-    into the next. Intentional events (the owner's own off-grid test) are not
-    interruptions: they are counted apart in ``intentional`` and in nothing else.
-
-    Parameters
-    ----------
-    events : iterable of dict or Outage
-        Event dicts as :func:`outage_figures` completes them (``start_ms``,
-        ``end_ms``, ``duration_s``, ``saved``, ``intentional``), or bare
-        :class:`Outage` (then ``saved`` is not known; an ongoing one counts 0 minutes).
-    tz : ZoneInfo
-        The site's zone.
-
-    Returns
-    -------
-    list of dict
-        Sorted by month, only months with events: ``month`` ("YYYY-MM"),
-        ``count``, ``minutes`` [min], ``under_1_min``, ``saved``,
-        ``saved_minutes`` [min], ``not_saved`` (the home went dark),
-        ``intentional``, ``sentence``.
-    """
-    months: dict[str, dict[str, Any]] = {}
-    for e in events:
-        start, dur, saved, intentional = _as_event(e)
-        key = datetime.fromtimestamp(start / 1000.0, tz).strftime("%Y-%m")
-        m = months.setdefault(key, {"month": key, "count": 0, "minutes": 0.0, "under_1_min": 0, "saved": 0,
-                                    "saved_minutes": 0.0, "not_saved": 0, "intentional": 0})
-        if intentional:
-            m["intentional"] += 1
-            continue
-        m["count"] += 1
-        m["minutes"] += dur / 60.0
-        m["under_1_min"] += dur < 60.0
-        if saved:
-            m["saved"] += 1
-            m["saved_minutes"] += dur / 60.0
-        elif saved is False:
-            m["not_saved"] += 1
-    out = []
-    for key in sorted(months):
-        m = months[key]
-        m["sentence"] = saved_sentence(m["saved"], m["saved_minutes"], m["not_saved"])
-        m["minutes"] = round(m["minutes"], 2)
-        m["saved_minutes"] = round(m["saved_minutes"], 2)
-        out.append(m)
-    return out
 
 
 # --------------------------------------------------------------------------- accuracy

@@ -1,9 +1,14 @@
 """Outage events kept up to date from the store: live after each flush, in bulk after an import.
 
-Detection itself is :func:`homegrid.energy.outages.detect_outages` (pure); this module
-feeds it stored readings and evidence over a window, stores the events it finds (they
-survive restarts: a restarted hub re-detects from what is stored, marking what it did
-not see), and notifies when an event starts and ends.
+Detection itself is :func:`homegrid.energy.outages.detect_grid_events` (pure); this module
+feeds it stored readings and evidence over a window, stores the interruptions and the grid
+disturbances it finds (they survive restarts: a restarted hub re-detects from what is
+stored, marking what it did not see), and notifies when an interruption starts and ends.
+Disturbances (fault-log entries with no islanding evidence) are listed, never announced.
+
+A store written before disturbances were told apart keeps its events; each event whose
+only evidence was fault-log entries (a "blip" by the old rule) is turned into the
+disturbances it was made of, once (meta key ``outages_rule``).
 
 Readings are committed before detection runs over them, so a process killed in between
 would leave readings without their events. The store's meta key ``outages_checked_ms``
@@ -23,7 +28,15 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from homegrid.energy.outages import Outage, detect_outages, monthly_summary, outage_figures
+from homegrid.energy.outages import (
+    Disturbance,
+    Outage,
+    detect_grid_events,
+    monthly_summary,
+    outage_figures,
+    quiet_sentence,
+    saved_sentence,
+)
 from homegrid.hub.notify import Notifier
 from homegrid.readings import ReadingFrame
 from homegrid.store import GridEvidence, Store
@@ -35,10 +48,14 @@ log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 LIVE_LOOKBACK_MS = 3_600_000  # a live update re-reads the last hour (and any event still open)
+EVIDENCE_LOOKBACK_MS = DAY_MS  # and back to new evidence, at most this far (a gateway's log spans about a day)
 OPEN_KEY = "outages_open"  # events announced as started and not yet ended, kept across restarts
 ENDED_KEY = "outages_ended"  # recent events announced as ended
 MAX_ENDED_KEPT = 1000
 CHECKED_KEY = "outages_checked_ms"  # readings at or before this time have been through detection [ms]
+RULE_KEY = "outages_rule"  # the version of the interruption/disturbance rule the stored events follow
+RULE = "2"  # 2: a fault-log entry alone is a disturbance (1: it was a blip)
+_NOT_SEEN = ("hub_down_at_start", "hub_down_during", "hub_down_at_end")
 
 
 def mark_unchecked(store: Store, first_ms: int) -> None:
@@ -65,7 +82,7 @@ class OutageTracker:
     """
 
     def __init__(self, store: Store, tz: ZoneInfo, max_gap_ms: int, merge_gap_ms: int,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, *, writer: bool = True) -> None:
         self.store = store
         self.tz = tz
         self.max_gap_ms = int(max_gap_ms)
@@ -73,6 +90,36 @@ class OutageTracker:
         self.notifier = notifier
         self._open: set[int] = set(json.loads(store.get_meta(OPEN_KEY) or "[]"))
         self._ended: set[int] = set(json.loads(store.get_meta(ENDED_KEY) or "[]"))
+        self._evidence_from: int | None = None  # the oldest evidence kept since the last update [ms]
+        self._old_rule = store.get_meta(RULE_KEY) != RULE
+        if self._old_rule and writer:
+            self._upgrade_rule()
+
+    def _old_blips(self, events: list[dict]) -> list[tuple[dict, list[dict]]]:
+        """Stored events only fault-log entries made (the old rule's blips), each with the disturbances it was."""
+        out = []
+        for e in events:
+            labels = [x for x in e.get("evidence", []) if x not in _NOT_SEEN]
+            if not labels or not all(x.startswith("grid_fault:") for x in labels):
+                continue
+            start, end = int(e["start_ms"]), int(e["end_ms"] if e.get("end_ms") is not None else e["start_ms"])
+            faults = [x for x in self.store.read_evidence(start, end + 1) if x.kind == "grid_fault"]
+            out.append((e, [self._disturbance(Disturbance.of(x)) for x in faults]))
+        return out
+
+    def _upgrade_rule(self) -> None:
+        """Turn stored events that only fault-log entries made (the old rule's blips) into the disturbances
+        they were; everything else is kept as it was (its readings may be pruned: nothing is re-detected)."""
+        with self.store.transaction():
+            old = self._old_blips(self.store.read_outages(-(2**62), 2**62))
+            for e, disturbances in old:
+                start = int(e["start_ms"])
+                self.store.replace_outages(start, start + 1, [])
+                self.store.replace_disturbances(start, (e.get("end_ms") or start) + 1, disturbances)
+            self.store.set_meta(RULE_KEY, RULE)
+        self._old_rule = False
+        if old:
+            log.info("%d stored outage events had only fault-log evidence: kept as grid disturbances", len(old))
 
     @property
     def has_open(self) -> bool:
@@ -82,15 +129,21 @@ class OutageTracker:
     # ---------------------------------------------------------------- evidence
 
     def add_evidence(self, items: list[GridEvidence]) -> int:
-        """Keep evidence from a device (a gateway repeats its whole fault log; repeats are ignored)."""
-        return self.store.write_evidence(items)
+        """Keep evidence from a device (a gateway repeats its whole fault log; repeats are ignored). The next
+        :meth:`update` looks back to the oldest of it, up to :data:`EVIDENCE_LOOKBACK_MS`."""
+        new = self.store.write_evidence(items)
+        if new and items:
+            oldest = min(e.time_ms for e in items)
+            self._evidence_from = oldest if self._evidence_from is None else min(self._evidence_from, oldest)
+        return new
 
     # ---------------------------------------------------------------- detection
 
-    def _detect(self, start_ms: int, end_ms: int, now_ms: int | None) -> tuple[list[dict], int]:
-        """Events starting in ``[start_ms, end_ms)``, reading further on while one is still going.
+    def _detect(self, start_ms: int, end_ms: int, now_ms: int | None) -> tuple[list[dict], list[dict], int]:
+        """Events starting in ``[start_ms, end_ms)`` and disturbances timed in it, reading further on while an
+        event is still going.
 
-        Returns the events and the end of what was read.
+        Returns the events, the disturbances and the end of what was read.
         """
         margin = self.max_gap_ms + self.merge_gap_ms
         read_end = end_ms + margin
@@ -99,23 +152,30 @@ class OutageTracker:
         while True:
             frame = self.store.read_readings(start_ms - margin, read_end)
             evidence = self.store.read_evidence(start_ms - margin, read_end)
-            found = self._outages(frame, evidence, now_ms)
+            found, disturbances = self._outages(frame, evidence, now_ms)
             open_late = [o for o in found if o.end_ms is None or o.end_ms >= read_end - margin]
             if not open_late or read_end >= data_end:
                 break
             read_end = min(data_end, read_end + DAY_MS)
         events = [self._event(o, frame) for o in found if start_ms <= o.start_ms < end_ms]
-        return events, read_end
+        kept = [self._disturbance(d) for d in disturbances if start_ms <= d.time_ms < end_ms]
+        return events, kept, read_end
 
-    def _outages(self, frame: ReadingFrame, evidence: list[GridEvidence], now_ms: int | None) -> list[Outage]:
+    def _outages(self, frame: ReadingFrame, evidence: list[GridEvidence],
+                 now_ms: int | None) -> tuple[list[Outage], list[Disturbance]]:
         voltage = frame.columns.get("grid_voltage")
         # sparse data (a minute-step import, the virtual backfill) is not a hub that stopped looking
         step = float(np.median(np.diff(frame.time_ms))) if len(frame) > 2 else 0.0
         gap = max(self.max_gap_ms, int(2.5 * step))
-        return detect_outages(
+        found = detect_grid_events(
             frame.time_ms, frame.column("grid_status"), voltage, evidence, max_gap_ms=gap,
             merge_gap_ms=self.merge_gap_ms, now_ms=now_ms,
         )
+        return found.outages, found.disturbances
+
+    @staticmethod
+    def _disturbance(d: Disturbance) -> dict[str, Any]:
+        return _json_ready(asdict(d))
 
     def _event(self, outage: Outage, frame: ReadingFrame) -> dict[str, Any]:
         figures = outage_figures(outage, frame)
@@ -140,11 +200,19 @@ class OutageTracker:
             start = min(start, since_ms - self.max_gap_ms - self.merge_gap_ms)
         if self._open:
             start = min(start, min(self._open))
+        if self._evidence_from is not None:  # a fault entry read late (a log read after a restart) is placed too,
+            span = self.store.time_range()  # over raw readings still kept only (events of pruned days stay as they are)
+            back = max(self._evidence_from, now_ms - EVIDENCE_LOOKBACK_MS) - self.max_gap_ms - self.merge_gap_ms
+            if span is not None:
+                start = min(start, max(back, span[0]))
+            self._evidence_from = None
         stored = self.store.read_outages(start, now_ms + 1)
         if stored:
             start = min(start, min(int(e["start_ms"]) for e in stored))
-        events, _ = self._detect(start, now_ms + 1, now_ms)
-        self.store.replace_outages(start, now_ms + 1, events)
+        events, disturbances, _ = self._detect(start, now_ms + 1, now_ms)
+        with self.store.transaction():
+            self.store.replace_outages(start, now_ms + 1, events)
+            self.store.replace_disturbances(start, now_ms + 1, disturbances)
         self._announce(events)
         return events
 
@@ -155,8 +223,10 @@ class OutageTracker:
         t = start_ms
         while t < end_ms:
             chunk_end = min(end_ms, t + DAY_MS)
-            events, _ = self._detect(t, chunk_end, None)
-            self.store.replace_outages(t, chunk_end, events)
+            events, disturbances, _ = self._detect(t, chunk_end, None)
+            with self.store.transaction():
+                self.store.replace_outages(t, chunk_end, events)
+                self.store.replace_disturbances(t, chunk_end, disturbances)
             count += len(events)
             t = chunk_end
         self._covered(start_ms, end_ms)
@@ -250,11 +320,48 @@ class OutageTracker:
         out["end"] = None if end is None else local_isoformat(np.array([end]), self.tz.key)[0]
         return out
 
+    def display_disturbance(self, d: dict[str, Any]) -> dict[str, Any]:
+        """A disturbance as users read it: its local ISO 8601 time with offset."""
+        return {**d, "time": local_isoformat(np.array([d["time_ms"]]), self.tz.key)[0]}
+
+    def covered(self, start_ms: int, end_ms: int) -> tuple[int, int] | None:
+        """The part of ``[start_ms, end_ms)`` the hub has readings for (raw, or the minute rollups that
+        outlive them), as ``(first, last)`` reading times; None when it has none. [ms]"""
+        spans = [x for x in (self.store.time_range(), self.store.rollup_range("minute")) if x is not None]
+        if not spans:
+            return None
+        first = max(start_ms, min(x[0] for x in spans))
+        last = min(end_ms - 1, max(x[1] for x in spans))
+        return (first, last) if first <= last else None
+
     def report(self, start_ms: int, end_ms: int) -> dict[str, Any]:
-        """``{"events": [...], "months": [...]}`` for events starting in ``[start_ms, end_ms)``."""
+        """Interruptions starting in ``[start_ms, end_ms)`` (``events``, ``months``) and the grid disturbances
+        timed in it (``disturbances``), the local dates the hub has readings for (``covered``) and one
+        ``sentence`` for the period: how many interruptions the battery saved the home from, or that there
+        were none over the days covered (never over days the hub did not record)."""
         events = [e for e in self.store.read_outages(start_ms, end_ms) if start_ms <= e["start_ms"] < end_ms]
+        lone = self.store.read_disturbances(start_ms, end_ms)
+        if self._old_rule:  # a store no writer has brought to the rule yet (a reader changes nothing): shown as it
+            old = self._old_blips(events)
+            dropped = {id(e) for e, _ in old}
+            events = [e for e in events if id(e) not in dropped]
+            lone = sorted(lone + [d for _, ds in old for d in ds], key=lambda d: d["time_ms"])
         shown = [self.display(e) for e in events]
-        return {"timezone": self.tz.key, "events": shown, "months": monthly_summary(events, self.tz)}
+        disturbances = [self.display_disturbance(d) for d in lone]
+        span = self.covered(start_ms, end_ms)
+        dates = None if span is None else [local_isoformat(np.array([t]), self.tz.key)[0][:10] for t in span]
+        real = [e for e in events if not e.get("intentional")]
+        if real:
+            saved = [e for e in real if e.get("saved")]
+            minutes = sum(float(e.get("duration_s") or 0.0) for e in saved) / 60.0
+            dark = sum(1 for e in real if e.get("saved") is False)
+            where = "" if dates is None else f"from {dates[0]} to {dates[1]}"
+            sentence = saved_sentence(len(saved), minutes, dark, period=where or "in this period")
+        else:
+            sentence = quiet_sentence(*(dates or (None, None)))
+        return {"timezone": self.tz.key, "events": shown, "months": monthly_summary(events, self.tz),
+                "interruptions": len(real), "disturbances": disturbances,
+                "covered": None if dates is None else {"from": dates[0], "to": dates[1]}, "sentence": sentence}
 
 
 def _json_ready(event: dict[str, Any]) -> dict[str, Any]:

@@ -141,6 +141,15 @@ class Store(abc.ABC):
         """Outage events overlapping ``[start_ms, end_ms)`` (an ongoing one overlaps all later times), by start."""
 
     @abc.abstractmethod
+    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict]) -> None:
+        """Replace the grid disturbances timed within ``[start_ms, end_ms)`` by ``items`` (JSON-ready dicts
+        with ``time_ms``, ``source`` and ``name``), in one transaction."""
+
+    @abc.abstractmethod
+    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict]:
+        """Grid disturbances with ``start_ms <= time < end_ms``, by time."""
+
+    @abc.abstractmethod
     def get_meta(self, key: str) -> str | None: ...
 
     @abc.abstractmethod

@@ -64,7 +64,14 @@ CREATE TABLE IF NOT EXISTS grid_evidence (
   PRIMARY KEY (ts, source, kind, name)
 );
 CREATE TABLE IF NOT EXISTS outages (start_ms INTEGER PRIMARY KEY, end_ms INTEGER, event TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS disturbances (
+  ts INTEGER NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL, event TEXT NOT NULL,
+  PRIMARY KEY (ts, source, name)
+);
 """
+
+#: Columns of ``grid_evidence`` added after its first version (a fault entry's kind and magnitude).
+_EVIDENCE_EXTRA = (("disturbance", "TEXT"), ("value", "REAL"), ("unit", "TEXT"))
 
 
 def _trim_heap() -> None:
@@ -123,6 +130,10 @@ class SQLiteStore(Store):
                 for column in wanted:
                     if column not in have:
                         self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} REAL")
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(grid_evidence)")}
+            for column, kind in _EVIDENCE_EXTRA:
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE grid_evidence ADD COLUMN {column} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -419,19 +430,30 @@ class SQLiteStore(Store):
         with self.transaction():
             before = self._db.total_changes
             self._db.executemany(
-                "INSERT OR IGNORE INTO grid_evidence (ts, source, kind, name, duration_ms, intentional) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO grid_evidence (ts, source, kind, name, duration_ms, intentional, disturbance, "
+                "value, unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(e.time_ms, e.source, e.kind, e.name, e.duration_ms,
-                  None if e.intentional is None else int(e.intentional)) for e in items],
+                  None if e.intentional is None else int(e.intentional), e.disturbance or None, e.value,
+                  e.unit or None) for e in items],
             )
-            return self._db.total_changes - before
+            new = self._db.total_changes - before
+            described = [e for e in items if e.disturbance or e.value is not None]
+            if described:  # an entry kept by an older homegrid, without its kind and magnitude, gains them
+                self._db.executemany(
+                    "UPDATE grid_evidence SET disturbance = ?, value = ?, unit = ? WHERE ts = ? AND source = ? "
+                    "AND kind = ? AND name = ? AND disturbance IS NULL AND value IS NULL",
+                    [(e.disturbance or None, e.value, e.unit or None, e.time_ms, e.source, e.kind, e.name)
+                     for e in described],
+                )
+            return new
 
     def read_evidence(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
         rows = self._reader().execute(
-            "SELECT ts, source, kind, name, duration_ms, intentional FROM grid_evidence "
+            "SELECT ts, source, kind, name, duration_ms, intentional, disturbance, value, unit FROM grid_evidence "
             "WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms),
         ).fetchall()
-        return [GridEvidence(t, k, n, d, None if i is None else bool(i), source=s) for t, s, k, n, d, i in rows]
+        return [GridEvidence(t, k, n, d, None if i is None else bool(i), source=s, disturbance=w or "", value=v,
+                             unit=u or "") for t, s, k, n, d, i, w, v, u in rows]
 
     def replace_outages(self, start_ms: int, end_ms: int, events: list[dict]) -> None:
         with self.transaction():
@@ -446,6 +468,20 @@ class SQLiteStore(Store):
         rows = self._reader().execute(
             "SELECT event FROM outages WHERE start_ms < ? AND (end_ms IS NULL OR end_ms > ? OR "
             "(end_ms = start_ms AND start_ms >= ?)) ORDER BY start_ms", (end_ms, start_ms, start_ms),
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict]) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM disturbances WHERE ts >= ? AND ts < ?", (start_ms, end_ms))
+            self._db.executemany(
+                "INSERT OR REPLACE INTO disturbances (ts, source, name, event) VALUES (?, ?, ?, ?)",
+                [(int(d["time_ms"]), str(d.get("source", "")), str(d["name"]), json.dumps(d)) for d in items],
+            )
+
+    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict]:
+        rows = self._reader().execute(
+            "SELECT event FROM disturbances WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms),
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
@@ -470,5 +506,7 @@ class SQLiteStore(Store):
         with self._lock:
             try:
                 self._db.execute("PRAGMA optimize")
+            except sqlite3.OperationalError:
+                pass  # the query planner's statistics are a nicety: a full disk must not fail a shutdown for them
             finally:
                 self._db.close()

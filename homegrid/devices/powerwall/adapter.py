@@ -26,6 +26,7 @@ from homegrid.devices.powerwall.replies import (
     parse_operation,
     parse_rated_capacity,
     parse_soe,
+    parse_toggle_time,
 )
 from homegrid.glossary import COUNTERS
 from homegrid.readings import GridEvidence, Reading
@@ -45,9 +46,16 @@ class PowerwallGateway(Device):
     """Reads power, counters, state of charge and grid status from a Powerwall gateway.
 
     ``/api/meters/aggregates`` is required: without it the poll fails. The state of
-    charge, grid status, operation and grid-fault log are read on every poll; when
-    one of them fails, the reading goes without it and the problem is kept in
-    :attr:`problems` for the hub to report.
+    charge, grid status, operation, grid-fault log and ``/api/system_status`` (its
+    island toggle time; the full-pack energy is taken from it every
+    :data:`CAPACITY_EVERY_S`) are read on every poll; when one of them fails, the
+    reading goes without it and the problem is kept in :attr:`problems` for the hub
+    to report.
+
+    The island toggle time (``last_toggle_timestamp``) is when the gateway last left
+    or rejoined the grid: a change of it between two polls is islanding evidence
+    even when no poll saw the grid down (a blip shorter than a poll). It is offered
+    as evidence at its own time (:meth:`grid_evidence`); the hub keeps each time once.
     """
 
     name = "powerwall"
@@ -61,6 +69,7 @@ class PowerwallGateway(Device):
         self._soc: float | None = None
         self._capacity: float | None = None  # full-pack energy, read every CAPACITY_EVERY_S (it fades slowly)
         self._capacity_read = 0.0
+        self.toggle_ms: int | None = None  # the gateway's island toggle time, as last read [ms]
 
     def _get(self, api: str) -> Any:
         try:
@@ -85,10 +94,8 @@ class PowerwallGateway(Device):
                                                                             float(parse_grid_status(r)))),
             ("/api/operation", lambda r: self._use_operation(parse_operation(r), values)),
             ("/api/system_status/grid_faults", lambda r: setattr(self, "faults", parse_grid_faults(r))),
+            ("/api/system_status", lambda r: self._use_system_status(r, values)),
         ]
-        if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
-            optional.append(("/api/system_status", lambda r: self._use_capacity(parse_capacity(r),
-                                                                                parse_rated_capacity(r), values)))
         for api, use in optional:
             try:
                 use(self._get(api))
@@ -102,22 +109,38 @@ class PowerwallGateway(Device):
         return Reading(when, values)
 
     def grid_evidence(self) -> list[GridEvidence]:
-        """The gateway's fault log as evidence of grid events (each entry at its own time)."""
-        return [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name) for f in self.faults]
+        """The gateway's fault log (each entry at its own time, with its kind and magnitude) and its island
+        toggle time, as evidence of grid events."""
+        out = [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name, disturbance=f.kind, value=f.value,
+                            unit=f.unit) for f in self.faults]
+        if self.toggle_ms is not None:
+            out.append(GridEvidence(self.toggle_ms, "island_toggle", "last_toggle_timestamp", source=self.name))
+        return out
+
+    def _use_system_status(self, reply: Any, values: dict[str, float]) -> None:
+        if getattr(self.client, "reports_toggle_time", True):  # a cloud mode's is made up: no evidence of anything
+            self.toggle_ms = parse_toggle_time(reply)
+        if self._capacity is None or time.monotonic() - self._capacity_read >= CAPACITY_EVERY_S:
+            self._use_capacity(parse_capacity(reply), parse_rated_capacity(reply), values)
 
     @property
     def status(self) -> dict[str, Any]:
         """What the hub's health shows beside the readings: the figures on the gateway's own scale (the
-        readings are on the Tesla app's, the bottom 5 % hidden), the operation mode and the newest grid faults."""
+        readings are on the Tesla app's, the bottom 5 % hidden), the operation mode, the newest fault-log entries
+        (with their kind and magnitude; each a grid disturbance unless islanding evidence stands beside it) and the
+        island toggle time."""
         op = self.operation
         return {
             "battery_soc_gateway_percent": None if self._soc is None else round(self._soc, 1),
             "operation_mode": None if op is None else op.mode,
             "backup_reserve_gateway_percent": None if op is None else round(op.backup_reserve_percent, 1),
             "grid_faults": [
-                {"time": datetime.fromtimestamp(f.time_ms / 1000, UTC).isoformat(), "name": f.name}
+                {"time": datetime.fromtimestamp(f.time_ms / 1000, UTC).isoformat(), "name": f.name, "kind": f.kind,
+                 "value": f.value, "unit": f.unit}
                 for f in self.faults[-5:]
             ],
+            "island_toggle_time": None if self.toggle_ms is None else datetime.fromtimestamp(
+                self.toggle_ms / 1000, UTC).isoformat(),
         }
 
     def _use_capacity(self, capacity_wh: float, rated_wh: float | None, values: dict[str, float]) -> None:

@@ -57,7 +57,8 @@ files that ``python -m pypowerwall setup`` (or ``fleetapi``) writes, in
 ``auth_dir``; only their missing-setup errors can be tested offline. Beware: there
 pypowerwall answers ``/api/meters/aggregates`` with **stub energy counters that are
 always 0** (:attr:`PowerwallClient.reports_counters` is False), and
-``/api/system_status/grid_faults`` with an empty list.
+``/api/system_status/grid_faults`` with an empty list, and ``/api/system_status`` with a
+fixed ``last_toggle_timestamp`` (:attr:`PowerwallClient.reports_toggle_time` is False).
 """
 
 from __future__ import annotations
@@ -203,6 +204,11 @@ class PowerwallClient:
     @property
     def reports_counters(self) -> bool:
         """False in cloud modes, where pypowerwall's aggregates carry stub energy counters fixed at 0."""
+        return self.mode == "local"
+
+    @property
+    def reports_toggle_time(self) -> bool:
+        """False in cloud modes, where pypowerwall's ``/api/system_status`` carries a fixed island toggle time."""
         return self.mode == "local"
 
     @property

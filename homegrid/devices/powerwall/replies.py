@@ -14,17 +14,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from homegrid.glossary import FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS, GridStatus
 
 __all__ = [
     "AGGREGATE_FIELDS",
+    "ALERT_KINDS",
     "GRID_STATUS",
     "GridFault",
     "Operation",
     "ReplyError",
+    "alert_kind",
     "app_soc",
     "gateway_soc",
     "parse_aggregates",
@@ -34,6 +38,7 @@ __all__ = [
     "parse_operation",
     "parse_rated_capacity",
     "parse_soe",
+    "parse_toggle_time",
 ]
 
 
@@ -240,12 +245,51 @@ def parse_operation(reply: Any) -> Operation:
 
 @dataclass(frozen=True)
 class GridFault:
-    """One entry of the gateway's grid-fault log: evidence of a grid event at its own time."""
+    """One entry of the gateway's grid-fault log: evidence of a grid event at its own time.
+
+    ``kind`` is what the inverter saw (:data:`homegrid.readings.evidence.DISTURBANCE_KINDS`), ``value`` the
+    magnitude the entry logged, in ``unit`` (``"V"`` or ``"Hz"``; None and "" when it logged none).
+    """
 
     time_ms: int
     name: str
     is_fault: bool
     detail: dict[str, Any]
+    kind: str = "other"
+    value: float | None = None
+    unit: str = ""
+
+
+#: Alert names (the part after ``vfCheck``) to what the inverter saw.
+ALERT_KINDS: dict[str, str] = {
+    "UnderVoltage": "under_voltage",
+    "OverVoltage": "over_voltage",
+    "UnderFrequency": "under_frequency",
+    "OverFrequency": "over_frequency",
+    "Rocof": "frequency_change_rate",
+}
+#: The decoded alert's units to glossary units.
+ALERT_UNITS: dict[str, str] = {"Vrms": "V", "V": "V", "Hz": "Hz"}
+
+
+def alert_kind(name: str) -> str:
+    """``PINV_a004_vfCheckUnderVoltage`` -> ``under_voltage``; ``other`` for names not known."""
+    tail = name.rsplit("vfCheck", 1)[-1] if "vfCheck" in name else ""
+    return ALERT_KINDS.get(tail, "other")
+
+
+def _magnitude(decoded: Any) -> tuple[float | None, str]:
+    """The first value with a known unit in a decoded alert (``[{"name", "value", "units"}, ...]``)."""
+    if not isinstance(decoded, list):
+        return None, ""
+    for item in decoded:
+        units = item.get("units") if isinstance(item, dict) else None
+        if not isinstance(units, str) or units not in ALERT_UNITS:
+            continue
+        value = item.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value), ALERT_UNITS[units]
+    return None, ""
 
 
 def parse_grid_faults(reply: Any) -> list[GridFault]:
@@ -264,11 +308,37 @@ def parse_grid_faults(reply: Any) -> list[GridFault]:
         if not isinstance(name, str):
             raise ReplyError(f"{endpoint}[{i}]", f"alert_name is {_shown(name)}, not a name")
         detail: dict[str, Any] = {}
+        value, unit = None, ""
         decoded = e.get("decoded_alert")
         if isinstance(decoded, str):
             try:
-                detail = {d["name"]: d.get("value") for d in json.loads(decoded) if isinstance(d, dict) and "name" in d}
+                items = json.loads(decoded)
+                detail = {d["name"]: d.get("value") for d in items if isinstance(d, dict) and "name" in d}
+                value, unit = _magnitude(items)
             except (ValueError, TypeError, RecursionError):  # not JSON, not a list of objects, a name not a key
                 detail = {"decoded_alert": decoded}
-        faults.append(GridFault(int(stamp), name, bool(e.get("alert_is_fault", False)), detail))
+        faults.append(GridFault(int(stamp), name, bool(e.get("alert_is_fault", False)), detail, alert_kind(name),
+                                value, unit))
     return faults
+
+
+def parse_toggle_time(reply: Any) -> int | None:
+    """When the gateway last left or rejoined the grid [ms since 1970], from ``/api/system_status``
+    (``last_toggle_timestamp``, RFC 3339 with nanoseconds and an offset); None when the reply has none."""
+    endpoint = "/api/system_status"
+    value = _object(endpoint, reply).get("last_toggle_timestamp")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ReplyError(endpoint, f"last_toggle_timestamp is {_shown(value)}, not a time")
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())  # Python reads microseconds, not nanoseconds
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ReplyError(endpoint, f"last_toggle_timestamp {_shown(value)} is not an RFC 3339 time") from None
+    if when.tzinfo is None:
+        raise ReplyError(endpoint, f"last_toggle_timestamp {_shown(value)} has no UTC offset")
+    ms = round(when.timestamp() * 1000)
+    if not FAULT_TIMES_MS[0] <= ms < FAULT_TIMES_MS[1]:
+        raise ReplyError(endpoint, f"last_toggle_timestamp {_shown(value)} is not between 1990 and 2100")
+    return ms

@@ -7,7 +7,7 @@ templates are embedded here, nothing is read from disk):
 
 ``/api/meters/aggregates``, ``/api/system_status/soe``,
 ``/api/system_status/grid_status``, ``/api/operation``,
-``/api/system_status/grid_faults``, and ``/api/status``,
+``/api/system_status/grid_faults``, ``/api/system_status``, and ``/api/status``,
 ``/api/site_info/site_name``, ``/api/sitemaster``, ``/api/logout``.
 
 The model (:class:`GatewayModel`) keeps the powers of a scenario (``normal``
@@ -40,8 +40,15 @@ process. From synchronous code::
 Benchmarks run ``python -m homegrid.devices.powerwall.simulator --count 200
 --base-port 20000``; it prints one ``HOST:PORT`` a line and runs until killed.
 Each gateway also answers ``GET /_sim/state`` (the true state and counters),
-``POST /_sim/scenario`` (``{"scenario": "outage"}``) and ``POST /_sim/fault``
+``POST /_sim/scenario`` (``{"scenario": "outage"}``), ``POST /_sim/blip``
+(``{"seconds": 2}``: islanded between two polls), ``POST /_sim/warning``
+(``{"kind": "over_voltage", "value": 131}``: a logged warning, the site stays on
+the grid) and ``POST /_sim/fault``
 (``{"fault": "gone", "endpoint": null, "on": true, "for_s": 10}``) without login.
+
+``/api/system_status`` carries ``last_toggle_timestamp``: the time the site last
+left or rejoined the grid (an outage's start, its reconnection after the
+transition, both edges of a blip), consistent with the grid status.
 """
 
 from __future__ import annotations
@@ -64,7 +71,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -95,6 +102,7 @@ ENDPOINTS: tuple[str, ...] = (
     "/api/system_status/grid_status",
     "/api/operation",
     "/api/system_status/grid_faults",
+    "/api/system_status",
 )
 
 _PUBLIC = frozenset({"/api/status", "/api/login/Basic", "/api/auth/toggle/supported"})
@@ -159,6 +167,14 @@ _SITEMASTER = {"status": "StatusUp", "running": True, "connected_to_tesla": True
                "can_reboot": "Yes"}
 #: The alert a grid loss leaves in ``/api/system_status/grid_faults`` (modelled on the recorded entry).
 _OUTAGE_ALERT = "PINV_a006_vfCheckUnderFrequency"
+#: Warnings the gateway logs while the site stays on the grid: (alert name, detail field, unit, default value).
+#: The a004 / a006 / a007 names and fields are the recorded ones; the over-voltage one is modelled on them.
+WARNINGS: dict[str, tuple[str, str, str, float]] = {
+    "under_voltage": ("PINV_a004_vfCheckUnderVoltage", "PINV_a004_uv_amplitude", "Vrms", 106.0),
+    "over_voltage": ("PINV_a005_vfCheckOverVoltage", "PINV_a005_ov_amplitude", "Vrms", 131.0),
+    "under_frequency": ("PINV_a006_vfCheckUnderFrequency", "PINV_a006_frequency", "Hz", 59.4),
+    "over_frequency": ("PINV_a007_vfCheckOverFrequency", "PINV_a007_frequency", "Hz", 60.6),
+}
 
 
 class ManualClock:
@@ -250,8 +266,11 @@ class GatewayModel:
         self._t = self.clock()
         self._started = self._t
         self._outage_end: float | None = None
+        self._blip: tuple[float, float] | None = None  # an islanding shorter than a poll: [from, to) [s]
+        self._toggles: list[float] = [self._t - 30 * 86_400.0]  # when the site left or rejoined the grid [s]
         if SCENARIOS[scenario].islanded:
             self._add_fault(self._t)
+            self._toggles.append(self._t)
 
     # -- state changes ------------------------------------------------------------------------------
 
@@ -269,16 +288,47 @@ class GatewayModel:
             if will and not was:
                 self._add_fault(now)
                 self._outage_end = None
+                self._toggles.append(now)
             elif was and not will:
                 self._outage_end = now
+                self._toggles.append(now + self.transition_s)  # it rejoins the grid after the transition
             self._scenario = name
 
-    def _add_fault(self, now: float) -> None:
+    def blip(self, seconds: float) -> None:
+        """Island the site now for ``seconds`` [s] (shorter than a poll, say): a fault entry, and the island
+        toggle time moves twice; a poll before and one after both see the grid connected."""
+        if not 0 < seconds <= 60:
+            raise ValueError(f"a blip lasts more than 0 and at most 60 s, not {seconds}")
+        with self._lock:
+            now = self._advance()
+            self._add_fault(now)
+            self._blip = (now, now + float(seconds))
+            self._toggles += [now, now + float(seconds)]
+
+    def add_warning(self, kind: str, value: float | None = None) -> None:
+        """Log a grid warning that does not island the site (one of :data:`WARNINGS`), at the clock's time."""
+        if kind not in WARNINGS:
+            raise ValueError(f"unknown warning {kind!r}; expected one of {', '.join(WARNINGS)}")
+        name, field_name, unit, default = WARNINGS[kind]
+        with self._lock:
+            now = self._advance()
+            self._add_fault(now, name, [{"name": field_name, "value": default if value is None else float(value),
+                                         "units": unit}], is_fault=False)
+
+    def toggle_time(self) -> float:
+        """When the site last left or rejoined the grid, as the gateway's ``last_toggle_timestamp`` says [s]."""
+        now = self.clock()
+        return max(t for t in self._toggles if t <= now)
+
+    def _add_fault(self, now: float, name: str = _OUTAGE_ALERT, values: list[dict[str, Any]] | None = None,
+                   is_fault: bool = True) -> None:
         stamp = int(now * 1000)
-        detail = [{"name": "PINV_alertID", "value": _OUTAGE_ALERT}, {"name": "PINV_alertType", "value": "Fault"},
-                  {"name": "PINV_a006_frequency", "value": 57.207, "units": "Hz"}]
+        if values is None:
+            values = [{"name": "PINV_a006_frequency", "value": 57.207, "units": "Hz"}]
+        detail = [{"name": "PINV_alertID", "value": name},
+                  {"name": "PINV_alertType", "value": "Fault" if is_fault else "Warning"}, *values]
         self._faults.append({
-            "timestamp": stamp, "alert_name": _OUTAGE_ALERT, "alert_is_fault": True,
+            "timestamp": stamp, "alert_name": name, "alert_is_fault": is_fault,
             "decoded_alert": json.dumps(detail, separators=(",", ":")), "alert_raw": 432406325129904128,
             "git_hash": "14f7c1769ec307", "site_uid": "sim", "ecu_type": "TEPINV",
             "ecu_package_part_number": "1081100-10-Y", "ecu_package_serial_number": "SIM00000000001",
@@ -288,6 +338,8 @@ class GatewayModel:
 
     def _islanded(self, t: float) -> bool:
         if SCENARIOS[self._scenario].islanded:
+            return True
+        if self._blip is not None and self._blip[0] <= t < self._blip[1]:
             return True
         return self._outage_end is not None and t < self._outage_end + self.transition_s
 
@@ -319,6 +371,8 @@ class GatewayModel:
                 dt = min(dt, 1.0)
             if self._outage_end is not None and t < self._outage_end + self.transition_s:
                 dt = min(dt, self._outage_end + self.transition_s - t)
+            if self._blip is not None and t < self._blip[1]:
+                dt = min(dt, self._blip[1] - t)
             p = self._powers(t + dt / 2 if self.wobble_w else t)
             rate = -p.battery / self.capacity_wh * 100.0 / 3600.0  # [%/s]
             limit = None
@@ -412,6 +466,22 @@ class GatewayModel:
         with self._lock:
             self._advance()
             return copy.deepcopy(self._faults)
+
+    def system_status(self) -> dict[str, Any]:
+        """The ``/api/system_status`` reply now (the fields homegrid reads, in the recorded shape)."""
+        with self._lock:
+            now = self._advance()
+            toggled = datetime.fromtimestamp(self.toggle_time(), UTC).astimezone(timezone(timedelta(hours=-7)))
+            return {
+                "nominal_full_pack_energy": self.capacity_wh,
+                "nominal_energy_remaining": self.capacity_wh * self._soe / 100.0,
+                "battery_blocks": [{"PackagePartNumber": "3012170-05-B", "nominal_full_pack_energy": self.capacity_wh,
+                                    "nominal_energy_remaining": self.capacity_wh * self._soe / 100.0,
+                                    "energy_charged": 0, "energy_discharged": 0}],
+                "system_island_state": "SystemIslandedActive" if self._islanded(now) else "SystemGridConnected",
+                "grid_faults": copy.deepcopy(self._faults),
+                "last_toggle_timestamp": toggled.isoformat(timespec="microseconds"),
+            }
 
     def status(self) -> dict[str, Any]:
         now = self.clock()
@@ -676,13 +746,7 @@ class SimulatedGateway:
             "/api/operation": model.operation,
             "/api/system_status/grid_faults": model.grid_faults,
             "/api/status": model.status,
-            "/api/system_status": lambda: {
-                "nominal_full_pack_energy": model.capacity_wh,
-                "nominal_energy_remaining": model.capacity_wh * model.state().soe / 100.0,
-                "battery_blocks": [{"PackagePartNumber": "3012170-05-B", "nominal_full_pack_energy": model.capacity_wh,
-                                    "nominal_energy_remaining": model.capacity_wh * model.state().soe / 100.0,
-                                    "energy_charged": 0, "energy_discharged": 0}],
-            },
+            "/api/system_status": model.system_status,
             "/api/site_info/site_name": lambda: {"site_name": "Simulated Gateway", "timezone": "UTC"},
             "/api/sitemaster": lambda: _SITEMASTER,
             "/api/auth/toggle/supported": lambda: {"toggle_auth_supported": True},
@@ -728,6 +792,13 @@ class SimulatedGateway:
             if request.path == "/_sim/scenario" and request.method == "POST":
                 self.set_scenario(str(body["scenario"]))
                 return _json({"scenario": self.model.scenario})
+            if request.path == "/_sim/blip" and request.method == "POST":
+                self.model.blip(float(body.get("seconds", 2.0)))
+                return _json({"toggle_time": self.model.toggle_time()})
+            if request.path == "/_sim/warning" and request.method == "POST":
+                value = body.get("value")
+                self.model.add_warning(str(body["kind"]), None if value is None else float(value))
+                return _json({"faults": len(self.model.grid_faults())})
             if request.path == "/_sim/fault" and request.method == "POST":
                 fault, endpoint, for_s = body.get("fault"), body.get("endpoint"), body.get("for_s")
                 if body.get("on", True):

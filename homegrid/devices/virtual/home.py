@@ -74,6 +74,7 @@ _EV_COMPLETE = float(EvChargingState.COMPLETE)
 _EV_NO_POWER = float(EvChargingState.NO_POWER)
 GRID_VOLTS, GRID_HZ = 240.0, 60.0  # North American split phase
 FAULT_LOG_MS = 86_400_000
+TOGGLE_LOOKBACK_MS = 366 * 86_400_000
 _CAR = ("ev_soc", "ev_range", "ev_charge_limit", "ev_time_to_full", "ev_charging_state", "ev_at_home")
 
 # Counter -> (power column, side): +1 positive part, -1 negative part.
@@ -339,15 +340,39 @@ class VirtualHome(Device):
             soc=100.0 * self._state.car_wh / p.pack_wh, plugged=at_home, at_home=at_home, charging=charging
         )
 
-    def evidence_between(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
-        """The grid-fault log entries of ``[start_ms, end_ms)``, as a gateway would have logged them."""
+    def _faults_between(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
         v = self._config.virtual
-        return [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name)
-                for f in grid_faults(v.seed, v.outages_per_year, int(start_ms), int(end_ms))]
+        return [GridEvidence(f.time_ms, "grid_fault", f.name, source=self.name, disturbance=f.kind, value=f.value,
+                             unit=f.unit)
+                for f in grid_faults(v.seed, v.outages_per_year, int(start_ms), int(end_ms), v.demo_outages)]
+
+    def evidence_between(self, start_ms: int, end_ms: int) -> list[GridEvidence]:
+        """What a gateway polled through ``[start_ms, end_ms)`` would have shown: its fault-log entries
+        (outage starts and disturbances that did not island the home) and its island toggle times (each
+        outage's start and end)."""
+        s, e = self._outages_ms(int(start_ms), int(end_ms))
+        edges = np.concatenate((s, e))
+        edges = np.sort(edges[(edges >= start_ms) & (edges < end_ms)])
+        toggles = [GridEvidence(int(t), "island_toggle", "last_toggle_timestamp", source=self.name)
+                   for t in edges.tolist()]
+        return sorted(self._faults_between(start_ms, end_ms) + toggles, key=lambda x: x.time_ms)
+
+    def toggle_ms(self, t_ms: int) -> int | None:
+        """The virtual gateway's island toggle time at an instant: the latest outage start or end at or
+        before it (within a year), None when there is none. [ms]"""
+        s, e = self._outages_ms(t_ms - TOGGLE_LOOKBACK_MS, t_ms + 1)
+        edges = np.concatenate((s, e))
+        edges = edges[edges <= t_ms]
+        return int(edges.max()) if len(edges) else None
 
     def grid_evidence(self) -> list[GridEvidence]:
-        """The fault log as a gateway shows it at each poll: the entries of the last day."""
-        return self.evidence_between(self._now_ms - FAULT_LOG_MS, self._now_ms + 1)
+        """What a gateway shows at each poll: the fault log's entries of the last day and the island toggle
+        time."""
+        out = self._faults_between(self._now_ms - FAULT_LOG_MS, self._now_ms + 1)
+        toggled = self.toggle_ms(self._now_ms)
+        if toggled is not None:
+            out.append(GridEvidence(toggled, "island_toggle", "last_toggle_timestamp", source=self.name))
+        return out
 
     def outages(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The scheduled outages overlapping ``[start, end)``, unclipped, as UTC intervals."""
@@ -410,7 +435,7 @@ class VirtualHome(Device):
 
     def _outages_ms(self, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
         v = self._config.virtual
-        return outage_schedule(v.seed, v.outages_per_year, start_ms, end_ms)
+        return outage_schedule(v.seed, v.outages_per_year, start_ms, end_ms, v.demo_outages)
 
     def _trip_codes(self, edges: np.ndarray) -> tuple[np.ndarray, dict[int, float]]:
         v = self._config.virtual

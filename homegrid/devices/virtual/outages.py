@@ -12,6 +12,14 @@ what utilities report:
   deviation of 1.2, kept within 1 min to 12 h (so about a quarter of all
   outages last over an hour, 1 in 20 over 4 h, and 6 in 1000 reach the 12 h cap).
 
+On top of that, so that a first run's few days of history tell the story, every
+:data:`DEMO_PERIOD_MS` (3.5 days, counted from 1970-01-01 UTC) holds one
+*demonstration* sustained outage (8 to 40 min) and one blip shorter than a poll
+(0.5 to 3 s), at seeded times within the period (stream ``(seed, period, 4)``):
+any 7-day window holds a whole period, so at least one of each. They come with
+``outages_per_year > 0`` and ``demo=True`` (the virtual home's
+``virtual.demo_outages``, on by default); ``outages_per_year = 0`` is a calm grid.
+
 Overlapping outages are merged. Times are epoch milliseconds UTC.
 """
 
@@ -24,7 +32,9 @@ import numpy as np
 
 __all__ = [
     "BLIP_SHARE",
+    "DEMO_PERIOD_MS",
     "MAX_OUTAGE_S",
+    "demo_outages",
     "in_outage",
     "outage_durations",
     "outage_overlap",
@@ -40,6 +50,11 @@ SUSTAINED_MEDIAN_S = 45 * 60.0
 SUSTAINED_SIGMA = 1.2
 MAX_OUTAGE_S = 12 * 3600.0
 _STREAM = 1
+#: One demonstration outage and one blip in every period this long. [ms]
+DEMO_PERIOD_MS = 84 * 3_600_000
+_DEMO_STREAM = 4
+_DEMO_SUSTAINED_S = (8 * 60.0, 40 * 60.0)
+_DEMO_BLIP_S = (0.5, 3.0)
 
 
 def outage_durations(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -97,16 +112,48 @@ def outages_in_year(seed: int, year: int, per_year: float) -> tuple[np.ndarray, 
     return starts, ends
 
 
-def outage_schedule(seed: int, per_year: float, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=4096)
+def _demo_period(seed: int, k: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The demonstration sustained outage and blip of period ``k``: ``((start, end), (start, end))`` [ms]."""
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, k & 0xFFFFFFFF, _DEMO_STREAM])
+    u = rng.random(4)
+    p0 = k * DEMO_PERIOD_MS
+    lo, hi = _DEMO_SUSTAINED_S
+    long_s = float(np.exp(np.log(lo) + u[1] * (np.log(hi) - np.log(lo))))
+    a = p0 + int(u[0] * (DEMO_PERIOD_MS - hi * 1000 - 3_600_000))
+    blo, bhi = _DEMO_BLIP_S
+    blip_s = blo + float(u[3]) * (bhi - blo)
+    b = p0 + int(u[2] * (DEMO_PERIOD_MS - 10_000))
+    if abs(b - a) < 3_600_000 + long_s * 1000:  # keep the blip an hour clear of the sustained outage
+        b = (a + int(long_s * 1000) + 3_600_000) if a < DEMO_PERIOD_MS // 2 + p0 else a - 3_600_000
+    return (a, a + round(long_s * 1000)), (b, b + round(blip_s * 1000))
+
+
+def demo_outages(seed: int, start_ms: int, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """The demonstration outages (one sustained, one blip per :data:`DEMO_PERIOD_MS`) starting in
+    ``[start_ms, end_ms)``: sorted starts and ends, epoch milliseconds UTC. [ms]"""
+    pairs = []
+    for k in range(start_ms // DEMO_PERIOD_MS - 1, end_ms // DEMO_PERIOD_MS + 1):
+        pairs += [x for x in _demo_period(seed, k) if start_ms <= x[0] < end_ms]
+    pairs.sort()
+    s = np.array([x[0] for x in pairs], dtype=np.int64)
+    e = np.array([x[1] for x in pairs], dtype=np.int64)
+    return s, e
+
+
+def outage_schedule(seed: int, per_year: float, start_ms: int, end_ms: int,
+                    demo: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Merged outage intervals that overlap ``[start_ms, end_ms)``, unclipped.
 
     Parameters
     ----------
     seed : int
     per_year : float
-        Mean number of outages a year. [1/year]
+        Mean number of outages a year; 0: none at all (no demonstration ones either). [1/year]
     start_ms, end_ms : int
         The window, epoch milliseconds UTC. [ms]
+    demo : bool
+        Add the demonstration outages (see the module).
 
     Returns
     -------
@@ -116,6 +163,8 @@ def outage_schedule(seed: int, per_year: float, start_ms: int, end_ms: int) -> t
     y_first = datetime.fromtimestamp(start_ms / 1000, tz=UTC).year - 1  # last year's may run on
     y_last = datetime.fromtimestamp(max(end_ms - 1, start_ms) / 1000, tz=UTC).year
     parts = [outages_in_year(seed, y, per_year) for y in range(y_first, y_last + 1)]
+    if demo and per_year > 0:
+        parts.append(demo_outages(seed, _year_start_ms(y_first), _year_start_ms(y_last + 1)))
     s = np.concatenate([p[0] for p in parts])
     e = np.concatenate([p[1] for p in parts])
     if len(s) > 1:
