@@ -119,3 +119,27 @@ def test_a_frame_gives_back_the_readings_it_was_made_of():
             for s, v in ((0, {"home_power": 1.5}), (1, {"grid_power": -2.0, "home_power": 3.0}), (2, {}))]
     back = list(ReadingFrame.from_readings(rows).readings())
     assert back == rows
+
+
+def test_the_stored_span_is_read_off_the_keys_ends_not_by_scanning(store, recorder):
+    """``time_range`` and ``rollup_range`` answer every API request (spans are cut to the stored data): on a
+    store of years they must cost a few b-tree steps, not a scan of every row (``MIN(ts), MAX(ts)`` in one
+    SELECT scans; each in its own subquery does not)."""
+    from .conftest import steady_frame
+
+    recorder.ingest_bulk([steady_frame(1_750_000_000_000, 20_000, home_power=500.0, grid_power=500.0)])
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    reader = store._reader()
+    reader.set_progress_handler(count, 100)  # called every 100 virtual machine instructions
+    try:
+        for step in ("minute", "hour", "day"):
+            assert store.rollup_range(step) is not None
+        assert store.time_range() is not None
+    finally:
+        reader.set_progress_handler(None, 0)
+    assert steps[0] < 20, f"{steps[0] * 100} instructions for four spans of 20,000 rows"

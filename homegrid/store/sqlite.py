@@ -292,8 +292,9 @@ class SQLiteStore(Store):
         page cache the deletes filled is given back (a year pruned at once would keep tens of MB).
         """
         with self._lock:
-            oldest, anchor = self._db.execute(
-                "SELECT MIN(ts), MAX(ts) FROM readings WHERE ts < ?", (before_ms,)).fetchone()
+            oldest, anchor = self._db.execute(  # one subquery each: both in one would scan every row
+                "SELECT (SELECT MIN(ts) FROM readings WHERE ts < ?), (SELECT MAX(ts) FROM readings WHERE ts < ?)",
+                (before_ms, before_ms)).fetchone()
         if anchor is None or oldest == anchor:
             return 0
         deleted = 0
@@ -319,7 +320,9 @@ class SQLiteStore(Store):
         return _ROLLUP_TABLE[step]
 
     def rollup_range(self, step: str) -> tuple[int, int] | None:
-        row = self._reader().execute(f"SELECT MIN(ts), MAX(ts) FROM {self._table(step)}").fetchone()
+        name = self._table(step)
+        # two subqueries: SQLite reads a lone MIN or MAX of the key off the b-tree's end, both in one scan all rows
+        row = self._reader().execute(f"SELECT (SELECT MIN(ts) FROM {name}), (SELECT MAX(ts) FROM {name})").fetchone()
         if row is None or row[0] is None:
             return None
         return int(row[0]), int(row[1])
