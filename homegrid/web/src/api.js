@@ -30,17 +30,21 @@ export async function send(url, body, method = "POST") {
 }
 
 /** Fetch a URL (null: nothing) again whenever it changes; { data, error, loading }. */
-export function useFetch(url, refreshMs = 0) {
-  const [state, setState] = useState({ data: null, error: null, loading: !!url });
+export function useFetch(url, refreshMs = 0, { keep = false } = {}) {
+  // the data belong to the URL they came from: a new URL (another period) shows nothing until its own data come,
+  // never the last period's figures under the new title (a refresh of the same URL keeps them while it loads;
+  // `keep`: a new URL is the same thing asked again, e.g. after a change, and keeps them too)
+  const [state, setState] = useState({ url, data: null, error: null, loading: !!url });
+  const mine = (s) => keep || s.url === url;
   useEffect(() => {
     if (!url) return undefined;
     let live = true;
     const load = () =>
       get(url).then(
-        (data) => live && setState({ data, error: null, loading: false }),
-        (error) => live && setState((s) => ({ data: s.data, error, loading: false })),
+        (data) => live && setState({ url, data, error: null, loading: false }),
+        (error) => live && setState((s) => ({ url, data: mine(s) ? s.data : null, error, loading: false })),
       );
-    setState((s) => ({ data: s.data, error: null, loading: true }));
+    setState((s) => ({ url, data: mine(s) ? s.data : null, error: null, loading: true }));
     load();
     const timer = refreshMs ? setInterval(load, refreshMs) : null;
     return () => {
@@ -48,7 +52,7 @@ export function useFetch(url, refreshMs = 0) {
       if (timer) clearInterval(timer);
     };
   }, [url, refreshMs]);
-  return state;
+  return mine(state) ? state : { url, data: null, error: null, loading: !!url };
 }
 
 // Live values: one EventSource ("live" events of /api/v1/stream) shared by every view.

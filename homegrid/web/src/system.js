@@ -51,7 +51,7 @@ const SETTINGS = "/api/v1/settings";
 // The reserve and operation mode, changed through the device adapter where the device allows it.
 function Settings() {
   const [version, setVersion] = useState(0);
-  const { data, error } = useFetch(`${SETTINGS}?v=${version}`);
+  const { data, error } = useFetch(`${SETTINGS}?v=${version}`, 0, { keep: true });
   const [reserve, setReserve] = useState(null);
   const [mode, setMode] = useState(null);
   const [msg, setMsg] = useState(null);
@@ -108,7 +108,7 @@ function Settings() {
 /** Whether this browser is signed in as the owner, and the way out. */
 function Owner() {
   const [version, setVersion] = useState(0);
-  const { data } = useFetch(`/api/v1/session?v=${version}`);
+  const { data } = useFetch(`/api/v1/session?v=${version}`, 0, { keep: true });
   if (!data) return null;
   const out = () => send("/api/v1/session", {}, "DELETE").then(() => setVersion((n) => n + 1), () => {});
   return html`<p class="muted small" id="owner-session" data-signed-in=${String(data.signed_in)}>${data.signed_in
