@@ -84,7 +84,7 @@ export function OutagesView({ today }) {
           </tr>`)}</tbody></table></div>`
       : html`<p class="muted" id="no-disturbances">No grid disturbances logged in this period.</p>`)}
     ${data?.months?.length > 0 && html`<div class="card"><h2>By month</h2><ul class="months">
-      ${[...data.months].reverse().map((x) => html`<li><b>${x.month}</b> ${x.count} interruption${x.count === 1 ? "" : "s"}, ${Math.round(x.minutes)} min${x.under_1_min ? `, ${x.under_1_min} under a minute` : ""}</li>`)}
+      ${[...data.months].reverse().map((x) => html`<li><b>${x.month}</b> ${x.count} interruption${x.count === 1 ? "" : "s"}, ${duration(x.minutes * 60)}${x.under_1_min ? `, ${x.under_1_min} under a minute` : ""}</li>`)}
     </ul></div>`}
   </section>`;
 }
