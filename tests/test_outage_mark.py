@@ -55,3 +55,28 @@ def test_importing_older_history_moves_the_mark_back_until_its_detection_is_stor
     assert tracker.resume() == 1
     assert [e["start_ms"] for e in tracker.report(0, 2**62)["events"]] == [t0]
     assert tracker.checked_ms == t0 + 86_400_000 + 59 * 60_000
+
+
+def test_a_rebuild_day_that_starts_in_a_gap_inside_an_outage_does_not_store_its_second_half_again(recorder, store):
+    """Rebuilt a day at a time, an outage from one day into the next with the hub down across midnight is one
+    event, as the whole store holds it: the second day's window, starting in the gap, reads back to the outage's
+    first part instead of taking what follows the gap for an outage of its own."""
+    from homegrid.energy.outages import detect_outages
+    from homegrid.hub.outages import OutageTracker
+
+    day = 86_400_000
+    t0 = 1_750_000_000_000
+    step = 10_000
+    before = steady_frame(t0 + 20 * 3_600_000, (4 * 3_600_000 - 600_000) // step, step, grid_status=ISLANDED,
+                          home_power=800.0)
+    after = steady_frame(t0 + day + 1_200_000, (2 * 3_600_000 - 1_200_000) // step, step, grid_status=ISLANDED,
+                         home_power=800.0)
+    back = steady_frame(t0 + day + 2 * 3_600_000, 360, step, grid_status=CONNECTED, home_power=800.0)
+    recorder.ingest_bulk([before, after, back])
+    tracker = OutageTracker(store, recorder.tz, 30_000, 0)
+    tracker.rebuild(t0, t0 + 2 * day)
+    stored = tracker.report(0, 2**62)["events"]
+    frame = store.read_readings(0, 2**62)
+    [whole] = detect_outages(frame.time_ms, frame.column("grid_status"), max_gap_ms=30_000, merge_gap_ms=0)
+    assert [(e["start_ms"], e["end_ms"]) for e in stored] == [(whole.start_ms, whole.end_ms)]
+    assert "hub_down_during" in stored[0]["evidence"]

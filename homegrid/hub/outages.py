@@ -141,22 +141,29 @@ class OutageTracker:
 
     def _detect(self, start_ms: int, end_ms: int, now_ms: int | None) -> tuple[list[dict], list[dict], int]:
         """Events starting in ``[start_ms, end_ms)`` and disturbances timed in it, reading further on while an
-        event is still going.
+        event is still going, and further back while one was already going at the first reading read (a window
+        that starts in a gap would otherwise see the part of an outage after the gap as an event of its own,
+        where the whole store holds one outage through the gap).
 
         Returns the events, the disturbances and the end of what was read.
         """
         margin = self.max_gap_ms + self.merge_gap_ms
-        read_end = end_ms + margin
-        last = self.store.time_range()
-        data_end = last[1] + 1 if last else end_ms
+        read_start, read_end = start_ms - margin, end_ms + margin
+        span = self.store.time_range()
+        data_start, data_end = (span[0], span[1] + 1) if span else (read_start, end_ms)
         while True:
-            frame = self.store.read_readings(start_ms - margin, read_end)
-            evidence = self.store.read_evidence(start_ms - margin, read_end)
+            frame = self.store.read_readings(read_start, read_end)
+            evidence = self.store.read_evidence(read_start, read_end)
             found, disturbances = self._outages(frame, evidence, now_ms)
             open_late = [o for o in found if o.end_ms is None or o.end_ms >= read_end - margin]
-            if not open_late or read_end >= data_end:
+            first = int(frame.time_ms[0]) if len(frame) else read_end
+            open_early = [o for o in found if o.start_ms <= first]
+            if open_late and read_end < data_end:
+                read_end = min(data_end, read_end + DAY_MS)
+            elif open_early and read_start > data_start:
+                read_start = max(data_start, read_start - DAY_MS)
+            else:
                 break
-            read_end = min(data_end, read_end + DAY_MS)
         events = [self._event(o, frame) for o in found if start_ms <= o.start_ms < end_ms]
         kept = [self._disturbance(d) for d in disturbances if start_ms <= d.time_ms < end_ms]
         return events, kept, read_end
