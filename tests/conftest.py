@@ -87,3 +87,23 @@ def browser() -> Iterator[object]:
             yield b
         finally:
             b.close()
+
+
+#: modules whose every test is slow on its own (a hub process per test, a year simulated, thousands of examples)
+SLOW_MODULES = {"test_fuzz_api", "test_fuzz_csv", "test_fuzz_devices", "test_crash", "test_shutdown", "test_serve"}
+#: modules that run private Mosquitto brokers of their own (besides the session's `mosquitto` fixture)
+MQTT_MODULES = {"test_mqtt"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by what they need, so `scripts/test -m "not browser"` (or "not mqtt", "not slow") leaves them out."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        names = set(getattr(item, "fixturenames", ()))
+        if "browser" in names:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+        if "mosquitto" in names or module in MQTT_MODULES:
+            item.add_marker(pytest.mark.mqtt)
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -559,6 +559,7 @@ def simulated_year():
             truth, faults, b)
 
 
+@pytest.mark.slow
 def test_a_simulated_year_at_5_s_is_detected_with_precision_and_recall_of_099(simulated_year):
     t, status, _, truth, faults, end = simulated_year
     events = detect_outages(t, status, None, faults, max_gap_ms=GAP, now_ms=end)

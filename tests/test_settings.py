@@ -73,6 +73,7 @@ def test_the_virtual_home_refuses_what_it_cannot_do():
         asyncio.run(control.set_backup_reserve(float("nan")))
 
 
+@pytest.mark.slow
 def test_settings_api_on_the_virtual_home(tmp_path):
     home = _home(NIGHT)
     api = _app(VirtualControl(home), tmp_path)
