@@ -68,3 +68,17 @@ def test_an_outside_time_names_its_instant(text, utc):
 def test_an_outside_time_without_an_instant_is_refused_saying_why(text, why):
     with pytest.raises(ValueError, match=why):
         parse_iso_time(text)
+
+
+def test_spans_that_differ_share_the_zones_yearly_tables():
+    """The hypothesis test above flaked on its deadline: every span drawn rebuilt a table of daily samples
+    over its whole length (47,000 look-ups for 1970-2100). Tables are kept per zone and year, so a new span
+    inside years already seen costs no look-up."""
+    from homegrid.timezones import _year_transitions
+
+    zone = "Pacific/Chatham"
+    utc_offset_ms(np.array([0, 4_102_444_800_000], dtype=np.int64), zone)
+    before = _year_transitions.cache_info().misses
+    for a in range(0, 4_000_000_000_000, 397_000_000_000):
+        utc_offset_ms(np.array([a, a + 86_400_000 * 500], dtype=np.int64), zone)
+    assert _year_transitions.cache_info().misses == before
