@@ -237,7 +237,8 @@ def _credentials(args: argparse.Namespace, config: Config) -> Credentials:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from homegrid.hub.devices import build_devices, build_publisher
+    from homegrid.api.serve import build_app, build_publisher
+    from homegrid.hub.devices import build_devices
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
@@ -261,7 +262,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises the SIGTERM it caught once it has stopped: end as for Ctrl-C, after the hub's final write
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        asyncio.run(hub.run(host, port, sockets=[listener]))
+        asyncio.run(hub.run(build_app(hub, host), host, port, sockets=[listener]))
     except (KeyboardInterrupt, _Terminated):
         pass
     finally:

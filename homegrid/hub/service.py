@@ -246,12 +246,7 @@ class Hub:
 
     def _storm_command(self, payload: bytes) -> None:
         """``ON`` / ``OFF`` / ``AUTO`` from MQTT (a Home Assistant switch)."""
-        from homegrid.api.storm import storm_switch
-
-        mode = payload.decode(errors="replace").strip().lower()
-        if mode not in ("on", "off", "auto"):
-            raise ValueError(f"storm command {mode!r}: expected ON, OFF or AUTO")
-        storm_switch(self.storm, mode, by="MQTT")
+        self.storm.switch(payload.decode(errors="replace").strip().lower(), by="MQTT")
 
     async def _availability_loop(self) -> None:
         """Tell MQTT each device's availability (live or not) as it changes; checked every second."""
@@ -453,25 +448,14 @@ class Hub:
             log.error("stopping with %d readings not written, now lost: %s", len(self._buffer),
                       self._last_store_error or "the store refused them")
 
-    async def run(self, host: str | None = None, port: int | None = None, sockets: list | None = None) -> None:
-        """Backfill if new, then poll, record and serve until stopped (on ``sockets`` when given: bound before)."""
+    async def run(self, app: Any, host: str | None = None, port: int | None = None,
+                  sockets: list | None = None) -> None:
+        """Backfill if new, then poll, record and serve ``app`` (an ASGI app, see :mod:`homegrid.api.serve`)
+        until stopped (on ``sockets`` when given: bound before)."""
         import uvicorn
 
-        from homegrid.api.app import create_app
-
         await asyncio.to_thread(self.prepare)
-        app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
-                         backup=self.backup)
-        app.state.units = self.config.site.unit_system
-        from homegrid.api.security import install_security, policy_for
-        from homegrid.api.settings import add_settings_routes
-        from homegrid.api.storm import add_storm_routes
-        from homegrid.owner import OwnerKey
-
-        add_storm_routes(app, self.storm)
-        add_settings_routes(app, self.control, self.storm)
         host = host or self.config.server.host
-        install_security(app, policy_for(self.config.server, OwnerKey(self.data_dir), host))
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
