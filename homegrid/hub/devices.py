@@ -85,17 +85,8 @@ def build_devices(
 
 def build_battery_control(device: Device) -> BatteryControl | None:
     """What the hub may change on the battery of ``device`` (reserve, operation mode), or None."""
-    from homegrid.devices.powerwall import PowerwallGateway
-
-    if isinstance(device, PowerwallGateway):
-        from homegrid.devices.powerwall.control import PowerwallControl
-
-        return PowerwallControl(device.client)  # type: ignore[arg-type]
-    if type(device).__name__ == "VirtualHome":
-        from homegrid.devices.virtual.control import VirtualControl
-
-        return VirtualControl(device)  # type: ignore[arg-type]
-    return None
+    control = getattr(device, "battery_control", None)  # a device that is not a Device subclass has none
+    return None if control is None else control()
 
 
 def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,

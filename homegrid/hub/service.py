@@ -8,6 +8,7 @@ the recorder's flush (readings are committed as soon as they arrive, at most eve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,7 +35,7 @@ from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
 
-__all__ = ["DeviceHealth", "Hub", "Publisher", "open_store"]
+__all__ = ["DeviceHealth", "Hub", "Publisher", "SimulatedHistory", "open_store"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,16 @@ class Publisher(Protocol):
     def publish(self, reading: Reading) -> bool: ...
 
     def stop(self) -> None: ...
+
+
+@runtime_checkable
+class SimulatedHistory(Protocol):
+    """A device that can write its own past (the virtual home): a new store is backfilled from it."""
+
+    @property
+    def now(self) -> datetime: ...
+
+    def simulate(self, end: datetime, step_s: float = 60.0) -> ReadingFrame: ...
 
 
 class Hub:
@@ -123,7 +134,6 @@ class Hub:
                 device = VirtualHome(config, clock=self.clock, start=self._virtual_start())
                 self._resume(device)
             devices = [(device, config.server.poll_interval_s)]
-        self._virtual = type(devices[0][0]).__name__ == "VirtualHome"
         span = self.store.time_range()
         last_ms = None if span is None else span[1]
         self.pollers = [
@@ -174,16 +184,16 @@ class Hub:
 
     def backfill(self) -> int:
         """On a first start with the virtual home, write recent history so days show at once."""
-        if not self._virtual or self.store.time_range() is not None:
-            return 0
         home = self.device
+        if not isinstance(home, SimulatedHistory) or self.store.time_range() is not None:
+            return 0
         now = self.clock()
-        if home.now >= now - timedelta(minutes=1):  # type: ignore[attr-defined]
+        if home.now >= now - timedelta(minutes=1):
             return 0
         log.info("first start: writing %.1f days of virtual history", self.config.server.backfill_days)
         from homegrid.progress import progress
 
-        start = home.now  # type: ignore[attr-defined]
+        start = home.now
         days = (now - start).total_seconds() / 86_400
 
         def daily() -> Iterator[ReadingFrame]:  # a day at a time, so the bar moves
@@ -191,7 +201,7 @@ class Hub:
                 t = start
                 while t < now:
                     nxt = min(t + timedelta(days=1), now)
-                    yield home.simulate(end=nxt, step_s=60.0)  # type: ignore[attr-defined]
+                    yield home.simulate(end=nxt, step_s=60.0)
                     bar.update(round((nxt - t).total_seconds() / 86_400, 1))
                     t = nxt
 
@@ -295,11 +305,8 @@ class Hub:
         from homegrid.hub.backup import backup_report
 
         values = self.live()[1]
-        kwargs: dict[str, Any] = {}
-        if self._virtual:  # its state of charge counts usable energy only, down to 0 %
-            v = self.config.virtual
-            kwargs = {"hidden_percent": 0.0, "efficiency": math.sqrt(v.battery_round_trip),
-                      "max_discharge_w": v.battery_kw * 1000.0, "capacity_wh": v.battery_kwh * 1000.0}
+        figures = getattr(self.device, "battery_figures", lambda: None)()  # what its readings do not say
+        kwargs: dict[str, Any] = {} if figures is None else dataclasses.asdict(figures)
         return backup_report(self.store, self.config.site.tz, values, to_ms(self.clock()),
                              max_gap_s=self.config.accounting.max_gap_s, **kwargs)
 
