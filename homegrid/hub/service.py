@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -62,13 +62,33 @@ def _off_grid(reading: Reading) -> bool:
 
 
 class Publisher(Protocol):
-    """Where live readings go besides the store (the MQTT publisher)."""
+    """Where the hub's live news goes besides the store: the interface the hub owns and publishes through.
+
+    The MQTT publisher (:class:`homegrid.api.mqtt.MqttPublisher`, built by :mod:`homegrid.api.serve`) is one.
+    The ``publish*`` methods say whether the message was handed over; none may stop recording.
+    """
 
     def start(self) -> None: ...
 
-    def publish(self, reading: Reading) -> bool: ...
-
     def stop(self) -> None: ...
+
+    def publish(self, reading: Reading) -> bool:
+        """A reading accepted from a device."""
+
+    def publish_event(self, kind: str, payload: dict[str, Any]) -> bool:
+        """A grid event (outage started, ended) for the owner's notifications."""
+
+    def publish_text(self, topic: str, text: str, retain: bool = True) -> bool:
+        """A state on a topic of the publisher's (as :meth:`add_switch` named it)."""
+
+    def device_states(self, devices: Iterable[dict[str, Any]]) -> None:
+        """Each device's liveness, as :meth:`Hub.live` gives it."""
+
+    def add_switch(self, object_id: str, name: str, on_command: Callable[[bytes], None]) -> str:
+        """A switch the owner can flip (storm mode); ``on_command`` gets its payloads; returns its state topic."""
+
+    def status(self) -> dict[str, Any]:
+        """The publisher's health for ``/api/v1/live``."""
 
 
 @runtime_checkable
@@ -118,8 +138,7 @@ class Hub:
         self.queries = Queries(self.store, config.site.tz)
         self.publisher = publisher
         self.notifier = Notifier(config.outages.notify_command, config.outages.notify_url,
-                                 publisher if config.outages.notify_mqtt and hasattr(publisher, "publish_event")
-                                 else None)
+                                 publisher if config.outages.notify_mqtt else None)
         self.outages = OutageTracker(self.store, config.site.tz, max_gap_ms=OUTAGE_GAP_MS,
                                      merge_gap_ms=round(config.outages.merge_gap_s * 1000), notifier=self.notifier)
         self._evidence_seen: set[tuple[int, str, str, str]] = set()
@@ -147,7 +166,7 @@ class Hub:
         self.control = build_battery_control(self.device)
         self.storm = build_storm(config, self.control, Path(data_dir), self.clock)
         self._storm_topic: str | None = None
-        if self.storm is not None and publisher is not None and hasattr(publisher, "add_switch"):
+        if self.storm is not None and publisher is not None:
             self._storm_topic = publisher.add_switch("storm", "Storm mode", self._storm_command)
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
@@ -412,8 +431,7 @@ class Hub:
             "poll_to_store_ms": self.latency_ms(),
             "notifications": self.notifier.status(),
             "storm": None if self.storm is None else self.storm.status,
-            "mqtt": self.publisher.status() if self.publisher is not None and hasattr(self.publisher, "status")
-            else None,
+            "mqtt": None if self.publisher is None else self.publisher.status(),
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
             "last_reading": None if span is None else from_ms(span[1]).isoformat(),
             "tasks": self.supervisor.status(),
@@ -434,7 +452,7 @@ class Hub:
         tasks = [start(f"poller {i} ({p.health.name})", partial(p.run, self._stopping), p.health.crashed)
                  for i, p in enumerate(self.pollers)]
         tasks += [start("flush", self._flush_loop), start("prune", self._prune_loop)]
-        if self.publisher is not None and hasattr(self.publisher, "device_states"):
+        if self.publisher is not None:
             tasks.append(start("availability", self._availability_loop))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
