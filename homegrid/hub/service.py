@@ -27,21 +27,19 @@ from homegrid.energy.outages import VOLTAGE_DOWN_V
 from homegrid.glossary import GridStatus
 from homegrid.hub.devices import build_battery_control, build_storm
 from homegrid.hub.notify import Notifier
-from homegrid.hub.outages import OutageTracker
+from homegrid.hub.parts import OUTAGE_GAP_MS, outage_tracker_for, recorder_for
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import Recorder
 from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
 
-__all__ = ["DeviceHealth", "Hub", "Publisher", "SimulatedHistory", "open_store"]
+__all__ = ["OUTAGE_GAP_MS", "DeviceHealth", "Hub", "Publisher", "SimulatedHistory", "open_store"]
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "homegrid.db"
 LATENCY_SAMPLES = 2048
-OUTAGE_GAP_MS = 30_000  # readings further apart: nobody was looking (the tracker widens it for sparse data)
 OUTAGE_CHECK_S = 5.0
 OUTAGE_MARK_S = 60.0  # the detection high-water mark is moved at most this often (a kill re-detects the rest)
 MAX_BUFFERED = 17_280  # a day of 5 s polls held in memory while the store refuses writes
@@ -134,13 +132,12 @@ class Hub:
         self.data_dir = Path(data_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.store = open_store(data_dir)
-        self.recorder = Recorder(self.store, config.site.tz, config.accounting.max_gap_s)
+        self.recorder = recorder_for(config, self.store)
         self.queries = Queries(self.store, config.site.tz)
         self.publisher = publisher
         self.notifier = Notifier(config.outages.notify_command, config.outages.notify_url,
                                  publisher if config.outages.notify_mqtt else None)
-        self.outages = OutageTracker(self.store, config.site.tz, max_gap_ms=OUTAGE_GAP_MS,
-                                     merge_gap_ms=round(config.outages.merge_gap_s * 1000), notifier=self.notifier)
+        self.outages = outage_tracker_for(config, self.store, notifier=self.notifier)
         self._evidence_seen: set[tuple[int, str, str, str]] = set()
         self._evidence: deque[GridEvidence] = deque()
         self._outages_checked = 0.0
