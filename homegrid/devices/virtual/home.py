@@ -47,6 +47,7 @@ from homegrid.devices.base import BatteryFigures, Device
 from homegrid.devices.control import BatteryControl
 from homegrid.devices.virtual import ev as ev_model
 from homegrid.devices.virtual.battery import BatterySpec, islanded, self_powered
+from homegrid.devices.virtual.control import VIRTUAL_MODES, VirtualControl
 from homegrid.devices.virtual.faults import grid_faults
 from homegrid.devices.virtual.load import load_power
 from homegrid.devices.virtual.outages import in_outage, outage_overlap, outage_schedule
@@ -62,8 +63,6 @@ INSTALLED = datetime(2020, 1, 1, tzinfo=UTC)
 POLL_STEP_S = 5.0
 START_BATTERY_PERCENT = 60.0
 START_CAR_PERCENT = 70.0
-#: The operation modes the virtual home dispatches (it has no tariff for ``autonomous``).
-VIRTUAL_MODES = ("self_consumption", "backup")
 _CHUNK = 16_384  # steps computed together (bounds temporary memory)
 _YEAR_S = 365.25 * 86400.0
 _CONNECTED = float(GridStatus.CONNECTED)
@@ -325,8 +324,6 @@ class VirtualHome(Device):
 
     def battery_control(self) -> BatteryControl:
         """The virtual battery's reserve and mode (:meth:`set_battery`)."""
-        from homegrid.devices.virtual.control import VirtualControl  # it imports this module
-
         return VirtualControl(self)
 
     def battery_figures(self) -> BatteryFigures:
