@@ -35,9 +35,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from homegrid.credentials import Credentials
-    from homegrid.hub.outages import OutageTracker
     from homegrid.readings import ReadingFrame
-    from homegrid.store import Store
     from homegrid.store.lock import DataDirLock
 
 __all__ = ["main"]
@@ -237,7 +235,8 @@ def _credentials(args: argparse.Namespace, config: Config) -> Credentials:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from homegrid.hub.devices import build_devices, build_publisher
+    from homegrid.api.serve import build_app, build_publisher
+    from homegrid.hub.devices import build_devices
     from homegrid.hub.service import Hub
 
     config, data_dir = _setup(args)
@@ -261,7 +260,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises the SIGTERM it caught once it has stopped: end as for Ctrl-C, after the hub's final write
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        asyncio.run(hub.run(host, port, sockets=[listener]))
+        asyncio.run(hub.run(build_app(hub, host), host, port, sockets=[listener]))
     except (KeyboardInterrupt, _Terminated):
         pass
     finally:
@@ -307,7 +306,8 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
-    from homegrid.hub.recorder import Recorder, local_day_bounds
+    from homegrid.hub.parts import outage_tracker_for, recorder_for
+    from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings import from_ms, to_ms
@@ -329,7 +329,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         end = now
     _writer(data_dir, "simulate")
     store = open_store(data_dir, synchronous="NORMAL")
-    recorder = Recorder(store, tz, config.accounting.max_gap_s)
+    recorder = recorder_for(config, store)
     home = VirtualHome(config, start=start)
     t0 = time.perf_counter()
     days_total = (end - start).total_seconds() / 86_400
@@ -349,7 +349,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         result = recorder.ingest_bulk(chunks())
     outages = 0
     if result is not None:
-        tracker = outage_tracker(config, store)
+        tracker = outage_tracker_for(config, store)
         tracker.add_evidence(home.evidence_between(start_ms, to_ms(end)))
         outages = tracker.rebuild(result[1], result[2] + 1)
     store.checkpoint()
@@ -415,7 +415,7 @@ def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from homegrid.hub.recorder import Recorder
+    from homegrid.hub.parts import outage_tracker_for, recorder_for
     from homegrid.hub.service import open_store
     from homegrid.readings import Limits, from_ms
     from homegrid.readings.csvfile import ImportCounts
@@ -428,7 +428,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     fmt = args.format or ("tesla-history" if path.suffix.lower() == ".json" else "csv")
     _writer(data_dir, "import")
     store = open_store(data_dir, synchronous="NORMAL")
-    recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
+    recorder = recorder_for(config, store)
     problems: list = []
     counts = ImportCounts()
     # the stored lookup runs inside ingest_bulk's transaction: it also sees this file's earlier blocks
@@ -449,7 +449,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"skipped: {p}", file=sys.stderr)
         if len(problems) > 20:
             print(f"... and {len(problems) - 20} more skipped rows", file=sys.stderr)
-    outages = 0 if result is None else outage_tracker(config, store).rebuild(result[1], result[2] + 1)
+    outages = 0 if result is None else outage_tracker_for(config, store).rebuild(result[1], result[2] + 1)
     store.checkpoint()
     store.close()
     duplicates = f", {counts.duplicates} duplicate rows dropped" if counts.duplicates else ""
@@ -569,16 +569,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def outage_tracker(config: Config, store: Store, writer: bool = True) -> OutageTracker:
-    from homegrid.hub.outages import OutageTracker
-    from homegrid.hub.service import OUTAGE_GAP_MS
-
-    return OutageTracker(store, config.site.tz, OUTAGE_GAP_MS, round(config.outages.merge_gap_s * 1000),
-                         writer=writer)
-
-
 def cmd_outages(args: argparse.Namespace) -> int:
     from homegrid.api.app import default_outage_dates
+    from homegrid.hub.parts import outage_tracker_for
     from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
 
@@ -588,7 +581,7 @@ def cmd_outages(args: argparse.Namespace) -> int:
         raise UsageError("--to is before --from")
     store = open_store(data_dir)
     try:
-        rep = outage_tracker(config, store, writer=False).report(local_day_bounds(first, config.site.tz)[0],
+        rep = outage_tracker_for(config, store, writer=False).report(local_day_bounds(first, config.site.tz)[0],
                                                    local_day_bounds(last, config.site.tz)[1])
     finally:
         store.close()
@@ -628,7 +621,8 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_quarantine_future(args: argparse.Namespace) -> int:
-    from homegrid.hub.recorder import DAY_MS, Recorder
+    from homegrid.hub.parts import outage_tracker_for, recorder_for
+    from homegrid.hub.recorder import DAY_MS
     from homegrid.hub.service import open_store
     from homegrid.readings import from_ms, parse_iso_time, to_ms
 
@@ -641,10 +635,10 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
     _writer(data_dir, "quarantine-future")
     store = open_store(data_dir)
     try:
-        recorder = Recorder(store, config.site.tz, config.accounting.max_gap_s)
+        recorder = recorder_for(config, store)
         moved = recorder.quarantine_after(after_ms, f"stored ahead of the clock: moved at {after.isoformat()}")
         if moved is not None:
-            tracker = outage_tracker(config, store)
+            tracker = outage_tracker_for(config, store)
             store.replace_outages(after_ms, 2**62, [])  # rebuild replaces what starts before the cut
             tracker.rebuild(after_ms - DAY_MS, after_ms)
     finally:

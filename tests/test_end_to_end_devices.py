@@ -19,11 +19,12 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from homegrid.api.serve import build_publisher
 from homegrid.config import load_config
 from homegrid.credentials import load_credentials
 from homegrid.devices.powerwall.simulator import Simulator
 from homegrid.glossary import EvChargingState, GridStatus
-from homegrid.hub.devices import build_devices, build_publisher
+from homegrid.hub.devices import build_devices
 from homegrid.hub.service import Hub
 from tests.broker import Mosquitto, mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
 

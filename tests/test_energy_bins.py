@@ -16,7 +16,7 @@ from homegrid.energy.bins import group_rows
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import local_day_bounds
 from homegrid.readings import to_ms
-from homegrid.store.schema import MAX_COLUMNS, MIN_COLUMNS, ROLLUP_COLUMNS, SUM_COLUMNS, BucketTable
+from homegrid.readings.rollup import MAX_COLUMNS, MIN_COLUMNS, ROLLUP_COLUMNS, SUM_COLUMNS, BucketTable
 
 from .conftest import NEW_YORK, steady_frame
 

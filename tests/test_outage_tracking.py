@@ -180,13 +180,13 @@ def test_imported_history_gives_the_same_events_via_cli_and_api(tmp_path, capsys
     text = capsys.readouterr().out
     assert "2025-03: Your battery saved you from 2 interruptions" in text and "40 min" in text
 
-    from homegrid.cli import outage_tracker
+    from homegrid.hub.parts import outage_tracker_for
     from homegrid.hub.queries import Queries
     from homegrid.hub.service import open_store
 
     config = Config().check()
     store = open_store(data)
-    app = create_app(Queries(store, config.site.tz), outages=outage_tracker(config, store).report)
+    app = create_app(Queries(store, config.site.tz), outages=outage_tracker_for(config, store).report)
     body = TestClient(app).get("/api/v1/outages", params={"from": "2025-03-01", "to": "2025-03-31"}).json()
     assert body["events"] == rep["events"] and body["months"] == rep["months"]
     assert TestClient(app).get("/api/v1/outages", params={"from": "2025-03-31", "to": "2025-03-01"}).status_code == 422

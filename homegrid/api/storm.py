@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any, Literal
 
@@ -11,9 +10,7 @@ from pydantic import BaseModel
 
 from homegrid.api.security import actor_of
 
-__all__ = ["add_storm_routes", "storm_switch"]
-
-log = logging.getLogger(__name__)
+__all__ = ["add_storm_routes"]
 
 
 class StormSwitch(BaseModel):
@@ -22,14 +19,6 @@ class StormSwitch(BaseModel):
 
     mode: Literal["on", "off", "auto"]
     until: datetime | None = None
-
-
-def storm_switch(watch: Any, mode: str, until: datetime | None = None, *, by: str) -> None:
-    """Flip storm mode's switch (from the API, MQTT or the command line); ``by`` names who, for the log."""
-    if until is not None and until.tzinfo is None:
-        raise ValueError("'until' needs a UTC offset")
-    watch.set_manual({"on": True, "off": False, "auto": None}[mode], until)
-    log.info("storm switch: %s%s (%s)", mode, "" if until is None else f" until {until.isoformat()}", by)
 
 
 def add_storm_routes(app: FastAPI, watch: Any) -> None:
@@ -46,7 +35,7 @@ def add_storm_routes(app: FastAPI, watch: Any) -> None:
         if watch is None:
             raise HTTPException(status_code=409, detail="storm mode is not enabled ([storm] enabled = true)")
         try:
-            storm_switch(watch, switch.mode, switch.until, by=actor_of(request))
+            watch.switch(switch.mode, switch.until, by=actor_of(request))
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         return {"enabled": True, **watch.status}

@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homegrid.readings import Reading
 
-__all__ = ["Device", "DeviceError"]
+if TYPE_CHECKING:
+    from homegrid.devices.control import BatteryControl
+
+__all__ = ["BatteryFigures", "Device", "DeviceError"]
 
 
 class DeviceError(RuntimeError):
     """A device could not be read (timeout, bad reply, gone)."""
+
+
+@dataclass(frozen=True)
+class BatteryFigures:
+    """What a device knows of its battery that its readings do not say (for the backup estimate).
+
+    Attributes
+    ----------
+    capacity_wh : float
+        Usable energy of the full battery. [Wh]
+    max_discharge_w : float
+        The most the battery gives. [W]
+    efficiency : float
+        Share of the stored energy that reaches the home. [-]
+    hidden_percent : float
+        Part of the pack below the reported 0 %. [%]
+    """
+
+    capacity_wh: float
+    max_discharge_w: float
+    efficiency: float
+    hidden_percent: float
 
 
 class Device(abc.ABC):
@@ -37,3 +64,11 @@ class Device(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; the default has none."""
+
+    def battery_control(self) -> BatteryControl | None:
+        """What the hub may change on this device's battery (reserve, operation mode); None: nothing."""
+        return None
+
+    def battery_figures(self) -> BatteryFigures | None:
+        """The battery's figures its readings do not say; None: the readings say all there is."""
+        return None

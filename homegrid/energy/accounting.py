@@ -4,7 +4,7 @@
 hour, ...) holding the energy of each category, the flows, the car's sources,
 the imbalance between sources and sinks (``unaccounted``), and a few state
 statistics. These rows are the store's rollups; coarser rollups are sums of
-finer ones (see ``homegrid.store.schema.SUM_COLUMNS``).
+finer ones (see ``homegrid.readings.rollup.SUM_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from homegrid.energy.integrate import (
 )
 from homegrid.glossary import COUNTERS, ENERGY_CATEGORIES, FLOWS, GridStatus
 from homegrid.readings import ReadingFrame
-from homegrid.store.schema import ROLLUP_COLUMNS, BucketTable
+from homegrid.readings.rollup import ROLLUP_COLUMNS, BucketTable
 
 __all__ = ["account", "active_spans"]
 

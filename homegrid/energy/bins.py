@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from homegrid.store.schema import MAX_COLUMNS, MIN_COLUMNS, BucketTable
+from homegrid.readings.rollup import MAX_COLUMNS, MIN_COLUMNS, BucketTable
 
 __all__ = ["group_rows"]
 

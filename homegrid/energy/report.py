@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 
 from homegrid.glossary import EV_SOURCES, FLOWS
-from homegrid.store.schema import ENERGY_KEYS
+from homegrid.readings.rollup import ENERGY_KEYS
 
 __all__ = ["energy_report", "ev_parts_wh", "self_powered_percent"]
 

@@ -1,7 +1,7 @@
 """The devices a config asks for, built with their secrets; and one trial poll of each.
 
-Used by ``homegrid serve`` (the hub polls what :func:`build_devices` returns) and
-``homegrid devices test`` (:func:`try_devices`).
+Used by ``homegrid serve`` (the hub polls what :func:`build_devices` returns; its MQTT publisher is built
+in :mod:`homegrid.api.serve`) and ``homegrid devices test`` (:func:`try_devices`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from homegrid.glossary import display_value
 from homegrid.hub.poller import EXPECTED_FAILURES, describe
 from homegrid.readings import Reading
 
-__all__ = ["DeviceTrial", "build_battery_control", "build_devices", "build_powerwall", "build_publisher", "build_storm",
-           "try_devices"]
+__all__ = ["DeviceTrial", "build_battery_control", "build_devices", "build_powerwall", "build_storm", "try_devices"]
 
 log = logging.getLogger(__name__)
 
@@ -84,34 +83,10 @@ def build_devices(
     return devices
 
 
-def build_publisher(config: Config, credentials: Credentials) -> Any:
-    """The MQTT publisher when ``[mqtt] publish`` is on, else None."""
-    if config.mqtt is None or not config.mqtt.publish:
-        return None
-    from homegrid.api.mqtt import MqttPublisher
-
-    m = config.mqtt
-    password = credentials.get("mqtt", "password") if m.username else None  # MQTT 3.1.1: no password alone
-    return MqttPublisher(
-        host=m.host, port=m.port, username=m.username or None, password=password.reveal() if password else None,
-        client_id=m.client_id, topic_prefix=m.topic_prefix, discovery_prefix=m.discovery_prefix,
-        node_id=_node_id(config.site.name),
-    )
-
-
 def build_battery_control(device: Device) -> BatteryControl | None:
     """What the hub may change on the battery of ``device`` (reserve, operation mode), or None."""
-    from homegrid.devices.powerwall import PowerwallGateway
-
-    if isinstance(device, PowerwallGateway):
-        from homegrid.devices.powerwall.control import PowerwallControl
-
-        return PowerwallControl(device.client)  # type: ignore[arg-type]
-    if type(device).__name__ == "VirtualHome":
-        from homegrid.devices.virtual.control import VirtualControl
-
-        return VirtualControl(device)  # type: ignore[arg-type]
-    return None
+    control = getattr(device, "battery_control", None)  # a device that is not a Device subclass has none
+    return None if control is None else control()
 
 
 def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,
@@ -132,11 +107,6 @@ def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,
     policy = StormPolicy(reserve_percent=st.reserve_percent, events=st.events, min_severity=st.min_severity or None,
                          lead_h=st.lead_h, hold_h=st.hold_h, settle_s=st.settle_s)
     return StormWatch(control, Path(data_dir) / "storm.json", policy, source, clock=clock)
-
-
-def _node_id(name: str) -> str:
-    slug = "".join(c if c.isascii() and c.isalnum() else "_" for c in name.lower()).strip("_")
-    return slug or "home"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from homegrid.glossary import EV_SOURCES, FLOWS
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import DAY_MS
 from homegrid.readings import from_ms
-from homegrid.store.schema import ENERGY_KEYS
+from homegrid.readings.rollup import ENERGY_KEYS
 
 __all__ = ["ROLLUP_CSV_COLUMNS", "Coverage", "coverage", "describe_pruned", "rollup_csv_chunks"]
 

@@ -8,15 +8,16 @@ the recorder's flush (readings are committed as soon as they arrive, at most eve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,21 +27,19 @@ from homegrid.energy.outages import VOLTAGE_DOWN_V
 from homegrid.glossary import GridStatus
 from homegrid.hub.devices import build_battery_control, build_storm
 from homegrid.hub.notify import Notifier
-from homegrid.hub.outages import OutageTracker
+from homegrid.hub.parts import OUTAGE_GAP_MS, outage_tracker_for, recorder_for
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import Recorder
 from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
 
-__all__ = ["DeviceHealth", "Hub", "Publisher", "open_store"]
+__all__ = ["OUTAGE_GAP_MS", "DeviceHealth", "Hub", "Publisher", "SimulatedHistory", "open_store"]
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "homegrid.db"
 LATENCY_SAMPLES = 2048
-OUTAGE_GAP_MS = 30_000  # readings further apart: nobody was looking (the tracker widens it for sparse data)
 OUTAGE_CHECK_S = 5.0
 OUTAGE_MARK_S = 60.0  # the detection high-water mark is moved at most this often (a kill re-detects the rest)
 MAX_BUFFERED = 17_280  # a day of 5 s polls held in memory while the store refuses writes
@@ -61,13 +60,43 @@ def _off_grid(reading: Reading) -> bool:
 
 
 class Publisher(Protocol):
-    """Where live readings go besides the store (the MQTT publisher)."""
+    """Where the hub's live news goes besides the store: the interface the hub owns and publishes through.
+
+    The MQTT publisher (:class:`homegrid.api.mqtt.MqttPublisher`, built by :mod:`homegrid.api.serve`) is one.
+    The ``publish*`` methods say whether the message was handed over; none may stop recording.
+    """
 
     def start(self) -> None: ...
 
-    def publish(self, reading: Reading) -> bool: ...
-
     def stop(self) -> None: ...
+
+    def publish(self, reading: Reading) -> bool:
+        """A reading accepted from a device."""
+
+    def publish_event(self, kind: str, payload: dict[str, Any]) -> bool:
+        """A grid event (outage started, ended) for the owner's notifications."""
+
+    def publish_text(self, topic: str, text: str, retain: bool = True) -> bool:
+        """A state on a topic of the publisher's (as :meth:`add_switch` named it)."""
+
+    def device_states(self, devices: Iterable[dict[str, Any]]) -> None:
+        """Each device's liveness, as :meth:`Hub.live` gives it."""
+
+    def add_switch(self, object_id: str, name: str, on_command: Callable[[bytes], None]) -> str:
+        """A switch the owner can flip (storm mode); ``on_command`` gets its payloads; returns its state topic."""
+
+    def status(self) -> dict[str, Any]:
+        """The publisher's health for ``/api/v1/live``."""
+
+
+@runtime_checkable
+class SimulatedHistory(Protocol):
+    """A device that can write its own past (the virtual home): a new store is backfilled from it."""
+
+    @property
+    def now(self) -> datetime: ...
+
+    def simulate(self, end: datetime, step_s: float = 60.0) -> ReadingFrame: ...
 
 
 class Hub:
@@ -103,14 +132,12 @@ class Hub:
         self.data_dir = Path(data_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.store = open_store(data_dir)
-        self.recorder = Recorder(self.store, config.site.tz, config.accounting.max_gap_s)
+        self.recorder = recorder_for(config, self.store)
         self.queries = Queries(self.store, config.site.tz)
         self.publisher = publisher
         self.notifier = Notifier(config.outages.notify_command, config.outages.notify_url,
-                                 publisher if config.outages.notify_mqtt and hasattr(publisher, "publish_event")
-                                 else None)
-        self.outages = OutageTracker(self.store, config.site.tz, max_gap_ms=OUTAGE_GAP_MS,
-                                     merge_gap_ms=round(config.outages.merge_gap_s * 1000), notifier=self.notifier)
+                                 publisher if config.outages.notify_mqtt else None)
+        self.outages = outage_tracker_for(config, self.store, notifier=self.notifier)
         self._evidence_seen: set[tuple[int, str, str, str]] = set()
         self._evidence: deque[GridEvidence] = deque()
         self._outages_checked = 0.0
@@ -123,7 +150,6 @@ class Hub:
                 device = VirtualHome(config, clock=self.clock, start=self._virtual_start())
                 self._resume(device)
             devices = [(device, config.server.poll_interval_s)]
-        self._virtual = type(devices[0][0]).__name__ == "VirtualHome"
         span = self.store.time_range()
         last_ms = None if span is None else span[1]
         self.pollers = [
@@ -137,7 +163,7 @@ class Hub:
         self.control = build_battery_control(self.device)
         self.storm = build_storm(config, self.control, Path(data_dir), self.clock)
         self._storm_topic: str | None = None
-        if self.storm is not None and publisher is not None and hasattr(publisher, "add_switch"):
+        if self.storm is not None and publisher is not None:
             self._storm_topic = publisher.add_switch("storm", "Storm mode", self._storm_command)
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
@@ -174,16 +200,16 @@ class Hub:
 
     def backfill(self) -> int:
         """On a first start with the virtual home, write recent history so days show at once."""
-        if not self._virtual or self.store.time_range() is not None:
-            return 0
         home = self.device
+        if not isinstance(home, SimulatedHistory) or self.store.time_range() is not None:
+            return 0
         now = self.clock()
-        if home.now >= now - timedelta(minutes=1):  # type: ignore[attr-defined]
+        if home.now >= now - timedelta(minutes=1):
             return 0
         log.info("first start: writing %.1f days of virtual history", self.config.server.backfill_days)
         from homegrid.progress import progress
 
-        start = home.now  # type: ignore[attr-defined]
+        start = home.now
         days = (now - start).total_seconds() / 86_400
 
         def daily() -> Iterator[ReadingFrame]:  # a day at a time, so the bar moves
@@ -191,7 +217,7 @@ class Hub:
                 t = start
                 while t < now:
                     nxt = min(t + timedelta(days=1), now)
-                    yield home.simulate(end=nxt, step_s=60.0)  # type: ignore[attr-defined]
+                    yield home.simulate(end=nxt, step_s=60.0)
                     bar.update(round((nxt - t).total_seconds() / 86_400, 1))
                     t = nxt
 
@@ -246,12 +272,7 @@ class Hub:
 
     def _storm_command(self, payload: bytes) -> None:
         """``ON`` / ``OFF`` / ``AUTO`` from MQTT (a Home Assistant switch)."""
-        from homegrid.api.storm import storm_switch
-
-        mode = payload.decode(errors="replace").strip().lower()
-        if mode not in ("on", "off", "auto"):
-            raise ValueError(f"storm command {mode!r}: expected ON, OFF or AUTO")
-        storm_switch(self.storm, mode, by="MQTT")
+        self.storm.switch(payload.decode(errors="replace").strip().lower(), by="MQTT")
 
     async def _availability_loop(self) -> None:
         """Tell MQTT each device's availability (live or not) as it changes; checked every second."""
@@ -300,11 +321,8 @@ class Hub:
         from homegrid.hub.backup import backup_report
 
         values = self.live()[1]
-        kwargs: dict[str, Any] = {}
-        if self._virtual:  # its state of charge counts usable energy only, down to 0 %
-            v = self.config.virtual
-            kwargs = {"hidden_percent": 0.0, "efficiency": math.sqrt(v.battery_round_trip),
-                      "max_discharge_w": v.battery_kw * 1000.0, "capacity_wh": v.battery_kwh * 1000.0}
+        figures = getattr(self.device, "battery_figures", lambda: None)()  # what its readings do not say
+        kwargs: dict[str, Any] = {} if figures is None else dataclasses.asdict(figures)
         return backup_report(self.store, self.config.site.tz, values, to_ms(self.clock()),
                              max_gap_s=self.config.accounting.max_gap_s, **kwargs)
 
@@ -410,8 +428,7 @@ class Hub:
             "poll_to_store_ms": self.latency_ms(),
             "notifications": self.notifier.status(),
             "storm": None if self.storm is None else self.storm.status,
-            "mqtt": self.publisher.status() if self.publisher is not None and hasattr(self.publisher, "status")
-            else None,
+            "mqtt": None if self.publisher is None else self.publisher.status(),
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
             "last_reading": None if span is None else from_ms(span[1]).isoformat(),
             "tasks": self.supervisor.status(),
@@ -432,7 +449,7 @@ class Hub:
         tasks = [start(f"poller {i} ({p.health.name})", partial(p.run, self._stopping), p.health.crashed)
                  for i, p in enumerate(self.pollers)]
         tasks += [start("flush", self._flush_loop), start("prune", self._prune_loop)]
-        if self.publisher is not None and hasattr(self.publisher, "device_states"):
+        if self.publisher is not None:
             tasks.append(start("availability", self._availability_loop))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
@@ -453,25 +470,14 @@ class Hub:
             log.error("stopping with %d readings not written, now lost: %s", len(self._buffer),
                       self._last_store_error or "the store refused them")
 
-    async def run(self, host: str | None = None, port: int | None = None, sockets: list | None = None) -> None:
-        """Backfill if new, then poll, record and serve until stopped (on ``sockets`` when given: bound before)."""
+    async def run(self, app: Any, host: str | None = None, port: int | None = None,
+                  sockets: list | None = None) -> None:
+        """Backfill if new, then poll, record and serve ``app`` (an ASGI app, see :mod:`homegrid.api.serve`)
+        until stopped (on ``sockets`` when given: bound before)."""
         import uvicorn
 
-        from homegrid.api.app import create_app
-
         await asyncio.to_thread(self.prepare)
-        app = create_app(self.queries, health=self.status, live=self.live, outages=self.outages.report,
-                         backup=self.backup)
-        app.state.units = self.config.site.unit_system
-        from homegrid.api.security import install_security, policy_for
-        from homegrid.api.settings import add_settings_routes
-        from homegrid.api.storm import add_storm_routes
-        from homegrid.owner import OwnerKey
-
-        add_storm_routes(app, self.storm)
-        add_settings_routes(app, self.control, self.storm)
         host = host or self.config.server.host
-        install_security(app, policy_for(self.config.server, OwnerKey(self.data_dir), host))
         server = uvicorn.Server(
             uvicorn.Config(
                 app,

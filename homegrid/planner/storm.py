@@ -93,6 +93,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The owner's switch by name: on, off, automatic (:meth:`StormWatch.switch`).
+SWITCH_MODES: dict[str, bool | None] = {"on": True, "off": False, "auto": None}
+
 #: NWS events that turn storm mode on whatever their severity (``min_severity`` adds the rest).
 DEFAULT_EVENTS: tuple[str, ...] = STORM_EVENTS
 #: VTEC actions that end the event a message is about.
@@ -592,6 +595,16 @@ class StormWatch:
         if self._loop is not None and self._wake is not None:
             with contextlib.suppress(RuntimeError):  # the loop has closed
                 self._loop.call_soon_threadsafe(self._wake.set)
+
+    def switch(self, mode: str, until: datetime | None = None, *, by: str) -> None:
+        """The owner's switch by name, ``on``, ``off`` or ``auto`` (from the API, MQTT or the command line);
+        ``by`` names who, for the log. Raises :class:`ValueError` for another mode or a naive ``until``."""
+        if mode not in SWITCH_MODES:
+            raise ValueError(f"storm switch {mode!r}: expected on, off or auto")
+        if until is not None and until.tzinfo is None:
+            raise ValueError("'until' needs a UTC offset")
+        self.set_manual(SWITCH_MODES[mode], until)
+        log.info("storm switch: %s%s (%s)", mode, "" if until is None else f" until {until.isoformat()}", by)
 
     def update_alerts(self, feed: AlertFeed | Sequence[Alert] | None, when: datetime | None = None) -> None:
         """Use these alerts from now on (None: the feed could not be read)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from homegrid.readings import GridEvidence, ReadingFrame
-from homegrid.store.schema import BucketTable
+from homegrid.readings.rollup import BucketTable
 
 __all__ = ["STEPS", "GridEvidence", "Quarantined", "Store"]
 

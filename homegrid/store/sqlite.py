@@ -26,9 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from homegrid.readings import ReadingFrame
-from homegrid.store.base import STEPS, GridEvidence, Quarantined, Store
-from homegrid.store.files import private_dir, private_file
-from homegrid.store.schema import (
+from homegrid.readings.rollup import (
     MAX_COLUMNS,
     MIN_COLUMNS,
     RAW_COLUMNS,
@@ -36,6 +34,8 @@ from homegrid.store.schema import (
     SUM_COLUMNS,
     BucketTable,
 )
+from homegrid.store.base import STEPS, GridEvidence, Quarantined, Store
+from homegrid.store.files import private_dir, private_file
 
 __all__ = ["SQLiteStore"]
 

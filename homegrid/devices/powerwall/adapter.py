@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from homegrid.devices.base import Device, DeviceError
+from homegrid.devices.control import BatteryControl
 from homegrid.devices.powerwall.replies import (
     GridFault,
     Operation,
@@ -169,3 +170,9 @@ class PowerwallGateway(Device):
         close = getattr(self.client, "close", None)
         if close is not None:
             await asyncio.to_thread(close)
+
+    def battery_control(self) -> BatteryControl:
+        """The gateway's backup reserve and operation mode, set through its client."""
+        from homegrid.devices.powerwall.control import PowerwallControl
+
+        return PowerwallControl(self.client)  # type: ignore[arg-type]

@@ -9,10 +9,26 @@ without grid charging. It has no tariff, so it does not take ``autonomous``.
 
 from __future__ import annotations
 
-from homegrid.devices.control import check_mode, check_reserve
-from homegrid.devices.virtual.home import VIRTUAL_MODES, VirtualHome
+from typing import Protocol
 
-__all__ = ["VirtualControl"]
+from homegrid.devices.control import check_mode, check_reserve
+
+__all__ = ["VIRTUAL_MODES", "VirtualControl"]
+
+#: The operation modes the virtual home dispatches (it has no tariff for ``autonomous``).
+VIRTUAL_MODES = ("self_consumption", "backup")
+
+
+class _Battery(Protocol):
+    """What of the virtual home its control uses (:class:`~homegrid.devices.virtual.home.VirtualHome`)."""
+
+    @property
+    def backup_reserve_percent(self) -> float: ...
+
+    @property
+    def operation_mode(self) -> str: ...
+
+    def set_battery(self, reserve_percent: float | None = None, mode: str | None = None) -> None: ...
 
 
 class VirtualControl:
@@ -28,7 +44,7 @@ class VirtualControl:
     modes = VIRTUAL_MODES
     why_not = None
 
-    def __init__(self, home: VirtualHome) -> None:
+    def __init__(self, home: _Battery) -> None:
         self.home = home
 
     def read(self) -> float:

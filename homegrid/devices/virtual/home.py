@@ -43,9 +43,11 @@ from datetime import UTC, datetime
 import numpy as np
 
 from homegrid.config import Config
-from homegrid.devices.base import Device
+from homegrid.devices.base import BatteryFigures, Device
+from homegrid.devices.control import BatteryControl
 from homegrid.devices.virtual import ev as ev_model
 from homegrid.devices.virtual.battery import BatterySpec, islanded, self_powered
+from homegrid.devices.virtual.control import VIRTUAL_MODES, VirtualControl
 from homegrid.devices.virtual.faults import grid_faults
 from homegrid.devices.virtual.load import load_power
 from homegrid.devices.virtual.outages import in_outage, outage_overlap, outage_schedule
@@ -61,8 +63,6 @@ INSTALLED = datetime(2020, 1, 1, tzinfo=UTC)
 POLL_STEP_S = 5.0
 START_BATTERY_PERCENT = 60.0
 START_CAR_PERCENT = 70.0
-#: The operation modes the virtual home dispatches (it has no tariff for ``autonomous``).
-VIRTUAL_MODES = ("self_consumption", "backup")
 _CHUNK = 16_384  # steps computed together (bounds temporary memory)
 _YEAR_S = 365.25 * 86400.0
 _CONNECTED = float(GridStatus.CONNECTED)
@@ -321,6 +321,16 @@ class VirtualHome(Device):
         self._config = replace(self._config, virtual=replace(v, backup_reserve_percent=reserve))
         hold = 100.0 if self._mode == "backup" else reserve
         self._params = replace(self._params, reserve_wh=self._params.capacity_wh * hold / 100.0)
+
+    def battery_control(self) -> BatteryControl:
+        """The virtual battery's reserve and mode (:meth:`set_battery`)."""
+        return VirtualControl(self)
+
+    def battery_figures(self) -> BatteryFigures:
+        """Its state of charge counts usable energy only, down to 0 %; it loses the same share each way."""
+        v = self._config.virtual
+        return BatteryFigures(capacity_wh=v.battery_kwh * 1000.0, max_discharge_w=v.battery_kw * 1000.0,
+                              efficiency=math.sqrt(v.battery_round_trip), hidden_percent=0.0)
 
     @property
     def now(self) -> datetime:

@@ -1,4 +1,5 @@
-"""What the store keeps: raw reading columns and rollup columns, named from the glossary."""
+"""Rollup rows: the columns a bucket of readings adds up to (energies, flows, SoC statistics), named from the
+glossary, and the table that holds them (made by ``homegrid.energy``, kept by ``homegrid.store``)."""
 
 from __future__ import annotations
 
