@@ -1,7 +1,9 @@
 """Outage events kept up to date from the store: live after each flush, in bulk after an import.
 
 Detection itself is :func:`homegrid.energy.outages.detect_grid_events` (pure); this module
-feeds it stored readings and evidence over a window, stores the interruptions and the grid
+feeds it stored readings and evidence over a window (only the grid status and voltage, and none at
+all where neither was ever written and there is no evidence; the powers an event's figures need are
+read over that event's rows alone), stores the interruptions and the grid
 disturbances it finds (they survive restarts: a restarted hub re-detects from what is
 stored, marking what it did not see), and notifies when an interruption starts and ends.
 Disturbances (fault-log entries with no islanding evidence) are listed, never announced.
