@@ -19,7 +19,10 @@ from homegrid.energy.outage_events import Outage
 from homegrid.energy.outage_wording import saved_sentence
 from homegrid.readings.model import ReadingFrame
 
-__all__ = ["DARK_W", "EMPTY_SOC_PERCENT", "FIGURES_MAX_GAP_MS", "monthly_summary", "outage_figures"]
+__all__ = [
+    "DARK_W", "EMPTY_SOC_PERCENT", "FIGURES_COLUMNS", "FIGURES_MAX_GAP_MS", "figures_rows", "monthly_summary",
+    "outage_figures",
+]
 
 #: A home drawing no more than this while the grid is down is dark. [W]
 DARK_W = 10.0
@@ -28,6 +31,30 @@ EMPTY_SOC_PERCENT = 1.0
 #: Power samples further apart are not bridged when figuring an event's energy (the
 #: accounting default). [ms]
 FIGURES_MAX_GAP_MS = 300_000
+#: The reading columns :func:`outage_figures` reads.
+FIGURES_COLUMNS = ("home_power", "battery_soc", "battery_power", "solar_power")
+
+
+def figures_rows(outage: Outage, time_ms: np.ndarray, *, max_gap_ms: int = FIGURES_MAX_GAP_MS) -> tuple[int, int]:
+    """The rows ``[j0, j1)`` of sorted reading times that :func:`outage_figures` reads for an event: those
+    within ``max_gap_ms`` of it and the one reading either side of them (so a caller may read the power
+    columns over these rows alone, with the same figures).
+
+    Parameters
+    ----------
+    outage : Outage
+    time_ms : array of int64
+        Reading times, sorted. [ms]
+    max_gap_ms : int
+        Power samples further apart are not bridged. [ms]
+    """
+    start = int(outage.start_ms)
+    if outage.end_ms is not None:
+        end = int(outage.end_ms)
+    else:
+        end = max(start, int(time_ms[-1])) if len(time_ms) else start
+    j0, j1 = np.searchsorted(time_ms, [start - max_gap_ms, end + max_gap_ms], side="left")
+    return max(int(j0) - 1, 0), min(int(j1) + 1, len(time_ms))
 
 
 def outage_figures(outage: Outage, frame: ReadingFrame, *, max_gap_ms: int = FIGURES_MAX_GAP_MS) -> dict[str, Any]:
@@ -71,17 +98,12 @@ def outage_figures(outage: Outage, frame: ReadingFrame, *, max_gap_ms: int = FIG
         end = int(outage.end_ms)
     else:
         end = max(start, int(frame.time_ms[-1])) if len(frame) else start
-    # only the readings around the event matter: the one before, those inside, the one after
-    j0, j1 = np.searchsorted(frame.time_ms, [start - max_gap_ms, end + max_gap_ms], side="left")
-    j0, j1 = max(int(j0) - 1, 0), min(int(j1) + 1, len(frame))
+    j0, j1 = figures_rows(outage, frame.time_ms, max_gap_ms=max_gap_ms)
     t = frame.time_ms[j0:j1]
     i0 = int(np.searchsorted(t, start, side="left"))
     i1 = int(np.searchsorted(t, end, side="left" if outage.end_ms is not None else "right"))
     n_in = max(0, i1 - i0)
-    home = frame.column("home_power")[j0:j1]
-    soc = frame.column("battery_soc")[j0:j1]
-    bat = frame.column("battery_power")[j0:j1]
-    sol = frame.column("solar_power")[j0:j1]
+    home, soc, bat, sol = (frame.column(name)[j0:j1] for name in FIGURES_COLUMNS)
     edges = np.array([start, max(end, start)], dtype=np.int64)
     gap_s = max_gap_ms / 1000.0
 

@@ -1,7 +1,9 @@
 """Outage events kept up to date from the store: live after each flush, in bulk after an import.
 
 Detection itself is :func:`homegrid.energy.outages.detect_grid_events` (pure); this module
-feeds it stored readings and evidence over a window, stores the interruptions and the grid
+feeds it stored readings and evidence over a window (only the grid status and voltage, and none at
+all where neither was ever written and there is no evidence; the powers an event's figures need are
+read over that event's rows alone), stores the interruptions and the grid
 disturbances it finds (they survive restarts: a restarted hub re-detects from what is
 stored, marking what it did not see), and notifies when an interruption starts and ends.
 Disturbances (fault-log entries with no islanding evidence) are listed, never announced.
@@ -28,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from homegrid.energy.outage_figures import FIGURES_COLUMNS, figures_rows
 from homegrid.energy.outages import (
     Disturbance,
     Outage,
@@ -47,6 +50,7 @@ __all__ = ["CHECKED_KEY", "OutageTracker", "mark_unchecked"]
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
+DETECTION_COLUMNS = ("grid_status", "grid_voltage")  # what detection reads besides the evidence
 LIVE_LOOKBACK_MS = 3_600_000  # a live update re-reads the last hour (and any event still open)
 EVIDENCE_LOOKBACK_MS = DAY_MS  # and back to new evidence, at most this far (a gateway's log spans about a day)
 OPEN_KEY = "outages_open"  # events announced as started and not yet ended, kept across restarts
@@ -149,11 +153,16 @@ class OutageTracker:
         """
         margin = self.max_gap_ms + self.merge_gap_ms
         read_start, read_end = start_ms - margin, end_ms + margin
+        grid_columns = [c for c in DETECTION_COLUMNS if c in self.store.written_columns()]
         span = self.store.time_range()
         data_start, data_end = (span[0], span[1] + 1) if span else (read_start, end_ms)
         while True:
-            frame = self.store.read_readings(read_start, read_end)
             evidence = self.store.read_evidence(read_start, read_end)
+            if not grid_columns and not evidence:  # nothing to detect from (an import of powers alone)
+                return [], [], read_end
+            frame = self.store.read_readings(read_start, read_end, columns=grid_columns)
+            if not frame.columns and not evidence:
+                return [], [], read_end
             found, disturbances = self._outages(frame, evidence, now_ms)
             open_late = [o for o in found if o.end_ms is None or o.end_ms >= read_end - margin]
             first = int(frame.time_ms[0]) if len(frame) else read_end
@@ -164,7 +173,7 @@ class OutageTracker:
                 read_start = max(data_start, read_start - DAY_MS)
             else:
                 break
-        events = [self._event(o, frame) for o in found if start_ms <= o.start_ms < end_ms]
+        events = [self._event(o, frame.time_ms) for o in found if start_ms <= o.start_ms < end_ms]
         kept = [self._disturbance(d) for d in disturbances if start_ms <= d.time_ms < end_ms]
         return events, kept, read_end
 
@@ -184,7 +193,13 @@ class OutageTracker:
     def _disturbance(d: Disturbance) -> dict[str, Any]:
         return _json_ready(asdict(d))
 
-    def _event(self, outage: Outage, frame: ReadingFrame) -> dict[str, Any]:
+    def _event(self, outage: Outage, time_ms: np.ndarray) -> dict[str, Any]:
+        """The stored event: detection's fields and :func:`outage_figures` from the power columns, read over
+        the rows around the event alone (``time_ms``: the times of the rows detection read). [ms]"""
+        j0, j1 = figures_rows(outage, time_ms)
+        frame = ReadingFrame.empty()
+        if j1 > j0:
+            frame = self.store.read_readings(int(time_ms[j0]), int(time_ms[j1 - 1]) + 1, columns=FIGURES_COLUMNS)
         figures = outage_figures(outage, frame)
         event = {k: v for k, v in asdict(outage).items() if k != "evidence"}
         event["evidence"] = list(outage.evidence)

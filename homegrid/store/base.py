@@ -10,14 +10,14 @@ midnight, with their local date).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from homegrid.readings import GridEvidence, ReadingFrame
-from homegrid.readings.rollup import BucketTable
+from homegrid.readings.rollup import RAW_COLUMNS, BucketTable
 
 __all__ = ["STEPS", "GridEvidence", "Quarantined", "Store"]
 
@@ -43,8 +43,17 @@ class Store(abc.ABC):
         """Insert or replace readings (same timestamp: the new row wins). Returns rows written."""
 
     @abc.abstractmethod
-    def read_readings(self, start_ms: int, end_ms: int) -> ReadingFrame:
-        """Raw readings with ``start_ms <= time < end_ms``, sorted."""
+    def read_readings(self, start_ms: int, end_ms: int, columns: Sequence[str] | None = None) -> ReadingFrame:
+        """Raw readings with ``start_ms <= time < end_ms``, sorted.
+
+        ``columns``: only these raw columns (the rows are the same: a row that holds none of them still
+        gives its time); None: every column.
+        """
+
+    def written_columns(self) -> tuple[str, ...]:
+        """The raw columns that may hold values (this default: all of them; a store that keeps track says
+        which were ever written)."""
+        return RAW_COLUMNS
 
     @abc.abstractmethod
     def has_readings(self, start_ms: int, end_ms: int) -> bool:

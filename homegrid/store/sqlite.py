@@ -19,7 +19,7 @@ import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -221,12 +221,20 @@ class SQLiteStore(Store):
                 cols[name] = col
         return ReadingFrame(arr[:, 0].astype(np.int64), cols)
 
-    def read_readings(self, start_ms: int, end_ms: int) -> ReadingFrame:
+    def written_columns(self) -> tuple[str, ...]:
+        return self._columns()
+
+    def read_readings(self, start_ms: int, end_ms: int, columns: Sequence[str] | None = None) -> ReadingFrame:
         names = self._columns()
         if not names:
             return ReadingFrame.empty()
+        if columns is not None:
+            unknown = set(columns) - set(RAW_COLUMNS)
+            if unknown:
+                raise ValueError(f"not raw columns: {', '.join(sorted(unknown))}")
+            names = tuple(c for c in names if c in columns)
         rows = self._reader().execute(
-            f"SELECT ts, {', '.join(names)} FROM readings WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms)
+            f"SELECT {', '.join(('ts', *names))} FROM readings WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms)
         ).fetchall()
         return self._frame(rows, names)
 
