@@ -464,7 +464,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from homegrid.hub.export import coverage, describe_pruned, rollup_csv_chunks
+    from homegrid.hub.export import CHUNK_MS, coverage, describe_pruned, rollup_csv_chunks
     from homegrid.hub.queries import Queries
     from homegrid.hub.recorder import DAY_MS, local_day_bounds
     from homegrid.hub.service import open_store
@@ -505,8 +505,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             for i, text in enumerate(rollup_csv_chunks(queries, args.resolution, a, b)):
                 out.write(text)
                 rows += text.count("\n")
-                if i:  # after the header, a chunk is a day of minutes or 31 days of hours
-                    bar.update(1 if args.resolution == "minute" else 31)
+                if i:  # after the header
+                    bar.update(CHUNK_MS[args.resolution] // DAY_MS)
             return rows - 1
 
         with bar:
@@ -655,8 +655,6 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
 
 def _hub_bases(host: str, port: int) -> list[str]:
     """The hub's addresses for links: this machine's, and its name on the LAN when it listens beyond loopback."""
-    import socket
-
     if host in ("0.0.0.0", "::", ""):
         return [f"http://127.0.0.1:{port}", f"http://{socket.gethostname()}:{port}"]
     return [f"http://{f'[{host}]' if ':' in host else host}:{port}"]

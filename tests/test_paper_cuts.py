@@ -128,7 +128,7 @@ def test_export_rollups_write_each_bin_once_across_chunks(pruned, capsys, monkey
     """Chunks that end inside a bin (series gives a span's first bin whole) do not write that bin twice."""
     import homegrid.hub.export as export
 
-    monkeypatch.setattr(export, "_CHUNK_MS", {"hour": 90 * 60_000, "minute": 90_000})
+    monkeypatch.setattr(export, "CHUNK_MS", {"hour": 90 * 60_000, "minute": 90_000})
     assert main(["export", "--from", "2025-06-01", "--to", "2025-06-01", "--resolution", resolution,
                  "--data-dir", str(pruned)]) == 0
     times = [r["time"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]

@@ -147,8 +147,6 @@ def create_app(
 
     @app.get("/api/v1/site", summary="The site's time zone, today's local date and its units")
     def site() -> dict[str, Any]:
-        from datetime import datetime
-
         from homegrid.units import units_for_zone
 
         # app.state.units: the hub's [site] units; else by the zone's country

@@ -21,7 +21,7 @@ from homegrid.hub.recorder import DAY_MS
 from homegrid.readings import from_ms
 from homegrid.readings.rollup import ENERGY_KEYS
 
-__all__ = ["ROLLUP_CSV_COLUMNS", "Coverage", "coverage", "describe_pruned", "rollup_csv_chunks"]
+__all__ = ["CHUNK_MS", "ROLLUP_CSV_COLUMNS", "Coverage", "coverage", "describe_pruned", "rollup_csv_chunks"]
 
 #: the rollup CSV's columns after ``time`` (the bucket's start, local time with its offset): energies [Wh] per
 #: bucket, the car's energy by source (``ev_from_unknown``: no source named), seconds covered by readings and
@@ -36,7 +36,8 @@ ROLLUP_CSV_COLUMNS: tuple[str, ...] = (
     "soc_min",
     "soc_max",
 )
-_CHUNK_MS = {"minute": DAY_MS, "hour": 31 * DAY_MS}
+#: the span of rollups in each chunk of CSV text :func:`rollup_csv_chunks` yields after its header [ms]
+CHUNK_MS = {"minute": DAY_MS, "hour": 31 * DAY_MS}
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def rollup_csv_chunks(queries: Queries, step: str, start_ms: int, end_ms: int) -
     a, b = queries.stored(start_ms, end_ms)
     t = a
     while t < b:
-        nxt = min(t + _CHUNK_MS[step], b)
+        nxt = min(t + CHUNK_MS[step], b)
         table, labels, _, _ = queries.series(step, t, nxt)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

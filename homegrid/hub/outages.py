@@ -349,11 +349,10 @@ class OutageTracker:
     def covered(self, start_ms: int, end_ms: int) -> tuple[int, int] | None:
         """The part of ``[start_ms, end_ms)`` the hub has readings for (raw, or the minute rollups that
         outlive them), as ``(first, last)`` reading times; None when it has none. [ms]"""
-        spans = [x for x in (self.store.time_range(), self.store.rollup_range("minute")) if x is not None]
-        if not spans:
+        span = self.store.data_range()
+        if span is None:
             return None
-        first = max(start_ms, min(x[0] for x in spans))
-        last = min(end_ms - 1, max(x[1] for x in spans))
+        first, last = max(start_ms, span[0]), min(end_ms - 1, span[1])
         return (first, last) if first <= last else None
 
     def report(self, start_ms: int, end_ms: int) -> dict[str, Any]:

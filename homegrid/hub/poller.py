@@ -137,8 +137,6 @@ class DevicePoller:
         self.health.interval_s = interval_s
         #: polls failing this long make the device offline [s] (``[server] offline_after_s``; the hub sets it)
         self.offline_after_s = OFFLINE_AFTER_S
-        # the newest reading taken [ms UTC]; a restarted hub starts from the newest stored one
-        self._seen_ms: int | None = last_ms
         self.health.last_seen = None if last_ms is None else from_ms(last_ms).isoformat()
         self._failing_since_ms: int | None = None
         self._warnings = ThrottledWarning(log)
@@ -195,7 +193,6 @@ class DevicePoller:
         if reading.values:
             self.last_ms = reading.time_ms
             self.sink(reading, started)
-            self._seen_ms = reading.time_ms
             h.last_seen = from_ms(reading.time_ms).isoformat()
             h.quantities = sorted(reading.values)
         if evidence is not None and self.on_evidence is not None:
@@ -262,7 +259,7 @@ class DevicePoller:
         """``live``, ``stale`` or ``offline`` now (see :mod:`homegrid.hub.liveness`); kept in the health too."""
         h = self.health
         h.interval_s = self.reading_interval_s
-        h.state = device_state(to_ms(self.clock()), self._seen_ms, self._failing_since_ms, h.interval_s,
+        h.state = device_state(to_ms(self.clock()), self.last_ms, self._failing_since_ms, h.interval_s,
                                self.offline_after_s).value
         return h.state
 

@@ -90,12 +90,10 @@ class Queries:
         """A span cut to the stored data's (an empty span, ``start == end``, when none is inside), so that a
         request for the years 0001 to 9999 costs what the stored days cost. The stored data are the raw
         readings and the minute rollups, which outlive them (the raw retention)."""
-        spans = [s for s in (self.store.time_range(), self.store.rollup_range("minute")) if s is not None]
-        if not spans:
+        span = self.store.data_range()
+        if span is None:
             return start_ms, start_ms
-        first = min(s[0] for s in spans)
-        last = max(s[1] for s in spans) + MINUTE_MS  # a minute bucket's start holds the minute after it
-        a, b = max(start_ms, first), min(end_ms, last)
+        a, b = max(start_ms, span[0]), min(end_ms, span[1] + MINUTE_MS)  # a minute bucket holds the minute after it
         return (a, b) if a < b else (start_ms, start_ms)
 
     def _bin_floor(self, step: str, t_ms: int) -> int:

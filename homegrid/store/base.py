@@ -91,6 +91,14 @@ class Store(abc.ABC):
     def rollup_range(self, step: str) -> tuple[int, int] | None:
         """First and last bucket start of a rollup step, or None when empty."""
 
+    def data_range(self) -> tuple[int, int] | None:
+        """First and last time the store holds data for: the raw readings and the minute rollups, which
+        outlive them (the raw retention); a minute bucket counts by its start. None when empty. [ms]"""
+        spans = [s for s in (self.time_range(), self.rollup_range("minute")) if s is not None]
+        if not spans:
+            return None
+        return min(s[0] for s in spans), max(s[1] for s in spans)
+
     @abc.abstractmethod
     def write_rollup(self, step: str, table: BucketTable, dates: list[str] | None = None) -> None:
         """Insert or replace rollup rows (``dates``: the local date of each day row)."""
