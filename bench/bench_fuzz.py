@@ -18,10 +18,31 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import OUT, PYTHON, REPO, log, machine
+
+
+def run(examples: int = 100_000, files: list[Path] | None = None) -> dict[str, Any]:
+    """Each fuzz test file under pytest with ``examples`` cases a test: wall time and outcome per file."""
+    files = files or sorted((REPO / "tests").glob("test_fuzz_*.py"))
+    env = {**os.environ, "HOMEGRID_FUZZ_EXAMPLES": str(examples)}
+    res: dict[str, Any] = {"examples": examples, "files": [], "failed_files": 0}
+    for f in files:
+        t0 = time.perf_counter()
+        run = subprocess.run([PYTHON, "-m", "pytest", str(f), "-q", "-p", "no:cacheprovider", "-x",
+                              "--hypothesis-show-statistics"], cwd=REPO, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        last = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-200:]
+        res["failed_files"] += run.returncode != 0
+        res["files"].append({"file": str(f.relative_to(REPO)), "wall_s": wall, "outcome": last,
+                             "returncode": run.returncode})
+        log(f"fuzz: {f.name}: {last} ({wall:.0f} s)")
+        if run.returncode != 0:
+            log(run.stdout[-5000:])
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,20 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=OUT / "fuzz.md")
     p.add_argument("files", nargs="*", help="fuzz test files (default tests/test_fuzz_*.py)")
     args = p.parse_args(argv)
-    files = [Path(f).resolve() for f in args.files] or sorted((REPO / "tests").glob("test_fuzz_*.py"))
-    env = {**os.environ, "HOMEGRID_FUZZ_EXAMPLES": str(args.examples)}
-    rows, failed = [], 0
-    for f in files:
-        t0 = time.perf_counter()
-        run = subprocess.run([PYTHON, "-m", "pytest", str(f), "-q", "-p", "no:cacheprovider", "-x",
-                              "--hypothesis-show-statistics"], cwd=REPO, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        last = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-200:]
-        failed += run.returncode != 0
-        rows.append(f"| `{f.relative_to(REPO)}` | {args.examples:,} | {wall:.0f} | {last} |")
-        log(f"fuzz: {f.name}: {last} ({wall:.0f} s)")
-        if run.returncode != 0:
-            log(run.stdout[-5000:])
+    res = run(args.examples, [Path(f).resolve() for f in args.files])
+    rows = [f"| `{x['file']}` | {args.examples:,} | {x['wall_s']:.0f} | {x['outcome']} |" for x in res["files"]]
     text = "\n".join([
         "### Issue 10: the long fuzz run (`bench/bench_fuzz.py`)", "",
         f"`.venv/bin/python bench/bench_fuzz.py --examples {args.examples}`; machine {machine()}.", "",
@@ -51,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
     print(text)
-    return 1 if failed else 0
+    return 1 if res["failed_files"] else 0
 
 
 if __name__ == "__main__":

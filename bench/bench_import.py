@@ -27,12 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import influx
 import synth
+from budgets import limit
 from common import DATA_CACHE, MIB, child_env, command_figures, homegrid_cmd, log, ratio, run_child
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR_ROWS = 365 * 86_400
-BUDGET_S = 300.0
-BUDGET_RSS_MIB = 1024.0
+BUDGET_S = limit("import.wall_s")
+BUDGET_RSS_MIB = limit("import.peak_rss_mib")
 
 
 def run(rows: int = YEAR_ROWS, use_influx: bool = True, downsample_days: float = 7.0,

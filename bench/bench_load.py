@@ -217,6 +217,22 @@ def render(r: dict[str, Any], argv: list[str]) -> str:
     return "\n".join(lines)
 
 
+def run(days: int = 30, seconds: float = 30.0, clients: int = 200, watchers: int = 50, mix: str = "all",
+        homegrids: list[str] | None = None, tmp_root: str | None = None) -> dict[str, Any]:
+    """One store of ``days`` (``homegrid simulate``), then each build's hub under the load windows in turn."""
+    tmp = Path(tempfile.mkdtemp(prefix="hg-load-", dir=tmp_root))
+    res: dict[str, Any] = {"days": days, "seconds": seconds, "mix": mix, "clients": clients, "watchers": watchers,
+                           "loadavg": {"start": os.getloadavg()}, "machine": machine(), "runs": []}
+    try:
+        res["store"] = bench_web.build_store(tmp / "store", days, "simulate", tmp, TZ)
+        for exe in homegrids or [None]:
+            res["runs"].append(run_one(exe, tmp / "store", tmp, clients, watchers, seconds, mix))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    res["loadavg"]["end"] = os.getloadavg()
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="7 days stored, 10 s windows")
@@ -234,17 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in ("days", "seconds"):
         if getattr(args, k) is not None:
             sizes[k] = getattr(args, k)
-    tmp = Path(tempfile.mkdtemp(prefix="hg-load-"))
-    res: dict[str, Any] = {**sizes, "mix": args.mix, "clients": args.clients, "watchers": args.watchers,
-                           "loadavg": {"start": os.getloadavg()}, "machine": machine(), "runs": []}
-    try:
-        res["store"] = bench_web.build_store(tmp / "store", sizes["days"], "simulate", tmp, TZ)
-        for exe in args.homegrid or [None]:
-            res["runs"].append(run_one(exe, tmp / "store", tmp, args.clients, args.watchers, sizes["seconds"],
-                                       args.mix))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    res["loadavg"]["end"] = os.getloadavg()
+    res = run(sizes["days"], sizes["seconds"], args.clients, args.watchers, args.mix, args.homegrid)
     text = render(res, argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")

@@ -99,6 +99,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from budgets import limit
 from common import OUT, file_size, log, machine
 
 from homegrid.config import Config
@@ -129,7 +130,7 @@ PARTS = ("precision", "store", "live")
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 PER_YEAR = 400.0
 INTERVALS_S = (1, 5, 30)
-BAR = 0.99
+BAR = limit("outages.long_5s_log_pr")
 LONG_S = 10.0
 MIN_MS = 60_000
 NEAR_MS = 10 * MIN_MS  # readings kept for the event figures: this close to an outage

@@ -41,10 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import influx
 import synth
 from bench_queries import virtual_home_available
+from budgets import limit
 from common import child_env, homegrid_cmd, log, ratio
 
-BUDGET_RSS_MB = 150.0  # the MB, read as 10^6 bytes (150 MB = 143 MiB); both are reported
-BUDGET_CPU_PERCENT = 2.0
+BUDGET_RSS_MB = limit("serve.rss_max_mb")  # the MB, read as 10^6 bytes (150 MB = 143 MiB); both are reported
+BUDGET_CPU_PERCENT = limit("serve.cpu_percent")
 TZ = ZoneInfo("America/New_York")
 POLL_S = 5.0
 

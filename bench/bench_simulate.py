@@ -25,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import influx
 from bench_queries import store_line_protocol, virtual_home_available
+from budgets import limit
 from common import MIB, child_env, command_figures, homegrid_cmd, log, ratio, run_child
 
-BUDGET_S = 10.0
+BUDGET_S = limit("simulate.wall_s")
 
 
 def run(days: float = 365, use_influx: bool = True, tmp_root: str | None = None, profile: Path | None = None,

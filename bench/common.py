@@ -132,10 +132,14 @@ def machine() -> dict[str, object]:
     try:
         head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(REPO), "status", "--short", "--", "homegrid"],
                                capture_output=True, text=True, timeout=10).stdout.split("\n")
+        tree_dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                                         capture_output=True, text=True, timeout=10).stdout.strip())
     except OSError:
-        head, dirty = "", []
+        head, commit, dirty, tree_dirty = "", "", [], False
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
@@ -147,6 +151,8 @@ def machine() -> dict[str, object]:
         "numpy": np.__version__,
         "influxdb": influx_version.strip(),
         "git_head": head,
+        "git_commit": commit,
+        "git_dirty": tree_dirty,  # any tracked file changed (the whole work tree, not only homegrid/)
         "homegrid_uncommitted": [x for x in dirty if x.strip()],
     }
 

@@ -6,28 +6,40 @@ Writes ``bench/out/results.json`` (everything measured) and ``bench/out/results.
     .venv/bin/python bench/run_all.py                 # full size
     .venv/bin/python bench/run_all.py --quick         # small sizes, about 7 minutes
     .venv/bin/python bench/run_all.py --only import,queries --no-influx
+    .venv/bin/python bench/run_all.py --check         # full size; RESULTS.md's head section; exit 1 on a miss
+
+``--check`` judges every figure against ``budgets.BUDGETS`` (``check.py``), writes the head section of
+``bench/RESULTS.md`` (between its markers; the hand-written history below stays) and exits 1 when a
+binding budget is missed at the size it is stated for, or a bench failed. ``fuzz`` (100,000 cases a test,
+hours) runs only when named in ``--only``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_fuzz
 import bench_gateways
 import bench_import
+import bench_load
 import bench_outages
 import bench_queries
 import bench_serve
 import bench_simulate
 import bench_web
-from common import MIB, OUT, fmt, log, machine, ratio, verdict
+import check
+from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 
-BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web")
+BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load")
+#: run only when named in --only: 100,000 cases a test take hours
+OPTIONAL = ("fuzz",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="small sizes: 30 simulated days, 1 M import rows, 400 query days, 30 s serve, "
                         "60 gateway polls, a 60 s fleet, 61 days of outages and bench_web.py --quick")
-    p.add_argument("--only", default=",".join(BENCHES), help=f"comma-separated subset of {','.join(BENCHES)}")
+    p.add_argument("--only", default=",".join(BENCHES),
+                   help=f"comma-separated subset of {','.join(BENCHES + OPTIONAL)} (default all but fuzz)")
     p.add_argument("--no-influx", action="store_true", help="skip the InfluxDB side everywhere")
     p.add_argument("--simulate-days", type=float)
     p.add_argument("--import-rows", type=int)
@@ -48,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fleet-gateways", type=int, default=200)
     p.add_argument("--fleet-seconds", type=float)
     p.add_argument("--outage-days", type=float, help="days of 400 outages/year simulated in the outage bench")
+    p.add_argument("--load-seconds", type=float, help="each window of the load bench (default 30; 10 with --quick)")
+    p.add_argument("--fuzz-examples", type=int, help="hypothesis cases a fuzz test (default 100,000; 1,000 quick)")
     p.add_argument("--tmp", help="folder for stores (default the system temp folder)")
     p.add_argument("--out", type=Path, default=OUT / "results.json")
+    p.add_argument("--check", action="store_true",
+                   help="judge the figures against bench/budgets.py, write RESULTS.md's head section, "
+                        "exit 1 when a budget is missed")
+    p.add_argument("--results-md", type=Path, default=BENCH / "RESULTS.md", help="the file --check writes")
     args = p.parse_args(argv)
     q = args.quick
     sizes = {
@@ -64,10 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         "fleet_gateways": args.fleet_gateways,
         "fleet_seconds": args.fleet_seconds or (60 if q else 180),
         "outage_days": args.outage_days or (61 if q else 365),
+        "load_days": bench_load.QUICK["days"] if q else 30,
+        "load_seconds": args.load_seconds or (bench_load.QUICK["seconds"] if q else 30.0),
+        "fuzz_examples": args.fuzz_examples or (1_000 if q else 100_000),
     }
     only = [b.strip() for b in args.only.split(",") if b.strip()]
     use_influx = not args.no_influx
-    results: dict = {"machine": machine(), "sizes": sizes, "argv": sys.argv[1:]}
+    results: dict = {"machine": machine(), "sizes": sizes, "argv": sys.argv[1:] if argv is None else argv,
+                     "loadavg": {"start": os.getloadavg()}}
     log(f"machine: {results['machine']}")
     t_all = time.perf_counter()
     for name in only:
@@ -92,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
                                                   tmp_root=args.tmp)
             elif name == "web":  # issue 5: Chromium against the hub; no peer installable, figures against the budgets
                 results[name] = bench_web.run(**(bench_web.QUICK if q else {}), tmp_root=args.tmp)
+            elif name == "load":  # issue 10: 200 API clients and 50 watchers against one hub, no peer
+                results[name] = bench_load.run(sizes["load_days"], sizes["load_seconds"], tmp_root=args.tmp)
+            elif name == "fuzz":  # issue 10: the fuzz tests at 100,000 cases each
+                results[name] = bench_fuzz.run(sizes["fuzz_examples"])
             else:
                 raise SystemExit(f"unknown bench {name!r}")
         except Exception as exc:  # a failing bench must not lose the others' figures
@@ -99,13 +126,21 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = {"error": repr(exc)}
         results[name]["bench_s"] = time.perf_counter() - t0
     results["total_s"] = time.perf_counter() - t_all
+    results["loadavg"]["end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     table = render(results)
     args.out.with_suffix(".md").write_text(table + "\n")
     print(table)
     log(f"total {results['total_s']:.0f} s; wrote {args.out} and {args.out.with_suffix('.md')}")
-    return 0
+    if not args.check:
+        return 0
+    verdicts = check.check(results)
+    section = check.head_section(results, verdicts)
+    check.write_head(args.results_md, section)
+    print(section)
+    log(f"check: wrote the head section of {args.results_md}")
+    return check.exit_status(verdicts)
 
 
 def render(r: dict) -> str:

@@ -1,0 +1,138 @@
+"""The performance budgets the issues set, as data: one table, read by ``run_all.py --check``.
+
+Each row names the issue that set the budget, the figure it bounds (a name ``check.figures`` gives a
+value from ``run_all.py``'s results), how it compares and the size of run it is stated for. Change a
+budget here, with the issue that changed it; nothing else in ``bench/`` holds a limit for the check.
+
+- ``against``: ``"absolute"``, a limit on the figure itself; ``"peer"``, the ratio homegrid / InfluxDB 1.6
+  measured side by side in the same run (not measured under ``--no-influx`` or without ``influxd``);
+  ``"reference"``, the ratio against an older commit of homegrid, run side by side outside ``run_all.py``.
+- ``binding``: False for a stated goal that is reported but does not fail the check (issue 2: "ahead of it
+  on every figure is the goal"; RESULTS.md shows where homegrid is not yet ahead).
+- ``size``/``size_unit``: the size the budget is stated for. A figure from a smaller run (``--quick``) is
+  shown with its verdict in parentheses and does not decide the exit status; with ``scale``, a time is
+  first scaled in proportion to the size (a quick year's import is scaled to 31.5 M rows).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Op = Literal["<", "<=", ">=", "=="]
+Against = Literal["absolute", "peer", "reference"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    figure: str
+    issue: int
+    what: str
+    op: Op
+    limit: float
+    unit: str = ""
+    against: Against = "absolute"
+    binding: bool = True
+    size: float | None = None
+    size_unit: str = ""
+    scale: bool = False
+    note: str = ""
+
+    def met(self, value: float) -> bool:
+        if self.op == "<":
+            return value < self.limit
+        if self.op == "<=":
+            return value <= self.limit
+        if self.op == ">=":
+            return value >= self.limit
+        return value == self.limit
+
+    def text(self) -> str:
+        """The budget as written in a table, e.g. ``< 10 s`` or ``homegrid / InfluxDB < 1``."""
+        lhs = {"peer": "homegrid / InfluxDB ", "reference": "this / old commit "}.get(self.against, "")
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{lhs}{self.op} {self.limit:g}{unit}"
+
+
+def _peer_goals(issue: int, pairs: tuple[tuple[str, str], ...]) -> tuple[Budget, ...]:
+    return tuple(Budget(fig, issue, f"{what}: ahead of InfluxDB 1.6", "<", 1.0, against="peer", binding=False)
+                 for fig, what in pairs)
+
+
+_QUERY_KINDS = (("day", "day at 1 min"), ("month", "month of hours"), ("year", "year of days"),
+                ("report", "year report"))
+_VIEWS = ("day", "week", "month", "year")
+
+BUDGETS: tuple[Budget, ...] = (
+    # issue 2: the store (bench_simulate, bench_import, bench_queries, bench_serve)
+    Budget("simulate.wall_s", 2, "simulate a year at 1 min", "<", 10.0, "s", size=365, size_unit="days",
+           scale=True),
+    Budget("import.wall_s", 2, "import a year of 1-s readings (31.5 M rows)", "<", 300.0, "s", size=31_536_000,
+           size_unit="rows", scale=True),
+    Budget("import.peak_rss_mib", 2, "import: peak RSS", "<", 1024.0, "MiB", size=31_536_000, size_unit="rows"),
+    *(Budget(f"queries.{k}.{stat}_ms", 2, f"{label}, {stat}, two years stored", "<", limit, "ms", size=730,
+             size_unit="days")
+      for k, label in _QUERY_KINDS for stat, limit in (("median", 20.0), ("p95", 50.0))),
+    Budget("serve.rss_max_mb", 2, "hub on the virtual home: RSS max", "<", 150.0, "MB"),
+    Budget("serve.cpu_percent", 2, "hub on the virtual home: CPU", "<", 2.0, "% of a core"),
+    *_peer_goals(2, (
+        ("simulate.vs_influx", "simulate a year: wall (Influx: write + downsample)"),
+        ("import.vs_influx", "import: wall (Influx: /write)"),
+        ("import.rss_vs_influx", "import: peak RSS (Influx: influxd VmHWM)"),
+        ("import.disk_vs_influx", "import: on disk"),
+        *((f"queries.{k}.p95_vs_influx_pwd", f"{label}: p95 (Influx: PWD rollups)") for k, label in _QUERY_KINDS),
+        ("queries.disk_vs_influx", "two years stored: on disk"),
+        ("serve.rss_vs_influx", "serve: RSS max (Influx: influxd)"),
+        ("serve.cpu_vs_influx", "serve: CPU (Influx: influxd)"),
+    )),
+    # issue 12: back to the speed of the commit issue 2's figures were taken at, side by side
+    Budget("simulate.vs_beb8b1f", 12, "simulate a year at 1 min: as fast as `beb8b1f`", "<=", 1.0,
+           against="reference", size=365, size_unit="days",
+           note="run side by side outside run_all.py; see RESULTS.md, issue 12"),
+    Budget("import.vs_beb8b1f", 12, "import: as fast as `beb8b1f`", "<=", 1.0, against="reference",
+           note="run side by side outside run_all.py; see RESULTS.md, issue 12"),
+    # issue 3: device polling (bench_gateways), no peer
+    Budget("gateways.latency_p95_ms", 3, "poll-to-store on loopback, p95", "<", 100.0, "ms"),
+    Budget("gateways.fleet_missed_or_errors", 3, "200 gateways at 5 s: missed cycles and errors", "==", 0.0,
+           size=200, size_unit="gateways"),
+    Budget("gateways.fleet_interval_dev_s", 3, "200 gateways: largest distance of a poll interval from 5 s", "<=",
+           0.25, "s", size=200, size_unit="gateways", note="the tolerance of bench/README.md"),
+    Budget("gateways.fleet_lag_growth_s", 3, "200 gateways: growth of the lag behind schedule, steady state", "<=",
+           0.25, "s", size=200, size_unit="gateways", note="the tolerance of bench/README.md"),
+    Budget("gateways.fleet_store_max_ms", 3, "200 gateways: poll-to-store max (committed before the next poll)",
+           "<", 5000.0, "ms", size=200, size_unit="gateways"),
+    # issue 4: outage detection on a simulated year (bench_outages), ground truth, no peer
+    Budget("outages.long_5s_log_pr", 4, "outages >= 10 s at 5 s polls, status + log: min(precision, recall)",
+           ">=", 0.99, size=365, size_unit="days"),
+    Budget("outages.blips_in_log_missed", 4, "blips with a fault-log entry not caught (full and 70 % log)",
+           "==", 0.0, size=365, size_unit="days"),
+    Budget("outages.months_disagreeing", 4, "polls at which a month's count, saved, not saved differ from truth",
+           "==", 0.0, size=365, size_unit="days"),
+    Budget("outages.restart_events_lost", 4, "true events lost or split across restarts (pure, store, live)",
+           "==", 0.0, size=365, size_unit="days"),
+    # issue 11: interruptions and blips apart
+    *(Budget(f"outages.{kind}_{step}s_pr", 11, f"{label} at {step} s polls: min(precision, recall)", ">=", 0.99,
+             size=365, size_unit="days")
+      for step in (5, 30) for kind, label in (("interruptions", "interruptions"),
+                                              ("blips", "blips shorter than a poll"))),
+    # issue 5: the web app (bench_web), no peer
+    Budget("web.first_load_p95_ms", 5, "first load of the Now view, p95", "<", 1000.0, "ms", size=730,
+           size_unit="days"),
+    Budget("web.page_kb", 5, "page weight, compressed", "<", 500.0, "kB", size=730, size_unit="days"),
+    *(Budget(f"web.{v}_{g}_p95_ms", 5, f"{v} view, {g} range, click to drawn, p95", "<", 300.0, "ms", size=730,
+             size_unit="days")
+      for v in _VIEWS for g in ("cold", "warm")),
+    Budget("web.watchers_cpu_percent", 5, "50 browsers watching live: hub CPU", "<", 10.0, "% of a core",
+           size=730, size_unit="days"),
+    # issue 10: under load (bench_load) and fuzz (bench_fuzz)
+    Budget("load.failed_requests", 10, "200 API clients: 5xx replies and refused or reset connections", "==", 0.0,
+           size=200, size_unit="clients"),
+    Budget("load.hub_down", 10, "the hub alive after the load (1 = it died)", "==", 0.0, size=200,
+           size_unit="clients"),
+    Budget("fuzz.failed_files", 10, "fuzz test files failing", "==", 0.0, size=100_000, size_unit="cases a test"),
+)
+
+
+def limit(figure: str) -> float:
+    """The limit of the (first) budget on a figure: the bench scripts print their verdicts against it."""
+    return next(b.limit for b in BUDGETS if b.figure == figure)

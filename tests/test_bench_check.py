@@ -1,0 +1,111 @@
+"""``bench/run_all.py --check`` on fake results: a miss exits 1, a pass 0; no benchmark runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import budgets  # noqa: E402
+import check  # noqa: E402
+
+
+def simulate(wall_s: float, days: float = 365, influx_s: float | None = 17.9) -> dict[str, Any]:
+    influx = {"store_s": influx_s} if influx_s is not None else {"skipped": "influxd is not installed"}
+    return {"days": days, "homegrid": {"wall_s": wall_s, "peak_rss_mib": 200.0}, "influx": influx}
+
+
+def results(**benches: Any) -> dict[str, Any]:
+    machine = {"git_commit": "0" * 40, "git_dirty": False, "date": "2026-12-05T14:00:00+00:00", "nproc": 2}
+    return {"machine": machine, "sizes": {"simulate_days": 365}, "argv": ["--check"],
+            "loadavg": {"start": [0.5, 0.5, 0.5], "end": [1.0, 1.0, 1.0]}, "total_s": 9.0, **benches}
+
+
+def verdict(vs: list[check.Verdict], figure: str) -> check.Verdict:
+    return next(v for v in vs if v.budget.figure == figure)
+
+
+def test_a_pass_exits_zero() -> None:
+    vs = check.check(results(simulate=simulate(8.0)))
+    v = verdict(vs, "simulate.wall_s")
+    assert (v.status, v.value, v.full_size) == (check.PASS, 8.0, True)
+    assert verdict(vs, "simulate.vs_influx").status == check.PASS
+    assert verdict(vs, "import.wall_s").status == check.NOT_RUN
+    assert check.exit_status(vs) == 0
+
+
+def test_a_miss_exits_one() -> None:
+    vs = check.check(results(simulate=simulate(10.5)))
+    assert verdict(vs, "simulate.wall_s").status == check.MISS
+    assert check.exit_status(vs) == 1
+
+
+def test_a_missed_goal_does_not_fail_the_check() -> None:
+    vs = check.check(results(simulate=simulate(8.0, influx_s=4.0)))
+    v = verdict(vs, "simulate.vs_influx")
+    assert v.status == check.MISS and not v.budget.binding
+    assert v.text() == "goal not met"
+    assert check.exit_status(vs) == 0
+
+
+def test_without_influx_the_peer_ratio_is_not_measured_not_passed() -> None:
+    vs = check.check(results(simulate=simulate(8.0, influx_s=None)))
+    v = verdict(vs, "simulate.vs_influx")
+    assert v.status == check.NOT_MEASURED
+    assert "influxd is not installed" in v.text()
+    assert check.exit_status(vs) == 0
+
+
+def test_a_quick_run_is_scaled_and_does_not_decide() -> None:
+    vs = check.check(results(simulate=simulate(1.0, days=30)))
+    v = verdict(vs, "simulate.wall_s")
+    assert v.status == check.MISS and v.value == pytest.approx(365 / 30)
+    assert not v.full_size and v.text().startswith("(MISS at 30 of 365")
+    assert check.exit_status(vs) == 0
+
+
+def test_a_failed_bench_exits_one() -> None:
+    vs = check.check(results(simulate={"error": "RuntimeError('boom')", "bench_s": 1.0}))
+    assert verdict(vs, "simulate.wall_s").status == check.FAILED
+    assert check.exit_status(vs) == 1
+
+
+def test_counts_and_lower_bounds() -> None:
+    ok = {"runs": [{"api": {"codes": {"200": 90, "404": 5, "429": 5}}, "alive_after": True}], "clients": 200}
+    bad = {"runs": [{"api": {"codes": {"200": 90, "500": 1, "ClientConnectorError": 2}}, "alive_after": True}],
+           "clients": 200}
+    assert check.exit_status(check.check(results(load=ok))) == 0
+    vs = check.check(results(load=bad))
+    assert verdict(vs, "load.failed_requests").value == 3
+    assert check.exit_status(vs) == 1
+    b = budgets.Budget("x", 4, "precision", ">=", 0.99)
+    assert b.met(0.99) and not b.met(0.98)
+
+
+def test_every_budget_names_its_issue_and_a_known_figure() -> None:
+    known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz"}
+    for b in budgets.BUDGETS:
+        assert b.issue > 0 and b.what
+        assert b.figure.split(".", 1)[0] in known
+    assert len({b.figure for b in budgets.BUDGETS}) == len(budgets.BUDGETS)
+
+
+def test_head_section_is_written_between_markers_and_keeps_the_history(tmp_path: Path) -> None:
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# Benchmark results\n\nHand-written history.\n")
+    vs = check.check(results(simulate=simulate(8.0)))
+    check.write_head(md, check.head_section(results(simulate=simulate(8.0)), vs))
+    first = md.read_text()
+    assert first.startswith("# Benchmark results\n\n" + check.BEGIN)
+    assert "0" * 40 in first and "clean work tree" in first and "| 2 | simulate a year at 1 min | 8 | < 10 s" in first
+    assert first.rstrip().endswith("Hand-written history.")
+    vs = check.check(results(simulate=simulate(10.5)))
+    check.write_head(md, check.head_section(results(simulate=simulate(10.5)), vs))
+    second = md.read_text()
+    assert second.count(check.BEGIN) == 1 and "| 10.5 | < 10 s | absolute | MISS |" in second
+    assert "(exit 1)" in second and second.rstrip().endswith("Hand-written history.")
