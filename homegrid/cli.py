@@ -306,11 +306,12 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
+    from homegrid.hub.outages import DETECTION_COLUMNS, HeldReadings
     from homegrid.hub.parts import outage_tracker_for, recorder_for
     from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
-    from homegrid.readings import from_ms, to_ms
+    from homegrid.readings import ReadingFrame, from_ms, to_ms
 
     config, data_dir = _setup(args)
     if args.days <= 0:
@@ -336,12 +337,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # a week at a time, so the bar moves: as fast as 31-day chunks (a year: 10.7 s against 11.4 s, one run each)
     chunk = timedelta(days=7)
     bar = progress(total=round(days_total, 1), desc="simulate", unit="day")
+    # into an empty span the store then holds exactly these rows: outage detection keeps their grid columns
+    # in memory rather than reading a year back (bench/RESULTS.md, issue 12)
+    grid: list[ReadingFrame] | None = None if store.has_readings(start_ms, to_ms(end)) else []
 
     def chunks():
         t = start
         while t < end:
             nxt = min(t + chunk, end)
-            yield home.simulate(end=nxt, step_s=args.step)
+            frame = home.simulate(end=nxt, step_s=args.step)
+            if grid is not None:
+                grid.append(ReadingFrame(frame.time_ms, {c: v for c, v in frame.columns.items()
+                                                         if c in DETECTION_COLUMNS}))
+            yield frame
             bar.update(round((nxt - t).total_seconds() / 86_400, 1))
             t = nxt
 
@@ -351,7 +359,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if result is not None:
         tracker = outage_tracker_for(config, store)
         tracker.add_evidence(home.evidence_between(start_ms, to_ms(end)))
-        outages = tracker.rebuild(result[1], result[2] + 1)
+        held = None if grid is None else HeldReadings(start_ms, to_ms(end), ReadingFrame.concat(grid))
+        outages = tracker.rebuild(result[1], result[2] + 1, held)
     store.checkpoint()
     store.close()
     rows = 0 if result is None else result[0]

@@ -8,7 +8,7 @@ import pytest
 
 from homegrid.energy.outages import detect_grid_events, outage_figures
 from homegrid.glossary import GridStatus
-from homegrid.hub.outages import OutageTracker
+from homegrid.hub.outages import DETECTION_COLUMNS, HeldReadings, OutageTracker
 from homegrid.readings import GridEvidence, ReadingFrame
 
 T0 = 1_750_000_000_000
@@ -89,3 +89,33 @@ def test_powers_alone_read_no_rows_and_evidence_still_makes_its_event(recorder, 
     assert (event["start_ms"], event["end_ms"]) == (start, start + 600_000)
     assert event["samples"] == 60 and event["saved"] is True  # the figures come from the powers around it
     assert all(k.get("columns") is not None for _, k in reads)
+
+
+def test_held_readings_give_the_events_of_reading_back(recorder, store, monkeypatch):
+    """``rebuild(held=...)`` (what ``homegrid simulate`` passes) finds what reading back finds, with stored
+    readings on both sides of the held span and an outage across each of its edges."""
+    frame = _day_of_powers(with_grid=True)
+    recorder.ingest_bulk([frame])
+    # held: the middle of the two days, edges inside the outages at rows 3,000 and 8,600
+    a, b = int(frame.time_ms[3_050]), int(frame.time_ms[8_610])
+    mid = frame.between(a, b)
+    held = HeldReadings(a, b, ReadingFrame(mid.time_ms, {c: mid.columns[c] for c in DETECTION_COLUMNS}))
+    store.write_evidence([GridEvidence(T0 + DAY // 2, "grid_fault", "FREQ_HIGH")])  # a disturbance inside
+    before = OutageTracker(store, recorder.tz, 30_000, 60_000)
+    assert before.rebuild(T0, T0 + 2 * DAY) == 3
+    expected = (before.report(0, 2**62)["events"], store.read_disturbances(0, 2**62))
+    assert len(expected[1]) == 1
+
+    reads: list[tuple[int, int]] = []
+    real = store.read_readings
+
+    def spy(start_ms, end_ms, columns=None):
+        if columns is not None and "grid_status" in columns:
+            reads.append((start_ms, end_ms))
+        return real(start_ms, end_ms, columns=columns)
+
+    monkeypatch.setattr(store, "read_readings", spy)
+    after = OutageTracker(store, recorder.tz, 30_000, 60_000)
+    assert after.rebuild(T0, T0 + 2 * DAY, held) == 3
+    assert (after.report(0, 2**62)["events"], store.read_disturbances(0, 2**62)) == expected
+    assert reads and all(e <= a or s >= b for s, e in reads)  # the held span was never read back

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,7 +45,7 @@ from homegrid.readings import ReadingFrame
 from homegrid.store import GridEvidence, Store
 from homegrid.timezones import local_isoformat
 
-__all__ = ["CHECKED_KEY", "OutageTracker", "mark_unchecked"]
+__all__ = ["CHECKED_KEY", "DETECTION_COLUMNS", "HeldReadings", "OutageTracker", "mark_unchecked"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,17 @@ CHECKED_KEY = "outages_checked_ms"  # readings at or before this time have been 
 RULE_KEY = "outages_rule"  # the version of the interruption/disturbance rule the stored events follow
 RULE = "2"  # 2: a fault-log entry alone is a disturbance (1: it was a blip)
 _NOT_SEEN = ("hub_down_at_start", "hub_down_during", "hub_down_at_end")
+
+
+@dataclass(frozen=True)
+class HeldReadings:
+    """Every reading the store holds in ``[start_ms, end_ms)``, in memory (at least :data:`DETECTION_COLUMNS`):
+    what a caller that just wrote that span into an empty store still has, so :meth:`OutageTracker.rebuild`
+    need not read it back. [ms]"""
+
+    start_ms: int
+    end_ms: int
+    frame: ReadingFrame
 
 
 def mark_unchecked(store: Store, first_ms: int) -> None:
@@ -96,6 +107,7 @@ class OutageTracker:
         self._ended: set[int] = set(json.loads(store.get_meta(ENDED_KEY) or "[]"))
         self._evidence_from: int | None = None  # the oldest evidence kept since the last update [ms]
         self._old_rule = store.get_meta(RULE_KEY) != RULE
+        self._held: HeldReadings | None = None  # set during a rebuild given readings in memory
         if self._old_rule and writer:
             self._upgrade_rule()
 
@@ -160,7 +172,7 @@ class OutageTracker:
             evidence = self.store.read_evidence(read_start, read_end)
             if not grid_columns and not evidence:  # nothing to detect from (an import of powers alone)
                 return [], [], read_end
-            frame = self.store.read_readings(read_start, read_end, columns=grid_columns)
+            frame = self._read_grid(read_start, read_end, grid_columns)
             if not frame.columns and not evidence:
                 return [], [], read_end
             found, disturbances = self._outages(frame, evidence, now_ms)
@@ -176,6 +188,22 @@ class OutageTracker:
         events = [self._event(o, frame.time_ms) for o in found if start_ms <= o.start_ms < end_ms]
         kept = [self._disturbance(d) for d in disturbances if start_ms <= d.time_ms < end_ms]
         return events, kept, read_end
+
+    def _read_grid(self, start_ms: int, end_ms: int, columns: list[str]) -> ReadingFrame:
+        """``store.read_readings(start_ms, end_ms, columns=columns)``, the part :attr:`_held` covers from memory
+        (the same rows and values: a column that is all NaN over the span is left out, as the store leaves it)."""
+        held = self._held
+        if held is None or end_ms <= held.start_ms or start_ms >= held.end_ms:
+            return self.store.read_readings(start_ms, end_ms, columns=columns)
+        a, b = max(start_ms, held.start_ms), min(end_ms, held.end_ms)
+        mid = held.frame.between(a, b)
+        parts = [
+            self.store.read_readings(start_ms, a, columns=columns) if start_ms < a else ReadingFrame.empty(),
+            ReadingFrame(mid.time_ms, {c: mid.columns[c] for c in columns if c in mid.columns}),
+            self.store.read_readings(b, end_ms, columns=columns) if b < end_ms else ReadingFrame.empty(),
+        ]
+        frame = ReadingFrame.concat(parts)
+        return ReadingFrame(frame.time_ms, {c: v for c, v in frame.columns.items() if not np.isnan(v).all()})
 
     def _outages(self, frame: ReadingFrame, evidence: list[GridEvidence],
                  now_ms: int | None) -> tuple[list[Outage], list[Disturbance]]:
@@ -238,19 +266,28 @@ class OutageTracker:
         self._announce(events)
         return events
 
-    def rebuild(self, start_ms: int, end_ms: int) -> int:
+    def rebuild(self, start_ms: int, end_ms: int, held: HeldReadings | None = None) -> int:
         """Detect every event in ``[start_ms, end_ms)`` (after an import or a backfill), a day at a time;
-        returns how many were found. No notifications: this is history."""
+        returns how many were found. No notifications: this is history.
+
+        ``held``: the readings the caller just wrote, when the store held none in their span before
+        (``homegrid simulate`` into an empty span): detection reads their grid columns from memory, not
+        back from the store, with the same result.
+        """
         count = 0
         t = start_ms
-        while t < end_ms:
-            chunk_end = min(end_ms, t + DAY_MS)
-            events, disturbances, _ = self._detect(t, chunk_end, None)
-            with self.store.transaction():
-                self.store.replace_outages(t, chunk_end, events)
-                self.store.replace_disturbances(t, chunk_end, disturbances)
-            count += len(events)
-            t = chunk_end
+        self._held = held
+        try:
+            while t < end_ms:
+                chunk_end = min(end_ms, t + DAY_MS)
+                events, disturbances, _ = self._detect(t, chunk_end, None)
+                with self.store.transaction():
+                    self.store.replace_outages(t, chunk_end, events)
+                    self.store.replace_disturbances(t, chunk_end, disturbances)
+                count += len(events)
+                t = chunk_end
+        finally:
+            self._held = None
         self._covered(start_ms, end_ms)
         return count
 
