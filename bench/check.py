@@ -45,8 +45,9 @@ class Verdict:
     def text(self) -> str:
         if self.status in (PASS, MISS):
             word = self.status if self.budget.binding else {PASS: "goal met", MISS: "goal not met"}[self.status]
-            if not self.full_size:
-                return f"({word} at {self.figure.size:g} of {self.budget.size:g} {self.budget.size_unit})"
+            if not self.full_size and self.figure is not None:
+                scaled = f", scaled to {_fmt(self.value)}" if self.value != self.figure.value else ""
+                return f"({word} at {self.figure.size:g} of {self.budget.size:g} {self.budget.size_unit}{scaled})"
             return word
         why = self.figure.why if self.figure is not None and self.figure.why else ""
         return f"{self.status}: {why}" if why else self.status
@@ -242,7 +243,8 @@ def head_section(results: dict[str, Any], verdicts: list[Verdict]) -> str:
     ]
     for v in verdicts:
         b = v.budget
-        lines.append(f"| {b.issue} | {b.what} | {_fmt(v.value)} | {b.text()} | {b.against} | {v.text()} |")
+        measured = v.figure.value if v.figure is not None else None
+        lines.append(f"| {b.issue} | {b.what} | {_fmt(measured)} | {b.text()} | {b.against} | {v.text()} |")
     return "\n".join(lines)
 
 

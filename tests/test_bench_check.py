@@ -65,7 +65,7 @@ def test_a_quick_run_is_scaled_and_does_not_decide() -> None:
     vs = check.check(results(simulate=simulate(1.0, days=30)))
     v = verdict(vs, "simulate.wall_s")
     assert v.status == check.MISS and v.value == pytest.approx(365 / 30)
-    assert not v.full_size and v.text().startswith("(MISS at 30 of 365")
+    assert not v.full_size and v.text() == "(MISS at 30 of 365 days, scaled to 12.2)"
     assert check.exit_status(vs) == 0
 
 
