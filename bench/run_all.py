@@ -1,7 +1,7 @@
 """Run every benchmark, homegrid side by side with InfluxDB 1.6, and print the table.
 
 Writes ``bench/out/results.json`` (everything measured) and ``bench/out/results.md``
-(the table). At full size it takes about 25 minutes on 2 cores.
+(the table). At full size it takes about 30 minutes on 2 cores (fuzz apart).
 
     .venv/bin/python bench/run_all.py                 # full size
     .venv/bin/python bench/run_all.py --quick         # small sizes, about 7 minutes
