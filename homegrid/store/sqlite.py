@@ -383,11 +383,11 @@ class SQLiteStore(Store):
         return BucketTable(arr[:, 0].astype(np.int64), cols)
 
     @staticmethod
-    def _aggregates() -> str:
+    def _aggregates(table: str = "") -> str:
         return ", ".join(
-            [f"SUM({c})" for c in SUM_COLUMNS]
-            + [f"MIN({c})" for c in MIN_COLUMNS]
-            + [f"MAX({c})" for c in MAX_COLUMNS]
+            [f"SUM({table}{c})" for c in SUM_COLUMNS]
+            + [f"MIN({table}{c})" for c in MIN_COLUMNS]
+            + [f"MAX({table}{c})" for c in MAX_COLUMNS]
         )
 
     def aggregate_minutes(self, start_ms: int, end_ms: int, bucket_ms: int | None = None) -> BucketTable:
@@ -398,13 +398,19 @@ class SQLiteStore(Store):
             )
             rows = self._reader().execute(sql, (start_ms, start_ms, end_ms)).fetchall()
         else:
+            # each bucket's minutes by a range search from a table of bucket starts, in time order: half the
+            # time of GROUP BY over an expression of ts, which copies every minute row into a sorter first
+            # (bench/RESULTS.md, issue 12); the sums add the same minutes in the same order
+            db = self._reader()
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS bucket_start (b INTEGER PRIMARY KEY)")
+            db.execute("DELETE FROM temp.bucket_start")
+            db.executemany("INSERT INTO temp.bucket_start (b) VALUES (?)",
+                           ((b,) for b in range(start_ms, end_ms, bucket_ms)))
             sql = (
-                f"SELECT ? + ((ts - ?) / ?) * ? AS b, {self._aggregates()} FROM rollup_minute "
-                "WHERE ts >= ? AND ts < ? GROUP BY b ORDER BY b"
+                f"SELECT k.b, {self._aggregates('m.')} FROM temp.bucket_start k JOIN rollup_minute m "
+                "ON m.ts >= k.b AND m.ts < k.b + ? AND m.ts < ? GROUP BY k.b ORDER BY k.b"
             )
-            rows = self._reader().execute(
-                sql, (start_ms, start_ms, bucket_ms, bucket_ms, start_ms, end_ms)
-            ).fetchall()
+            rows = db.execute(sql, (bucket_ms, end_ms)).fetchall()
         return self._table_from_rows(rows)
 
     def sum_rollup(self, step: str, start_ms: int, end_ms: int) -> dict[str, float]:
