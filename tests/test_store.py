@@ -143,3 +143,25 @@ def test_the_stored_span_is_read_off_the_keys_ends_not_by_scanning(store, record
     finally:
         reader.set_progress_handler(None, 0)
     assert steps[0] < 20, f"{steps[0] * 100} instructions for four spans of 20,000 rows"
+
+
+def test_minutes_summed_into_buckets_equal_each_bucket_summed_alone(store):
+    """``aggregate_minutes`` with buckets (the hour rollups) gives, bucket by bucket, exactly the one-row sum
+    over that bucket: the same minutes added in the same order; a bucket with no minutes gives no row."""
+    from homegrid.readings.rollup import ROLLUP_COLUMNS
+    from homegrid.store.base import BucketTable
+
+    rng = np.random.default_rng(7)
+    t0, hour = 1_750_001_800_000, 3_600_000  # buckets at :30, as in a +05:30 zone
+    starts = t0 + 60_000 * np.arange(6 * 60, dtype=np.int64)
+    starts = starts[(starts < t0 + 2 * hour) | (starts >= t0 + 3 * hour)]  # the third hour holds nothing
+    cols = {c: rng.uniform(0.0, 1000.0, len(starts)) / 3.0 for c in ROLLUP_COLUMNS}
+    cols["soc_min"][::7] = np.nan
+    store.write_rollup("minute", BucketTable(starts, cols))
+    table = store.aggregate_minutes(t0 - hour, t0 + 7 * hour, hour)
+    assert table.start_ms.tolist() == [t0 + k * hour for k in (0, 1, 3, 4, 5)]
+    for i, b in enumerate(table.start_ms.tolist()):
+        alone = store.aggregate_minutes(b, b + hour)
+        for c in ROLLUP_COLUMNS:
+            assert table.columns[c][i] == alone.columns[c][0] or (
+                np.isnan(table.columns[c][i]) and np.isnan(alone.columns[c][0])), c
