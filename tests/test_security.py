@@ -13,7 +13,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from homegrid.store import SQLiteStore
 
 from .conftest import NEW_YORK, steady_frame
 from .test_settings import NIGHT, _home
+from .waiting import wait_for
 
 RESERVE = {"battery_reserve": 35}
 
@@ -377,16 +377,18 @@ def _serve(tmp_path: Path, log: Path) -> tuple[subprocess.Popen, str]:
                                  str(port), "--create", "--data-dir", str(tmp_path / "data")],
                                 stdout=subprocess.DEVNULL, stderr=err)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         assert proc.poll() is None, log.read_text()
-        try:
-            urllib.request.urlopen(f"{base}/api/v1/site", timeout=2).close()
-            return proc, base
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("the hub never answered")
+        urllib.request.urlopen(f"{base}/api/v1/site", timeout=2).close()
+        return True
+
+    try:
+        wait_for(answers, 60, interval=0.2, retry_on=(OSError,), what="the hub never answered")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, base
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -47,6 +47,7 @@ from homegrid.planner import (
 )
 
 from .conftest import behind_the_door
+from .waiting import wait_for_async
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nws"
 ZONE = FIXTURES / "zone_ORZ004_flood_watch_2019-12-20.json"
@@ -498,16 +499,10 @@ def test_the_switch_from_another_thread_wakes_the_running_watch(tmp_path):
     async def main() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(watch.run(stop, interval_s=3600))
-        for _ in range(100):  # the first step has run
-            if watch.last_decision is not None:
-                break
-            await asyncio.sleep(0.01)
+        await wait_for_async(lambda: watch.last_decision is not None, 5, 0.01, "the first step")
         assert control.writes == []
         threading.Thread(target=watch.set_manual, args=(True,)).start()
-        for _ in range(200):
-            if control.writes:
-                break
-            await asyncio.sleep(0.01)
+        await wait_for_async(lambda: control.writes, 5, 0.01, "a reserve written after the switch")
         stop.set()
         await asyncio.wait_for(task, 5)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from homegrid.config import Config, StormConfig
 from homegrid.hub.service import Hub
 from tests.broker import Mosquitto, mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
 from tests.conftest import behind_the_door
+from tests.waiting import wait_for
 
 ALERT = Path(__file__).parent / "fixtures" / "nws" / "zone_ORZ004_flood_watch_2019-12-20.json"
 DURING = datetime(2019, 12, 20, 23, 0, tzinfo=UTC)  # the flood watch is in force
@@ -68,11 +68,15 @@ def test_storm_switch_over_mqtt(tmp_path, mosquitto, caplog):
     sender = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha")
     sender.connect(mosquitto.host, mosquitto.port)
     sender.loop_start()
-    deadline = time.monotonic() + 10
-    while hub.storm.state.manual is not True and time.monotonic() < deadline:
+
+    def switched_on() -> bool:
+        if hub.storm.state.manual is True:
+            return True
         # the command subscription is made just after connecting; repeating "ON" is harmless
         sender.publish("homegrid/storm_home/storm/set", "ON", qos=1).wait_for_publish(5)
-        time.sleep(0.2)
+        return False
+
+    wait_for(switched_on, 10, 0.2, "the storm switch over MQTT never reached the hub")
     asyncio.run(hub.storm.evaluate())
     assert hub.storm.status["storm"] is True
     assert _reserve(hub) == 100.0

@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 from .conftest import ARTIFACTS
+from .waiting import wait_for
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
@@ -175,18 +176,18 @@ def start_hub(folder: Path, config: str, tz: ZoneInfo, polls: int = 2) -> Served
     proc = subprocess.Popen([sys.executable, "-m", "homegrid.cli", "serve", "--config", str(cfg), "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     served = Served(f"http://127.0.0.1:{port}", cfg, data, tz, proc)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def polled() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"homegrid serve exited: {proc.stderr.read()}")
-        try:
-            if served.get("/api/v1/live")["health"]["device"]["polls"] >= polls:
-                return served
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop_hub(served)
-    raise AssertionError("the hub never answered")
+        return served.get("/api/v1/live")["health"]["device"]["polls"] >= polls
+
+    try:
+        wait_for(polled, 90, 0.2, retry_on=(OSError,), what="the hub never answered")
+    except AssertionError:
+        stop_hub(served)
+        raise
+    return served
 
 
 def warm_solar_cache(folder: Path, config: str) -> None:
