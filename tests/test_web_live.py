@@ -13,7 +13,8 @@ import pytest
 
 from homegrid.devices.powerwall.simulator import SimulatedGateway, Simulator
 
-from .test_web import DESKTOP, PHONE, Page, Served, fmt_pct, running_hub, start_hub, stop_hub
+from .formatjs import format_js
+from .test_web import DESKTOP, PHONE, Page, Served, running_hub, start_hub, stop_hub
 
 OFFLINE_AFTER_S = 30.0
 PASSWORD = "simulated"
@@ -117,7 +118,7 @@ def test_a_gateway_that_stops_answering_goes_stale_then_offline_on_the_now_view(
     now_v = hub.get("/api/v1/live")["values"]
     assert shown_soc == pytest.approx(now_v["battery_soc"], abs=0.5)  # the app's scale, not the gateway's
     assert abs(shown_soc - now_v["battery_soc_gateway"]) > 1.0
-    assert page.page.text_content("section.now [data-node=battery] [data-role=node-kw]") == fmt_pct(shown_soc)
+    assert page.page.text_content("section.now [data-node=battery] [data-role=node-kw]") == format_js("pct", shown_soc)
     page.wait_for("document.querySelector('#now-health')")  # the gateway reports its pack's energy
     health = hub.get("/api/v1/summary")["battery"]
     assert health["health_percent"] == pytest.approx(100 * 13_500 / (13_500 / 0.95), abs=0.05)  # the simulator's
