@@ -20,10 +20,13 @@ def run_format_js(calls: list[list[Any]]) -> list[Any]:
     out = subprocess.run([node, str(HARNESS)], input=json.dumps(calls), capture_output=True, text=True,
                          timeout=60, check=False)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    results: list[Any] = json.loads(out.stdout)
+    return results
 
 
 @functools.cache
 def format_js(function: str, *args: Any) -> str:
     """``format.<function>(*args)`` as the page computes it: ``format_js("kw", 1520.0) == "1.5 kW"``."""
-    return run_format_js([[function, *args]])[0]
+    shown = run_format_js([[function, *args]])[0]
+    assert isinstance(shown, str), shown
+    return shown

@@ -35,9 +35,9 @@ def wait_for(ready: Callable[[], T], timeout: float = WAIT_S, interval: float = 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            value = ready()
+            value: T | None = ready()
         except retry_on:
-            value = None  # type: ignore[assignment]
+            value = None
         if value:
             return value
         if time.monotonic() >= deadline:
@@ -55,7 +55,7 @@ async def wait_for_async(ready: Callable[[], T | Awaitable[T]], timeout: float =
         if isinstance(value, Awaitable):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() >= deadline:
             raise _failure(what, timeout)
         await asyncio.sleep(interval)
