@@ -123,7 +123,7 @@ class Mosquitto:
                 return True
 
         try:
-            wait_for(listening, timeout, retry_on=(OSError,))
+            wait_for(listening, timeout=timeout, retry_on=(OSError,))
         except AssertionError:
             self.stop()
             raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout} s:\n"

@@ -49,7 +49,7 @@ class Proc:
                     raise AssertionError(f"no {text!r} from the process (rc {self.p.poll()}):\n{self.stderr}")
             return line
 
-        return wait_for(found, timeout, interval=0.05,
+        return wait_for(found, timeout=timeout, interval=0.05,
                         what=lambda: f"no {text!r} from the process (rc {self.p.poll()}):\n{self.stderr}")
 
     def wait(self, timeout: float = 30.0) -> int:

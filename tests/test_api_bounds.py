@@ -159,14 +159,15 @@ def test_fifty_streams_share_one_watcher():
             return [e async for e in cast.events(max_events=2)]
 
         tasks = [asyncio.create_task(watch()) for _ in range(50)]
-        await wait_for_async(lambda: cast.watchers == 50 and looks, 5, 0.01, "fifty watchers")
+        await wait_for_async(lambda: cast.watchers == 50 and looks, timeout=5, interval=0.01, what="fifty watchers")
         quiet_looks = len(looks)
         await asyncio.sleep(0.5)  # on purpose: the checks made in a quiet half second are what is counted
         idle = len(looks) - quiet_looks  # ~10 checks in 0.5 s by the one loop, not 50 streams' worth
         assert idle <= 15, idle
         now[0] = "t1"
         out = await asyncio.gather(*tasks)
-        await wait_for_async(lambda: cast.watchers == 0, 5, 0.01, lambda: f"{cast.watchers} watchers left")
+        await wait_for_async(lambda: cast.watchers == 0, timeout=5, interval=0.01,
+                             what=lambda: f"{cast.watchers} watchers left")
         return out
 
     got = asyncio.run(run())

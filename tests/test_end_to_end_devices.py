@@ -164,8 +164,8 @@ scale = 1000
             task = asyncio.create_task(hub.run_pollers())
             try:
                 await wait_for_async(lambda: {"grid_power", "ev_soc", "ev_power"} <= set(hub.live()[1])
-                                     and hub.pollers[0].health.polls >= 5, 15, 0.25,
-                                     "the three devices' readings and five polls of the gateway")
+                                     and hub.pollers[0].health.polls >= 5, timeout=15, interval=0.25,
+                                     what="the three devices' readings and five polls of the gateway")
             finally:
                 hub.stop()
                 await task
@@ -177,7 +177,7 @@ scale = 1000
                 await fleet.runner.cleanup()
             truth = gw.state()
         await wait_for_async(lambda: listener.messages.get("homegrid/test_home/availability") == b"offline",
-                             10, 0.05, "the clean stop's 'offline'")
+                             timeout=10, interval=0.05, what="the clean stop's 'offline'")
         listener.stop()
         return hub, truth, listener.messages, fleet.calls
 

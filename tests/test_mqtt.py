@@ -132,8 +132,8 @@ def sent_to(meter: MqttMeter, m: Mosquitto, messages: list[tuple[str, str | byte
     """Send messages and wait until the meter has handled every one of them."""
     target = meter.received + len(messages)
     send(m, messages, retain)
-    wait_for(lambda: meter.received >= target, WAIT, 0.005,
-             lambda: f"the meter handled {meter.received} of {target} messages")
+    wait_for(lambda: meter.received >= target, timeout=WAIT, interval=0.005,
+             what=lambda: f"the meter handled {meter.received} of {target} messages")
 
 
 # --- the publisher: Home Assistant discovery -----------------------------------------------------
@@ -328,7 +328,8 @@ def test_publisher_survives_a_broker_restart(tmp_path, teardown):
     assert p.wait_connected(WAIT)
 
     broker.stop()
-    wait_for(lambda: not p.connected, WAIT, 0.01, "the publisher did not notice the broker going away")
+    wait_for(lambda: not p.connected, timeout=WAIT, interval=0.01,
+             what="the publisher did not notice the broker going away")
     started = time.monotonic()
     assert p.publish(Reading(datetime.now(UTC), {"solar_power": 111.0})) is False  # dropped, not queued
     assert time.monotonic() - started < 0.1, "publish must not block while the broker is away"
@@ -357,7 +358,7 @@ def test_credentials_are_used_and_never_shown(tmp_path, teardown, caplog):
     assert "wrong-staple-42" not in repr(MqttBroker(username="hub", password="wrong-staple-42"))
     p = publisher(broker, teardown, username="hub", password="wrong-staple-42", discovery=False)
     p.start()
-    wait_for(lambda: p.status()["last_error"] is not None, WAIT, 0.01, "the broker's refusal")
+    wait_for(lambda: p.status()["last_error"] is not None, timeout=WAIT, interval=0.01, what="the broker's refusal")
     assert not p.connected
     assert "refused" in p.status()["last_error"]
     p.stop()
@@ -499,7 +500,7 @@ def test_meter_skips_retained_replays_unless_the_payload_has_its_time(mosquitto,
     ])
     mt.start()
     assert mt.wait_ready(WAIT)
-    wait_for(lambda: mt.received >= 2, WAIT, 0.005, "the retained messages did not arrive")
+    wait_for(lambda: mt.received >= 2, timeout=WAIT, interval=0.005, what="the retained messages did not arrive")
     r = poll(mt)
     assert r.values == {"grid_power": 42.0}, "the retained value of unknown age is skipped"
     assert r.time == datetime(2025, 6, 1, 16, 0, tzinfo=UTC)

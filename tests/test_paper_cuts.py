@@ -180,7 +180,7 @@ def test_serve_listens_on_the_port_it_bound(tmp_path):
                 assert reply.status == 200
             return True
 
-        wait_for(answers, 30, 0.2, retry_on=(OSError,), what=lambda: hub.stderr)
+        wait_for(answers, timeout=30, interval=0.2, retry_on=(OSError,), what=lambda: hub.stderr)
     finally:
         hub.stop()
 

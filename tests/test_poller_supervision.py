@@ -84,7 +84,7 @@ async def _run_until(hub: Hub, done: Callable[[], bool], timeout_s: float = 10.0
     """Run the hub's tasks (as ``serve`` does, without HTTP) until ``done()`` or the timeout, then stop it."""
     task = asyncio.create_task(hub.run_pollers())
     try:
-        await wait_for_async(done, timeout_s, 0.01)
+        await wait_for_async(done, timeout=timeout_s, interval=0.01)
     finally:
         hub.stop()
         await asyncio.wait_for(task, 10.0)
@@ -260,7 +260,7 @@ def test_a_crash_loop_waits_longer_and_longer_and_does_not_spin():
             raise ValueError("always")
 
         task = sv.start("crasher", crash)
-        await wait_for_async(lambda: len(calls) >= 6, 5.0, 0.005, "six restarts")
+        await wait_for_async(lambda: len(calls) >= 6, timeout=5.0, interval=0.005, what="six restarts")
         stopping.set()
         await asyncio.wait_for(task, 1.0)
         return calls, sv.records["crasher"].restarts

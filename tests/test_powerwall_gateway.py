@@ -235,7 +235,7 @@ def test_gone_for_a_set_time_comes_back_by_itself(device, gw):
     gw.set_fault("gone", for_s=0.3)
     with pytest.raises(DeviceError):
         device.read()
-    wait_for(lambda: gw.listening, 5, 0.02, "the gateway never came back")
+    wait_for(lambda: gw.listening, timeout=5, interval=0.02, what="the gateway never came back")
     assert device.read().values["grid_status"] == GridStatus.CONNECTED
 
 

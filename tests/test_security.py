@@ -384,7 +384,7 @@ def _serve(tmp_path: Path, log: Path) -> tuple[subprocess.Popen, str]:
         return True
 
     try:
-        wait_for(answers, 60, interval=0.2, retry_on=(OSError,), what="the hub never answered")
+        wait_for(answers, timeout=60, interval=0.2, retry_on=(OSError,), what="the hub never answered")
     except BaseException:
         proc.kill()
         raise

@@ -39,13 +39,13 @@ def test_serve_backfills_polls_and_answers(tmp_path):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
-        live = wait_for(lambda: _live_after(port, polls=3), 60, interval=0.3, retry_on=(OSError,),
+        live = wait_for(lambda: _live_after(port, polls=3), timeout=60, interval=0.3, retry_on=(OSError,),
                         what="the hub never answered with 3 polls")
         assert live["health"]["device"]["errors"] == 0
         assert {"solar_power", "home_power", "grid_power", "battery_soc", "grid_status"} <= set(live["values"])
         first = live["health"]["first_reading"]
         # still polling and recording in real time
-        again = wait_for(lambda: _live_after(port, time=live["time"]), 15, interval=0.3,
+        again = wait_for(lambda: _live_after(port, time=live["time"]), timeout=15, interval=0.3,
                          what="no newer reading: the hub stopped polling")
         assert again["health"]["first_reading"] == first  # the backfill was written once
         query = urllib.parse.urlencode({"from": first, "to": again["time"], "step": "hour"})

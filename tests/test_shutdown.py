@@ -24,7 +24,7 @@ def test_sigterm_stops_the_hub_cleanly_after_writing_what_it_read(tmp_path):
                 "--port", str(port)])
     try:
         hub.wait_for("dashboard on http://")
-        wait_for(lambda: _live(port)["health"]["device"]["polls"] >= 5, 60, 0.2, retry_on=(OSError,),
+        wait_for(lambda: _live(port)["health"]["device"]["polls"] >= 5, timeout=60, interval=0.2, retry_on=(OSError,),
                  what=lambda: f"five polls; the hub said:\n{hub.stderr}")
         hub.p.send_signal(signal.SIGTERM)
         assert hub.wait(30) == 0, hub.stderr  # not killed by the signal uvicorn re-raises

@@ -499,10 +499,11 @@ def test_the_switch_from_another_thread_wakes_the_running_watch(tmp_path):
     async def main() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(watch.run(stop, interval_s=3600))
-        await wait_for_async(lambda: watch.last_decision is not None, 5, 0.01, "the first step")
+        await wait_for_async(lambda: watch.last_decision is not None, timeout=5, interval=0.01, what="the first step")
         assert control.writes == []
         threading.Thread(target=watch.set_manual, args=(True,)).start()
-        await wait_for_async(lambda: control.writes, 5, 0.01, "a reserve written after the switch")
+        await wait_for_async(lambda: control.writes, timeout=5, interval=0.01,
+                             what="a reserve written after the switch")
         stop.set()
         await asyncio.wait_for(task, 5)
 

@@ -76,7 +76,7 @@ def test_storm_switch_over_mqtt(tmp_path, mosquitto, caplog):
         sender.publish("homegrid/storm_home/storm/set", "ON", qos=1).wait_for_publish(5)
         return False
 
-    wait_for(switched_on, 10, 0.2, "the storm switch over MQTT never reached the hub")
+    wait_for(switched_on, timeout=10, interval=0.2, what="the storm switch over MQTT never reached the hub")
     asyncio.run(hub.storm.evaluate())
     assert hub.storm.status["storm"] is True
     assert _reserve(hub) == 100.0

@@ -59,18 +59,18 @@ def test_the_owners_switch_from_the_command_line_reaches_the_running_hub(hub):
     on = storm_cli(hub, "on")
     assert on.returncode == 0, on.stderr
     assert json.loads(on.stdout)["manual"] is True
-    wait_for(lambda: hub.get("/api/v1/storm")["storm"], 15, 0.2, "storm mode never came on")
+    wait_for(lambda: hub.get("/api/v1/storm")["storm"], timeout=15, interval=0.2, what="storm mode never came on")
     wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 100.0,
-             15, 0.2, "the readings never showed the storm reserve")
+             timeout=15, interval=0.2, what="the readings never showed the storm reserve")
     assert hub.get("/api/v1/settings")["battery_reserve"] == 100.0
     assert hub.get("/api/v1/storm")["saved_reserve_percent"] == 25.0
     assert json.loads(storm_cli(hub, "status").stdout)["storm"] is True
 
     auto = storm_cli(hub, "auto")
     assert auto.returncode == 0, auto.stderr
-    wait_for(lambda: not hub.get("/api/v1/storm")["storm"], 15, 0.2, "storm mode never went off")
+    wait_for(lambda: not hub.get("/api/v1/storm")["storm"], timeout=15, interval=0.2, what="storm mode never went off")
     wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 25.0,
-             15, 0.2, "the owner's reserve was not put back")
+             timeout=15, interval=0.2, what="the owner's reserve was not put back")
 
 
 def test_the_command_line_says_clearly_when_no_hub_answers(hub):

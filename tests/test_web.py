@@ -160,7 +160,7 @@ def start_hub(folder: Path, config: str, tz: ZoneInfo, polls: int = 2) -> Served
         return served.get("/api/v1/live")["health"]["device"]["polls"] >= polls
 
     try:
-        wait_for(polled, 90, 0.2, retry_on=(OSError,), what="the hub never answered")
+        wait_for(polled, timeout=90, interval=0.2, retry_on=(OSError,), what="the hub never answered")
     except AssertionError:
         stop_hub(served)
         raise

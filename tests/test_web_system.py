@@ -76,7 +76,7 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     assert after["battery_reserve"] == 46.0 and after["operation_mode"] == "backup"
     page.wait_for("document.querySelector('#reserve-now').textContent === '46 %'")
     wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 46.0,  # the next poll reports it
-             10, 0.2, "the readings never showed the new reserve")
+             timeout=10, interval=0.2, what="the readings never showed the new reserve")
     # a refusal is shown, not swallowed: the virtual home has no tariff to follow
     page.page.evaluate("""() => { const s = document.querySelector('#set-mode');
         const o = document.createElement('option'); o.value = 'autonomous'; o.text = 'autonomous'; s.add(o); }""")

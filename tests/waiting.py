@@ -1,9 +1,9 @@
 """Waiting in tests: on a condition, with a deadline, never for a fixed time.
 
-``wait_for(ready)`` calls ``ready`` until it returns something truthy and returns that, or fails with an
-``AssertionError`` naming what it waited for once ``timeout`` seconds have passed. The only sleeps are the
-``interval`` between two looks. A test that asserts that something does *not* happen for a while (or a
-subprocess script that must stay alive) sleeps on purpose, and says so beside its sleep.
+``wait_for(ready, timeout=..., what=...)`` calls ``ready`` until it returns something truthy and returns that,
+or fails with an ``AssertionError`` naming what it waited for once ``timeout`` seconds have passed. The only
+sleeps are the ``interval`` between two looks. A test that asserts that something does *not* happen for a
+while (or a subprocess script that must stay alive) sleeps on purpose, and says so beside its sleep.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _failure(what: str | Callable[[], str], timeout: float) -> AssertionError:
     return AssertionError(f"not within {timeout} s: {said or 'the condition did not hold'}")
 
 
-def wait_for(ready: Callable[[], T], timeout: float = WAIT_S, interval: float = 0.02,
+def wait_for(ready: Callable[[], T], *, timeout: float = WAIT_S, interval: float = 0.02,
              what: str | Callable[[], str] = "",
              retry_on: tuple[type[BaseException], ...] = ()) -> T:
     """``ready()``'s first truthy value, looked for every ``interval`` s for up to ``timeout`` s.
@@ -45,7 +45,7 @@ def wait_for(ready: Callable[[], T], timeout: float = WAIT_S, interval: float = 
         time.sleep(interval)
 
 
-async def wait_for_async(ready: Callable[[], T | Awaitable[T]], timeout: float = WAIT_S, interval: float = 0.02,
+async def wait_for_async(ready: Callable[[], T | Awaitable[T]], *, timeout: float = WAIT_S, interval: float = 0.02,
                          what: str | Callable[[], str] = "") -> T:
     """``wait_for`` inside an event loop: ``ready`` (a function, or a coroutine function) is looked at every
     ``interval`` s, giving the loop's other tasks their turn in between."""
