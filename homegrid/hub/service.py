@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from homegrid.hub.queries import Queries
 from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
+
+if TYPE_CHECKING:
+    from homegrid.devices.virtual import VirtualHome
 
 __all__ = ["OUTAGE_GAP_MS", "DeviceHealth", "Hub", "Publisher", "SimulatedHistory", "open_store"]
 
@@ -192,12 +195,12 @@ class Hub:
             return now - timedelta(days=self.config.server.backfill_days)
         return min(now, from_ms(span[1]))
 
-    def _resume(self, home: Device) -> None:
+    def _resume(self, home: VirtualHome) -> None:
         """A restarted hub finds the virtual home where it left it; like a real device, the home
         kept running while the hub was down, so its first poll carries the gap in its counters."""
         last = self.store.latest()
         if len(last):
-            home.restore({n: float(c[0]) for n, c in last.columns.items()})  # type: ignore[attr-defined]
+            home.restore({n: float(c[0]) for n, c in last.columns.items()})
 
     def backfill(self) -> int:
         """On a first start with the virtual home, write recent history so days show at once."""
