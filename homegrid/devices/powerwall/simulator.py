@@ -121,7 +121,6 @@ class _Request:
 
     method: str
     path: str
-    query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     body: bytes
 
@@ -262,9 +261,15 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/_sim/fault", _sim_fault, "sim"),
 )
 
-_BY_PATH: dict[str, dict[str, Route]] = {}
-for _r in ROUTES:
-    _BY_PATH.setdefault(_r.path, {})[_r.method] = _r
+
+def _by_path(routes: Iterable[Route]) -> dict[str, dict[str, Route]]:
+    out: dict[str, dict[str, Route]] = {}
+    for route in routes:
+        out.setdefault(route.path, {})[route.method] = route
+    return out
+
+
+_BY_PATH = _by_path(ROUTES)  # path -> method -> route
 _SIM_PREFIX = "/_sim/"
 
 
@@ -390,8 +395,7 @@ class SimulatedGateway:
     async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
         body = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        response = await self._handle(_Request(request.method, request.rel_url.raw_path,
-                                               parse_qs(request.query_string), headers, body))
+        response = await self._handle(_Request(request.method, request.rel_url.raw_path, headers, body))
         return response.to_web()
 
     async def _handle(self, request: _Request) -> _Response:
