@@ -135,8 +135,8 @@ BAD = [
     ('[[mqtt.meters]]\ntopic = "a"\nname = "volts"',
      f"mqtt.meters[0].name = 'volts': not a glossary name; known: {', '.join(ALL_NAMES)}"),
     ('[[mqtt.meters]]\nname = "grid_power"', "mqtt.meters[0].topic is required"),
-    ('[[mqtt.meters]]\ntopic = "a"\nname = "grid_power"\nscale = 0', "mqtt.meters[0].scale = 0.0: must be a non-zero number"),
-    ('[[mqtt.meters]]\ntopic = "a"\nname = "grid_power"\nscale = nan', "mqtt.meters[0].scale = nan: must be a non-zero number"),
+    *[(f'[[mqtt.meters]]\ntopic = "a"\nname = "grid_power"\nscale = {scale}',
+       f"mqtt.meters[0].scale = {told}: must be a non-zero number") for scale, told in (("0", "0.0"), ("nan", "nan"))],
     ('[[mqtt.meters]]\ntopic = "a"\nname = "grid_power"\nunit = "kW"',
      "mqtt.meters[0].unit: unknown key; known keys: topic, name, path, scale, time_path"),
     ('[[mqtt.meters]]\ntopic = "a"\nname = "grid_power"\n[[mqtt.meters]]\ntopic = "b"\nname = "grid_power"\npath = 3',
@@ -216,7 +216,7 @@ def test_defaults():
     assert config.site.name == "Virtual home" and config.site.tz.key == "America/New_York"
     assert config.site.unit_system == "imperial" and config.store.data_dir is None
     assert config.server.port == 8080 and config.virtual.seed == 2017 and config.storm.min_severity == "Severe"
-    assert PowerwallConfig().mode == "local" and MqttConfig().meters == ()
+    assert PowerwallConfig(host="gw").mode == "local" and MqttConfig().meters == ()
 
 
 def test_objects_are_immutable_values():
@@ -228,12 +228,12 @@ def test_objects_are_immutable_values():
 
 
 def test_objects_made_in_code_are_checked_too():
-    """What ``devices test --powerwall`` builds from its flags, and the tests' own configs."""
+    """What ``devices test --powerwall`` builds from its flags, and the tests' own configs, when they are made."""
     with pytest.raises(ConfigError, match=r"^server\.port = 70000: not a TCP port$"):
-        ServerConfig(port=70000).check()
+        ServerConfig(port=70000)
     with pytest.raises(ConfigError, match=r"^powerwall\.timeout_s = 999\.0: must be within 0\.1\.\.120 s$"):
-        PowerwallConfig(host="gw", timeout_s=999.0).check()
+        PowerwallConfig(host="gw", timeout_s=999.0)
     with pytest.raises(ConfigError, match=r"^site\.latitude = 100\.0: must be within -90\.\.90 degrees$"):
-        SiteConfig(latitude=100.0).check()
+        SiteConfig(latitude=100.0)
     with pytest.raises(ConfigError, match=r"^storm\.lead_h must be >= 0$"):
-        Config(storm=StormConfig(lead_h=-1.0)).check()
+        Config(storm=StormConfig(lead_h=-1.0))
