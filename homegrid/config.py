@@ -39,10 +39,12 @@ __all__ = [
     "PowerwallConfig",
     "PowerwallSecrets",
     "Secrets",
+    "SecretsTable",
     "ServerConfig",
     "SiteConfig",
     "StoreConfig",
     "StormConfig",
+    "Table",
     "TeslaConfig",
     "TeslaSecrets",
     "VirtualHomeConfig",
@@ -639,33 +641,35 @@ class Config(Table):
 SECTIONS: tuple[str, ...] = tuple(name for name in Config.model_fields if name != "source")
 
 
-class PowerwallSecrets(Table):
+class SecretsTable(BaseModel):
+    """A table of the credentials file: strings only, no unknown keys. Not a :class:`Table`: its errors are
+    pydantic's own, which ``homegrid.credentials`` words without ever showing a value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class PowerwallSecrets(SecretsTable):
     """The gateway's secrets."""
 
-    key: ClassVar[str] = "powerwall"
-
     password: str = Field("", description="the gateway's customer password")
-    gw_pwd: str = Field("", description="the gateway's own Wi-Fi password (pypowerwall's TEDAPI)")
+    gw_pwd: str = Field("", description="the gateway's own Wi-Fi password, for pypowerwall's TEDAPI (unused "
+                                        "by homegrid so far)")
 
 
-class TeslaSecrets(Table):
+class TeslaSecrets(SecretsTable):
     """The car's tokens; renewed ones are written back."""
-
-    key: ClassVar[str] = "tesla"
 
     access_token: str = Field("", description="the API's access token")
     refresh_token: str = Field("", description="fleet: renews the access token")
 
 
-class MqttSecrets(Table):
+class MqttSecrets(SecretsTable):
     """The broker's password (with [mqtt] username)."""
-
-    key: ClassVar[str] = "mqtt"
 
     password: str = Field("", description="the broker's password for [mqtt] username")
 
 
-class Secrets(Table):
+class Secrets(SecretsTable):
     """The credentials file (owner-only): a table of strings per device section."""
 
     powerwall: PowerwallSecrets | None = None
@@ -677,7 +681,7 @@ class Secrets(Table):
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
     name: tuple(_model.model_fields)
     for name, field in Secrets.model_fields.items()
-    for _model in get_args(field.annotation) if isinstance(_model, type) and issubclass(_model, Table)
+    for _model in get_args(field.annotation) if isinstance(_model, type) and issubclass(_model, SecretsTable)
 }
 
 
