@@ -580,12 +580,14 @@ class StormConfig(Table):
                                                                 '"homegrid-storm-watch (you@example.com)"')
     interval_s: float = Field(300.0, description="how often the alerts are read (within 60..3600)")
     reserve_percent: float = Field(100.0, description="the backup reserve while a storm is near")
-    events: tuple[str, ...] = _list(STORM_EVENTS, "alerts that raise the reserve whatever their severity")
-    min_severity: str = Field("Severe", description='and any alert at least this severe; "" for the listed events '
-                                                    "only")
-    lead_h: float = Field(24.0, description="an alert counts from this long before its onset")
-    hold_h: float = Field(2.0, description="the reserve is put back this long after the last alert ends")
-    settle_s: float = Field(300.0, description="how long a reserve written to the battery has to show up")
+    events: tuple[str, ...] = _list(STORM_EVENTS, "alert events that qualify whatever their severity "
+                                                   "(case-insensitive)")
+    min_severity: str = Field("Severe", description='alerts at least this severe qualify whatever their event; "" '
+                                                    "for the listed events only")
+    lead_h: float = Field(24.0, description="an alert qualifies once its hazard begins within this time [h]")
+    hold_h: float = Field(2.0, description="storm mode stays on this long after the last alert ended [h]")
+    settle_s: float = Field(300.0, description="after a write, how long a reserve that reads differently is "
+                                                "taken for a slow or capped device, not the owner's hand [s]")
 
     @field_validator("interval_s")
     @classmethod
