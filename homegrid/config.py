@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from homegrid.glossary import ALL_NAMES, MAX_POWER_W
@@ -65,6 +66,7 @@ _making: contextvars.ContextVar[int] = contextvars.ContextVar("homegrid_config_m
 
 class Table(BaseModel):
     """A table of the file: frozen, strict (TOML's types, an integer where a number goes), no unknown keys.
+    Arrays are ``tuple`` fields with ``strict=False`` (strict takes no list for a tuple; their items stay strict).
 
     A validator's ``ValueError`` says what follows the key's dotted name: ``"= 70000: not a TCP port"`` or
     ``"must be > 0"`` (a space between), ``".host is required"`` or ``": a, b must be >= 0"`` (none);
@@ -94,24 +96,22 @@ class Table(BaseModel):
         return type(self)(**{**dict(self), **changes})
 
 
-def _list(default: tuple[str, ...], description: str) -> Any:
-    """A list of strings: an array in the file, a tuple in the model (lax only there: strict takes no list)."""
-    return Field(default, description=description, strict=False)
-
-
 class SiteConfig(Table):
     """The home: where it is, its time zone and units."""
 
     key: ClassVar[str] = "site"
 
-    name: str = Field("Virtual home", description="shown in the dashboard and the MQTT topics")
-    latitude: float = Field(36.1, description="[degrees] (Greensboro, NC: the site of pvlib's TMY3 file 723170TYA.CSV)")
-    longitude: float = Field(-79.95, description="[degrees]")
-    timezone: str = Field("America/New_York", description="IANA name; local days, reports and display use it")
-    max_power_w: float = Field(MAX_POWER_W, description="no power of the home beyond this, either way [W]: "
-                                                        "refused at the door (within 1e3..1e9)")
-    units: str = Field("", description='"metric" | "imperial" (the car\'s range in miles); "": by the zone\'s '
-                                       "country (zone.tab: US and its territories, GB, LR, MM are imperial)")
+    name: str = Field(default="Virtual home", description="shown in the dashboard and the MQTT topics")
+    latitude: float = Field(default=36.1,
+                            description="[degrees] (Greensboro, NC: the site of pvlib's TMY3 file 723170TYA.CSV)")
+    longitude: float = Field(default=-79.95, description="[degrees]")
+    timezone: str = Field(default="America/New_York", description="IANA name; local days, reports and display use it")
+    max_power_w: float = Field(default=MAX_POWER_W,
+                               description="no power of the home beyond this, either way [W]: refused at the door "
+                                           "(within 1e3..1e9)")
+    units: str = Field(default="",
+                       description="\"metric\" | \"imperial\" (the car's range in miles); \"\": by the zone's country "
+                                   "(zone.tab: US and its territories, GB, LR, MM are imperial)")
 
     @field_validator("units")
     @classmethod
@@ -168,11 +168,13 @@ class StoreConfig(Table):
 
     key: ClassVar[str] = "store"
 
-    data_dir: str | None = Field(None, description="the store's folder (unset: $HOMEGRID_DATA_DIR, else "
-                                                   "$XDG_DATA_HOME/homegrid); --data-dir wins",
-                                 examples=["/srv/homegrid"])
-    raw_retention_days: float = Field(90.0, description="raw readings; rollups (minute, hour, day) are kept forever")
-    flush_interval_s: float = Field(0.05, description="readings are committed as they arrive, at most this often")
+    data_dir: str | None = Field(default=None,
+                                 description="the store's folder (unset: $HOMEGRID_DATA_DIR, else "
+                                             "$XDG_DATA_HOME/homegrid); --data-dir wins", examples=["/srv/homegrid"])
+    raw_retention_days: float = Field(default=90.0,
+                                      description="raw readings; rollups (minute, hour, day) are kept forever")
+    flush_interval_s: float = Field(default=0.05,
+                                    description="readings are committed as they arrive, at most this often")
 
     @field_validator("raw_retention_days")
     @classmethod
@@ -194,7 +196,7 @@ class AccountingConfig(Table):
 
     key: ClassVar[str] = "accounting"
 
-    max_gap_s: float = Field(300.0, description="power samples further apart than this are not bridged")
+    max_gap_s: float = Field(default=300.0, description="power samples further apart than this are not bridged")
 
     @field_validator("max_gap_s")
     @classmethod
@@ -209,19 +211,24 @@ class ServerConfig(Table):
 
     key: ClassVar[str] = "server"
 
-    host: str = Field("127.0.0.1", description="beyond loopback (0.0.0.0, a LAN address), reads need the owner's "
-                                               "key too")
-    port: int = Field(8080, description="--port wins")
-    poll_interval_s: float = Field(5.0, description="how often each device is read (within 0.1..3600)")
-    backfill_days: float = Field(7.0, description="virtual home history written on first start")
-    allowed_hosts: tuple[str, ...] = _list((), "more names the hub is reached by (its addresses, hostname, "
-                                               "localhost: always)")
-    open_reads: bool = Field(False, description="true: beyond loopback, anyone on the LAN may read (changes still "
-                                                "need the key)")
-    cors_origins: tuple[str, ...] = _list((), 'other web origins allowed to call the API, e.g. '
-                                              '["http://homeassistant.local:8123"]; none: no CORS headers at all')
-    offline_after_s: float = Field(300.0, description="a device whose polls fail this long is offline (stale "
-                                                      "sooner: see /api/v1/live)")
+    host: str = Field(default="127.0.0.1",
+                      description="beyond loopback (0.0.0.0, a LAN address), reads need the owner's key too")
+    port: int = Field(default=8080, description="--port wins")
+    poll_interval_s: float = Field(default=5.0, description="how often each device is read (within 0.1..3600)")
+    backfill_days: float = Field(default=7.0, description="virtual home history written on first start")
+    allowed_hosts: tuple[str, ...] = Field(default=(),
+                                           description="more names the hub is reached by (its addresses, hostname, "
+                                                       "localhost: always)", strict=False)
+    open_reads: bool = Field(default=False,
+                             description="true: beyond loopback, anyone on the LAN may read (changes still need the "
+                                         "key)")
+    cors_origins: tuple[str, ...] = Field(default=(),
+                                          description="other web origins allowed to call the API, e.g. "
+                                                      '["http://homeassistant.local:8123"]; none: no CORS headers at '
+                                                      "all", strict=False)
+    offline_after_s: float = Field(default=300.0,
+                                   description="a device whose polls fail this long is offline (stale sooner: see "
+                                               "/api/v1/live)")
 
     @field_validator("port")
     @classmethod
@@ -273,26 +280,27 @@ class VirtualHomeConfig(Table):
 
     key: ClassVar[str] = "virtual"
 
-    weather: str = Field("723170TYA.CSV", description="a typical-year (TMY) file shipped with pvlib")
-    solar_kw: float = Field(7.6, description="DC nameplate [kW]")
-    tilt: float = Field(25.0, description="[degrees]")
-    azimuth: float = Field(180.0, description="[degrees from north]")
-    load_kwh_per_year: float = Field(10_000.0, description="scales the measured household profile")
-    battery_kwh: float = Field(13.5, description="usable")
-    battery_kw: float = Field(5.0, description="continuous")
-    battery_round_trip: float = Field(0.90, description="within (0, 1]")
-    backup_reserve_percent: float = Field(20.0, description="kept for outages")
-    battery_grid_charge_kw: float = Field(1.8, description="refills the reserve from the grid (after an outage, in "
-                                                           "storm mode), as a Powerwall does; 0: never")
-    ev_pack_kwh: float = Field(75.0, description="the car's battery")
-    ev_charger_kw: float = Field(11.5, description="the home charger")
-    ev_commute_km: float = Field(50.0, description="round trip, weekdays")
-    ev_kwh_per_km: float = Field(0.16, description="the car's consumption")
-    ev_charge_limit_percent: float = Field(90.0, description="the car charges to this")
-    outages_per_year: float = Field(12.0, description="grid outages drawn at random; 0: none")
-    demo_outages: bool = Field(True, description="a sustained outage and a blip every 3.5 days (0 "
-                                                 "outages_per_year: none)")
-    seed: int = Field(2017, description="the random draws' seed")
+    weather: str = Field(default="723170TYA.CSV", description="a typical-year (TMY) file shipped with pvlib")
+    solar_kw: float = Field(default=7.6, description="DC nameplate [kW]")
+    tilt: float = Field(default=25.0, description="[degrees]")
+    azimuth: float = Field(default=180.0, description="[degrees from north]")
+    load_kwh_per_year: float = Field(default=10_000.0, description="scales the measured household profile")
+    battery_kwh: float = Field(default=13.5, description="usable")
+    battery_kw: float = Field(default=5.0, description="continuous")
+    battery_round_trip: float = Field(default=0.90, description="within (0, 1]")
+    backup_reserve_percent: float = Field(default=20.0, description="kept for outages")
+    battery_grid_charge_kw: float = Field(default=1.8,
+                                          description="refills the reserve from the grid (after an outage, in storm "
+                                                      "mode), as a Powerwall does; 0: never")
+    ev_pack_kwh: float = Field(default=75.0, description="the car's battery")
+    ev_charger_kw: float = Field(default=11.5, description="the home charger")
+    ev_commute_km: float = Field(default=50.0, description="round trip, weekdays")
+    ev_kwh_per_km: float = Field(default=0.16, description="the car's consumption")
+    ev_charge_limit_percent: float = Field(default=90.0, description="the car charges to this")
+    outages_per_year: float = Field(default=12.0, description="grid outages drawn at random; 0: none")
+    demo_outages: bool = Field(default=True,
+                               description="a sustained outage and a blip every 3.5 days (0 outages_per_year: none)")
+    seed: int = Field(default=2017, description="the random draws' seed")
 
     @field_validator("solar_kw", "battery_kwh", "battery_kw", "ev_pack_kwh", "ev_charger_kw")
     @classmethod
@@ -365,13 +373,14 @@ class PowerwallConfig(Table):
 
     key: ClassVar[str] = "powerwall"
 
-    host: str = Field("", description="the gateway's address on the LAN, HOST or HOST:PORT (needed in local mode, "
-                                      "e.g. 192.168.91.1)")
-    email: str = Field("", description="local mode: any address; cloud and fleetapi modes: the Tesla account")
-    mode: str = Field("local", description="local | cloud | fleetapi (pypowerwall's cloud modes; email needed)")
-    poll_interval_s: float = Field(5.0, description="within 0.1..3600")
-    timeout_s: float = Field(5.0, description="within 0.1..120")
-    site_id: str = Field("", description="cloud modes with several sites")
+    host: str = Field(default="",
+                      description="the gateway's address on the LAN, HOST or HOST:PORT (needed in local mode, e.g. "
+                                  "192.168.91.1)")
+    email: str = Field(default="", description="local mode: any address; cloud and fleetapi modes: the Tesla account")
+    mode: str = Field(default="local", description="local | cloud | fleetapi (pypowerwall's cloud modes; email needed)")
+    poll_interval_s: float = Field(default=5.0, description="within 0.1..3600")
+    timeout_s: float = Field(default=5.0, description="within 0.1..120")
+    site_id: str = Field(default="", description="cloud modes with several sites")
 
     @field_validator("mode")
     @classmethod
@@ -402,16 +411,17 @@ class TeslaConfig(Table):
 
     key: ClassVar[str] = "tesla"
 
-    vin: str = Field("", description="the car's vehicle identification number (needed)", validate_default=True)
-    api: str = Field("fleet", description="fleet | teslemetry | tessie")
-    region: str = Field("na", description="fleet: na | eu | cn")
-    client_id: str = Field("", description="fleet: your app's client id, to renew the access token")
-    location: bool = Field(True, description="read the car's location (needed to tell whether it is at home)")
-    server: str = Field("", description="another base URL for the API (a proxy); empty: the vendor's own")
-    home_radius_m: float = Field(100.0, description='"at home" within this distance of [site] latitude/longitude')
-    poll_interval_s: float = Field(60.0, description="while awake and idle; 30 s while charging, never wakes a "
-                                                     "sleeping car")
-    timeout_s: float = Field(20.0, description="within 0.1..120")
+    vin: str = Field(default="", description="the car's vehicle identification number (needed)", validate_default=True)
+    api: str = Field(default="fleet", description="fleet | teslemetry | tessie")
+    region: str = Field(default="na", description="fleet: na | eu | cn")
+    client_id: str = Field(default="", description="fleet: your app's client id, to renew the access token")
+    location: bool = Field(default=True, description="read the car's location (needed to tell whether it is at home)")
+    server: str = Field(default="", description="another base URL for the API (a proxy); empty: the vendor's own")
+    home_radius_m: float = Field(default=100.0,
+                                 description='"at home" within this distance of [site] latitude/longitude')
+    poll_interval_s: float = Field(default=60.0,
+                                   description="while awake and idle; 30 s while charging, never wakes a sleeping car")
+    timeout_s: float = Field(default=20.0, description="within 0.1..120")
 
     @field_validator("vin")
     @classmethod
@@ -458,13 +468,16 @@ class MeterTopicConfig(Table):
 
     key: ClassVar[str] = "mqtt.meters[]"
 
-    topic: str = Field("", description="e.g. Tasmota's tele/meter/SENSOR (needed)", validate_default=True)
-    name: str = Field("", description="the glossary name it feeds, e.g. grid_power (needed)", validate_default=True)
-    path: str = Field("", description="a dotted path to the value in a JSON payload, e.g. ENERGY.Power; empty: "
-                                      "the payload is a bare number")
-    scale: float = Field(1.0, description="the value times this is in the glossary's unit")
-    time_path: str = Field("", description="a dotted path to the value's own time in the payload (epoch s or "
-                                           "ISO 8601); empty: when it arrives")
+    topic: str = Field(default="", description="e.g. Tasmota's tele/meter/SENSOR (needed)", validate_default=True)
+    name: str = Field(default="",
+                      description="the glossary name it feeds, e.g. grid_power (needed)", validate_default=True)
+    path: str = Field(default="",
+                      description="a dotted path to the value in a JSON payload, e.g. ENERGY.Power; empty: the "
+                                  "payload is a bare number")
+    scale: float = Field(default=1.0, description="the value times this is in the glossary's unit")
+    time_path: str = Field(default="",
+                           description="a dotted path to the value's own time in the payload (epoch s or ISO 8601); "
+                                       "empty: when it arrives")
 
     @field_validator("topic")
     @classmethod
@@ -494,16 +507,17 @@ class MqttConfig(Table):
 
     key: ClassVar[str] = "mqtt"
 
-    host: str = Field("127.0.0.1", description="the broker")
-    port: int = Field(1883, description="the broker's port")
-    username: str = Field("", description="empty: none (MQTT sends no password alone)")
-    client_id: str = Field("homegrid", description="the MQTT client id")
-    publish: bool = Field(True, description="publish the live values, with Home Assistant discovery")
-    topic_prefix: str = Field("homegrid", description="<topic_prefix>/<site>/state ...")
-    discovery_prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix")
-    stale_after_s: float = Field(600.0, description="a meter with no message for this long is failing (Tasmota "
-                                                    "reports every 300 s)")
-    meters: tuple[MeterTopicConfig, ...] = Field((), description="[[mqtt.meters]] tables", strict=False)
+    host: str = Field(default="127.0.0.1", description="the broker")
+    port: int = Field(default=1883, description="the broker's port")
+    username: str = Field(default="", description="empty: none (MQTT sends no password alone)")
+    client_id: str = Field(default="homegrid", description="the MQTT client id")
+    publish: bool = Field(default=True, description="publish the live values, with Home Assistant discovery")
+    topic_prefix: str = Field(default="homegrid", description="<topic_prefix>/<site>/state ...")
+    discovery_prefix: str = Field(default="homeassistant", description="Home Assistant's discovery prefix")
+    stale_after_s: float = Field(default=600.0,
+                                 description="a meter with no message for this long is failing (Tasmota reports every "
+                                             "300 s)")
+    meters: tuple[MeterTopicConfig, ...] = Field(default=(), description="[[mqtt.meters]] tables", strict=False)
 
     @field_validator("host")
     @classmethod
@@ -537,13 +551,15 @@ class OutagesConfig(Table):
 
     key: ClassVar[str] = "outages"
 
-    merge_gap_s: float = Field(60.0, description="interruptions closer than this are one event (a recloser's "
-                                                 "repeated shots)")
-    notify_command: str = Field("", description="run at start and end; the event as JSON on stdin "
-                                                "(HOMEGRID_EVENT=started|ended)")
-    notify_url: str = Field("", description="POSTed the event as JSON")
-    notify_mqtt: bool = Field(True, description="publish <topic_prefix>/<site>/event/outage_started|outage_ended "
-                                                "when [mqtt] is configured")
+    merge_gap_s: float = Field(default=60.0,
+                               description="interruptions closer than this are one event (a recloser's repeated shots)")
+    notify_command: str = Field(default="",
+                                description="run at start and end; the event as JSON on stdin "
+                                            "(HOMEGRID_EVENT=started|ended)")
+    notify_url: str = Field(default="", description="POSTed the event as JSON")
+    notify_mqtt: bool = Field(default=True,
+                              description="publish <topic_prefix>/<site>/event/outage_started|outage_ended when "
+                                          "[mqtt] is configured")
 
     @field_validator("merge_gap_s")
     @classmethod
@@ -573,21 +589,26 @@ class StormConfig(Table):
 
     key: ClassVar[str] = "storm"
 
-    enabled: bool = Field(False, description="opt in: it writes to the battery")
-    source: str = Field("", description="empty: api.weather.gov alerts for [site] latitude/longitude; or a URL, "
-                                        "file:// or a path")
-    user_agent: str = Field("homegrid-storm-watch", description="api.weather.gov asks for one with a contact, e.g. "
-                                                                '"homegrid-storm-watch (you@example.com)"')
-    interval_s: float = Field(300.0, description="how often the alerts are read (within 60..3600)")
-    reserve_percent: float = Field(100.0, description="the backup reserve while a storm is near")
-    events: tuple[str, ...] = _list(STORM_EVENTS, "alert events that qualify whatever their severity "
-                                                   "(case-insensitive)")
-    min_severity: str = Field("Severe", description='alerts at least this severe qualify whatever their event; "" '
-                                                    "for the listed events only")
-    lead_h: float = Field(24.0, description="an alert qualifies once its hazard begins within this time [h]")
-    hold_h: float = Field(2.0, description="storm mode stays on this long after the last alert ended [h]")
-    settle_s: float = Field(300.0, description="after a write, how long a reserve that reads differently is "
-                                                "taken for a slow or capped device, not the owner's hand [s]")
+    enabled: bool = Field(default=False, description="opt in: it writes to the battery")
+    source: str = Field(default="",
+                        description="empty: api.weather.gov alerts for [site] latitude/longitude; or a URL, file:// "
+                                    "or a path")
+    user_agent: str = Field(default="homegrid-storm-watch",
+                            description='api.weather.gov asks for one with a contact, e.g. "homegrid-storm-watch '
+                                        '(you@example.com)"')
+    interval_s: float = Field(default=300.0, description="how often the alerts are read (within 60..3600)")
+    reserve_percent: float = Field(default=100.0, description="the backup reserve while a storm is near")
+    events: tuple[str, ...] = Field(default=STORM_EVENTS,
+                                    description="alert events that qualify whatever their severity (case-insensitive)",
+                                    strict=False)
+    min_severity: str = Field(default="Severe",
+                              description='alerts at least this severe qualify whatever their event; "" for the '
+                                          "listed events only")
+    lead_h: float = Field(default=24.0, description="an alert qualifies once its hazard begins within this time [h]")
+    hold_h: float = Field(default=2.0, description="storm mode stays on this long after the last alert ended [h]")
+    settle_s: float = Field(default=300.0,
+                            description="after a write, how long a reserve that reads differently is taken for a slow "
+                                        "or capped device, not the owner's hand [s]")
 
     @field_validator("interval_s")
     @classmethod
@@ -631,7 +652,7 @@ class Config(Table):
     mqtt: MqttConfig | None = None
     outages: OutagesConfig = Field(default_factory=OutagesConfig)
     storm: StormConfig = Field(default_factory=StormConfig)
-    source: Path | None = Field(None, exclude=True)  # the file it was read from; not a section
+    source: Path | None = Field(default=None, exclude=True)  # the file it was read from; not a section
 
     @property
     def has_devices(self) -> bool:
@@ -653,22 +674,23 @@ class SecretsTable(BaseModel):
 class PowerwallSecrets(SecretsTable):
     """The gateway's secrets."""
 
-    password: str = Field("", description="the gateway's customer password")
-    gw_pwd: str = Field("", description="the gateway's own Wi-Fi password, for pypowerwall's TEDAPI (unused "
-                                        "by homegrid so far)")
+    password: str = Field(default="", description="the gateway's customer password")
+    gw_pwd: str = Field(default="",
+                        description="the gateway's own Wi-Fi password, for pypowerwall's TEDAPI (unused by homegrid "
+                                    "so far)")
 
 
 class TeslaSecrets(SecretsTable):
     """The car's tokens; renewed ones are written back."""
 
-    access_token: str = Field("", description="the API's access token")
-    refresh_token: str = Field("", description="fleet: renews the access token")
+    access_token: str = Field(default="", description="the API's access token")
+    refresh_token: str = Field(default="", description="fleet: renews the access token")
 
 
 class MqttSecrets(SecretsTable):
     """The broker's password (with [mqtt] username)."""
 
-    password: str = Field("", description="the broker's password for [mqtt] username")
+    password: str = Field(default="", description="the broker's password for [mqtt] username")
 
 
 class Secrets(SecretsTable):
@@ -719,7 +741,9 @@ def describe_error(exc: ValidationError, root: type[Table], data: Any) -> str:
 
 
 def _describe(error: ErrorDetails, root: type[Table], data: Any) -> str:
-    key, model, field, value = root.key, root, None, data
+    key, value = root.key, data
+    model: type[Table] | None = root
+    field: FieldInfo | None = None
     for step in error["loc"]:
         if isinstance(step, int):
             rows = _rows(field.annotation) if field is not None else None
@@ -766,7 +790,7 @@ def default_config_path() -> Path:
 def load_config(path: str | Path | None = None) -> Config:
     """Read and validate the config; ``path=None`` uses the default path if it exists."""
     explicit = path is not None
-    p = Path(path) if explicit else default_config_path()
+    p = Path(path) if path is not None else default_config_path()
     if not p.exists():
         if explicit:
             raise ConfigError(f"config file {p} does not exist")

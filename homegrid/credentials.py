@@ -173,17 +173,17 @@ def save_credentials(credentials: Credentials, updates: Mapping[str, Mapping[str
     """
     if credentials.path is None:
         raise CredentialsError("these credentials have no file to be saved to")
-    for section, values in (updates or {}).items():
-        unknown = sorted(set(values) - set(SECRET_KEYS.get(section, ())))
+    for section, changes in (updates or {}).items():
+        unknown = sorted(set(changes) - set(SECRET_KEYS.get(section, ())))
         if unknown:  # the file would not load again
             raise CredentialsError(f"[{section}] {', '.join(unknown)}: not a key of the credentials file")
     for section, values in (updates or {}).items():
         for key, value in values.items():
             credentials.sections.setdefault(section, {})[key] = Secret(value)
     lines: list[str] = []
-    for section, values in credentials.sections.items():
+    for section, secrets in credentials.sections.items():
         lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_string(v.reveal())}" for key, v in values.items())
+        lines.extend(f"{key} = {_toml_string(v.reveal())}" for key, v in secrets.items())
         lines.append("")
     path = credentials.path
     path.parent.mkdir(parents=True, exist_ok=True)
