@@ -19,10 +19,11 @@ import re
 import tomllib
 import types
 import zoneinfo
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self, Union, get_args, get_origin
+from typing import Any, ClassVar, NamedTuple, Self, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
@@ -64,18 +65,55 @@ class ConfigError(ValueError):
 _making: contextvars.ContextVar[int] = contextvars.ContextVar("homegrid_config_making", default=0)
 
 
+class Rule(NamedTuple):
+    """A key's own check: ``ok(value)``, else ``told`` (``str.format``-ted with ``value``) follows the key's name:
+    ``"= {value}: not a TCP port"`` or ``"must be > 0"`` (after a space), ``": ..."`` (none)."""
+
+    ok: Callable[[Any], bool]
+    told: str
+    each: bool = False  # an array's: each item is checked and told as ``value``
+
+
+POSITIVE = Rule(lambda v: v > 0, "must be > 0")
+NOT_NEGATIVE = Rule(lambda v: v >= 0, "must be >= 0")
+REQUIRED = Rule(lambda v: bool(v.strip()), "is required")
+TCP_PORT = Rule(lambda v: 0 < v < 65536, "= {value}: not a TCP port")
+INTERVAL = Rule(lambda v: 0.1 <= v <= 3600, "= {value}: must be within 0.1..3600 s")
+TIMEOUT = Rule(lambda v: 0.1 <= v <= 120, "= {value}: must be within 0.1..120 s")
+HTTP_URL = Rule(lambda v: not v or v.startswith(("https://", "http://")), "= {value!r}: must be an http(s) URL")
+
+
+def one_of(choices: tuple[str, ...]) -> Rule:
+    return Rule(lambda v: v in choices, f"= {{value!r}}: expected one of {', '.join(choices)}")
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _is_topic(prefix: str) -> bool:
+    return bool(prefix) and not any(c in prefix for c in "+#") and not prefix.startswith("/") \
+        and not prefix.endswith("/")
+
+
 class Table(BaseModel):
     """A table of the file: frozen, strict (TOML's types, an integer where a number goes), no unknown keys.
     Arrays are ``tuple`` fields with ``strict=False`` (strict takes no list for a tuple; their items stay strict).
 
-    A validator's ``ValueError`` says what follows the key's dotted name: ``"= 70000: not a TCP port"`` or
-    ``"must be > 0"`` (a space between), ``".host is required"`` or ``": a, b must be >= 0"`` (none);
-    :func:`describe_error` puts the key in front.
+    Each key's own check is a row of ``rules``; a check of several keys is a ``model_validator`` whose
+    ``ValueError`` says what follows the table's name (``".host is required"``). :func:`describe_error` puts the
+    key in front.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     #: Where the table sits in the file, for the errors of one made in code (``Config`` itself: "").
     key: ClassVar[str] = ""
+    #: The keys' own checks, by key.
+    rules: ClassVar[Mapping[str, Rule]] = {}
 
     def __init__(self, /, **data: Any) -> None:
         # pydantic makes a table inside another through its __init__ too: only the outermost tells the error,
@@ -91,6 +129,16 @@ class Table(BaseModel):
         finally:
             _making.reset(token)
 
+    @field_validator("*")
+    @classmethod
+    def _rule(cls, value: Any, info: ValidationInfo) -> Any:
+        rule = cls.rules.get(info.field_name or "")
+        if rule is not None:
+            for item in value if rule.each else (value,):
+                if not rule.ok(item):
+                    raise ValueError(rule.told.format(value=item))
+        return value
+
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes``, checked as a new one is (pydantic's ``model_copy`` checks nothing)."""
         return type(self)(**{**dict(self), **changes})
@@ -100,6 +148,15 @@ class SiteConfig(Table):
     """The home: where it is, its time zone and units."""
 
     key: ClassVar[str] = "site"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "units": Rule(lambda v: v in ("", "metric", "imperial"), '= {value!r}: must be "metric" or "imperial" (or left '
+                      "out: by the site's time zone's country)"),
+        "max_power_w": Rule(lambda v: 1_000 <= v <= 1.0e9,
+                            "= {value:g}: must be within 1e3..1e9 W (default 1e6, 1 MW)"),
+        "latitude": Rule(lambda v: -90 <= v <= 90, "= {value}: must be within -90..90 degrees"),
+        "longitude": Rule(lambda v: -180 <= v <= 180, "= {value}: must be within -180..180 degrees"),
+        "timezone": Rule(_is_zone, "= {value!r}: not an IANA time zone name"),
+    }
 
     name: str = Field(default="Virtual home", description="shown in the dashboard and the MQTT topics")
     latitude: float = Field(default=36.1,
@@ -112,44 +169,6 @@ class SiteConfig(Table):
     units: str = Field(default="",
                        description="\"metric\" | \"imperial\" (the car's range in miles); \"\": by the zone's country "
                                    "(zone.tab: US and its territories, GB, LR, MM are imperial)")
-
-    @field_validator("units")
-    @classmethod
-    def _units(cls, value: str) -> str:
-        if value not in ("", "metric", "imperial"):
-            raise ValueError(f"= {value!r}: must be \"metric\" or \"imperial\" (or left out: by the site's time "
-                             "zone's country)")
-        return value
-
-    @field_validator("max_power_w")
-    @classmethod
-    def _max_power(cls, value: float) -> float:
-        if not 1_000 <= value <= 1.0e9:
-            raise ValueError(f"= {value:g}: must be within 1e3..1e9 W (default 1e6, 1 MW)")
-        return value
-
-    @field_validator("latitude")
-    @classmethod
-    def _latitude(cls, value: float) -> float:
-        if not -90 <= value <= 90:
-            raise ValueError(f"= {value}: must be within -90..90 degrees")
-        return value
-
-    @field_validator("longitude")
-    @classmethod
-    def _longitude(cls, value: float) -> float:
-        if not -180 <= value <= 180:
-            raise ValueError(f"= {value}: must be within -180..180 degrees")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"= {value!r}: not an IANA time zone name") from None
-        return value
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -167,6 +186,10 @@ class StoreConfig(Table):
     """Where and how readings are kept."""
 
     key: ClassVar[str] = "store"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "raw_retention_days": POSITIVE,
+        "flush_interval_s": Rule(lambda v: 0 < v <= 60, "must be within (0, 60] seconds"),
+    }
 
     data_dir: str | None = Field(default=None,
                                  description="the store's folder (unset: $HOMEGRID_DATA_DIR, else "
@@ -176,46 +199,36 @@ class StoreConfig(Table):
     flush_interval_s: float = Field(default=0.05,
                                     description="readings are committed as they arrive, at most this often")
 
-    @field_validator("raw_retention_days")
-    @classmethod
-    def _retention(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be > 0")
-        return value
-
-    @field_validator("flush_interval_s")
-    @classmethod
-    def _flush(cls, value: float) -> float:
-        if not 0 < value <= 60:
-            raise ValueError("must be within (0, 60] seconds")
-        return value
-
 
 class AccountingConfig(Table):
     """Energy from power samples."""
 
     key: ClassVar[str] = "accounting"
+    rules: ClassVar[Mapping[str, Rule]] = {"max_gap_s": POSITIVE}
 
     max_gap_s: float = Field(default=300.0, description="power samples further apart than this are not bridged")
-
-    @field_validator("max_gap_s")
-    @classmethod
-    def _gap(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be > 0")
-        return value
 
 
 class ServerConfig(Table):
     """The dashboard and API."""
 
     key: ClassVar[str] = "server"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "port": TCP_PORT,
+        "allowed_hosts": Rule(lambda v: re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None,
+                              ": {value!r} is not a host name (no scheme, port or wildcard)", each=True),
+        "cors_origins": Rule(lambda v: re.fullmatch(r"https?://[^/\s*]+", v) is not None,
+                             ": {value!r} is not an origin (scheme://host[:port], no path, no wildcard)", each=True),
+        "poll_interval_s": Rule(lambda v: 0.1 <= v <= 3600, "must be within 0.1..3600 s"),
+        "backfill_days": NOT_NEGATIVE,
+        "offline_after_s": Rule(lambda v: 1 <= v <= 86_400, "must be within 1..86400 s (default 300)"),
+    }
 
     host: str = Field(default="127.0.0.1",
                       description="beyond loopback (0.0.0.0, a LAN address), reads need the owner's key too")
     port: int = Field(default=8080, description="--port wins")
-    poll_interval_s: float = Field(default=5.0, description="how often each device is read (within 0.1..3600)")
-    backfill_days: float = Field(default=7.0, description="virtual home history written on first start")
+    poll_interval_s: float = Field(default=5.0, description="how often each device is read [s] (within 0.1..3600)")
+    backfill_days: float = Field(default=7.0, description="virtual home history written on first start [days]")
     allowed_hosts: tuple[str, ...] = Field(default=(),
                                            description="more names the hub is reached by (its addresses, hostname, "
                                                        "localhost: always)", strict=False)
@@ -230,105 +243,40 @@ class ServerConfig(Table):
                                    description="a device whose polls fail this long is offline (stale sooner: see "
                                                "/api/v1/live)")
 
-    @field_validator("port")
-    @classmethod
-    def _port(cls, value: int) -> int:
-        if not 0 < value < 65536:
-            raise ValueError(f"= {value}: not a TCP port")
-        return value
-
-    @field_validator("allowed_hosts")
-    @classmethod
-    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-                raise ValueError(f": {name!r} is not a host name (no scheme, port or wildcard)")
-        return value
-
-    @field_validator("cors_origins")
-    @classmethod
-    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for origin in value:
-            if not re.fullmatch(r"https?://[^/\s*]+", origin):
-                raise ValueError(f": {origin!r} is not an origin (scheme://host[:port], no path, no wildcard)")
-        return value
-
-    @field_validator("poll_interval_s")
-    @classmethod
-    def _poll(cls, value: float) -> float:
-        if not 0.1 <= value <= 3600:
-            raise ValueError("must be within 0.1..3600 s")
-        return value
-
-    @field_validator("backfill_days")
-    @classmethod
-    def _backfill(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError("must be >= 0")
-        return value
-
-    @field_validator("offline_after_s")
-    @classmethod
-    def _offline(cls, value: float) -> float:
-        if not 1 <= value <= 86_400:
-            raise ValueError("must be within 1..86400 s (default 300)")
-        return value
-
 
 class VirtualHomeConfig(Table):
     """The simulated home, run when no device is configured."""
 
     key: ClassVar[str] = "virtual"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        **dict.fromkeys(("solar_kw", "battery_kwh", "battery_kw", "ev_pack_kwh", "ev_charger_kw"), POSITIVE),
+        "battery_round_trip": Rule(lambda v: 0 < v <= 1, "must be within (0, 1]"),
+        "backup_reserve_percent": Rule(lambda v: 0 <= v <= 100, "must be within 0..100"),
+        "ev_charge_limit_percent": Rule(lambda v: 0 < v <= 100, "must be within (0, 100]"),
+    }
 
     weather: str = Field(default="723170TYA.CSV", description="a typical-year (TMY) file shipped with pvlib")
     solar_kw: float = Field(default=7.6, description="DC nameplate [kW]")
     tilt: float = Field(default=25.0, description="[degrees]")
     azimuth: float = Field(default=180.0, description="[degrees from north]")
-    load_kwh_per_year: float = Field(default=10_000.0, description="scales the measured household profile")
-    battery_kwh: float = Field(default=13.5, description="usable")
-    battery_kw: float = Field(default=5.0, description="continuous")
-    battery_round_trip: float = Field(default=0.90, description="within (0, 1]")
-    backup_reserve_percent: float = Field(default=20.0, description="kept for outages")
+    load_kwh_per_year: float = Field(default=10_000.0,
+                                     description="the home's use [kWh]; scales the measured household profile")
+    battery_kwh: float = Field(default=13.5, description="usable [kWh]")
+    battery_kw: float = Field(default=5.0, description="continuous [kW]")
+    battery_round_trip: float = Field(default=0.90, description="round-trip efficiency, within (0, 1]")
+    backup_reserve_percent: float = Field(default=20.0, description="the battery's share kept for outages [%]")
     battery_grid_charge_kw: float = Field(default=1.8,
                                           description="refills the reserve from the grid (after an outage, in storm "
-                                                      "mode), as a Powerwall does; 0: never")
-    ev_pack_kwh: float = Field(default=75.0, description="the car's battery")
-    ev_charger_kw: float = Field(default=11.5, description="the home charger")
-    ev_commute_km: float = Field(default=50.0, description="round trip, weekdays")
-    ev_kwh_per_km: float = Field(default=0.16, description="the car's consumption")
-    ev_charge_limit_percent: float = Field(default=90.0, description="the car charges to this")
+                                                      "mode), as a Powerwall does [kW]; 0: never")
+    ev_pack_kwh: float = Field(default=75.0, description="the car's battery [kWh]")
+    ev_charger_kw: float = Field(default=11.5, description="the home charger [kW]")
+    ev_commute_km: float = Field(default=50.0, description="round trip, weekdays [km]")
+    ev_kwh_per_km: float = Field(default=0.16, description="the car's use [kWh/km]")
+    ev_charge_limit_percent: float = Field(default=90.0, description="the car charges to this [%]")
     outages_per_year: float = Field(default=12.0, description="grid outages drawn at random; 0: none")
     demo_outages: bool = Field(default=True,
                                description="a sustained outage and a blip every 3.5 days (0 outages_per_year: none)")
     seed: int = Field(default=2017, description="the random draws' seed")
-
-    @field_validator("solar_kw", "battery_kwh", "battery_kw", "ev_pack_kwh", "ev_charger_kw")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be > 0")
-        return value
-
-    @field_validator("battery_round_trip")
-    @classmethod
-    def _round_trip(cls, value: float) -> float:
-        if not 0 < value <= 1:
-            raise ValueError("must be within (0, 1]")
-        return value
-
-    @field_validator("backup_reserve_percent")
-    @classmethod
-    def _reserve(cls, value: float) -> float:
-        if not 0 <= value <= 100:
-            raise ValueError("must be within 0..100")
-        return value
-
-    @field_validator("ev_charge_limit_percent")
-    @classmethod
-    def _limit(cls, value: float) -> float:
-        if not 0 < value <= 100:
-            raise ValueError("must be within (0, 100]")
-        return value
 
     @model_validator(mode="after")
     def _together(self) -> Self:
@@ -344,34 +292,15 @@ TESLA_APIS = ("fleet", "teslemetry", "tessie")
 TESLA_REGIONS = ("na", "eu", "cn")
 
 
-def _interval(value: float) -> float:
-    if not 0.1 <= value <= 3600:
-        raise ValueError(f"= {value}: must be within 0.1..3600 s")
-    return value
-
-
-def _timeout(value: float) -> float:
-    if not 0.1 <= value <= 120:
-        raise ValueError(f"= {value}: must be within 0.1..120 s")
-    return value
-
-
-def _one_of(value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"= {value!r}: expected one of {', '.join(choices)}")
-    return value
-
-
-def _http_url(value: str) -> str:
-    if value and not value.startswith(("https://", "http://")):
-        raise ValueError(f"= {value!r}: must be an http(s) URL")
-    return value
-
-
 class PowerwallConfig(Table):
     """A Tesla Powerwall gateway, read through pypowerwall; its password goes in the credentials file."""
 
     key: ClassVar[str] = "powerwall"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "mode": one_of(POWERWALL_MODES),
+        "poll_interval_s": INTERVAL,
+        "timeout_s": TIMEOUT,
+    }
 
     host: str = Field(default="",
                       description="the gateway's address on the LAN, HOST or HOST:PORT (needed in local mode, e.g. "
@@ -381,21 +310,6 @@ class PowerwallConfig(Table):
     poll_interval_s: float = Field(default=5.0, description="within 0.1..3600")
     timeout_s: float = Field(default=5.0, description="within 0.1..120")
     site_id: str = Field(default="", description="cloud modes with several sites")
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, value: str) -> str:
-        return _one_of(value, POWERWALL_MODES)
-
-    @field_validator("poll_interval_s")
-    @classmethod
-    def _poll(cls, value: float) -> float:
-        return _interval(value)
-
-    @field_validator("timeout_s")
-    @classmethod
-    def _timeout(cls, value: float) -> float:
-        return _timeout(value)
 
     @model_validator(mode="after")
     def _account(self) -> Self:
@@ -410,6 +324,15 @@ class TeslaConfig(Table):
     """A Tesla car, read through the Fleet API (or Teslemetry, Tessie); its tokens go in the credentials file."""
 
     key: ClassVar[str] = "tesla"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "vin": Rule(REQUIRED.ok, "is required (the car's vehicle identification number)"),
+        "api": one_of(TESLA_APIS),
+        "region": one_of(TESLA_REGIONS),
+        "server": HTTP_URL,
+        "home_radius_m": Rule(lambda v: 0 < v <= 100_000, "= {value}: must be within (0, 100000] m"),
+        "poll_interval_s": INTERVAL,
+        "timeout_s": TIMEOUT,
+    }
 
     vin: str = Field(default="", description="the car's vehicle identification number (needed)", validate_default=True)
     api: str = Field(default="fleet", description="fleet | teslemetry | tessie")
@@ -423,50 +346,16 @@ class TeslaConfig(Table):
                                    description="while awake and idle; 30 s while charging, never wakes a sleeping car")
     timeout_s: float = Field(default=20.0, description="within 0.1..120")
 
-    @field_validator("vin")
-    @classmethod
-    def _vin(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is required (the car's vehicle identification number)")
-        return value
-
-    @field_validator("api")
-    @classmethod
-    def _api(cls, value: str) -> str:
-        return _one_of(value, TESLA_APIS)
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        return _one_of(value, TESLA_REGIONS)
-
-    @field_validator("server")
-    @classmethod
-    def _server(cls, value: str) -> str:
-        return _http_url(value)
-
-    @field_validator("home_radius_m")
-    @classmethod
-    def _radius(cls, value: float) -> float:
-        if not 0 < value <= 100_000:
-            raise ValueError(f"= {value}: must be within (0, 100000] m")
-        return value
-
-    @field_validator("poll_interval_s")
-    @classmethod
-    def _poll(cls, value: float) -> float:
-        return _interval(value)
-
-    @field_validator("timeout_s")
-    @classmethod
-    def _timeout(cls, value: float) -> float:
-        return _timeout(value)
-
 
 class MeterTopicConfig(Table):
     """One value read from MQTT: a topic, a dotted JSON path in its payload (none: a bare number), a scale."""
 
     key: ClassVar[str] = "mqtt.meters[]"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "topic": REQUIRED,
+        "name": Rule(lambda v: v in ALL_NAMES, f"= {{value!r}}: not a glossary name; known: {', '.join(ALL_NAMES)}"),
+        "scale": Rule(lambda v: v != 0 and v == v, "= {value}: must be a non-zero number"),
+    }
 
     topic: str = Field(default="", description="e.g. Tasmota's tele/meter/SENSOR (needed)", validate_default=True)
     name: str = Field(default="",
@@ -479,33 +368,19 @@ class MeterTopicConfig(Table):
                            description="a dotted path to the value's own time in the payload (epoch s or ISO 8601); "
                                        "empty: when it arrives")
 
-    @field_validator("topic")
-    @classmethod
-    def _topic(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is required")
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if value not in ALL_NAMES:
-            raise ValueError(f"= {value!r}: not a glossary name; known: {', '.join(ALL_NAMES)}")
-        return value
-
-    @field_validator("scale")
-    @classmethod
-    def _scale(cls, value: float) -> float:
-        if value == 0 or value != value:
-            raise ValueError(f"= {value}: must be a non-zero number")
-        return value
-
 
 class MqttConfig(Table):
     """An MQTT broker: homegrid publishes its live values there (with Home Assistant discovery)
     and reads the ``meters`` from it. The password goes in the credentials file."""
 
     key: ClassVar[str] = "mqtt"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "host": REQUIRED,
+        "port": TCP_PORT,
+        **dict.fromkeys(("topic_prefix", "discovery_prefix"), Rule(
+            _is_topic, "= {value!r}: must be a plain topic without wildcards or edge '/'")),
+        "stale_after_s": INTERVAL,
+    }
 
     host: str = Field(default="127.0.0.1", description="the broker")
     port: int = Field(default=1883, description="the broker's port")
@@ -519,37 +394,15 @@ class MqttConfig(Table):
                                              "300 s)")
     meters: tuple[MeterTopicConfig, ...] = Field(default=(), description="[[mqtt.meters]] tables", strict=False)
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("is required")
-        return value
-
-    @field_validator("port")
-    @classmethod
-    def _port(cls, value: int) -> int:
-        if not 0 < value < 65536:
-            raise ValueError(f"= {value}: not a TCP port")
-        return value
-
-    @field_validator("topic_prefix", "discovery_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
-            raise ValueError(f"= {value!r}: must be a plain topic without wildcards or edge '/'")
-        return value
-
-    @field_validator("stale_after_s")
-    @classmethod
-    def _stale(cls, value: float) -> float:
-        return _interval(value)
-
 
 class OutagesConfig(Table):
     """How interruptions are told apart and who hears about them."""
 
     key: ClassVar[str] = "outages"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "merge_gap_s": Rule(lambda v: 0 <= v <= 3600, "= {value}: must be within 0..3600 s"),
+        "notify_url": HTTP_URL,
+    }
 
     merge_gap_s: float = Field(default=60.0,
                                description="interruptions closer than this are one event (a recloser's repeated shots)")
@@ -560,18 +413,6 @@ class OutagesConfig(Table):
     notify_mqtt: bool = Field(default=True,
                               description="publish <topic_prefix>/<site>/event/outage_started|outage_ended when "
                                           "[mqtt] is configured")
-
-    @field_validator("merge_gap_s")
-    @classmethod
-    def _merge(cls, value: float) -> float:
-        if not 0 <= value <= 3600:
-            raise ValueError(f"= {value}: must be within 0..3600 s")
-        return value
-
-    @field_validator("notify_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _http_url(value)
 
 
 STORM_EVENTS: tuple[str, ...] = (
@@ -588,6 +429,13 @@ class StormConfig(Table):
     """Storm mode: raise the backup reserve ahead of severe weather (US NWS alerts), restore it after."""
 
     key: ClassVar[str] = "storm"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "interval_s": Rule(lambda v: 60 <= v <= 3600, "= {value}: must be within 60..3600 s"),
+        "reserve_percent": Rule(lambda v: 0 <= v <= 100, "= {value}: must be within 0..100"),
+        "min_severity": Rule(lambda v: v in ("", *CAP_SEVERITIES),
+                             f'= {{value!r}}: expected "" or one of {CAP_SEVERITIES}'),
+        **dict.fromkeys(("lead_h", "hold_h", "settle_s"), NOT_NEGATIVE),
+    }
 
     enabled: bool = Field(default=False, description="opt in: it writes to the battery")
     source: str = Field(default="",
@@ -596,8 +444,8 @@ class StormConfig(Table):
     user_agent: str = Field(default="homegrid-storm-watch",
                             description='api.weather.gov asks for one with a contact, e.g. "homegrid-storm-watch '
                                         '(you@example.com)"')
-    interval_s: float = Field(default=300.0, description="how often the alerts are read (within 60..3600)")
-    reserve_percent: float = Field(default=100.0, description="the backup reserve while a storm is near")
+    interval_s: float = Field(default=300.0, description="how often the alerts are read [s] (within 60..3600)")
+    reserve_percent: float = Field(default=100.0, description="the backup reserve while a storm is near [%]")
     events: tuple[str, ...] = Field(default=STORM_EVENTS,
                                     description="alert events that qualify whatever their severity (case-insensitive)",
                                     strict=False)
@@ -609,34 +457,6 @@ class StormConfig(Table):
     settle_s: float = Field(default=300.0,
                             description="after a write, how long a reserve that reads differently is taken for a slow "
                                         "or capped device, not the owner's hand [s]")
-
-    @field_validator("interval_s")
-    @classmethod
-    def _interval(cls, value: float) -> float:
-        if not 60 <= value <= 3600:
-            raise ValueError(f"= {value}: must be within 60..3600 s")
-        return value
-
-    @field_validator("reserve_percent")
-    @classmethod
-    def _reserve(cls, value: float) -> float:
-        if not 0 <= value <= 100:
-            raise ValueError(f"= {value}: must be within 0..100")
-        return value
-
-    @field_validator("min_severity")
-    @classmethod
-    def _severity(cls, value: str) -> str:
-        if value not in ("", *CAP_SEVERITIES):
-            raise ValueError(f"= {value!r}: expected \"\" or one of {CAP_SEVERITIES}")
-        return value
-
-    @field_validator("lead_h", "hold_h", "settle_s")
-    @classmethod
-    def _not_negative(cls, value: float) -> float:
-        if value < 0:
-            raise ValueError("must be >= 0")
-        return value
 
 
 class Config(Table):
