@@ -31,6 +31,7 @@ from homegrid.glossary import ALL_NAMES, MAX_POWER_W
 
 __all__ = [
     "SECRET_KEYS",
+    "SECTIONS",
     "AccountingConfig",
     "Config",
     "ConfigError",
@@ -40,6 +41,7 @@ __all__ = [
     "OutagesConfig",
     "PowerwallConfig",
     "PowerwallSecrets",
+    "Rule",
     "Secrets",
     "SecretsTable",
     "ServerConfig",
@@ -84,6 +86,7 @@ HTTP_URL = Rule(lambda v: not v or v.startswith(("https://", "http://")), "= {va
 
 
 def one_of(choices: tuple[str, ...]) -> Rule:
+    """The key is one of ``choices``."""
     return Rule(lambda v: v in choices, f"= {{value!r}}: expected one of {', '.join(choices)}")
 
 
