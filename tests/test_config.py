@@ -237,3 +237,13 @@ def test_objects_made_in_code_are_checked_too():
         SiteConfig(latitude=100.0)
     with pytest.raises(ConfigError, match=r"^storm\.lead_h must be >= 0$"):
         Config(storm=StormConfig(lead_h=-1.0))
+
+
+def test_replace_is_checked_like_a_new_table():
+    config = Config()
+    changed = config.replace(server=config.server.replace(backfill_days=2.0))
+    assert changed.server.backfill_days == 2.0 and changed.site == config.site and config.server.backfill_days == 7.0
+    with pytest.raises(ConfigError, match=r"^virtual\.battery_round_trip must be within \(0, 1\]$"):
+        config.virtual.replace(battery_round_trip=2.0)
+    with pytest.raises(ConfigError, match=r"^server\.nope: unknown key"):
+        config.server.replace(nope=1)
