@@ -555,7 +555,7 @@ _EXPECTED: dict[Any, str] = {
 
 
 def describe_error(exc: ValidationError, root: type[Table], data: Any) -> str:
-    """Today's words for pydantic's first error, the key named by its dotted path (``mqtt.meters[0].topic``).
+    """The first of pydantic's errors in homegrid's words, the key named by its dotted path (``mqtt.meters[0].topic``).
 
     A wrong type or an unknown key is told before a wrong value (so a file is read before it is judged).
     """
@@ -587,7 +587,7 @@ def _describe(error: ErrorDetails, root: type[Table], data: Any) -> str:
         if model is Config:
             return f"unknown section [{key}]; known: {', '.join(SECTIONS)}"
         section, _, name = key.rpartition(".")
-        if name in SECRET_KEYS.get(section, ()) and model in (PowerwallConfig, TeslaConfig, MqttConfig):
+        if model is not None and model.key == section and name in SECRET_KEYS.get(section, ()):
             return (f"{key}: secrets do not go in the config file; put it under [{section}] in the credentials file "
                     "(credentials.toml beside the config, chmod 600)")
         known = model.model_fields if model is not None else {}

@@ -141,6 +141,8 @@ BAD = [
      "mqtt.meters[0].unit: unknown key; known keys: topic, name, path, scale, time_path"),
     ('[[mqtt.meters]]\ntopic = "a"\nname = "grid_power"\n[[mqtt.meters]]\ntopic = "b"\nname = "grid_power"\npath = 3',
      "mqtt.meters[1].path = 3: expected a string"),
+    ('[[mqtt.meters]]\ntopic = "a"\nname = "grid_power"\npassword = "x"',
+     "mqtt.meters[0].password: unknown key; known keys: topic, name, path, scale, time_path"),
     # outages, storm
     ("[outages]\nmerge_gap_s = 4000", "outages.merge_gap_s = 4000.0: must be within 0..3600 s"),
     ('[outages]\nnotify_url = "ftp://x"', "outages.notify_url = 'ftp://x': must be an http(s) URL"),
