@@ -755,9 +755,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.powerwall:
         if not args.password:
             raise UsageError("--powerwall needs --password (the gateway's customer password)")
-        pw = PowerwallConfig(host=args.powerwall, email=args.email, timeout_s=args.timeout)
         try:
-            pw.check()
+            pw = PowerwallConfig(host=args.powerwall, email=args.email, timeout_s=args.timeout)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         devices = [build_powerwall(pw, args.password, "UTC", None)]
