@@ -624,7 +624,8 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
     from homegrid.hub.recorder import DAY_MS
     from homegrid.hub.service import open_store
-    from homegrid.readings import from_ms, parse_iso_time, to_ms
+    from homegrid.readings import from_ms, to_ms
+    from homegrid.timezones import parse_iso_time
 
     config, data_dir = _setup(args)
     try:

@@ -13,9 +13,9 @@ from homegrid.energy.flows import ev_unknown
 from homegrid.energy.report import energy_report
 from homegrid.glossary import ENERGY_CATEGORIES, EV_SOURCES
 from homegrid.hub.recorder import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds
-from homegrid.readings import ReadingFrame, from_ms, parse_iso_time, to_ms
+from homegrid.readings import ReadingFrame, from_ms, to_ms
 from homegrid.store import BucketTable, Store
-from homegrid.timezones import local_isoformat, utc_offset_ms
+from homegrid.timezones import local_isoformat, parse_iso_time, utc_offset_ms
 
 __all__ = ["Queries", "clamp_day", "day_span", "parse_instant"]
 

@@ -58,7 +58,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import BinaryIO, Literal, TextIO
 from zoneinfo import ZoneInfo
 
@@ -80,6 +79,7 @@ from homegrid.glossary import (
 )
 from homegrid.readings.compare import compare_with_stored
 from homegrid.readings.model import JITTER_TOLERANCE, Limits, ReadingFrame, from_ms
+from homegrid.timezones import IsoTimeError, Refusal, offset_text, parse_iso_ms, utc_offset_ms
 
 __all__ = [
     "TIME",
@@ -110,12 +110,6 @@ _WRITE_ROWS = 500_000  # rows formatted at once by write_csv
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-_TIME_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
-    r"([Zz]|[+-]\d{2}(?::\d{2}(?::\d{2})?|\d{2})?)?"
-)
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 # Reason codes of check_values; 0 means the value is fine.
 OK, NOT_FINITE, BELOW_MIN, ABOVE_MAX, NEGATIVE_COUNTER, NOT_A_NUMBER, BAD_STATUS, BEYOND_BOUND = range(8)
@@ -326,27 +320,22 @@ def _parse_status(text: str, states: type[StatusEnum] = GridStatus) -> tuple[flo
         return np.nan, BAD_STATUS
 
 
+#: the sentence of each refusal of :func:`homegrid.timezones.parse_iso`, following the cell's text
+_REFUSED = {
+    Refusal.EMPTY: "is empty; every row needs a time",
+    Refusal.NOT_ISO: "is not an ISO 8601 time with offset such as 2025-06-01T12:00:00+02:00",
+    Refusal.DATE_ONLY: "is a date without a time and UTC offset; write e.g. 2025-06-01T00:00:00+02:00",
+    Refusal.NAIVE: "has no UTC offset (a naive time); add Z or an offset such as +02:00",
+    Refusal.INVALID: "is not a valid date, time or UTC offset",
+}
+
+
 def _parse_time(text: str) -> int | str:
     """Epoch milliseconds of an ISO 8601 time with offset, or the reason it is refused."""
-    s = text.strip(" \t")
-    if not s:
-        return "is empty; every row needs a time"
-    m = _TIME_RE.fullmatch(s)
-    if m is None:
-        if _DATE_RE.fullmatch(s):
-            return "is a date without a time and UTC offset; write e.g. 2025-06-01T00:00:00+02:00"
-        return "is not an ISO 8601 time with offset such as 2025-06-01T12:00:00+02:00"
-    year, month, day, hh, mm, ss, frac, zone = m.groups()
-    if zone is None:
-        return "has no UTC offset (a naive time); add Z or an offset such as +02:00"
     try:
-        local = datetime(int(year), int(month), int(day), int(hh), int(mm or 0), int(ss or 0))
-        offset_s = _offset_seconds(zone)
-    except ValueError:
-        return "is not a valid date, time or UTC offset"
-    seconds = (local.toordinal() - _EPOCH_ORDINAL) * 86400 + local.hour * 3600 + local.minute * 60 + local.second
-    ns = (seconds - offset_s) * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
-    return (ns + 500_000) // 1_000_000
+        return parse_iso_ms(text.strip(" \t"))
+    except IsoTimeError as exc:
+        return _REFUSED[exc.why]
 
 
 def _time_code(t_ms: np.ndarray, limits: Limits) -> np.ndarray:
@@ -364,18 +353,6 @@ def _time_reason(code: int, limits: Limits) -> str:
         return f"is before {first}, the first plausible time of a home's reading"
     last = from_ms(limits.latest_ms).isoformat(timespec="milliseconds")
     return f"is more than a day ahead of the clock (the latest time taken now is {last})"
-
-
-def _offset_seconds(zone: str) -> int:
-    """Seconds east of UTC of ``Z``, ``±hh``, ``±hhmm``, ``±hh:mm`` or ``±hh:mm:ss``."""
-    if zone in ("Z", "z"):
-        return 0
-    digits = zone[1:].replace(":", "")
-    hh, mm, ss = int(digits[0:2]), int(digits[2:4] or 0), int(digits[4:6] or 0)
-    if hh > 23 or mm > 59 or ss > 59:
-        raise ValueError(f"offset {zone} out of range")
-    sign = -1 if zone[0] == "-" else 1
-    return sign * (hh * 3600 + mm * 60 + ss)
 
 
 # ----------------------------------------------------------------------------- header
@@ -1092,22 +1069,6 @@ def _resolve_columns(columns: Sequence[str] | None, first: ReadingFrame | None) 
     return [n for n in ALL_NAMES if n in columns]
 
 
-def _offset_text(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    hh, rest = divmod(abs(seconds), 3600)
-    mm, ss = divmod(rest, 60)
-    return f"{sign}{hh:02d}:{mm:02d}" + (f":{ss:02d}" if ss else "")
-
-
-def _utc_offsets_ms(time_ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
-    """Offset of ``tz`` from UTC at each instant [ms]."""
-    import pandas as pd  # only needed for time-zone output
-
-    idx = pd.DatetimeIndex(time_ms.astype("datetime64[ms]")).tz_localize("UTC").tz_convert(tz)
-    wall = idx.tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
-    return wall - time_ms
-
-
 def format_times(time_ms: np.ndarray, tz: ZoneInfo | None = None) -> pa.Array:
     """ISO 8601 texts with offset of epoch milliseconds; milliseconds only where not whole seconds.
 
@@ -1123,7 +1084,7 @@ def format_times(time_ms: np.ndarray, tz: ZoneInfo | None = None) -> pa.Array:
     pyarrow.StringArray
     """
     t = np.asarray(time_ms, dtype=np.int64)
-    offsets = np.zeros(len(t), dtype=np.int64) if tz is None else _utc_offsets_ms(t, tz)
+    offsets = np.zeros(len(t), dtype=np.int64) if tz is None else utc_offset_ms(t, tz.key)
     local = pa.array(t + offsets, pa.timestamp("ms"))
     text = pc.cast(pc.cast(local, pa.timestamp("s"), safe=False), pa.string())
     fractional = (t + offsets) % 1000 != 0
@@ -1133,9 +1094,7 @@ def format_times(time_ms: np.ndarray, tz: ZoneInfo | None = None) -> pa.Array:
     if tz is None:
         return pc.binary_join_element_wise(text, pa.scalar("+00:00"), "")
     uniq, inverse = np.unique(offsets, return_inverse=True)
-    if np.any(uniq % 1000):
-        raise ValueError(f"time zone {tz} has a sub-second UTC offset")
-    zone_text = pc.take(pa.array([_offset_text(int(o) // 1000) for o in uniq]), pa.array(inverse.ravel()))
+    zone_text = pc.take(pa.array([offset_text(int(o)) for o in uniq]), pa.array(inverse.ravel()))
     return pc.binary_join_element_wise(text, zone_text, "")
 
 

@@ -26,7 +26,7 @@ from homegrid.glossary import (
 )
 
 __all__ = [
-    "InvalidReading", "Limits", "Reading", "ReadingFrame", "from_ms", "parse_iso_time", "to_ms", "validate_value",
+    "InvalidReading", "Limits", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value",
 ]
 
 
@@ -44,22 +44,6 @@ def to_ms(t: datetime) -> int:
 def from_ms(ms: int) -> datetime:
     """The aware UTC datetime of epoch milliseconds."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def parse_iso_time(text: str) -> datetime:
-    """The aware datetime of an ISO 8601 time that carries its UTC offset (``Z`` or ``+02:00``).
-
-    The one rule for times that come from outside (an API query, a device, a feed, a file): a time
-    without an offset names no instant, so it is refused. Raises ``ValueError`` saying which it is:
-    ``'...' is not an ISO 8601 time`` or ``'...' has no UTC offset``.
-    """
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{text!r} has no UTC offset")
-    return t
 
 
 #: Device jitter: a few W below zero on a meter that cannot go negative is noise, not an error.

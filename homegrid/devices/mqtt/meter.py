@@ -33,7 +33,8 @@ import paho.mqtt.client as paho
 from homegrid.devices.base import Device, DeviceError
 from homegrid.devices.mqtt import MqttBroker, MqttLink, check_topic
 from homegrid.glossary import ALL_NAMES, Kind, quantity
-from homegrid.readings import Reading, parse_iso_time
+from homegrid.readings import Reading
+from homegrid.timezones import parse_iso_time
 
 __all__ = ["MeterTopic", "MqttMeter", "read_value"]
 
