@@ -307,10 +307,10 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings import from_ms, to_ms
+    from homegrid.timezones import local_day_bounds
 
     config, data_dir = _setup(args)
     if args.days <= 0:
@@ -466,10 +466,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from homegrid.hub.export import CHUNK_MS, coverage, describe_pruned, rollup_csv_chunks
     from homegrid.hub.queries import Queries
-    from homegrid.hub.recorder import DAY_MS, local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings.csvfile import write_csv
+    from homegrid.timezones import DAY_MS, local_day_bounds
 
     config, data_dir = _setup(args)
     if args.to < args.from_:
@@ -572,8 +572,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_outages(args: argparse.Namespace) -> int:
     from homegrid.api.app import default_outage_dates
     from homegrid.hub.parts import outage_tracker_for
-    from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
+    from homegrid.timezones import local_day_bounds
 
     config, data_dir = _setup(args)
     first, last = default_outage_dates(args.from_, args.to, config.site.tz)
@@ -622,10 +622,9 @@ def _duration(seconds: float) -> str:
 
 def cmd_quarantine_future(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import DAY_MS
     from homegrid.hub.service import open_store
     from homegrid.readings import from_ms, to_ms
-    from homegrid.timezones import parse_iso_time
+    from homegrid.timezones import DAY_MS, parse_iso_time
 
     config, data_dir = _setup(args)
     try:

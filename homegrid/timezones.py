@@ -7,7 +7,8 @@ edges (local days, labels, the virtual home's wall clock). This module is the on
 - the one ISO 8601 reader (:func:`parse_iso_ms`, :func:`parse_iso_time`): a time from outside (a file, an API
   query, a device, a feed) must carry its UTC offset;
 - the UTC offsets of a zone over whole arrays (:func:`utc_offset_ms`, at the cost of a few hundred zone
-  look-ups a year), their text (:func:`offset_text`) and local labels (:func:`local_isoformat`).
+  look-ups a year), their text (:func:`offset_text`) and local labels (:func:`local_isoformat`);
+- local days and bins: :func:`local_date`, :func:`local_day_bounds`, :func:`local_floor_ms`.
 
 The grammar read is ``YYYY-MM-DDThh[:mm[:ss[.fraction]]]`` followed by ``Z`` or ``±hh[[:]mm]`` (or ``±hh:mm:ss``):
 a space or ``t`` may replace the ``T``, ``z`` the ``Z``; up to 9 fraction digits.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from datetime import timezone as fixed_offset
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,9 @@ __all__ = [
     "MINUTE_MS",
     "IsoTimeError",
     "Refusal",
+    "local_date",
+    "local_day_bounds",
+    "local_floor_ms",
     "local_isoformat",
     "offset_text",
     "parse_iso_ms",
@@ -219,3 +223,25 @@ def local_isoformat(t_ms: np.ndarray, timezone: str) -> list[str]:
     text = np.datetime_as_string((t + off).astype("datetime64[ms]"), unit="s")
     suffix = {o: offset_text(o) for o in np.unique(off).tolist()}
     return [a + suffix[o] for a, o in zip(text.tolist(), off.tolist(), strict=True)]
+
+
+# ----------------------------------------------------------------------------- local days and bins
+
+
+def local_date(t_ms: int, tz: ZoneInfo) -> date:
+    """The local date of an instant in zone ``tz``."""
+    return datetime.fromtimestamp(t_ms / 1000, tz=UTC).astimezone(tz).date()
+
+
+def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """UTC epoch ms of a local day's first and next day's first instant (23, 24 or 25 h apart)."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return round(start.timestamp() * 1000), round(end.timestamp() * 1000)
+
+
+def local_floor_ms(t_ms: int, size_ms: int, timezone: str) -> int:
+    """The start of the local bin of ``size_ms`` (a minute or an hour) holding ``t_ms``: bins follow the
+    site's clock, so in zones such as Asia/Kolkata (+05:30) hours start at :30 UTC. [ms]"""
+    off = int(utc_offset_ms(np.array([t_ms], dtype=np.int64), timezone)[0]) % size_ms
+    return (t_ms - off) // size_ms * size_ms + off

@@ -43,15 +43,14 @@ from homegrid.energy.outages import (
 from homegrid.hub.notify import Notifier
 from homegrid.readings import ReadingFrame
 from homegrid.store import GridEvidence, Store
-from homegrid.timezones import local_isoformat
+from homegrid.timezones import DAY_MS, HOUR_MS, local_isoformat
 
 __all__ = ["CHECKED_KEY", "OutageTracker", "mark_unchecked"]
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 DETECTION_COLUMNS = ("grid_status", "grid_voltage")  # what detection reads besides the evidence
-LIVE_LOOKBACK_MS = 3_600_000  # a live update re-reads the last hour (and any event still open)
+LIVE_LOOKBACK_MS = HOUR_MS  # a live update re-reads the last hour (and any event still open)
 EVIDENCE_LOOKBACK_MS = DAY_MS  # and back to new evidence, at most this far (a gateway's log spans about a day)
 OPEN_KEY = "outages_open"  # events announced as started and not yet ended, kept across restarts
 ENDED_KEY = "outages_ended"  # recent events announced as ended
