@@ -64,29 +64,22 @@ def split_flows(
     charge_left = np.asarray(battery_charge, dtype=np.float64).copy()
     export_left = np.asarray(grid_export, dtype=np.float64).copy()
 
-    def take(available: np.ndarray, need: np.ndarray) -> np.ndarray:
-        # writes back into the caller's "left" arrays
-        moved = np.minimum(available, need)
-        need -= moved
-        return moved
-
+    # each source in turn fills the sinks it may reach, in order of preference
+    order = (
+        ("solar", s, (("home", home_left), ("battery", charge_left), ("grid", export_left))),
+        ("battery", b, (("home", home_left), ("grid", export_left))),
+        ("grid", g, (("home", home_left), ("battery", charge_left))),
+    )
     out: dict[str, np.ndarray] = {}
-    out["solar_to_home"] = take(s, home_left)
-    s_left = s - out["solar_to_home"]
-    out["solar_to_battery"] = take(s_left, charge_left)
-    s_left = s_left - out["solar_to_battery"]
-    out["solar_to_grid"] = take(s_left, export_left)
-    s_left = s_left - out["solar_to_grid"]
-
-    out["battery_to_home"] = take(b, home_left)
-    b_left = b - out["battery_to_home"]
-    out["battery_to_grid"] = take(b_left, export_left)
-    b_left = b_left - out["battery_to_grid"]
-
-    out["grid_to_home"] = take(g, home_left)
-    g_left = g - out["grid_to_home"]
-    out["grid_to_battery"] = take(g_left, charge_left)
-    g_left = g_left - out["grid_to_battery"]
+    left: dict[str, np.ndarray] = {}
+    for source, available, sinks in order:
+        for sink, need in sinks:
+            moved = np.minimum(available, need)
+            need -= moved  # in place: the sink's "left" array
+            available = available - moved
+            out[f"{source}_to_{sink}"] = moved
+        left[source] = available
+    s_left, b_left, g_left = left["solar"], left["battery"], left["grid"]
 
     _reroute_grid_passthrough(out, g_left, export_left)
     _reroute_battery_passthrough(out, b_left, charge_left)
