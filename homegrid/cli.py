@@ -32,7 +32,6 @@ from homegrid.glossary import quantity
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import TextIO
-    from zoneinfo import ZoneInfo
 
     from homegrid.credentials import Credentials
     from homegrid.readings import ReadingFrame
@@ -417,7 +416,7 @@ def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
 def cmd_import(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
     from homegrid.hub.service import open_store
-    from homegrid.readings import Limits, from_ms
+    from homegrid.readings import Limits
     from homegrid.readings.csvfile import ImportCounts
     from homegrid.store import Quarantined
 
@@ -457,7 +456,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{path}: no new readings ({len(problems)} rows skipped{duplicates})")
         return 0
     rows, first, last = result
-    print(f"imported {rows} readings from {path} ({from_ms(first).isoformat()} to {from_ms(last).isoformat()}), "
+    print(f"imported {rows} readings from {path} ({_span_text(first, last)}), "
           f"{len(problems)} rows skipped{duplicates}, {outages} grid interruptions found, "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -469,7 +468,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings.csvfile import write_csv
-    from homegrid.timezones import DAY_MS, local_day_bounds
+    from homegrid.timezones import DAY_MS, local_day_bounds, local_time_text
 
     config, data_dir = _setup(args)
     if args.to < args.from_:
@@ -487,7 +486,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 print(f"homegrid: error: nothing exported: {why}", file=sys.stderr)
                 return EXIT_PRUNED
             print(f"homegrid: warning: exporting the raw readings from "
-                  f"{_local_time(cov.raw[0], tz)} only: {why}", file=sys.stderr)
+                  f"{local_time_text(cov.raw[0], tz.key)} only: {why}", file=sys.stderr)
         if cov.raw is None and cov.rollups is None:
             print(f"homegrid: no readings stored from {args.from_} to {args.to}", file=sys.stderr)
         lo, hi = queries.stored(a, b)
@@ -524,13 +523,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
-
-
-def _local_time(t_ms: int, tz: ZoneInfo) -> str:
-    """An instant [ms UTC] as the site's local ISO 8601 time, to the second."""
-    from homegrid.readings import from_ms
-
-    return from_ms(t_ms).astimezone(tz).isoformat(timespec="seconds")
 
 
 def _print_report(rep: dict) -> None:
@@ -623,7 +615,7 @@ def _duration(seconds: float) -> str:
 def cmd_quarantine_future(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
     from homegrid.hub.service import open_store
-    from homegrid.readings import from_ms, to_ms
+    from homegrid.readings import to_ms
     from homegrid.timezones import DAY_MS, parse_iso_time
 
     config, data_dir = _setup(args)
@@ -647,10 +639,17 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
         print(f"no readings stored at {after.isoformat()} or later")
         return 0
     n, first, last = moved
-    print(f"moved {n} readings from {from_ms(first).isoformat()} to {from_ms(last).isoformat()} into the "
+    print(f"moved {n} readings from {_span_text(first, last)} into the "
           f"quarantine (GET /api/v1/quarantine lists them); the hub accepts readings after "
           f"{after.isoformat()} again")
     return 0
+
+
+def _span_text(first_ms: int, last_ms: int) -> str:
+    """``<first> to <last>``, UTC ISO 8601, for the commands' reports."""
+    from homegrid.readings import from_ms
+
+    return f"{from_ms(first_ms).isoformat()} to {from_ms(last_ms).isoformat()}"
 
 
 def _hub_bases(host: str, port: int) -> list[str]:

@@ -35,6 +35,7 @@ __all__ = [
     "local_day_bounds",
     "local_floor_ms",
     "local_isoformat",
+    "local_time_text",
     "offset_text",
     "parse_iso_ms",
     "parse_iso_time",
@@ -223,6 +224,11 @@ def local_isoformat(t_ms: np.ndarray, timezone: str) -> list[str]:
     text = np.datetime_as_string((t + off).astype("datetime64[ms]"), unit="s")
     suffix = {o: offset_text(o) for o in np.unique(off).tolist()}
     return [a + suffix[o] for a, o in zip(text.tolist(), off.tolist(), strict=True)]
+
+
+def local_time_text(t_ms: int, timezone: str) -> str:
+    """One instant as :func:`local_isoformat` writes it (to the second, with the offset)."""
+    return local_isoformat(np.array([t_ms], dtype=np.int64), timezone)[0]
 
 
 # ----------------------------------------------------------------------------- local days and bins

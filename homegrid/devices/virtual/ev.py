@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from homegrid.devices.virtual.timebase import utc_offset_ms, wall_to_utc_ms
-from homegrid.timezones import MINUTE_MS
+from homegrid.timezones import MINUTE_MS, utc_offset_ms, wall_to_utc_ms
 
 __all__ = [
     "ARRIVES",
