@@ -391,7 +391,7 @@ def _rows_estimate(path: Path) -> int | None:
 def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
     """A Tesla history file's readings less those stored already: identical ones are dropped (counted), ones
     stored with another value are refused (``abort``: the whole file; ``skip``: those rows, kept as problems)."""
-    from homegrid.readings import ReadingFrame, from_ms
+    from homegrid.readings import from_ms
     from homegrid.readings.compare import compare_with_stored
     from homegrid.readings.tesla_history import TeslaHistoryError, read_tesla_history
 
@@ -409,8 +409,7 @@ def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
     if refused and on_error == "abort":
         raise refused[0]
     problems.extend(refused)
-    keep = cmp.keep
-    return ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
+    return frame.take(cmp.keep)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -217,7 +217,7 @@ def wall_to_utc_ms(wall_ms: np.ndarray, timezone: str) -> np.ndarray:
 def local_isoformat(t_ms: np.ndarray, timezone: str) -> list[str]:
     """ISO 8601 local times to the second with their offsets, e.g. ``2025-03-09T03:00:00-04:00``.
 
-    For labels (a few thousand at most); :func:`homegrid.readings.csvfile.format_times` writes millions.
+    For labels (a few thousand at most); :func:`homegrid.readings.csvwrite.format_times` writes millions.
     """
     t = np.asarray(t_ms, dtype=np.int64)
     off = utc_offset_ms(t, timezone)

@@ -343,4 +343,4 @@ def _tail(frame: ReadingFrame, from_ms: int) -> ReadingFrame:
         idx = np.flatnonzero(before & ~np.isnan(col))
         if len(idx):
             keep[idx[-1]] = True
-    return ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
+    return frame.take(keep)

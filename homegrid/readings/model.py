@@ -253,13 +253,16 @@ class ReadingFrame:
         t = self.time_ms[order]
         keep = np.ones(len(t), dtype=bool)
         keep[:-1] = t[1:] != t[:-1]
-        idx = order[keep]
-        return ReadingFrame(self.time_ms[idx], {n: c[idx] for n, c in self.columns.items()})
+        return self.take(order[keep])
+
+    def take(self, rows: np.ndarray | slice) -> ReadingFrame:
+        """The rows picked by a boolean mask, an array of row numbers or a slice, in that order."""
+        return ReadingFrame(self.time_ms[rows], {n: c[rows] for n, c in self.columns.items()})
 
     def between(self, start_ms: int, end_ms: int) -> ReadingFrame:
         """Rows with ``start_ms <= time < end_ms`` (the frame must be sorted)."""
         i0, i1 = np.searchsorted(self.time_ms, [start_ms, end_ms], side="left")
-        return ReadingFrame(self.time_ms[i0:i1], {n: c[i0:i1] for n, c in self.columns.items()})
+        return self.take(slice(int(i0), int(i1)))
 
     @staticmethod
     def concat(frames: Iterable[ReadingFrame]) -> ReadingFrame:

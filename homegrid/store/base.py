@@ -73,7 +73,7 @@ class Store(abc.ABC):
         for a, b in zip(np.concatenate(([0], cut + 1)).tolist(), np.append(cut, len(t) - 1).tolist(), strict=True):
             got = self.read_readings(int(t[a]), int(t[b]) + 1)
             keep = np.isin(got.time_ms, t[a : b + 1])
-            parts.append(ReadingFrame(got.time_ms[keep], {n: c[keep] for n, c in got.columns.items()}))
+            parts.append(got.take(keep))
         return ReadingFrame.concat(parts)
 
     @abc.abstractmethod
