@@ -23,18 +23,22 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from homegrid import __version__, owner
 from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
 from homegrid.glossary import quantity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import TextIO
 
+    import numpy as np
+
     from homegrid.credentials import Credentials
-    from homegrid.readings import ReadingFrame
+    from homegrid.readings import Limits, ReadingFrame
+    from homegrid.readings.csvfile import ImportCounts, Problem
+    from homegrid.readings.tesla_history import TeslaHistoryError
     from homegrid.store.lock import DataDirLock
 
 __all__ = ["main"]
@@ -336,7 +340,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     chunk = timedelta(days=7)
     bar = progress(total=round(days_total, 1), desc="simulate", unit="day")
 
-    def chunks():
+    def chunks() -> Iterator[ReadingFrame]:
         t = start
         while t < end:
             nxt = min(t + chunk, end)
@@ -360,7 +364,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: dict):
+class _Door(TypedDict):
+    """What an import checks at the door (``iter_csv``'s keywords of the same names)."""
+
+    limits: Limits
+    stored: Callable[[np.ndarray], ReadingFrame]
+    counts: ImportCounts
+
+
+def _import_frames(path: Path, fmt: str, on_error: Literal["abort", "skip"],
+                   problems: list[Problem | TeslaHistoryError], door: _Door) -> Iterator[ReadingFrame]:
     from homegrid.progress import progress
 
     if fmt == "tesla-history":
@@ -388,7 +401,8 @@ def _rows_estimate(path: Path) -> int | None:
     return round(size * lines / len(head)) if lines else None
 
 
-def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
+def _tesla_history_door(path: Path, on_error: Literal["abort", "skip"],
+                        problems: list[Problem | TeslaHistoryError], door: _Door) -> ReadingFrame:
     """A Tesla history file's readings less those stored already: identical ones are dropped (counted), ones
     stored with another value are refused (``abort``: the whole file; ``skip``: those rows, kept as problems)."""
     from homegrid.readings import from_ms
@@ -404,7 +418,7 @@ def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
         error = TeslaHistoryError(str(path), when, f"is stored already with different values: {c.name} is "
                                   f"{c.stored:g} in the store and {c.new:g} here; not imported")
         # what the quarantine keeps of an import problem
-        error.time_ms, error.field, error.value = int(frame.time_ms[c.row]), c.name, f"{c.new:g}"  # type: ignore
+        error.time_ms, error.field, error.value = int(frame.time_ms[c.row]), c.name, f"{c.new:g}"
         refused.append(error)
     if refused and on_error == "abort":
         raise refused[0]
@@ -427,10 +441,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     _writer(data_dir, "import")
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = recorder_for(config, store)
-    problems: list = []
+    problems: list[Problem | TeslaHistoryError] = []
     counts = ImportCounts()
     # the stored lookup runs inside ingest_bulk's transaction: it also sees this file's earlier blocks
-    door = {"limits": Limits.now(config.site.max_power_w), "stored": store.readings_at, "counts": counts}
+    door: _Door = {"limits": Limits.now(config.site.max_power_w), "stored": store.readings_at, "counts": counts}
     t0 = time.perf_counter()
     try:
         result = recorder.ingest_bulk(_import_frames(path, fmt, args.on_error, problems, door))
@@ -524,7 +538,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(rep: dict) -> None:
+def _print_report(rep: dict[str, Any]) -> None:
     print(f"Energy report {rep['from']} to {rep['to']} ({rep['timezone']}), "
           f"{rep['days_with_data']} of {rep['days']} days with data")
     print("\nEnergy [kWh]")
@@ -739,9 +753,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.powerwall:
         if not args.password:
             raise UsageError("--powerwall needs --password (the gateway's customer password)")
-        pw = PowerwallConfig(host=args.powerwall, email=args.email, timeout_s=args.timeout)
         try:
-            pw.check()
+            pw = PowerwallConfig(host=args.powerwall, email=args.email, timeout_s=args.timeout)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         devices = [build_powerwall(pw, args.password, "UTC", None)]

@@ -33,7 +33,7 @@ PARTS = {  # report key -> (power column, sign part, counter column)
 def week() -> ReadingFrame:
     a, _ = local_day_bounds(FIRST, NEW_YORK)
     _, b = local_day_bounds(LAST, NEW_YORK)
-    home = VirtualHome(Config().check(), start=from_ms(a) - timedelta(hours=1))
+    home = VirtualHome(Config(), start=from_ms(a) - timedelta(hours=1))
     return home.simulate(end=from_ms(b) + timedelta(hours=1), step_s=60.0)
 
 

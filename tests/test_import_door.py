@@ -236,7 +236,7 @@ def test_a_device_reading_of_1e308_w_is_quarantined_by_the_poller() -> None:
 
 
 def test_the_hub_gives_its_pollers_the_configured_bound(tmp_path: Path) -> None:
-    config = Config(site=SiteConfig(max_power_w=5000.0)).check()
+    config = Config(site=SiteConfig(max_power_w=5000.0))
     hub = Hub(config, tmp_path, device=Scripted({"home_power": 6000.0, "grid_power": 800.0}),
               clock=lambda: datetime(2025, 6, 1, 12, tzinfo=UTC))
     assert [p.max_power_w for p in hub.pollers] == [5000.0]

@@ -509,8 +509,8 @@ YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def _config(**virtual) -> Config:
-    base = Config().check()
-    return dataclasses.replace(base, virtual=dataclasses.replace(base.virtual, **virtual)).check()
+    base = Config()
+    return base.replace(virtual=base.virtual.replace(**virtual))
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ class Clock:
 
 
 def _hub(tmp_path, device: Device, interval_s: float = 5.0, clock: Callable[[], datetime] | None = None) -> Hub:
-    return Hub(Config().check(), tmp_path, devices=[(device, interval_s)], clock=clock)
+    return Hub(Config(), tmp_path, devices=[(device, interval_s)], clock=clock)
 
 
 async def _run_until(hub: Hub, done: Callable[[], bool], timeout_s: float = 10.0) -> None:

@@ -525,7 +525,7 @@ NIGHT = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)  # 22:00 in New York: no sun, th
 
 
 def test_virtual_reserve_changes_what_the_battery_keeps():
-    config = Config(virtual=dataclasses.replace(VirtualHomeConfig(), outages_per_year=0)).check()
+    config = Config(virtual=VirtualHomeConfig(outages_per_year=0))
     calm, storm = VirtualHome(config, start=NIGHT), VirtualHome(config, start=NIGHT)
     control = VirtualControl(storm)
     assert asyncio.run(control.backup_reserve()) == pytest.approx(20.0)
@@ -546,7 +546,7 @@ def test_virtual_reserve_changes_what_the_battery_keeps():
 
 
 def test_storm_watch_drives_the_virtual_home_end_to_end(tmp_path):
-    config = Config().check()
+    config = Config()
     home = VirtualHome(config, clock=lambda: NIGHT, start=NIGHT)
     clock = [DURING]
     watch = StormWatch(VirtualControl(home), tmp_path / "storm.json", StormPolicy(hold_h=0),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,9 +26,9 @@ DURING = datetime(2019, 12, 20, 23, 0, tzinfo=UTC)  # the flood watch is in forc
 
 
 def _hub(tmp_path, publisher=None) -> Hub:
-    config = Config().check()
-    config = replace(config, server=replace(config.server, backfill_days=0.1),
-                     storm=StormConfig(enabled=True, source=str(ALERT), hold_h=0.0))
+    config = Config()
+    config = config.replace(server=config.server.replace(backfill_days=0.1),
+                            storm=StormConfig(enabled=True, source=str(ALERT), hold_h=0.0))
     return Hub(config, tmp_path, clock=lambda: DURING, publisher=publisher)
 
 

@@ -440,7 +440,7 @@ class MqttPublisher:
         command = self.commands.get(message.topic)
         if command is not None:
             try:
-                command(message.payload)
+                command(bytes(message.payload))  # paho types it bytes | bytearray; it hands over bytes
             except Exception as exc:  # a bad command must not kill the network thread
                 log.warning("MQTT command on %s failed: %s", message.topic, exc)
             return

@@ -169,4 +169,5 @@ def ev_unknown(ev: np.ndarray, sources: dict[str, np.ndarray]) -> np.ndarray:
         the metered sources, and the car's energy in intervals where the home was not measured.
     """
     ev = np.asarray(ev, dtype=np.float64)
-    return ev - sum((np.asarray(a, dtype=np.float64) for a in sources.values()), np.zeros_like(ev))
+    left: np.ndarray = ev - sum((np.asarray(a, dtype=np.float64) for a in sources.values()), np.zeros_like(ev))
+    return left

@@ -106,7 +106,7 @@ and flickers are one interruption to the people at home. The separation is
 ``next.start_ms - previous.end_ms`` (overlapping events always merge); with
 ``merge_gap_ms = 0`` only overlapping events merge. ``Outage.parts`` counts what
 was merged. The rule is idempotent: merged events are at least ``merge_gap_ms``
-apart. :func:`match_events` merges ground truth by the same rule.
+apart. The benchmark's scoring (``bench/scoring.py``) merges ground truth by the same rule.
 
 Intentional outages
 -------------------

@@ -35,12 +35,13 @@ def build_vehicle(
         TeslaVehicle,
         TeslemetryClient,
         TessieClient,
+        VehicleClient,
     )
 
     tesla = config.tesla
     assert tesla is not None
     access = credentials.require("tesla", "access_token")
-    client: object
+    client: VehicleClient
     if tesla.api == "fleet":
         refresh = credentials.get("tesla", "refresh_token")
 

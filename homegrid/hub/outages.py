@@ -98,7 +98,7 @@ class OutageTracker:
         if self._old_rule and writer:
             self._upgrade_rule()
 
-    def _old_blips(self, events: list[dict]) -> list[tuple[dict, list[dict]]]:
+    def _old_blips(self, events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         """Stored events only fault-log entries made (the old rule's blips), each with the disturbances it was."""
         out = []
         for e in events:
@@ -142,7 +142,9 @@ class OutageTracker:
 
     # ---------------------------------------------------------------- detection
 
-    def _detect(self, start_ms: int, end_ms: int, now_ms: int | None) -> tuple[list[dict], list[dict], int]:
+    def _detect(
+        self, start_ms: int, end_ms: int, now_ms: int | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
         """Events starting in ``[start_ms, end_ms)`` and disturbances timed in it, reading further on while an
         event is still going, and further back while one was already going at the first reading read (a window
         that starts in a gap would otherwise see the part of an outage after the gap as an event of its own,
@@ -205,7 +207,7 @@ class OutageTracker:
         event.update(figures)
         return _json_ready(event)
 
-    def update(self, now_ms: int, since_ms: int | None = None) -> list[dict]:
+    def update(self, now_ms: int, since_ms: int | None = None) -> list[dict[str, Any]]:
         """Re-detect recent events after new readings; notify starts and ends. Returns the events seen.
 
         Parameters
@@ -309,7 +311,7 @@ class OutageTracker:
         events = self.store.read_outages(span[1], span[1] + 1)
         return span[1] if any(e.get("end_ms") is None for e in events) else None
 
-    def _announce(self, events: list[dict]) -> None:
+    def _announce(self, events: list[dict[str, Any]]) -> None:
         """Send ``outage_started`` once for an event still going, ``outage_ended`` once when it is over
         (a blip found after the fact gets only the latter). Both sets survive restarts."""
         opened: set[int] = set()

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from homegrid.energy.accounting import account, active_spans
-from homegrid.energy.counters import MAX_SPREAD_S
+from homegrid.energy.counters import MAX_SPREAD_S, CounterEvent
 from homegrid.glossary import COUNTERS
 from homegrid.hub.outages import mark_unchecked
 from homegrid.hub.throttle import ThrottledWarning
@@ -229,7 +229,7 @@ class Recorder:
             table = type(table)(table.start_ms[real], {n: c[real] for n, c in table.columns.items()})
         self.store.write_rollup("minute", table)
 
-    def _note_counter_events(self, events: list) -> None:
+    def _note_counter_events(self, events: Iterable[tuple[str, CounterEvent]]) -> None:
         """Log each reset and quarantine each impossible jump once, however often its minutes are rebuilt."""
         jumps = []
         for name, e in events:

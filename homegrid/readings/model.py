@@ -111,12 +111,13 @@ def validate_value(name: str, value: object, *, max_power_w: float = MAX_POWER_W
     q = quantity(name)
     if q.states is not None:
         try:
+            # any object on purpose: what is not a name or a number raises TypeError there, caught here
             return float(q.states.parse(value))  # type: ignore[arg-type]
         except (ValueError, TypeError) as exc:
             raise InvalidReading(f"{name}: {exc}") from None
     if q.kind is Kind.FLAG:
         if value in (0, 1):  # True and False included
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         raise InvalidReading(f"{name}: a flag is 0 or 1, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise InvalidReading(f"{name}: expected a number, got {value!r}")

@@ -13,6 +13,7 @@ import abc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -150,21 +151,21 @@ class Store(abc.ABC):
         """Evidence with ``start_ms <= time < end_ms``, by time."""
 
     @abc.abstractmethod
-    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict]) -> None:
+    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict[str, Any]]) -> None:
         """Replace the outage events starting within ``[start_ms, end_ms)`` by ``events``
         (JSON-ready dicts with ``start_ms`` and ``end_ms``, None while ongoing), in one transaction."""
 
     @abc.abstractmethod
-    def read_outages(self, start_ms: int, end_ms: int) -> list[dict]:
+    def read_outages(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Outage events overlapping ``[start_ms, end_ms)`` (an ongoing one overlaps all later times), by start."""
 
     @abc.abstractmethod
-    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict]) -> None:
+    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict[str, Any]]) -> None:
         """Replace the grid disturbances timed within ``[start_ms, end_ms)`` by ``items`` (JSON-ready dicts
         with ``time_ms``, ``source`` and ``name``), in one transaction."""
 
     @abc.abstractmethod
-    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict]:
+    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Grid disturbances with ``start_ms <= time < end_ms``, by time."""
 
     @abc.abstractmethod

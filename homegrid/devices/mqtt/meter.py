@@ -175,7 +175,7 @@ def _parse_time(raw: Any) -> datetime:
 class _Payload:
     """One message's payload, decoded once for every mapping of its topic."""
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes | bytearray) -> None:
         self.undecodable = False
         self.json_error: str | None = None
         self.text = ""

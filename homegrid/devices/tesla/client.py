@@ -341,6 +341,7 @@ class FleetApiClient(_LibraryClient):
         from tesla_fleet_api import TeslaFleetApi
 
         session = await self._session_now()
+        # the library types region as its Literal of SERVERS' keys; ours is a str checked against them in __init__
         self._api = TeslaFleetApi(session, access_token=self._access_token, region=self.region,  # type: ignore[arg-type]
                                   server=self.server, charging_scope=False, energy_scope=False,
                                   partner_scope=False, user_scope=False)

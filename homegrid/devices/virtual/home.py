@@ -319,7 +319,7 @@ class VirtualHome(Device):
         v = self._config.virtual
         reserve = v.backup_reserve_percent if reserve_percent is None else float(reserve_percent)
         self._mode = mode or self._mode
-        self._config = replace(self._config, virtual=replace(v, backup_reserve_percent=reserve))
+        self._config = self._config.replace(virtual=v.replace(backup_reserve_percent=reserve))
         hold = 100.0 if self._mode == "backup" else reserve
         self._params = replace(self._params, reserve_wh=self._params.capacity_wh * hold / 100.0)
 

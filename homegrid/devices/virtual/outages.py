@@ -222,7 +222,8 @@ def outage_overlap(edges_ms: np.ndarray, starts: np.ndarray, ends: np.ndarray) -
         Shape (n,), within [0, 1]; > 0 for every step that touches an outage. [-]
     """
     c = outage_seconds_before(edges_ms, starts, ends)
-    return np.diff(c) / np.diff(np.asarray(edges_ms, dtype=np.int64)).astype(float)
+    share: np.ndarray = np.diff(c) / np.diff(np.asarray(edges_ms, dtype=np.int64)).astype(float)
+    return share
 
 
 def in_outage(t_ms: int, starts: np.ndarray, ends: np.ndarray) -> bool:
