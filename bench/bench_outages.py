@@ -100,6 +100,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import OUT, file_size, log, machine
+from scoring import edges, match_events
+from scoring import overlaps as overlapping
 
 from homegrid.config import Config
 from homegrid.devices.virtual import VirtualHome
@@ -113,7 +115,6 @@ from homegrid.energy.outages import (
     detect_grid_events,
     detect_outages,
     grid_fault_evidence,
-    match_events,
     merge_intervals,
     monthly_summary,
     outage_figures,
@@ -385,23 +386,14 @@ def classes(step_ms: int) -> dict[str, tuple[float, float | None]]:
 
 
 def _edges(events: list) -> tuple[np.ndarray, np.ndarray]:
-    def get(x: Any, k: str) -> Any:
-        return x[k] if isinstance(x, dict) else getattr(x, k)
-
-    ds = np.array([get(x, "start_ms") for x in events], dtype=np.float64)
-    de = np.array([np.inf if get(x, "end_ms") is None else get(x, "end_ms") for x in events], dtype=np.float64)
+    ds, de, _, _ = edges(events)
     return ds, de
 
 
 def overlaps(events: list, ms: np.ndarray, me: np.ndarray, tol: int = TOL_MS) -> tuple[np.ndarray, np.ndarray]:
     """For each true event, the detected events ``[from, to)`` overlapping it (``match_events``' rule)."""
     ds, de = _edges(events)
-    if not len(ds):
-        z = np.zeros(len(ms), dtype=np.int64)
-        return z, z
-    d_to = np.searchsorted(ds - tol, me.astype(np.float64), side="right")
-    d_from = np.searchsorted(np.maximum.accumulate(de + tol), ms.astype(np.float64), side="left")
-    return d_from, np.maximum(d_to, d_from)
+    return overlapping(ds, de, ms, me, tol)
 
 
 def score(events: list, truth: Truth, step_ms: int, merge_gap_ms: int) -> dict[str, Any]:

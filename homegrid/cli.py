@@ -32,7 +32,6 @@ from homegrid.glossary import quantity
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import TextIO
-    from zoneinfo import ZoneInfo
 
     import numpy as np
 
@@ -311,10 +310,10 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings import from_ms, to_ms
+    from homegrid.timezones import local_day_bounds
 
     config, data_dir = _setup(args)
     if args.days <= 0:
@@ -406,7 +405,7 @@ def _tesla_history_door(path: Path, on_error: Literal["abort", "skip"],
                         problems: list[Problem | TeslaHistoryError], door: _Door) -> ReadingFrame:
     """A Tesla history file's readings less those stored already: identical ones are dropped (counted), ones
     stored with another value are refused (``abort``: the whole file; ``skip``: those rows, kept as problems)."""
-    from homegrid.readings import ReadingFrame, from_ms
+    from homegrid.readings import from_ms
     from homegrid.readings.compare import compare_with_stored
     from homegrid.readings.tesla_history import TeslaHistoryError, read_tesla_history
 
@@ -424,14 +423,13 @@ def _tesla_history_door(path: Path, on_error: Literal["abort", "skip"],
     if refused and on_error == "abort":
         raise refused[0]
     problems.extend(refused)
-    keep = cmp.keep
-    return ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
+    return frame.take(cmp.keep)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
     from homegrid.hub.service import open_store
-    from homegrid.readings import Limits, from_ms
+    from homegrid.readings import Limits
     from homegrid.readings.csvfile import ImportCounts
     from homegrid.store import Quarantined
 
@@ -471,7 +469,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{path}: no new readings ({len(problems)} rows skipped{duplicates})")
         return 0
     rows, first, last = result
-    print(f"imported {rows} readings from {path} ({from_ms(first).isoformat()} to {from_ms(last).isoformat()}), "
+    print(f"imported {rows} readings from {path} ({_span_text(first, last)}), "
           f"{len(problems)} rows skipped{duplicates}, {outages} grid interruptions found, "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -480,10 +478,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from homegrid.hub.export import CHUNK_MS, coverage, describe_pruned, rollup_csv_chunks
     from homegrid.hub.queries import Queries
-    from homegrid.hub.recorder import DAY_MS, local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings.csvfile import write_csv
+    from homegrid.timezones import DAY_MS, local_day_bounds, local_time_text
 
     config, data_dir = _setup(args)
     if args.to < args.from_:
@@ -501,7 +499,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 print(f"homegrid: error: nothing exported: {why}", file=sys.stderr)
                 return EXIT_PRUNED
             print(f"homegrid: warning: exporting the raw readings from "
-                  f"{_local_time(cov.raw[0], tz)} only: {why}", file=sys.stderr)
+                  f"{local_time_text(cov.raw[0], tz.key)} only: {why}", file=sys.stderr)
         if cov.raw is None and cov.rollups is None:
             print(f"homegrid: no readings stored from {args.from_} to {args.to}", file=sys.stderr)
         lo, hi = queries.stored(a, b)
@@ -538,13 +536,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
-
-
-def _local_time(t_ms: int, tz: ZoneInfo) -> str:
-    """An instant [ms UTC] as the site's local ISO 8601 time, to the second."""
-    from homegrid.readings import from_ms
-
-    return from_ms(t_ms).astimezone(tz).isoformat(timespec="seconds")
 
 
 def _print_report(rep: dict[str, Any]) -> None:
@@ -586,8 +577,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_outages(args: argparse.Namespace) -> int:
     from homegrid.api.app import default_outage_dates
     from homegrid.hub.parts import outage_tracker_for
-    from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
+    from homegrid.timezones import local_day_bounds
 
     config, data_dir = _setup(args)
     first, last = default_outage_dates(args.from_, args.to, config.site.tz)
@@ -636,9 +627,9 @@ def _duration(seconds: float) -> str:
 
 def cmd_quarantine_future(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import DAY_MS
     from homegrid.hub.service import open_store
-    from homegrid.readings import from_ms, parse_iso_time, to_ms
+    from homegrid.readings import to_ms
+    from homegrid.timezones import DAY_MS, parse_iso_time
 
     config, data_dir = _setup(args)
     try:
@@ -661,10 +652,17 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
         print(f"no readings stored at {after.isoformat()} or later")
         return 0
     n, first, last = moved
-    print(f"moved {n} readings from {from_ms(first).isoformat()} to {from_ms(last).isoformat()} into the "
+    print(f"moved {n} readings from {_span_text(first, last)} into the "
           f"quarantine (GET /api/v1/quarantine lists them); the hub accepts readings after "
           f"{after.isoformat()} again")
     return 0
+
+
+def _span_text(first_ms: int, last_ms: int) -> str:
+    """``<first> to <last>``, UTC ISO 8601, for the commands' reports."""
+    from homegrid.readings import from_ms
+
+    return f"{from_ms(first_ms).isoformat()} to {from_ms(last_ms).isoformat()}"
 
 
 def _hub_bases(host: str, port: int) -> list[str]:

@@ -10,9 +10,10 @@ from homegrid.config import Config
 from homegrid.devices.virtual import VirtualHome
 from homegrid.glossary import COUNTERS
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import Recorder, local_day_bounds
+from homegrid.hub.recorder import Recorder
 from homegrid.readings import ReadingFrame, from_ms
 from homegrid.store import SQLiteStore
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK
 

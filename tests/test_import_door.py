@@ -26,10 +26,11 @@ from homegrid.energy.accounting import account
 from homegrid.glossary import MAX_POWER_W
 from homegrid.hub.poller import DevicePoller
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import DAY_MS, MINUTE_MS, Recorder
+from homegrid.hub.recorder import Recorder
 from homegrid.hub.service import Hub, open_store
 from homegrid.readings import Limits, Reading, ReadingFrame, to_ms
 from homegrid.readings.csvfile import BadRow, ImportCounts, iter_csv, validate_csv
+from homegrid.timezones import DAY_MS, MINUTE_MS
 
 UTC_TZ = ZoneInfo("UTC")
 

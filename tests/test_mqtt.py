@@ -36,9 +36,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(3)}"
 
 
-def at(m: Mosquitto, **kw: object) -> dict[str, object]:
-    """Keyword arguments that point a publisher or a meter at a broker."""
-    return {"host": m.host, "port": m.port, **FAST, **kw}
+_BROKER_FIELDS = ("username", "password", "keepalive_s", "reconnect_min_s", "reconnect_max_s", "connect_timeout_s")
+
+
+def at(m: Mosquitto, kw: dict[str, object]) -> dict[str, object]:
+    """Keyword arguments that point a publisher or a meter at a broker: the broker's settings in ``kw`` go to
+    its :class:`MqttBroker`, the rest stay."""
+    settings = {k: kw.pop(k) for k in _BROKER_FIELDS if k in kw}
+    return {"broker": MqttBroker(m.host, m.port, **{**FAST, **settings}), **kw}  # type: ignore[arg-type]
 
 
 class Subscriber:
@@ -105,7 +110,7 @@ def subscribe(mosquitto: Mosquitto, teardown: list) -> Callable[..., Subscriber]
 def publisher(m: Mosquitto, teardown: list, **kw: object) -> MqttPublisher:
     kw.setdefault("topic_prefix", unique("hg"))
     kw.setdefault("discovery_prefix", unique("ha"))
-    p = MqttPublisher(**{**at(m), **kw})  # type: ignore[arg-type]
+    p = MqttPublisher(**at(m, kw))  # type: ignore[arg-type]
     teardown.append(p.stop)
     return p
 
@@ -268,7 +273,8 @@ def test_availability_goes_offline_by_last_will_when_the_hub_dies(mosquitto, tea
     code = (
         "import time\n"
         "from homegrid.api.mqtt import MqttPublisher\n"
-        f"p = MqttPublisher({mosquitto.host!r}, {mosquitto.port}, topic_prefix={prefix!r},"
+        "from homegrid.devices.mqtt import MqttBroker\n"
+        f"p = MqttPublisher(MqttBroker({mosquitto.host!r}, {mosquitto.port}), topic_prefix={prefix!r},"
         " node_id='lwt', discovery=False)\n"
         "p.start()\n"
         "assert p.wait_connected(10)\n"
@@ -374,7 +380,7 @@ def test_credentials_are_used_and_never_shown(tmp_path, teardown, caplog):
 # --- meters read from MQTT -----------------------------------------------------------------------
 
 def meter(m: Mosquitto, teardown: list, topics: list[MeterTopic], **kw: object) -> MqttMeter:
-    mt = MqttMeter(topics, **{**at(m), **kw})  # type: ignore[arg-type]
+    mt = MqttMeter(topics, **at(m, kw))  # type: ignore[arg-type]
     teardown.append(mt.stop)
     return mt
 
@@ -477,8 +483,8 @@ def test_meter_raises_when_nothing_arrives_and_never_repeats_old_values(mosquitt
 
 def test_meter_without_a_broker_fails_its_polls_without_hanging(teardown):
     port = free_port()  # nobody listens there
-    mt = MqttMeter([MeterTopic("x/p", "home_power")], host="127.0.0.1", port=port, stale_after_s=0.2,
-                   **FAST)  # type: ignore[arg-type]
+    mt = MqttMeter([MeterTopic("x/p", "home_power")], MqttBroker("127.0.0.1", port, **FAST),  # type: ignore[arg-type]
+                   stale_after_s=0.2)
     teardown.append(mt.stop)
     assert poll(mt).values == {}
     time.sleep(0.25)  # on purpose: nothing can arrive, and the meter must call that stale after 0.2 s
@@ -545,4 +551,4 @@ def test_publisher_settings_are_checked():
     with pytest.raises(KeyError, match="not a glossary name"):
         MqttPublisher(names=["sun"])
     with pytest.raises(ValueError, match="password given without a username"):
-        MqttPublisher(password="x")
+        MqttPublisher(MqttBroker(password="x"))

@@ -20,11 +20,11 @@ from homegrid.api.app import create_app
 from homegrid.cli import EXIT_CODES, EXIT_LISTEN, EXIT_PRUNED, main
 from homegrid.glossary import EvChargingState
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import local_day_bounds
 from homegrid.hub.service import open_store
 from homegrid.progress import progress
 from homegrid.readings import ReadingFrame
 from homegrid.readings.csvfile import read_csv, write_csv
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK
 from .procs import Proc, free_port, serve_config

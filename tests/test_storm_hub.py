@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from homegrid.api.mqtt import MqttPublisher
 from homegrid.api.storm import add_storm_routes
 from homegrid.config import Config, StormConfig
+from homegrid.devices.mqtt import MqttBroker
 from homegrid.hub.service import Hub
 from tests.broker import Mosquitto, mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
 from tests.conftest import behind_the_door
@@ -60,7 +61,7 @@ def test_alert_raises_the_reserve_and_the_owner_switch_wins(tmp_path, caplog):
 
 def test_storm_switch_over_mqtt(tmp_path, mosquitto, caplog):
     caplog.set_level(logging.INFO, logger="homegrid")
-    publisher = MqttPublisher(mosquitto.host, mosquitto.port, client_id="storm-test", node_id="storm_home")
+    publisher = MqttPublisher(MqttBroker(mosquitto.host, mosquitto.port), client_id="storm-test", node_id="storm_home")
     hub = _hub(tmp_path, publisher)
     publisher.start()
     assert publisher.wait_ready(10)

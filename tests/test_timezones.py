@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from homegrid.readings import parse_iso_time
-from homegrid.timezones import local_isoformat, utc_offset_ms, wall_to_utc_ms
+from homegrid.timezones import local_isoformat, parse_iso_time, utc_offset_ms, wall_to_utc_ms
 
 ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "UTC"]
 

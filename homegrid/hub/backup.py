@@ -71,7 +71,7 @@ from homegrid.energy.backup import (
 from homegrid.energy.integrate import coverage_per_bucket, energy_per_bucket
 from homegrid.readings import from_ms
 from homegrid.store import Store
-from homegrid.timezones import utc_offset_ms
+from homegrid.timezones import DAY_MS, HOUR_MS, utc_offset_ms
 
 __all__ = [
     "VENDOR_METHOD",
@@ -82,8 +82,6 @@ __all__ = [
     "recent_load_w",
 ]
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 #: Hours less covered by readings than this share are left out of the profile (an hour's energy over
 #: its whole length is its mean power: a gap in power-only readings would understate it).
 MIN_COVERAGE = 0.95

@@ -59,10 +59,7 @@ def build_vehicle(
         )
     else:
         service = TeslemetryClient if tesla.api == "teslemetry" else TessieClient
-        if tesla.server:
-            client = service(tesla.vin, access, timeout_s=tesla.timeout_s, server=tesla.server)
-        else:
-            client = service(tesla.vin, access, timeout_s=tesla.timeout_s)
+        client = service(tesla.vin, access, timeout_s=tesla.timeout_s, server=tesla.server or None)
     home = Home(config.site.latitude, config.site.longitude, tesla.home_radius_m)
     policy = PollPolicy(online_interval_s=tesla.poll_interval_s)
     vehicle = TeslaVehicle(client, home=home, policy=policy, clock=clock)

@@ -43,15 +43,14 @@ from homegrid.energy.outages import (
 from homegrid.hub.notify import Notifier
 from homegrid.readings import ReadingFrame
 from homegrid.store import GridEvidence, Store
-from homegrid.timezones import local_isoformat
+from homegrid.timezones import DAY_MS, HOUR_MS, local_time_text
 
 __all__ = ["CHECKED_KEY", "OutageTracker", "mark_unchecked"]
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 DETECTION_COLUMNS = ("grid_status", "grid_voltage")  # what detection reads besides the evidence
-LIVE_LOOKBACK_MS = 3_600_000  # a live update re-reads the last hour (and any event still open)
+LIVE_LOOKBACK_MS = HOUR_MS  # a live update re-reads the last hour (and any event still open)
 EVIDENCE_LOOKBACK_MS = DAY_MS  # and back to new evidence, at most this far (a gateway's log spans about a day)
 OPEN_KEY = "outages_open"  # events announced as started and not yet ended, kept across restarts
 ENDED_KEY = "outages_ended"  # recent events announced as ended
@@ -299,8 +298,8 @@ class OutageTracker:
         self.set_checked(span[1])
         log.log(logging.INFO if found or mark is None else logging.DEBUG,
                 "outage detection resumed from %s over readings up to %s: %d events",
-                "the first reading" if mark is None else local_isoformat(np.array([start]), self.tz.key)[0],
-                local_isoformat(np.array([span[1]]), self.tz.key)[0], found)
+                "the first reading" if mark is None else local_time_text(start, self.tz.key),
+                local_time_text(span[1], self.tz.key), found)
         return found
 
     def ongoing(self) -> int | None:
@@ -339,14 +338,14 @@ class OutageTracker:
     def display(self, event: dict[str, Any]) -> dict[str, Any]:
         """An event as users read it: local ISO 8601 times with offset."""
         out = dict(event)
-        out["start"] = local_isoformat(np.array([event["start_ms"]]), self.tz.key)[0]
+        out["start"] = local_time_text(event["start_ms"], self.tz.key)
         end = event.get("end_ms")
-        out["end"] = None if end is None else local_isoformat(np.array([end]), self.tz.key)[0]
+        out["end"] = None if end is None else local_time_text(end, self.tz.key)
         return out
 
     def display_disturbance(self, d: dict[str, Any]) -> dict[str, Any]:
         """A disturbance as users read it: its local ISO 8601 time with offset."""
-        return {**d, "time": local_isoformat(np.array([d["time_ms"]]), self.tz.key)[0]}
+        return {**d, "time": local_time_text(d["time_ms"], self.tz.key)}
 
     def covered(self, start_ms: int, end_ms: int) -> tuple[int, int] | None:
         """The part of ``[start_ms, end_ms)`` the hub has readings for (raw, or the minute rollups that
@@ -372,7 +371,7 @@ class OutageTracker:
         shown = [self.display(e) for e in events]
         disturbances = [self.display_disturbance(d) for d in lone]
         span = self.covered(start_ms, end_ms)
-        dates = None if span is None else [local_isoformat(np.array([t]), self.tz.key)[0][:10] for t in span]
+        dates = None if span is None else [local_time_text(t, self.tz.key)[:10] for t in span]
         real = [e for e in events if not e.get("intentional")]
         if real:
             saved = [e for e in real if e.get("saved")]

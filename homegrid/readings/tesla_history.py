@@ -47,10 +47,10 @@ from homegrid.readings.model import (
     Limits,
     ReadingFrame,
     from_ms,
-    parse_iso_time,
     to_ms,
     validate_value,
 )
+from homegrid.timezones import parse_iso_time
 
 __all__ = [
     "ENERGY_SOURCES",

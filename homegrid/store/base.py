@@ -19,6 +19,7 @@ import numpy as np
 
 from homegrid.readings import GridEvidence, ReadingFrame
 from homegrid.readings.rollup import RAW_COLUMNS, BucketTable
+from homegrid.timezones import MINUTE_MS
 
 __all__ = ["STEPS", "GridEvidence", "Quarantined", "Store"]
 
@@ -68,12 +69,12 @@ class Store(abc.ABC):
         t = np.asarray(times_ms, dtype=np.int64)
         if len(t) == 0 or not self.has_readings(int(t[0]), int(t[-1]) + 1):
             return ReadingFrame.empty()
-        cut = np.flatnonzero(np.diff(t) > 60_000)  # a run's span holds at most a minute per time looked up
+        cut = np.flatnonzero(np.diff(t) > MINUTE_MS)  # a run's span holds at most a minute per time looked up
         parts = []
         for a, b in zip(np.concatenate(([0], cut + 1)).tolist(), np.append(cut, len(t) - 1).tolist(), strict=True):
             got = self.read_readings(int(t[a]), int(t[b]) + 1)
             keep = np.isin(got.time_ms, t[a : b + 1])
-            parts.append(ReadingFrame(got.time_ms[keep], {n: c[keep] for n, c in got.columns.items()}))
+            parts.append(got.take(keep))
         return ReadingFrame.concat(parts)
 
     @abc.abstractmethod

@@ -37,6 +37,7 @@ from homegrid.readings.rollup import (
 )
 from homegrid.store.base import STEPS, GridEvidence, Quarantined, Store
 from homegrid.store.files import private_dir, private_file
+from homegrid.timezones import DAY_MS
 
 __all__ = ["SQLiteStore"]
 
@@ -294,7 +295,7 @@ class SQLiteStore(Store):
         with self.transaction():
             return self._db.execute("DELETE FROM readings WHERE ts >= ? AND ts < ?", (start_ms, end_ms)).rowcount
 
-    def prune_raw(self, before_ms: int, chunk_ms: int = 86_400_000) -> int:
+    def prune_raw(self, before_ms: int, chunk_ms: int = DAY_MS) -> int:
         """Delete raw readings older than ``before_ms`` but the newest of them (counters bridge from it).
 
         A chunk of ``chunk_ms`` [ms] per transaction, so that the hub's writes go on between them; then the

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from homegrid.timezones import utc_offset_ms, wall_to_utc_ms
+from homegrid.timezones import utc_offset_ms
 
 __all__ = [
     "is_leap",
     "local_calendar_position",
     "periodic_interp",
     "seconds_of_year_365",
-    "utc_offset_ms",
-    "wall_to_utc_ms",
 ]
 
 def is_leap(year: np.ndarray) -> np.ndarray:

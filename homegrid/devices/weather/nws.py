@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from homegrid.config import CAP_SEVERITIES
-from homegrid.readings import parse_iso_time
+from homegrid.timezones import parse_iso_time
 
 __all__ = [
     "API_BASE",
