@@ -52,13 +52,14 @@ stored.
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import math
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -293,7 +294,7 @@ def _header_problem(file: str, field: str | None, reason: str) -> BadRow:
     return BadRow(Problem(file, 1, field, None, reason))
 
 
-def _read_header(f: BinaryIO, file: str, limits: Limits = _DEFAULT_LIMITS) -> _Layout:
+def _read_header(f: io.BufferedIOBase, file: str, limits: Limits = _DEFAULT_LIMITS) -> _Layout:
     """Read and check the header line; raise :class:`BadRow` naming what is wrong."""
     raw = f.readline(MAX_LINE_BYTES + 1)
     if len(raw) > MAX_LINE_BYTES:
@@ -565,7 +566,7 @@ def _fast_problems(
             if ci != layout.time_index:
                 reason = _reason(field, int(code[r]), layout.limits)
             elif code[r] == BAD_TIME:
-                reason = _parse_time(text)
+                reason = str(_parse_time(text))
             else:
                 reason = _time_reason(int(code[r]), layout.limits)
             line = first_line + r
@@ -591,7 +592,7 @@ def _slow_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _B
     problems: list[tuple[int, int, Problem]] = []
     texts: list[list[str]] = []
     lines: list[int] = []
-    for i, raw in enumerate(data.split(b"\n")):
+    for i, raw in enumerate(bytes(data).split(b"\n")):  # a slow block is at most a few thousand lines
         line = first_line + i
         raw = raw[:-1] if raw.endswith(b"\r") else raw
         if not raw:
@@ -682,7 +683,9 @@ def _range_problems(
 _Long = tuple[int, int, str | None, str, int]  # (line, column index, field, first characters, length)
 
 
-def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> Iterator[tuple[bytearray, int, list]]:
+def _blocks(
+    f: io.BufferedIOBase, first_line: int, chunk_rows: int, layout: _Layout
+) -> Iterator[tuple[bytearray, int, list[_Long]]]:
     """Raw blocks of whole lines, about ``chunk_rows`` lines each, the number of their first line, and the
     problems of the lines that were too long or held too long a field (emptied in the block).
 
@@ -714,8 +717,10 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
         n_lines = buf.count(b"\n")
         box = [buf]
         del buf  # hand the block over without keeping a reference to it here
-        box = list(_drop_long_lines(box.pop(), first_line, layout))
-        yield box.pop(0), first_line, box.pop()  # no reference to the block stays here while it is used
+        cleaned, long_found = _drop_long_lines(box.pop(), first_line, layout)
+        box.append(cleaned)
+        del cleaned
+        yield box.pop(), first_line, long_found  # no reference to the block stays here while it is used
         first_line += n_lines
         if overlong:
             length, leftover, eof = _skip_line(f, tail_length, eof)
@@ -723,7 +728,7 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
             first_line += 1
 
 
-def _fill(f: BinaryIO, head: bytes, n: int) -> tuple[bytearray, bool]:
+def _fill(f: io.BufferedIOBase, head: bytes, n: int) -> tuple[bytearray, bool]:
     """``head`` followed by up to ``n`` more bytes of ``f`` (more if no newline yet, up to a line's limit);
     and whether at EOF."""
     buf = bytearray(len(head) + n)
@@ -741,7 +746,7 @@ def _fill(f: BinaryIO, head: bytes, n: int) -> tuple[bytearray, bool]:
     return buf, eof
 
 
-def _skip_line(f: BinaryIO, length: int, eof: bool) -> tuple[int, bytes, bool]:
+def _skip_line(f: io.BufferedIOBase, length: int, eof: bool) -> tuple[int, bytes, bool]:
     """Read past the rest of a line whose first ``length`` bytes were read: its whole length, the bytes
     after its end, and whether at EOF."""
     while not eof:
