@@ -191,7 +191,7 @@ def _site(address: str, data_dir: Path, interval_s: float):
     from homegrid.hub.service import Hub
 
     pw = PowerwallConfig(host=address, poll_interval_s=interval_s)
-    config = Config(powerwall=pw).check()
+    config = Config(powerwall=pw)
     t0 = time.perf_counter()
     device = _timed_device(build_powerwall(pw, PASSWORD, config.site.timezone, data_dir))
     t1 = time.perf_counter()

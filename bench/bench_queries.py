@@ -178,7 +178,7 @@ def _month_last(m: date) -> date:
 
 
 def _bounds(first: date, last: date) -> tuple[int, int]:
-    from homegrid.hub.recorder import local_day_bounds
+    from homegrid.timezones import local_day_bounds
 
     return local_day_bounds(first, TZ)[0], local_day_bounds(last, TZ)[1]
 

@@ -206,8 +206,8 @@ VIEW_PROBE = """(() => {
 
 def build_store(data_dir: Path, days: int, source: str, tmp: Path, tz: ZoneInfo) -> dict[str, Any]:
     """``days`` of 1-minute history ending two minutes ago; returns how it was made and how long it took."""
-    from homegrid.hub.recorder import local_day_bounds
     from homegrid.readings import from_ms
+    from homegrid.timezones import local_day_bounds
 
     end = datetime.now(UTC) - timedelta(minutes=2)
     first = end.astimezone(tz).date() - timedelta(days=days)

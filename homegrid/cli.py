@@ -23,19 +23,22 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from homegrid import __version__, owner
 from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
 from homegrid.glossary import quantity
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import TextIO
-    from zoneinfo import ZoneInfo
+
+    import numpy as np
 
     from homegrid.credentials import Credentials
-    from homegrid.readings import ReadingFrame
+    from homegrid.readings import Limits, ReadingFrame
+    from homegrid.readings.csvfile import ImportCounts, Problem
+    from homegrid.readings.tesla_history import TeslaHistoryError
     from homegrid.store.lock import DataDirLock
 
 __all__ = ["main"]
@@ -308,10 +311,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.outages import DETECTION_COLUMNS, HeldReadings
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings import ReadingFrame, from_ms, to_ms
+    from homegrid.timezones import local_day_bounds
 
     config, data_dir = _setup(args)
     if args.days <= 0:
@@ -341,7 +344,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # in memory rather than reading a year back (bench/RESULTS.md, issue 12)
     grid: list[ReadingFrame] | None = None if store.has_readings(start_ms, to_ms(end)) else []
 
-    def chunks():
+    def chunks() -> Iterator[ReadingFrame]:
         t = start
         while t < end:
             nxt = min(t + chunk, end)
@@ -370,7 +373,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_frames(path: Path, fmt: str, on_error: str, problems: list, door: dict):
+class _Door(TypedDict):
+    """What an import checks at the door (``iter_csv``'s keywords of the same names)."""
+
+    limits: Limits
+    stored: Callable[[np.ndarray], ReadingFrame]
+    counts: ImportCounts
+
+
+def _import_frames(path: Path, fmt: str, on_error: Literal["abort", "skip"],
+                   problems: list[Problem | TeslaHistoryError], door: _Door) -> Iterator[ReadingFrame]:
     from homegrid.progress import progress
 
     if fmt == "tesla-history":
@@ -398,10 +410,11 @@ def _rows_estimate(path: Path) -> int | None:
     return round(size * lines / len(head)) if lines else None
 
 
-def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
+def _tesla_history_door(path: Path, on_error: Literal["abort", "skip"],
+                        problems: list[Problem | TeslaHistoryError], door: _Door) -> ReadingFrame:
     """A Tesla history file's readings less those stored already: identical ones are dropped (counted), ones
     stored with another value are refused (``abort``: the whole file; ``skip``: those rows, kept as problems)."""
-    from homegrid.readings import ReadingFrame, from_ms
+    from homegrid.readings import from_ms
     from homegrid.readings.compare import compare_with_stored
     from homegrid.readings.tesla_history import TeslaHistoryError, read_tesla_history
 
@@ -414,19 +427,18 @@ def _tesla_history_door(path: Path, on_error: str, problems: list, door: dict):
         error = TeslaHistoryError(str(path), when, f"is stored already with different values: {c.name} is "
                                   f"{c.stored:g} in the store and {c.new:g} here; not imported")
         # what the quarantine keeps of an import problem
-        error.time_ms, error.field, error.value = int(frame.time_ms[c.row]), c.name, f"{c.new:g}"  # type: ignore
+        error.time_ms, error.field, error.value = int(frame.time_ms[c.row]), c.name, f"{c.new:g}"
         refused.append(error)
     if refused and on_error == "abort":
         raise refused[0]
     problems.extend(refused)
-    keep = cmp.keep
-    return ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
+    return frame.take(cmp.keep)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
     from homegrid.hub.service import open_store
-    from homegrid.readings import Limits, from_ms
+    from homegrid.readings import Limits
     from homegrid.readings.csvfile import ImportCounts
     from homegrid.store import Quarantined
 
@@ -438,10 +450,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     _writer(data_dir, "import")
     store = open_store(data_dir, synchronous="NORMAL")
     recorder = recorder_for(config, store)
-    problems: list = []
+    problems: list[Problem | TeslaHistoryError] = []
     counts = ImportCounts()
     # the stored lookup runs inside ingest_bulk's transaction: it also sees this file's earlier blocks
-    door = {"limits": Limits.now(config.site.max_power_w), "stored": store.readings_at, "counts": counts}
+    door: _Door = {"limits": Limits.now(config.site.max_power_w), "stored": store.readings_at, "counts": counts}
     t0 = time.perf_counter()
     try:
         result = recorder.ingest_bulk(_import_frames(path, fmt, args.on_error, problems, door))
@@ -466,7 +478,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"{path}: no new readings ({len(problems)} rows skipped{duplicates})")
         return 0
     rows, first, last = result
-    print(f"imported {rows} readings from {path} ({from_ms(first).isoformat()} to {from_ms(last).isoformat()}), "
+    print(f"imported {rows} readings from {path} ({_span_text(first, last)}), "
           f"{len(problems)} rows skipped{duplicates}, {outages} grid interruptions found, "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -475,10 +487,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from homegrid.hub.export import CHUNK_MS, coverage, describe_pruned, rollup_csv_chunks
     from homegrid.hub.queries import Queries
-    from homegrid.hub.recorder import DAY_MS, local_day_bounds
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings.csvfile import write_csv
+    from homegrid.timezones import DAY_MS, local_day_bounds, local_time_text
 
     config, data_dir = _setup(args)
     if args.to < args.from_:
@@ -496,7 +508,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 print(f"homegrid: error: nothing exported: {why}", file=sys.stderr)
                 return EXIT_PRUNED
             print(f"homegrid: warning: exporting the raw readings from "
-                  f"{_local_time(cov.raw[0], tz)} only: {why}", file=sys.stderr)
+                  f"{local_time_text(cov.raw[0], tz.key)} only: {why}", file=sys.stderr)
         if cov.raw is None and cov.rollups is None:
             print(f"homegrid: no readings stored from {args.from_} to {args.to}", file=sys.stderr)
         lo, hi = queries.stored(a, b)
@@ -535,14 +547,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_time(t_ms: int, tz: ZoneInfo) -> str:
-    """An instant [ms UTC] as the site's local ISO 8601 time, to the second."""
-    from homegrid.readings import from_ms
-
-    return from_ms(t_ms).astimezone(tz).isoformat(timespec="seconds")
-
-
-def _print_report(rep: dict) -> None:
+def _print_report(rep: dict[str, Any]) -> None:
     print(f"Energy report {rep['from']} to {rep['to']} ({rep['timezone']}), "
           f"{rep['days_with_data']} of {rep['days']} days with data")
     print("\nEnergy [kWh]")
@@ -581,8 +586,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_outages(args: argparse.Namespace) -> int:
     from homegrid.api.app import default_outage_dates
     from homegrid.hub.parts import outage_tracker_for
-    from homegrid.hub.recorder import local_day_bounds
     from homegrid.hub.service import open_store
+    from homegrid.timezones import local_day_bounds
 
     config, data_dir = _setup(args)
     first, last = default_outage_dates(args.from_, args.to, config.site.tz)
@@ -631,9 +636,9 @@ def _duration(seconds: float) -> str:
 
 def cmd_quarantine_future(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import DAY_MS
     from homegrid.hub.service import open_store
-    from homegrid.readings import from_ms, parse_iso_time, to_ms
+    from homegrid.readings import to_ms
+    from homegrid.timezones import DAY_MS, parse_iso_time
 
     config, data_dir = _setup(args)
     try:
@@ -656,10 +661,17 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
         print(f"no readings stored at {after.isoformat()} or later")
         return 0
     n, first, last = moved
-    print(f"moved {n} readings from {from_ms(first).isoformat()} to {from_ms(last).isoformat()} into the "
+    print(f"moved {n} readings from {_span_text(first, last)} into the "
           f"quarantine (GET /api/v1/quarantine lists them); the hub accepts readings after "
           f"{after.isoformat()} again")
     return 0
+
+
+def _span_text(first_ms: int, last_ms: int) -> str:
+    """``<first> to <last>``, UTC ISO 8601, for the commands' reports."""
+    from homegrid.readings import from_ms
+
+    return f"{from_ms(first_ms).isoformat()} to {from_ms(last_ms).isoformat()}"
 
 
 def _hub_bases(host: str, port: int) -> list[str]:
@@ -750,9 +762,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if args.powerwall:
         if not args.password:
             raise UsageError("--powerwall needs --password (the gateway's customer password)")
-        pw = PowerwallConfig(host=args.powerwall, email=args.email, timeout_s=args.timeout)
         try:
-            pw.check()
+            pw = PowerwallConfig(host=args.powerwall, email=args.email, timeout_s=args.timeout)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         devices = [build_powerwall(pw, args.password, "UTC", None)]

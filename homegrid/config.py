@@ -4,37 +4,56 @@ Lookup order for the file: ``--config``, else ``$XDG_CONFIG_HOME/homegrid/homegr
 (``~/.config/homegrid/homegrid.toml``); a missing file means all defaults.
 Data directory: ``--data-dir``, else ``HOMEGRID_DATA_DIR``, else ``[store] data_dir``,
 else ``$XDG_DATA_HOME/homegrid`` (``~/.local/share/homegrid``).
+
+Each table of the file is a frozen pydantic model: its fields are the keys, with their types, defaults
+and descriptions (the README's reference is written from them by ``scripts/config-reference``).
+Models are checked when they are made, from the file or in code; a wrong value raises
+:class:`ConfigError` naming its key (``mqtt.meters[0].topic is required``), never pydantic's own error.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextvars
 import os
 import re
 import tomllib
+import types
 import zoneinfo
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, NamedTuple, Self, Union, get_args, get_origin
 
-from homegrid.glossary import MAX_POWER_W
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+
+from homegrid.glossary import ALL_NAMES, MAX_POWER_W
 
 __all__ = [
     "SECRET_KEYS",
+    "SECTIONS",
     "AccountingConfig",
     "Config",
     "ConfigError",
     "MeterTopicConfig",
     "MqttConfig",
+    "MqttSecrets",
     "OutagesConfig",
     "PowerwallConfig",
+    "PowerwallSecrets",
+    "Rule",
+    "Secrets",
+    "SecretsTable",
     "ServerConfig",
     "SiteConfig",
     "StoreConfig",
     "StormConfig",
+    "Table",
     "TeslaConfig",
+    "TeslaSecrets",
     "VirtualHomeConfig",
     "default_config_path",
+    "describe_error",
     "load_config",
     "resolve_data_dir",
 ]
@@ -44,29 +63,115 @@ class ConfigError(ValueError):
     """The configuration file is wrong; the message names the key."""
 
 
-@dataclass(frozen=True)
-class SiteConfig:
-    name: str = "Virtual home"
-    latitude: float = 36.1  # Greensboro, NC: the site of pvlib's TMY3 file 723170TYA.CSV
-    longitude: float = -79.95
-    timezone: str = "America/New_York"
-    max_power_w: float = MAX_POWER_W  # the physical bound on any power of the home, either sign [W]
-    units: str = ""  # "metric" or "imperial" (miles for the car's range); empty: by the site's country (its zone)
+#: How deep in the making of nested tables this thread is.
+_making: contextvars.ContextVar[int] = contextvars.ContextVar("homegrid_config_making", default=0)
 
-    def check(self) -> None:
-        if self.units not in ("", "metric", "imperial"):
-            raise ConfigError(f"site.units = {self.units!r}: must be \"metric\" or \"imperial\" (or left out: by "
-                              "the site's time zone's country)")
-        if not 1_000 <= self.max_power_w <= 1.0e9:
-            raise ConfigError(f"site.max_power_w = {self.max_power_w:g}: must be within 1e3..1e9 W (default 1e6, 1 MW)")
-        if not -90 <= self.latitude <= 90:
-            raise ConfigError(f"site.latitude = {self.latitude}: must be within -90..90 degrees")
-        if not -180 <= self.longitude <= 180:
-            raise ConfigError(f"site.longitude = {self.longitude}: must be within -180..180 degrees")
+
+class Rule(NamedTuple):
+    """A key's own check: ``ok(value)``, else ``told`` (``str.format``-ted with ``value``) follows the key's name:
+    ``"= {value}: not a TCP port"`` or ``"must be > 0"`` (after a space), ``": ..."`` (none)."""
+
+    ok: Callable[[Any], bool]
+    told: str
+    each: bool = False  # an array's: each item is checked and told as ``value``
+
+
+POSITIVE = Rule(lambda v: v > 0, "must be > 0")
+NOT_NEGATIVE = Rule(lambda v: v >= 0, "must be >= 0")
+REQUIRED = Rule(lambda v: bool(v.strip()), "is required")
+TCP_PORT = Rule(lambda v: 0 < v < 65536, "= {value}: not a TCP port")
+INTERVAL = Rule(lambda v: 0.1 <= v <= 3600, "= {value}: must be within 0.1..3600 s")
+TIMEOUT = Rule(lambda v: 0.1 <= v <= 120, "= {value}: must be within 0.1..120 s")
+HTTP_URL = Rule(lambda v: not v or v.startswith(("https://", "http://")), "= {value!r}: must be an http(s) URL")
+
+
+def one_of(choices: tuple[str, ...]) -> Rule:
+    """The key is one of ``choices``."""
+    return Rule(lambda v: v in choices, f"= {{value!r}}: expected one of {', '.join(choices)}")
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _is_topic(prefix: str) -> bool:
+    return bool(prefix) and not any(c in prefix for c in "+#") and not prefix.startswith("/") \
+        and not prefix.endswith("/")
+
+
+class Table(BaseModel):
+    """A table of the file: frozen, strict (TOML's types, an integer where a number goes), no unknown keys.
+    Arrays are ``tuple`` fields with ``strict=False`` (strict takes no list for a tuple; their items stay strict).
+
+    Each key's own check is a row of ``rules``; a check of several keys is a ``model_validator`` whose
+    ``ValueError`` says what follows the table's name (``".host is required"``). :func:`describe_error` puts the
+    key in front.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    #: Where the table sits in the file, for the errors of one made in code (``Config`` itself: "").
+    key: ClassVar[str] = ""
+    #: The keys' own checks, by key.
+    rules: ClassVar[Mapping[str, Rule]] = {}
+
+    def __init__(self, /, **data: Any) -> None:
+        # pydantic makes a table inside another through its __init__ too: only the outermost tells the error,
+        # with the whole key path
+        depth = _making.get()
+        token = _making.set(depth + 1)
         try:
-            zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"site.timezone = {self.timezone!r}: not an IANA time zone name") from None
+            super().__init__(**data)
+        except ValidationError as exc:
+            if depth:
+                raise
+            raise ConfigError(describe_error(exc, type(self), data)) from None
+        finally:
+            _making.reset(token)
+
+    @field_validator("*")
+    @classmethod
+    def _rule(cls, value: Any, info: ValidationInfo) -> Any:
+        rule = cls.rules.get(info.field_name or "")
+        if rule is not None:
+            for item in value if rule.each else (value,):
+                if not rule.ok(item):
+                    raise ValueError(rule.told.format(value=item))
+        return value
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``, checked as a new one is (pydantic's ``model_copy`` checks nothing)."""
+        return type(self)(**{**dict(self), **changes})
+
+
+class SiteConfig(Table):
+    """The home: where it is, its time zone and units."""
+
+    key: ClassVar[str] = "site"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "units": Rule(lambda v: v in ("", "metric", "imperial"), '= {value!r}: must be "metric" or "imperial" (or left '
+                      "out: by the site's time zone's country)"),
+        "max_power_w": Rule(lambda v: 1_000 <= v <= 1.0e9,
+                            "= {value:g}: must be within 1e3..1e9 W (default 1e6, 1 MW)"),
+        "latitude": Rule(lambda v: -90 <= v <= 90, "= {value}: must be within -90..90 degrees"),
+        "longitude": Rule(lambda v: -180 <= v <= 180, "= {value}: must be within -180..180 degrees"),
+        "timezone": Rule(_is_zone, "= {value!r}: not an IANA time zone name"),
+    }
+
+    name: str = Field(default="Virtual home", description="shown in the dashboard and the MQTT topics")
+    latitude: float = Field(default=36.1,
+                            description="[degrees] (Greensboro, NC: the site of pvlib's TMY3 file 723170TYA.CSV)")
+    longitude: float = Field(default=-79.95, description="[degrees]")
+    timezone: str = Field(default="America/New_York", description="IANA name; local days, reports and display use it")
+    max_power_w: float = Field(default=MAX_POWER_W,
+                               description="no power of the home beyond this, either way [W]: refused at the door "
+                                           "(within 1e3..1e9)")
+    units: str = Field(default="",
+                       description="\"metric\" | \"imperial\" (the car's range in miles); \"\": by the zone's country "
+                                   "(zone.tab: US and its territories, GB, LR, MM are imperial)")
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
@@ -80,231 +185,237 @@ class SiteConfig:
         return self.units or units_for_zone(self.timezone)
 
 
-@dataclass(frozen=True)
-class StoreConfig:
-    data_dir: str | None = None
-    raw_retention_days: float = 90.0  # rollups are kept forever
-    flush_interval_s: float = 0.05  # readings are committed as they come, at most this often
+class StoreConfig(Table):
+    """Where and how readings are kept."""
 
-    def check(self) -> None:
-        if self.raw_retention_days <= 0:
-            raise ConfigError("store.raw_retention_days must be > 0")
-        if not 0 < self.flush_interval_s <= 60:
-            raise ConfigError("store.flush_interval_s must be within (0, 60] seconds")
+    key: ClassVar[str] = "store"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "raw_retention_days": POSITIVE,
+        "flush_interval_s": Rule(lambda v: 0 < v <= 60, "must be within (0, 60] seconds"),
+    }
 
-
-@dataclass(frozen=True)
-class AccountingConfig:
-    max_gap_s: float = 300.0  # power samples further apart than this are not bridged
-
-    def check(self) -> None:
-        if self.max_gap_s <= 0:
-            raise ConfigError("accounting.max_gap_s must be > 0")
+    data_dir: str | None = Field(default=None,
+                                 description="the store's folder (unset: $HOMEGRID_DATA_DIR, else "
+                                             "$XDG_DATA_HOME/homegrid); --data-dir wins", examples=["/srv/homegrid"])
+    raw_retention_days: float = Field(default=90.0,
+                                      description="raw readings; rollups (minute, hour, day) are kept forever")
+    flush_interval_s: float = Field(default=0.05,
+                                    description="readings are committed as they arrive, at most this often")
 
 
-@dataclass(frozen=True)
-class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 8080
-    poll_interval_s: float = 5.0
-    backfill_days: float = 7.0
-    allowed_hosts: tuple[str, ...] = ()  # more names the hub is reached by (besides its addresses and hostname)
-    open_reads: bool = False  # beyond loopback, reads need no credential (anyone on the LAN may look)
-    cors_origins: tuple[str, ...] = ()  # other web origins allowed to call the API (none: no CORS at all)
-    offline_after_s: float = 300.0  # a device whose polls fail this long is offline (homegrid.hub.liveness)
+class AccountingConfig(Table):
+    """Energy from power samples."""
 
-    def check(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"server.port = {self.port}: not a TCP port")
-        for name in self.allowed_hosts:
-            if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-                raise ConfigError(f"server.allowed_hosts: {name!r} is not a host name (no scheme, port or wildcard)")
-        for origin in self.cors_origins:
-            if not re.fullmatch(r"https?://[^/\s*]+", origin):
-                raise ConfigError(f"server.cors_origins: {origin!r} is not an origin (scheme://host[:port], no path, "
-                                  "no wildcard)")
-        if not 0.1 <= self.poll_interval_s <= 3600:
-            raise ConfigError("server.poll_interval_s must be within 0.1..3600 s")
-        if self.backfill_days < 0:
-            raise ConfigError("server.backfill_days must be >= 0")
-        if not 1 <= self.offline_after_s <= 86_400:
-            raise ConfigError("server.offline_after_s must be within 1..86400 s (default 300)")
+    key: ClassVar[str] = "accounting"
+    rules: ClassVar[Mapping[str, Rule]] = {"max_gap_s": POSITIVE}
+
+    max_gap_s: float = Field(default=300.0, description="power samples further apart than this are not bridged")
 
 
-@dataclass(frozen=True)
-class VirtualHomeConfig:
-    """The simulated site used when no device is configured."""
+class ServerConfig(Table):
+    """The dashboard and API."""
 
-    weather: str = "723170TYA.CSV"  # a TMY file shipped in pvlib/data
-    solar_kw: float = 7.6  # DC nameplate [kW]
-    tilt: float = 25.0  # [degrees]
-    azimuth: float = 180.0  # [degrees from north]
-    load_kwh_per_year: float = 10_000.0  # scales the measured household profile
-    battery_kwh: float = 13.5  # usable
-    battery_kw: float = 5.0  # continuous
-    battery_round_trip: float = 0.90
-    backup_reserve_percent: float = 20.0
-    battery_grid_charge_kw: float = 1.8  # refilling the reserve from the grid, as a Powerwall does; 0: never
-    ev_pack_kwh: float = 75.0
-    ev_charger_kw: float = 11.5
-    ev_commute_km: float = 50.0  # round trip, weekdays
-    ev_kwh_per_km: float = 0.16
-    ev_charge_limit_percent: float = 90.0
-    outages_per_year: float = 12.0
-    demo_outages: bool = True  # a sustained outage and a blip every 3.5 days (0 outages_per_year: none)
-    seed: int = 2017
+    key: ClassVar[str] = "server"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "port": TCP_PORT,
+        "allowed_hosts": Rule(lambda v: re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None,
+                              ": {value!r} is not a host name (no scheme, port or wildcard)", each=True),
+        "cors_origins": Rule(lambda v: re.fullmatch(r"https?://[^/\s*]+", v) is not None,
+                             ": {value!r} is not an origin (scheme://host[:port], no path, no wildcard)", each=True),
+        "poll_interval_s": Rule(lambda v: 0.1 <= v <= 3600, "must be within 0.1..3600 s"),
+        "backfill_days": NOT_NEGATIVE,
+        "offline_after_s": Rule(lambda v: 1 <= v <= 86_400, "must be within 1..86400 s (default 300)"),
+    }
 
-    def check(self) -> None:
-        positive = ("solar_kw", "battery_kwh", "battery_kw", "ev_pack_kwh", "ev_charger_kw")
-        for key in positive:
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"virtual.{key} must be > 0")
-        if not 0 < self.battery_round_trip <= 1:
-            raise ConfigError("virtual.battery_round_trip must be within (0, 1]")
-        if not 0 <= self.backup_reserve_percent <= 100:
-            raise ConfigError("virtual.backup_reserve_percent must be within 0..100")
-        if not 0 < self.ev_charge_limit_percent <= 100:
-            raise ConfigError("virtual.ev_charge_limit_percent must be within (0, 100]")
+    host: str = Field(default="127.0.0.1",
+                      description="beyond loopback (0.0.0.0, a LAN address), reads need the owner's key too")
+    port: int = Field(default=8080, description="--port wins")
+    poll_interval_s: float = Field(default=5.0, description="how often each device is read [s] (within 0.1..3600)")
+    backfill_days: float = Field(default=7.0, description="virtual home history written on first start [days]")
+    allowed_hosts: tuple[str, ...] = Field(default=(),
+                                           description="more names the hub is reached by (its addresses, hostname, "
+                                                       "localhost: always)", strict=False)
+    open_reads: bool = Field(default=False,
+                             description="true: beyond loopback, anyone on the LAN may read (changes still need the "
+                                         "key)")
+    cors_origins: tuple[str, ...] = Field(default=(),
+                                          description="other web origins allowed to call the API, e.g. "
+                                                      '["http://homeassistant.local:8123"]; none: no CORS headers at '
+                                                      "all", strict=False)
+    offline_after_s: float = Field(default=300.0,
+                                   description="a device whose polls fail this long is offline (stale sooner: see "
+                                               "/api/v1/live)")
+
+
+class VirtualHomeConfig(Table):
+    """The simulated home, run when no device is configured."""
+
+    key: ClassVar[str] = "virtual"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        **dict.fromkeys(("solar_kw", "battery_kwh", "battery_kw", "ev_pack_kwh", "ev_charger_kw"), POSITIVE),
+        "battery_round_trip": Rule(lambda v: 0 < v <= 1, "must be within (0, 1]"),
+        "backup_reserve_percent": Rule(lambda v: 0 <= v <= 100, "must be within 0..100"),
+        "ev_charge_limit_percent": Rule(lambda v: 0 < v <= 100, "must be within (0, 100]"),
+    }
+
+    weather: str = Field(default="723170TYA.CSV", description="a typical-year (TMY) file shipped with pvlib")
+    solar_kw: float = Field(default=7.6, description="DC nameplate [kW]")
+    tilt: float = Field(default=25.0, description="[degrees]")
+    azimuth: float = Field(default=180.0, description="[degrees from north]")
+    load_kwh_per_year: float = Field(default=10_000.0,
+                                     description="the home's use [kWh]; scales the measured household profile")
+    battery_kwh: float = Field(default=13.5, description="usable [kWh]")
+    battery_kw: float = Field(default=5.0, description="continuous [kW]")
+    battery_round_trip: float = Field(default=0.90, description="round-trip efficiency, within (0, 1]")
+    backup_reserve_percent: float = Field(default=20.0, description="the battery's share kept for outages [%]")
+    battery_grid_charge_kw: float = Field(default=1.8,
+                                          description="refills the reserve from the grid (after an outage, in storm "
+                                                      "mode), as a Powerwall does [kW]; 0: never")
+    ev_pack_kwh: float = Field(default=75.0, description="the car's battery [kWh]")
+    ev_charger_kw: float = Field(default=11.5, description="the home charger [kW]")
+    ev_commute_km: float = Field(default=50.0, description="round trip, weekdays [km]")
+    ev_kwh_per_km: float = Field(default=0.16, description="the car's use [kWh/km]")
+    ev_charge_limit_percent: float = Field(default=90.0, description="the car charges to this [%]")
+    outages_per_year: float = Field(default=12.0, description="grid outages drawn at random; 0: none")
+    demo_outages: bool = Field(default=True,
+                               description="a sustained outage and a blip every 3.5 days (0 outages_per_year: none)")
+    seed: int = Field(default=2017, description="the random draws' seed")
+
+    @model_validator(mode="after")
+    def _together(self) -> Self:
         if self.outages_per_year < 0 or self.load_kwh_per_year < 0 or self.ev_commute_km < 0:
-            raise ConfigError("virtual: outages_per_year, load_kwh_per_year, ev_commute_km must be >= 0")
+            raise ValueError(": outages_per_year, load_kwh_per_year, ev_commute_km must be >= 0")
         if not 0 <= self.battery_grid_charge_kw <= self.battery_kw:
-            raise ConfigError("virtual.battery_grid_charge_kw must be within 0..battery_kw")
+            raise ValueError(".battery_grid_charge_kw must be within 0..battery_kw")
+        return self
 
-
-#: Keys that belong in the credentials file (owner-only), never in the config, per section.
-SECRET_KEYS: dict[str, tuple[str, ...]] = {
-    "powerwall": ("password", "gw_pwd"),
-    "tesla": ("access_token", "refresh_token"),
-    "mqtt": ("password",),
-}
 
 POWERWALL_MODES = ("local", "cloud", "fleetapi")
 TESLA_APIS = ("fleet", "teslemetry", "tessie")
 TESLA_REGIONS = ("na", "eu", "cn")
 
 
-def _check_interval(key: str, value: float) -> None:
-    if not 0.1 <= value <= 3600:
-        raise ConfigError(f"{key} = {value}: must be within 0.1..3600 s")
+class PowerwallConfig(Table):
+    """A Tesla Powerwall gateway, read through pypowerwall; its password goes in the credentials file."""
 
+    key: ClassVar[str] = "powerwall"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "mode": one_of(POWERWALL_MODES),
+        "poll_interval_s": INTERVAL,
+        "timeout_s": TIMEOUT,
+    }
 
-@dataclass(frozen=True)
-class PowerwallConfig:
-    """A Tesla Powerwall gateway read through pypowerwall; the password is in the credentials file."""
+    host: str = Field(default="",
+                      description="the gateway's address on the LAN, HOST or HOST:PORT (needed in local mode, e.g. "
+                                  "192.168.91.1)")
+    email: str = Field(default="", description="local mode: any address; cloud and fleetapi modes: the Tesla account")
+    mode: str = Field(default="local", description="local | cloud | fleetapi (pypowerwall's cloud modes; email needed)")
+    poll_interval_s: float = Field(default=5.0, description="within 0.1..3600")
+    timeout_s: float = Field(default=5.0, description="within 0.1..120")
+    site_id: str = Field(default="", description="cloud modes with several sites")
 
-    host: str = ""  # the gateway's address on the LAN, HOST or HOST:PORT
-    email: str = ""  # local mode: any address; cloud and fleetapi modes: the Tesla account
-    mode: str = "local"  # local | cloud | fleetapi
-    poll_interval_s: float = 5.0
-    timeout_s: float = 5.0
-    site_id: str = ""  # cloud modes with several sites
-
-    def check(self) -> None:
-        if self.mode not in POWERWALL_MODES:
-            raise ConfigError(f"powerwall.mode = {self.mode!r}: expected one of {', '.join(POWERWALL_MODES)}")
+    @model_validator(mode="after")
+    def _account(self) -> Self:
         if self.mode == "local" and not self.host.strip():
-            raise ConfigError("powerwall.host is required in local mode (the gateway's address, e.g. 192.168.91.1)")
+            raise ValueError(".host is required in local mode (the gateway's address, e.g. 192.168.91.1)")
         if self.mode != "local" and not self.email.strip():
-            raise ConfigError(f"powerwall.email is required in {self.mode} mode (the Tesla account)")
-        _check_interval("powerwall.poll_interval_s", self.poll_interval_s)
-        if not 0.1 <= self.timeout_s <= 120:
-            raise ConfigError(f"powerwall.timeout_s = {self.timeout_s}: must be within 0.1..120 s")
+            raise ValueError(f".email is required in {self.mode} mode (the Tesla account)")
+        return self
 
 
-@dataclass(frozen=True)
-class TeslaConfig:
-    """A Tesla car read through the Fleet API (or Teslemetry / Tessie); tokens are in the credentials file."""
+class TeslaConfig(Table):
+    """A Tesla car, read through the Fleet API (or Teslemetry, Tessie); its tokens go in the credentials file."""
 
-    vin: str = ""
-    api: str = "fleet"  # fleet | teslemetry | tessie
-    region: str = "na"  # fleet: na | eu | cn
-    client_id: str = ""  # fleet: the app's client id, needed to renew the access token
-    location: bool = True  # read the car's location (needed to tell whether it is at home)
-    server: str = ""  # another base URL for the API (a proxy); empty: the vendor's own
-    home_radius_m: float = 100.0  # the car is at home within this distance of the site
-    poll_interval_s: float = 60.0  # while the car is awake and idle; charging and sleep have their own pace
-    timeout_s: float = 20.0
+    key: ClassVar[str] = "tesla"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "vin": Rule(REQUIRED.ok, "is required (the car's vehicle identification number)"),
+        "api": one_of(TESLA_APIS),
+        "region": one_of(TESLA_REGIONS),
+        "server": HTTP_URL,
+        "home_radius_m": Rule(lambda v: 0 < v <= 100_000, "= {value}: must be within (0, 100000] m"),
+        "poll_interval_s": INTERVAL,
+        "timeout_s": TIMEOUT,
+    }
 
-    def check(self) -> None:
-        if not self.vin.strip():
-            raise ConfigError("tesla.vin is required (the car's vehicle identification number)")
-        if self.api not in TESLA_APIS:
-            raise ConfigError(f"tesla.api = {self.api!r}: expected one of {', '.join(TESLA_APIS)}")
-        if self.region not in TESLA_REGIONS:
-            raise ConfigError(f"tesla.region = {self.region!r}: expected one of {', '.join(TESLA_REGIONS)}")
-        if self.server and not self.server.startswith(("https://", "http://")):
-            raise ConfigError(f"tesla.server = {self.server!r}: must be an http(s) URL")
-        if not 0 < self.home_radius_m <= 100_000:
-            raise ConfigError(f"tesla.home_radius_m = {self.home_radius_m}: must be within (0, 100000] m")
-        _check_interval("tesla.poll_interval_s", self.poll_interval_s)
-        if not 0.1 <= self.timeout_s <= 120:
-            raise ConfigError(f"tesla.timeout_s = {self.timeout_s}: must be within 0.1..120 s")
+    vin: str = Field(default="", description="the car's vehicle identification number (needed)", validate_default=True)
+    api: str = Field(default="fleet", description="fleet | teslemetry | tessie")
+    region: str = Field(default="na", description="fleet: na | eu | cn")
+    client_id: str = Field(default="", description="fleet: your app's client id, to renew the access token")
+    location: bool = Field(default=True, description="read the car's location (needed to tell whether it is at home)")
+    server: str = Field(default="", description="another base URL for the API (a proxy); empty: the vendor's own")
+    home_radius_m: float = Field(default=100.0,
+                                 description='"at home" within this distance of [site] latitude/longitude')
+    poll_interval_s: float = Field(default=60.0,
+                                   description="while awake and idle; 30 s while charging, never wakes a sleeping car")
+    timeout_s: float = Field(default=20.0, description="within 0.1..120")
 
 
-@dataclass(frozen=True)
-class MeterTopicConfig:
+class MeterTopicConfig(Table):
     """One value read from MQTT: a topic, a dotted JSON path in its payload (none: a bare number), a scale."""
 
-    topic: str = ""
-    name: str = ""  # the glossary name it feeds
-    path: str = ""
-    scale: float = 1.0
-    time_path: str = ""  # a dotted path to the value's own time in the payload (epoch s or ISO 8601)
+    key: ClassVar[str] = "mqtt.meters[]"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "topic": REQUIRED,
+        "name": Rule(lambda v: v in ALL_NAMES, f"= {{value!r}}: not a glossary name; known: {', '.join(ALL_NAMES)}"),
+        "scale": Rule(lambda v: v != 0 and v == v, "= {value}: must be a non-zero number"),
+    }
 
-    def check(self, key: str) -> None:
-        from homegrid.glossary import ALL_NAMES
+    topic: str = Field(default="", description="e.g. Tasmota's tele/meter/SENSOR (needed)", validate_default=True)
+    name: str = Field(default="",
+                      description="the glossary name it feeds, e.g. grid_power (needed)", validate_default=True)
+    path: str = Field(default="",
+                      description="a dotted path to the value in a JSON payload, e.g. ENERGY.Power; empty: the "
+                                  "payload is a bare number")
+    scale: float = Field(default=1.0, description="the value times this is in the glossary's unit")
+    time_path: str = Field(default="",
+                           description="a dotted path to the value's own time in the payload (epoch s or ISO 8601); "
+                                       "empty: when it arrives")
 
-        if not self.topic.strip():
-            raise ConfigError(f"{key}.topic is required")
-        if self.name not in ALL_NAMES:
-            raise ConfigError(f"{key}.name = {self.name!r}: not a glossary name; known: {', '.join(ALL_NAMES)}")
-        if self.scale == 0 or self.scale != self.scale:
-            raise ConfigError(f"{key}.scale = {self.scale}: must be a non-zero number")
 
-
-@dataclass(frozen=True)
-class MqttConfig:
+class MqttConfig(Table):
     """An MQTT broker: homegrid publishes its live values there (with Home Assistant discovery)
-    and reads the ``meters`` from it. The password is in the credentials file."""
+    and reads the ``meters`` from it. The password goes in the credentials file."""
 
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str = ""
-    client_id: str = "homegrid"
-    publish: bool = True
-    topic_prefix: str = "homegrid"
-    discovery_prefix: str = "homeassistant"
-    stale_after_s: float = 600.0  # a meter with no message for this long is failing (Tasmota reports every 300 s)
-    meters: tuple[MeterTopicConfig, ...] = ()
+    key: ClassVar[str] = "mqtt"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "host": REQUIRED,
+        "port": TCP_PORT,
+        **dict.fromkeys(("topic_prefix", "discovery_prefix"), Rule(
+            _is_topic, "= {value!r}: must be a plain topic without wildcards or edge '/'")),
+        "stale_after_s": INTERVAL,
+    }
 
-    def check(self) -> None:
-        if not self.host.strip():
-            raise ConfigError("mqtt.host is required")
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"mqtt.port = {self.port}: not a TCP port")
-        for prefix in ("topic_prefix", "discovery_prefix"):
-            value = getattr(self, prefix)
-            if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
-                raise ConfigError(f"mqtt.{prefix} = {value!r}: must be a plain topic without wildcards or edge '/'")
-        _check_interval("mqtt.stale_after_s", self.stale_after_s)
-        for i, meter in enumerate(self.meters):
-            meter.check(f"mqtt.meters[{i}]")
+    host: str = Field(default="127.0.0.1", description="the broker")
+    port: int = Field(default=1883, description="the broker's port")
+    username: str = Field(default="", description="empty: none (MQTT sends no password alone)")
+    client_id: str = Field(default="homegrid", description="the MQTT client id")
+    publish: bool = Field(default=True, description="publish the live values, with Home Assistant discovery")
+    topic_prefix: str = Field(default="homegrid", description="<topic_prefix>/<site>/state ...")
+    discovery_prefix: str = Field(default="homeassistant", description="Home Assistant's discovery prefix")
+    stale_after_s: float = Field(default=600.0,
+                                 description="a meter with no message for this long is failing (Tasmota reports every "
+                                             "300 s)")
+    meters: tuple[MeterTopicConfig, ...] = Field(default=(), description="[[mqtt.meters]] tables", strict=False)
 
 
-@dataclass(frozen=True)
-class OutagesConfig:
+class OutagesConfig(Table):
     """How interruptions are told apart and who hears about them."""
 
-    merge_gap_s: float = 60.0  # interruptions closer than this are one event (a recloser's repeated shots)
-    notify_command: str = ""  # run on start and end, the event as JSON on stdin (HOMEGRID_EVENT=started|ended)
-    notify_url: str = ""  # POSTed the event as JSON
-    notify_mqtt: bool = True  # publish <topic_prefix>/<site>/event/outage_started|outage_ended when [mqtt] is set
+    key: ClassVar[str] = "outages"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "merge_gap_s": Rule(lambda v: 0 <= v <= 3600, "= {value}: must be within 0..3600 s"),
+        "notify_url": HTTP_URL,
+    }
 
-    def check(self) -> None:
-        if not 0 <= self.merge_gap_s <= 3600:
-            raise ConfigError(f"outages.merge_gap_s = {self.merge_gap_s}: must be within 0..3600 s")
-        if self.notify_url and not self.notify_url.startswith(("http://", "https://")):
-            raise ConfigError(f"outages.notify_url = {self.notify_url!r}: must be an http(s) URL")
+    merge_gap_s: float = Field(default=60.0,
+                               description="interruptions closer than this are one event (a recloser's repeated shots)")
+    notify_command: str = Field(default="",
+                                description="run at start and end; the event as JSON on stdin "
+                                            "(HOMEGRID_EVENT=started|ended)")
+    notify_url: str = Field(default="", description="POSTed the event as JSON")
+    notify_mqtt: bool = Field(default=True,
+                              description="publish <topic_prefix>/<site>/event/outage_started|outage_ended when "
+                                          "[mqtt] is configured")
 
 
 STORM_EVENTS: tuple[str, ...] = (
@@ -317,53 +428,54 @@ STORM_EVENTS: tuple[str, ...] = (
 CAP_SEVERITIES: tuple[str, ...] = ("Unknown", "Minor", "Moderate", "Severe", "Extreme")
 
 
-@dataclass(frozen=True)
-class StormConfig:
+class StormConfig(Table):
     """Storm mode: raise the backup reserve ahead of severe weather (US NWS alerts), restore it after."""
 
-    enabled: bool = False  # opt in: it writes to the battery
-    source: str = ""  # empty: api.weather.gov alerts for [site] latitude/longitude; or a URL, file:// or a path
-    user_agent: str = "homegrid-storm-watch"  # api.weather.gov asks for one with a contact
-    interval_s: float = 300.0
-    reserve_percent: float = 100.0
-    events: tuple[str, ...] = STORM_EVENTS
-    min_severity: str = "Severe"  # or "" for the listed events only
-    lead_h: float = 24.0
-    hold_h: float = 2.0
-    settle_s: float = 300.0
+    key: ClassVar[str] = "storm"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "interval_s": Rule(lambda v: 60 <= v <= 3600, "= {value}: must be within 60..3600 s"),
+        "reserve_percent": Rule(lambda v: 0 <= v <= 100, "= {value}: must be within 0..100"),
+        "min_severity": Rule(lambda v: v in ("", *CAP_SEVERITIES),
+                             f'= {{value!r}}: expected "" or one of {CAP_SEVERITIES}'),
+        **dict.fromkeys(("lead_h", "hold_h", "settle_s"), NOT_NEGATIVE),
+    }
 
-    def check(self) -> None:
-        if not 60 <= self.interval_s <= 3600:
-            raise ConfigError(f"storm.interval_s = {self.interval_s}: must be within 60..3600 s")
-        if not 0 <= self.reserve_percent <= 100:
-            raise ConfigError(f"storm.reserve_percent = {self.reserve_percent}: must be within 0..100")
-        if self.min_severity not in ("", *CAP_SEVERITIES):
-            raise ConfigError(f"storm.min_severity = {self.min_severity!r}: expected \"\" or one of {CAP_SEVERITIES}")
-        for key in ("lead_h", "hold_h", "settle_s"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"storm.{key} must be >= 0")
+    enabled: bool = Field(default=False, description="opt in: it writes to the battery")
+    source: str = Field(default="",
+                        description="empty: api.weather.gov alerts for [site] latitude/longitude; or a URL, file:// "
+                                    "or a path")
+    user_agent: str = Field(default="homegrid-storm-watch",
+                            description='api.weather.gov asks for one with a contact, e.g. "homegrid-storm-watch '
+                                        '(you@example.com)"')
+    interval_s: float = Field(default=300.0, description="how often the alerts are read [s] (within 60..3600)")
+    reserve_percent: float = Field(default=100.0, description="the backup reserve while a storm is near [%]")
+    events: tuple[str, ...] = Field(default=STORM_EVENTS,
+                                    description="alert events that qualify whatever their severity (case-insensitive)",
+                                    strict=False)
+    min_severity: str = Field(default="Severe",
+                              description='alerts at least this severe qualify whatever their event; "" for the '
+                                          "listed events only")
+    lead_h: float = Field(default=24.0, description="an alert qualifies once its hazard begins within this time [h]")
+    hold_h: float = Field(default=2.0, description="storm mode stays on this long after the last alert ended [h]")
+    settle_s: float = Field(default=300.0,
+                            description="after a write, how long a reserve that reads differently is taken for a slow "
+                                        "or capped device, not the owner's hand [s]")
 
 
-@dataclass(frozen=True)
-class Config:
-    site: SiteConfig = field(default_factory=SiteConfig)
-    store: StoreConfig = field(default_factory=StoreConfig)
-    accounting: AccountingConfig = field(default_factory=AccountingConfig)
-    server: ServerConfig = field(default_factory=ServerConfig)
-    virtual: VirtualHomeConfig = field(default_factory=VirtualHomeConfig)
+class Config(Table):
+    """The whole file: a table per section; the device sections are None when absent."""
+
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    accounting: AccountingConfig = Field(default_factory=AccountingConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    virtual: VirtualHomeConfig = Field(default_factory=VirtualHomeConfig)
     powerwall: PowerwallConfig | None = None
     tesla: TeslaConfig | None = None
     mqtt: MqttConfig | None = None
-    outages: OutagesConfig = field(default_factory=OutagesConfig)
-    storm: StormConfig = field(default_factory=StormConfig)
-    source: Path | None = None
-
-    def check(self) -> Config:
-        for section in (self.site, self.store, self.accounting, self.server, self.virtual,
-                        self.powerwall, self.tesla, self.mqtt, self.outages, self.storm):
-            if section is not None:
-                section.check()
-        return self
+    outages: OutagesConfig = Field(default_factory=OutagesConfig)
+    storm: StormConfig = Field(default_factory=StormConfig)
+    source: Path | None = Field(default=None, exclude=True)  # the file it was read from; not a section
 
     @property
     def has_devices(self) -> bool:
@@ -371,66 +483,126 @@ class Config:
         return self.powerwall is not None or self.tesla is not None or bool(self.mqtt and self.mqtt.meters)
 
 
-_SECTIONS: dict[str, type] = {
-    "site": SiteConfig,
-    "store": StoreConfig,
-    "accounting": AccountingConfig,
-    "server": ServerConfig,
-    "virtual": VirtualHomeConfig,
-    "powerwall": PowerwallConfig,
-    "tesla": TeslaConfig,
-    "mqtt": MqttConfig,
-    "outages": OutagesConfig,
-    "storm": StormConfig,
+#: The sections of the file, in order.
+SECTIONS: tuple[str, ...] = tuple(name for name in Config.model_fields if name != "source")
+
+
+class SecretsTable(BaseModel):
+    """A table of the credentials file: strings only, no unknown keys. Not a :class:`Table`: its errors are
+    pydantic's own, which ``homegrid.credentials`` words without ever showing a value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class PowerwallSecrets(SecretsTable):
+    """The gateway's secrets."""
+
+    password: str = Field(default="", description="the gateway's customer password")
+    gw_pwd: str = Field(default="",
+                        description="the gateway's own Wi-Fi password, for pypowerwall's TEDAPI (unused by homegrid "
+                                    "so far)")
+
+
+class TeslaSecrets(SecretsTable):
+    """The car's tokens; renewed ones are written back."""
+
+    access_token: str = Field(default="", description="the API's access token")
+    refresh_token: str = Field(default="", description="fleet: renews the access token")
+
+
+class MqttSecrets(SecretsTable):
+    """The broker's password (with [mqtt] username)."""
+
+    password: str = Field(default="", description="the broker's password for [mqtt] username")
+
+
+class Secrets(SecretsTable):
+    """The credentials file (owner-only): a table of strings per device section."""
+
+    powerwall: PowerwallSecrets | None = None
+    tesla: TeslaSecrets | None = None
+    mqtt: MqttSecrets | None = None
+
+
+#: Keys that belong in the credentials file (owner-only), never in the config, per section.
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    name: tuple(_model.model_fields)
+    for name, field in Secrets.model_fields.items()
+    for _model in get_args(field.annotation) if isinstance(_model, type) and issubclass(_model, SecretsTable)
 }
 
 
-def _build_section(name: str, cls: type, raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in SECRET_KEYS.get(name, ()):
-            raise ConfigError(
-                f"{name}.{key}: secrets do not go in the config file; put it under [{name}] in the "
-                "credentials file (credentials.toml beside the config, chmod 600)"
-            )
-        f = fields.get(key)
-        if f is None:
-            raise ConfigError(f"{name}.{key}: unknown key; known keys: {', '.join(fields)}")
-        if name == "mqtt" and key == "meters":
-            if not isinstance(value, list):
-                raise ConfigError("mqtt.meters must be an array of tables ([[mqtt.meters]])")
-            kwargs[key] = tuple(_build_section(f"mqtt.meters[{i}]", MeterTopicConfig, m) for i, m in enumerate(value))
+def _table(annotation: Any) -> type[Table] | None:
+    """The model of a field that is a table (or an optional one)."""
+    if isinstance(annotation, type) and issubclass(annotation, Table):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next((t for a in get_args(annotation) if (t := _table(a)) is not None), None)
+    return None
+
+
+def _rows(annotation: Any) -> type[Table] | None:
+    """The model of a field that is an array of tables (``tuple[Model, ...]``)."""
+    if get_origin(annotation) is tuple:
+        return _table(get_args(annotation)[0])
+    return None
+
+
+_EXPECTED: dict[Any, str] = {
+    float: "a number", int: "an integer", bool: "true or false", str: "a string", str | None: "a string",
+    tuple[str, ...]: "a list of strings",
+}
+
+
+def describe_error(exc: ValidationError, root: type[Table], data: Any) -> str:
+    """The first of pydantic's errors in homegrid's words, the key named by its dotted path (``mqtt.meters[0].topic``).
+
+    A wrong type or an unknown key is told before a wrong value (so a file is read before it is judged).
+    """
+    error = sorted(exc.errors(), key=lambda e: e["type"] == "value_error")[0]
+    return _describe(error, root, data)
+
+
+def _describe(error: ErrorDetails, root: type[Table], data: Any) -> str:
+    key, value = root.key, data
+    model: type[Table] | None = root
+    field: FieldInfo | None = None
+    for step in error["loc"]:
+        if isinstance(step, int):
+            rows = _rows(field.annotation) if field is not None else None
+            if rows is None:  # an item of a list of strings: the list is the value told
+                break
+            key, model, field = f"{key}[{step}]", rows, None
+            value = value[step] if isinstance(value, list | tuple) and step < len(value) else None
             continue
-        kwargs[key] = _coerce(f"{name}.{key}", f.type, value)
-    return cls(**kwargs)
-
-
-def _coerce(key: str, annotation: Any, value: Any) -> Any:
-    text = str(annotation)
-    if text.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} = {value!r}: expected a number")
-        return float(value)
-    if text == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} = {value!r}: expected an integer")
-        return value
-    if text.startswith("tuple[str"):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key} = {value!r}: expected a list of strings")
-        return tuple(value)
-    if text == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} = {value!r}: expected true or false")
-        return value
-    if "str" in text:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} = {value!r}: expected a string")
-        return value
-    return value
+        assert model is not None
+        key = f"{key}.{step}" if key else str(step)
+        value = value.get(step) if isinstance(value, dict) else getattr(value, str(step), None)
+        field = model.model_fields.get(str(step))
+        if field is None:
+            break
+        model = _table(field.annotation)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        if model is Config:
+            return f"unknown section [{key}]; known: {', '.join(SECTIONS)}"
+        section, _, name = key.rpartition(".")
+        if model is not None and model.key == section and name in SECRET_KEYS.get(section, ()):
+            return (f"{key}: secrets do not go in the config file; put it under [{section}] in the credentials file "
+                    "(credentials.toml beside the config, chmod 600)")
+        known = model.model_fields if model is not None else {}
+        return f"{key}: unknown key; known keys: {', '.join(known)}"
+    if kind == "value_error":
+        text = str(error.get("ctx", {}).get("error", error["msg"]))
+        return f"{key}{text}" if text[:1] in (".", ":") else f"{key} {text}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"[{key}] must be a table"
+    if field is not None and _rows(field.annotation) is not None:
+        return f"{key} must be an array of tables ([[{key}]])"
+    expected = _EXPECTED.get(field.annotation if field is not None else None)
+    if expected is None:
+        return f"{key}: {error['msg']}"
+    return f"{key} = {value!r}: expected {expected}"
 
 
 def default_config_path() -> Path:
@@ -441,26 +613,20 @@ def default_config_path() -> Path:
 def load_config(path: str | Path | None = None) -> Config:
     """Read and validate the config; ``path=None`` uses the default path if it exists."""
     explicit = path is not None
-    p = Path(path) if explicit else default_config_path()
+    p = Path(path) if path is not None else default_config_path()
     if not p.exists():
         if explicit:
             raise ConfigError(f"config file {p} does not exist")
-        return Config().check()
+        return Config()
     try:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    sections: dict[str, Any] = {}
-    for key, value in raw.items():
-        cls = _SECTIONS.get(key)
-        if cls is None:
-            raise ConfigError(f"{p}: unknown section [{key}]; known: {', '.join(_SECTIONS)}")
-        try:
-            sections[key] = _build_section(key, cls, value)
-        except ConfigError as exc:
-            raise ConfigError(f"{p}: {exc}") from None
+    for key in raw:
+        if key not in SECTIONS:
+            raise ConfigError(f"{p}: unknown section [{key}]; known: {', '.join(SECTIONS)}")
     try:
-        return Config(**sections, source=p).check()
+        return Config(**raw, source=p)
     except ConfigError as exc:
         raise ConfigError(f"{p}: {exc}") from None
 

@@ -29,7 +29,10 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from homegrid.config import Config, ConfigError, default_config_path
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from homegrid.config import SECRET_KEYS, Config, ConfigError, Secrets, default_config_path
 
 __all__ = ["Credentials", "CredentialsError", "Secret", "credentials_path", "load_credentials", "save_credentials"]
 
@@ -120,7 +123,8 @@ def load_credentials(path: str | Path | None, required: bool = False) -> Credent
     Raises
     ------
     CredentialsError
-        Missing (when required), readable by others, not TOML, or a value that is not a string.
+        Missing (when required), readable by others, not TOML, an unknown section or key
+        (:class:`homegrid.config.Secrets`), or a value that is not a string.
     """
     if path is None:
         return Credentials()
@@ -134,15 +138,26 @@ def load_credentials(path: str | Path | None, required: bool = False) -> Credent
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CredentialsError(f"{p}: not valid TOML: {exc}") from None
-    sections: dict[str, dict[str, Secret]] = {}
-    for name, table in raw.items():
-        if not isinstance(table, dict):
-            raise CredentialsError(f"{p}: [{name}] must be a table of secrets")
-        for key, value in table.items():
-            if not isinstance(value, str):
-                raise CredentialsError(f"{p}: {name}.{key} must be a string")
-            sections.setdefault(name, {})[key] = Secret(value)
+    try:
+        checked = Secrets.model_validate(raw)
+    except ValidationError as exc:
+        raise CredentialsError(f"{p}: {_describe(exc.errors()[0])}") from None
+    given = checked.model_dump(exclude_unset=True)
+    sections = {name: {key: Secret(value) for key, value in table.items()} for name, table in given.items() if table}
     return Credentials(sections, p)
+
+
+def _describe(error: ErrorDetails) -> str:
+    """Words for a wrong credentials file that name the key and never show its value."""
+    loc = [str(step) for step in error["loc"]]
+    key = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        if len(loc) == 1:
+            return f"unknown section [{key}]; known: {', '.join(Secrets.model_fields)}"
+        return f"{key}: unknown key; known keys: {', '.join(SECRET_KEYS[loc[0]])}"
+    if len(loc) == 1:
+        return f"[{key}] must be a table of secrets"
+    return f"{key} must be a string"
 
 
 def _toml_string(value: str) -> str:
@@ -158,13 +173,17 @@ def save_credentials(credentials: Credentials, updates: Mapping[str, Mapping[str
     """
     if credentials.path is None:
         raise CredentialsError("these credentials have no file to be saved to")
+    for section, changes in (updates or {}).items():
+        unknown = sorted(set(changes) - set(SECRET_KEYS.get(section, ())))
+        if unknown:  # the file would not load again
+            raise CredentialsError(f"[{section}] {', '.join(unknown)}: not a key of the credentials file")
     for section, values in (updates or {}).items():
         for key, value in values.items():
             credentials.sections.setdefault(section, {})[key] = Secret(value)
     lines: list[str] = []
-    for section, values in credentials.sections.items():
+    for section, secrets in credentials.sections.items():
         lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_string(v.reveal())}" for key, v in values.items())
+        lines.extend(f"{key} = {_toml_string(v.reveal())}" for key, v in secrets.items())
         lines.append("")
     path = credentials.path
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from tqdm import tqdm
 __all__ = ["progress"]
 
 
-def progress(total: float | None = None, desc: str = "", unit: str = "it", **options: Any) -> tqdm:
+def progress(total: float | None = None, desc: str = "", unit: str = "it", **options: Any) -> tqdm[Any]:
     """A tqdm bar on standard error, off (a no-op) when standard error is not a terminal (a log, a pipe, CI).
 
     Parameters

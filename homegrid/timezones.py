@@ -1,22 +1,153 @@
-"""Time-zone arithmetic over arrays of epoch milliseconds, without pandas.
+"""Times: the units of a day, ISO 8601 text with a UTC offset, and time-zone arithmetic over arrays.
 
-Inside homegrid every time is UTC; a site's IANA zone is applied only at the
-edges (local days, labels, the virtual home's wall clock). These helpers do it
-for whole arrays at the cost of a few hundred zone look-ups a year.
+Inside homegrid every time is UTC epoch milliseconds; a site's IANA zone is applied only at the
+edges (local days, labels, the virtual home's wall clock). This module is the one home of
+
+- :data:`MINUTE_MS`, :data:`HOUR_MS`, :data:`DAY_MS`;
+- the one ISO 8601 reader (:func:`parse_iso_ms`, :func:`parse_iso_time`): a time from outside (a file, an API
+  query, a device, a feed) must carry its UTC offset;
+- the UTC offsets of a zone over whole arrays (:func:`utc_offset_ms`, at the cost of a few hundred zone
+  look-ups a year), their text (:func:`offset_text`) and local labels (:func:`local_isoformat`);
+- local days and bins: :func:`local_date`, :func:`local_day_bounds`, :func:`local_floor_ms`.
+
+The grammar read is ``YYYY-MM-DDThh[:mm[:ss[.fraction]]]`` followed by ``Z`` or ``±hh[[:]mm]`` (or ``±hh:mm:ss``):
+a space or ``t`` may replace the ``T``, ``z`` the ``Z``; up to 9 fraction digits.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
-from datetime import datetime
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from datetime import timezone as fixed_offset
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-__all__ = ["local_isoformat", "utc_offset_ms", "wall_to_utc_ms"]
+__all__ = [
+    "DAY_MS",
+    "HOUR_MS",
+    "MINUTE_MS",
+    "IsoTimeError",
+    "Refusal",
+    "local_date",
+    "local_day_bounds",
+    "local_floor_ms",
+    "local_isoformat",
+    "local_time_text",
+    "offset_text",
+    "parse_iso_ms",
+    "parse_iso_time",
+    "utc_offset_ms",
+    "wall_to_utc_ms",
+]
 
-_DAY_MS = 86_400_000
+#: a minute, an hour and a day of UTC (no leap seconds) [ms]
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
+# ----------------------------------------------------------------------------- ISO 8601 text
+
+_TIME_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
+    r"([Zz]|[+-]\d{2}(?::\d{2}(?::\d{2})?|\d{2})?)?"
+)
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+
+
+class Refusal(enum.Enum):
+    """Why a text names no instant."""
+
+    EMPTY = "empty"
+    NOT_ISO = "not an ISO 8601 time"
+    DATE_ONLY = "a date without a time"
+    NAIVE = "no UTC offset"
+    INVALID = "not a valid date, time or UTC offset"
+
+
+class IsoTimeError(ValueError):
+    """A text that names no instant; :attr:`why` says which :class:`Refusal` it is."""
+
+    def __init__(self, text: str, why: Refusal) -> None:
+        super().__init__(f"{text!r}: {why.value}")
+        self.text = text
+        self.why = why
+
+
+def _read(text: str) -> tuple[datetime, int, int]:
+    """The wall-clock time as written (naive, whole seconds), the fraction of its second [ns] and the UTC
+    offset [s east] of an ISO 8601 time; :class:`IsoTimeError` with its :class:`Refusal`."""
+    if not text:
+        raise IsoTimeError(text, Refusal.EMPTY)
+    m = _TIME_RE.fullmatch(text)
+    if m is None:
+        raise IsoTimeError(text, Refusal.DATE_ONLY if _DATE_RE.fullmatch(text) else Refusal.NOT_ISO)
+    year, month, day, hh, mm, ss, frac, zone = m.groups()
+    if zone is None:
+        raise IsoTimeError(text, Refusal.NAIVE)
+    try:
+        local = datetime(int(year), int(month), int(day), int(hh), int(mm or 0), int(ss or 0))
+        offset_s = _offset_seconds(zone)
+    except ValueError:
+        raise IsoTimeError(text, Refusal.INVALID) from None
+    return local, int((frac or "0").ljust(9, "0")), offset_s
+
+
+def parse_iso_ms(text: str) -> int:
+    """Epoch milliseconds of an ISO 8601 time with its UTC offset (the grammar above, no surrounding space),
+    rounded half up. [ms]
+
+    Raises :class:`IsoTimeError` with the :class:`Refusal`: empty text, not that grammar, a date alone,
+    a time without an offset, or a date, time or offset out of range (``2026-02-30``, ``+24:00``).
+    """
+    local, ns, offset_s = _read(text)
+    seconds = (local.toordinal() - _EPOCH_ORDINAL) * 86_400 + local.hour * 3600 + local.minute * 60 + local.second
+    return ((seconds - offset_s) * 1_000_000_000 + ns + 500_000) // 1_000_000
+
+
+def parse_iso_time(text: str) -> datetime:
+    """The aware datetime of an ISO 8601 time that carries its UTC offset (``Z`` or ``+02:00``), in that offset,
+    to the microsecond (a finer fraction is cut).
+
+    The one rule for times that come from outside (an API query, a device, a feed, a file): a time
+    without an offset names no instant, so it is refused. Surrounding white space is ignored. Raises
+    ``ValueError`` saying which it is: ``'...' is not an ISO 8601 time`` or ``'...' has no UTC offset``.
+    """
+    try:
+        local, ns, offset_s = _read(text.strip())
+    except IsoTimeError as exc:
+        if exc.why in (Refusal.NAIVE, Refusal.DATE_ONLY):
+            raise ValueError(f"{text!r} has no UTC offset") from None
+        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
+    return local.replace(microsecond=ns // 1000, tzinfo=fixed_offset(timedelta(seconds=offset_s)))
+
+
+def _offset_seconds(zone: str) -> int:
+    """Seconds east of UTC of ``Z``, ``±hh``, ``±hhmm``, ``±hh:mm`` or ``±hh:mm:ss``."""
+    if zone in ("Z", "z"):
+        return 0
+    digits = zone[1:].replace(":", "")
+    hh, mm, ss = int(digits[0:2]), int(digits[2:4] or 0), int(digits[4:6] or 0)
+    if hh > 23 or mm > 59 or ss > 59:
+        raise ValueError(f"offset {zone} out of range")
+    sign = -1 if zone[0] == "-" else 1
+    return sign * (hh * 3600 + mm * 60 + ss)
+
+
+def offset_text(offset_ms: int) -> str:
+    """An UTC offset as ISO 8601 writes it: ``+05:30``, ``-03:30``, ``+00:00``; seconds only when not whole
+    minutes (``-00:25:21``), as ``datetime.isoformat``. [ms]"""
+    seconds = int(offset_ms) // 1000
+    sign = "-" if seconds < 0 else "+"
+    hh, rest = divmod(abs(seconds), 3600)
+    mm, ss = divmod(rest, 60)
+    return f"{sign}{hh:02d}:{mm:02d}" + (f":{ss:02d}" if ss else "")
+
+
+# ----------------------------------------------------------------------------- zones over arrays
 
 def _offset_at(ms: int, tz: ZoneInfo) -> int:
     off = datetime.fromtimestamp(ms / 1000.0, tz).utcoffset()  # tz.fromutc: as .astimezone(tz), 40 % faster
@@ -30,7 +161,7 @@ def _year_transitions(timezone: str, year: int) -> tuple[np.ndarray, np.ndarray]
     tz = ZoneInfo(timezone)
     first = int(np.datetime64(f"{year}-01-01", "D").astype(np.int64))
     last = int(np.datetime64(f"{year + 1}-01-01", "D").astype(np.int64))
-    days = np.arange(first, last + 1, dtype=np.int64) * _DAY_MS
+    days = np.arange(first, last + 1, dtype=np.int64) * DAY_MS
     offs = np.array([_offset_at(int(d), tz) for d in days], dtype=np.int64)
     starts = [int(days[0])]
     values = [int(offs[0])]
@@ -67,7 +198,7 @@ def utc_offset_ms(t_ms: np.ndarray, timezone: str) -> np.ndarray:
     t = np.asarray(t_ms, dtype=np.int64)
     if t.size == 0:
         return np.zeros(0, dtype=np.int64)
-    starts, values = _transitions(timezone, int(t.min() // _DAY_MS) - 1, int(t.max() // _DAY_MS) + 1)
+    starts, values = _transitions(timezone, int(t.min() // DAY_MS) - 1, int(t.max() // DAY_MS) + 1)
     return values[np.searchsorted(starts, t, side="right") - 1]
 
 
@@ -79,17 +210,44 @@ def wall_to_utc_ms(wall_ms: np.ndarray, timezone: str) -> np.ndarray:
     """
     wall = np.asarray(wall_ms, dtype=np.int64)
     guess = wall - utc_offset_ms(wall, timezone)
-    return wall - utc_offset_ms(guess, timezone)
+    utc: np.ndarray = wall - utc_offset_ms(guess, timezone)
+    return utc
 
 
 def local_isoformat(t_ms: np.ndarray, timezone: str) -> list[str]:
-    """ISO 8601 local times with their offsets, e.g. ``2025-03-09T03:00:00-04:00``."""
+    """ISO 8601 local times to the second with their offsets, e.g. ``2025-03-09T03:00:00-04:00``.
+
+    For labels (a few thousand at most); :func:`homegrid.readings.csvwrite.format_times` writes millions.
+    """
     t = np.asarray(t_ms, dtype=np.int64)
     off = utc_offset_ms(t, timezone)
     text = np.datetime_as_string((t + off).astype("datetime64[ms]"), unit="s")
-    suffix = {}
-    for o in np.unique(off).tolist():
-        sign = "-" if o < 0 else "+"
-        minutes = abs(o) // 60_000
-        suffix[o] = f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    suffix = {o: offset_text(o) for o in np.unique(off).tolist()}
     return [a + suffix[o] for a, o in zip(text.tolist(), off.tolist(), strict=True)]
+
+
+def local_time_text(t_ms: int, timezone: str) -> str:
+    """One instant as :func:`local_isoformat` writes it (to the second, with the offset)."""
+    return local_isoformat(np.array([t_ms], dtype=np.int64), timezone)[0]
+
+
+# ----------------------------------------------------------------------------- local days and bins
+
+
+def local_date(t_ms: int, tz: ZoneInfo) -> date:
+    """The local date of an instant in zone ``tz``."""
+    return datetime.fromtimestamp(t_ms / 1000, tz=UTC).astimezone(tz).date()
+
+
+def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    """UTC epoch ms of a local day's first and next day's first instant (23, 24 or 25 h apart)."""
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return round(start.timestamp() * 1000), round(end.timestamp() * 1000)
+
+
+def local_floor_ms(t_ms: int, size_ms: int, timezone: str) -> int:
+    """The start of the local bin of ``size_ms`` (a minute or an hour) holding ``t_ms``: bins follow the
+    site's clock, so in zones such as Asia/Kolkata (+05:30) hours start at :30 UTC. [ms]"""
+    off = int(utc_offset_ms(np.array([t_ms], dtype=np.int64), timezone)[0]) % size_ms
+    return (t_ms - off) // size_ms * size_ms + off

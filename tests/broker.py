@@ -16,11 +16,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_for
 
 __all__ = ["MOSQUITTO", "Mosquitto", "free_port", "mosquitto_binary", "mosquitto_broker"]
 
@@ -113,19 +114,20 @@ class Mosquitto:
         with open(self.log_path, "ab") as logfile:
             self.process = subprocess.Popen([self.binary, "-c", str(self.config_path)], stdin=subprocess.DEVNULL,
                                             stdout=logfile, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.process.returncode}:\n{self.log_text()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout} s:\n"
-                                       f"{self.log_text()}") from None
-                time.sleep(0.02)
+        process = self.process
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with {process.returncode}:\n{self.log_text()}")
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+
+        try:
+            wait_for(listening, timeout=timeout, retry_on=(OSError,))
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"mosquitto did not listen on {self.port} within {timeout} s:\n"
+                               f"{self.log_text()}") from None
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the broker (SIGTERM, then SIGKILL) and wait for it."""

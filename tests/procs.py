@@ -7,8 +7,9 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -39,16 +40,17 @@ class Proc:
 
     def wait_for(self, text: str, timeout: float = 60.0) -> str:
         """The first stderr line holding ``text``; fails when the process ends or time runs out first."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if text in line:
-                    return line
-            if self.p.poll() is not None:
-                self._reader.join(5)
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"no {text!r} from the process (rc {self.p.poll()}):\n{self.stderr}")
+        def found() -> str | None:
+            line = next((line for line in list(self.lines) if text in line), None)
+            if line is None and self.p.poll() is not None:
+                self._reader.join(5)  # the process ended: its last lines are read, then the end is final
+                line = next((line for line in list(self.lines) if text in line), None)
+                if line is None:
+                    raise AssertionError(f"no {text!r} from the process (rc {self.p.poll()}):\n{self.stderr}")
+            return line
+
+        return wait_for(found, timeout=timeout, interval=0.05,
+                        what=lambda: f"no {text!r} from the process (rc {self.p.poll()}):\n{self.stderr}")
 
     def wait(self, timeout: float = 30.0) -> int:
         rc = self.p.wait(timeout)

@@ -10,9 +10,10 @@ from homegrid.config import Config
 from homegrid.devices.virtual import VirtualHome
 from homegrid.glossary import COUNTERS
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import Recorder, local_day_bounds
+from homegrid.hub.recorder import Recorder
 from homegrid.readings import ReadingFrame, from_ms
 from homegrid.store import SQLiteStore
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK
 
@@ -32,7 +33,7 @@ PARTS = {  # report key -> (power column, sign part, counter column)
 def week() -> ReadingFrame:
     a, _ = local_day_bounds(FIRST, NEW_YORK)
     _, b = local_day_bounds(LAST, NEW_YORK)
-    home = VirtualHome(Config().check(), start=from_ms(a) - timedelta(hours=1))
+    home = VirtualHome(Config(), start=from_ms(a) - timedelta(hours=1))
     return home.simulate(end=from_ms(b) + timedelta(hours=1), step_s=60.0)
 
 

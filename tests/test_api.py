@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from homegrid.api.app import create_app
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import local_day_bounds
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
 

@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from homegrid.api.app import create_app
 from homegrid.api.broadcast import KEEPALIVE_EVENT, LiveBroadcast
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import local_day_bounds
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
+from .waiting import wait_for_async
 
 
 @pytest.fixture
@@ -158,15 +159,15 @@ def test_fifty_streams_share_one_watcher():
             return [e async for e in cast.events(max_events=2)]
 
         tasks = [asyncio.create_task(watch()) for _ in range(50)]
-        await asyncio.sleep(0.3)
+        await wait_for_async(lambda: cast.watchers == 50 and looks, timeout=5, interval=0.01, what="fifty watchers")
         quiet_looks = len(looks)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # on purpose: the checks made in a quiet half second are what is counted
         idle = len(looks) - quiet_looks  # ~10 checks in 0.5 s by the one loop, not 50 streams' worth
         assert idle <= 15, idle
         now[0] = "t1"
         out = await asyncio.gather(*tasks)
-        await asyncio.sleep(0.1)
-        assert cast.watchers == 0
+        await wait_for_async(lambda: cast.watchers == 0, timeout=5, interval=0.01,
+                             what=lambda: f"{cast.watchers} watchers left")
         return out
 
     got = asyncio.run(run())

@@ -314,7 +314,7 @@ def _outage_replay(config: Config, now: datetime, stored_wh: float) -> float:
 
 
 def test_report_on_the_virtual_home_history(recorder, store):
-    config = Config().check()
+    config = Config()
     v = config.virtual
     home = VirtualHome(config, start=datetime(2025, 3, 1, tzinfo=NEW_YORK))
     now = datetime(2025, 3, 16, tzinfo=NEW_YORK)

@@ -15,7 +15,7 @@ from homegrid.energy.flows import ev_sources, ev_unknown, split_flows
 from homegrid.energy.report import energy_report, ev_parts_wh
 from homegrid.glossary import EV_SOURCES
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import local_day_bounds
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
 

@@ -108,16 +108,16 @@ HUB = textwrap.dedent(
 
     data_dir, case = sys.argv[1], sys.argv[2]
     if case == "backfill":  # the first start's history is committed, then the process dies
-        config = Config().check()
-        config = replace(config, server=replace(config.server, backfill_days=2.0),
-                         virtual=replace(config.virtual, outages_per_year=2000.0))
+        config = Config()
+        config = config.replace(server=config.server.replace(backfill_days=2.0),
+                                virtual=config.virtual.replace(outages_per_year=2000.0))
         hub = Hub(config, data_dir, clock=clock)
         if sys.argv[3] == "kill":
             OutageTracker.rebuild = die
         hub.prepare()
     else:  # live: the batch that holds an outage is committed, then the process dies
         gateway = Gateway()
-        hub = Hub(Config().check(), data_dir, devices=[(gateway, 5.0)], clock=clock)
+        hub = Hub(Config(), data_dir, devices=[(gateway, 5.0)], clock=clock)
         hub.prepare()
         for i in range(40):
             now[0] += timedelta(seconds=5)
@@ -158,7 +158,7 @@ def test_kill_between_commit_and_detection_live_then_restart_detects_the_outage(
     t0 = 1_748_793_600_000  # 2025-06-01 16:00 UTC
     assert _events(tmp_path, 2**62) == [], "the kill came before detection"
 
-    hub = Hub(Config().check(), tmp_path, clock=lambda: datetime(2025, 6, 1, 16, 4, tzinfo=UTC),
+    hub = Hub(Config(), tmp_path, clock=lambda: datetime(2025, 6, 1, 16, 4, tzinfo=UTC),
               devices=[(_Idle(), 5.0)])
     hub.prepare()
     hub.store.close()

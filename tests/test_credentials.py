@@ -133,3 +133,28 @@ def test_credentials_path_order(tmp_path, monkeypatch):
     assert credentials_path(config) == tmp_path / "env.toml"
     assert credentials_path(config, tmp_path / "flag.toml") == tmp_path / "flag.toml"
     assert Secret("a") == Secret("a") and not Secret("")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[powerwall]\npassword = 1234\n', "powerwall.password must be a string"),
+        ('powerwall = "hunter2"\n', "[powerwall] must be a table of secrets"),
+        ('[powerwall]\npasword = "hunter2"\n', "powerwall.pasword: unknown key; known keys: password, gw_pwd"),
+        ('[tesla]\ntoken = "hunter2"\n', "tesla.token: unknown key; known keys: access_token, refresh_token"),
+        ('[car]\ntoken = "hunter2"\n', "unknown section [car]; known: powerwall, tesla, mqtt"),
+    ],
+)
+def test_a_bad_credentials_file_names_the_key_never_the_value(tmp_path, text, message):
+    path = _write(tmp_path / "c.toml", text)
+    with pytest.raises(CredentialsError) as info:
+        load_credentials(path)
+    assert str(info.value) == f"{path}: {message}" and "hunter2" not in str(info.value)
+
+
+def test_only_given_secrets_are_held(tmp_path):
+    creds = load_credentials(_write(tmp_path / "c.toml", '[tesla]\naccess_token = "a"\n[mqtt]\n'))
+    assert creds.sections == {"tesla": {"access_token": Secret("a")}}
+    assert creds.get("tesla", "refresh_token") is None and creds.get("powerwall", "password") is None
+    with pytest.raises(CredentialsError, match=r"\[tesla\] expires_at: not a key"):
+        save_credentials(creds, {"tesla": {"expires_at": "1"}})

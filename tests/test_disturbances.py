@@ -288,7 +288,7 @@ def test_disturbances_never_count_as_interruptions():
 
 
 def test_the_virtual_gateways_toggle_time_follows_its_outages():
-    config = Config().check()
+    config = Config()
     start = datetime(2025, 3, 1, tzinfo=UTC)
     home = VirtualHome(config, start=start)
     (a, b), *_ = [(to_ms(x), to_ms(y)) for x, y in home.outages(start, start + timedelta(days=7))]
@@ -303,7 +303,7 @@ def test_a_first_run_backfill_shows_an_interruption_a_blip_and_a_disturbance(tmp
     """A fresh ``homegrid serve`` on the virtual home: its 7 days of history hold at least one interruption,
     one under a minute (a blip), one grid disturbance, and the sentence says what the battery saved."""
     when = datetime.fromisoformat(now)
-    hub = Hub(Config().check(), tmp_path, clock=lambda: when)
+    hub = Hub(Config(), tmp_path, clock=lambda: when)
     try:
         hub.prepare()
         report = hub.outages.report(0, 2**62)

@@ -29,6 +29,7 @@ from homegrid.hub.service import Hub
 from tests.broker import Mosquitto, mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
 
 from .conftest import SHARED_DATA
+from .waiting import wait_for_async
 
 VIN = "LRW3F7EK4NC700000"
 LAT, LON = 36.1, -79.95
@@ -162,12 +163,9 @@ scale = 1000
             feeder.start()
             task = asyncio.create_task(hub.run_pollers())
             try:
-                deadline = time.monotonic() + 15
-                while time.monotonic() < deadline:
-                    await asyncio.sleep(0.25)
-                    names = {n for n in hub.live()[1]}
-                    if {"grid_power", "ev_soc", "ev_power"} <= names and hub.pollers[0].health.polls >= 5:
-                        break
+                await wait_for_async(lambda: {"grid_power", "ev_soc", "ev_power"} <= set(hub.live()[1])
+                                     and hub.pollers[0].health.polls >= 5, timeout=15, interval=0.25,
+                                     what="the three devices' readings and five polls of the gateway")
             finally:
                 hub.stop()
                 await task
@@ -178,7 +176,8 @@ scale = 1000
                 hub.publisher.stop()
                 await fleet.runner.cleanup()
             truth = gw.state()
-        await asyncio.sleep(0.3)
+        await wait_for_async(lambda: listener.messages.get("homegrid/test_home/availability") == b"offline",
+                             timeout=10, interval=0.05, what="the clean stop's 'offline'")
         listener.stop()
         return hub, truth, listener.messages, fleet.calls
 

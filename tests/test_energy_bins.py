@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from homegrid.api.app import create_app
 from homegrid.energy.bins import group_rows
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import local_day_bounds
 from homegrid.readings import to_ms
 from homegrid.readings.rollup import MAX_COLUMNS, MIN_COLUMNS, ROLLUP_COLUMNS, SUM_COLUMNS, BucketTable
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
 

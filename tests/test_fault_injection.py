@@ -37,7 +37,7 @@ def rig(tmp_path):
         gw = sim.add_gateway(password="customer-pass", clock=clock, hold_s=1.0)
         client = connect_gateway(gw.address, "customer-pass", timeout_s=0.3, auth_dir=tmp_path / "auth")
         device = PowerwallGateway(client, clock=now)
-        hub = Hub(Config().check(), tmp_path / "data", devices=[(device, STEP_S)], clock=now)
+        hub = Hub(Config(), tmp_path / "data", devices=[(device, STEP_S)], clock=now)
         yield hub, gw, clock
         client.close()
         hub.store.close()

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from homegrid.api.app import create_app
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import Recorder, local_day_bounds
+from homegrid.hub.recorder import Recorder
 from homegrid.store import SQLiteStore
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
 

@@ -45,7 +45,7 @@ class Clock:
 
 def _hub(tmp_path, script):
     clock = Clock()
-    hub = Hub(Config().check(), tmp_path, device=ScriptedDevice(clock, script), clock=clock)
+    hub = Hub(Config(), tmp_path, device=ScriptedDevice(clock, script), clock=clock)
     return hub, clock
 
 
@@ -150,10 +150,9 @@ def test_garbage_never_stops_the_hub(tmp_path, garbage):
 
 
 def test_virtual_home_backfills_then_resumes_after_downtime(tmp_path):
-    from dataclasses import replace
 
-    config = Config().check()
-    config = replace(config, server=replace(config.server, backfill_days=1.0))
+    config = Config()
+    config = config.replace(server=config.server.replace(backfill_days=1.0))
     clock = Clock()
     hub = Hub(config, tmp_path, clock=clock)
     assert hub.backfill() == 1440
@@ -184,10 +183,9 @@ def test_virtual_home_backfills_then_resumes_after_downtime(tmp_path):
 
 
 def test_virtual_home_resumes_battery_and_car_where_it_stopped(tmp_path):
-    from dataclasses import replace
 
-    config = Config().check()
-    config = replace(config, server=replace(config.server, backfill_days=0.5))
+    config = Config()
+    config = config.replace(server=config.server.replace(backfill_days=0.5))
     clock = Clock()
     hub = Hub(config, tmp_path, clock=clock)
     hub.backfill()
@@ -251,7 +249,7 @@ def test_readings_stored_ahead_of_the_clock_can_be_moved_to_the_quarantine(tmp_p
     ahead.tick(3 * 86_400)
 
     def hub_at(clock, n):
-        return Hub(Config().check(), tmp_path, device=ScriptedDevice(clock, [
+        return Hub(Config(), tmp_path, device=ScriptedDevice(clock, [
             {"home_power": 1000.0 + i, "grid_power": 1000.0 + i} for i in range(n)]), clock=clock)
 
     def poll(hub, clock, n):

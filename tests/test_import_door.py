@@ -26,10 +26,11 @@ from homegrid.energy.accounting import account
 from homegrid.glossary import MAX_POWER_W
 from homegrid.hub.poller import DevicePoller
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import DAY_MS, MINUTE_MS, Recorder
+from homegrid.hub.recorder import Recorder
 from homegrid.hub.service import Hub, open_store
 from homegrid.readings import Limits, Reading, ReadingFrame, to_ms
 from homegrid.readings.csvfile import BadRow, ImportCounts, iter_csv, validate_csv
+from homegrid.timezones import DAY_MS, MINUTE_MS
 
 UTC_TZ = ZoneInfo("UTC")
 
@@ -235,7 +236,7 @@ def test_a_device_reading_of_1e308_w_is_quarantined_by_the_poller() -> None:
 
 
 def test_the_hub_gives_its_pollers_the_configured_bound(tmp_path: Path) -> None:
-    config = Config(site=SiteConfig(max_power_w=5000.0)).check()
+    config = Config(site=SiteConfig(max_power_w=5000.0))
     hub = Hub(config, tmp_path, device=Scripted({"home_power": 6000.0, "grid_power": 800.0}),
               clock=lambda: datetime(2025, 6, 1, 12, tzinfo=UTC))
     assert [p.max_power_w for p in hub.pollers] == [5000.0]

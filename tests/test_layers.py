@@ -5,7 +5,7 @@ The import contracts themselves run as ``lint-imports`` in ``scripts/test``, bef
 
 import asyncio
 import math
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 import pytest
@@ -37,8 +37,8 @@ class Meter(Device):
 
 
 def _config(days: float = 0.5) -> Config:
-    config = Config().check()
-    return replace(config, server=replace(config.server, backfill_days=days))
+    config = Config()
+    return config.replace(server=config.server.replace(backfill_days=days))
 
 
 def test_a_renamed_virtual_home_is_still_backfilled_controlled_and_modelled(tmp_path):

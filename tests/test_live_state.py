@@ -56,7 +56,7 @@ def test_offline_after_failing_for_the_threshold():
     assert device_state(now, None, None, 5.0) is DeviceState.STALE  # nothing read yet: nothing to vouch for
     assert OFFLINE_AFTER_S == 300.0 and ServerConfig().offline_after_s == 300.0
     with pytest.raises(ConfigError, match="offline_after_s"):
-        ServerConfig(offline_after_s=0).check()
+        ServerConfig(offline_after_s=0)
 
 
 @given(st.floats(0.1, 3600), st.floats(0, 1e6), st.floats(0, 1e6))
@@ -101,7 +101,7 @@ class Clock:
 
 def _hub(tmp_path, offline_after_s: float = 300.0):
     clock = Clock()
-    config = Config(server=ServerConfig(poll_interval_s=5.0, offline_after_s=offline_after_s)).check()
+    config = Config(server=ServerConfig(poll_interval_s=5.0, offline_after_s=offline_after_s))
     device = Switchable(clock)
     hub = Hub(config, tmp_path, device=device, clock=clock)
     return hub, device, clock
@@ -308,7 +308,7 @@ def test_a_car_read_once_a_minute_is_not_stale_between_reads(tmp_path):
         poll_interval_s = 60.0
 
     clock = Clock()
-    hub = Hub(Config().check(), tmp_path, devices=[(EveryMinute(clock), 5.0)], clock=clock)
+    hub = Hub(Config(), tmp_path, devices=[(EveryMinute(clock), 5.0)], clock=clock)
     asyncio.run(hub.poll_once())
     clock.tick(180)  # three of its minutes: still live
     [d] = hub.live()[3]

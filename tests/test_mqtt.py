@@ -24,6 +24,7 @@ from homegrid.devices.mqtt import MeterTopic, MqttBroker, MqttMeter
 from homegrid.glossary import ALL_NAMES, QUANTITIES, Kind, Quantity, quantity
 from homegrid.readings import Reading
 from tests.broker import Mosquitto, free_port, mosquitto_broker  # noqa: F401 (the session fixture "mosquitto")
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"reconnect_min_s": 0.05, "reconnect_max_s": 0.2}  # reconnect quickly in tests
@@ -35,9 +36,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(3)}"
 
 
-def at(m: Mosquitto, **kw: object) -> dict[str, object]:
-    """Keyword arguments that point a publisher or a meter at a broker."""
-    return {"host": m.host, "port": m.port, **FAST, **kw}
+_BROKER_FIELDS = ("username", "password", "keepalive_s", "reconnect_min_s", "reconnect_max_s", "connect_timeout_s")
+
+
+def at(m: Mosquitto, kw: dict[str, object]) -> dict[str, object]:
+    """Keyword arguments that point a publisher or a meter at a broker: the broker's settings in ``kw`` go to
+    its :class:`MqttBroker`, the rest stay."""
+    settings = {k: kw.pop(k) for k in _BROKER_FIELDS if k in kw}
+    return {"broker": MqttBroker(m.host, m.port, **{**FAST, **settings}), **kw}  # type: ignore[arg-type]
 
 
 class Subscriber:
@@ -104,7 +110,7 @@ def subscribe(mosquitto: Mosquitto, teardown: list) -> Callable[..., Subscriber]
 def publisher(m: Mosquitto, teardown: list, **kw: object) -> MqttPublisher:
     kw.setdefault("topic_prefix", unique("hg"))
     kw.setdefault("discovery_prefix", unique("ha"))
-    p = MqttPublisher(**{**at(m), **kw})  # type: ignore[arg-type]
+    p = MqttPublisher(**at(m, kw))  # type: ignore[arg-type]
     teardown.append(p.stop)
     return p
 
@@ -131,10 +137,8 @@ def sent_to(meter: MqttMeter, m: Mosquitto, messages: list[tuple[str, str | byte
     """Send messages and wait until the meter has handled every one of them."""
     target = meter.received + len(messages)
     send(m, messages, retain)
-    deadline = time.monotonic() + WAIT
-    while meter.received < target:
-        assert time.monotonic() < deadline, f"the meter handled {meter.received} of {target} messages"
-        time.sleep(0.005)
+    wait_for(lambda: meter.received >= target, timeout=WAIT, interval=0.005,
+             what=lambda: f"the meter handled {meter.received} of {target} messages")
 
 
 # --- the publisher: Home Assistant discovery -----------------------------------------------------
@@ -269,11 +273,12 @@ def test_availability_goes_offline_by_last_will_when_the_hub_dies(mosquitto, tea
     code = (
         "import time\n"
         "from homegrid.api.mqtt import MqttPublisher\n"
-        f"p = MqttPublisher({mosquitto.host!r}, {mosquitto.port}, topic_prefix={prefix!r},"
+        "from homegrid.devices.mqtt import MqttBroker\n"
+        f"p = MqttPublisher(MqttBroker({mosquitto.host!r}, {mosquitto.port}), topic_prefix={prefix!r},"
         " node_id='lwt', discovery=False)\n"
         "p.start()\n"
         "assert p.wait_connected(10)\n"
-        "time.sleep(60)\n"
+        "time.sleep(60)\n"  # on purpose: alive and connected until the test kills it
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     teardown.append(proc.wait)
@@ -303,7 +308,7 @@ def test_stop_says_offline_and_returns_quickly(mosquitto, teardown, subscribe):
 def test_the_first_publish_starts_the_publisher_and_home_assistant_birth_reannounces(mosquitto, teardown, subscribe):
     p = publisher(mosquitto, teardown, names=["grid_power"])
     config = p.discovery_topic("grid_power")
-    sub = subscribe(config, p.state_topic)
+    sub = subscribe(config, p.state_topic, p.availability_topic)
     reading = Reading(datetime.now(UTC), {"grid_power": 12.0})
     assert not p.connected
     p.publish(reading)  # starts the connection; dropped unless the broker answered first
@@ -312,7 +317,8 @@ def test_the_first_publish_starts_the_publisher_and_home_assistant_birth_reannou
     sub.wait_for(lambda ms: len(sub.on(config)) >= 1 and len(sub.on(p.state_topic)) >= 1, "config and state")
     # connected is not subscribed: the birth message must reach the broker after our subscription
     assert p.wait_ready(WAIT)
-    time.sleep(0.2)  # let any announcement still in flight from the connect arrive before counting
+    # the connect's announcements end with "online": once it is here, none is still in flight to be counted
+    sub.wait_payload(p.availability_topic, b"online")
     configs, states = len(sub.on(config)), len(sub.on(p.state_topic))
     send(mosquitto, [(f"{p.discovery_prefix}/status", "online")])  # Home Assistant restarted
     sub.wait_for(lambda ms: len(sub.on(config)) == configs + 1, "the config again")
@@ -328,10 +334,8 @@ def test_publisher_survives_a_broker_restart(tmp_path, teardown):
     assert p.wait_connected(WAIT)
 
     broker.stop()
-    deadline = time.monotonic() + WAIT
-    while p.connected:
-        assert time.monotonic() < deadline, "the publisher did not notice the broker going away"
-        time.sleep(0.01)
+    wait_for(lambda: not p.connected, timeout=WAIT, interval=0.01,
+             what="the publisher did not notice the broker going away")
     started = time.monotonic()
     assert p.publish(Reading(datetime.now(UTC), {"solar_power": 111.0})) is False  # dropped, not queued
     assert time.monotonic() - started < 0.1, "publish must not block while the broker is away"
@@ -360,10 +364,7 @@ def test_credentials_are_used_and_never_shown(tmp_path, teardown, caplog):
     assert "wrong-staple-42" not in repr(MqttBroker(username="hub", password="wrong-staple-42"))
     p = publisher(broker, teardown, username="hub", password="wrong-staple-42", discovery=False)
     p.start()
-    deadline = time.monotonic() + WAIT
-    while p.status()["last_error"] is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: p.status()["last_error"] is not None, timeout=WAIT, interval=0.01, what="the broker's refusal")
     assert not p.connected
     assert "refused" in p.status()["last_error"]
     p.stop()
@@ -379,7 +380,7 @@ def test_credentials_are_used_and_never_shown(tmp_path, teardown, caplog):
 # --- meters read from MQTT -----------------------------------------------------------------------
 
 def meter(m: Mosquitto, teardown: list, topics: list[MeterTopic], **kw: object) -> MqttMeter:
-    mt = MqttMeter(topics, **{**at(m), **kw})  # type: ignore[arg-type]
+    mt = MqttMeter(topics, **at(m, kw))  # type: ignore[arg-type]
     teardown.append(mt.stop)
     return mt
 
@@ -472,7 +473,7 @@ def test_meter_raises_when_nothing_arrives_and_never_repeats_old_values(mosquitt
     arrived = time.monotonic()
     assert poll(mt).values == {"home_power": 100.0}
     assert poll(mt).values == {}, "young enough, but already reported"
-    time.sleep(max(0.0, arrived + 0.35 - time.monotonic()))
+    time.sleep(max(0.0, arrived + 0.35 - time.monotonic()))  # on purpose: the silence under test, past 0.3 s
     with pytest.raises(DeviceError, match=r"^no message for 0\.\d s$"):
         poll(mt)
     assert "no value for" in mt.problems["ev_power"] and "no value for" in mt.problems["home_power"]
@@ -482,11 +483,11 @@ def test_meter_raises_when_nothing_arrives_and_never_repeats_old_values(mosquitt
 
 def test_meter_without_a_broker_fails_its_polls_without_hanging(teardown):
     port = free_port()  # nobody listens there
-    mt = MqttMeter([MeterTopic("x/p", "home_power")], host="127.0.0.1", port=port, stale_after_s=0.2,
-                   **FAST)  # type: ignore[arg-type]
+    mt = MqttMeter([MeterTopic("x/p", "home_power")], MqttBroker("127.0.0.1", port, **FAST),  # type: ignore[arg-type]
+                   stale_after_s=0.2)
     teardown.append(mt.stop)
     assert poll(mt).values == {}
-    time.sleep(0.25)
+    time.sleep(0.25)  # on purpose: nothing can arrive, and the meter must call that stale after 0.2 s
     started = time.monotonic()
     with pytest.raises(DeviceError, match=rf"no message for 0\.\d s; not connected to 127\.0\.0\.1:{port} "
                                           r"\(.*cannot connect"):
@@ -505,10 +506,7 @@ def test_meter_skips_retained_replays_unless_the_payload_has_its_time(mosquitto,
     ])
     mt.start()
     assert mt.wait_ready(WAIT)
-    deadline = time.monotonic() + WAIT
-    while mt.received < 2:
-        assert time.monotonic() < deadline, "the retained messages did not arrive"
-        time.sleep(0.005)
+    wait_for(lambda: mt.received >= 2, timeout=WAIT, interval=0.005, what="the retained messages did not arrive")
     r = poll(mt)
     assert r.values == {"grid_power": 42.0}, "the retained value of unknown age is skipped"
     assert r.time == datetime(2025, 6, 1, 16, 0, tzinfo=UTC)
@@ -553,4 +551,4 @@ def test_publisher_settings_are_checked():
     with pytest.raises(KeyError, match="not a glossary name"):
         MqttPublisher(names=["sun"])
     with pytest.raises(ValueError, match="password given without a username"):
-        MqttPublisher(password="x")
+        MqttPublisher(MqttBroker(password="x"))

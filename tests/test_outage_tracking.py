@@ -66,7 +66,7 @@ class Heard:
 
 
 def _hub(tmp_path, clock: Clock, gateway: Gateway, heard: Heard) -> Hub:
-    hub = Hub(Config().check(), tmp_path, devices=[(gateway, 5.0)], clock=clock)
+    hub = Hub(Config(), tmp_path, devices=[(gateway, 5.0)], clock=clock)
     hub.outages.notifier = heard
     return hub
 
@@ -184,7 +184,7 @@ def test_imported_history_gives_the_same_events_via_cli_and_api(tmp_path, capsys
     from homegrid.hub.queries import Queries
     from homegrid.hub.service import open_store
 
-    config = Config().check()
+    config = Config()
     store = open_store(data)
     app = create_app(Queries(store, config.site.tz), outages=outage_tracker_for(config, store).report)
     body = TestClient(app).get("/api/v1/outages", params={"from": "2025-03-01", "to": "2025-03-31"}).json()
@@ -194,10 +194,9 @@ def test_imported_history_gives_the_same_events_via_cli_and_api(tmp_path, capsys
 
 
 def test_backup_endpoint_from_the_virtual_home(tmp_path):
-    from dataclasses import replace
 
-    config = Config().check()
-    config = replace(config, server=replace(config.server, backfill_days=2.0))
+    config = Config()
+    config = config.replace(server=config.server.replace(backfill_days=2.0))
     clock = Clock()
     hub = Hub(config, tmp_path, clock=clock)
     hub.backfill()

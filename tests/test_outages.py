@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.scoring import match_events
 from homegrid.config import Config
 from homegrid.devices.powerwall.replies import GridFault, parse_grid_faults
 from homegrid.devices.virtual import VirtualHome
@@ -27,7 +28,6 @@ from homegrid.energy.outages import (
     detect_grid_events,
     detect_outages,
     grid_fault_evidence,
-    match_events,
     merge_intervals,
     merge_outages,
     monthly_summary,
@@ -475,26 +475,6 @@ def test_monthly_summary_takes_bare_outages():
     assert m["month"] == "2025-07" and m["count"] == 2 and m["minutes"] == 2.0 and m["saved"] == 0
 
 
-# ----------------------------------------------------------------------------- matching
-
-
-def test_match_events_counts_found_missed_false_and_split():
-    truth = [(0, 20_000), (40_000, 50_000), (500_000, 500_300), (900_000, 990_000)]  # the first two merge
-    detected = [Outage(5_000, 45_000), Outage(500_301, 500_301), Outage(700_000, 710_000),
-                Outage(900_000, 920_000), Outage(985_000, 995_000)]
-    m = match_events(detected, truth)
-    assert (m["truth"], m["found"], m["missed"]) == (3, 3, 0)
-    assert (m["detected"], m["correct"], m["false_positive"], m["split"]) == (5, 4, 1, 1)
-    assert m["precision"] == pytest.approx(0.8) and m["recall"] == 1.0
-    strict = match_events(detected, truth, tolerance_ms=0)
-    assert strict["found"] == 2 and strict["recall"] == pytest.approx(2 / 3)
-    long = match_events(detected, truth, min_duration_s=10)
-    assert (long["truth"], long["found"], long["false_positive"]) == (2, 2, 1)
-    blips = match_events(detected, truth, max_duration_s=1)
-    assert (blips["truth"], blips["found"], blips["detected"]) == (1, 1, 1)
-    assert match_events([], truth)["recall"] == 0.0 and match_events([], [])["precision"] == 1.0
-
-
 # ----------------------------------------------------------------------------- the virtual fault log
 
 
@@ -529,8 +509,8 @@ YEAR = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def _config(**virtual) -> Config:
-    base = Config().check()
-    return dataclasses.replace(base, virtual=dataclasses.replace(base.virtual, **virtual)).check()
+    base = Config()
+    return base.replace(virtual=base.virtual.replace(**virtual))
 
 
 @pytest.fixture(scope="module")

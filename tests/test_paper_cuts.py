@@ -20,14 +20,15 @@ from homegrid.api.app import create_app
 from homegrid.cli import EXIT_CODES, EXIT_LISTEN, EXIT_PRUNED, main
 from homegrid.glossary import EvChargingState
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import local_day_bounds
 from homegrid.hub.service import open_store
 from homegrid.progress import progress
 from homegrid.readings import ReadingFrame
 from homegrid.readings.csvfile import read_csv, write_csv
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK
 from .procs import Proc, free_port, serve_config
+from .waiting import wait_for
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -174,15 +175,12 @@ def test_serve_listens_on_the_port_it_bound(tmp_path):
         hub.wait_for("dashboard on http://")
         import urllib.request
 
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/site", timeout=5) as reply:
-                    assert reply.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline, hub.stderr
-                time.sleep(0.2)
+        def answers() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/site", timeout=5) as reply:
+                assert reply.status == 200
+            return True
+
+        wait_for(answers, timeout=30, interval=0.2, retry_on=(OSError,), what=lambda: hub.stderr)
     finally:
         hub.stop()
 

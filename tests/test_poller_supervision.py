@@ -25,6 +25,7 @@ from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading
 
 from .test_powerwall_replies import SAMPLES, RecordedGateway
+from .waiting import wait_for_async
 
 RUNNING = SAMPLES / "21.44-foogod" / "running"
 BUGS = [TypeError("unhashable type: 'list'"), KeyError("grid_status"),
@@ -76,16 +77,14 @@ class Clock:
 
 
 def _hub(tmp_path, device: Device, interval_s: float = 5.0, clock: Callable[[], datetime] | None = None) -> Hub:
-    return Hub(Config().check(), tmp_path, devices=[(device, interval_s)], clock=clock)
+    return Hub(Config(), tmp_path, devices=[(device, interval_s)], clock=clock)
 
 
 async def _run_until(hub: Hub, done: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Run the hub's tasks (as ``serve`` does, without HTTP) until ``done()`` or the timeout, then stop it."""
     task = asyncio.create_task(hub.run_pollers())
-    deadline = time.monotonic() + timeout_s
     try:
-        while not done() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await wait_for_async(done, timeout=timeout_s, interval=0.01)
     finally:
         hub.stop()
         await asyncio.wait_for(task, 10.0)
@@ -261,9 +260,7 @@ def test_a_crash_loop_waits_longer_and_longer_and_does_not_spin():
             raise ValueError("always")
 
         task = sv.start("crasher", crash)
-        deadline = time.monotonic() + 5.0
-        while len(calls) < 6 and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        await wait_for_async(lambda: len(calls) >= 6, timeout=5.0, interval=0.005, what="six restarts")
         stopping.set()
         await asyncio.wait_for(task, 1.0)
         return calls, sv.records["crasher"].restarts
@@ -280,11 +277,14 @@ def test_a_task_ending_because_the_hub_stops_is_not_restarted():
         stopping = asyncio.Event()
         sv = Supervisor(stopping, lambda: datetime.now(UTC), first_delay_s=0.01)
 
+        running = asyncio.Event()
+
         async def until_stopped() -> None:
+            running.set()
             await stopping.wait()
 
         task = sv.start("loop", until_stopped)
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(running.wait(), 5.0)
         stopping.set()
         await asyncio.wait_for(task, 1.0)
         return sv.records["loop"].restarts

@@ -22,6 +22,8 @@ from homegrid.devices.powerwall.replies import app_soc
 from homegrid.devices.powerwall.simulator import ENDPOINTS, SCENARIOS, ManualClock, SimulatedGateway, Simulator
 from homegrid.glossary import GridStatus
 
+from .waiting import wait_for
+
 # pypowerwall hard-codes verify=False and silences urllib3 warnings process-wide at import; pytest's own
 # "error" filter comes first during a test, so the warning would turn into an exception inside requests.
 
@@ -114,7 +116,7 @@ def test_counters_move_with_real_time(sim, clients):
     gw = sim.add_gateway(password=PASSWORD)  # the wall clock
     dev = PowerwallGateway(clients(gw.address))
     first = dev.read().values
-    time.sleep(0.2)
+    time.sleep(0.2)  # on purpose: the wall clock's passing is what moves the counters under test
     second = dev.read().values
     for name in ("grid_energy_imported", "solar_energy_exported", "home_energy_imported", "battery_energy_imported"):
         assert second[name] > first[name], name
@@ -233,9 +235,7 @@ def test_gone_for_a_set_time_comes_back_by_itself(device, gw):
     gw.set_fault("gone", for_s=0.3)
     with pytest.raises(DeviceError):
         device.read()
-    deadline = time.monotonic() + 5
-    while not gw.listening and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(lambda: gw.listening, timeout=5, interval=0.02, what="the gateway never came back")
     assert device.read().values["grid_status"] == GridStatus.CONNECTED
 
 

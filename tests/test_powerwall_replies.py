@@ -144,7 +144,7 @@ def test_hub_records_a_recorded_gateway_end_to_end(tmp_path):
     from homegrid.hub.service import Hub
 
     gw = PowerwallGateway(RecordedGateway(SAMPLES / "21.44-foogod" / "running"))
-    hub = Hub(Config().check(), tmp_path, device=gw)
+    hub = Hub(Config(), tmp_path, device=gw)
     assert asyncio.run(hub.poll_once())
     hub.flush()
     stored = hub.store.latest()

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import Recorder, local_day_bounds
+from homegrid.hub.recorder import Recorder
 from homegrid.readings import ReadingFrame, to_ms
 from homegrid.readings.model import InvalidReading, validate_value
+from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
 

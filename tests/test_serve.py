@@ -6,9 +6,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
+
+from .waiting import wait_for
 
 
 def _free_port() -> int:
@@ -22,6 +23,12 @@ def _get(url: str) -> dict:
         return json.loads(r.read())
 
 
+def _live_after(port: int, polls: int = 0, time: str = "") -> dict | None:
+    """The hub's /api/v1/live once it has polled ``polls`` times and has a reading newer than ``time``."""
+    live = _get(f"http://127.0.0.1:{port}/api/v1/live")
+    return live if live["health"]["device"]["polls"] >= polls and live["time"] > time else None
+
+
 def test_serve_backfills_polls_and_answers(tmp_path):
     cfg = tmp_path / "homegrid.toml"
     cfg.write_text("[server]\nbackfill_days = 0.5\npoll_interval_s = 0.5\n[store]\nflush_interval_s = 0.2\n")
@@ -32,23 +39,14 @@ def test_serve_backfills_polls_and_answers(tmp_path):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        live = None
-        while time.monotonic() < deadline:
-            try:
-                live = _get(f"http://127.0.0.1:{port}/api/v1/live")
-                if live["health"]["device"]["polls"] >= 3:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.3)
-        assert live is not None, "the hub never answered"
+        live = wait_for(lambda: _live_after(port, polls=3), timeout=60, interval=0.3, retry_on=(OSError,),
+                        what="the hub never answered with 3 polls")
         assert live["health"]["device"]["errors"] == 0
         assert {"solar_power", "home_power", "grid_power", "battery_soc", "grid_status"} <= set(live["values"])
         first = live["health"]["first_reading"]
-        time.sleep(1.5)
-        again = _get(f"http://127.0.0.1:{port}/api/v1/live")
-        assert again["time"] > live["time"]  # still polling and recording in real time
+        # still polling and recording in real time
+        again = wait_for(lambda: _live_after(port, time=live["time"]), timeout=15, interval=0.3,
+                         what="no newer reading: the hub stopped polling")
         assert again["health"]["first_reading"] == first  # the backfill was written once
         query = urllib.parse.urlencode({"from": first, "to": again["time"], "step": "hour"})
         energy = _get(f"http://127.0.0.1:{port}/api/v1/energy?{query}")

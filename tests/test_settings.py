@@ -5,7 +5,6 @@ through real pypowerwall is in test_storm.py with the reserve."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +27,7 @@ NOON = datetime(2025, 6, 15, 17, 0, tzinfo=UTC)  # 13:00 in New York, June: a su
 
 
 def _home(start: datetime) -> VirtualHome:
-    return VirtualHome(Config(virtual=dataclasses.replace(VirtualHomeConfig(), outages_per_year=0)).check(),
+    return VirtualHome(Config(virtual=VirtualHomeConfig(outages_per_year=0)),
                        start=start)
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import signal
 import textwrap
-import time
 import urllib.request
 
 from homegrid.store import SQLiteStore
 from tests.procs import Proc, free_port, serve_config
+from tests.waiting import wait_for
 
 
 def _live(port: int) -> dict:
@@ -24,14 +24,8 @@ def test_sigterm_stops_the_hub_cleanly_after_writing_what_it_read(tmp_path):
                 "--port", str(port)])
     try:
         hub.wait_for("dashboard on http://")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if _live(port)["health"]["device"]["polls"] >= 5:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+        wait_for(lambda: _live(port)["health"]["device"]["polls"] >= 5, timeout=60, interval=0.2, retry_on=(OSError,),
+                 what=lambda: f"five polls; the hub said:\n{hub.stderr}")
         hub.p.send_signal(signal.SIGTERM)
         assert hub.wait(30) == 0, hub.stderr  # not killed by the signal uvicorn re-raises
     finally:

@@ -47,6 +47,7 @@ from homegrid.planner import (
 )
 
 from .conftest import behind_the_door
+from .waiting import wait_for_async
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nws"
 ZONE = FIXTURES / "zone_ORZ004_flood_watch_2019-12-20.json"
@@ -498,16 +499,11 @@ def test_the_switch_from_another_thread_wakes_the_running_watch(tmp_path):
     async def main() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(watch.run(stop, interval_s=3600))
-        for _ in range(100):  # the first step has run
-            if watch.last_decision is not None:
-                break
-            await asyncio.sleep(0.01)
+        await wait_for_async(lambda: watch.last_decision is not None, timeout=5, interval=0.01, what="the first step")
         assert control.writes == []
         threading.Thread(target=watch.set_manual, args=(True,)).start()
-        for _ in range(200):
-            if control.writes:
-                break
-            await asyncio.sleep(0.01)
+        await wait_for_async(lambda: control.writes, timeout=5, interval=0.01,
+                             what="a reserve written after the switch")
         stop.set()
         await asyncio.wait_for(task, 5)
 
@@ -525,7 +521,7 @@ NIGHT = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)  # 22:00 in New York: no sun, th
 
 
 def test_virtual_reserve_changes_what_the_battery_keeps():
-    config = Config(virtual=dataclasses.replace(VirtualHomeConfig(), outages_per_year=0)).check()
+    config = Config(virtual=VirtualHomeConfig(outages_per_year=0))
     calm, storm = VirtualHome(config, start=NIGHT), VirtualHome(config, start=NIGHT)
     control = VirtualControl(storm)
     assert asyncio.run(control.backup_reserve()) == pytest.approx(20.0)
@@ -546,7 +542,7 @@ def test_virtual_reserve_changes_what_the_battery_keeps():
 
 
 def test_storm_watch_drives_the_virtual_home_end_to_end(tmp_path):
-    config = Config().check()
+    config = Config()
     home = VirtualHome(config, clock=lambda: NIGHT, start=NIGHT)
     clock = [DURING]
     watch = StormWatch(VirtualControl(home), tmp_path / "storm.json", StormPolicy(hold_h=0),

@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from .test_web import Served, running_hub
+from .waiting import wait_for
 
 NO_ALERTS = Path(__file__).parent / "fixtures" / "nws" / "area_AZ_no_alerts_2024-01-08.json"
 
@@ -50,13 +50,6 @@ def storm_cli(hub: Served, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def wait_for(what: Callable[[], bool], why: str, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while not what():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.2)
-
-
 def test_the_owners_switch_from_the_command_line_reaches_the_running_hub(hub):
     out = storm_cli(hub)
     assert out.returncode == 0, out.stderr
@@ -66,18 +59,18 @@ def test_the_owners_switch_from_the_command_line_reaches_the_running_hub(hub):
     on = storm_cli(hub, "on")
     assert on.returncode == 0, on.stderr
     assert json.loads(on.stdout)["manual"] is True
-    wait_for(lambda: hub.get("/api/v1/storm")["storm"], "storm mode never came on")
+    wait_for(lambda: hub.get("/api/v1/storm")["storm"], timeout=15, interval=0.2, what="storm mode never came on")
     wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 100.0,
-             "the readings never showed the storm reserve")
+             timeout=15, interval=0.2, what="the readings never showed the storm reserve")
     assert hub.get("/api/v1/settings")["battery_reserve"] == 100.0
     assert hub.get("/api/v1/storm")["saved_reserve_percent"] == 25.0
     assert json.loads(storm_cli(hub, "status").stdout)["storm"] is True
 
     auto = storm_cli(hub, "auto")
     assert auto.returncode == 0, auto.stderr
-    wait_for(lambda: not hub.get("/api/v1/storm")["storm"], "storm mode never went off")
+    wait_for(lambda: not hub.get("/api/v1/storm")["storm"], timeout=15, interval=0.2, what="storm mode never went off")
     wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 25.0,
-             "the owner's reserve was not put back")
+             timeout=15, interval=0.2, what="the owner's reserve was not put back")
 
 
 def test_the_command_line_says_clearly_when_no_hub_answers(hub):

@@ -806,7 +806,7 @@ def test_hub_records_the_car_end_to_end(tmp_path):
     clock = FakeClock(datetime.now(UTC).timestamp())
     fake = FakeCar(clock, "online", "Charging")
     vehicle = TeslaVehicle(fake, home=HOME, clock=clock)
-    hub = Hub(Config().check(), tmp_path, devices=[(vehicle, 5.0)], clock=clock)
+    hub = Hub(Config(), tmp_path, devices=[(vehicle, 5.0)], clock=clock)
     assert asyncio.run(hub.poll_once())
     hub.flush()
     stored = hub.store.latest()

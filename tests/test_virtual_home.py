@@ -37,7 +37,7 @@ VIRTUAL_NAMES = tuple(n for n in ALL_NAMES if n not in {"battery_soc_gateway", "
 
 
 def config(**virtual) -> Config:
-    return Config(virtual=dataclasses.replace(VirtualHomeConfig(), **virtual)).check()
+    return Config(virtual=VirtualHomeConfig(**virtual))
 
 
 def balance_error(c: dict[str, np.ndarray]) -> np.ndarray:

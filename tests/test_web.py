@@ -32,36 +32,14 @@ import numpy as np
 import pytest
 
 from .conftest import ARTIFACTS
+from .formatjs import format_js
+from .waiting import wait_for
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 860}
 TIMEOUT_MS = 15_000
 # the test home's local hour now: 3 (night, the default) or, for the README's screenshots, 13
 HOUR = int(os.environ.get("HOMEGRID_WEB_HOUR") or 3)
-
-
-# --- formatting as the page does it (homegrid/web/src/format.js) ---------------------------------------------
-
-def fmt_kw(w: float) -> str:
-    v = abs(w) / 1000
-    return f"{v:.{2 if v < 1 else 1}f} kW"
-
-
-def fmt_kwh(wh: float) -> str:
-    v = abs(wh) / 1000
-    return f"{v:.{2 if v < 1 else 1 if v < 100 else 0}f} kWh"
-
-
-def fmt_duration(s: float) -> str:
-    s = math.floor(s + 0.5)  # JavaScript's Math.round, not Python's round-half-even
-    if s < 60:
-        return f"{s} s"
-    m = math.floor(s / 60 + 0.5)
-    return f"{m} min" if m < 60 else f"{m // 60} h {m % 60:02d} min"
-
-
-def fmt_pct(p: float) -> str:
-    return f"{round(p)} %"
 
 
 # --- a real hub -------------------------------------------------------------------------------------------------
@@ -175,18 +153,18 @@ def start_hub(folder: Path, config: str, tz: ZoneInfo, polls: int = 2) -> Served
     proc = subprocess.Popen([sys.executable, "-m", "homegrid.cli", "serve", "--config", str(cfg), "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     served = Served(f"http://127.0.0.1:{port}", cfg, data, tz, proc)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def polled() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"homegrid serve exited: {proc.stderr.read()}")
-        try:
-            if served.get("/api/v1/live")["health"]["device"]["polls"] >= polls:
-                return served
-        except OSError:
-            pass
-        time.sleep(0.2)
-    stop_hub(served)
-    raise AssertionError("the hub never answered")
+        return served.get("/api/v1/live")["health"]["device"]["polls"] >= polls
+
+    try:
+        wait_for(polled, timeout=90, interval=0.2, retry_on=(OSError,), what="the hub never answered")
+    except AssertionError:
+        stop_hub(served)
+        raise
+    return served
 
 
 def warm_solar_cache(folder: Path, config: str) -> None:
@@ -441,11 +419,11 @@ def test_now_flow_matches_live(desktop, hub):
     shown, live = read_same_time(desktop, "section.now", READ_NOW, hub)
     v = live["values"]
     assert shown["nodes"]["solar"] == {"value": pytest.approx(v["solar_power"]), "api": "/api/v1/live",
-                                       "text": fmt_kw(v["solar_power"])}
-    assert shown["nodes"]["home"]["text"] == fmt_kw(v["home_power"])
-    assert shown["nodes"]["grid"]["text"] == fmt_kw(v["grid_power"])
-    assert shown["nodes"]["battery"]["text"] == fmt_pct(v["battery_soc"])
-    assert shown["nodes"]["car"]["text"] == fmt_kw(v["ev_power"])
+                                       "text": format_js("kw", v["solar_power"])}
+    assert shown["nodes"]["home"]["text"] == format_js("kw", v["home_power"])
+    assert shown["nodes"]["grid"]["text"] == format_js("kw", v["grid_power"])
+    assert shown["nodes"]["battery"]["text"] == format_js("pct", v["battery_soc"])
+    assert shown["nodes"]["car"]["text"] == format_js("kw", v["ev_power"])
     one = lambda x: np.array([max(x, 0.0)])  # noqa: E731
     expected = {k: float(a[0]) for k, a in split_flows(
         one(v["solar_power"]), one(v["battery_power"]), one(v["grid_power"]),
@@ -455,7 +433,7 @@ def test_now_flow_matches_live(desktop, hub):
         if name == "grid_to_battery" and w <= 10:
             continue  # drawn only when it flows (it shares its line with battery_to_grid)
         assert shown["flows"][name]["value"] == pytest.approx(w, abs=0.01), name
-        assert shown["flows"][name]["text"] == (fmt_kw(w) if w > 10 else None), name
+        assert shown["flows"][name]["text"] == (format_js("kw", w) if w > 10 else None), name
     assert sum(1 for f in shown["flows"].values() if f["text"]) >= 1  # the home draws from somewhere
     # live without reloading: the stream moves the page on to newer readings
     first = shown["time"]
@@ -474,9 +452,9 @@ def assert_totals_match_report(page: Page, day: str) -> dict:
         figure = page.page.locator(f"#total-{key} .tile-value")
         assert figure.get_attribute("data-api") == "/api/v1/report"
         assert float(figure.get_attribute("data-value")) == pytest.approx(report["energy_wh"][key], rel=1e-9, abs=1e-6)
-        assert figure.text_content() == fmt_kwh(report["energy_wh"][key]), key
+        assert figure.text_content() == format_js("kwh", report["energy_wh"][key]), key
     own = page.page.locator("#total-self_powered .tile-value")
-    assert own.text_content() == fmt_pct(report["self_powered_percent"])
+    assert own.text_content() == format_js("pct", report["self_powered_percent"])
     return report
 
 
@@ -554,8 +532,8 @@ def test_car_card_follows_the_charging_session(desktop, hub):
         v = live["values"]
         assert v["ev_charging_state"] == "charging" and v["ev_power"] > 0
         assert shown["state_text"] == "Charging"
-        assert shown["soc"] == pytest.approx(v["ev_soc"]) and shown["soc_text"] == fmt_pct(v["ev_soc"])
-        assert shown["power"] == pytest.approx(v["ev_power"]) and shown["power_text"] == fmt_kw(v["ev_power"])
+        assert shown["soc"] == pytest.approx(v["ev_soc"]) and shown["soc_text"] == format_js("pct", v["ev_soc"])
+        assert shown["power"] == pytest.approx(v["ev_power"]) and shown["power_text"] == format_js("kw", v["ev_power"])
         assert shown["range"] == pytest.approx(v["ev_range"])
         assert shown["ttf_text"] != "–"
         seen.append(shown)
@@ -682,7 +660,7 @@ def test_grid_down_banner_shows_backup_time_until_the_grid_is_back(new_page, out
     central = body["display"]["central"]  # "H:MM", or "more than 7 days" at the horizon (not "about more than")
     e = body["estimate"]
     if central[0].isdigit():  # shown in words, as the app writes durations
-        low, mid, high = (fmt_duration(e[k]) for k in ("low_s", "central_s", "high_s"))
+        low, mid, high = (format_js("duration", e[k]) for k in ("low_s", "central_s", "high_s"))
         assert banner.text_content() == ("Grid down. Your battery is powering the home: "
                                          f"about {mid} left" + (f" ({low} to {high})" if low != high else ""))
         assert left.text_content() == mid

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from .test_web import PHONE, TIMEOUT_MS, Page, dst_hub, fmt_kwh, last_dst_days  # noqa: F401 (a fixture)
+from .formatjs import format_js
+from .test_web import PHONE, TIMEOUT_MS, Page, dst_hub, last_dst_days  # noqa: F401 (a fixture)
 
 # segments of a bar: sources above the line, uses below; "home-ev" is the home without the car
 FIELDS = ("solar", "battery_discharge", "grid_import", "home-ev", "ev", "battery_charge", "grid_export")
@@ -191,7 +192,7 @@ def test_a_months_and_a_years_bars_are_the_api(page, dst_hub):  # noqa: F811
         page.page.keyboard.press("ArrowRight")
     figure = readout.locator("[data-field=home-ev]")
     assert float(figure.get_attribute("data-value")) == pytest.approx(drawn[0]["segments"]["home-ev"]["value"])
-    assert figure.text_content() == fmt_kwh(drawn[0]["segments"]["home-ev"]["value"])
+    assert figure.text_content() == format_js("kwh", drawn[0]["segments"]["home-ev"]["value"])
     page.shot("year-bars")
 
 

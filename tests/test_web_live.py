@@ -13,7 +13,9 @@ import pytest
 
 from homegrid.devices.powerwall.simulator import SimulatedGateway, Simulator
 
-from .test_web import DESKTOP, PHONE, Page, Served, fmt_pct, running_hub, start_hub, stop_hub
+from .formatjs import format_js
+from .test_web import DESKTOP, PHONE, Page, Served, running_hub, start_hub, stop_hub
+from .waiting import wait_for
 
 OFFLINE_AFTER_S = 30.0
 PASSWORD = "simulated"
@@ -117,7 +119,7 @@ def test_a_gateway_that_stops_answering_goes_stale_then_offline_on_the_now_view(
     now_v = hub.get("/api/v1/live")["values"]
     assert shown_soc == pytest.approx(now_v["battery_soc"], abs=0.5)  # the app's scale, not the gateway's
     assert abs(shown_soc - now_v["battery_soc_gateway"]) > 1.0
-    assert page.page.text_content("section.now [data-node=battery] [data-role=node-kw]") == fmt_pct(shown_soc)
+    assert page.page.text_content("section.now [data-node=battery] [data-role=node-kw]") == format_js("pct", shown_soc)
     page.wait_for("document.querySelector('#now-health')")  # the gateway reports its pack's energy
     health = hub.get("/api/v1/summary")["battery"]
     assert health["health_percent"] == pytest.approx(100 * 13_500 / (13_500 / 0.95), abs=0.05)  # the simulator's
@@ -175,7 +177,7 @@ def storm_hub(tmp_path_factory) -> Iterator[Served]:
 
 
 def test_storm_modes_state_is_on_the_now_view(browser, storm_hub):
-    from .test_storm_live import storm_cli, wait_for
+    from .test_storm_live import storm_cli
 
     p = Page(browser, storm_hub, DESKTOP)
     try:
@@ -185,7 +187,8 @@ def test_storm_modes_state_is_on_the_now_view(browser, storm_hub):
         assert p.page.text_content("#now-storm b") == "Storm mode off"
         assert "no alert for your area" in p.page.text_content("#now-storm")
         assert storm_cli(storm_hub, "on").returncode == 0
-        wait_for(lambda: storm_hub.get("/api/v1/storm")["set_reserve_percent"] == 100.0, "storm mode never held")
+        wait_for(lambda: storm_hub.get("/api/v1/storm")["set_reserve_percent"] == 100.0, timeout=15, interval=0.2,
+                 what="storm mode never held")
         # the view follows by itself (it asks every 15 s)
         p.wait_for("document.querySelector('#now-storm')?.dataset.storm === 'on'", timeout=25_000)
         assert p.page.text_content("#now-storm b") == "Storm mode on"

@@ -5,7 +5,6 @@ over at the site's midnight in a tab left open."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ import pytest
 from homegrid.owner import read_token, signin_url
 
 from .test_web import DESKTOP, Page, Served, running_hub
+from .waiting import wait_for
 
 CONFIG = """
 [site]
@@ -75,10 +75,8 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     after = hub.get("/api/v1/settings")
     assert after["battery_reserve"] == 46.0 and after["operation_mode"] == "backup"
     page.wait_for("document.querySelector('#reserve-now').textContent === '46 %'")
-    deadline = time.monotonic() + 10
-    while hub.get("/api/v1/live")["values"].get("battery_reserve") != 46.0:  # the next poll reports it
-        assert time.monotonic() < deadline, "the readings never showed the new reserve"
-        time.sleep(0.2)
+    wait_for(lambda: hub.get("/api/v1/live")["values"].get("battery_reserve") == 46.0,  # the next poll reports it
+             timeout=10, interval=0.2, what="the readings never showed the new reserve")
     # a refusal is shown, not swallowed: the virtual home has no tariff to follow
     page.page.evaluate("""() => { const s = document.querySelector('#set-mode');
         const o = document.createElement('option'); o.value = 'autonomous'; o.text = 'autonomous'; s.add(o); }""")

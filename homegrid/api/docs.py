@@ -8,10 +8,12 @@ from __future__ import annotations
 from importlib import resources
 from importlib.abc import Traversable
 
-from fastapi import FastAPI, HTTPException
+from fastapi import HTTPException
 from fastapi.responses import Response
 
-__all__ = ["add_docs_routes"]
+from homegrid.api.context import Endpoint
+
+__all__ = ["DocsRoutes"]
 
 #: the files of Swagger UI the page loads, by their name under /docs/
 _VENDOR = {"swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
@@ -24,29 +26,34 @@ def _vendor_folder() -> Traversable:
     return resources.files("fastapi_offline").joinpath("static")
 
 
-def add_docs_routes(app: FastAPI) -> None:
-    """Serve ``/docs`` (create the app with ``docs_url=None``) and its assets."""
-    folder = _vendor_folder()
-    own = resources.files("homegrid.api").joinpath("docs_files")
-    files: dict[str, tuple[Traversable, str]] = {
-        **{name: (folder / name, media) for name, media in _VENDOR.items()},
-        **{name: (own / name, media) for name, media in _OWN.items()},
-    }
-    cache: dict[str, bytes] = {}
+class DocsRoutes:
+    """``GET /docs`` and ``GET /docs/{name}`` (:attr:`routes`; create the app with ``docs_url=None``)."""
 
-    def read(name: str) -> bytes:
-        if name not in cache:
-            node = files[name][0] if name in files else own / "index.html"
-            cache[name] = node.read_bytes()
-        return cache[name]
+    def __init__(self) -> None:
+        folder = _vendor_folder()
+        self.own = resources.files("homegrid.api").joinpath("docs_files")
+        self.files: dict[str, tuple[Traversable, str]] = {
+            **{name: (folder / name, media) for name, media in _VENDOR.items()},
+            **{name: (self.own / name, media) for name, media in _OWN.items()},
+        }
+        self.cache: dict[str, bytes] = {}
+        self.routes: tuple[Endpoint, ...] = (
+            Endpoint("GET", "/docs", self.docs_page, include_in_schema=False),
+            Endpoint("GET", "/docs/{name}", self.docs_asset, include_in_schema=False),
+        )
 
-    @app.get("/docs", include_in_schema=False)
-    def docs_page() -> Response:
-        return Response(read("index.html"), media_type="text/html; charset=utf-8",
+    def read(self, name: str) -> bytes:
+        if name not in self.cache:
+            node = self.files[name][0] if name in self.files else self.own / "index.html"
+            self.cache[name] = node.read_bytes()
+        return self.cache[name]
+
+    def docs_page(self) -> Response:
+        return Response(self.read("index.html"), media_type="text/html; charset=utf-8",
                         headers={"Cache-Control": "no-cache"})
 
-    @app.get("/docs/{name}", include_in_schema=False)
-    def docs_asset(name: str) -> Response:
-        if name not in files:
+    def docs_asset(self, name: str) -> Response:
+        if name not in self.files:
             raise HTTPException(status_code=404, detail="not found")
-        return Response(read(name), media_type=files[name][1], headers={"Cache-Control": "public, max-age=3600"})
+        return Response(self.read(name), media_type=self.files[name][1],
+                        headers={"Cache-Control": "public, max-age=3600"})

@@ -191,8 +191,9 @@ class MqttPublisher:
 
     Parameters
     ----------
-    host, port, username, password, keepalive_s, reconnect_min_s, reconnect_max_s
-        The broker, as in :class:`homegrid.devices.mqtt.MqttBroker` (the password is never logged).
+    broker : MqttBroker, optional
+        The broker and its settings (:func:`homegrid.hub.devices.mqtt_broker` builds them from the config and
+        the credentials); default: ``MqttBroker()``, 127.0.0.1:1883 without credentials.
     client_id : str, optional
         MQTT client id (default ``homegrid-publisher-<random>``).
     topic_prefix : str
@@ -214,14 +215,8 @@ class MqttPublisher:
 
     def __init__(
         self,
-        host: str = "127.0.0.1",
-        port: int = 1883,
+        broker: MqttBroker | None = None,
         *,
-        username: str | None = None,
-        password: str | None = None,
-        keepalive_s: int = 30,
-        reconnect_min_s: float = 1.0,
-        reconnect_max_s: float = 60.0,
         client_id: str | None = None,
         topic_prefix: str = "homegrid",
         discovery_prefix: str = "homeassistant",
@@ -261,11 +256,9 @@ class MqttPublisher:
             "model": "homegrid hub",
             "sw_version": __version__,
         }
-        broker = MqttBroker(host, port, username, password, keepalive_s=keepalive_s,
-                            reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s)
         self.link = MqttLink(
-            broker, client_id, role="publisher", on_connect=self._connected, on_message=self._receive,
-            will=Will(self.availability_topic, OFFLINE, qos=1, retain=True),
+            MqttBroker() if broker is None else broker, client_id, role="publisher", on_connect=self._connected,
+            on_message=self._receive, will=Will(self.availability_topic, OFFLINE, qos=1, retain=True),
         )
 
     def __repr__(self) -> str:
@@ -447,7 +440,7 @@ class MqttPublisher:
         command = self.commands.get(message.topic)
         if command is not None:
             try:
-                command(message.payload)
+                command(bytes(message.payload))  # paho types it bytes | bytearray; it hands over bytes
             except Exception as exc:  # a bad command must not kill the network thread
                 log.warning("MQTT command on %s failed: %s", message.topic, exc)
             return

@@ -41,11 +41,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from homegrid.api.context import Endpoint, add_routes
 from homegrid.config import ServerConfig
 from homegrid.owner import SESSION_COOKIE, OwnerKey
 
-__all__ = ["SecurityMiddleware", "SecurityPolicy", "actor_of", "content_security_policy", "host_allowed",
-           "install_security", "is_loopback", "policy_for"]
+__all__ = ["SecurityMiddleware", "SecurityPolicy", "SessionRoutes", "actor_of", "content_security_policy",
+           "host_allowed", "install_security", "is_loopback", "policy_for"]
 
 log = logging.getLogger(__name__)
 
@@ -299,32 +300,39 @@ def _signed_in(response: Response, key: OwnerKey, request: Request) -> Response:
     return response
 
 
-def add_session_routes(app: FastAPI, policy: SecurityPolicy) -> None:
-    """``GET /signin?token=`` (the printed link), and ``GET``, ``POST``, ``DELETE /api/v1/session``."""
-    key = policy.key
+class SessionRoutes:
+    """``GET /signin?token=`` (the printed link), and ``GET``, ``POST``, ``DELETE /api/v1/session`` (:attr:`routes`)."""
 
-    @app.get("/signin", include_in_schema=False)
-    def signin(request: Request, token: str = "") -> Response:
-        if token and key.is_token(token):
+    def __init__(self, policy: SecurityPolicy) -> None:
+        self.policy, self.key = policy, policy.key
+        self.routes: tuple[Endpoint, ...] = (
+            Endpoint("GET", "/signin", self.signin, include_in_schema=False),
+            Endpoint("GET", SESSION_PATH, self.session_get,
+                     summary="Whether this request carries the owner's credential, and whether reads need it"),
+            Endpoint("POST", SESSION_PATH, self.session_post,
+                     summary="Sign in: trade the owner's token for a session cookie (HttpOnly, SameSite=Strict)"),
+            Endpoint("DELETE", SESSION_PATH, self.session_delete,
+                     summary="Sign out: forget this browser's session cookie"),
+        )
+
+    def signin(self, request: Request, token: str = "") -> Response:
+        if token and self.key.is_token(token):
             log.info("sign-in: a browser signed in with the owner's link")
-            return _signed_in(RedirectResponse("/", status_code=303), key, request)
+            return _signed_in(RedirectResponse("/", status_code=303), self.key, request)
         return HTMLResponse(REFUSED_PAGE, status_code=401, headers={"Cache-Control": "no-store"})
 
-    @app.get(SESSION_PATH, summary="Whether this request carries the owner's credential, and whether reads need it")
-    def session_get(request: Request) -> dict[str, Any]:
+    def session_get(self, request: Request) -> dict[str, Any]:
         actor = request.scope.get("state", {}).get("actor")
-        return {"signed_in": actor is not None, "as": actor, "reads_need_sign_in": policy.reads_need_credential}
+        return {"signed_in": actor is not None, "as": actor, "reads_need_sign_in": self.policy.reads_need_credential}
 
-    @app.post(SESSION_PATH, summary="Sign in: trade the owner's token for a session cookie (HttpOnly, SameSite=Strict)")
-    def session_post(body: SignIn, request: Request) -> Response:
-        if not key.is_token(body.token.strip()):
+    def session_post(self, body: SignIn, request: Request) -> Response:
+        if not self.key.is_token(body.token.strip()):
             return JSONResponse({"detail": f"that is not the owner's token: {HOW_TO_SIGN_IN}"}, status_code=401,
                                 headers={"Cache-Control": "no-store"})
         log.info("sign-in: a browser signed in with the owner's token")
-        return _signed_in(JSONResponse({"signed_in": True, "as": "owner session"}), key, request)
+        return _signed_in(JSONResponse({"signed_in": True, "as": "owner session"}), self.key, request)
 
-    @app.delete(SESSION_PATH, summary="Sign out: forget this browser's session cookie")
-    def session_delete(request: Request) -> Response:
+    def session_delete(self, request: Request) -> Response:
         response = JSONResponse({"signed_in": False})
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict",
                                secure=request.url.scheme == "https")
@@ -334,7 +342,7 @@ def add_session_routes(app: FastAPI, policy: SecurityPolicy) -> None:
 
 def install_security(app: FastAPI, policy: SecurityPolicy) -> None:
     """Put the door on an app: the session routes, CORS when configured, and the middleware (outermost)."""
-    add_session_routes(app, policy)
+    add_routes(app, SessionRoutes(policy).routes)
     if policy.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(policy.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],

@@ -15,6 +15,7 @@ from homegrid.api.settings import add_settings_routes
 from homegrid.api.storm import add_storm_routes
 from homegrid.config import Config
 from homegrid.credentials import Credentials
+from homegrid.hub.devices import mqtt_broker
 from homegrid.hub.service import Hub
 from homegrid.owner import OwnerKey
 
@@ -36,11 +37,9 @@ def build_publisher(config: Config, credentials: Credentials) -> MqttPublisher |
     if config.mqtt is None or not config.mqtt.publish:
         return None
     m = config.mqtt
-    password = credentials.get("mqtt", "password") if m.username else None  # MQTT 3.1.1: no password alone
     return MqttPublisher(
-        host=m.host, port=m.port, username=m.username or None, password=password.reveal() if password else None,
-        client_id=m.client_id, topic_prefix=m.topic_prefix, discovery_prefix=m.discovery_prefix,
-        node_id=_node_id(config.site.name),
+        mqtt_broker(config, credentials), client_id=m.client_id, topic_prefix=m.topic_prefix,
+        discovery_prefix=m.discovery_prefix, node_id=_node_id(config.site.name),
     )
 
 

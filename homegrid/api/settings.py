@@ -15,11 +15,12 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from homegrid.api.context import Endpoint, add_routes
 from homegrid.api.security import actor_of
 from homegrid.devices.base import DeviceError
 from homegrid.devices.control import OPERATION_MODES, BatteryControl, check_mode, check_reserve
 
-__all__ = ["add_settings_routes", "read_settings"]
+__all__ = ["SettingsRoutes", "add_settings_routes", "read_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +51,29 @@ async def read_settings(control: BatteryControl | None) -> dict[str, Any]:
     return out
 
 
-def add_settings_routes(app: FastAPI, control: BatteryControl | None, storm: Any = None) -> None:
-    """``GET`` and ``POST /api/v1/settings`` on an app (``storm``: the hub's ``StormWatch``, or None)."""
+class SettingsRoutes:
+    """``GET`` and ``POST /api/v1/settings`` (:attr:`routes`) over the battery's control (None: no battery the hub
+    can control) and the hub's ``StormWatch`` (or None)."""
 
-    async def current() -> dict[str, Any]:
-        out = await read_settings(control)
-        out["storm"] = bool(storm.status.get("storm")) if storm is not None else None
+    def __init__(self, control: BatteryControl | None, storm: Any = None) -> None:
+        self.control, self.storm = control, storm
+        self.routes: tuple[Endpoint, ...] = (
+            Endpoint("GET", "/api/v1/settings", self.settings_get,
+                     summary="Backup reserve and operation mode, and whether they can be changed"),
+            Endpoint("POST", "/api/v1/settings", self.settings_post,
+                     summary="Change the backup reserve and/or the operation mode"),
+        )
+
+    async def current(self) -> dict[str, Any]:
+        out = await read_settings(self.control)
+        out["storm"] = bool(self.storm.status.get("storm")) if self.storm is not None else None
         return out
 
-    @app.get("/api/v1/settings", summary="Backup reserve and operation mode, and whether they can be changed")
-    async def settings_get() -> dict[str, Any]:
-        return await current()
+    async def settings_get(self) -> dict[str, Any]:
+        return await self.current()
 
-    @app.post("/api/v1/settings", summary="Change the backup reserve and/or the operation mode")
-    async def settings_post(change: SettingsChange, request: Request) -> dict[str, Any]:
+    async def settings_post(self, change: SettingsChange, request: Request) -> dict[str, Any]:
+        control = self.control
         if control is None:
             raise HTTPException(status_code=409, detail="no battery the hub can control")
         try:
@@ -80,4 +90,9 @@ def add_settings_routes(app: FastAPI, control: BatteryControl | None, storm: Any
             log.warning("settings: %s", exc)
             raise HTTPException(status_code=502, detail=str(exc)) from None
         log.info("settings: reserve %s, mode %s (%s)", reserve, mode, actor_of(request))
-        return await current()
+        return await self.current()
+
+
+def add_settings_routes(app: FastAPI, control: BatteryControl | None, storm: Any = None) -> None:
+    """``GET`` and ``POST /api/v1/settings`` on an app (``storm``: the hub's ``StormWatch``, or None)."""
+    add_routes(app, SettingsRoutes(control, storm).routes)

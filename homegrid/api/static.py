@@ -1,4 +1,5 @@
-"""The web app's built files, served from a fixed table made when the app starts.
+"""The web app's built files, served from a fixed table made when the app starts: ``GET /`` and ``/static/...``,
+gzip-compressed when the browser takes it.
 
 A request names a file of the table or gets 404: no path from a request is ever joined to a
 directory, so ``/static//etc/passwd.json`` or ``%2F..%2F`` cannot leave the bundle, and the cache
@@ -11,7 +12,12 @@ import gzip
 from importlib import resources
 from importlib.abc import Traversable
 
-__all__ = ["STATIC_TYPES", "StaticBundle"]
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from homegrid.api.context import Endpoint
+
+__all__ = ["STATIC_TYPES", "StaticBundle", "WebAppRoutes"]
 
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".html": "text/html; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png",
@@ -58,3 +64,33 @@ class StaticBundle:
             self._cache[name] = (raw, gzip.compress(raw, 9, mtime=0))
         raw, packed = self._cache[name]
         return raw, packed, STATIC_TYPES[name[name.rfind("."):]]
+
+
+class WebAppRoutes:
+    """``GET /`` (the dashboard) and ``GET /static/{name}`` from a :class:`StaticBundle` (:attr:`routes`)."""
+
+    def __init__(self, bundle: StaticBundle | None = None) -> None:
+        self.bundle = bundle or StaticBundle()
+        self.routes: tuple[Endpoint, ...] = (
+            Endpoint("GET", "/", self.dashboard, response_class=HTMLResponse, include_in_schema=False),
+            Endpoint("GET", "/static/{name:path}", self.static, include_in_schema=False),
+        )
+
+    def static_file(self, name: str, request: Request) -> Response:
+        """A file of the web app's bundle (``homegrid/web/static``), compressed once and kept in memory."""
+        found = self.bundle.get(name)
+        if found is None:
+            raise HTTPException(status_code=404, detail="not found")
+        raw, packed, media_type = found
+        headers = {"Cache-Control": "no-cache" if name.endswith(".html") else "public, max-age=3600",
+                   "Vary": "Accept-Encoding"}
+        if "gzip" in request.headers.get("accept-encoding", "") and len(packed) < len(raw):
+            headers["Content-Encoding"] = "gzip"
+            return Response(packed, media_type=media_type, headers=headers)
+        return Response(raw, media_type=media_type, headers=headers)
+
+    def dashboard(self, request: Request) -> Response:
+        return self.static_file("index.html", request)
+
+    def static(self, name: str, request: Request) -> Response:
+        return self.static_file(name, request)

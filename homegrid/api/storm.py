@@ -8,9 +8,10 @@ from typing import Any, Literal
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
+from homegrid.api.context import Endpoint, add_routes
 from homegrid.api.security import actor_of
 
-__all__ = ["add_storm_routes"]
+__all__ = ["StormRoutes", "add_storm_routes"]
 
 
 class StormSwitch(BaseModel):
@@ -21,21 +22,32 @@ class StormSwitch(BaseModel):
     until: datetime | None = None
 
 
-def add_storm_routes(app: FastAPI, watch: Any) -> None:
-    """``GET /api/v1/storm`` and ``POST /api/v1/storm`` on an app (``watch`` a ``StormWatch``, or None)."""
+class StormRoutes:
+    """``GET /api/v1/storm`` and ``POST /api/v1/storm`` (:attr:`routes`) over the hub's ``StormWatch``, or None."""
 
-    @app.get("/api/v1/storm", summary="Storm mode: on or off, why, the alerts, the saved reserve")
-    def storm_status() -> dict[str, Any]:
-        if watch is None:
+    def __init__(self, watch: Any) -> None:
+        self.watch = watch
+        self.routes: tuple[Endpoint, ...] = (
+            Endpoint("GET", "/api/v1/storm", self.storm_status,
+                     summary="Storm mode: on or off, why, the alerts, the saved reserve"),
+            Endpoint("POST", "/api/v1/storm", self.storm_set, summary="The owner's storm switch: on, off or auto"),
+        )
+
+    def storm_status(self) -> dict[str, Any]:
+        if self.watch is None:
             return {"enabled": False}
-        return {"enabled": True, **watch.status}
+        return {"enabled": True, **self.watch.status}
 
-    @app.post("/api/v1/storm", summary="The owner's storm switch: on, off or auto")
-    def storm_set(switch: StormSwitch, request: Request) -> dict[str, Any]:
-        if watch is None:
+    def storm_set(self, switch: StormSwitch, request: Request) -> dict[str, Any]:
+        if self.watch is None:
             raise HTTPException(status_code=409, detail="storm mode is not enabled ([storm] enabled = true)")
         try:
-            watch.switch(switch.mode, switch.until, by=actor_of(request))
+            self.watch.switch(switch.mode, switch.until, by=actor_of(request))
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        return {"enabled": True, **watch.status}
+        return {"enabled": True, **self.watch.status}
+
+
+def add_storm_routes(app: FastAPI, watch: Any) -> None:
+    """``GET /api/v1/storm`` and ``POST /api/v1/storm`` on an app (``watch`` a ``StormWatch``, or None)."""
+    add_routes(app, StormRoutes(watch).routes)

@@ -11,16 +11,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import FastAPI
-
-from homegrid.hub.queries import Queries
+from homegrid.api.context import ApiContext, Endpoint
 from homegrid.readings import from_ms
 
-__all__ = ["add_summary_routes", "battery_health"]
+__all__ = ["SummaryRoutes", "battery_health"]
 
 KEPT = ("energy_wh", "ev_sources_wh", "self_powered_percent", "covered_hours")
 
@@ -36,21 +33,29 @@ def battery_health(values: dict[str, float], times: dict[str, str]) -> dict[str,
             "read": times.get("battery_capacity")}
 
 
-def add_summary_routes(app: FastAPI, queries: Queries, live: Callable[[], Any] | None = None) -> None:
-    """``GET /api/v1/summary`` on an app; ``live`` is the hub's ``live()`` (newest values and their times)."""
+class SummaryRoutes:
+    """``GET /api/v1/summary`` over an app's :class:`ApiContext` (:attr:`routes`); the battery's health from the
+    hub's ``live()`` (newest values and their times), None without a hub."""
 
-    def part(first: date, last: date) -> dict[str, Any]:
-        report = queries.report(first, last)
+    def __init__(self, api: ApiContext) -> None:
+        self.api = api
+        self.routes: tuple[Endpoint, ...] = (
+            Endpoint("GET", "/api/v1/summary", self.summary,
+                     summary="Today's and lifetime energy, and the battery's health"),
+        )
+
+    def part(self, first: date, last: date) -> dict[str, Any]:
+        report = self.api.queries.report(first, last)
         return {"from": report["from"], "to": report["to"], **{k: report[k] for k in KEPT}}
 
-    @app.get("/api/v1/summary", summary="Today's and lifetime energy, and the battery's health")
-    def summary() -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        queries = self.api.queries
         today = datetime.now(queries.tz).date()
         days = queries.store.rollup_range("day")
         first = today if days is None else min(today, from_ms(days[0]).astimezone(queries.tz).date())
         battery = None
-        if live is not None:
-            _, values, times, *_ = live()
+        if self.api.live is not None:
+            _, values, times, *_ = self.api.live()
             battery = battery_health(values, times)
-        return {"timezone": queries.tz.key, "today": part(today, today),
-                "lifetime": {"since": first.isoformat(), **part(first, today)}, "battery": battery}
+        return {"timezone": queries.tz.key, "today": self.part(today, today),
+                "lifetime": {"since": first.isoformat(), **self.part(first, today)}, "battery": battery}

@@ -232,18 +232,16 @@ def backup_estimate(
         heavy = np.where(w > 0, np.maximum(heavy, recent_load_w), heavy)
     heavy = np.maximum(heavy, central)
     light = np.minimum(light, central)
-    common = {
-        "floor_wh": floor_wh,
-        "capacity_wh": capacity_wh,
-        "max_discharge_w": max_discharge_w,
-        "max_charge_w": max_charge_w,
-        "efficiency": efficiency,
-        "horizon_s": horizon_s,
-    }
+
+    def duration(load_w: ArrayLike, solar_w: ArrayLike) -> float:
+        return backup_duration(stored_wh, load_w, solar_w, step_s, floor_wh=floor_wh, capacity_wh=capacity_wh,
+                               max_discharge_w=max_discharge_w, max_charge_w=max_charge_w, efficiency=efficiency,
+                               horizon_s=horizon_s)
+
     return BackupEstimate(
-        low_s=backup_duration(stored_wh, heavy, 0.0, step_s, **common),
-        central_s=backup_duration(stored_wh, central, typical_solar_w, step_s, **common),
-        high_s=backup_duration(stored_wh, light, typical_solar_w, step_s, **common),
+        low_s=duration(heavy, 0.0),
+        central_s=duration(central, typical_solar_w),
+        high_s=duration(light, typical_solar_w),
         horizon_s=horizon_s,
     )
 

@@ -64,32 +64,31 @@ def split_flows(
     charge_left = np.asarray(battery_charge, dtype=np.float64).copy()
     export_left = np.asarray(grid_export, dtype=np.float64).copy()
 
-    def take(available: np.ndarray, need: np.ndarray) -> np.ndarray:
-        # writes back into the caller's "left" arrays
-        moved = np.minimum(available, need)
-        need -= moved
-        return moved
-
+    # each source in turn fills the sinks it may reach, in order of preference
+    order = (
+        ("solar", s, (("home", home_left), ("battery", charge_left), ("grid", export_left))),
+        ("battery", b, (("home", home_left), ("grid", export_left))),
+        ("grid", g, (("home", home_left), ("battery", charge_left))),
+    )
     out: dict[str, np.ndarray] = {}
-    out["solar_to_home"] = take(s, home_left)
-    s_left = s - out["solar_to_home"]
-    out["solar_to_battery"] = take(s_left, charge_left)
-    s_left = s_left - out["solar_to_battery"]
-    out["solar_to_grid"] = take(s_left, export_left)
-    s_left = s_left - out["solar_to_grid"]
+    left: dict[str, np.ndarray] = {}
+    for source, available, sinks in order:
+        for sink, need in sinks:
+            moved = np.minimum(available, need)
+            need -= moved  # in place: the sink's "left" array
+            available = available - moved
+            out[f"{source}_to_{sink}"] = moved
+        left[source] = available
+    s_left, b_left, g_left = left["solar"], left["battery"], left["grid"]
 
-    out["battery_to_home"] = take(b, home_left)
-    b_left = b - out["battery_to_home"]
-    out["battery_to_grid"] = take(b_left, export_left)
-    b_left = b_left - out["battery_to_grid"]
-
-    out["grid_to_home"] = take(g, home_left)
-    g_left = g - out["grid_to_home"]
-    out["grid_to_battery"] = take(g_left, charge_left)
-    g_left = g_left - out["grid_to_battery"]
-
-    _reroute_grid_passthrough(out, g_left, export_left)
-    _reroute_battery_passthrough(out, b_left, charge_left)
+    # grid import and export both left over: solar or battery energy that served home or battery goes out
+    # instead, and the grid takes its place
+    _pass_through("grid", out, g_left, export_left,
+                  (("battery_to_home", "home"), ("solar_to_battery", "battery"), ("solar_to_home", "home")))
+    # battery discharge and charge both left over: the battery takes over serving home or export, and the
+    # energy that served them charges the battery instead
+    _pass_through("battery", out, b_left, charge_left,
+                  (("grid_to_home", "home"), ("solar_to_grid", "grid"), ("solar_to_home", "home")))
 
     out["unplaced_solar"] = s_left
     out["unplaced_battery_discharge"] = b_left
@@ -107,31 +106,19 @@ def _shift(amount: np.ndarray, flows: dict[str, np.ndarray], minus: tuple[str, .
         flows[name] += amount
 
 
-def _reroute_grid_passthrough(
-    out: dict[str, np.ndarray], grid_left: np.ndarray, export_left: np.ndarray
+def _pass_through(
+    node: str, out: dict[str, np.ndarray], supplied_left: np.ndarray, taken_left: np.ndarray,
+    routes: tuple[tuple[str, str], ...],
 ) -> None:
-    """Grid import and grid export both left over: the interval held an import and an export at
-    different moments. Let solar or battery energy that served home or battery go out instead,
-    and the grid take its place, giving up the lowest-priority flow first."""
-    for via, sink in (("battery_to_home", "home"), ("solar_to_battery", "battery"), ("solar_to_home", "home")):
-        y = np.minimum(np.minimum(grid_left, export_left), out[via])
+    """``node`` (the grid or the battery) both supplied and took energy that is left over: it held both at
+    different moments. Each flow of ``routes`` in turn (lowest priority first) goes to ``node`` instead, and
+    ``node`` takes its place serving the flow's sink."""
+    for via, sink in routes:
+        y = np.minimum(np.minimum(supplied_left, taken_left), out[via])
         origin = via.split("_to_")[0]
-        _shift(y, out, (via,), (f"{origin}_to_grid", f"grid_to_{sink}"))
-        grid_left -= y
-        export_left -= y
-
-
-def _reroute_battery_passthrough(
-    out: dict[str, np.ndarray], discharge_left: np.ndarray, charge_left: np.ndarray
-) -> None:
-    """Battery discharge and charge both left over: let the battery take over serving home or
-    export, and the energy that served them charge the battery instead."""
-    for via, sink in (("grid_to_home", "home"), ("solar_to_grid", "grid"), ("solar_to_home", "home")):
-        y = np.minimum(np.minimum(discharge_left, charge_left), out[via])
-        origin = via.split("_to_")[0]
-        _shift(y, out, (via,), (f"{origin}_to_battery", f"battery_to_{sink}"))
-        discharge_left -= y
-        charge_left -= y
+        _shift(y, out, (via,), (f"{origin}_to_{node}", f"{node}_to_{sink}"))
+        supplied_left -= y
+        taken_left -= y
 
 
 def ev_sources(
@@ -182,4 +169,5 @@ def ev_unknown(ev: np.ndarray, sources: dict[str, np.ndarray]) -> np.ndarray:
         the metered sources, and the car's energy in intervals where the home was not measured.
     """
     ev = np.asarray(ev, dtype=np.float64)
-    return ev - sum((np.asarray(a, dtype=np.float64) for a in sources.values()), np.zeros_like(ev))
+    left: np.ndarray = ev - sum((np.asarray(a, dtype=np.float64) for a in sources.values()), np.zeros_like(ev))
+    return left

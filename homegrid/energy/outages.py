@@ -106,7 +106,7 @@ and flickers are one interruption to the people at home. The separation is
 ``next.start_ms - previous.end_ms`` (overlapping events always merge); with
 ``merge_gap_ms = 0`` only overlapping events merge. ``Outage.parts`` counts what
 was merged. The rule is idempotent: merged events are at least ``merge_gap_ms``
-apart. :func:`match_events` merges ground truth by the same rule.
+apart. The benchmark's scoring (``bench/scoring.py``) merges ground truth by the same rule.
 
 Intentional outages
 -------------------
@@ -125,7 +125,7 @@ re-exported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,7 @@ from homegrid.energy.outage_figures import (
 from homegrid.energy.outage_wording import quiet_sentence, saved_sentence
 from homegrid.glossary import GridStatus
 from homegrid.readings.evidence import GridEvidence
+from homegrid.timezones import MINUTE_MS
 
 __all__ = [
     "DARK_W",
@@ -155,7 +156,6 @@ __all__ = [
     "detect_grid_events",
     "detect_outages",
     "grid_fault_evidence",
-    "match_events",
     "merge_intervals",
     "merge_outages",
     "monthly_summary",
@@ -165,7 +165,7 @@ __all__ = [
 ]
 
 #: Interruptions closer than this are one event (a recloser's shots, flickers). [ms]
-DEFAULT_MERGE_GAP_MS = 60_000
+DEFAULT_MERGE_GAP_MS = MINUTE_MS
 #: Below this the site meter's voltage means the utility is not supplying the site: half of the
 #: lowest common nominal (120 V), IEEE 1547's lowest trip band (< 0.5 p.u.). [V]
 VOLTAGE_DOWN_V = 60.0
@@ -653,111 +653,3 @@ def merge_intervals(
     new[1:] = s[1:] - run_end[:-1] >= merge_gap_ms
     first = np.flatnonzero(new)
     return s[first], np.maximum.reduceat(e, first)
-
-
-# --------------------------------------------------------------------------- accuracy
-
-
-def _edges(detected: Iterable[Outage | Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Point estimates and outer bounds of detected events, ``inf`` for open ends. [ms]"""
-    rows = []
-    for d in detected:
-        if isinstance(d, Outage):
-            s, e, lo, hi = d.start_ms, d.end_ms, d.start_earliest_ms, d.end_latest_ms
-        else:
-            s, e = d["start_ms"], d.get("end_ms")
-            lo, hi = d.get("start_earliest_ms", s), d.get("end_latest_ms", e)
-        rows.append((float(s), _INF if e is None else float(e), -_INF if lo is None else float(lo),
-                     _INF if hi is None else float(hi)))
-    rows.sort()
-    a = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    return a[:, 0], a[:, 1], a[:, 2], a[:, 3]
-
-
-def match_events(
-    detected: Iterable[Outage | Mapping[str, Any]],
-    truth: tuple[np.ndarray, np.ndarray] | Sequence[tuple[int, int]],
-    *,
-    merge_gap_ms: int = DEFAULT_MERGE_GAP_MS,
-    min_duration_s: float = 0.0,
-    max_duration_s: float | None = None,
-    tolerance_ms: int = 1000,
-) -> dict[str, Any]:
-    """Precision and recall of detected events against ground truth.
-
-    Truth is first merged by the merge rule (``merge_gap_ms``), so both sides
-    mean the same thing by "an event". A true event is *found* when a detected
-    event overlaps it, each detected interval ``[start_ms, end_ms]`` widened by
-    ``tolerance_ms`` on both sides (closed: a zero-length blip at the true start
-    overlaps). Only true events with ``min_duration_s <= length < max_duration_s``
-    count for recall; a detected event counts for precision when it overlaps such
-    a true event, or when it overlaps no true event at all and could be of such
-    a length (its outer bounds considered), so every false alarm that might be
-    in the class counts against it.
-
-    Parameters
-    ----------
-    detected : iterable of Outage or dict
-        Disjoint detected events (``start_ms``, ``end_ms``; None = ongoing).
-    truth : (starts, ends) arrays or sequence of (start, end)
-        True outage intervals. [ms]
-    merge_gap_ms : int
-        The merge rule applied to truth. [ms]
-    min_duration_s, max_duration_s : float
-        The class of true events counted. [s]
-    tolerance_ms : int
-        Edge tolerance (clocks of the gateway's log and the hub may differ). [ms]
-
-    Returns
-    -------
-    dict
-        ``truth``, ``found``, ``missed``, ``detected``, ``correct``,
-        ``false_positive``, ``split`` (true events overlapped by more than one
-        detected event), ``joined`` (detected events overlapping more than one
-        true event, any class), ``precision``, ``recall`` (1.0 when there is
-        nothing to count).
-    """
-    if isinstance(truth, tuple) and len(truth) == 2 and isinstance(truth[0], np.ndarray):
-        ts, te = truth
-    else:
-        pairs = np.array(list(truth), dtype=np.int64).reshape(-1, 2)
-        ts, te = pairs[:, 0], pairs[:, 1]
-    ts, te = merge_intervals(ts, te, merge_gap_ms)
-    tsf, tef = ts.astype(np.float64), te.astype(np.float64)
-    ds, de, dlo, dhi = _edges(detected)
-    tol = float(tolerance_ms)
-    lo_w, hi_w = ds - tol, de + tol
-    # detected j overlaps truth i  <=>  lo_w[j] <= te[i] and hi_w[j] >= ts[i]; both sides sorted and disjoint
-    d_to = np.searchsorted(lo_w, tef, side="right")
-    d_from = np.searchsorted(np.maximum.accumulate(hi_w) if len(hi_w) else hi_w, tsf, side="left")
-    per_truth = np.maximum(d_to - d_from, 0)
-    t_to = np.searchsorted(tsf, hi_w, side="right")
-    t_from = np.searchsorted(tef, lo_w, side="left")
-    per_detected = np.maximum(t_to - t_from, 0)
-
-    dur = (te - ts) / 1000.0
-    top = _INF if max_duration_s is None else float(max_duration_s)
-    in_class = (dur >= min_duration_s) & (dur < top)
-    # detected events overlapping a true event of the class
-    hits_class = np.zeros(len(ds), dtype=bool)
-    for i in np.flatnonzero(in_class & (per_truth > 0)).tolist():
-        hits_class[d_from[i]:d_to[i]] = True
-    fp = per_detected == 0
-    shortest = np.maximum(de - ds, 0.0) / 1000.0
-    longest = (dhi - dlo) / 1000.0
-    fp_in_class = fp & (longest >= min_duration_s) & (shortest < top)
-    n_truth = int(in_class.sum())
-    found = int((in_class & (per_truth > 0)).sum())
-    n_det = int(hits_class.sum() + fp_in_class.sum())
-    return {
-        "truth": n_truth,
-        "found": found,
-        "missed": n_truth - found,
-        "detected": n_det,
-        "correct": int(hits_class.sum()),
-        "false_positive": int(fp_in_class.sum()),
-        "split": int((in_class & (per_truth > 1)).sum()),
-        "joined": int((per_detected > 1).sum()),
-        "precision": 1.0 if n_det == 0 else float(hits_class.sum()) / n_det,
-        "recall": 1.0 if n_truth == 0 else found / n_truth,
-    }

@@ -71,7 +71,7 @@ from homegrid.energy.backup import (
 from homegrid.energy.integrate import coverage_per_bucket, energy_per_bucket
 from homegrid.readings import from_ms
 from homegrid.store import Store
-from homegrid.timezones import utc_offset_ms
+from homegrid.timezones import DAY_MS, HOUR_MS, utc_offset_ms
 
 __all__ = [
     "VENDOR_METHOD",
@@ -82,8 +82,6 @@ __all__ = [
     "recent_load_w",
 ]
 
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 #: Hours less covered by readings than this share are left out of the profile (an hour's energy over
 #: its whole length is its mean power: a gap in power-only readings would understate it).
 MIN_COVERAGE = 0.95
@@ -117,7 +115,8 @@ class DayProfile:
 
 def _local_hour(t_ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     t = np.asarray(t_ms, dtype=np.int64)
-    return ((t + utc_offset_ms(t, tz.key)) // HOUR_MS) % 24
+    hour: np.ndarray = ((t + utc_offset_ms(t, tz.key)) // HOUR_MS) % 24
+    return hour
 
 
 def _fill_circular(values: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -127,7 +126,8 @@ def _fill_circular(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     x = np.flatnonzero(known)
     xp = np.concatenate((x - 24, x, x + 24))
     fp = np.tile(values[x], 3)
-    return np.interp(np.arange(24), xp, fp)
+    filled: np.ndarray = np.interp(np.arange(24), xp, fp)
+    return filled
 
 
 def day_profile(
@@ -324,6 +324,8 @@ def backup_report(
     """
     soc = _number(live_values, "battery_soc")
     live_capacity = _number(live_values, "battery_capacity")
+    capacity: float | None
+    capacity_source: str | None
     if live_capacity is not None and live_capacity > 0:
         capacity, capacity_source = live_capacity, "live"
     else:

@@ -35,12 +35,13 @@ def build_vehicle(
         TeslaVehicle,
         TeslemetryClient,
         TessieClient,
+        VehicleClient,
     )
 
     tesla = config.tesla
     assert tesla is not None
     access = credentials.require("tesla", "access_token")
-    client: object
+    client: VehicleClient
     if tesla.api == "fleet":
         refresh = credentials.get("tesla", "refresh_token")
 
@@ -58,9 +59,8 @@ def build_vehicle(
         )
     else:
         service = TeslemetryClient if tesla.api == "teslemetry" else TessieClient
-        client = service(tesla.vin, access, timeout_s=tesla.timeout_s,
-                         **({"server": tesla.server} if tesla.server else {}))
+        client = service(tesla.vin, access, timeout_s=tesla.timeout_s, server=tesla.server or None)
     home = Home(config.site.latitude, config.site.longitude, tesla.home_radius_m)
     policy = PollPolicy(online_interval_s=tesla.poll_interval_s)
-    vehicle = TeslaVehicle(client, home=home, policy=policy, clock=clock)  # type: ignore[arg-type]
+    vehicle = TeslaVehicle(client, home=home, policy=policy, clock=clock)
     return vehicle, CAR_POLL_PACE_S

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homegrid.config import Config, PowerwallConfig
 from homegrid.credentials import Credentials
@@ -23,7 +23,13 @@ from homegrid.glossary import display_value
 from homegrid.hub.poller import EXPECTED_FAILURES, describe
 from homegrid.readings import Reading
 
-__all__ = ["DeviceTrial", "build_battery_control", "build_devices", "build_powerwall", "build_storm", "try_devices"]
+if TYPE_CHECKING:
+    from homegrid.devices.mqtt import MqttBroker
+
+__all__ = [
+    "DeviceTrial", "build_battery_control", "build_devices", "build_powerwall", "build_storm", "mqtt_broker",
+    "try_devices",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +78,25 @@ def build_devices(
         from homegrid.devices.mqtt import MeterTopic, MqttMeter
 
         m = config.mqtt
-        password = credentials.get("mqtt", "password") if m.username else None
         meter = MqttMeter(
-            host=m.host, port=m.port, username=m.username or None,
-            password=password.reveal() if password else None, client_id=f"{m.client_id}-meters",
-            topics=[MeterTopic(t.topic, t.name, t.path or None, t.scale, t.time_path or None) for t in m.meters],
-            stale_after_s=m.stale_after_s, clock=clock,
+            [MeterTopic(t.topic, t.name, t.path or None, t.scale, t.time_path or None) for t in m.meters],
+            mqtt_broker(config, credentials), client_id=f"{m.client_id}-meters", stale_after_s=m.stale_after_s,
+            clock=clock,
         )
         devices.append((meter, config.server.poll_interval_s))
     return devices
+
+
+def mqtt_broker(config: Config, credentials: Credentials) -> MqttBroker:
+    """The broker of ``[mqtt]`` with the owner's credentials: the one place its settings are read, for the
+    meters and the publisher alike."""
+    from homegrid.devices.mqtt import MqttBroker
+
+    m = config.mqtt
+    if m is None:
+        raise ValueError("no [mqtt] section in the config")
+    password = credentials.get("mqtt", "password") if m.username else None  # MQTT 3.1.1: no password alone
+    return MqttBroker(m.host, m.port, m.username or None, password.reveal() if password else None)
 
 
 def build_battery_control(device: Device) -> BatteryControl | None:

@@ -17,9 +17,9 @@ import numpy as np
 
 from homegrid.glossary import EV_SOURCES, FLOWS
 from homegrid.hub.queries import Queries
-from homegrid.hub.recorder import DAY_MS
 from homegrid.readings import from_ms
 from homegrid.readings.rollup import ENERGY_KEYS
+from homegrid.timezones import DAY_MS, MINUTE_MS
 
 __all__ = ["CHUNK_MS", "ROLLUP_CSV_COLUMNS", "Coverage", "coverage", "describe_pruned", "rollup_csv_chunks"]
 
@@ -52,7 +52,7 @@ class Coverage:
         """The part of the span held by the rollups only (before the first raw reading), if any. [ms]"""
         if self.rollups is None:
             return None
-        end = self.raw[0] if self.raw is not None else self.rollups[1] + 60_000
+        end = self.raw[0] if self.raw is not None else self.rollups[1] + MINUTE_MS
         return (self.rollups[0], end) if self.rollups[0] < end else None
 
 

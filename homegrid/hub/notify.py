@@ -52,7 +52,7 @@ class Notifier:
         """Send one event on every channel; returns at once."""
         body = {"event": kind, "outage": outage}
         if self.mqtt is not None:
-            self._guard("mqtt", lambda: self.mqtt.publish_event(kind, body))  # type: ignore[union-attr]
+            self._guard("mqtt", lambda: self.mqtt.publish_event(kind, body))
         hooks = [("command", self._run_command)] if self.command else []
         hooks += [("webhook", self._post)] if self.url else []
         for name, fn in hooks:
@@ -95,7 +95,8 @@ class Notifier:
             headers={"Content-Type": "application/json", "User-Agent": "homegrid"},
         )
         with urllib.request.urlopen(request, timeout=HOOK_TIMEOUT_S) as reply:
-            return 200 <= reply.status < 300
+            status: int = reply.status
+            return 200 <= status < 300
 
     def status(self) -> dict[str, Any]:
         return {"sent": self.sent, "failures": self.failures, "last_failure": self.last_failure}

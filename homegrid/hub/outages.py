@@ -43,15 +43,14 @@ from homegrid.energy.outages import (
 from homegrid.hub.notify import Notifier
 from homegrid.readings import ReadingFrame
 from homegrid.store import GridEvidence, Store
-from homegrid.timezones import local_isoformat
+from homegrid.timezones import DAY_MS, HOUR_MS, local_time_text
 
 __all__ = ["CHECKED_KEY", "DETECTION_COLUMNS", "HeldReadings", "OutageTracker", "mark_unchecked"]
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 DETECTION_COLUMNS = ("grid_status", "grid_voltage")  # what detection reads besides the evidence
-LIVE_LOOKBACK_MS = 3_600_000  # a live update re-reads the last hour (and any event still open)
+LIVE_LOOKBACK_MS = HOUR_MS  # a live update re-reads the last hour (and any event still open)
 EVIDENCE_LOOKBACK_MS = DAY_MS  # and back to new evidence, at most this far (a gateway's log spans about a day)
 OPEN_KEY = "outages_open"  # events announced as started and not yet ended, kept across restarts
 ENDED_KEY = "outages_ended"  # recent events announced as ended
@@ -111,7 +110,7 @@ class OutageTracker:
         if self._old_rule and writer:
             self._upgrade_rule()
 
-    def _old_blips(self, events: list[dict]) -> list[tuple[dict, list[dict]]]:
+    def _old_blips(self, events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         """Stored events only fault-log entries made (the old rule's blips), each with the disturbances it was."""
         out = []
         for e in events:
@@ -155,7 +154,9 @@ class OutageTracker:
 
     # ---------------------------------------------------------------- detection
 
-    def _detect(self, start_ms: int, end_ms: int, now_ms: int | None) -> tuple[list[dict], list[dict], int]:
+    def _detect(
+        self, start_ms: int, end_ms: int, now_ms: int | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
         """Events starting in ``[start_ms, end_ms)`` and disturbances timed in it, reading further on while an
         event is still going, and further back while one was already going at the first reading read (a window
         that starts in a gap would otherwise see the part of an outage after the gap as an event of its own,
@@ -234,7 +235,7 @@ class OutageTracker:
         event.update(figures)
         return _json_ready(event)
 
-    def update(self, now_ms: int, since_ms: int | None = None) -> list[dict]:
+    def update(self, now_ms: int, since_ms: int | None = None) -> list[dict[str, Any]]:
         """Re-detect recent events after new readings; notify starts and ends. Returns the events seen.
 
         Parameters
@@ -334,8 +335,8 @@ class OutageTracker:
         self.set_checked(span[1])
         log.log(logging.INFO if found or mark is None else logging.DEBUG,
                 "outage detection resumed from %s over readings up to %s: %d events",
-                "the first reading" if mark is None else local_isoformat(np.array([start]), self.tz.key)[0],
-                local_isoformat(np.array([span[1]]), self.tz.key)[0], found)
+                "the first reading" if mark is None else local_time_text(start, self.tz.key),
+                local_time_text(span[1], self.tz.key), found)
         return found
 
     def ongoing(self) -> int | None:
@@ -347,7 +348,7 @@ class OutageTracker:
         events = self.store.read_outages(span[1], span[1] + 1)
         return span[1] if any(e.get("end_ms") is None for e in events) else None
 
-    def _announce(self, events: list[dict]) -> None:
+    def _announce(self, events: list[dict[str, Any]]) -> None:
         """Send ``outage_started`` once for an event still going, ``outage_ended`` once when it is over
         (a blip found after the fact gets only the latter). Both sets survive restarts."""
         opened: set[int] = set()
@@ -374,14 +375,14 @@ class OutageTracker:
     def display(self, event: dict[str, Any]) -> dict[str, Any]:
         """An event as users read it: local ISO 8601 times with offset."""
         out = dict(event)
-        out["start"] = local_isoformat(np.array([event["start_ms"]]), self.tz.key)[0]
+        out["start"] = local_time_text(event["start_ms"], self.tz.key)
         end = event.get("end_ms")
-        out["end"] = None if end is None else local_isoformat(np.array([end]), self.tz.key)[0]
+        out["end"] = None if end is None else local_time_text(end, self.tz.key)
         return out
 
     def display_disturbance(self, d: dict[str, Any]) -> dict[str, Any]:
         """A disturbance as users read it: its local ISO 8601 time with offset."""
-        return {**d, "time": local_isoformat(np.array([d["time_ms"]]), self.tz.key)[0]}
+        return {**d, "time": local_time_text(d["time_ms"], self.tz.key)}
 
     def covered(self, start_ms: int, end_ms: int) -> tuple[int, int] | None:
         """The part of ``[start_ms, end_ms)`` the hub has readings for (raw, or the minute rollups that
@@ -407,7 +408,7 @@ class OutageTracker:
         shown = [self.display(e) for e in events]
         disturbances = [self.display_disturbance(d) for d in lone]
         span = self.covered(start_ms, end_ms)
-        dates = None if span is None else [local_isoformat(np.array([t]), self.tz.key)[0][:10] for t in span]
+        dates = None if span is None else [local_time_text(t, self.tz.key)[:10] for t in span]
         real = [e for e in events if not e.get("intentional")]
         if real:
             saved = [e for e in real if e.get("saved")]

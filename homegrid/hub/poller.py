@@ -213,8 +213,9 @@ class DevicePoller:
     def backoff_s(self, failures: int) -> float:
         """The wait after ``failures`` failed polls in a row [s]: doubling from the interval up to the cap
         (``MAX_BACKOFF_S``, or the device's own ``max_backoff_s``), never shorter than the interval."""
-        cap = getattr(self.device, "max_backoff_s", None) or MAX_BACKOFF_S
-        return max(self.interval_s, min(cap, self.interval_s * 2 ** min(failures, 16)))
+        cap: float = getattr(self.device, "max_backoff_s", None) or MAX_BACKOFF_S
+        factor: int = 2 ** min(failures, 16)
+        return max(self.interval_s, min(cap, self.interval_s * factor))
 
     def _failed(self, exc: Exception) -> None:
         h = self.health

@@ -12,10 +12,18 @@ from homegrid.energy.bins import group_rows
 from homegrid.energy.flows import ev_unknown
 from homegrid.energy.report import energy_report
 from homegrid.glossary import ENERGY_CATEGORIES, EV_SOURCES
-from homegrid.hub.recorder import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds
-from homegrid.readings import ReadingFrame, from_ms, parse_iso_time, to_ms
+from homegrid.readings import ReadingFrame, to_ms
 from homegrid.store import BucketTable, Store
-from homegrid.timezones import local_isoformat, utc_offset_ms
+from homegrid.timezones import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    local_date,
+    local_day_bounds,
+    local_floor_ms,
+    local_isoformat,
+    parse_iso_time,
+)
 
 __all__ = ["Queries", "clamp_day", "day_span", "parse_instant"]
 
@@ -99,10 +107,8 @@ class Queries:
     def _bin_floor(self, step: str, t_ms: int) -> int:
         """The start of the local bin (minute, hour, day; a month's days are read whole) holding ``t_ms``."""
         if step in ("day", "month"):
-            return local_day_bounds(from_ms(t_ms).astimezone(self.tz).date(), self.tz)[0]
-        size = _STEP_MS[step]
-        off = int(utc_offset_ms(np.array([t_ms]), self.tz.key)[0]) % size  # +05:30 hours start at :30 UTC
-        return (t_ms - off) // size * size + off
+            return local_day_bounds(local_date(t_ms, self.tz), self.tz)[0]
+        return local_floor_ms(t_ms, _STEP_MS[step], self.tz.key)  # +05:30 hours start at :30 UTC
 
     def series(
         self, step: str, start_ms: int, end_ms: int, now_ms: int | None = None

@@ -15,34 +15,24 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from homegrid.energy.accounting import account, active_spans
-from homegrid.energy.counters import MAX_SPREAD_S
+from homegrid.energy.counters import MAX_SPREAD_S, CounterEvent
 from homegrid.glossary import COUNTERS
 from homegrid.hub.outages import mark_unchecked
 from homegrid.hub.throttle import ThrottledWarning
-from homegrid.readings import ReadingFrame, from_ms, to_ms
+from homegrid.readings import ReadingFrame, from_ms
 from homegrid.store import Quarantined, Store
+from homegrid.timezones import DAY_MS, HOUR_MS, MINUTE_MS, local_date, local_day_bounds, local_floor_ms
 
-__all__ = ["Recorder", "local_day_bounds"]
+__all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
 
-MINUTE_MS = 60_000
-HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
 _BATCH_MINUTES = 1 << 17  # minutes accounted at once (91 days): bounds the memory of one accounting pass
-
-
-def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
-    """UTC epoch ms of a local day's first and next day's first instant (23, 24 or 25 h apart)."""
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return to_ms(start), to_ms(end)
 
 
 class Recorder:
@@ -239,7 +229,7 @@ class Recorder:
             table = type(table)(table.start_ms[real], {n: c[real] for n, c in table.columns.items()})
         self.store.write_rollup("minute", table)
 
-    def _note_counter_events(self, events: list) -> None:
+    def _note_counter_events(self, events: Iterable[tuple[str, CounterEvent]]) -> None:
         """Log each reset and quarantine each impossible jump once, however often its minutes are rebuilt."""
         jumps = []
         for name, e in events:
@@ -262,22 +252,17 @@ class Recorder:
 
     def _rebuild_hours(self, start_ms: int, end_ms: int) -> None:
         # hours follow the site's clock: in zones such as Asia/Kolkata (+05:30) they start at :30 UTC
-        off = self._hour_offset_ms(start_ms)
-        h0 = ((start_ms - off) // HOUR_MS) * HOUR_MS + off
-        h1 = -(-(end_ms - off) // HOUR_MS) * HOUR_MS + off
+        h0 = local_floor_ms(start_ms, HOUR_MS, self.tz.key)
+        h1 = h0 + -(-(end_ms - h0) // HOUR_MS) * HOUR_MS
         self.store.write_rollup("hour", self.store.aggregate_minutes(h0, h1, HOUR_MS))
-
-    def _hour_offset_ms(self, t_ms: int) -> int:
-        offset = from_ms(t_ms).astimezone(self.tz).utcoffset()
-        return int(offset.total_seconds() * 1000) % HOUR_MS if offset else 0
 
     def _rebuild_days(self, start_ms: int, end_ms: int) -> None:
         """Sum again the local days of ``[start_ms, end_ms)`` that hold hours (hours are summed first)."""
-        first = from_ms(start_ms).astimezone(self.tz).date()
-        last = from_ms(max(end_ms - 1, start_ms)).astimezone(self.tz).date()
+        first = local_date(start_ms, self.tz)
+        last = local_date(max(end_ms - 1, start_ms), self.tz)
         hours = self.store.read_rollup("hour", local_day_bounds(first, self.tz)[0] - HOUR_MS,
                                        local_day_bounds(last, self.tz)[1]).start_ms
-        days = {from_ms(t).astimezone(self.tz).date() for t in np.concatenate((hours, hours + HOUR_MS - 1)).tolist()}
+        days = {local_date(t, self.tz) for t in np.concatenate((hours, hours + HOUR_MS - 1)).tolist()}
         for day in sorted(d for d in days if first <= d <= last):
             d0, d1 = local_day_bounds(day, self.tz)
             table = self.store.aggregate_minutes(d0, d1)
@@ -295,7 +280,7 @@ class Recorder:
         span = self.store.time_range()
         if span is None or span[1] < after_ms:
             return None
-        day_start = local_day_bounds(from_ms(after_ms).astimezone(self.tz).date(), self.tz)[0]
+        day_start = local_day_bounds(local_date(after_ms, self.tz), self.tz)[0]
         with self.store.transaction():
             frame = self.store.read_readings(after_ms, span[1] + 1)
             self.store.quarantine([Quarantined(r.time_ms, "store", "reading", json.dumps(r.values, sort_keys=True),
@@ -358,4 +343,4 @@ def _tail(frame: ReadingFrame, from_ms: int) -> ReadingFrame:
         idx = np.flatnonzero(before & ~np.isnan(col))
         if len(idx):
             keep[idx[-1]] = True
-    return ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
+    return frame.take(keep)

@@ -11,13 +11,14 @@ import asyncio
 import dataclasses
 import logging
 import math
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from homegrid.hub.queries import Queries
 from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
+
+if TYPE_CHECKING:
+    from homegrid.devices.virtual import VirtualHome
 
 __all__ = ["OUTAGE_GAP_MS", "DeviceHealth", "Hub", "Publisher", "SimulatedHistory", "open_store"]
 
@@ -191,12 +195,12 @@ class Hub:
             return now - timedelta(days=self.config.server.backfill_days)
         return min(now, from_ms(span[1]))
 
-    def _resume(self, home: Device) -> None:
+    def _resume(self, home: VirtualHome) -> None:
         """A restarted hub finds the virtual home where it left it; like a real device, the home
         kept running while the hub was down, so its first poll carries the gap in its counters."""
         last = self.store.latest()
         if len(last):
-            home.restore({n: float(c[0]) for n, c in last.columns.items()})  # type: ignore[attr-defined]
+            home.restore({n: float(c[0]) for n, c in last.columns.items()})
 
     def backfill(self) -> int:
         """On a first start with the virtual home, write recent history so days show at once."""
@@ -274,19 +278,19 @@ class Hub:
         """``ON`` / ``OFF`` / ``AUTO`` from MQTT (a Home Assistant switch)."""
         self.storm.switch(payload.decode(errors="replace").strip().lower(), by="MQTT")
 
-    async def _availability_loop(self) -> None:
+    async def _availability_loop(self, publisher: Publisher) -> None:
         """Tell MQTT each device's availability (live or not) as it changes; checked every second."""
         while not self._stopping.is_set():
-            self.publisher.device_states(self.live()[3])  # type: ignore[union-attr]
+            publisher.device_states(self.live()[3])
             await wait_or_stop(self._stopping, 1.0)
 
-    async def _storm_state_loop(self) -> None:
-        """Tell MQTT whether storm mode is on, when it changes (and every few minutes)."""
+    async def _storm_state_loop(self, publisher: Publisher, topic: str) -> None:
+        """Tell MQTT (``topic`` of ``publisher``) whether storm mode is on, when it changes (and every few minutes)."""
         last, quiet = None, 0.0
         while not self._stopping.is_set():
             state = "ON" if self.storm.status.get("storm") else "OFF"
             if state != last or quiet >= 300.0:
-                if self.publisher.publish_text(self._storm_topic, state):  # type: ignore[union-attr]
+                if publisher.publish_text(topic, state):
                     last, quiet = state, 0.0
             await wait_or_stop(self._stopping, 5.0)
             quiet += 5.0
@@ -450,11 +454,11 @@ class Hub:
                  for i, p in enumerate(self.pollers)]
         tasks += [start("flush", self._flush_loop), start("prune", self._prune_loop)]
         if self.publisher is not None:
-            tasks.append(start("availability", self._availability_loop))
+            tasks.append(start("availability", partial(self._availability_loop, self.publisher)))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
-            if self._storm_topic is not None:
-                tasks.append(start("storm state", self._storm_state_loop))
+            if self.publisher is not None and self._storm_topic is not None:
+                tasks.append(start("storm state", partial(self._storm_state_loop, self.publisher, self._storm_topic)))
         try:
             await self._stopping.wait()
         finally:
@@ -471,7 +475,7 @@ class Hub:
                       self._last_store_error or "the store refused them")
 
     async def run(self, app: Any, host: str | None = None, port: int | None = None,
-                  sockets: list | None = None) -> None:
+                  sockets: list[socket.socket] | None = None) -> None:
         """Backfill if new, then poll, record and serve ``app`` (an ASGI app, see :mod:`homegrid.api.serve`)
         until stopped (on ``sockets`` when given: bound before)."""
         import uvicorn

@@ -7,12 +7,11 @@ from homegrid.readings.model import (
     Reading,
     ReadingFrame,
     from_ms,
-    parse_iso_time,
     to_ms,
     validate_value,
 )
 
 __all__ = [
     "EVIDENCE_KINDS", "GridEvidence", "InvalidReading", "Limits", "Reading", "ReadingFrame", "from_ms",
-    "parse_iso_time", "to_ms", "validate_value",
+    "to_ms", "validate_value",
 ]

@@ -14,8 +14,10 @@ their integer codes (files written before the names). The file is UTF-8
 (a byte-order mark is allowed), lines end in ``\\n`` or ``\\r\\n``, fields never
 contain a newline, blank lines are skipped.
 
-Reading
--------
+Reading and writing
+-------------------
+This module reads; :mod:`homegrid.readings.csvwrite` writes (:func:`write_csv`, re-exported here), and
+:mod:`homegrid.readings.problems` holds what the door reports (:class:`Problem`, :class:`BadRow` ...).
 :func:`iter_csv` reads the file in byte blocks of about ``chunk_rows`` lines. A
 block is first parsed by ``pyarrow.csv`` (multi-threaded C++) and checked with
 vectorised glossary rules. Only a block that pyarrow refuses (a non-number, a
@@ -50,21 +52,17 @@ stored.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import itertools
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import BinaryIO, Literal, TextIO
-from zoneinfo import ZoneInfo
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from homegrid.glossary import (
@@ -72,14 +70,16 @@ from homegrid.glossary import (
     COUNTER_YEARS,
     MAX_FIELD_CHARS,
     MAX_LINE_BYTES,
-    QUANTITIES,
     GridStatus,
     Kind,
     StatusEnum,
     quantity,
 )
 from homegrid.readings.compare import compare_with_stored
+from homegrid.readings.csvwrite import STATUS, STATUSES, TIME, format_times, unknown_column, write_csv
 from homegrid.readings.model import JITTER_TOLERANCE, Limits, ReadingFrame, from_ms
+from homegrid.readings.problems import QUOTE_CHARS, BadRow, ImportCounts, Problem, ProblemList
+from homegrid.timezones import IsoTimeError, Refusal, parse_iso_ms
 
 __all__ = [
     "TIME",
@@ -95,27 +95,14 @@ __all__ = [
     "write_csv",
 ]
 
-TIME = "time"
-STATUS = "grid_status"
-#: the enumerated quantities, written as lower-case names and read as names or codes
-STATUSES: dict[str, type[StatusEnum]] = {q.name: q.states for q in QUANTITIES if q.states is not None}
-
 _SAMPLE_BYTES = 1 << 16  # first read, to estimate the bytes per line
 _MAX_BLOCK_BYTES = 1 << 28  # 256 MiB: never hold a larger raw block
 _SLOW_LINES = 2048  # blocks this small that pyarrow refuses go to the exact path
 _LINE_ESTIMATE_BYTES = 256  # bytes per line assumed at most when sizing blocks (a long first line is no guide)
-_QUOTE_CHARS = 80  # characters of an overlong field or line quoted in its problem
 _SPLIT_PARTS = 8  # a refused larger block is cut into this many parts
-_WRITE_ROWS = 500_000  # rows formatted at once by write_csv
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
-_TIME_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
-    r"([Zz]|[+-]\d{2}(?::\d{2}(?::\d{2})?|\d{2})?)?"
-)
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 # Reason codes of check_values; 0 means the value is fine.
 OK, NOT_FINITE, BELOW_MIN, ABOVE_MAX, NEGATIVE_COUNTER, NOT_A_NUMBER, BAD_STATUS, BEYOND_BOUND = range(8)
@@ -123,91 +110,6 @@ OK, NOT_FINITE, BELOW_MIN, ABOVE_MAX, NEGATIVE_COUNTER, NOT_A_NUMBER, BAD_STATUS
 BAD_TIME, TOO_EARLY, TOO_LATE = 1, 2, 3
 
 _STATUS_CHOICES = ", ".join(m.name.lower() for m in GridStatus)
-
-
-# ----------------------------------------------------------------------------- problems
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in an input file.
-
-    Attributes
-    ----------
-    file : str
-        The path as given by the caller.
-    line : int
-        1-based line number; the header is line 1.
-    field : str or None
-        The column (glossary name or ``time``), None for a whole-line problem.
-    value : str or None
-        The cell text as found, None when there is no single cell to show.
-    reason : str
-        What is wrong, phrased to follow the value.
-    """
-
-    file: str
-    line: int
-    field: str | None
-    value: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        if self.value is None:
-            return f"{self.file}:{self.line}: {self.reason}"
-        return f"{self.file}:{self.line}: field {self.field!r}: {_quote(self.value)} {self.reason}"
-
-
-def _quote(text: str) -> str:
-    """``text`` as a Python literal, cut to its first 80 characters when longer."""
-    if len(text) <= _QUOTE_CHARS:
-        return repr(text)
-    return f"{text[:_QUOTE_CHARS]!r}... ({len(text):,} characters)"
-
-
-class BadRow(ValueError):
-    """An input file cannot be imported as it is; carries the first :class:`Problem`."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
-
-    file = property(lambda self: self.problem.file)
-    line = property(lambda self: self.problem.line)
-    field = property(lambda self: self.problem.field)
-    value = property(lambda self: self.problem.value)
-    reason = property(lambda self: self.problem.reason)
-
-
-@dataclass
-class ImportCounts:
-    """What the door dropped without a problem, counted while a file is read.
-
-    Attributes
-    ----------
-    duplicates : int
-        Rows dropped because another row of the file, or a stored reading, has the same
-        time and agrees with them. [rows]
-    """
-
-    duplicates: int = 0
-
-
-class ProblemList(list[Problem]):
-    """The first problems of a file (at most ``limit``) and how many there are in all.
-
-    Attributes
-    ----------
-    total : int
-        Number of problems found, including those not kept in the list.
-    rows_ok : int
-        Number of data rows without any problem.
-    """
-
-    def __init__(self, problems: Iterable[Problem] = (), *, total: int = 0, rows_ok: int = 0) -> None:
-        super().__init__(problems)
-        self.total = total
-        self.rows_ok = rows_ok
 
 
 # ----------------------------------------------------------------------------- value rules
@@ -326,27 +228,22 @@ def _parse_status(text: str, states: type[StatusEnum] = GridStatus) -> tuple[flo
         return np.nan, BAD_STATUS
 
 
+#: the sentence of each refusal of :func:`homegrid.timezones.parse_iso`, following the cell's text
+_REFUSED = {
+    Refusal.EMPTY: "is empty; every row needs a time",
+    Refusal.NOT_ISO: "is not an ISO 8601 time with offset such as 2025-06-01T12:00:00+02:00",
+    Refusal.DATE_ONLY: "is a date without a time and UTC offset; write e.g. 2025-06-01T00:00:00+02:00",
+    Refusal.NAIVE: "has no UTC offset (a naive time); add Z or an offset such as +02:00",
+    Refusal.INVALID: "is not a valid date, time or UTC offset",
+}
+
+
 def _parse_time(text: str) -> int | str:
     """Epoch milliseconds of an ISO 8601 time with offset, or the reason it is refused."""
-    s = text.strip(" \t")
-    if not s:
-        return "is empty; every row needs a time"
-    m = _TIME_RE.fullmatch(s)
-    if m is None:
-        if _DATE_RE.fullmatch(s):
-            return "is a date without a time and UTC offset; write e.g. 2025-06-01T00:00:00+02:00"
-        return "is not an ISO 8601 time with offset such as 2025-06-01T12:00:00+02:00"
-    year, month, day, hh, mm, ss, frac, zone = m.groups()
-    if zone is None:
-        return "has no UTC offset (a naive time); add Z or an offset such as +02:00"
     try:
-        local = datetime(int(year), int(month), int(day), int(hh), int(mm or 0), int(ss or 0))
-        offset_s = _offset_seconds(zone)
-    except ValueError:
-        return "is not a valid date, time or UTC offset"
-    seconds = (local.toordinal() - _EPOCH_ORDINAL) * 86400 + local.hour * 3600 + local.minute * 60 + local.second
-    ns = (seconds - offset_s) * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
-    return (ns + 500_000) // 1_000_000
+        return parse_iso_ms(text.strip(" \t"))
+    except IsoTimeError as exc:
+        return _REFUSED[exc.why]
 
 
 def _time_code(t_ms: np.ndarray, limits: Limits) -> np.ndarray:
@@ -364,18 +261,6 @@ def _time_reason(code: int, limits: Limits) -> str:
         return f"is before {first}, the first plausible time of a home's reading"
     last = from_ms(limits.latest_ms).isoformat(timespec="milliseconds")
     return f"is more than a day ahead of the clock (the latest time taken now is {last})"
-
-
-def _offset_seconds(zone: str) -> int:
-    """Seconds east of UTC of ``Z``, ``±hh``, ``±hhmm``, ``±hh:mm`` or ``±hh:mm:ss``."""
-    if zone in ("Z", "z"):
-        return 0
-    digits = zone[1:].replace(":", "")
-    hh, mm, ss = int(digits[0:2]), int(digits[2:4] or 0), int(digits[4:6] or 0)
-    if hh > 23 or mm > 59 or ss > 59:
-        raise ValueError(f"offset {zone} out of range")
-    sign = -1 if zone[0] == "-" else 1
-    return sign * (hh * 3600 + mm * 60 + ss)
 
 
 # ----------------------------------------------------------------------------- header
@@ -409,7 +294,7 @@ def _header_problem(file: str, field: str | None, reason: str) -> BadRow:
     return BadRow(Problem(file, 1, field, None, reason))
 
 
-def _read_header(f: BinaryIO, file: str, limits: Limits = _DEFAULT_LIMITS) -> _Layout:
+def _read_header(f: io.BufferedIOBase, file: str, limits: Limits = _DEFAULT_LIMITS) -> _Layout:
     """Read and check the header line; raise :class:`BadRow` naming what is wrong."""
     raw = f.readline(MAX_LINE_BYTES + 1)
     if len(raw) > MAX_LINE_BYTES:
@@ -425,7 +310,7 @@ def _read_header(f: BinaryIO, file: str, limits: Limits = _DEFAULT_LIMITS) -> _L
     names = tuple(c.strip() for c in _split_cells(text))
     for name in names:
         if name != TIME and name not in ALL_NAMES:
-            raise _header_problem(file, name[:_QUOTE_CHARS], _unknown_column(name[:_QUOTE_CHARS]))
+            raise _header_problem(file, name[:QUOTE_CHARS], unknown_column(name[:QUOTE_CHARS]))
     for name in set(names):
         if names.count(name) > 1:
             raise _header_problem(file, name, f"column {name!r} appears {names.count(name)} times")
@@ -433,13 +318,6 @@ def _read_header(f: BinaryIO, file: str, limits: Limits = _DEFAULT_LIMITS) -> _L
         raise _header_problem(file, None, f"no {TIME!r} column; the header is {', '.join(names)}")
     values = tuple(n for n in names if n != TIME)
     return _Layout(file, names, names.index(TIME), values, limits)
-
-
-def _unknown_column(name: str) -> str:
-    known = (TIME, *ALL_NAMES)
-    close = difflib.get_close_matches(name.lower(), known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown column {name!r}{hint}; known columns: {', '.join(known)}"
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -566,9 +444,7 @@ def _against_stored(
         problems.append(Problem(layout.file, int(lines[c.row]), TIME, _time_text(int(frame.time_ms[c.row])), reason))
     if cmp.keep.all():
         return frame, lines, problems, 0
-    keep = cmp.keep
-    kept = ReadingFrame(frame.time_ms[keep], {n: c[keep] for n, c in frame.columns.items()})
-    return kept, lines[keep], problems, cmp.duplicates
+    return frame.take(cmp.keep), lines[cmp.keep], problems, cmp.duplicates
 
 
 def _line_count(data: bytes | bytearray) -> int:
@@ -690,7 +566,7 @@ def _fast_problems(
             if ci != layout.time_index:
                 reason = _reason(field, int(code[r]), layout.limits)
             elif code[r] == BAD_TIME:
-                reason = _parse_time(text)
+                reason = str(_parse_time(text))
             else:
                 reason = _time_reason(int(code[r]), layout.limits)
             line = first_line + r
@@ -716,7 +592,7 @@ def _slow_block(data: bytes | bytearray, first_line: int, layout: _Layout) -> _B
     problems: list[tuple[int, int, Problem]] = []
     texts: list[list[str]] = []
     lines: list[int] = []
-    for i, raw in enumerate(data.split(b"\n")):
+    for i, raw in enumerate(bytes(data).split(b"\n")):  # a slow block is at most a few thousand lines
         line = first_line + i
         raw = raw[:-1] if raw.endswith(b"\r") else raw
         if not raw:
@@ -807,7 +683,9 @@ def _range_problems(
 _Long = tuple[int, int, str | None, str, int]  # (line, column index, field, first characters, length)
 
 
-def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> Iterator[tuple[bytearray, int, list]]:
+def _blocks(
+    f: io.BufferedIOBase, first_line: int, chunk_rows: int, layout: _Layout
+) -> Iterator[tuple[bytearray, int, list[_Long]]]:
     """Raw blocks of whole lines, about ``chunk_rows`` lines each, the number of their first line, and the
     problems of the lines that were too long or held too long a field (emptied in the block).
 
@@ -824,7 +702,7 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
         buf, eof = _fill(f, leftover, 0 if eof else max(target - len(leftover), 1 << 16))
         if buf.find(b"\n") < 0 and len(buf) > MAX_LINE_BYTES:  # the head of an overlong line
             length, leftover, eof = _skip_line(f, len(buf), eof)
-            yield bytearray(), first_line, [_long_line(first_line, bytes(buf[: _QUOTE_CHARS * 4]), length)]
+            yield bytearray(), first_line, [_long_line(first_line, bytes(buf[: QUOTE_CHARS * 4]), length)]
             first_line += 1
             continue
         # cut after the last newline within the target size (or after the first newline at least)
@@ -832,15 +710,17 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
         if cut == 0 or (eof and buf.find(b"\n", cut) < 0):
             cut = len(buf)  # the file's last line has no line ending: it stays with this block
         overlong = len(buf) - cut > MAX_LINE_BYTES  # the partial last line is too long already: never carry it
-        tail = bytes(buf[cut : cut + _QUOTE_CHARS * 4]) if overlong else b""
+        tail = bytes(buf[cut : cut + QUOTE_CHARS * 4]) if overlong else b""
         tail_length = len(buf) - cut
         leftover = b"" if overlong else bytes(buf[cut:])
         del buf[cut:]
         n_lines = buf.count(b"\n")
         box = [buf]
         del buf  # hand the block over without keeping a reference to it here
-        box = list(_drop_long_lines(box.pop(), first_line, layout))
-        yield box.pop(0), first_line, box.pop()  # no reference to the block stays here while it is used
+        cleaned, long_found = _drop_long_lines(box.pop(), first_line, layout)
+        box.append(cleaned)
+        del cleaned
+        yield box.pop(), first_line, long_found  # no reference to the block stays here while it is used
         first_line += n_lines
         if overlong:
             length, leftover, eof = _skip_line(f, tail_length, eof)
@@ -848,7 +728,7 @@ def _blocks(f: BinaryIO, first_line: int, chunk_rows: int, layout: _Layout) -> I
             first_line += 1
 
 
-def _fill(f: BinaryIO, head: bytes, n: int) -> tuple[bytearray, bool]:
+def _fill(f: io.BufferedIOBase, head: bytes, n: int) -> tuple[bytearray, bool]:
     """``head`` followed by up to ``n`` more bytes of ``f`` (more if no newline yet, up to a line's limit);
     and whether at EOF."""
     buf = bytearray(len(head) + n)
@@ -866,7 +746,7 @@ def _fill(f: BinaryIO, head: bytes, n: int) -> tuple[bytearray, bool]:
     return buf, eof
 
 
-def _skip_line(f: BinaryIO, length: int, eof: bool) -> tuple[int, bytes, bool]:
+def _skip_line(f: io.BufferedIOBase, length: int, eof: bool) -> tuple[int, bytes, bool]:
     """Read past the rest of a line whose first ``length`` bytes were read: its whole length, the bytes
     after its end, and whether at EOF."""
     while not eof:
@@ -881,7 +761,7 @@ def _skip_line(f: BinaryIO, length: int, eof: bool) -> tuple[int, bytes, bool]:
 
 
 def _long_line(line: int, head: bytes, length: int) -> _Long:
-    text = head.decode("utf-8", errors="replace")[:_QUOTE_CHARS]
+    text = head.decode("utf-8", errors="replace")[:QUOTE_CHARS]
     return (line, -1, None, text, length)
 
 
@@ -905,14 +785,14 @@ def _drop_long_lines(data: bytearray, first_line: int, layout: _Layout) -> tuple
         a, b = int(starts[r]), int(ends[r])
         line = first_line + r
         if b - a > MAX_LINE_BYTES:
-            found.append(_long_line(line, bytes(data[a : a + _QUOTE_CHARS * 4]), b - a))
+            found.append(_long_line(line, bytes(data[a : a + QUOTE_CHARS * 4]), b - a))
             cut.append((a, b))
             continue
         cells = _split_cells(bytes(data[a:b]).decode("utf-8", errors="replace").rstrip("\r"))
         for ci, cell in enumerate(cells):
             if len(cell) > MAX_FIELD_CHARS:
                 field = layout.names[ci] if ci < len(layout.names) and len(cells) == len(layout.names) else None
-                found.append((line, ci, field, cell[:_QUOTE_CHARS], len(cell)))
+                found.append((line, ci, field, cell[:QUOTE_CHARS], len(cell)))
                 cut.append((a, b))
                 break
     if not cut:
@@ -944,7 +824,7 @@ def _long_problems(found: list[_Long], layout: _Layout) -> list[tuple[int, int, 
         else:
             name = field if field is not None else f"#{ci + 1}"
             reason = (f"is a field of {length:,} characters; fields are at most {MAX_FIELD_CHARS:,} "
-                      f"(only the first {_QUOTE_CHARS} are shown)")
+                      f"(only the first {QUOTE_CHARS} are shown)")
             out.append((line, ci, Problem(layout.file, line, name, head, reason)))
     return out
 
@@ -1025,12 +905,8 @@ def _split_frame(
             yield frame, problems
         return
     for i in range(0, len(frame), chunk_rows):
-        part = frame if len(frame) <= chunk_rows else _slice(frame, i, i + chunk_rows)
+        part = frame if len(frame) <= chunk_rows else frame.take(slice(i, i + chunk_rows))
         yield part, problems if i == 0 else []
-
-
-def _slice(frame: ReadingFrame, a: int, b: int) -> ReadingFrame:
-    return ReadingFrame(frame.time_ms[a:b], {n: c[a:b] for n, c in frame.columns.items()})
 
 
 def read_csv(path: str | os.PathLike[str], *, limits: Limits | None = None) -> ReadingFrame:
@@ -1078,147 +954,3 @@ def validate_csv(
     except BadRow as exc:
         return ProblemList([exc.problem], total=1, rows_ok=0)
     return ProblemList(kept, total=total, rows_ok=rows_ok)
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def _resolve_columns(columns: Sequence[str] | None, first: ReadingFrame | None) -> list[str]:
-    if columns is None:
-        return [n for n in ALL_NAMES if first is not None and n in first.columns]
-    for name in columns:
-        if name not in ALL_NAMES:
-            raise ValueError(_unknown_column(name))
-    return [n for n in ALL_NAMES if n in columns]
-
-
-def _offset_text(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    hh, rest = divmod(abs(seconds), 3600)
-    mm, ss = divmod(rest, 60)
-    return f"{sign}{hh:02d}:{mm:02d}" + (f":{ss:02d}" if ss else "")
-
-
-def _utc_offsets_ms(time_ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
-    """Offset of ``tz`` from UTC at each instant [ms]."""
-    import pandas as pd  # only needed for time-zone output
-
-    idx = pd.DatetimeIndex(time_ms.astype("datetime64[ms]")).tz_localize("UTC").tz_convert(tz)
-    wall = idx.tz_localize(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
-    return wall - time_ms
-
-
-def format_times(time_ms: np.ndarray, tz: ZoneInfo | None = None) -> pa.Array:
-    """ISO 8601 texts with offset of epoch milliseconds; milliseconds only where not whole seconds.
-
-    Parameters
-    ----------
-    time_ms : ndarray of int64
-        Epoch milliseconds, UTC. [ms]
-    tz : ZoneInfo or None
-        Write wall-clock times of this zone with its offset; None for UTC ``+00:00``.
-
-    Returns
-    -------
-    pyarrow.StringArray
-    """
-    t = np.asarray(time_ms, dtype=np.int64)
-    offsets = np.zeros(len(t), dtype=np.int64) if tz is None else _utc_offsets_ms(t, tz)
-    local = pa.array(t + offsets, pa.timestamp("ms"))
-    text = pc.cast(pc.cast(local, pa.timestamp("s"), safe=False), pa.string())
-    fractional = (t + offsets) % 1000 != 0
-    if fractional.any():
-        text = pc.if_else(pa.array(fractional), pc.cast(local, pa.string()), text)
-    text = pc.replace_substring(text, " ", "T", max_replacements=1)
-    if tz is None:
-        return pc.binary_join_element_wise(text, pa.scalar("+00:00"), "")
-    uniq, inverse = np.unique(offsets, return_inverse=True)
-    if np.any(uniq % 1000):
-        raise ValueError(f"time zone {tz} has a sub-second UTC offset")
-    zone_text = pc.take(pa.array([_offset_text(int(o) // 1000) for o in uniq]), pa.array(inverse.ravel()))
-    return pc.binary_join_element_wise(text, zone_text, "")
-
-
-def _status_text(codes: np.ndarray, name: str = STATUS) -> pa.Array:
-    """Lower-case names of a status quantity's codes (``grid_status``, ``ev_charging_state``); empty where NaN."""
-    states = STATUSES[name]
-    measured = ~np.isnan(codes)
-    valid = measured & np.isin(codes, [m.value for m in states])
-    if not np.array_equal(measured, valid):
-        bad = codes[measured & ~valid][0]
-        raise ValueError(f"{name} {bad!r} is not a {states.__name__} code")
-    names = pa.array([states(i).name.lower() for i in range(len(states))])
-    idx = pa.array(np.where(measured, codes, 0).astype(np.int32), mask=~measured)
-    return pc.take(names, idx)
-
-
-def _frame_table(frame: ReadingFrame, columns: list[str], tz: ZoneInfo | None) -> pa.Table:
-    arrays = {TIME: format_times(frame.time_ms, tz)}
-    for name in columns:
-        col = frame.column(name)
-        arrays[name] = _status_text(col, name) if name in STATUSES else pa.array(col, from_pandas=True)
-    return pa.table(arrays)
-
-
-def _check_dropped(frame: ReadingFrame, columns: list[str]) -> None:
-    for name, col in frame.columns.items():
-        if name not in columns and not np.all(np.isnan(col)):
-            raise ValueError(
-                f"a later frame has values for {name!r}, which the first frame lacked; pass columns= to write it"
-            )
-
-
-def write_csv(
-    frames: Iterable[ReadingFrame],
-    out: TextIO,
-    *,
-    tz: ZoneInfo | None = None,
-    columns: Sequence[str] | None = None,
-) -> int:
-    """Write frames as a canonical readings CSV.
-
-    Parameters
-    ----------
-    frames : iterable of ReadingFrame
-        Written in the order given, rows in frame order.
-    out : text stream
-        Receives ``time,<columns>`` then one line per row, ``\\n`` line endings.
-    tz : ZoneInfo or None
-        Times as wall-clock times of this zone with its offset; None for UTC ``+00:00``.
-    columns : sequence of str or None
-        Glossary columns to write (always in glossary order). None: the columns of the
-        first non-empty frame; a later frame with values in another column is an error.
-
-    Returns
-    -------
-    int
-        Rows written. [rows]
-    """
-    iterator = iter(frames)
-    pending: list[ReadingFrame] = []
-    explicit = columns is not None
-    if not explicit:
-        for frame in iterator:
-            pending.append(frame)
-            if len(frame):
-                break
-    first = next((f for f in pending if len(f)), None)
-    names = _resolve_columns(columns, first)
-    out.write(",".join([TIME, *names]) + "\n")
-    rows = 0
-    options = pcsv.WriteOptions(include_header=False, quoting_style="none")
-    for frame in _chain(pending, iterator):
-        if not explicit:
-            _check_dropped(frame, names)
-        for a in range(0, len(frame), _WRITE_ROWS):
-            part = _slice(frame, a, a + _WRITE_ROWS)
-            sink = io.BytesIO()
-            pcsv.write_csv(_frame_table(part, names, tz), sink, options)
-            out.write(sink.getvalue().decode("ascii"))
-            rows += len(part)
-    return rows
-
-
-def _chain(first: list[ReadingFrame], rest: Iterator[ReadingFrame]) -> Iterator[ReadingFrame]:
-    yield from first
-    yield from rest

@@ -26,7 +26,7 @@ from homegrid.glossary import (
 )
 
 __all__ = [
-    "InvalidReading", "Limits", "Reading", "ReadingFrame", "from_ms", "parse_iso_time", "to_ms", "validate_value",
+    "InvalidReading", "Limits", "Reading", "ReadingFrame", "from_ms", "to_ms", "validate_value",
 ]
 
 
@@ -44,22 +44,6 @@ def to_ms(t: datetime) -> int:
 def from_ms(ms: int) -> datetime:
     """The aware UTC datetime of epoch milliseconds."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def parse_iso_time(text: str) -> datetime:
-    """The aware datetime of an ISO 8601 time that carries its UTC offset (``Z`` or ``+02:00``).
-
-    The one rule for times that come from outside (an API query, a device, a feed, a file): a time
-    without an offset names no instant, so it is refused. Raises ``ValueError`` saying which it is:
-    ``'...' is not an ISO 8601 time`` or ``'...' has no UTC offset``.
-    """
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{text!r} is not an ISO 8601 time") from None
-    if t.tzinfo is None or t.utcoffset() is None:
-        raise ValueError(f"{text!r} has no UTC offset")
-    return t
 
 
 #: Device jitter: a few W below zero on a meter that cannot go negative is noise, not an error.
@@ -127,12 +111,13 @@ def validate_value(name: str, value: object, *, max_power_w: float = MAX_POWER_W
     q = quantity(name)
     if q.states is not None:
         try:
+            # any object on purpose: what is not a name or a number raises TypeError there, caught here
             return float(q.states.parse(value))  # type: ignore[arg-type]
         except (ValueError, TypeError) as exc:
             raise InvalidReading(f"{name}: {exc}") from None
     if q.kind is Kind.FLAG:
         if value in (0, 1):  # True and False included
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         raise InvalidReading(f"{name}: a flag is 0 or 1, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
         raise InvalidReading(f"{name}: expected a number, got {value!r}")
@@ -269,13 +254,16 @@ class ReadingFrame:
         t = self.time_ms[order]
         keep = np.ones(len(t), dtype=bool)
         keep[:-1] = t[1:] != t[:-1]
-        idx = order[keep]
-        return ReadingFrame(self.time_ms[idx], {n: c[idx] for n, c in self.columns.items()})
+        return self.take(order[keep])
+
+    def take(self, rows: np.ndarray | slice) -> ReadingFrame:
+        """The rows picked by a boolean mask, an array of row numbers or a slice, in that order."""
+        return ReadingFrame(self.time_ms[rows], {n: c[rows] for n, c in self.columns.items()})
 
     def between(self, start_ms: int, end_ms: int) -> ReadingFrame:
         """Rows with ``start_ms <= time < end_ms`` (the frame must be sorted)."""
         i0, i1 = np.searchsorted(self.time_ms, [start_ms, end_ms], side="left")
-        return ReadingFrame(self.time_ms[i0:i1], {n: c[i0:i1] for n, c in self.columns.items()})
+        return self.take(slice(int(i0), int(i1)))
 
     @staticmethod
     def concat(frames: Iterable[ReadingFrame]) -> ReadingFrame:

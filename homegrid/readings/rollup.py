@@ -4,6 +4,7 @@ glossary, and the table that holds them (made by ``homegrid.energy``, kept by ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,9 @@ class BucketTable:
 
     start_ms: np.ndarray
     columns: dict[str, np.ndarray] = field(default_factory=dict)
-    #: counter resets and quarantined jumps met while accounting: (counter name, CounterEvent)
-    counter_events: list = field(default_factory=list)
+    #: counter resets and quarantined jumps met while accounting: (counter name, CounterEvent); Any here because
+    #: CounterEvent is energy's (homegrid.energy.counters), a layer above readings
+    counter_events: list[tuple[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.start_ms)

@@ -47,10 +47,10 @@ from homegrid.readings.model import (
     Limits,
     ReadingFrame,
     from_ms,
-    parse_iso_time,
     to_ms,
     validate_value,
 )
+from homegrid.timezones import parse_iso_time
 
 __all__ = [
     "ENERGY_SOURCES",
@@ -93,6 +93,11 @@ _ENERGY_FIELDS = frozenset(f for fields in ENERGY_SOURCES.values() for f in fiel
 
 class TeslaHistoryError(ValueError):
     """A history file that cannot be read; names the file and the JSON path of the problem."""
+
+    #: what an import's quarantine keeps of a refused row (the import command sets them)
+    time_ms: int = 0
+    field: str = ""
+    value: str = ""
 
     def __init__(self, file: str, path: str, reason: str) -> None:
         super().__init__(f"{file}: {path}: {reason}" if path else f"{file}: {reason}")
@@ -174,7 +179,7 @@ def parse_tesla_history(
 def _replies(doc: object, file: str) -> list[tuple[str, Mapping[str, Any]]]:
     """The response objects of a document, each with its JSON path."""
     if isinstance(doc, list):
-        out = []
+        out: list[tuple[str, Mapping[str, Any]]] = []
         for i, item in enumerate(doc):
             out.extend((f"[{i}]{'.' if p else ''}{p}", r) for p, r in _replies(item, file))
         return out

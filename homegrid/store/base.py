@@ -13,11 +13,13 @@ import abc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from homegrid.readings import GridEvidence, ReadingFrame
 from homegrid.readings.rollup import RAW_COLUMNS, BucketTable
+from homegrid.timezones import MINUTE_MS
 
 __all__ = ["STEPS", "GridEvidence", "Quarantined", "Store"]
 
@@ -67,12 +69,12 @@ class Store(abc.ABC):
         t = np.asarray(times_ms, dtype=np.int64)
         if len(t) == 0 or not self.has_readings(int(t[0]), int(t[-1]) + 1):
             return ReadingFrame.empty()
-        cut = np.flatnonzero(np.diff(t) > 60_000)  # a run's span holds at most a minute per time looked up
+        cut = np.flatnonzero(np.diff(t) > MINUTE_MS)  # a run's span holds at most a minute per time looked up
         parts = []
         for a, b in zip(np.concatenate(([0], cut + 1)).tolist(), np.append(cut, len(t) - 1).tolist(), strict=True):
             got = self.read_readings(int(t[a]), int(t[b]) + 1)
             keep = np.isin(got.time_ms, t[a : b + 1])
-            parts.append(ReadingFrame(got.time_ms[keep], {n: c[keep] for n, c in got.columns.items()}))
+            parts.append(got.take(keep))
         return ReadingFrame.concat(parts)
 
     @abc.abstractmethod
@@ -149,21 +151,21 @@ class Store(abc.ABC):
         """Evidence with ``start_ms <= time < end_ms``, by time."""
 
     @abc.abstractmethod
-    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict]) -> None:
+    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict[str, Any]]) -> None:
         """Replace the outage events starting within ``[start_ms, end_ms)`` by ``events``
         (JSON-ready dicts with ``start_ms`` and ``end_ms``, None while ongoing), in one transaction."""
 
     @abc.abstractmethod
-    def read_outages(self, start_ms: int, end_ms: int) -> list[dict]:
+    def read_outages(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Outage events overlapping ``[start_ms, end_ms)`` (an ongoing one overlaps all later times), by start."""
 
     @abc.abstractmethod
-    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict]) -> None:
+    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict[str, Any]]) -> None:
         """Replace the grid disturbances timed within ``[start_ms, end_ms)`` by ``items`` (JSON-ready dicts
         with ``time_ms``, ``source`` and ``name``), in one transaction."""
 
     @abc.abstractmethod
-    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict]:
+    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         """Grid disturbances with ``start_ms <= time < end_ms``, by time."""
 
     @abc.abstractmethod

@@ -39,10 +39,12 @@ def describe(exc: BaseException, data_dir: Path | str) -> StorageProblem | None:
     data_dir : Path or str
         The data directory, named in the explanation.
     """
-    while exc is not None and not isinstance(exc, (sqlite3.Error, OSError)):
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    if exc is None:
+    found: BaseException | None = exc
+    while found is not None and not isinstance(found, (sqlite3.Error, OSError)):
+        found = found.__cause__ or found.__context__
+    if found is None:
         return None
+    exc = found
     text = str(exc).lower()
     code = getattr(exc, "errno", None)
     where = getattr(exc, "filename", None) or data_dir  # an OSError names its file (an export's output)

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from homegrid.readings.rollup import (
 )
 from homegrid.store.base import STEPS, GridEvidence, Quarantined, Store
 from homegrid.store.files import private_dir, private_file
+from homegrid.timezones import DAY_MS
 
 __all__ = ["SQLiteStore"]
 
@@ -210,7 +212,7 @@ class SQLiteStore(Store):
         return tuple(c for c in RAW_COLUMNS if c in present)
 
     @staticmethod
-    def _frame(rows: list[tuple], names: tuple[str, ...]) -> ReadingFrame:
+    def _frame(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> ReadingFrame:
         if not rows:
             return ReadingFrame.empty()
         arr = np.array(rows, dtype=np.float64)
@@ -293,7 +295,7 @@ class SQLiteStore(Store):
         with self.transaction():
             return self._db.execute("DELETE FROM readings WHERE ts >= ? AND ts < ?", (start_ms, end_ms)).rowcount
 
-    def prune_raw(self, before_ms: int, chunk_ms: int = 86_400_000) -> int:
+    def prune_raw(self, before_ms: int, chunk_ms: int = DAY_MS) -> int:
         """Delete raw readings older than ``before_ms`` but the newest of them (counters bridge from it).
 
         A chunk of ``chunk_ms`` [ms] per transaction, so that the hub's writes go on between them; then the
@@ -375,7 +377,7 @@ class SQLiteStore(Store):
         return self._table_from_rows([r[:-1] for r in rows]), [r[-1] for r in rows]
 
     @staticmethod
-    def _table_from_rows(rows: list[tuple]) -> BucketTable:
+    def _table_from_rows(rows: list[tuple[Any, ...]]) -> BucketTable:
         if not rows:
             return BucketTable(np.empty(0, dtype=np.int64), {c: np.empty(0) for c in ROLLUP_COLUMNS})
         arr = np.array(rows, dtype=np.float64)
@@ -472,7 +474,7 @@ class SQLiteStore(Store):
         return [GridEvidence(t, k, n, d, None if i is None else bool(i), source=s, disturbance=w or "", value=v,
                              unit=u or "") for t, s, k, n, d, i, w, v, u in rows]
 
-    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict]) -> None:
+    def replace_outages(self, start_ms: int, end_ms: int, events: list[dict[str, Any]]) -> None:
         with self.transaction():
             self._db.execute("DELETE FROM outages WHERE start_ms >= ? AND start_ms < ?", (start_ms, end_ms))
             self._db.executemany(
@@ -481,14 +483,14 @@ class SQLiteStore(Store):
                  for e in events],
             )
 
-    def read_outages(self, start_ms: int, end_ms: int) -> list[dict]:
+    def read_outages(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         rows = self._reader().execute(
             "SELECT event FROM outages WHERE start_ms < ? AND (end_ms IS NULL OR end_ms > ? OR "
             "(end_ms = start_ms AND start_ms >= ?)) ORDER BY start_ms", (end_ms, start_ms, start_ms),
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict]) -> None:
+    def replace_disturbances(self, start_ms: int, end_ms: int, items: list[dict[str, Any]]) -> None:
         with self.transaction():
             self._db.execute("DELETE FROM disturbances WHERE ts >= ? AND ts < ?", (start_ms, end_ms))
             self._db.executemany(
@@ -496,7 +498,7 @@ class SQLiteStore(Store):
                 [(int(d["time_ms"]), str(d.get("source", "")), str(d["name"]), json.dumps(d)) for d in items],
             )
 
-    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict]:
+    def read_disturbances(self, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
         rows = self._reader().execute(
             "SELECT event FROM disturbances WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms),
         ).fetchall()

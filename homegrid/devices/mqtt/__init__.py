@@ -167,6 +167,7 @@ class MqttLink:
 
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv311,
                         clean_session=True)
+        # paho types the delays int; it only compares and multiplies them, so seconds as floats work
         c.reconnect_delay_set(broker.reconnect_min_s, broker.reconnect_max_s)  # type: ignore[arg-type]
         c.connect_timeout = broker.connect_timeout_s
         c.max_queued_messages_set(MAX_QUEUED)

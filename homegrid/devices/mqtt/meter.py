@@ -7,7 +7,7 @@ Each :class:`MeterTopic` maps one value on one topic to one glossary name::
         MeterTopic("tele/grid/SENSOR", "grid_energy_imported", path="ENERGY.Total", scale=1000),  # kWh -> Wh
         MeterTopic("shellies/pv/emeter/0/power", "solar_power"),                          # a bare number [W]
         MeterTopic("shelly-ev/status/em1:0", "ev_power", path="act_power"),               # Gen2 JSON
-    ], host="192.168.1.5")
+    ], MqttBroker("192.168.1.5"))
 
 The meter keeps the newest value of each name and the time it arrived; a poll
 returns the values that arrived since the previous poll, stamped with the newest
@@ -33,7 +33,8 @@ import paho.mqtt.client as paho
 from homegrid.devices.base import Device, DeviceError
 from homegrid.devices.mqtt import MqttBroker, MqttLink, check_topic
 from homegrid.glossary import ALL_NAMES, Kind, quantity
-from homegrid.readings import Reading, parse_iso_time
+from homegrid.readings import Reading
+from homegrid.timezones import parse_iso_time
 
 __all__ = ["MeterTopic", "MqttMeter", "read_value"]
 
@@ -174,7 +175,7 @@ def _parse_time(raw: Any) -> datetime:
 class _Payload:
     """One message's payload, decoded once for every mapping of its topic."""
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes | bytearray) -> None:
         self.undecodable = False
         self.json_error: str | None = None
         self.text = ""
@@ -244,8 +245,9 @@ class MqttMeter(Device):
     ----------
     topics : iterable of MeterTopic
         The mapping; each glossary name at most once. Several names may share a topic.
-    host, port, username, password, keepalive_s, reconnect_min_s, reconnect_max_s
-        The broker, as in :class:`homegrid.devices.mqtt.MqttBroker` (the password is never logged).
+    broker : MqttBroker, optional
+        The broker and its settings (:func:`homegrid.hub.devices.mqtt_broker` builds them from the config and
+        the credentials); default: ``MqttBroker()``, 127.0.0.1:1883 without credentials.
     name : str
         The device's name in the hub's health report.
     stale_after_s : float
@@ -274,14 +276,8 @@ class MqttMeter(Device):
     def __init__(
         self,
         topics: Iterable[MeterTopic],
+        broker: MqttBroker | None = None,
         *,
-        host: str = "127.0.0.1",
-        port: int = 1883,
-        username: str | None = None,
-        password: str | None = None,
-        keepalive_s: int = 30,
-        reconnect_min_s: float = 1.0,
-        reconnect_max_s: float = 60.0,
         name: str = "mqtt",
         stale_after_s: float = 600.0,
         client_id: str | None = None,
@@ -319,10 +315,8 @@ class MqttMeter(Device):
         self._pending: dict[str, tuple[int, str]] = {}  # problems since the last poll: count, last
         self._last_seen: dict[str, float] = {}  # monotonic arrival of each name's last good value
         self._started_at: float | None = None
-        broker = MqttBroker(host, port, username, password, keepalive_s=keepalive_s,
-                            reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s)
-        self.link = MqttLink(broker, client_id, role=f"meter {name}", on_connect=self._subscribe,
-                             on_message=self._receive)
+        self.link = MqttLink(MqttBroker() if broker is None else broker, client_id, role=f"meter {name}",
+                             on_connect=self._subscribe, on_message=self._receive)
 
     def __repr__(self) -> str:
         return f"MqttMeter({self.name!r}, {len(self.topics)} topics at {self.link.broker.address})"

@@ -175,4 +175,5 @@ class PowerwallGateway(Device):
         """The gateway's backup reserve and operation mode, set through its client."""
         from homegrid.devices.powerwall.control import PowerwallControl
 
+        # the gateway polls through any GatewayClient (tests give it fakes); control needs the full PowerwallClient
         return PowerwallControl(self.client)  # type: ignore[arg-type]

@@ -115,7 +115,8 @@ def _install_filter() -> None:
 @contextmanager
 def _captured() -> Iterator[list[str]]:
     previous = getattr(_capture, "records", None)
-    _capture.records = kept = []
+    kept: list[str] = []
+    _capture.records = kept
     try:
         yield kept
     finally:
@@ -225,7 +226,8 @@ class PowerwallClient:
         import pypowerwall  # lazy: a heavy import, with a process-wide side effect
         from pypowerwall.exceptions import PyPowerwallInvalidConfigurationParameter
 
-        class Powerwall(pypowerwall.Powerwall):
+        # pypowerwall has no types (no py.typed, no stubs): its Powerwall is Any to mypy
+        class Powerwall(pypowerwall.Powerwall):  # type: ignore[misc]
             """Remembers what ``connect()`` (called from ``__init__``) returned: pypowerwall only logs it."""
 
             connect_ok = False

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from homegrid.glossary import FIRST_PLAUSIBLE_MS, LAST_PLAUSIBLE_MS, GridStatus
+from homegrid.timezones import IsoTimeError, Refusal, parse_iso_ms
 
 __all__ = [
     "AGGREGATE_FIELDS",
@@ -331,14 +330,11 @@ def parse_toggle_time(reply: Any) -> int | None:
         return None
     if not isinstance(value, str):
         raise ReplyError(endpoint, f"last_toggle_timestamp is {_shown(value)}, not a time")
-    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip())  # Python reads microseconds, not nanoseconds
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ReplyError(endpoint, f"last_toggle_timestamp {_shown(value)} is not an RFC 3339 time") from None
-    if when.tzinfo is None:
-        raise ReplyError(endpoint, f"last_toggle_timestamp {_shown(value)} has no UTC offset")
-    ms = round(when.timestamp() * 1000)
+        ms = parse_iso_ms(value.strip())  # nanoseconds read, rounded to the millisecond
+    except IsoTimeError as exc:
+        why = "has no UTC offset" if exc.why in (Refusal.NAIVE, Refusal.DATE_ONLY) else "is not an RFC 3339 time"
+        raise ReplyError(endpoint, f"last_toggle_timestamp {_shown(value)} {why}") from None
     if not FAULT_TIMES_MS[0] <= ms < FAULT_TIMES_MS[1]:
         raise ReplyError(endpoint, f"last_toggle_timestamp {_shown(value)} is not between 1990 and 2100")
     return ms

@@ -2,8 +2,9 @@
 
 Real ``pypowerwall`` logs in to it (``POST /api/login/Basic``, cookie or bearer
 token) and reads the endpoints homegrid polls, in the shapes of the real
-gateway replies recorded in ``shared/data/powerwall`` (firmware 21.44; the
-templates are embedded here, nothing is read from disk):
+gateway replies recorded in ``shared/data/powerwall`` (firmware 21.44). The
+endpoints are the table :data:`ROUTES`, served by aiohttp's HTTP server; the
+physics and the reply bodies are the model's (:mod:`.gateway_model`):
 
 ``/api/meters/aggregates``, ``/api/system_status/soe``,
 ``/api/system_status/grid_status``, ``/api/operation``,
@@ -11,12 +12,8 @@ templates are embedded here, nothing is read from disk):
 ``/api/site_info/site_name``, ``/api/sitemaster``, ``/api/logout``.
 
 The model (:class:`GatewayModel`) keeps the powers of a scenario (``normal``
-(``day``), ``night``, ``export``, ``outage``), integrates them over the elapsed
-time of its clock into the lifetime counters of each meter and into the state of
-energy, and keeps a grid-fault log: an outage starts with a new fault entry
-stamped with its own time, islands the site (``SystemIslandedActive``, site
-power 0), and its end passes through ``SystemTransitionToGrid`` for
-``transition_s`` before ``SystemGridConnected``.
+(``day``), ``night``, ``export``, ``outage``), integrates them into the meters'
+lifetime counters and the state of energy, and keeps a grid-fault log.
 
 Fault switches (:data:`FAULTS`) are set at run time, for every endpoint or for
 one: ``timeout`` holds the request for ``hold_s``, ``http500`` answers 500,
@@ -57,34 +54,43 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import copy
 import ipaddress
 import json
-import math
 import secrets
 import signal
 import ssl
 import sys
 import tempfile
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qs
 
-from homegrid.devices.powerwall.replies import AGGREGATE_FIELDS, app_soc
+from aiohttp import web
+
+from homegrid.devices.powerwall.gateway_model import (
+    SCENARIOS,
+    WARNINGS,
+    GatewayModel,
+    GatewayState,
+    ManualClock,
+    Scenario,
+)
 
 __all__ = [
     "ENDPOINTS",
     "FAULTS",
+    "ROUTES",
     "SCENARIOS",
+    "WARNINGS",
     "GatewayModel",
     "GatewayState",
     "ManualClock",
+    "Route",
     "Scenario",
     "SimulatedGateway",
     "Simulator",
@@ -105,423 +111,36 @@ ENDPOINTS: tuple[str, ...] = (
     "/api/system_status",
 )
 
-_PUBLIC = frozenset({"/api/status", "/api/login/Basic", "/api/auth/toggle/supported"})
 
-
-@dataclass(frozen=True)
-class Scenario:
-    """Nominal powers of a scenario [W]; ``battery`` is + discharge / - charge, ignored while islanded."""
-
-    solar: float
-    load: float
-    battery: float
-    islanded: bool = False
-
-
-SCENARIOS: dict[str, Scenario] = {
-    # a day with solar: the battery takes most of the surplus, the grid a little import
-    "normal": Scenario(solar=2400.0, load=1900.0, battery=-550.0),
-    "night": Scenario(solar=0.0, load=900.0, battery=850.0),
-    # a full battery at noon: the surplus goes to the grid (grid_power < 0)
-    "export": Scenario(solar=5200.0, load=800.0, battery=0.0),
-    # the grid is lost: the battery balances the home against the solar
-    "outage": Scenario(solar=600.0, load=1400.0, battery=0.0, islanded=True),
-}
-SCENARIOS["day"] = SCENARIOS["normal"]
-
-#: Lifetime counters at start [Wh], from the real 21.44 recording (meter, field).
-_START_COUNTERS: dict[tuple[str, str], float] = {
-    ("site", "energy_exported"): 348463.5610710742,
-    ("site", "energy_imported"): 752045.9551097859,
-    ("battery", "energy_exported"): 567740.0,
-    ("battery", "energy_imported"): 642500.0,
-    ("load", "energy_exported"): 0.0,
-    ("load", "energy_imported"): 1595342.4463185878,
-    ("solar", "energy_exported"): 1269175.54256601,
-    ("solar", "energy_imported"): 2655.4902861339488,
-}
-
-_NEVER = "0001-01-01T00:00:00Z"
-#: One meter of ``/api/meters/aggregates`` as firmware 21.44 sends it.
-_METER_TEMPLATE: dict[str, Any] = {
-    "last_communication_time": _NEVER, "instant_power": 0, "instant_reactive_power": 0,
-    "instant_apparent_power": 0, "frequency": 0, "energy_exported": 0, "energy_imported": 0,
-    "instant_average_voltage": 0, "instant_average_current": 0, "i_a_current": 0, "i_b_current": 0,
-    "i_c_current": 0, "last_phase_voltage_communication_time": _NEVER,
-    "last_phase_power_communication_time": _NEVER, "last_phase_energy_communication_time": _NEVER,
-    "timeout": 1500000000, "num_meters_aggregated": 1, "instant_total_current": 0,
-}
-#: (voltage [V], frequency [Hz], reactive power [var]) of each meter, as recorded.
-_METER_ELECTRICAL: dict[str, tuple[float, float, float]] = {
-    "site": (213.65712736765886, 0.0, -329.0),
-    "battery": (246.8, 60.007000000000005, 30.0),
-    "load": (213.65712736765886, 0.0, -318.75),
-    "solar": (212.17622392718746, 0.0, -14.0),
-}
-_STATUS = {
-    "din": "1232100-00-E--TG000000000SIM", "start_time": "", "up_time_seconds": "", "is_new": False,
-    "version": "21.44 223a56cd", "git_hash": "223a56cd575b7b19bad7e12a4ebad0eb52d1f50a", "commission_count": 11,
-    "device_type": "teg", "sync_type": "v2.1", "leader": "", "followers": None, "cellular_disabled": False,
-}
-_SITEMASTER = {"status": "StatusUp", "running": True, "connected_to_tesla": True, "power_supply_mode": False,
-               "can_reboot": "Yes"}
-#: The alert a grid loss leaves in ``/api/system_status/grid_faults`` (modelled on the recorded entry).
-_OUTAGE_ALERT = "PINV_a006_vfCheckUnderFrequency"
-#: Warnings the gateway logs while the site stays on the grid: (alert name, detail field, unit, default value).
-#: The a004 / a006 / a007 names and fields are the recorded ones; the over-voltage one is modelled on them.
-WARNINGS: dict[str, tuple[str, str, str, float]] = {
-    "under_voltage": ("PINV_a004_vfCheckUnderVoltage", "PINV_a004_uv_amplitude", "Vrms", 106.0),
-    "over_voltage": ("PINV_a005_vfCheckOverVoltage", "PINV_a005_ov_amplitude", "Vrms", 131.0),
-    "under_frequency": ("PINV_a006_vfCheckUnderFrequency", "PINV_a006_frequency", "Hz", 59.4),
-    "over_frequency": ("PINV_a007_vfCheckOverFrequency", "PINV_a007_frequency", "Hz", 60.6),
-}
-
-
-class ManualClock:
-    """A clock that moves only when told: ``clock()`` gives epoch seconds [s]."""
-
-    def __init__(self, start: float = 1_750_000_000.0) -> None:
-        self.now = float(start)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move the clock forward by ``seconds`` [s]; return the new time [s]."""
-        with self._lock:
-            self.now += seconds
-            return self.now
-
-
-@dataclass(frozen=True)
-class GatewayState:
-    """What the simulated gateway truly is at ``time`` (epoch [s]), in glossary names."""
-
-    time: float
-    scenario: str
-    grid_status: str  # the vendor's name, e.g. SystemIslandedActive
-    solar_power: float  # [W]
-    home_power: float  # [W]
-    grid_power: float  # [W] + import / - export
-    battery_power: float  # [W] + discharge / - charge
-    soe: float  # [%] the gateway's scale
-    counters: dict[str, float]  # lifetime counters [Wh] by glossary name
-    faults: tuple[dict[str, Any], ...] = field(default=())  # the grid-fault log, vendor shape
-
-    @property
-    def values(self) -> dict[str, float]:
-        """Powers [W], counters [Wh], ``battery_soc`` (the Tesla app's scale) and ``battery_soc_gateway``
-        (``soe``) [%] by glossary name."""
-        return {"solar_power": self.solar_power, "home_power": self.home_power, "grid_power": self.grid_power,
-                "battery_power": self.battery_power, "battery_soc": app_soc(self.soe),
-                "battery_soc_gateway": self.soe, **self.counters}
-
-
-@dataclass(frozen=True)
-class _Powers:
-    solar: float
-    load: float
-    battery: float
-    site: float
-
-
-class GatewayModel:
-    """The gateway's physics: scenario powers, counters integrated over time, state of energy, grid faults.
-
-    Parameters
-    ----------
-    scenario : str
-        One of :data:`SCENARIOS`.
-    clock : callable, optional
-        Epoch seconds [s]; ``time.time`` by default (a :class:`ManualClock` in tests).
-    soe : float
-        State of energy at start [%] (gateway scale).
-    capacity_wh : float
-        Usable battery energy [Wh].
-    reserve_percent : float
-        Backup reserve [%]: on grid, the battery stops discharging there.
-    transition_s : float
-        How long ``SystemTransitionToGrid`` lasts after an outage [s].
-    wobble_w : float
-        Amplitude of a 5-minute sine on the load [W] (0: constant powers).
-    """
-
-    def __init__(self, scenario: str = "normal", *, clock: Callable[[], float] | None = None, soe: float = 50.0,
-                 capacity_wh: float = 13500.0, reserve_percent: float = 20.0, transition_s: float = 2.0,
-                 wobble_w: float = 0.0) -> None:
-        if scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}")
-        self.clock = clock or time.time
-        self.capacity_wh = float(capacity_wh)
-        self.reserve_percent = float(reserve_percent)
-        self.mode = "self_consumption"  # /api/operation's real_mode (reported; the dispatch is self-powered)
-        self.transition_s = float(transition_s)
-        self.wobble_w = float(wobble_w)
-        self._lock = threading.RLock()
-        self._scenario = scenario
-        self._soe = float(soe)
-        self._energy = dict(_START_COUNTERS)
-        self._faults: list[dict[str, Any]] = []
-        self._t = self.clock()
-        self._started = self._t
-        self._outage_end: float | None = None
-        self._blip: tuple[float, float] | None = None  # an islanding shorter than a poll: [from, to) [s]
-        self._toggles: list[float] = [self._t - 30 * 86_400.0]  # when the site left or rejoined the grid [s]
-        if SCENARIOS[scenario].islanded:
-            self._add_fault(self._t)
-            self._toggles.append(self._t)
-
-    # -- state changes ------------------------------------------------------------------------------
-
-    @property
-    def scenario(self) -> str:
-        return self._scenario
-
-    def set_scenario(self, name: str) -> None:
-        """Switch scenario now; entering ``outage`` logs a grid fault, leaving it starts the transition."""
-        if name not in SCENARIOS:
-            raise ValueError(f"unknown scenario {name!r}; expected one of {', '.join(SCENARIOS)}")
-        with self._lock:
-            now = self._advance()
-            was, will = SCENARIOS[self._scenario].islanded, SCENARIOS[name].islanded
-            if will and not was:
-                self._add_fault(now)
-                self._outage_end = None
-                self._toggles.append(now)
-            elif was and not will:
-                self._outage_end = now
-                self._toggles.append(now + self.transition_s)  # it rejoins the grid after the transition
-            self._scenario = name
-
-    def blip(self, seconds: float) -> None:
-        """Island the site now for ``seconds`` [s] (shorter than a poll, say): a fault entry, and the island
-        toggle time moves twice; a poll before and one after both see the grid connected."""
-        if not 0 < seconds <= 60:
-            raise ValueError(f"a blip lasts more than 0 and at most 60 s, not {seconds}")
-        with self._lock:
-            now = self._advance()
-            self._add_fault(now)
-            self._blip = (now, now + float(seconds))
-            self._toggles += [now, now + float(seconds)]
-
-    def add_warning(self, kind: str, value: float | None = None) -> None:
-        """Log a grid warning that does not island the site (one of :data:`WARNINGS`), at the clock's time."""
-        if kind not in WARNINGS:
-            raise ValueError(f"unknown warning {kind!r}; expected one of {', '.join(WARNINGS)}")
-        name, field_name, unit, default = WARNINGS[kind]
-        with self._lock:
-            now = self._advance()
-            self._add_fault(now, name, [{"name": field_name, "value": default if value is None else float(value),
-                                         "units": unit}], is_fault=False)
-
-    def toggle_time(self) -> float:
-        """When the site last left or rejoined the grid, as the gateway's ``last_toggle_timestamp`` says [s]."""
-        now = self.clock()
-        return max(t for t in self._toggles if t <= now)
-
-    def _add_fault(self, now: float, name: str = _OUTAGE_ALERT, values: list[dict[str, Any]] | None = None,
-                   is_fault: bool = True) -> None:
-        stamp = int(now * 1000)
-        if values is None:
-            values = [{"name": "PINV_a006_frequency", "value": 57.207, "units": "Hz"}]
-        detail = [{"name": "PINV_alertID", "value": name},
-                  {"name": "PINV_alertType", "value": "Fault" if is_fault else "Warning"}, *values]
-        self._faults.append({
-            "timestamp": stamp, "alert_name": name, "alert_is_fault": is_fault,
-            "decoded_alert": json.dumps(detail, separators=(",", ":")), "alert_raw": 432406325129904128,
-            "git_hash": "14f7c1769ec307", "site_uid": "sim", "ecu_type": "TEPINV",
-            "ecu_package_part_number": "1081100-10-Y", "ecu_package_serial_number": "SIM00000000001",
-        })
-
-    # -- physics --------------------------------------------------------------------------------------
-
-    def _islanded(self, t: float) -> bool:
-        if SCENARIOS[self._scenario].islanded:
-            return True
-        if self._blip is not None and self._blip[0] <= t < self._blip[1]:
-            return True
-        return self._outage_end is not None and t < self._outage_end + self.transition_s
-
-    def _powers(self, t: float) -> _Powers:
-        sc = SCENARIOS[self._scenario]
-        load = sc.load + (self.wobble_w * math.sin(2 * math.pi * (t - self._started) / 300.0) if self.wobble_w else 0.0)
-        load = max(0.0, load)
-        solar = sc.solar
-        full, empty = self._soe >= 100.0, self._soe <= (0.0 if self._islanded(t) else self.reserve_percent)
-        if self._islanded(t):
-            battery = load - solar
-            if battery > 0 and empty:  # nothing left: the home goes dark down to what the sun gives
-                battery, load = 0.0, solar
-            elif battery < 0 and full:  # nowhere to put the surplus: the inverters curtail
-                battery, solar = 0.0, load
-            return _Powers(solar, load, battery, 0.0)
-        battery = sc.battery
-        if (battery > 0 and empty) or (battery < 0 and full):
-            battery = 0.0
-        return _Powers(solar, load, battery, load - solar - battery)
-
-    def _advance(self) -> float:
-        """Integrate counters and state of energy from the last step to now; return now [s]."""
-        now = self.clock()
-        t = self._t
-        while t < now:
-            dt = now - t
-            if self.wobble_w:
-                dt = min(dt, 1.0)
-            if self._outage_end is not None and t < self._outage_end + self.transition_s:
-                dt = min(dt, self._outage_end + self.transition_s - t)
-            if self._blip is not None and t < self._blip[1]:
-                dt = min(dt, self._blip[1] - t)
-            p = self._powers(t + dt / 2 if self.wobble_w else t)
-            rate = -p.battery / self.capacity_wh * 100.0 / 3600.0  # [%/s]
-            limit = None
-            if rate > 0:
-                limit = 100.0
-            elif rate < 0:
-                limit = 0.0 if self._islanded(t) else self.reserve_percent
-            hit = False
-            if limit is not None and (limit - self._soe) / rate < dt:
-                dt, hit = max(0.0, (limit - self._soe) / rate), True
-            h = dt / 3600.0
-            e = self._energy
-            e["site", "energy_imported"] += max(p.site, 0.0) * h
-            e["site", "energy_exported"] += max(-p.site, 0.0) * h
-            e["battery", "energy_exported"] += max(p.battery, 0.0) * h
-            e["battery", "energy_imported"] += max(-p.battery, 0.0) * h
-            e["solar", "energy_exported"] += max(p.solar, 0.0) * h
-            e["load", "energy_imported"] += max(p.load, 0.0) * h
-            self._soe = limit if hit and limit is not None else self._soe + rate * dt
-            t += dt
-        if self._outage_end is not None and now >= self._outage_end + self.transition_s:
-            self._outage_end = None
-        self._t = max(self._t, now)
-        return now
-
-    # -- readings -------------------------------------------------------------------------------------
-
-    def grid_status(self) -> str:
-        """The vendor grid status now."""
-        with self._lock:
-            now = self._advance()
-            if SCENARIOS[self._scenario].islanded:
-                return "SystemIslandedActive"
-            if self._islanded(now):
-                return "SystemTransitionToGrid"
-            return "SystemGridConnected"
-
-    def state(self) -> GatewayState:
-        """The true state now, in glossary names."""
-        with self._lock:
-            now = self._advance()
-            p = self._powers(now)
-            counters = {f.name: self._energy[f.meter, f.field] for f in AGGREGATE_FIELDS
-                        if (f.meter, f.field) in self._energy}
-            return GatewayState(now, self._scenario, self.grid_status(), p.solar, p.load, p.site, p.battery,
-                                self._soe, counters, tuple(copy.deepcopy(self._faults)))
-
-    def aggregates(self) -> dict[str, Any]:
-        """The ``/api/meters/aggregates`` reply now."""
-        with self._lock:
-            now = self._advance()
-            p = self._powers(now)
-            islanded = self._islanded(now)
-            stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="microseconds")
-            out: dict[str, Any] = {}
-            for meter, power in (("site", p.site), ("battery", p.battery), ("load", p.load), ("solar", p.solar)):
-                m = dict(_METER_TEMPLATE)
-                volts, hz, var = _METER_ELECTRICAL[meter]
-                if meter == "site" and islanded:
-                    volts, var = 0.0, 0.0
-                amps = abs(power) / volts if volts else 0.0
-                m.update({
-                    "last_communication_time": stamp, "instant_power": power, "instant_reactive_power": var,
-                    "instant_apparent_power": math.hypot(power, var), "frequency": hz,
-                    "energy_exported": self._energy[meter, "energy_exported"],
-                    "energy_imported": self._energy[meter, "energy_imported"],
-                    "instant_average_voltage": volts, "instant_average_current": amps, "instant_total_current": amps,
-                })
-                if meter == "load":
-                    del m["num_meters_aggregated"]  # as recorded: the load meter has none
-                if meter == "site":
-                    m["num_meters_aggregated"] = 2
-                out[meter] = m
-            return out
-
-    def soe(self) -> dict[str, Any]:
-        """The ``/api/system_status/soe`` reply now."""
-        with self._lock:
-            self._advance()
-            return {"percentage": self._soe}
-
-    def grid_status_reply(self) -> dict[str, Any]:
-        status = self.grid_status()
-        return {"grid_status": status, "grid_services_active": status != "SystemGridConnected"}
-
-    def operation(self) -> dict[str, Any]:
-        return {"real_mode": self.mode, "backup_reserve_percent": self.reserve_percent,
-                "freq_shift_load_shed_soe": 75, "freq_shift_load_shed_delta_f": -0.32}
-
-    def grid_faults(self) -> list[dict[str, Any]]:
-        with self._lock:
-            self._advance()
-            return copy.deepcopy(self._faults)
-
-    def system_status(self) -> dict[str, Any]:
-        """The ``/api/system_status`` reply now (the fields homegrid reads, in the recorded shape)."""
-        with self._lock:
-            now = self._advance()
-            toggled = datetime.fromtimestamp(self.toggle_time(), UTC).astimezone(timezone(timedelta(hours=-7)))
-            return {
-                "nominal_full_pack_energy": self.capacity_wh,
-                "nominal_energy_remaining": self.capacity_wh * self._soe / 100.0,
-                "battery_blocks": [{"PackagePartNumber": "3012170-05-B", "nominal_full_pack_energy": self.capacity_wh,
-                                    "nominal_energy_remaining": self.capacity_wh * self._soe / 100.0,
-                                    "energy_charged": 0, "energy_discharged": 0}],
-                "system_island_state": "SystemIslandedActive" if self._islanded(now) else "SystemGridConnected",
-                "grid_faults": copy.deepcopy(self._faults),
-                "last_toggle_timestamp": toggled.isoformat(timespec="microseconds"),
-            }
-
-    def status(self) -> dict[str, Any]:
-        now = self.clock()
-        up = max(0.0, now - self._started)
-        return {**_STATUS, "start_time": datetime.fromtimestamp(self._started, UTC).strftime("%Y-%m-%d %H:%M:%S %z"),
-                "up_time_seconds": f"{int(up // 3600)}h{int(up % 3600 // 60)}m{up % 60:.6f}s"}
-
-
-# -- HTTP ---------------------------------------------------------------------------------------------------
-
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed", 500: "Internal Server Error", 502: "Bad Gateway"}
+# -- requests and replies -------------------------------------------------------------------------------------
 
 
 @dataclass
 class _Request:
+    """What a route sees of a request (read whole: the gateway's requests are small)."""
+
     method: str
     path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: dict[str, str]  # lower-case names
     body: bytes
 
 
 @dataclass
 class _Response:
+    """A reply before it is sent; the fault switches rewrite its body."""
+
     status: int = 200
     body: bytes = b""
     content_type: str = "application/json"
     cookies: list[str] = field(default_factory=list)
-    close: bool = False
 
-    def encode(self) -> bytes:
-        head = [f"HTTP/1.1 {self.status} {_REASONS.get(self.status, 'Error')}",
-                "Cache-Control: no-cache, no-store", f"Content-Length: {len(self.body)}",
-                f"Date: {datetime.now(UTC).strftime('%a, %d %b %Y %H:%M:%S GMT')}"]
-        if self.body:
-            head.append(f"Content-Type: {self.content_type}")
-        head += [f"Set-Cookie: {c}" for c in self.cookies]
-        head.append("Connection: close" if self.close else "Connection: keep-alive")
-        return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + self.body
+    def to_web(self) -> web.Response:
+        response = web.Response(status=self.status, body=self.body or None,
+                                content_type=self.content_type if self.body else None,
+                                headers={"Cache-Control": "no-cache, no-store"})
+        for cookie in self.cookies:  # as the gateway writes them (aiohttp's cookie jar would quote the token)
+            response.headers.add("Set-Cookie", cookie)
+        return response
 
 
 def _json(obj: Any, status: int = 200) -> _Response:
@@ -532,25 +151,129 @@ def _error(status: int, error: str, message: str) -> _Response:
     return _json({"code": status, "error": error, "message": message}, status)
 
 
-async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
-    line = await reader.readline()
-    if not line:
-        return None
-    parts = line.decode("latin-1").split()
-    if len(parts) != 3:
-        raise ValueError(f"bad request line {line[:80]!r}")
-    method, target, _ = parts
-    headers: dict[str, str] = {}
-    while True:
-        h = await reader.readline()
-        if h in (b"\r\n", b"\n", b""):
-            break
-        k, _, v = h.decode("latin-1").partition(":")
-        headers[k.strip().lower()] = v.strip()
-    n = int(headers.get("content-length") or 0)
-    body = await reader.readexactly(n) if n > 0 else b""
-    url = urlsplit(target)
-    return _Request(method.upper(), url.path, parse_qs(url.query), headers, body)
+# -- the routes -----------------------------------------------------------------------------------------------
+
+_Reply = Callable[["SimulatedGateway", _Request], _Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint of a simulated gateway.
+
+    ``access``: ``login`` needs a login session (cookie or bearer token) and is subject to the fault
+    switches; ``public`` needs none; ``sim`` is the test bench's control of the simulation, outside the
+    gateway's API (no login, no faults).
+    """
+
+    method: str
+    path: str
+    reply: _Reply
+    access: Literal["login", "public", "sim"] = "login"
+
+
+def _read(reply: Callable[[GatewayModel], Any]) -> _Reply:
+    """A route answering a model's reply as JSON."""
+    return lambda gw, _request: _json(reply(gw.model))
+
+
+def _login(gw: SimulatedGateway, request: _Request) -> _Response:
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            form = json.loads(request.body or b"{}")
+        except json.JSONDecodeError:
+            return _error(400, "bad request", "Malformed JSON")
+        password = str(form.get("password", ""))
+    else:
+        password = parse_qs(request.body.decode("utf-8", "replace")).get("password", [""])[0]
+    if not secrets.compare_digest(password.encode(), gw.password.encode()):
+        return _error(401, "bad credentials", "Login Error")
+    token = base64.b64encode(secrets.token_bytes(48)).decode()
+    gw._open_session(token)
+    record = base64.urlsafe_b64encode(b'{"email":"","firstname":"Tesla","lastname":"Energy"}').decode()
+    now = datetime.fromtimestamp(gw.model.clock(), UTC).isoformat()
+    body = {"email": "", "firstname": "Tesla", "lastname": "Energy", "roles": ["Home_Owner"], "token": token,
+            "provider": "Basic", "loginTime": now}
+    response = _json(body)
+    response.cookies = [f"AuthCookie={token}; Path=/", f"UserRecord={record}; Path=/"]
+    return response
+
+
+def _logout(gw: SimulatedGateway, request: _Request) -> _Response:
+    return _Response(204)
+
+
+def _switches(gw: SimulatedGateway) -> dict[str, list[str]]:
+    return {str(k): sorted(v) for k, v in gw.faults().items()}
+
+
+def _sim_state(gw: SimulatedGateway, request: _Request) -> _Response:
+    s = gw.state()
+    return _json({"time": s.time, "scenario": s.scenario, "grid_status": s.grid_status, "values": s.values,
+                  "faults": list(s.faults), "switches": _switches(gw)})
+
+
+def _sim_scenario(gw: SimulatedGateway, request: _Request) -> _Response:
+    gw.set_scenario(str(json.loads(request.body or b"{}")["scenario"]))
+    return _json({"scenario": gw.model.scenario})
+
+
+def _sim_blip(gw: SimulatedGateway, request: _Request) -> _Response:
+    gw.model.blip(float(json.loads(request.body or b"{}").get("seconds", 2.0)))
+    return _json({"toggle_time": gw.model.toggle_time()})
+
+
+def _sim_warning(gw: SimulatedGateway, request: _Request) -> _Response:
+    body = json.loads(request.body or b"{}")
+    value = body.get("value")
+    gw.model.add_warning(str(body["kind"]), None if value is None else float(value))
+    return _json({"faults": len(gw.model.grid_faults())})
+
+
+def _sim_fault(gw: SimulatedGateway, request: _Request) -> _Response:
+    body = json.loads(request.body or b"{}")
+    fault, endpoint, for_s = body.get("fault"), body.get("endpoint"), body.get("for_s")
+    if body.get("on", True):
+        gw.set_fault(str(fault), endpoint, for_s=for_s)
+    else:
+        gw.clear_fault(fault, endpoint)
+    return _json({"switches": _switches(gw)})
+
+
+#: Every endpoint of a simulated gateway. A path not here answers 404 (401 without a login); a path here
+#: asked with another method, 405.
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/api/login/Basic", _login, "public"),
+    Route("GET", "/api/status", _read(GatewayModel.status), "public"),
+    Route("GET", "/api/auth/toggle/supported", _read(GatewayModel.auth_toggle_supported), "public"),
+    Route("GET", "/api/meters/aggregates", _read(GatewayModel.aggregates)),
+    Route("GET", "/api/system_status/soe", _read(GatewayModel.soe)),
+    Route("GET", "/api/system_status/grid_status", _read(GatewayModel.grid_status_reply)),
+    Route("GET", "/api/operation", _read(GatewayModel.operation)),
+    Route("GET", "/api/system_status/grid_faults", _read(GatewayModel.grid_faults)),
+    Route("GET", "/api/system_status", _read(GatewayModel.system_status)),
+    Route("GET", "/api/site_info/site_name", _read(GatewayModel.site_name)),
+    Route("GET", "/api/sitemaster", _read(GatewayModel.sitemaster)),
+    Route("GET", "/api/logout", _logout),
+    Route("GET", "/_sim/state", _sim_state, "sim"),
+    Route("POST", "/_sim/scenario", _sim_scenario, "sim"),
+    Route("POST", "/_sim/blip", _sim_blip, "sim"),
+    Route("POST", "/_sim/warning", _sim_warning, "sim"),
+    Route("POST", "/_sim/fault", _sim_fault, "sim"),
+)
+
+
+def _by_path(routes: Iterable[Route]) -> dict[str, dict[str, Route]]:
+    out: dict[str, dict[str, Route]] = {}
+    for route in routes:
+        out.setdefault(route.path, {})[route.method] = route
+    return out
+
+
+_BY_PATH = _by_path(ROUTES)  # path -> method -> route
+_SIM_PREFIX = "/_sim/"
+
+
+# -- one gateway ----------------------------------------------------------------------------------------------
 
 
 class SimulatedGateway:
@@ -573,8 +296,8 @@ class SimulatedGateway:
         self._lock = threading.Lock()
         self._faults: dict[str | None, set[str]] = {}
         self._sessions: set[str] = set()
-        self._server: asyncio.Server | None = None
-        self._conns: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self._web: web.Server | None = None  # aiohttp's HTTP/1.1 server, made on the loop
+        self._listener: asyncio.Server | None = None
 
     @property
     def address(self) -> str:
@@ -583,7 +306,7 @@ class SimulatedGateway:
 
     @property
     def listening(self) -> bool:
-        return self._server is not None
+        return self._listener is not None
 
     # -- control ----------------------------------------------------------------------------------------
 
@@ -646,68 +369,38 @@ class SimulatedGateway:
     # -- serving -----------------------------------------------------------------------------------------
 
     async def _start_listening(self) -> None:
-        if self._server is not None:
+        if self._listener is not None:
             return
         with self._lock:
             self._sessions.clear()  # a gateway coming back has rebooted
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, ssl=self._sim._ssl,
+        if self._web is None:  # keep-alive and TLS as aiohttp does them; a held request ends with its connection
+            self._web = web.Server(self._serve, handler_cancellation=True, access_log=None)
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(self._web, self.host, self.port, ssl=self._sim._ssl,
                                                   reuse_address=True, backlog=128)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self._listener.sockets[0].getsockname()[1]
 
     async def _stop_listening(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for task, writer in list(self._conns.items()):
-            writer.transport.abort()
-            task.cancel()
-        tasks = list(self._conns)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if server is not None:
-            await server.wait_closed()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        if self._web is not None:
+            for conn in list(self._web.connections):  # cut them, as a gateway switched off does
+                if conn.transport is not None:
+                    conn.transport.abort()
+            await self._web.shutdown(0.1)  # what the cuts left: a request being answered
+        if listener is not None:
+            await listener.wait_closed()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._conns[task] = writer
-        try:
-            while True:
-                request = await _read_request(reader)
-                if request is None:
-                    break
-                response = await self._handle(request)
-                writer.write(response.encode())
-                await writer.drain()
-                if response.close or request.headers.get("connection", "").lower() == "close":
-                    break
-        except (OSError, EOFError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away or spoke nonsense: drop the connection
-        except asyncio.CancelledError:
-            pass  # the gateway stopped: end quietly (3.11's stream callback logs a cancelled task)
-        finally:
-            self._conns.pop(task, None)
-            writer.transport.abort()
-
-    def _active(self, path: str) -> set[str]:
-        with self._lock:
-            return set(self._faults.get(None, ())) | set(self._faults.get(path, ()))
-
-    def _authorised(self, request: _Request) -> bool:
-        token = None
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-        for part in request.headers.get("cookie", "").split(";"):
-            k, _, v = part.strip().partition("=")
-            if k == "AuthCookie":
-                token = v
-        with self._lock:
-            return token is not None and token in self._sessions
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        response = await self._handle(_Request(request.method, request.rel_url.raw_path, headers, body))
+        return response.to_web()
 
     async def _handle(self, request: _Request) -> _Response:
         self.requests[request.path] += 1
-        if request.path.startswith("/_sim/"):
+        if request.path.startswith(_SIM_PREFIX):
             return self._control(request)
         faults = self._active(request.path)
         if "timeout" in faults:
@@ -732,83 +425,51 @@ class SimulatedGateway:
         return response
 
     def _route(self, request: _Request) -> _Response:
-        path, model = request.path, self.model
-        if path == "/api/login/Basic":
-            return self._login(request) if request.method == "POST" else _error(405, "method", "POST only")
-        if path not in _PUBLIC and not self._authorised(request):
+        """The gateway's API (:data:`ROUTES`): the login first, then the method."""
+        routes = _BY_PATH.get(request.path, {})
+        public = any(r.access == "public" for r in routes.values())
+        if not public and not self._authorised(request):
             return _error(401, "token contains an invalid number of segments", "Invalid bearer token")
-        if request.method != "GET":
-            return _error(405, "method", "GET only")
-        replies: dict[str, Callable[[], Any]] = {
-            "/api/meters/aggregates": model.aggregates,
-            "/api/system_status/soe": model.soe,
-            "/api/system_status/grid_status": model.grid_status_reply,
-            "/api/operation": model.operation,
-            "/api/system_status/grid_faults": model.grid_faults,
-            "/api/status": model.status,
-            "/api/system_status": model.system_status,
-            "/api/site_info/site_name": lambda: {"site_name": "Simulated Gateway", "timezone": "UTC"},
-            "/api/sitemaster": lambda: _SITEMASTER,
-            "/api/auth/toggle/supported": lambda: {"toggle_auth_supported": True},
-        }
-        if path == "/api/logout":
-            return _Response(204)
-        make = replies.get(path)
-        if make is None:
-            return _error(404, "not found", f"no such endpoint {path}")
-        return _json(make())
+        route = routes.get(request.method)
+        if route is None and (routes or request.method != "GET"):
+            return _error(405, "method", f"{'/'.join(sorted(routes)) or 'GET'} only")
+        if route is None:
+            return _error(404, "not found", f"no such endpoint {request.path}")
+        return route.reply(self, request)
 
-    def _login(self, request: _Request) -> _Response:
-        if "json" in request.headers.get("content-type", ""):
-            try:
-                form = json.loads(request.body or b"{}")
-            except json.JSONDecodeError:
-                return _error(400, "bad request", "Malformed JSON")
-            password = str(form.get("password", ""))
-        else:
-            password = parse_qs(request.body.decode("utf-8", "replace")).get("password", [""])[0]
-        if not secrets.compare_digest(password.encode(), self.password.encode()):
-            return _error(401, "bad credentials", "Login Error")
-        token = base64.b64encode(secrets.token_bytes(48)).decode()
+    def _control(self, request: _Request) -> _Response:
+        """The simulation's own routes (``/_sim/``, :data:`ROUTES` with access ``sim``): no login, no faults."""
+        route = _BY_PATH.get(request.path, {}).get(request.method)
+        if route is None or route.access != "sim":
+            return _error(404, "not found", f"no such control {request.path}")
+        try:
+            return route.reply(self, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, "bad request", str(exc))
+
+    def _active(self, path: str) -> set[str]:
+        with self._lock:
+            return set(self._faults.get(None, ())) | set(self._faults.get(path, ()))
+
+    def _open_session(self, token: str) -> None:
         with self._lock:
             self._sessions.add(token)
             self.logins += 1
-        record = base64.urlsafe_b64encode(b'{"email":"","firstname":"Tesla","lastname":"Energy"}').decode()
-        now = datetime.fromtimestamp(self.model.clock(), UTC).isoformat()
-        body = {"email": "", "firstname": "Tesla", "lastname": "Energy", "roles": ["Home_Owner"], "token": token,
-                "provider": "Basic", "loginTime": now}
-        response = _json(body)
-        response.cookies = [f"AuthCookie={token}; Path=/", f"UserRecord={record}; Path=/"]
-        return response
 
-    def _control(self, request: _Request) -> _Response:
-        try:
-            if request.path == "/_sim/state" and request.method == "GET":
-                s = self.state()
-                return _json({"time": s.time, "scenario": s.scenario, "grid_status": s.grid_status,
-                              "values": s.values, "faults": list(s.faults),
-                              "switches": {str(k): sorted(v) for k, v in self.faults().items()}})
-            body = json.loads(request.body or b"{}")
-            if request.path == "/_sim/scenario" and request.method == "POST":
-                self.set_scenario(str(body["scenario"]))
-                return _json({"scenario": self.model.scenario})
-            if request.path == "/_sim/blip" and request.method == "POST":
-                self.model.blip(float(body.get("seconds", 2.0)))
-                return _json({"toggle_time": self.model.toggle_time()})
-            if request.path == "/_sim/warning" and request.method == "POST":
-                value = body.get("value")
-                self.model.add_warning(str(body["kind"]), None if value is None else float(value))
-                return _json({"faults": len(self.model.grid_faults())})
-            if request.path == "/_sim/fault" and request.method == "POST":
-                fault, endpoint, for_s = body.get("fault"), body.get("endpoint"), body.get("for_s")
-                if body.get("on", True):
-                    self.set_fault(str(fault), endpoint, for_s=for_s)
-                else:
-                    self.clear_fault(fault, endpoint)
-                return _json({"switches": {str(k): sorted(v) for k, v in self.faults().items()}})
-        except (ValueError, KeyError, TypeError) as exc:
-            return _error(400, "bad request", str(exc))
-        return _error(404, "not found", f"no such control {request.path}")
+    def _authorised(self, request: _Request) -> bool:
+        token = None
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        for part in request.headers.get("cookie", "").split(";"):
+            k, _, v = part.strip().partition("=")
+            if k == "AuthCookie":
+                token = v
+        with self._lock:
+            return token is not None and token in self._sessions
+
+
+# -- many gateways in one process ---------------------------------------------------------------------------
 
 
 def _self_signed(host: str) -> tuple[bytes, bytes]:

@@ -341,6 +341,7 @@ class FleetApiClient(_LibraryClient):
         from tesla_fleet_api import TeslaFleetApi
 
         session = await self._session_now()
+        # the library types region as its Literal of SERVERS' keys; ours is a str checked against them in __init__
         self._api = TeslaFleetApi(session, access_token=self._access_token, region=self.region,  # type: ignore[arg-type]
                                   server=self.server, charging_scope=False, energy_scope=False,
                                   partner_scope=False, user_scope=False)
@@ -400,38 +401,39 @@ class FleetApiClient(_LibraryClient):
 
 
 class _TokenClient(_LibraryClient):
-    """A service reached with one long-lived API token at a base URL."""
+    """A service reached with one long-lived API token at a base URL.
 
-    def __init__(self, vin: str, access_token: Any, *, server: str,
+    Parameters
+    ----------
+    vin : str
+    access_token : str or Secret
+        The service's API token.
+    server : str, optional
+        The service's base URL (default: :attr:`default_server`).
+    session : aiohttp.ClientSession, optional
+    timeout_s : float
+        Per call [s].
+    """
+
+    #: the service's public base URL
+    default_server = ""
+
+    def __init__(self, vin: str, access_token: Any, *, server: str | None = None,
                  session: aiohttp.ClientSession | None = None, timeout_s: float = 20.0) -> None:
         super().__init__(vin, session=session, timeout_s=timeout_s)
         self._token = _plain(access_token)
-        self.server = server
+        self.server = self.default_server if server is None else server
 
     def _secrets(self) -> list[str]:
         return [self._token]
 
 
 class TeslemetryClient(_TokenClient):
-    """A car through Teslemetry (Fleet API-shaped replies) with its API token.
-
-    Parameters
-    ----------
-    vin : str
-    access_token : str or Secret
-        The Teslemetry token (it does not expire like Tesla's).
-    server : str
-        Teslemetry's base URL.
-    session : aiohttp.ClientSession, optional
-    timeout_s : float
-        Per call [s].
-    """
+    """A car through Teslemetry (Fleet API-shaped replies) with its API token (it does not expire like Tesla's);
+    parameters as :class:`_TokenClient`."""
 
     service = "Teslemetry"
-
-    def __init__(self, vin: str, access_token: Any, *, server: str = "https://api.teslemetry.com",
-                 session: aiohttp.ClientSession | None = None, timeout_s: float = 20.0) -> None:
-        super().__init__(vin, access_token, server=server, session=session, timeout_s=timeout_s)
+    default_server = "https://api.teslemetry.com"
 
     def _endpoints(self) -> tuple[str, ...]:
         return (*DATA_ENDPOINTS, "location_data")
@@ -444,25 +446,11 @@ class TeslemetryClient(_TokenClient):
 
 
 class TessieClient(_TokenClient):
-    """A car through Tessie: state from ``/{vin}/status``, data from ``/{vin}/state`` (Tessie's cache; bare).
-
-    Parameters
-    ----------
-    vin : str
-    access_token : str or Secret
-        The Tessie API token.
-    server : str
-        Tessie's base URL.
-    session : aiohttp.ClientSession, optional
-    timeout_s : float
-        Per call [s].
-    """
+    """A car through Tessie: state from ``/{vin}/status``, data from ``/{vin}/state`` (Tessie's cache; bare);
+    parameters as :class:`_TokenClient`."""
 
     service = "Tessie"
-
-    def __init__(self, vin: str, access_token: Any, *, server: str = "https://api.tessie.com",
-                 session: aiohttp.ClientSession | None = None, timeout_s: float = 20.0) -> None:
-        super().__init__(vin, access_token, server=server, session=session, timeout_s=timeout_s)
+    default_server = "https://api.tessie.com"
 
     async def _connect(self) -> None:
         from tesla_fleet_api import Tessie

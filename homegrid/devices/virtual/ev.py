@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from homegrid.devices.virtual.timebase import utc_offset_ms, wall_to_utc_ms
+from homegrid.timezones import MINUTE_MS, utc_offset_ms, wall_to_utc_ms
 
 __all__ = [
     "ARRIVES",
@@ -84,7 +84,7 @@ def charge_rate(soc_percent: np.ndarray | float, max_w: float) -> np.ndarray | f
 
 
 def _local_ms(dates: np.ndarray, minutes: np.ndarray, tz: str) -> np.ndarray:
-    wall = dates.astype("datetime64[ms]") + (np.round(minutes * 60_000.0)).astype("timedelta64[ms]")
+    wall = dates.astype("datetime64[ms]") + (np.round(minutes * float(MINUTE_MS))).astype("timedelta64[ms]")
     return wall_to_utc_ms(wall.astype(np.int64), tz)
 
 

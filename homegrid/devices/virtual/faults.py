@@ -45,6 +45,7 @@ import numpy as np
 from homegrid.devices.powerwall.replies import ALERT_UNITS, GridFault, alert_kind
 from homegrid.devices.virtual.outages import DEMO_PERIOD_MS, outage_schedule
 from homegrid.readings.evidence import GridEvidence
+from homegrid.timezones import DAY_MS, MINUTE_MS
 
 __all__ = ["ALERTS", "CLEAR_MS", "DISTURBANCES_PER_OUTAGE", "LOGGED_SHARE", "WARNINGS", "disturbances",
            "grid_faults", "toggles_seen"]
@@ -64,12 +65,13 @@ WARNINGS: tuple[Alert, ...] = (
     ("PINV_a006_vfCheckUnderFrequency", 0.20, "PINV_a006_frequency", 59.2, 59.5, "Hz"),
     ("PINV_a007_vfCheckOverFrequency", 0.20, "PINV_a007_frequency", 60.5, 60.8, "Hz"),
 )
+
 #: Share of outages whose start the log records.
 LOGGED_SHARE = 0.85
 #: Disturbances a year for each outage a year.
 DISTURBANCES_PER_OUTAGE = 1.0
 #: No disturbance this close to an outage. [ms]
-CLEAR_MS = 10 * 60_000
+CLEAR_MS = 10 * MINUTE_MS
 _STREAM = 2
 _DISTURBANCE_STREAM = 3
 
@@ -102,7 +104,7 @@ def _disturbance_times(seed: int, year: int, per_year: float, demo: bool) -> np.
     """Candidate disturbance times of one UTC year (before clearing them of outages). [ms]"""
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, year + 10_000, _DISTURBANCE_STREAM])
     y0, y1 = _year_ms(year), _year_ms(year + 1)
-    rate = DISTURBANCES_PER_OUTAGE * per_year * (y1 - y0) / (365.0 * 86_400_000.0)
+    rate = DISTURBANCES_PER_OUTAGE * per_year * (y1 - y0) / (365.0 * DAY_MS)
     n = int(rng.poisson(rate)) if per_year > 0 else 0
     times = [y0 + np.floor(rng.random(n) * (y1 - y0)).astype(np.int64)]
     if demo and per_year > 0:  # one in each demonstration period, at a seeded time within it

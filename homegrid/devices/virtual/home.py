@@ -54,6 +54,7 @@ from homegrid.devices.virtual.outages import in_outage, outage_overlap, outage_s
 from homegrid.devices.virtual.solar import SolarProfile, solar_power, solar_profile
 from homegrid.glossary import COUNTERS, EvChargingState, GridStatus
 from homegrid.readings import GridEvidence, Reading, ReadingFrame, from_ms, to_ms
+from homegrid.timezones import DAY_MS
 
 __all__ = ["INSTALLED", "POLL_STEP_S", "VirtualHome", "lifetime_counters"]
 
@@ -73,8 +74,8 @@ _EV_CHARGING = float(EvChargingState.CHARGING)
 _EV_COMPLETE = float(EvChargingState.COMPLETE)
 _EV_NO_POWER = float(EvChargingState.NO_POWER)
 GRID_VOLTS, GRID_HZ = 240.0, 60.0  # North American split phase
-FAULT_LOG_MS = 86_400_000
-TOGGLE_LOOKBACK_MS = 366 * 86_400_000
+FAULT_LOG_MS = DAY_MS
+TOGGLE_LOOKBACK_MS = 366 * DAY_MS
 _CAR = ("ev_soc", "ev_range", "ev_charge_limit", "ev_time_to_full", "ev_charging_state", "ev_at_home")
 
 # Counter -> (power column, side): +1 positive part, -1 negative part.
@@ -318,7 +319,7 @@ class VirtualHome(Device):
         v = self._config.virtual
         reserve = v.backup_reserve_percent if reserve_percent is None else float(reserve_percent)
         self._mode = mode or self._mode
-        self._config = replace(self._config, virtual=replace(v, backup_reserve_percent=reserve))
+        self._config = self._config.replace(virtual=v.replace(backup_reserve_percent=reserve))
         hold = 100.0 if self._mode == "backup" else reserve
         self._params = replace(self._params, reserve_wh=self._params.capacity_wh * hold / 100.0)
 

@@ -72,7 +72,7 @@ def load_table() -> np.ndarray:
     ok = ~np.isnan(watts)
     total = np.bincount(cell[ok], weights=watts[ok], minlength=_DAYS * SLOTS_PER_DAY)
     count = np.bincount(cell[ok], minlength=_DAYS * SLOTS_PER_DAY)
-    table = np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+    table: np.ndarray = np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
     table = table.reshape(_DAYS, SLOTS_PER_DAY)
     k = 1
     while np.isnan(table).any():

@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from homegrid.timezones import DAY_MS, HOUR_MS
+
 __all__ = [
     "BLIP_SHARE",
     "DEMO_PERIOD_MS",
@@ -51,7 +53,7 @@ SUSTAINED_SIGMA = 1.2
 MAX_OUTAGE_S = 12 * 3600.0
 _STREAM = 1
 #: One demonstration outage and one blip in every period this long. [ms]
-DEMO_PERIOD_MS = 84 * 3_600_000
+DEMO_PERIOD_MS = 84 * HOUR_MS
 _DEMO_STREAM = 4
 _DEMO_SUSTAINED_S = (8 * 60.0, 40 * 60.0)
 _DEMO_BLIP_S = (0.5, 3.0)
@@ -104,7 +106,7 @@ def outages_in_year(seed: int, year: int, per_year: float) -> tuple[np.ndarray, 
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, year + 10_000, _STREAM])
     y0 = _year_start_ms(year)
     y1 = _year_start_ms(year + 1)
-    n = int(rng.poisson(per_year * (y1 - y0) / (365.0 * 86_400_000.0))) if per_year > 0 else 0
+    n = int(rng.poisson(per_year * (y1 - y0) / (365.0 * DAY_MS))) if per_year > 0 else 0
     starts = np.sort(y0 + np.floor(rng.random(n) * (y1 - y0)).astype(np.int64))
     ends = starts + np.round(outage_durations(rng, n) * 1000.0).astype(np.int64)
     for a in (starts, ends):
@@ -120,12 +122,12 @@ def _demo_period(seed: int, k: int) -> tuple[tuple[int, int], tuple[int, int]]:
     p0 = k * DEMO_PERIOD_MS
     lo, hi = _DEMO_SUSTAINED_S
     long_s = float(np.exp(np.log(lo) + u[1] * (np.log(hi) - np.log(lo))))
-    a = p0 + int(u[0] * (DEMO_PERIOD_MS - hi * 1000 - 3_600_000))
+    a = p0 + int(u[0] * (DEMO_PERIOD_MS - hi * 1000 - HOUR_MS))
     blo, bhi = _DEMO_BLIP_S
     blip_s = blo + float(u[3]) * (bhi - blo)
     b = p0 + int(u[2] * (DEMO_PERIOD_MS - 10_000))
-    if abs(b - a) < 3_600_000 + long_s * 1000:  # keep the blip an hour clear of the sustained outage
-        b = (a + int(long_s * 1000) + 3_600_000) if a < DEMO_PERIOD_MS // 2 + p0 else a - 3_600_000
+    if abs(b - a) < HOUR_MS + long_s * 1000:  # keep the blip an hour clear of the sustained outage
+        b = (a + int(long_s * 1000) + HOUR_MS) if a < DEMO_PERIOD_MS // 2 + p0 else a - HOUR_MS
     return (a, a + round(long_s * 1000)), (b, b + round(blip_s * 1000))
 
 
@@ -220,7 +222,8 @@ def outage_overlap(edges_ms: np.ndarray, starts: np.ndarray, ends: np.ndarray) -
         Shape (n,), within [0, 1]; > 0 for every step that touches an outage. [-]
     """
     c = outage_seconds_before(edges_ms, starts, ends)
-    return np.diff(c) / np.diff(np.asarray(edges_ms, dtype=np.int64)).astype(float)
+    share: np.ndarray = np.diff(c) / np.diff(np.asarray(edges_ms, dtype=np.int64)).astype(float)
+    return share
 
 
 def in_outage(t_ms: int, starts: np.ndarray, ends: np.ndarray) -> bool:

@@ -34,7 +34,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -102,7 +102,7 @@ def _weather_path(name: str) -> Path:
     raise FileNotFoundError(f"weather file {name!r} is neither a path nor a file in {shipped.parent}")
 
 
-def read_weather(name: str) -> tuple[pd.DataFrame, dict]:
+def read_weather(name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a TMY3 file into 8760 hourly records in calendar order.
 
     Parameters
@@ -224,7 +224,8 @@ def pvwatts_ac(
     dc = pvlib.pvsystem.pvwatts_dc(effective, t_cell, pdc0, _GAMMA_PDC)
     dc = np.asarray(dc, dtype=float) * (1.0 - pvlib.pvsystem.pvwatts_losses() / 100.0)
     ac = pvlib.inverter.pvwatts(dc, pac0 / _ETA_INV_NOM, eta_inv_nom=_ETA_INV_NOM)
-    return np.clip(np.nan_to_num(np.asarray(ac, dtype=float)), 0.0, pac0)
+    ac_w: np.ndarray = np.clip(np.nan_to_num(np.asarray(ac, dtype=float)), 0.0, pac0)
+    return ac_w
 
 
 def spread_hourly(hourly_w: np.ndarray, cos_zenith: np.ndarray, limit_w: float) -> np.ndarray:
@@ -284,7 +285,8 @@ def _cos_zenith_minutes(latitude: float, solar_time_offset_h: float) -> np.ndarr
     hour_angle = np.radians(15.0 * (np.mod(clock_h + solar_time_offset_h + eot_h, 24.0) - 12.0))
     lat = np.radians(latitude)
     cz = np.sin(lat) * np.sin(dec) + np.cos(lat) * np.cos(dec) * np.cos(hour_angle)
-    return cz.ravel()
+    cos_zenith: np.ndarray = cz.ravel()
+    return cos_zenith
 
 
 @functools.lru_cache(maxsize=8)
@@ -317,7 +319,7 @@ def solar_profile(
 _MODEL_VERSION = "1"  # change when the chain below changes, to leave old caches behind
 
 
-def _cache_path(args: tuple) -> Path | None:
+def _cache_path(args: tuple[str, float, float, float, float, float]) -> Path | None:
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "homegrid"
     try:
         base.mkdir(parents=True, exist_ok=True)

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from homegrid.timezones import utc_offset_ms, wall_to_utc_ms
+from homegrid.timezones import utc_offset_ms
 
 __all__ = [
     "is_leap",
     "local_calendar_position",
     "periodic_interp",
     "seconds_of_year_365",
-    "utc_offset_ms",
-    "wall_to_utc_ms",
 ]
 
 def is_leap(year: np.ndarray) -> np.ndarray:
     """Whether each Gregorian year is a leap year."""
     y = np.asarray(year)
-    return (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    leap: np.ndarray = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    return leap
 
 
 def seconds_of_year_365(t_ms: np.ndarray, offset_s: float) -> np.ndarray:
@@ -42,7 +41,8 @@ def seconds_of_year_365(t_ms: np.ndarray, offset_s: float) -> np.ndarray:
     year = local.astype("datetime64[Y]")
     sec = (local - year.astype("datetime64[ms]")).astype(np.int64) / 1000.0
     leap = is_leap(year.astype(np.int64) + 1970)
-    return np.where(leap & (sec >= 59 * 86400.0), sec - 86400.0, sec)
+    out: np.ndarray = np.where(leap & (sec >= 59 * 86400.0), sec - 86400.0, sec)
+    return out
 
 
 
@@ -75,7 +75,8 @@ def local_calendar_position(t_ms: np.ndarray, timezone: str, slot_s: float) -> n
     leap = is_leap(year.astype(np.int64) + 1970)
     day = np.where(~leap & (day >= 59), day + 1, day)
     per_day = 86400.0 / slot_s
-    return day * per_day + ms_of_day / (slot_s * 1000.0)
+    pos: np.ndarray = day * per_day + ms_of_day / (slot_s * 1000.0)
+    return pos
 
 
 def periodic_interp(pos: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -98,4 +99,5 @@ def periodic_interp(pos: np.ndarray, values: np.ndarray) -> np.ndarray:
     i0 = base.astype(np.int64) % n
     i1 = i0 + 1
     i1[i1 == n] = 0
-    return values[i0] * (1.0 - frac) + values[i1] * frac
+    out: np.ndarray = values[i0] * (1.0 - frac) + values[i1] * frac
+    return out

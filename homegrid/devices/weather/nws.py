@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from homegrid.config import CAP_SEVERITIES
-from homegrid.readings import parse_iso_time
+from homegrid.timezones import parse_iso_time
 
 __all__ = [
     "API_BASE",
@@ -316,7 +316,7 @@ def _get(url: str, user_agent: str, timeout_s: float) -> bytes:
         "User-Agent": user_agent, "Accept": "application/geo+json, application/ld+json;q=0.9, */*;q=0.5"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            data = response.read(MAX_FEED_BYTES + 1)
+            data: bytes = response.read(MAX_FEED_BYTES + 1)
     except urllib.error.HTTPError as exc:
         detail = ""
         try:

@@ -1,4 +1,4 @@
-// Units as people read them. tests/test_web.py mirrors these rules.
+// Units as people read them. The tests run this file through Node (tests/test_format_js.py, tests/formatjs.py).
 // One date style everywhere, as the CLI and the API write them: ISO 8601 dates (2026-11-28) and 24-hour times
 // (14:05), in the site's zone; distances in the site's units (the hub's /api/v1/site "units").
 

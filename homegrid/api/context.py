@@ -1,0 +1,69 @@
+"""What the API's resources share: the store's queries and the hub's callbacks (:class:`ApiContext`), and the way a
+resource's table of routes (:class:`Endpoint` rows) is added to an app or a router (:func:`add_routes`).
+
+:func:`homegrid.api.app.create_app` makes one :class:`ApiContext`, hands it to each resource and adds their routes;
+it is also ``app.state.api``. Nothing in it belongs to one request. The routes are added to the app itself (FastAPI's
+``include_router`` keeps an included router behind one entry of ``app.routes``; added one by one, each is an
+``APIRoute`` of the app, as tests and tools that walk ``app.routes`` expect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import Response
+
+from homegrid.hub.queries import Queries
+
+__all__ = ["ApiContext", "Endpoint", "add_routes"]
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """The store's queries and what the running hub offers (None where there is no hub, or not that part).
+
+    Attributes
+    ----------
+    queries : Queries
+        The store's queries in the site's time zone.
+    health : callable, optional
+        ``health()``: the hub's device status.
+    live : callable, optional
+        ``live()``: ``(time, values, times)``, the newest value of each quantity from any device, or
+        ``(time, values, times, devices)`` with each device's ``name``, ``state`` (``live``, ``stale``,
+        ``offline``: :mod:`homegrid.hub.liveness`), ``last_seen`` and ``quantities``; without it the
+        store's newest row.
+    outages : callable, optional
+        ``outages(start_ms, end_ms)``: the outage report (``OutageTracker.report``).
+    backup : callable, optional
+        ``backup()``: the backup time left (``Hub.backup``).
+    """
+
+    queries: Queries
+    health: Callable[[], Any] | None = None
+    live: Callable[[], Any] | None = None
+    outages: Callable[[int, int], dict[str, Any]] | None = None
+    backup: Callable[[], dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route of a resource: the method, the path, the function answering it and what the OpenAPI schema says."""
+
+    method: str
+    path: str
+    endpoint: Callable[..., Any]
+    summary: str | None = None
+    include_in_schema: bool = True
+    response_class: type[Response] | None = None  # None: FastAPI's default (JSON)
+
+
+def add_routes(target: FastAPI | APIRouter, routes: Iterable[Endpoint]) -> None:
+    """Add a resource's routes, in order, to an app (or to a router of its own)."""
+    for route in routes:
+        extra: dict[str, Any] = {} if route.response_class is None else {"response_class": route.response_class}
+        target.add_api_route(route.path, route.endpoint, methods=[route.method], summary=route.summary,
+                             include_in_schema=route.include_in_schema, **extra)
