@@ -136,3 +136,8 @@ BUDGETS: tuple[Budget, ...] = (
 def limit(figure: str) -> float:
     """The limit of the (first) budget on a figure: the bench scripts print their verdicts against it."""
     return next(b.limit for b in BUDGETS if b.figure == figure)
+
+
+def text(figure: str) -> str:
+    """The (first) budget on a figure as a table writes it, e.g. ``< 10 s``."""
+    return next(b.text() for b in BUDGETS if b.figure == figure)

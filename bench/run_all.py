@@ -35,6 +35,8 @@ import bench_serve
 import bench_simulate
 import bench_web
 import check
+from budgets import limit
+from budgets import text as budget_text
 from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 
 BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load")
@@ -155,7 +157,7 @@ def render(r: dict) -> str:
         h, i = s["homegrid"], s.get("influx", {})
         if "wall_s" in h:
             add(f"1 simulate {fmt(s['days'])} d at 1 min: wall [s] (Influx: write + downsample same rows)",
-                h["wall_s"], i.get("store_s"), ratio(h["wall_s"], i.get("store_s")), "< 10 s",
+                h["wall_s"], i.get("store_s"), ratio(h["wall_s"], i.get("store_s")), budget_text("simulate.wall_s"),
                 verdict(h["wall_s"] * 365 / s["days"], s["budget_s"]) if s["days"] >= 365 else
                 f"({verdict(h['wall_s'] * 365 / s['days'], s['budget_s'])} scaled)")
             add("1 simulate: peak RSS [MiB]", h["peak_rss_mib"], None, None)
@@ -169,10 +171,11 @@ def render(r: dict) -> str:
             tag = "" if full else " (scaled to a year)"
             scale = bench_import.YEAR_ROWS / im["rows"]
             add(f"2 import {im['rows']:,} rows at 1 s: wall [s] (Influx: /write)", h["wall_s"], i.get("write_s"),
-                ratio(h["wall_s"], i.get("write_s")), "< 300 s", verdict(h["wall_s"] * scale, im["budget_s"]) + tag)
+                ratio(h["wall_s"], i.get("write_s")), budget_text("import.wall_s"),
+                verdict(h["wall_s"] * scale, im["budget_s"]) + tag)
             add("2 import: rows/s", h["rows_per_s"], i.get("rows_per_s"), ratio(h["rows_per_s"], i.get("rows_per_s")))
             add("2 import: peak RSS [MiB] (Influx: influxd VmHWM)", h["peak_rss_mib"], i.get("influxd_peak_rss_mib"),
-                ratio(h["peak_rss_mib"], i.get("influxd_peak_rss_mib")), "< 1024 MiB",
+                ratio(h["peak_rss_mib"], i.get("influxd_peak_rss_mib")), budget_text("import.peak_rss_mib"),
                 verdict(h["peak_rss_mib"], im["budget_rss_mib"]))
             add("2 import: on disk [MiB] (homegrid incl. rollups; Influx raw only)", h["disk_bytes"] / MIB,
                 i.get("disk_bytes", 0) / MIB or None, ratio(h["disk_bytes"], i.get("disk_bytes")))
@@ -209,9 +212,11 @@ def render(r: dict) -> str:
         h, i = sv["homegrid"], sv.get("influx", {})
         if "rss_max_mb" in h:
             add(f"4 serve, {fmt(sv['seconds'])} s window: RSS max [MB]", h["rss_max_mb"], i.get("rss_max_mb"),
-                ratio(h["rss_max_mb"], i.get("rss_max_mb")), "< 150 MB", verdict(h["rss_max_mb"], 150.0))
+                ratio(h["rss_max_mb"], i.get("rss_max_mb")), budget_text("serve.rss_max_mb"),
+                verdict(h["rss_max_mb"], limit("serve.rss_max_mb")))
             add("4 serve: CPU [% of one core]", h["cpu_percent"], i.get("cpu_percent"),
-                ratio(h["cpu_percent"], i.get("cpu_percent")), "< 2 %", verdict(h["cpu_percent"], 2.0))
+                ratio(h["cpu_percent"], i.get("cpu_percent")), budget_text("serve.cpu_percent"),
+                verdict(h["cpu_percent"], limit("serve.cpu_percent")))
         else:
             add("4 serve", h.get("skipped") or h.get("error"), None, None)
     gw = r.get("gateways", {})
