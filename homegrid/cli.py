@@ -307,6 +307,10 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated
 
 
+#: at most this many simulated rows are kept in memory for outage detection (3 columns: about 70 MB)
+_HELD_MAX_ROWS = 3_000_000
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.outages import DETECTION_COLUMNS, HeldReadings
@@ -341,10 +345,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     chunk = timedelta(days=7)
     bar = progress(total=round(days_total, 1), desc="simulate", unit="day")
     # into an empty span the store then holds exactly these rows: outage detection keeps their grid columns
-    # in memory rather than reading a year back (bench/RESULTS.md, issue 12)
+    # in memory rather than reading a year back (bench/RESULTS.md, issue 12), up to _HELD_MAX_ROWS of them
     grid: list[ReadingFrame] | None = None if store.has_readings(start_ms, to_ms(end)) else []
 
     def chunks() -> Iterator[ReadingFrame]:
+        nonlocal grid
         t = start
         while t < end:
             nxt = min(t + chunk, end)
@@ -352,6 +357,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if grid is not None:
                 grid.append(ReadingFrame(frame.time_ms, {c: v for c, v in frame.columns.items()
                                                          if c in DETECTION_COLUMNS}))
+                if sum(len(f) for f in grid) > _HELD_MAX_ROWS:
+                    grid = None  # a long span at short steps: detection reads it back, as after an import
             yield frame
             bar.update(round((nxt - t).total_seconds() / 86_400, 1))
             t = nxt

@@ -124,3 +124,30 @@ def test_simulate_stops_at_now_and_refuses_a_future_start(data_dir, capsys):
     assert main(["simulate", "--start", (today + timedelta(days=2)).isoformat(), "--days", "1",
                  "--data-dir", str(data_dir)]) == 2
     assert "in the future" in capsys.readouterr().err
+
+
+def test_simulate_detects_outages_from_memory_as_from_the_store(data_dir, tmp_path, monkeypatch, capsys):
+    """A simulation into an empty span gives detection its grid columns in memory (``HeldReadings``); past
+    ``_HELD_MAX_ROWS`` rows it reads them back from the store. Both store the same events."""
+    import homegrid.cli as cli
+    from homegrid.hub.outages import OutageTracker
+
+    held_seen: list[object] = []
+    real = OutageTracker.rebuild
+
+    def spy(self, start_ms, end_ms, held=None):
+        held_seen.append(held)
+        return real(self, start_ms, end_ms, held)
+
+    monkeypatch.setattr(OutageTracker, "rebuild", spy)
+    stored = []
+    for cap, where in ((cli._HELD_MAX_ROWS, data_dir), (1_000, tmp_path / "read-back")):
+        monkeypatch.setattr(cli, "_HELD_MAX_ROWS", cap)
+        assert main(["simulate", "--start", "2025-06-01", "--days", "21", "--create", "--data-dir", str(where)]) == 0
+        store = open_store(where)
+        stored.append((store.read_outages(0, 2**62), store.read_disturbances(0, 2**62)))
+        store.close()
+    capsys.readouterr()
+    assert held_seen[0] is not None and held_seen[1] is None
+    assert stored[0][0], "three weeks of the virtual home have interruptions"
+    assert stored[0] == stored[1]
