@@ -206,3 +206,21 @@ def test_status_and_flag_values(name, raw, expected):
 def test_bad_status_and_flag_values_are_refused(name, raw):
     with pytest.raises(InvalidReading, match=name):
         validate_value(name, raw)
+
+
+def test_minute_edges_equal_union_and_membership():
+    """The rollup writer's bucket edges: what ``np.union1d`` and ``np.isin`` give, for runs with gaps."""
+    from homegrid.hub.recorder import _minute_edges
+
+    rng = np.random.default_rng(3)
+    minute = 60_000
+    for _ in range(50):
+        runs, t = [], int(rng.integers(0, 10**6)) * minute
+        for _ in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(1, 30))
+            runs.append(t + minute * np.arange(n, dtype=np.int64))
+            t += (n + int(rng.integers(0, 4))) * minute  # 0: the next run touches this one
+        starts = np.concatenate(runs)
+        edges, real = _minute_edges(starts)
+        np.testing.assert_array_equal(edges, np.union1d(starts, starts + minute))
+        np.testing.assert_array_equal(real, np.isin(edges[:-1], starts))

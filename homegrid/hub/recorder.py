@@ -220,9 +220,7 @@ class Recorder:
 
     def _write_minute_batch(self, frame: ReadingFrame, runs: list[np.ndarray]) -> None:
         """Account runs of consecutive minute starts in one pass; the buckets between runs are left out."""
-        starts = np.concatenate(runs)
-        edges = np.union1d(starts, starts + MINUTE_MS)
-        real = np.isin(edges[:-1], starts)
+        edges, real = _minute_edges(np.concatenate(runs))
         table = account(frame, edges, self.max_gap_s)
         self._note_counter_events(table.counter_events)
         if not real.all():
@@ -295,6 +293,19 @@ class Recorder:
     def prune(self, retention_days: float, now_ms: int) -> int:
         """Delete raw readings past retention (rollups are kept forever)."""
         return self.store.prune_raw(now_ms - int(retention_days * DAY_MS))
+
+
+def _minute_edges(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bucket edges of minutes starting at ``starts`` (each minute's start and end, once, in order) and
+    which buckets between them are those minutes: ``np.union1d(starts, starts + MINUTE_MS)`` and
+    ``np.isin(edges[:-1], starts)``, on sorted arrays (those hash every value first: 3 ms against 0.4 ms for a
+    week of minutes)."""
+    starts = np.sort(starts)  # in time order already: the sort only checks
+    edges = np.concatenate((starts, starts + MINUTE_MS))
+    edges.sort()
+    edges = edges[np.concatenate(([True], edges[1:] != edges[:-1]))]
+    at = np.minimum(np.searchsorted(starts, edges[:-1]), len(starts) - 1)
+    return edges, starts[at] == edges[:-1]
 
 
 class _MemoryRun:
