@@ -112,8 +112,8 @@ def figures(r: dict[str, Any]) -> dict[str, Figure]:
     if fl:
         n, iv = fl["gateways"], fl["intervals_s"]
         f["gateways.fleet_missed_or_errors"] = Figure(fl["missed"] + fl["errors"] + fl["store_errors"], n)
-        dev = max(abs(iv["max"] - fl["interval_s"]), abs(fl["interval_s"] - iv["min"])) if iv else None
-        f["gateways.fleet_interval_dev_s"] = Figure(dev, n, "" if iv else "no interval measured")
+        dev = max(abs(iv["max"] - fl["interval_s"]), abs(fl["interval_s"] - iv["min"])) if "max" in iv else None
+        f["gateways.fleet_interval_dev_s"] = Figure(dev, n, "" if dev is not None else "no interval measured")
         f["gateways.fleet_lag_growth_s"] = Figure(fl["lag_growth_steady_max_s"], n)
         f["gateways.fleet_store_max_ms"] = Figure(_get(fl, "poll_to_store_ms", "max"), n)
     ou = r.get("outages", {})
