@@ -139,7 +139,8 @@ def figures(r: dict[str, Any]) -> dict[str, Figure]:
         for x in iv.values():
             for part in (x["restarts_status+log"], x.get("store")):
                 for k in (part or {}).get("restarts", {}).values():
-                    lost += k["lost"] + k["split"]
+                    if isinstance(k, dict):  # one per kind of restart; beside them problems, problem_count, with_log
+                        lost += k["lost"] + k["split"]
         if "live" in ou:
             lost += ou["live"]["outages"] - ou["live"]["ok"]
         f["outages.restart_events_lost"] = Figure(lost, days)

@@ -6,6 +6,7 @@ Writes ``bench/out/results.json`` (everything measured) and ``bench/out/results.
     .venv/bin/python bench/run_all.py                 # full size
     .venv/bin/python bench/run_all.py --quick         # small sizes, about 7 minutes
     .venv/bin/python bench/run_all.py --only import,queries --no-influx
+    .venv/bin/python bench/run_all.py --check --from bench/out/results.json   # judge a run already made
     .venv/bin/python bench/run_all.py --check         # full size; RESULTS.md's head section; exit 1 on a miss
 
 ``--check`` judges every figure against ``budgets.BUDGETS`` (``check.py``), writes the head section of
@@ -71,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="judge the figures against bench/budgets.py, write RESULTS.md's head section, "
                         "exit 1 when a budget is missed")
     p.add_argument("--results-md", type=Path, default=BENCH / "RESULTS.md", help="the file --check writes")
+    p.add_argument("--from", dest="saved", type=Path,
+                   help="judge a results.json written before (with --check) instead of running the benches")
     args = p.parse_args(argv)
+    if args.saved is not None:
+        return _judge(json.loads(args.saved.read_text()), args.results_md) if args.check else 0
     q = args.quick
     sizes = {
         "simulate_days": args.simulate_days or (30 if q else 365),
@@ -135,13 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(table + "\n")
     print(table)
     log(f"total {results['total_s']:.0f} s; wrote {args.out} and {args.out.with_suffix('.md')}")
-    if not args.check:
-        return 0
+    return _judge(results, args.results_md) if args.check else 0
+
+
+def _judge(results: dict, results_md: Path) -> int:
+    """Verdicts on the figures, written as RESULTS.md's head section; 1 when a budget is missed."""
     verdicts = check.check(results)
     section = check.head_section(results, verdicts)
-    check.write_head(args.results_md, section)
+    check.write_head(results_md, section)
     print(section)
-    log(f"check: wrote the head section of {args.results_md}")
+    log(f"check: wrote the head section of {results_md}")
     return check.exit_status(verdicts)
 
 

@@ -116,7 +116,7 @@ def every_bench() -> dict[str, Any]:
     q = {"median_ms": 5.0, "p95_ms": 6.0}
     pr = {"precision": 1.0, "recall": 1.0}
     blips = {"short_in_log": 4, "short_in_log_found": 4}
-    restarts = {"restarts": {"inside": {"lost": 0, "split": 0}}}
+    restarts = {"restarts": {"inside": {"lost": 0, "split": 0}, "problems": [], "problem_count": 0, "with_log": True}}
     interval = {"status+log": {"long": pr, "all": pr, "sub_poll": pr, "blips_by_log": blips,
                                "monthly": {"counts_agree": True}},
                 "status+partial_log": {"blips_by_log": blips}, "restarts_status+log": restarts,
