@@ -347,9 +347,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # into an empty span the store then holds exactly these rows: outage detection keeps their grid columns
     # in memory rather than reading a year back (bench/RESULTS.md, issue 12), up to _HELD_MAX_ROWS of them
     grid: list[ReadingFrame] | None = None if store.has_readings(start_ms, to_ms(end)) else []
+    held_rows = 0
 
     def chunks() -> Iterator[ReadingFrame]:
-        nonlocal grid
+        nonlocal grid, held_rows
         t = start
         while t < end:
             nxt = min(t + chunk, end)
@@ -357,7 +358,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             if grid is not None:
                 grid.append(ReadingFrame(frame.time_ms, {c: v for c, v in frame.columns.items()
                                                          if c in DETECTION_COLUMNS}))
-                if sum(len(f) for f in grid) > _HELD_MAX_ROWS:
+                held_rows += len(frame)
+                if held_rows > _HELD_MAX_ROWS:
                     grid = None  # a long span at short steps: detection reads it back, as after an import
             yield frame
             bar.update(round((nxt - t).total_seconds() / 86_400, 1))

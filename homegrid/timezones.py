@@ -8,7 +8,8 @@ edges (local days, labels, the virtual home's wall clock). This module is the on
   query, a device, a feed) must carry its UTC offset;
 - the UTC offsets of a zone over whole arrays (:func:`utc_offset_ms`, at the cost of a few hundred zone
   look-ups a year), their text (:func:`offset_text`) and local labels (:func:`local_isoformat`);
-- local days and bins: :func:`local_date`, :func:`local_day_bounds`, :func:`local_floor_ms`.
+- local days and bins: :func:`local_date`, :func:`local_day_bounds`, :func:`local_floor_ms`; the local calendar
+  of instants over arrays (:func:`local_calendar`: month, weekday, hour, day) and :func:`day_of_week`.
 
 The grammar read is ``YYYY-MM-DDThh[:mm[:ss[.fraction]]]`` followed by ``Z`` or ``±hh[[:]mm]`` (or ``±hh:mm:ss``):
 a space or ``t`` may replace the ``T``, ``z`` the ``Z``; up to 9 fraction digits.
@@ -31,6 +32,8 @@ __all__ = [
     "MINUTE_MS",
     "IsoTimeError",
     "Refusal",
+    "day_of_week",
+    "local_calendar",
     "local_date",
     "local_day_bounds",
     "local_floor_ms",
@@ -251,3 +254,39 @@ def local_floor_ms(t_ms: int, size_ms: int, timezone: str) -> int:
     site's clock, so in zones such as Asia/Kolkata (+05:30) hours start at :30 UTC. [ms]"""
     off = int(utc_offset_ms(np.array([t_ms], dtype=np.int64), timezone)[0]) % size_ms
     return (t_ms - off) // size_ms * size_ms + off
+
+
+def day_of_week(days: np.ndarray) -> np.ndarray:
+    """The day of the week of dates given as days since 1970-01-01 (a Thursday): 0 (Monday) to 6, as
+    ``date.weekday()`` counts."""
+    wd: np.ndarray = (np.asarray(days, dtype=np.int64) + 3) % 7
+    return wd
+
+
+def local_calendar(t_ms: np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The local calendar of each instant in the zone.
+
+    Parameters
+    ----------
+    t_ms : numpy.ndarray
+        Instants, UTC epoch milliseconds. [ms]
+    timezone : str
+        The site's IANA zone.
+
+    Returns
+    -------
+    month : numpy.ndarray
+        Local month, 0 (January) to 11.
+    weekday : numpy.ndarray
+        Local day of the week, 0 (Monday) to 6 (Sunday).
+    hour : numpy.ndarray
+        Local clock hour, 0 to 23.
+    day : numpy.ndarray
+        Local date as days since 1970-01-01.
+    """
+    t = np.asarray(t_ms, dtype=np.int64)
+    local = t + utc_offset_ms(t, timezone)
+    day = local // DAY_MS
+    hour = (local - day * DAY_MS) // HOUR_MS
+    month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
+    return month, day_of_week(day), hour, day

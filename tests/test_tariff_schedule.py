@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from homegrid.tariffs import MonthHourSchedule, local_calendar, tou_periods
+from homegrid.tariffs import MonthHourSchedule, tou_periods
+from homegrid.timezones import local_calendar
 
 LA = "America/Los_Angeles"
 ZONES = [LA, "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]

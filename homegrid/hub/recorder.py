@@ -300,7 +300,7 @@ def _minute_edges(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     which buckets between them are those minutes: ``np.union1d(starts, starts + MINUTE_MS)`` and
     ``np.isin(edges[:-1], starts)``, on sorted arrays (those hash every value first: 3 ms against 0.4 ms for a
     week of minutes)."""
-    starts = np.sort(starts)  # in time order already: the sort only checks
+    starts = np.sort(starts)  # in time order already (runs of a sorted frame): a cheap pass, kept as a guard
     edges = np.concatenate((starts, starts + MINUTE_MS))
     edges.sort()
     edges = edges[np.concatenate(([True], edges[1:] != edges[:-1]))]

@@ -228,7 +228,7 @@ def _parse_status(text: str, states: type[StatusEnum] = GridStatus) -> tuple[flo
         return np.nan, BAD_STATUS
 
 
-#: the sentence of each refusal of :func:`homegrid.timezones.parse_iso`, following the cell's text
+#: the sentence of each refusal of :func:`homegrid.timezones.parse_iso_ms`, following the cell's text
 _REFUSED = {
     Refusal.EMPTY: "is empty; every row needs a time",
     Refusal.NOT_ISO: "is not an ISO 8601 time with offset such as 2025-06-01T12:00:00+02:00",

@@ -4,6 +4,6 @@ Built up for issue 13 (the bill). Today: :mod:`homegrid.tariffs.schedule`, which
 rate's month-by-hour schedule each instant falls in, in the site's local time.
 """
 
-from homegrid.tariffs.schedule import MonthHourSchedule, local_calendar, tou_periods
+from homegrid.tariffs.schedule import MonthHourSchedule, tou_periods
 
-__all__ = ["MonthHourSchedule", "local_calendar", "tou_periods"]
+__all__ = ["MonthHourSchedule", "tou_periods"]

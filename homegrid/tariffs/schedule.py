@@ -19,41 +19,9 @@ from datetime import date
 
 import numpy as np
 
-from homegrid.timezones import DAY_MS, HOUR_MS, utc_offset_ms
+from homegrid.timezones import local_calendar
 
-__all__ = ["MonthHourSchedule", "local_calendar", "tou_periods"]
-
-_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday is 0, as date.weekday() counts
-
-
-def local_calendar(t_ms: np.ndarray, timezone: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The local calendar of each instant in the zone.
-
-    Parameters
-    ----------
-    t_ms : numpy.ndarray
-        Instants, UTC epoch milliseconds. [ms]
-    timezone : str
-        The site's IANA zone.
-
-    Returns
-    -------
-    month : numpy.ndarray
-        Local month, 0 (January) to 11.
-    weekday : numpy.ndarray
-        Local day of the week, 0 (Monday) to 6 (Sunday).
-    hour : numpy.ndarray
-        Local clock hour, 0 to 23.
-    day : numpy.ndarray
-        Local date as days since 1970-01-01.
-    """
-    t = np.asarray(t_ms, dtype=np.int64)
-    local = t + utc_offset_ms(t, timezone)
-    day = local // DAY_MS
-    hour = (local - day * DAY_MS) // HOUR_MS
-    month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
-    weekday = (day + _EPOCH_WEEKDAY) % 7
-    return month, weekday, hour, day
+__all__ = ["MonthHourSchedule", "tou_periods"]
 
 
 def _table(name: str, rows: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
@@ -126,7 +94,6 @@ def tou_periods(t_ms: np.ndarray, timezone: str, schedule: MonthHourSchedule) ->
     month, weekday, hour, day = local_calendar(t_ms, timezone)
     weekend = weekday >= 5
     if schedule.holidays:
-        holiday_days = np.array(sorted(d.toordinal() - date(1970, 1, 1).toordinal() for d in schedule.holidays))
-        weekend |= np.isin(day, holiday_days)
+        weekend |= np.isin(day, np.array(sorted(schedule.holidays), dtype="datetime64[D]").astype(np.int64))
     periods: np.ndarray = np.where(weekend, schedule.weekend[month, hour], schedule.weekday[month, hour])
     return periods

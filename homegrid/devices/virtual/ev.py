@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from homegrid.timezones import MINUTE_MS, utc_offset_ms, wall_to_utc_ms
+from homegrid.timezones import MINUTE_MS, day_of_week, utc_offset_ms, wall_to_utc_ms
 
 __all__ = [
     "ARRIVES",
@@ -126,7 +126,7 @@ def trips_in_year(
     trip_km = rng.uniform(150.0, 350.0, n)
     weekend_trip = rng.random(n) < WEEKEND_TRIP_CHANCE  # read on Saturdays
     on_sunday = rng.random(n) < 0.5
-    weekday = (days.astype(np.int64) + 3) % 7  # 0 = Monday (1970-01-01 was a Thursday)
+    weekday = day_of_week(days.astype(np.int64))  # 0 = Monday
     commute = (weekday < 5) & (commute_km > 0)
     saturday = weekday == 5
     sat_trip = saturday & weekend_trip & ~on_sunday
