@@ -332,3 +332,15 @@ def test_neither_format_is_a_clear_error(text: str, start: str):
     with pytest.raises(TariffError) as info:
         load_tariff(text)
     assert str(info.value).startswith(start)
+
+
+def test_the_readmes_example_reads():
+    """The README's Tariffs section shows every key; it must be a tariff that reads without a warning."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Tariffs"):readme.index("## Storm mode")]
+    block = section[section.index("```toml\n") + 8:]
+    tariff = read(block[:block.index("```")])
+    assert tariff.energy.names == {0: "off-peak", 1: "peak"} and tariff.export.rule is ExportRule.NET_METERING
+    assert tariff.demand is not None and tariff.demand.flat[0][1].price == 7.0
+    assert tariff.energy.schedule.holiday_rule == CountryHolidays("US", "CA", (
+        "New Year's Day", "Memorial Day", "Independence Day", "Labor Day", "Thanksgiving Day", "Christmas Day"))
