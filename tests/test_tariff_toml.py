@@ -326,6 +326,7 @@ def test_load_tariff_tells_the_formats_apart():
     ("{\"energyratestructure\": ", "tariff: starts as JSON but is not valid JSON ("),
     ("[1, 2]", "tariff: JSON list, expected a URDB record (a JSON object) or homegrid's TOML"),
     ("<html>a rate</html>", "tariff: neither a URDB JSON record nor homegrid's TOML (not valid TOML: "),
+    ("[energy]\nprice = 0.1\n", "name: missing (the tariff's name, as the utility calls it)"),
     (" \n", "tariff: the file is empty; expected a URDB record or homegrid's TOML"),
 ])
 def test_neither_format_is_a_clear_error(text: str, start: str):

@@ -161,13 +161,20 @@ def test_dgrules(rule: str):
 
 def test_known_but_unpriced_fields_come_back_as_warnings():
     record = psco() | {"lookbackpercent": 0.5, "fueladjustmentsmonthly": [0.001] * 12, "demandratchetpercentage":
-                       [0] * 12, "energyattrs": [{"Fuel": "0.01/kWh"}], "coincidentrateunit": ""}
+                       [0] * 12, "energyattrs": [{"Fuel": "0.01/kWh"}], "coincidentrateunit": "kW"}
     _, warnings = read_urdb(record)
     assert warnings == [
         "lookbackpercent: the demand ratchet (lookback) is not applied",
         "fueladjustmentsmonthly: the monthly fuel adjustments are not added to the energy prices",
         "energyattrs: energy attributes (extra charges written as text) are not priced",
-    ]  # the all-zero ratchet and the empty unit change nothing, so they are not warned
+    ]  # the all-zero ratchet changes nothing and a unit alone prices nothing, so they are not warned
+
+
+def test_a_demand_structure_of_zeros_is_read_not_refused():
+    record = psco() | {"demandratestructure": [[{"rate": 0}], [{"rate": 0}]],
+                       "demandweekdayschedule": [[1] * 24] * 12, "demandweekendschedule": [[0] * 24] * 12}
+    tariff, warnings = read_urdb(record)
+    assert warnings == [] and tariff.demand is not None and tariff.demand.periods[1][0].price == 0
 
 
 # --- refused, by name -----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ def tariff_format(text: str) -> str:
     Raises
     ------
     TariffError
-        Empty text, text that starts as JSON (``{`` or ``[``) but is not valid JSON, or JSON that is no object.
+        Empty text, text that starts as a JSON object (``{``) but is not valid JSON, or JSON that is no object.
     """
     body = text.lstrip("\ufeff \t\r\n")
     if not body:
@@ -28,7 +28,7 @@ def tariff_format(text: str) -> str:
     try:
         value = json.loads(body)
     except json.JSONDecodeError as exc:
-        if body[:1] in ("{", "["):
+        if body[:1] == "{":  # ("[" starts a TOML table as well as a JSON list)
             raise TariffError(f"tariff: starts as JSON but is not valid JSON ({exc}); expected a URDB record "
                               "or homegrid's TOML") from None
         return "toml"

@@ -484,13 +484,21 @@ def _month_text(months: Sequence[int]) -> str:
 
 
 def _day_text(row: Sequence[int], label: Mapping[int, str]) -> dict[str, Any]:
-    ranges: dict[str, list[str]] = {}
+    """A day's row as ``{ name = "16-21", other = "21-16" }``: each period's runs of hours, a run through
+    midnight written as one wrapped range."""
+    runs: dict[str, list[tuple[int, int]]] = {}
     start = 0
     for h in range(1, 25):
         if h == 24 or row[h] != row[start]:
-            ranges.setdefault(label[int(row[start])], []).append(f"{start}-{h}")
+            runs.setdefault(label[int(row[start])], []).append((start, h))
             start = h
-    return {name: spans[0] if len(spans) == 1 else spans for name, spans in ranges.items()}
+    out: dict[str, Any] = {}
+    for name, spans in runs.items():
+        if len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == 24:  # through midnight
+            spans = [(spans[-1][0], spans[0][1]), *spans[1:-1]]
+        texts = [f"{a}-{b}" for a, b in spans]
+        out[name] = texts[0] if len(texts) == 1 else texts
+    return out
 
 
 def _tiers_text(tiers: Sequence[Tier]) -> dict[str, Any]:

@@ -67,7 +67,7 @@ DESCRIPTIVE = frozenset({
     "sourceparent", "startdate", "enddate", "supersedes", "revisions", "approved", "is_default", "country",
     "basicinformationcomments", "energycomments", "demandcomments", "voltagecategory", "phasewiring",
     "voltageminimum", "voltagemaximum", "peakkwcapacitymin", "peakkwcapacitymax", "peakkwcapacityhistory",
-    "peakkwhusagemin", "peakkwhusagemax", "peakkwhusagehistory", "ratetype", "id",
+    "peakkwhusagemin", "peakkwhusagemax", "peakkwhusagehistory", "ratetype", "id", "coincidentrateunit",
 })
 
 #: Fields this reader prices.
@@ -91,7 +91,6 @@ NOT_PRICED: dict[str, str] = {
     "coincidentratestructure": "coincident demand charges are not applied",
     "coincidentrateschedule": "coincident demand charges are not applied",
     "coincidentschedule": "coincident demand charges are not applied",
-    "coincidentrateunit": "coincident demand charges are not applied",
     "fueladjustmentsmonthly": "the monthly fuel adjustments are not added to the energy prices",
     "energyattrs": "energy attributes (extra charges written as text) are not priced",
     "demandattrs": "demand attributes (extra charges written as text) are not priced",
@@ -265,8 +264,8 @@ def _demand(record: Mapping[str, Any]) -> DemandCharges | None:
         window_min = int(value)
 
     flat: tuple[tuple[DemandTier, ...], ...] = ((),) * 12
-    if _has_value(record.get("flatdemandstructure")) or _has_value(record.get("flatdemandmonths")):
-        if "flatdemandstructure" not in record:
+    if record.get("flatdemandstructure") or _has_value(record.get("flatdemandmonths")):
+        if not record.get("flatdemandstructure"):
             raise TariffError("flatdemandstructure: missing, while flatdemandmonths names its periods")
         structure = _structure("flatdemandstructure", record["flatdemandstructure"])
         months = record.get("flatdemandmonths")
@@ -285,7 +284,7 @@ def _demand(record: Mapping[str, Any]) -> DemandCharges | None:
 
     schedule: MonthHourSchedule | None = None
     periods: dict[int, tuple[DemandTier, ...]] = {}
-    if _has_value(record.get("demandratestructure")):
+    if record.get("demandratestructure"):
         structure = _structure("demandratestructure", record["demandratestructure"])
         periods = {p: _demand_tiers(f"demandratestructure[{p}]", s) for p, s in enumerate(structure)}
         schedule = _schedule(record, "demandweekdayschedule", "demandweekendschedule")
