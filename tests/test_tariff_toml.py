@@ -23,6 +23,7 @@ from homegrid.tariffs import (
     TierScope,
     TierUnit,
 )
+from homegrid.tariffs.bill import Metered, MonthBill, price_bill
 from homegrid.tariffs.country_holidays import CountryHolidays
 from homegrid.tariffs.readers import load_tariff, tariff_format
 from homegrid.tariffs.toml_rate import read_toml_tariff, write_toml_tariff
@@ -345,3 +346,37 @@ def test_the_readmes_example_reads():
     assert tariff.demand is not None and tariff.demand.flat[0][1].price == 7.0
     assert tariff.energy.schedule.holiday_rule == CountryHolidays("US", "CA", (
         "New Year's Day", "Memorial Day", "Independence Day", "Labor Day", "Thanksgiving Day", "Christmas Day"))
+
+
+# --- read tariffs priced by the bill --------------------------------------------------------------------------------
+
+def _july_bill(tariff: Tariff, zone: str) -> MonthBill:
+    tz = ZoneInfo(zone)
+    start, end = ms(datetime(2025, 7, 1, tzinfo=tz)), ms(datetime(2025, 8, 1, tzinfo=tz))
+    t = np.arange(start, end, 3_600_000, dtype=np.int64)
+    metered = Metered(t, 3_600_000, np.full(len(t), 1000.0), np.zeros(len(t)))  # 1 kWh every hour
+    (month,) = price_bill(tariff, metered, zone, start, end).months
+    return month
+
+
+def test_the_shipped_rate_prices_a_july_as_by_hand():
+    """July 2025 in Denver: 23 weekdays (URDB names no holidays, so the 4th is a Friday like any other) of 12 h
+    off-peak, 8 h shoulder and 4 h on-peak, and 8 weekend days of 12 h off-peak and 12 h shoulder, 1 kWh each."""
+    tariff, _ = load_tariff(SHIPPED.read_text(encoding="utf-8"))
+    off, shoulder, peak = 0.06387 + 0.035187, 0.11816 + 0.0070699, 0.17246 + 0.047412
+    month = _july_bill(tariff, "America/Denver")
+    assert month.energy == pytest.approx(23 * (12 * off + 8 * shoulder + 4 * peak) + 8 * (12 * off + 12 * shoulder),
+                                         abs=1e-9)
+    assert month.fixed == pytest.approx(5.71) and month.demand == 0
+
+
+def test_the_countrys_holiday_is_priced_as_a_weekend_by_the_bill():
+    """The example tariff with and without Independence Day among its holidays: on July 4th (a Friday) the
+    holiday has no peak hours."""
+    text = _swap("billing_day = 15", "billing_day = 1").replace("window_min = 30", "window_min = 60")
+    with_holiday = read(text)
+    without = read(text.replace('"Independence Day", ', ""))
+    a, b = _july_bill(with_holiday, LA), _july_bill(without, LA)
+    # five peak hours at 0.45 become off-peak; the month's off-peak kWh are past their 300 kWh tier, so the five
+    # more cost 0.30 each at the margin
+    assert b.energy - a.energy == pytest.approx(5 * (0.45 - 0.30), abs=1e-9)
