@@ -126,6 +126,9 @@ def test_fixed_and_minimum_units():
     assert (tariff.fixed_monthly, tariff.fixed_daily, tariff.minimum_annual) == (0, 0.5, 240)
     tariff, warnings = read_urdb(psco() | {"mincharge": 12, "minchargeunits": "$/month"})
     assert tariff.minimum_monthly == 12 and warnings == []
+    tariff, _ = read_urdb(psco() | {"mincharge": 12, "minchargeunits": "$/month", "minmonthlycharge": 0,
+                                    "annualmincharge": None})
+    assert (tariff.minimum_monthly, tariff.minimum_annual) == (12, 0)  # the older names, empty, change nothing
     tariff, warnings = read_urdb(psco() | {"mincharge": 12})
     assert tariff.minimum_monthly == 12 and warnings == ["minchargeunits: missing; mincharge taken as $/month"]
     tariff, warnings = read_urdb(psco() | {"fixedchargeunits": "$/year", "fixedchargefirstmeter": 120})

@@ -340,9 +340,10 @@ def _money(record: Mapping[str, Any], warnings: list[str]) -> dict[str, float]:
             raise TariffError("minchargeunits = '$/day': a daily minimum is not supported; give $/month or $/year")
         else:
             raise TariffError(f"minchargeunits = {units!r}: expected $/month or $/year")
-    for old, key in (("minmonthlycharge", "minimum_monthly"), ("annualmincharge", "minimum_annual")):
-        if record.get(old) not in (None, ""):
-            out[key] = _number(old, record[old], minimum=0.0)
+    else:  # SAM's older names
+        for old, key in (("minmonthlycharge", "minimum_monthly"), ("annualmincharge", "minimum_annual")):
+            if record.get(old) not in (None, ""):
+                out[key] = _number(old, record[old], minimum=0.0)
     return out
 
 
