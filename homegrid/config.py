@@ -31,6 +31,7 @@ from homegrid.glossary import ALL_NAMES, MAX_POWER_W
 
 __all__ = [
     "EXPORT_RULES",
+    "LIVE_PRICE_SOURCES",
     "SECRET_KEYS",
     "SECTIONS",
     "AccountingConfig",
@@ -466,6 +467,14 @@ class StormConfig(Table):
 
 #: How export is credited (homegrid.tariffs.model.ExportRule's values; the config does not import tariffs).
 EXPORT_RULES: tuple[str, ...] = ("net-metering", "net-billing", "buy-all-sell-all", "none")
+#: The live price sources ``[tariff] prices`` may name (homegrid.hub.price_cache.LIVE_SOURCES' keys).
+LIVE_PRICE_SOURCES: tuple[str, ...] = ("awattar-de", "awattar-at")
+
+
+def _price_source(value: str) -> bool:
+    """A live source's name, or anything else (a path) that does not look like a mistyped source's name."""
+    name = value.strip().lower()
+    return name in LIVE_PRICE_SOURCES or not name.startswith("awattar")
 
 
 class TariffConfig(Table):
@@ -478,6 +487,13 @@ class TariffConfig(Table):
         "sell_price": Rule(lambda v: v is None or abs(v) < 1e6, "= {value}: must be a price per kWh"),
         "true_up_month": Rule(lambda v: v is None or 1 <= v <= 12, "= {value}: must be a month within 1..12"),
         "true_up_rate": Rule(lambda v: v is None or 0 <= v < 1e6, "= {value}: must be >= 0 per kWh"),
+        "prices": Rule(_price_source, f'= {{value!r}}: expected "" (none), {", ".join(LIVE_PRICE_SOURCES)} or '
+                                      "the path of a price CSV"),
+        "price_adder": Rule(lambda v: abs(v) < 1e6, "= {value}: must be a price per kWh"),
+        "price_percent": Rule(lambda v: -100 <= v < 1e4, "= {value}: must be a percentage within -100..10000"),
+        "export_price_adder": Rule(lambda v: abs(v) < 1e6, "= {value}: must be a price per kWh"),
+        "export_price_percent": Rule(lambda v: -100 <= v < 1e4,
+                                     "= {value}: must be a percentage within -100..10000"),
     }
 
     file: str = Field(default="",
@@ -499,6 +515,25 @@ class TariffConfig(Table):
                                        description="net metering: what each surplus kWh left at the true-up earns "
                                                    "[currency/kWh]; unset: the tariff's (0 by default)",
                                        examples=[0.03])
+    prices: str = Field(default="",
+                        description='dynamic prices: "awattar-de" or "awattar-at" (aWATTar\'s day-ahead prices, kept '
+                                    "in prices/<source>.csv in the data dir by the hub and `homegrid prices fetch`) "
+                                    "or a price CSV (time, import_price, optional export_price per kWh; relative to "
+                                    "this file's folder); they replace the tariff's energy prices; empty: none")
+    price_adder: float = Field(default=0.0,
+                               description="dynamic prices: added to each spot price after price_percent "
+                                           "[currency/kWh] (grid fees, levies, the retailer's margin)",
+                               examples=[0.18])
+    price_percent: float = Field(default=0.0,
+                                 description="dynamic prices: added to each spot price as a percentage of it [%] "
+                                             "(VAT); import price = spot * (1 + price_percent / 100) + price_adder",
+                                 examples=[19.0])
+    export_price_adder: float = Field(default=0.0,
+                                      description="dynamic prices: added to each export price of the CSV after "
+                                                  "export_price_percent [currency/kWh] (often negative: a fee)")
+    export_price_percent: float = Field(default=0.0,
+                                        description="dynamic prices: added to each export price of the CSV as a "
+                                                    "percentage of it [%]")
 
 
 class Config(Table):

@@ -165,7 +165,20 @@ BAD = [
     ("[tariff]\ntrue_up_rate = -0.01", "tariff.true_up_rate = -0.01: must be >= 0 per kWh"),
     ("[tariff]\nfile = 3", "tariff.file = 3: expected a string"),
     ('[tariff]\nrule = "none"',
-     "tariff.rule: unknown key; known keys: file, export, sell_price, true_up_month, true_up_rate"),
+     "tariff.rule: unknown key; known keys: file, export, sell_price, true_up_month, true_up_rate, prices, "
+     "price_adder, price_percent, export_price_adder, export_price_percent"),
+    ('[tariff]\nprices = "awattar"',
+     "tariff.prices = 'awattar': expected \"\" (none), awattar-de, awattar-at or the path of a price CSV"),
+    ('[tariff]\nprices = "aWATTar-ch"',
+     "tariff.prices = 'aWATTar-ch': expected \"\" (none), awattar-de, awattar-at or the path of a price CSV"),
+    ("[tariff]\nprices = 1", "tariff.prices = 1: expected a string"),
+    ('[tariff]\nprice_adder = "0.18"', "tariff.price_adder = '0.18': expected a number"),
+    ("[tariff]\nprice_adder = inf", "tariff.price_adder = inf: must be a price per kWh"),
+    ("[tariff]\nexport_price_adder = nan", "tariff.export_price_adder = nan: must be a price per kWh"),
+    ("[tariff]\nprice_percent = -101", "tariff.price_percent = -101.0: must be a percentage within -100..10000"),
+    ("[tariff]\nprice_percent = nan", "tariff.price_percent = nan: must be a percentage within -100..10000"),
+    ("[tariff]\nexport_price_percent = 1e5",
+     "tariff.export_price_percent = 100000.0: must be a percentage within -100..10000"),
     # the file's shape
     ("[weather]\nx = 1", f"unknown section [weather]; known: {SECTIONS}"),
     ('source = "x"', f"unknown section [source]; known: {SECTIONS}"),
@@ -235,6 +248,28 @@ def test_the_tariff_table(tmp_path):
     assert type(config.tariff.sell_price) is float
     assert Config().tariff == TariffConfig() and TariffConfig().file == "" and TariffConfig().export == ""
     assert (TariffConfig().sell_price, TariffConfig().true_up_month, TariffConfig().true_up_rate) == (None,) * 3
+
+
+def test_the_tariffs_dynamic_prices(tmp_path):
+    config = _load(tmp_path, '[tariff]\nfile = "dyn.toml"\nprices = "awattar-de"\nprice_adder = 0.18\n'
+                             "price_percent = 19\nexport_price_adder = -0.01\nexport_price_percent = 0\n")
+    assert config.tariff == TariffConfig(file="dyn.toml", prices="awattar-de", price_adder=0.18, price_percent=19.0,
+                                         export_price_adder=-0.01)
+    assert type(config.tariff.price_percent) is float and type(config.tariff.export_price_percent) is float
+    assert _load(tmp_path, '[tariff]\nprices = "prices/2024.csv"\n').tariff.prices == "prices/2024.csv"
+    assert _load(tmp_path, '[tariff]\nprices = "awattar-at"\n').tariff.prices == "awattar-at"
+    assert _load(tmp_path, "[tariff]\nprice_percent = -100\n").tariff.price_percent == -100.0
+    default = TariffConfig()
+    assert (default.prices, default.price_adder, default.price_percent, default.export_price_adder,
+            default.export_price_percent) == ("", 0.0, 0.0, 0.0, 0.0)
+
+
+def test_the_configs_live_price_sources_are_the_hubs():
+    """config.py may not import the hub, so it spells the live sources' names itself: the same ones."""
+    from homegrid.config import LIVE_PRICE_SOURCES
+    from homegrid.hub.price_cache import LIVE_SOURCES
+
+    assert LIVE_PRICE_SOURCES == tuple(LIVE_SOURCES)
 
 
 def test_the_configs_export_rules_are_the_tariffs():

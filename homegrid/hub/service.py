@@ -2,7 +2,8 @@
 
 One asyncio loop runs a poller per device (each with its own pace and back-off),
 the recorder's flush (readings are committed as soon as they arrive, at most every
-``flush_interval_s``), the retention pruner, the MQTT publisher and the HTTP server.
+``flush_interval_s``), the retention pruner, the cache of a live price source, the MQTT publisher and the
+HTTP server.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from homegrid.hub.devices import build_battery_control, build_storm
 from homegrid.hub.notify import Notifier
 from homegrid.hub.parts import OUTAGE_GAP_MS, outage_tracker_for, recorder_for
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
+from homegrid.hub.price_cache import price_cache_for
 from homegrid.hub.queries import Queries
 from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
@@ -177,6 +179,7 @@ class Hub:
         self._stopping = asyncio.Event()
         self._pending: asyncio.Event | None = None
         self.supervisor = Supervisor(self._stopping, self.clock)
+        self.price_cache = price_cache_for(config, self.data_dir, self.clock)
 
     @property
     def device(self) -> Device:
@@ -432,6 +435,7 @@ class Hub:
             "poll_to_store_ms": self.latency_ms(),
             "notifications": self.notifier.status(),
             "storm": None if self.storm is None else self.storm.status,
+            "prices": None if self.price_cache is None else self.price_cache.status(),
             "mqtt": None if self.publisher is None else self.publisher.status(),
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
             "last_reading": None if span is None else from_ms(span[1]).isoformat(),
@@ -455,6 +459,8 @@ class Hub:
         tasks += [start("flush", self._flush_loop), start("prune", self._prune_loop)]
         if self.publisher is not None:
             tasks.append(start("availability", partial(self._availability_loop, self.publisher)))
+        if self.price_cache is not None:
+            tasks.append(start("prices", partial(self.price_cache.run, self._stopping)))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
             if self.publisher is not None and self._storm_topic is not None:

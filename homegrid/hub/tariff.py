@@ -5,19 +5,39 @@ time-of-use rate, Public Service Co of Colorado's RE-TOU, with its attribution);
 tariff until the owner names one (a shipped rate from another utility would show wrong money). ``"none"``: no
 tariff. A relative path is taken from the config file's folder. The reader's warnings (fields of a URDB record
 it does not price) are logged, once per read.
+
+``prices`` attaches dynamic prices (:class:`~homegrid.tariffs.DynamicPrices`: ``spot * (1 + price_percent / 100)
++ price_adder`` per kWh) to that tariff: from a price CSV (relative like ``file``; its bad rows are logged with
+their count), or for a live source (``"awattar-de"``, ``"awattar-at"``) from its cache in the data dir
+(:mod:`homegrid.hub.price_cache`), which the running hub keeps fresh and ``homegrid prices fetch`` backfills.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import logging
+import os
 from pathlib import Path
 
 from homegrid.config import Config
-from homegrid.tariffs import ExportRule, ExportTerms, Tariff, TariffError
+from homegrid.hub.price_cache import LIVE_SOURCES, cache_path
+from homegrid.hub.prices import PriceTerms, load_dynamic_prices
+from homegrid.readings.problems import BadRow
+from homegrid.tariffs import DynamicPrices, ExportRule, ExportTerms, Tariff, TariffError
 from homegrid.tariffs.readers import load_tariff
 
-__all__ = ["VIRTUAL_HOME_TARIFF", "site_tariff", "tariff_file", "with_export_overrides"]
+__all__ = [
+    "VIRTUAL_HOME_TARIFF",
+    "price_terms",
+    "prices_file",
+    "read_prices",
+    "site_prices",
+    "site_tariff",
+    "tariff_file",
+    "with_dynamic_prices",
+    "with_export_overrides",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +74,118 @@ def with_export_overrides(tariff: Tariff, config: Config) -> Tariff:
     ))
 
 
-def site_tariff(config: Config) -> Tariff | None:
-    """The site's tariff: the config's file read (URDB JSON or homegrid TOML) with its export overrides.
+def price_terms(config: Config) -> PriceTerms:
+    """The config's adders and percentages of the dynamic prices."""
+    t = config.tariff
+    return PriceTerms(t.price_adder, t.price_percent, t.export_price_adder, t.export_price_percent)
+
+
+def prices_file(config: Config, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The price CSV the config's ``prices`` names: the file (relative to the config's folder), a live source's
+    cache in ``data_dir``, or None for no dynamic prices.
+
+    Raises
+    ------
+    TariffError
+        A live source without a data dir.
+    """
+    name = config.tariff.prices.strip()
+    if not name:
+        return None
+    if name.lower() in LIVE_SOURCES:
+        if data_dir is None:
+            raise TariffError(f"[tariff] prices = {name!r}: its prices are cached in the data dir, and none is given")
+        return cache_path(data_dir, name.lower())
+    path = Path(name).expanduser()
+    if not path.is_absolute() and config.source is not None:
+        path = config.source.parent / path
+    return path
+
+
+def read_prices(path: Path, terms: PriceTerms | None = None, *, what: str = "[tariff] prices",
+                live: str | None = None) -> DynamicPrices:
+    """A price CSV's dynamic prices with ``terms``; its bad rows and gaps are logged with their count.
+
+    Parameters
+    ----------
+    path : Path
+    terms : PriceTerms
+    what : str
+        Names the setting in messages (``[tariff] prices``, ``--prices``).
+    live : str or None
+        The live source whose cache the file is (its absence then says how to fill it).
+
+    Raises
+    ------
+    TariffError
+        The file is absent or unreadable, not a price CSV, or has no good row; the message names the file.
+    """
+    if live is not None and not path.exists():
+        raise TariffError(f"{what} = {live!r}: no prices cached yet ({path} does not exist); run "
+                          "`homegrid prices fetch --from DATE --to DATE` (the running hub also fetches today and "
+                          "tomorrow every hour)")
+    try:
+        prices, found = load_dynamic_prices(path, terms or PriceTerms())
+    except OSError as exc:
+        raise TariffError(f"{what}: {path}: cannot read the price file ({exc.strerror or exc})") from None
+    except BadRow as exc:
+        raise TariffError(f"{what}: {exc}") from None
+    if found.problems.total:
+        log.warning("prices %s: %d rows not used (the first: %s)", path, found.problems.total,
+                    found.problems[0] if found.problems else "?")
+    if found.gaps:
+        log.info("prices %s: %d spans without prices (the first: %s)", path, len(found.gaps), found.gaps[0])
+    if prices is None:
+        raise TariffError(f"{what}: {path}: no row of the price file is good ({found.problems.total} rows not "
+                          "used)")
+    return prices
+
+
+def site_prices(config: Config, data_dir: str | os.PathLike[str] | None = None) -> DynamicPrices | None:
+    """The config's dynamic prices (see the module's docstring), or None when ``[tariff] prices`` is empty.
+
+    Raises
+    ------
+    TariffError
+        The price file cannot be read or has no good row, or a live source has no cache yet.
+    """
+    path = prices_file(config, data_dir)
+    if path is None:
+        return None
+    name = config.tariff.prices.strip().lower()
+    return read_prices(path, price_terms(config), live=name if name in LIVE_SOURCES else None)
+
+
+def with_dynamic_prices(tariff: Tariff, prices: DynamicPrices | None, *, export_key: str = "[tariff] export",
+                        prices_key: str = "[tariff] prices") -> Tariff:
+    """``tariff`` with ``prices`` replacing its energy prices (None: as it is).
+
+    Raises
+    ------
+    TariffError
+        The tariff's export rule is net metering, which dynamic prices cannot have; the message names the
+        settings that change it (``export_key``, ``prices_key``).
+    """
+    if prices is None:
+        return tariff
+    if tariff.export.rule is ExportRule.NET_METERING:
+        raise TariffError(f"{prices_key} is set, and the export rule is net-metering (the tariff's own or "
+                          f"{export_key}): net metering nets kWh by time-of-use period, which dynamic prices do not "
+                          f'have; set {export_key} = "net-billing" (or buy-all-sell-all, none), or leave '
+                          f"{prices_key} empty")
+    return dataclasses.replace(tariff, dynamic=prices)
+
+
+def site_tariff(config: Config, data_dir: str | os.PathLike[str] | None = None) -> Tariff | None:
+    """The site's tariff: the config's file read (URDB JSON or homegrid TOML) with its export overrides and its
+    dynamic prices.
 
     Parameters
     ----------
     config : Config
         The hub's config (its ``[tariff]`` table, whether it has devices, and where it was read from).
+    data_dir : path-like or None
+        The data dir, where a live source's prices are cached (needed only then).
 
     Returns
     -------
@@ -70,10 +195,14 @@ def site_tariff(config: Config) -> Tariff | None:
     Raises
     ------
     TariffError
-        The file cannot be read, or is not a tariff; the message starts with the file's path.
+        The file cannot be read, or is not a tariff (the message starts with the file's path); the prices cannot
+        be read, are not cached yet, or go with net metering (the message names the ``[tariff]`` keys).
     """
     path = tariff_file(config)
     if path is None:
+        if config.tariff.prices.strip():
+            raise TariffError("[tariff] prices is set but there is no tariff to go with it: name the tariff (its "
+                              "currency, fixed charges and export terms) in [tariff] file")
         return None
     try:
         text = path.read_text(encoding="utf-8")
@@ -87,4 +216,4 @@ def site_tariff(config: Config) -> Tariff | None:
         raise TariffError(f"{path}: {exc}") from None
     for warning in warnings:
         log.warning("tariff %s: %s", path.name, warning)
-    return tariff
+    return with_dynamic_prices(tariff, site_prices(config, data_dir))
