@@ -1,6 +1,7 @@
 """The ``homegrid`` command: the hub (serve) and its tools.
 
-serve, simulate, import, export, report, outages, storm, token, quarantine-future, check, devices test.
+serve, simulate, import, export, report, bill, prices fetch, outages, storm, token, quarantine-future, check,
+devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes (EXIT_CODES; the README's Commands section lists them): 0 success, 1 runtime failure, 2 bad input
@@ -136,6 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--export", choices=("net-metering", "net-billing", "buy-all-sell-all", "none"),
                    help="how export is credited (default: the tariff's, or the config's [tariff] export)")
     s.add_argument("--sell-price", type=float, help="export price per kWh for net billing and buy-all-sell-all")
+    s.add_argument("--prices", metavar="FILE", help="a price CSV (time, import_price, optional export_price per kWh) "
+                   "whose dynamic prices replace the tariff's energy prices for this bill (default: the config's "
+                   "[tariff] prices)")
+    s.add_argument("--price-adder", type=float, help="added to each spot price after the percentage, per kWh "
+                   "(default: [tariff] price_adder)")
+    s.add_argument("--price-percent", type=float, help="added to each spot price as a percentage of it "
+                   "(default: [tariff] price_percent)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("prices", help="dynamic prices from a live source")
+    psub = s.add_subparsers(dest="prices_command", required=True)
+    s = psub.add_parser("fetch", parents=[common], help="fetch the live source's prices of local dates into its "
+                        "cache in the data dir (prices/<source>.csv)")
+    s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
+    s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
+    s.add_argument("--source", choices=("awattar-de", "awattar-at"),
+                   help="the live source (default: the config's [tariff] prices)")
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("outages", parents=[common], help="grid interruptions and what the battery saved you from")
@@ -603,11 +621,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bill_tariff(args: argparse.Namespace, config: Config) -> Tariff:
-    from homegrid.hub.tariff import site_tariff
+def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Tariff:
+    """The tariff of ``homegrid bill``: ``--tariff`` or the config's, with ``--export`` and ``--sell-price``, and
+    the dynamic prices of ``--prices`` or the config's, with ``--price-adder`` and ``--price-percent``."""
+    import dataclasses
+
+    from homegrid.hub.tariff import price_terms, read_prices, site_prices, site_tariff, with_dynamic_prices
     from homegrid.tariffs import ExportRule, ExportTerms, TariffError
     from homegrid.tariffs.readers import load_tariff
 
+    plain = config.model_copy(update={"tariff": config.tariff.model_copy(update={"prices": ""})})
     try:
         if args.tariff:
             try:
@@ -618,7 +641,7 @@ def _bill_tariff(args: argparse.Namespace, config: Config) -> Tariff:
             for warning in warnings:
                 print(f"tariff {args.tariff}: {warning}", file=sys.stderr)
         else:
-            configured = site_tariff(config)
+            configured = site_tariff(plain, data_dir)
             if configured is None:
                 raise UsageError("no tariff: name one with --tariff FILE or in the config's [tariff] file")
             tariff = configured
@@ -630,7 +653,26 @@ def _bill_tariff(args: argparse.Namespace, config: Config) -> Tariff:
                 own.true_up_month, own.true_up_rate))
     except TariffError as exc:
         raise UsageError(f"{args.tariff or 'tariff'}: {exc}") from None
-    return tariff
+    configured_terms = price_terms(config)
+    terms = dataclasses.replace(
+        configured_terms,
+        adder=configured_terms.adder if args.price_adder is None else args.price_adder,
+        percent=configured_terms.percent if args.price_percent is None else args.price_percent)
+    export_key = "--export" if args.export else "[tariff] export"
+    try:
+        if args.prices:
+            given = read_prices(Path(args.prices).expanduser(), terms, what="--prices")
+            return with_dynamic_prices(tariff, given, export_key=export_key, prices_key="--prices")
+        configured_prices = site_prices(config, data_dir)
+        if configured_prices is None:
+            if args.price_adder is not None or args.price_percent is not None:
+                raise UsageError("--price-adder and --price-percent apply to dynamic prices: give --prices FILE "
+                                 "or set [tariff] prices")
+            return tariff
+        configured_prices = dataclasses.replace(configured_prices, adder=terms.adder, percent=terms.percent)
+        return with_dynamic_prices(tariff, configured_prices, export_key=export_key)
+    except TariffError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _print_bill(bill: dict[str, Any]) -> None:
@@ -669,7 +711,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
     config, data_dir = _setup(args)
     if args.to < args.from_:
         raise UsageError("--to is before --from")
-    tariff = _bill_tariff(args, config)
+    tariff = _bill_tariff(args, config, data_dir)
     start_ms, end_ms = day_span(args.from_, args.to, config.site.tz)
     store = open_store(data_dir)
     try:
@@ -684,6 +726,64 @@ def cmd_bill(args: argparse.Namespace) -> int:
         print(dumps(bill, indent=2))
     else:
         _print_bill(bill)
+    return 0
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    from homegrid.devices.prices import PriceFeedError
+    from homegrid.hub.price_cache import LIVE_SOURCES, cache_path, fetch_into_cache, live_source
+    from homegrid.hub.queries import day_span
+    from homegrid.readings.prices import PriceSeries
+    from homegrid.readings.problems import BadRow
+    from homegrid.timezones import local_isoformat
+
+    config, data_dir = _setup(args)
+    if args.to < args.from_:
+        raise UsageError("--to is before --from")
+    name = (args.source or config.tariff.prices).strip().lower()
+    if name not in LIVE_SOURCES:
+        raise UsageError(f"no live price source: [tariff] prices is {config.tariff.prices!r}; set it to one of "
+                         f"{', '.join(LIVE_SOURCES)} or give --source")
+    tz = config.site.tz
+    start_ms, end_ms = day_span(args.from_, args.to, tz)
+    source, path = live_source(name), cache_path(data_dir, name)
+
+    def local(*ms: int) -> list[str]:
+        import numpy as np
+
+        return local_isoformat(np.array(ms, dtype=np.int64), tz.key)
+
+    def progress(a: int, b: int, series: PriceSeries) -> None:
+        if not args.json:
+            first, last = local(int(series.t_ms[0]), int(series.end_ms[-1]))
+            print(f"{source.name}: {len(series)} prices from {first} to {last}")
+
+    try:
+        update = asyncio.run(fetch_into_cache(source, path, start_ms, end_ms, tz.key, progress))
+    except (PriceFeedError, BadRow) as exc:
+        print(f"homegrid: error: {exc}", file=sys.stderr)
+        print(f"homegrid: {path} keeps what was fetched before the error", file=sys.stderr)
+        return 1
+    gaps = [(g.start_ms, g.end_ms) for g in update.gaps]
+    if args.json:
+        from homegrid.strictjson import dumps
+
+        print(dumps({"source": name, "cache": str(path), "from": local(start_ms)[0], "to": local(end_ms)[0],
+                     "fetched": update.fetched, "cached": update.cached,
+                     "gaps": [{"from": a, "to": b, "hours": round((bb - aa) / 3_600_000, 2)}
+                              for (aa, bb), (a, b) in zip(gaps, (local(*g) for g in gaps), strict=True)]},
+                    indent=2))
+        return 0
+    print(f"{update.fetched} prices fetched; {path} holds {update.cached}")
+    if not gaps:
+        print("no gaps")
+    else:
+        print(f"{len(gaps)} spans without prices:")
+        for aa, bb in gaps[:20]:
+            a, b = local(aa, bb)
+            print(f"  {a} to {b} ({(bb - aa) / 3_600_000:g} h)")
+        if len(gaps) > 20:
+            print(f"  ... and {len(gaps) - 20} more (--json lists them)")
     return 0
 
 
@@ -907,6 +1007,7 @@ COMMANDS = {
     "export": cmd_export,
     "report": cmd_report,
     "bill": cmd_bill,
+    "prices": cmd_prices,
     "devices": cmd_devices,
     "outages": cmd_outages,
     "storm": cmd_storm,

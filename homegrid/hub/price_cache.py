@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 
 from homegrid.config import Config
-from homegrid.devices.prices import AwattarSource, PriceFeedError
+from homegrid.devices.prices import AwattarSource, NoPrices, PriceFeedError
 from homegrid.hub.poller import wait_or_stop
 from homegrid.hub.prices import PriceSource
 from homegrid.readings.prices import Gap, PriceSeries, read_price_csv, series_from_intervals, write_price_csv
@@ -205,6 +205,8 @@ async def fetch_into_cache(source: PriceSource, path: Path, start_ms: int, end_m
     -------
     CacheUpdate
 
+    A request whose reply holds no prices (a span in the future, or before the source's data begins) is a gap.
+
     Raises
     ------
     PriceFeedError
@@ -215,7 +217,11 @@ async def fetch_into_cache(source: PriceSource, path: Path, start_ms: int, end_m
     update = CacheUpdate()
     cached = await asyncio.to_thread(read_cache, path)
     for a, b in spans(start_ms, end_ms):
-        series = await source.fetch(a, b)
+        try:
+            series = await source.fetch(a, b)
+        except NoPrices:
+            update.gaps.append(Gap(a, b, None, source.name))
+            continue
         update.fetched += len(series)
         update.first_ms = int(series.t_ms[0]) if update.first_ms is None else update.first_ms
         update.last_ms = int(series.end_ms[-1])

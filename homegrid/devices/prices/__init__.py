@@ -6,6 +6,7 @@
 
 from homegrid.devices.prices.awattar import (
     AwattarSource,
+    NoPrices,
     PriceFeedError,
     marketdata_url,
     parse_marketdata,
@@ -14,6 +15,7 @@ from homegrid.devices.prices.awattar import (
 
 __all__ = [
     "AwattarSource",
+    "NoPrices",
     "PriceFeedError",
     "marketdata_url",
     "parse_marketdata",

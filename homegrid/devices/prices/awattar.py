@@ -43,6 +43,7 @@ __all__ = [
     "MAX_REPLY_BYTES",
     "UNITS",
     "AwattarSource",
+    "NoPrices",
     "PriceFeedError",
     "marketdata_url",
     "parse_marketdata",
@@ -60,6 +61,11 @@ _MAX_SPAN_MS = 366 * DAY_MS  # the most asked for at once
 
 class PriceFeedError(ValueError):
     """A price reply that cannot be used (unreachable, an HTTP error, not JSON, a field missing or wrong)."""
+
+
+class NoPrices(PriceFeedError):
+    """A well-formed reply holding no prices: the span asked for has none (in the future, or before the market
+    data begins); a backfill records the span as a gap and goes on."""
 
 
 def marketdata_url(country: str, start_ms: int | None = None, end_ms: int | None = None,
@@ -121,7 +127,7 @@ def parse_marketdata(doc: Any, source: str = "aWATTar reply") -> PriceSeries:
         raise PriceFeedError(f"{source}: data: expected a list of prices, got "
                              f"{type(data).__name__ if 'data' in doc else 'no such field'} (keys: {keys})")
     if not data:
-        raise PriceFeedError(f"{source}: data: the reply holds no prices (the next day's are published "
+        raise NoPrices(f"{source}: data: the reply holds no prices (the next day's are published "
                              "about 14:00 CET; a span in the future has none yet)")
     starts: list[int] = []
     ends: list[int] = []
