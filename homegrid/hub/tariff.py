@@ -156,6 +156,11 @@ def site_prices(config: Config, data_dir: str | os.PathLike[str] | None = None) 
     return read_prices(path, price_terms(config), live=name if name in LIVE_SOURCES else None)
 
 
+def _setting(key: str, value: str) -> str:
+    """How the owner sets ``key`` to ``value``: a command's option or a config key."""
+    return f"give {key} {value}" if key.startswith("--") else f'set {key} = "{value}"'
+
+
 def with_dynamic_prices(tariff: Tariff, prices: DynamicPrices | None, *, export_key: str = "[tariff] export",
                         prices_key: str = "[tariff] prices") -> Tariff:
     """``tariff`` with ``prices`` replacing its energy prices (None: as it is).
@@ -171,8 +176,8 @@ def with_dynamic_prices(tariff: Tariff, prices: DynamicPrices | None, *, export_
     if tariff.export.rule is ExportRule.NET_METERING:
         raise TariffError(f"{prices_key} is set, and the export rule is net-metering (the tariff's own or "
                           f"{export_key}): net metering nets kWh by time-of-use period, which dynamic prices do not "
-                          f'have; set {export_key} = "net-billing" (or buy-all-sell-all, none), or leave '
-                          f"{prices_key} empty")
+                          f"have; {_setting(export_key, 'net-billing')} (or buy-all-sell-all, none), or "
+                          + ("leave it out" if prices_key.startswith("--") else f"leave {prices_key} empty"))
     return dataclasses.replace(tariff, dynamic=prices)
 
 
