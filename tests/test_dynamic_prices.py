@@ -381,3 +381,20 @@ def test_a_backfill_records_spans_without_prices_as_gaps(tmp_path):
     assert (update.fetched, update.cached, update.first_ms, update.last_ms) == (72, 72, START, END)
     assert [(g.start_ms, g.end_ms) for g in update.gaps] == [(START - DAY_MS, START), (END, END + DAY_MS)]
     assert read_price_csv(path).series is not None
+
+
+def test_the_readmes_dynamic_prices_example_is_a_config_that_reads(tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Dynamic prices"):readme.index("## Storm mode")]
+    block = section[section.index("```toml\n") + 8:]
+    path = tmp_path / "homegrid.toml"
+    path.write_text(block[:block.index("```")], encoding="utf-8")
+    (tmp_path / "awattar.toml").write_text(
+        'name = "aWATTar HOURLY"\ncurrency = "EUR"\nfixed_monthly = 5.75\n[energy]\nprice = 0\n[export]\n'
+        'rule = "net-billing"\nsell_price = 0.08\n', encoding="utf-8")
+    config = load_config(path)
+    assert config.tariff.prices == "awattar-de" and config.tariff.price_percent == 19.0
+    write_cache(cache_path(tmp_path / "data", "awattar-de"), parse_marketdata(recorded()), "Europe/Berlin")
+    tariff = site_tariff(config, tmp_path / "data")
+    assert tariff is not None and tariff.dynamic is not None
+    assert tariff.dynamic.buy(np.array([START]))[0][0] == pytest.approx(0.08313 * 1.19 + 0.1805)
