@@ -385,8 +385,8 @@ def _price_month(
         buy, known = tariff.dynamic.buy(part.t_ms)
         _require_prices(known, part.t_ms, timezone, "import")
         month.energy = float(imp @ buy)
-        month.energy_lines.append({"period": None, "tier": None, "kwh": round(float(imp.sum()), 4),
-                                   "price": None, "cost": round(month.energy, 4)})
+        month.energy_lines.append({"period": None, "name": "dynamic", "tier": None,
+                                   "kwh": round(float(imp.sum()), 4), "price": None, "cost": round(month.energy, 4)})
     else:
         month.energy = _tiered_cost(tariff, month, imp, periods, peak_kw, month_days, "buy")
     if rule is ExportRule.NONE or not len(exp):
@@ -432,8 +432,9 @@ def _tiered_cost(
                 cost = float(used[k] * getattr(tier, side))
                 total += cost
                 if side == "buy":
-                    month.energy_lines.append({"period": int(p), "tier": k + 1, "kwh": round(float(used[k]), 4),
-                                               "price": tier.buy, "cost": round(cost, 4)})
+                    month.energy_lines.append({"period": int(p), "name": rates.name(int(p)), "tier": k + 1,
+                                               "kwh": round(float(used[k]), 4), "price": tier.buy,
+                                               "cost": round(cost, 4)})
     return total
 
 
@@ -473,8 +474,9 @@ def _net_metering(
             if split[i, k] > 0:
                 cost = float(split[i, k] * tier.buy)
                 month.energy += cost
-                month.energy_lines.append({"period": p, "tier": k + 1, "kwh": round(float(split[i, k]), 4),
-                                           "price": tier.buy, "cost": round(cost, 4)})
+                month.energy_lines.append({"period": p, "name": rates.name(p), "tier": k + 1,
+                                           "kwh": round(float(split[i, k]), 4), "price": tier.buy,
+                                           "cost": round(cost, 4)})
     total_net = float((part.export_wh.sum() - part.import_wh.sum()) / 1000.0)
     carry.year_surplus_kwh = max((0.0 if fresh_year else carry.year_surplus_kwh) + total_net, 0.0)
     carry.surplus_by_period, carry.from_month = surplus, month_index
