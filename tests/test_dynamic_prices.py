@@ -398,3 +398,25 @@ def test_the_readmes_dynamic_prices_example_is_a_config_that_reads(tmp_path):
     tariff = site_tariff(config, tmp_path / "data")
     assert tariff is not None and tariff.dynamic is not None
     assert tariff.dynamic.buy(np.array([START]))[0][0] == pytest.approx(0.08313 * 1.19 + 0.1805)
+
+
+def test_the_running_hubs_tariff_follows_the_cache(tmp_path, caplog):
+    from homegrid.hub.tariff import TariffReloader
+
+    config = _config(tmp_path, 'prices = "awattar-de"\n')
+    data = tmp_path / "data"
+    current = TariffReloader(config, data)
+    with caplog.at_level(logging.ERROR, logger="homegrid.hub.tariff"):
+        assert current() is None and current() is None
+    assert current.error is not None and "homegrid prices fetch" in current.error and current.version == 1
+    assert len(caplog.records) == 1  # once per change of the files, not per call
+    path = cache_path(data, "awattar-de")
+    write_cache(path, _series([0, 1], [0.1, 0.2]), "Europe/Berlin")
+    first = current()
+    assert first is not None and first.dynamic is not None and len(first.dynamic.t_ms) == 2
+    assert current() is first and current.version == 2 and current.error is None
+    task = PriceCacheTask(AwattarSource("de", transport=sliced()), path, BERLIN, Clock("2024-06-14T10:00:00+02:00"))
+    assert asyncio.run(task.refresh())
+    fresh = current()
+    assert fresh is not first and fresh is not None and fresh.dynamic is not None
+    assert len(fresh.dynamic.t_ms) == 48 and current.version == 3

@@ -29,6 +29,7 @@ from homegrid.tariffs.readers import load_tariff
 
 __all__ = [
     "VIRTUAL_HOME_TARIFF",
+    "TariffReloader",
     "price_terms",
     "prices_file",
     "read_prices",
@@ -222,3 +223,57 @@ def site_tariff(config: Config, data_dir: str | os.PathLike[str] | None = None) 
     for warning in warnings:
         log.warning("tariff %s: %s", path.name, warning)
     return with_dynamic_prices(tariff, site_prices(config, data_dir))
+
+
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What tells a file's versions apart: a cache renamed into place is a new inode."""
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class TariffReloader:
+    """The site's tariff for a running hub: :func:`site_tariff`, read again whenever the tariff file or the price
+    file changes (the hub's price task rewrites a live source's cache every hour).
+
+    Calling it answers the tariff (None: none configured, or it does not read: :attr:`error` says why, logged once
+    per change of the files). :attr:`version` grows with each read, so answers computed from the tariff can be
+    cached against it.
+
+    Parameters
+    ----------
+    config : Config
+    data_dir : path-like or None
+        Where a live source's prices are cached.
+    """
+
+    def __init__(self, config: Config, data_dir: str | os.PathLike[str] | None = None) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.version = 0
+        self.error: str | None = None
+        self._tariff: Tariff | None = None
+        self._key: object = object()  # never equal to a stamp: the first call reads
+
+    def _paths(self) -> tuple[Path | None, Path | None]:
+        try:
+            prices = prices_file(self.config, self.data_dir)
+        except TariffError:
+            prices = None
+        return tariff_file(self.config), prices
+
+    def __call__(self) -> Tariff | None:
+        """The tariff as the files are now."""
+        key = tuple(_stamp(p) for p in self._paths())
+        if key == self._key:
+            return self._tariff
+        self._key = key
+        self.version += 1
+        try:
+            self._tariff, self.error = site_tariff(self.config, self.data_dir), None
+        except TariffError as exc:
+            self._tariff, self.error = None, str(exc)
+            log.error("tariff: %s; nothing is priced until it is fixed", exc)
+        return self._tariff
