@@ -29,6 +29,7 @@ from homegrid.hub.price_cache import (
     PriceCacheTask,
     cache_path,
     fetch_into_cache,
+    merge_into_cache,
     merge_series,
     price_cache_for,
     read_cache,
@@ -219,6 +220,18 @@ def test_merged_hours_are_the_union_and_each_price_is_the_newest(old, new):
     assert (merged.end_ms - merged.t_ms == HOUR_MS).all()
 
 
+def test_merges_at_once_lose_nothing(tmp_path):
+    """The hub's task and `homegrid prices fetch` may merge at the same moment: the lock keeps both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = cache_path(tmp_path, "awattar-de")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(lambda h: merge_into_cache(path, _series([h], [float(h)]), "UTC"), range(24)))
+    cached = read_cache(path)
+    assert cached is not None and ((cached.t_ms - START) // HOUR_MS).tolist() == list(range(24))
+    assert cached.import_price.tolist() == [float(h) for h in range(24)] and max(counts) == 24
+
+
 def test_long_spans_are_cut_into_requests_of_366_days():
     assert spans(0, DAY_MS) == [(0, DAY_MS)]
     assert spans(0, 366 * DAY_MS) == [(0, 366 * DAY_MS)]
@@ -258,7 +271,7 @@ def test_the_task_fetches_today_and_tomorrow_and_merges_newer_prices(tmp_path):
     assert cached is not None and len(cached) == 72 and cached.gaps == ()
     assert cached.import_price[0] == pytest.approx(0.08313)  # the 14th: not fetched again, kept
     assert cached.import_price[24] == pytest.approx(2 * parse_marketdata(recorded()).import_price[24], abs=1e-5)
-    assert [p.name for p in path.parent.iterdir()] == ["awattar-de.csv"]  # no temporary file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["awattar-de.csv", "awattar-de.csv.lock"]  # no .tmp
 
 
 def test_a_failed_fetch_leaves_the_cache_untouched_and_is_counted(tmp_path, caplog):
@@ -278,7 +291,7 @@ def test_a_failed_fetch_leaves_the_cache_untouched_and_is_counted(tmp_path, capl
     messages = [r.getMessage() for r in caplog.records]
     assert messages[0].startswith("prices from aWATTar DE not cached (failure 1): https://api.awattar.de/v1/"
                                   "marketdata?start=1718316000000&end=1718488800000: HTTP 503 Service Unavailable")
-    assert [p.name for p in path.parent.iterdir()] == ["awattar-de.csv"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["awattar-de.csv", "awattar-de.csv.lock"]
 
 
 def test_a_failed_write_leaves_the_old_cache(tmp_path, monkeypatch):
@@ -293,7 +306,7 @@ def test_a_failed_write_leaves_the_old_cache(tmp_path, monkeypatch):
     task = PriceCacheTask(AwattarSource("de", transport=sliced()), path, BERLIN, Clock("2024-06-14T10:00:00+02:00"))
     assert asyncio.run(task.refresh()) is False
     assert task.last_error is not None and "No space left" in task.last_error
-    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == ["awattar-de.csv"]
+    assert path.read_bytes() == before and not list(path.parent.glob("*.tmp"))
 
 
 def test_the_task_runs_until_the_hub_stops_and_survives_failures(tmp_path):

@@ -17,6 +17,7 @@ Tests reach the sources through :data:`TRANSPORT` (an ``httpx`` transport; None:
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import tempfile
@@ -49,6 +50,7 @@ __all__ = [
     "cache_path",
     "fetch_into_cache",
     "live_source",
+    "merge_into_cache",
     "merge_series",
     "price_cache_for",
     "read_cache",
@@ -215,7 +217,6 @@ async def fetch_into_cache(source: PriceSource, path: Path, start_ms: int, end_m
         The cache cannot be read or written.
     """
     update = CacheUpdate()
-    cached = await asyncio.to_thread(read_cache, path)
     for a, b in spans(start_ms, end_ms):
         try:
             series = await source.fetch(a, b)
@@ -226,12 +227,28 @@ async def fetch_into_cache(source: PriceSource, path: Path, start_ms: int, end_m
         update.first_ms = int(series.t_ms[0]) if update.first_ms is None else update.first_ms
         update.last_ms = int(series.end_ms[-1])
         update.gaps += _gaps_of(series, a, b, source.name)
-        cached = merge_series(cached, series)
-        await asyncio.to_thread(write_cache, path, cached, timezone)
+        update.cached = await asyncio.to_thread(merge_into_cache, path, series, timezone)
         if progress is not None:
             progress(a, b, series)
-    update.cached = 0 if cached is None else len(cached)
+    if update.fetched == 0:
+        cached = await asyncio.to_thread(read_cache, path)
+        update.cached = 0 if cached is None else len(cached)
     return update
+
+
+def merge_into_cache(path: Path, series: PriceSeries, timezone: str) -> int:
+    """Merge ``series`` into the cache at ``path`` (:func:`merge_series`, :func:`write_cache`) and answer how many
+    intervals it holds. The read, merge and write hold ``<cache>.lock`` (``flock``), so the hub's task and
+    ``homegrid prices fetch`` running at once do not lose each other's prices."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            merged = merge_series(read_cache(path), series)
+            write_cache(path, merged, timezone)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    return len(merged)
 
 
 class PriceCacheTask:
@@ -280,7 +297,7 @@ class PriceCacheTask:
         start_ms, end_ms = self.span()
         try:
             update = await fetch_into_cache(self.source, self.path, start_ms, end_ms, self.tz.key)
-        except (PriceFeedError, BadRow, OSError) as exc:
+        except (PriceFeedError, BadRow, OSError, ValueError) as exc:
             self.failures += 1
             self.last_error = f"{self.clock().isoformat(timespec='seconds')}: {exc}"
             log.warning("prices from %s not cached (failure %d): %s", self.source.name, self.failures, exc)
