@@ -623,7 +623,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Tariff:
     """The tariff of ``homegrid bill``: ``--tariff`` or the config's, with ``--export`` and ``--sell-price``, and
-    the dynamic prices of ``--prices`` or the config's, with ``--price-adder`` and ``--price-percent``."""
+    the dynamic prices of ``--prices`` or the config's (not with ``--tariff``: the file alone, as the config's export
+    overrides), with ``--price-adder`` and ``--price-percent``."""
     import dataclasses
 
     from homegrid.hub.tariff import price_terms, read_prices, site_prices, site_tariff, with_dynamic_prices
@@ -658,16 +659,16 @@ def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Ta
         configured_terms,
         adder=configured_terms.adder if args.price_adder is None else args.price_adder,
         percent=configured_terms.percent if args.price_percent is None else args.price_percent)
-    export_key = "--export" if args.export else "[tariff] export"
+    export_key = "--export" if args.export or args.tariff else "[tariff] export"
     try:
         if args.prices:
             given = read_prices(Path(args.prices).expanduser(), terms, what="--prices")
             return with_dynamic_prices(tariff, given, export_key=export_key, prices_key="--prices")
-        configured_prices = site_prices(config, data_dir)
+        configured_prices = None if args.tariff else site_prices(config, data_dir)  # --tariff: the file alone
         if configured_prices is None:
             if args.price_adder is not None or args.price_percent is not None:
-                raise UsageError("--price-adder and --price-percent apply to dynamic prices: give --prices FILE "
-                                 "or set [tariff] prices")
+                raise UsageError("--price-adder and --price-percent apply to dynamic prices: give --prices FILE"
+                                 + ("" if args.tariff else " or set [tariff] prices"))
             return tariff
         configured_prices = dataclasses.replace(configured_prices, adder=terms.adder, percent=terms.percent)
         return with_dynamic_prices(tariff, configured_prices, export_key=export_key)

@@ -147,6 +147,16 @@ def test_the_configs_prices_and_net_metering(capsys, home, tmp_path):
         "homegrid: error: --prices is set, and the export rule is net-metering (the tariff's own or --export): net "
         "metering nets kWh by time-of-use period, which dynamic prices do not have; give --export net-billing (or "
         "buy-all-sell-all, none), or leave it out")
+    # --tariff is the file alone: the config's prices do not apply to it, --prices does
+    rates = tmp_path / "other.toml"
+    rates.write_text(RATES.replace("0.08", "0.05"), encoding="utf-8")
+    alone = run_json(capsys, *args, "--tariff", str(rates))
+    assert alone["months"][0]["energy"] == 0 and alone["months"][0]["export_credit"] > 0  # [energy] price = 0
+    with_prices = run_json(capsys, *args, "--tariff", str(rates), "--prices", str(tmp_path / "spot.csv"))
+    assert with_prices["months"][0]["energy"] == configured["months"][0]["energy"]
+    capsys.readouterr()
+    assert main([*args, "--tariff", str(rates), "--price-adder", "0.1"]) == 2
+    assert capsys.readouterr().err.strip().endswith("apply to dynamic prices: give --prices FILE")
     plain = config(tmp_path, "")
     assert main(["bill", "--config", str(plain), "--data-dir", str(data), "--from", "2024-06-14", "--to",
                  "2024-06-16", "--price-adder", "0.1"]) == 2
