@@ -1,0 +1,95 @@
+"""What the utility's meter would read for the actual home and for homes without the battery or the sun.
+
+From the same measured intervals (the home's load, the solar, the battery and the grid) three homes are metered:
+
+- ``grid_only``: no solar and no battery; all the home's load comes from the grid;
+- ``solar_only``: the measured solar and load with no battery; each interval nets the two
+  (import = max(load - solar, 0), export = max(solar - load, 0));
+- ``actual``: the grid meter as measured.
+
+Under buy-all-sell-all the load and the solar have meters of their own: the load meter reads the home's load
+(plus the battery's net charge in the actual home, as a battery behind the load meter charges from the grid) and
+the solar meter all the solar. The solar's part of the savings is ``grid_only - solar_only``, the battery's
+``solar_only - actual``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from homegrid.tariffs.bill import Metered
+from homegrid.tariffs.model import ExportRule, Tariff
+from homegrid.tariffs.schedule import tou_periods
+
+__all__ = ["COUNTERFACTUALS", "HomeIntervals", "counterfactual_meters", "import_price"]
+
+#: The homes billed side by side, in the order of the savings.
+COUNTERFACTUALS: tuple[str, ...] = ("grid_only", "solar_only", "actual")
+
+
+@dataclass(frozen=True, eq=False)  # arrays: compared by identity
+class HomeIntervals:
+    """Measured energy per interval [Wh], all >= 0 (the glossary's categories)."""
+
+    t_ms: np.ndarray
+    step_ms: int
+    home: np.ndarray
+    solar: np.ndarray
+    grid_import: np.ndarray
+    grid_export: np.ndarray
+    battery_charge: np.ndarray
+    battery_discharge: np.ndarray
+
+
+def counterfactual_meters(home: HomeIntervals, rule: ExportRule) -> dict[str, Metered]:
+    """The meters of the three homes (:data:`COUNTERFACTUALS`) under an export rule.
+
+    Parameters
+    ----------
+    home : HomeIntervals
+        Measured energy per interval. [Wh]
+    rule : ExportRule
+        Buy-all-sell-all meters load and solar apart; every other rule meters the grid connection.
+
+    Returns
+    -------
+    dict of str to Metered
+    """
+
+    def clean(a: np.ndarray) -> np.ndarray:
+        return np.clip(np.nan_to_num(np.asarray(a, dtype=np.float64)), 0.0, None)
+
+    load, solar = clean(home.home), clean(home.solar)
+    zero = np.zeros_like(load)
+
+    def meter(imported: np.ndarray, exported: np.ndarray) -> Metered:
+        return Metered(home.t_ms, home.step_ms, np.clip(imported, 0.0, None), np.clip(exported, 0.0, None))
+
+    if rule is ExportRule.BUY_ALL_SELL_ALL:
+        battery_net = clean(home.battery_charge) - clean(home.battery_discharge)
+        return {
+            "grid_only": meter(load, zero),
+            "solar_only": meter(load, solar),
+            "actual": meter(load + battery_net, solar),
+        }
+    return {
+        "grid_only": meter(load, zero),
+        "solar_only": meter(load - solar, solar - load),
+        "actual": meter(clean(home.grid_import), clean(home.grid_export)),
+    }
+
+
+def import_price(tariff: Tariff, t_ms: np.ndarray, timezone: str) -> np.ndarray:
+    """The price of one more kWh imported at each instant, before tiers move it: the first block's price of the
+    instant's period, or the dynamic price. [currency/kWh]"""
+    if tariff.dynamic is not None:
+        price, known = tariff.dynamic.buy(t_ms)
+        return np.where(known, price, np.nan)
+    periods = tou_periods(t_ms, timezone, tariff.energy.schedule)
+    table = np.full(max(tariff.energy.periods) + 1, np.nan)
+    for p, tiers in tariff.energy.periods.items():
+        table[p] = tiers[0].buy
+    prices: np.ndarray = table[periods]
+    return prices
