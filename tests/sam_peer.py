@@ -140,8 +140,13 @@ def sam_rates(tariff: Tariff, hour_ms: np.ndarray | None = None) -> dict[str, An
         flat += [[m, 1, NO_LIMIT, 0.0] for m, tiers in enumerate(demand.flat) if not tiers]
         if demand.schedule is not None and demand.periods:
             dweekday, dweekend, dsam = _renumbered(demand.schedule)
+            limits = {tuple(t.max_kw for t in demand.periods[p]) for p in dsam if demand.periods[p]} or {(NO_LIMIT,)}
+            if len(limits) > 1:
+                raise NotInSam("demand.periods: SAM needs the same demand blocks in every period of a month")
+            blocks = next(iter(limits))
             tou = [[dsam[p], i + 1, _limit(t.max_kw), t.price] for p in dsam for i, t in enumerate(demand.periods[p])]
-            tou += [[dsam[p], 1, NO_LIMIT, 0.0] for p in dsam if not demand.periods[p]]
+            tou += [[dsam[p], i + 1, _limit(m), 0.0]
+                    for p in dsam if not demand.periods[p] for i, m in enumerate(blocks)]
         else:
             dweekday, dweekend, tou = [[1] * 24] * 12, [[1] * 24] * 12, [[1, 1, NO_LIMIT, 0.0]]
         rates |= {
