@@ -1,7 +1,7 @@
 """NREL SAM's bill of a homegrid tariff: the peer of issue 13's bill engine (PySAM.Utilityrate5, ``nrel-pysam``).
 
 :func:`sam_rates` writes a :class:`homegrid.tariffs.model.Tariff` as SAM's ``ElectricityRates`` inputs;
-:func:`sam_bill` runs SAM's utility-rate module on an hourly year of load and generation and returns its
+:func:`sam_bill` runs SAM's utility-rate module on a year of load and generation (hourly or finer) and returns its
 figures per calendar month. The semantics are those of docs/research/issue-13-pysam-utilityrate5.md; what a
 homegrid tariff can say and SAM cannot is refused by :class:`NotInSam`, naming the field, never dropped.
 
@@ -182,8 +182,9 @@ class SamMonths:
     ``bill`` is ``utility_bill_w_sys``; the parts are SAM's ``charge_w_sys_*`` (``energy`` is net of net-billing
     credits, as SAM's ``ec``), ``true_up`` the net-metering payout in the credit month, ``sales`` the
     buy-all-sell-all generation meter's credit; ``import_kwh`` / ``export_kwh`` the grid energy; ``peak_kw`` the
-    month's highest single-step import. ``model`` keeps SAM's object alive: its outputs are views into its memory
-    (dropping it while reading them segfaults, the memo's pitfall 1).
+    month's highest single-step import, ``peak_load_kw`` the load's (the meter without the system, which
+    buy-all-sell-all bills: SAM reports ``peak_kw`` 0 for it at sub-hourly steps). ``model`` keeps SAM's object
+    alive: its outputs are views into its memory (dropping it while reading them segfaults, the memo's pitfall 1).
     """
 
     bill: np.ndarray
@@ -198,6 +199,7 @@ class SamMonths:
     import_kwh: np.ndarray
     export_kwh: np.ndarray
     peak_kw: np.ndarray
+    peak_load_kw: np.ndarray
     model: Any
 
     @property
@@ -214,14 +216,15 @@ def sam_bill(
     *,
     daily_fixed: bool = False,
 ) -> SamMonths:
-    """SAM's monthly bill of a tariff for an hourly year of load and generation.
+    """SAM's monthly bill of a tariff for a year of load and generation (hourly or finer).
 
     Parameters
     ----------
     tariff : Tariff
         The tariff (:func:`sam_rates`).
     load_kw, gen_kw : numpy.ndarray
-        8760 hourly mean powers, both >= 0 (SAM nets them per hour: gen - load > 0 is export). [kW]
+        Mean powers of 8760 x n steps (n = 1 to 60 a hour), both >= 0 (SAM nets them per step: gen - load > 0
+        is export; its demand peak is the highest step). [kW]
     hour_ms : numpy.ndarray or None
         Start of each hour, UTC epoch milliseconds, for dynamic prices. [ms]
     daily_fixed : bool
@@ -234,8 +237,9 @@ def sam_bill(
     """
     load_kw = np.asarray(load_kw, dtype=np.float64)
     gen_kw = np.asarray(gen_kw, dtype=np.float64)
-    if load_kw.shape != (HOURS,) or gen_kw.shape != (HOURS,):
-        raise ValueError(f"load and gen: expected {HOURS} hours each, got {load_kw.shape} and {gen_kw.shape}")
+    steps = len(load_kw) // HOURS
+    if load_kw.shape != gen_kw.shape or load_kw.shape != (steps * HOURS,) or not 1 <= steps <= 60:
+        raise ValueError(f"load and gen: expected 8760 x (1 to 60) steps each, got {load_kw.shape} and {gen_kw.shape}")
     if daily_fixed and (tariff.minimum_monthly or tariff.minimum_annual):
         raise NotInSam("fixed_daily: added after SAM's run, it would miss SAM's minimum-charge comparison")
     if daily_fixed:
@@ -268,9 +272,10 @@ def sam_bill(
         net_billing_credits=np.array(o.year1_net_billing_credits, dtype=np.float64),
         true_up=np.array(o.year1_true_up_credits, dtype=np.float64),
         sales=np.array(o.year1_two_meter_sales, dtype=np.float64),
-        import_kwh=_monthly(np.clip(load_kw - gen_kw, 0, None)),
-        export_kwh=_monthly(np.clip(gen_kw - load_kw, 0, None)),
+        import_kwh=_monthly(np.clip(load_kw - gen_kw, 0, None)) / steps,
+        export_kwh=_monthly(np.clip(gen_kw - load_kw, 0, None)) / steps,
         peak_kw=np.array(o.year1_monthly_peak_w_system, dtype=np.float64),
+        peak_load_kw=np.array(o.year1_monthly_peak_wo_system, dtype=np.float64),
         model=m,
     )
 
@@ -279,6 +284,6 @@ def _without_daily(tariff: Tariff) -> Tariff:
     return Tariff(**{**tariff.__dict__, "fixed_daily": 0.0})
 
 
-def _monthly(hourly: np.ndarray) -> np.ndarray:
-    edges = np.concatenate([[0], np.cumsum(DAYS_IN_MONTH) * 24])
-    return np.add.reduceat(hourly, edges[:-1])
+def _monthly(steps: np.ndarray) -> np.ndarray:
+    edges = np.concatenate([[0], np.cumsum(DAYS_IN_MONTH) * 24]) * (len(steps) // HOURS)
+    return np.add.reduceat(steps, edges[:-1])

@@ -78,38 +78,42 @@ pytestmark = pytest.mark.skipif(not (DATA / "load").is_dir(), reason="../shared/
 
 @dataclass(frozen=True, eq=False)
 class Year:
-    """SAM's 8760 hours of the real home: hourly mean powers [kW]."""
+    """SAM's year of the real home: mean powers of each step [kW], 8760 x ``steps_per_hour`` steps."""
 
     load_kw: np.ndarray
     pv_kw: np.ndarray
-    load_filled_hours: int
+    load_filled_steps: int
+    steps_per_hour: int
 
 
 @cache
-def real_year() -> Year:
-    """The emhass home's year in SAM's calendar (the module's docstring says how)."""
+def real_year(steps_per_hour: int = 1) -> Year:
+    """The emhass home's year in SAM's calendar (the module's docstring says how), by hours (1) or by the file's
+    own half-hours (2)."""
     import pandas as pd
 
     raw = pd.read_csv(DATA / "load" / "emhass_household_fr_2024-02_2025-02_30min.csv")
     t = pd.to_datetime(raw["timestamp_utc"], utc=True)
     local = (t + pd.Timedelta(hours=1)).dt.tz_localize(None)  # the home's standard time, UTC+1
-    hour = local.dt.floor("h")
-    load = raw["load_w_excl_deferrable"].groupby(hour).mean() / 1000.0  # NaN only where both halves are
-    pv = raw["pv_w"].fillna(0.0).groupby(hour).mean() / 1000.0
+    step = local.dt.floor(f"{60 // steps_per_hour}min")
+    load = raw["load_w_excl_deferrable"].groupby(step).mean() / 1000.0  # NaN only where every part is
+    pv = raw["pv_w"].fillna(0.0).groupby(step).mean() / 1000.0
     first, last = date(2024, 2, 29), date(2025, 2, 27)
-    index = pd.date_range(str(first), str(last + timedelta(days=1)), freq="h", inclusive="left")
-    assert len(index) == HOURS
+    n = HOURS * steps_per_hour
+    index = pd.date_range(str(first), str(last + timedelta(days=1)), freq=f"{60 // steps_per_hour}min",
+                          inclusive="left")
+    assert len(index) == n
     load, pv = load.reindex(index), pv.reindex(index)
     known = load.notna().to_numpy()
-    x = np.arange(HOURS)
+    x = np.arange(n)
     load_kw = np.interp(x, x[known], load.to_numpy()[known])
     pv_kw = pv.to_numpy()
     assert not np.isnan(pv_kw).any()
     # calendar order: 2025-01-01..02-27, 2024-02-29 as Feb 28, 2024-03-01..12-31
-    days = load_kw.reshape(365, 24), pv_kw.reshape(365, 24)
+    days = load_kw.reshape(365, -1), pv_kw.reshape(365, -1)
     jan_2025 = (date(2025, 1, 1) - first).days
     order = np.r_[jan_2025:365, 0, 1:jan_2025]
-    return Year(days[0][order].ravel(), days[1][order].ravel(), int((~known).sum()))
+    return Year(days[0][order].ravel(), days[1][order].ravel(), int((~known).sum()), steps_per_hour)
 
 
 def test_the_year_is_the_files_year_in_sams_calendar():
@@ -120,7 +124,10 @@ def test_the_year_is_the_files_year_in_sams_calendar():
     assert (y.load_kw >= 0).all() and (y.pv_kw >= 0).all()
     assert y.pv_kw.sum() == pytest.approx(5203, rel=0.01)  # every PV half-hour counted (NaN = 0)
     assert 7674 < y.load_kw.sum() < 7674 * 1.03  # the README's total skips the NaNs; filled hours add to it
-    assert 0 < y.load_filled_hours < 200
+    assert 0 < y.load_filled_steps < 200
+    half = real_year(2)  # the file's own half-hours: the same PV, the load's gaps filled half-hour by half-hour
+    assert half.pv_kw.reshape(-1, 2).mean(axis=1) == pytest.approx(y.pv_kw, abs=1e-12)
+    assert half.load_kw.sum() / 2 == pytest.approx(y.load_kw.sum(), rel=0.005)
     # July middays export, January evenings import
     july = slice(181 * 24, 212 * 24)
     assert (y.pv_kw[july] - y.load_kw[july]).max() > 2
@@ -136,12 +143,15 @@ def test_the_year_is_the_files_year_in_sams_calendar():
 
 
 def homegrid_months(tariff: Tariff, load_kw: np.ndarray, pv_kw: np.ndarray) -> list[MonthBill]:
-    """homegrid's bill of SAM's year, month by month."""
+    """homegrid's bill of SAM's year (hourly or finer steps), month by month."""
     if tariff.export.rule is ExportRule.BUY_ALL_SELL_ALL:
         imp, exp = load_kw, pv_kw
     else:
         imp, exp = np.clip(load_kw - pv_kw, 0, None), np.clip(pv_kw - load_kw, 0, None)
-    metered = Metered(HOUR_STARTS, HOUR_MS, imp * 1000.0, exp * 1000.0)
+    steps = len(load_kw) // HOURS
+    step_ms = HOUR_MS // steps
+    t_ms = YEAR_START_MS + np.arange(len(load_kw), dtype=np.int64) * step_ms
+    metered = Metered(t_ms, step_ms, imp * 1000.0 / steps, exp * 1000.0 / steps)
     bill = price_bill(tariff, metered, SITE, YEAR_START_MS, YEAR_END_MS)
     assert [m.month for m in bill.months] == [f"2018-{k:02d}" for k in range(1, 13)]
     assert bill.missing_hours == []
@@ -168,6 +178,11 @@ def compare(tariff: Tariff, load_kw: np.ndarray, pv_kw: np.ndarray, *, daily_fix
     assert close(column("fixed"), sam.fixed).all(), "fixed"
     assert close(column("demand"), sam.demand).all(), f"demand {column('demand')} vs SAM {sam.demand}"
     assert close(column("minimum"), sam.minimum).all(), f"minimum {column('minimum')} vs SAM {sam.minimum}"
+    peak = sam.peak_load_kw if tariff.export.rule is ExportRule.BUY_ALL_SELL_ALL else sam.peak_kw
+    assert column("peak_demand_w") / 1000 == pytest.approx(peak, abs=1e-9), "peak demand"
+    if tariff.export.rule is not ExportRule.BUY_ALL_SELL_ALL:  # the grid meter (BASS meters load and PV apart)
+        assert column("import_wh") / 1000 == pytest.approx(sam.import_kwh, rel=1e-12)
+        assert column("export_wh") / 1000 == pytest.approx(sam.export_kwh, rel=1e-12)
     if tariff.export.rule is not ExportRule.NET_METERING:  # NM: SAM's ec holds the true-up (checked in total)
         energy = column("energy") - column("export_credit")
         assert close(energy, sam.energy).all(), f"energy {energy} vs SAM {sam.energy}"
@@ -315,7 +330,9 @@ RULES = [
 
 
 def rule_id(terms: ExportTerms) -> str:
-    return str(terms.rule) + ("" if terms.sell_price is None else f"@{terms.sell_price:g}")
+    sell = "" if terms.sell_price is None else f"@{terms.sell_price:g}"
+    true_up = f"-true-up-{terms.true_up_month}" if terms.rule is ExportRule.NET_METERING else ""
+    return f"{terms.rule}{sell}{true_up}"
 
 
 @pytest.mark.parametrize("terms", RULES, ids=rule_id)
@@ -411,12 +428,14 @@ SYNTHETIC = {
     "tou-tiers-kWh-per-kW-daily": lambda: tou(two_tiers(4.0), TierUnit.KWH_PER_KW_DAILY, demand=demand()),
     "tou-demand-flat-and-tou": lambda: tou(two_tiers(400.0), demand=demand(), fixed_monthly=12.0),
     "monthly-minimum": lambda: tou(two_tiers(250.0), fixed_monthly=5.0, minimum_monthly=45.0),
+    "monthly-minimum-binding": lambda: tou(two_tiers(250.0), fixed_monthly=5.0, minimum_monthly=150.0),
     "annual-minimum": lambda: tou(two_tiers(250.0), fixed_monthly=5.0, minimum_annual=700.0),
     "both-minimums-demand": lambda: tou(two_tiers(250.0), demand=demand(), minimum_monthly=60.0,
                                         minimum_annual=1200.0),
 }
 SYNTHETIC_RULES = [
     ExportTerms(ExportRule.NET_METERING, true_up_rate=0.03),
+    ExportTerms(ExportRule.NET_METERING, true_up_month=4, true_up_rate=0.05),
     ExportTerms(ExportRule.NET_BILLING),
     ExportTerms(ExportRule.BUY_ALL_SELL_ALL),
     ExportTerms(ExportRule.NONE),
@@ -431,6 +450,26 @@ def test_synthetic_rates(name: str, terms: ExportTerms, pv_scale: float):
     carried and paid at the true-up, net-billing months below zero, minimums on credit months)."""
     y = real_year()
     compare(SYNTHETIC[name]().with_export(terms), y.load_kw, y.pv_kw * pv_scale)
+
+
+def with_window(tariff: Tariff, minutes: int) -> Tariff:
+    """The tariff with its demand averaged over ``minutes`` (the data's step, to match SAM's per-step peak)."""
+    d = tariff.demand
+    if d is None:
+        return tariff
+    demand = DemandCharges(minutes, flat=d.flat, schedule=d.schedule, periods=d.periods)
+    return Tariff(**{**tariff.__dict__, "demand": demand})
+
+
+@pytest.mark.parametrize("terms", SYNTHETIC_RULES, ids=rule_id)
+@pytest.mark.parametrize("name", ["tou-demand-flat-and-tou", "tou-tiers-kWh-per-kW", "tou-rollover-8-periods",
+                                  "both-minimums-demand", "psco"])
+def test_half_hours(name: str, terms: ExportTerms):
+    """The file's own half-hours (SAM at 2 steps an hour, 17,520 steps): tiers fill and exports net per half-hour,
+    and the demand is the highest half-hour (a 30-minute window)."""
+    y = real_year(2)
+    tariff = psco_rd() if name == "psco" else SYNTHETIC[name]()
+    compare(with_window(tariff, 30).with_export(terms), y.load_kw, y.pv_kw * 1.5)
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.5])
