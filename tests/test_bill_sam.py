@@ -420,7 +420,24 @@ def rollover() -> Tariff:
     return Tariff("rollover", EnergyRates(MonthHourSchedule(weekday, weekend), tiers), fixed_monthly=7.0)
 
 
+def odd_periods() -> Tariff:
+    """Period numbers 3, 7 and 9 (SAM's 1, 2 and 3), 9 only on weekend middays (SAM's rollover reads weekdays:
+    its surplus is dropped); time-of-use demand in two blocks with a weekend-midday period, flat demand in
+    July to December only."""
+    weekday = table([3] * 16 + [7] * 5 + [3] * 3)
+    weekend = table([3] * 10 + [9] * 6 + [3] * 8)
+    tiers = {3: (Tier(0.15, 0.05, 200.0), Tier(0.20, 0.04)), 7: (Tier(0.40, 0.10, 200.0), Tier(0.45, 0.09)),
+             9: (Tier(0.05, 0.02, 200.0), Tier(0.08, 0.01))}
+    schedule = MonthHourSchedule(table([0] * 24), table([0] * 10 + [5] * 6 + [0] * 8))
+    demand = DemandCharges(60, flat=((),) * 6 + ((DemandTier(5.0),),) * 6, schedule=schedule,
+                           periods={0: (DemandTier(1.0, 3.0), DemandTier(2.0)),
+                                    5: (DemandTier(7.0, 3.0), DemandTier(9.0))})
+    return Tariff("odd periods", EnergyRates(MonthHourSchedule(weekday, weekend), tiers), demand=demand,
+                  fixed_monthly=3.0)
+
+
 SYNTHETIC = {
+    "odd-periods-weekend-only": odd_periods,
     "tou-rollover-8-periods": rollover,
     "tou-tiers-kWh": lambda: tou(two_tiers(250.0)),
     "tou-tiers-kWh-daily": lambda: tou(two_tiers(9.0), TierUnit.KWH_DAILY),
