@@ -61,9 +61,10 @@ from homegrid.tariffs import (
 )
 from homegrid.tariffs.bill import Metered, MonthBill, price_bill
 from homegrid.timezones import HOUR_MS, parse_iso_ms
+from tests.conftest import SHARED_DATA
 from tests.sam_peer import DAYS_IN_MONTH, HOURS, SamMonths, sam_bill
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 TARIFFS = DATA / "tariffs"
 SITE = "America/Phoenix"
 YEAR_START_MS = parse_iso_ms("2018-01-01T00:00:00-07:00")  # a Monday, local midnight in SITE
@@ -354,6 +355,43 @@ def test_aurora_tasmania_tou(terms: ExportTerms):
     y = real_year()
     sam = compare(aurora().with_export(terms), y.load_kw, y.pv_kw, daily_fixed=True)
     assert sam.fixed[0] == pytest.approx(0.04579291666 * 24 * 31)
+
+
+PSCO_RD = TARIFFS / "urdb_5a679442682bea21e990a0d4_psco_residential_demand_RD.json"
+#: the URDB records homegrid ships (the virtual home's default tariff), once homegrid has them
+SHIPPED = sorted((Path(__file__).resolve().parents[1] / "homegrid" / "tariffs" / "data").glob("urdb_*.json"))
+
+
+def read_urdb(path: Path) -> Tariff:
+    """A URDB record through homegrid's own reader (``homegrid.tariffs.urdb``, issue 13), demand over 60 min."""
+    urdb = pytest.importorskip("homegrid.tariffs.urdb", reason="homegrid's URDB reader is not on this branch yet")
+    tariff, _warnings = urdb.read_urdb(path.read_text(encoding="utf-8"))
+    return with_window(tariff, 60)
+
+
+@pytest.mark.parametrize("terms", [None, *RULES], ids=lambda t: "dgrules" if t is None else rule_id(t))
+@pytest.mark.parametrize("path", [PSCO_RD, *SHIPPED], ids=lambda p: p.stem)
+def test_urdb_records_through_homegrids_reader(path: Path, terms: ExportTerms | None):
+    """The URDB records of ../shared/data and the one homegrid ships, read by homegrid's reader: with the
+    record's own ``dgrules`` and with each export rule."""
+    tariff = read_urdb(path)
+    y = real_year()
+    compare(tariff if terms is None else tariff.with_export(terms), y.load_kw, y.pv_kw)
+
+
+def test_the_urdb_reader_reads_psco_rd_as_the_hand_mapping():
+    """homegrid's reader and the hand mapping above agree on PSCo RD, price for price."""
+    ours, hand = read_urdb(PSCO_RD), psco_rd()
+    assert ours.energy.periods.keys() == hand.energy.periods.keys()
+    for p, tiers in hand.energy.periods.items():
+        assert [x for t in ours.energy.periods[p] for x in (t.buy, t.sell, t.max_kwh)] == pytest.approx(
+            [x for t in tiers for x in (t.buy, t.sell, t.max_kwh)])
+    assert (ours.energy.schedule.weekday == hand.energy.schedule.weekday).all()
+    assert ours.fixed_monthly == hand.fixed_monthly and ours.export.rule is hand.export.rule
+    assert ours.demand is not None and hand.demand is not None
+    assert [len(m) for m in ours.demand.flat] == [len(m) for m in hand.demand.flat]
+    assert [t.price for m in ours.demand.flat for t in m] == pytest.approx(
+        [t.price for m in hand.demand.flat for t in m])
 
 
 def test_the_rates_of_shared_data_are_all_here():
