@@ -67,7 +67,7 @@ def _limit(value: float) -> float:
 
 def _renumbered(schedule: MonthHourSchedule) -> tuple[list[list[int]], list[list[int]], dict[int, int]]:
     """The schedule's tables in SAM's 1-based periods, and homegrid period -> SAM period."""
-    if schedule.holidays:
+    if schedule.holidays or getattr(schedule, "holiday_rule", None) is not None:
         raise NotInSam("schedule.holidays: SAM's calendar has no holidays")
     used = sorted({int(p) for p in np.unique(np.concatenate([schedule.weekday.ravel(), schedule.weekend.ravel()]))})
     sam = {p: i + 1 for i, p in enumerate(used)}

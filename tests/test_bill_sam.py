@@ -57,12 +57,13 @@ from homegrid.tariffs import (
     MonthHourSchedule,
     Tariff,
     Tier,
+    TierScope,
     TierUnit,
 )
 from homegrid.tariffs.bill import Metered, MonthBill, price_bill
 from homegrid.timezones import HOUR_MS, parse_iso_ms
 from tests.conftest import SHARED_DATA
-from tests.sam_peer import DAYS_IN_MONTH, HOURS, SamMonths, sam_bill
+from tests.sam_peer import DAYS_IN_MONTH, HOURS, NotInSam, SamMonths, sam_bill, sam_rates
 
 DATA = SHARED_DATA
 TARIFFS = DATA / "tariffs"
@@ -566,3 +567,23 @@ def test_dynamic_prices(rule: ExportRule, export_series: bool):
     tariff = Tariff("dynamic", tou(two_tiers(250.0)).energy, currency="EUR", fixed_monthly=8.0, dynamic=prices,
                     export=ExportTerms(rule))
     compare(tariff, y.load_kw, y.pv_kw)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda t: Tariff(**{**t.__dict__, "energy": EnergyRates(
+        MonthHourSchedule(t.energy.schedule.weekday, t.energy.schedule.weekend, [date(2018, 7, 4)]),
+        t.energy.periods)}), "schedule.holidays"),
+    (lambda t: Tariff(**{**t.__dict__, "energy": EnergyRates(t.energy.schedule, t.energy.periods,
+                                                             tier_scope=TierScope.PERIOD)}), "energy.tier_scope"),
+    (lambda t: Tariff(**{**t.__dict__, "fixed_daily": 1.0}), "fixed_daily"),
+    (lambda t: Tariff(**{**t.__dict__, "billing_day": 15}), "billing_day"),
+    (lambda t: Tariff(**{**t.__dict__, "demand": DemandCharges(
+        60, schedule=MonthHourSchedule(table(PEAK), table([0] * 24)),
+        periods={0: (DemandTier(1.0, 2.0), DemandTier(2.0)), 1: (DemandTier(4.0, 1.5), DemandTier(6.0))})}),
+     "demand.periods"),
+])
+def test_what_sam_cannot_say_is_refused_by_name(change, field: str):
+    """The peer never drops what a tariff says: holidays, per-period tiers, a daily fixed charge, a billing day
+    and demand blocks that differ between periods are refused, the field named."""
+    with pytest.raises(NotInSam, match=field.replace(".", r"\.")):
+        sam_rates(change(tou(two_tiers(250.0), demand=demand())))
