@@ -39,6 +39,7 @@ TOU-EV-4 variant) and pwdusage's Aurora Tasmania TOU.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
@@ -46,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from homegrid.tariffs import (
     DemandCharges,
@@ -587,3 +590,55 @@ def test_what_sam_cannot_say_is_refused_by_name(change, field: str):
     and demand blocks that differ between periods are refused, the field named."""
     with pytest.raises(NotInSam, match=field.replace(".", r"\.")):
         sam_rates(change(tou(two_tiers(250.0), demand=demand())))
+
+
+@st.composite
+def random_tariffs(draw: st.DrawFn) -> tuple[Tariff, float]:
+    """A tariff SAM can express, drawn at random: 1-4 energy periods over random hour runs per season, 1-3
+    blocks of any unit (the same limits in every period, as SAM requires), flat and time-of-use demand in
+    blocks, fixed and minimum charges, any export rule and true-up; and a PV scale."""
+    n = draw(st.integers(1, 4))
+
+    def day() -> list[int]:
+        cuts = sorted(draw(st.lists(st.integers(1, 23), max_size=4, unique=True)))
+        periods = draw(st.lists(st.integers(0, n - 1), min_size=len(cuts) + 1, max_size=len(cuts) + 1))
+        return [periods[sum(h >= c for c in cuts)] for h in range(24)]
+
+    seasons = draw(st.lists(st.integers(0, 1), min_size=12, max_size=12))
+    weekday_days, weekend_days = [day(), day()], [day(), day()]
+    weekday = [weekday_days[s] for s in seasons]
+    weekend = [weekend_days[s] for s in seasons]
+    unit = draw(st.sampled_from(list(TierUnit)))
+    scale = {TierUnit.KWH: 400.0, TierUnit.KWH_DAILY: 12.0, TierUnit.KWH_PER_KW: 150.0,
+             TierUnit.KWH_PER_KW_DAILY: 5.0}[unit]
+    limits = sorted(set(draw(st.lists(st.floats(0.1, 2.0), max_size=2))))
+    price = st.floats(-0.05, 0.6)
+    sell = st.floats(0.0, 0.3)
+    periods = {p: tuple(Tier(draw(price), draw(sell), m * scale) for m in [*limits, math.inf]) for p in range(n)}
+    used = {int(p) for row in weekday + weekend for p in row}
+    periods = {p: t for p, t in periods.items() if p in used}
+    demand = None
+    if draw(st.booleans()):
+        kw = sorted(set(draw(st.lists(st.floats(0.5, 4.0), max_size=2))))
+        flat = tuple(tuple(DemandTier(draw(st.floats(0, 15)), m) for m in [*kw, math.inf]) if draw(st.booleans())
+                     else () for _ in range(12))
+        dsched = MonthHourSchedule(table(day() if n > 1 else [0] * 24), table([0] * 24))
+        dused = {int(p) for row in dsched.weekday for p in row} | {0}
+        demand = DemandCharges(60, flat=flat, schedule=dsched, periods={
+            p: tuple(DemandTier(draw(st.floats(0, 10)), m) for m in [*kw, math.inf]) for p in dused})
+    rule = draw(st.sampled_from(list(ExportRule)))
+    terms = ExportTerms(rule, sell_price=draw(st.none() | st.floats(0.0, 0.3)),
+                        true_up_month=draw(st.integers(1, 12)), true_up_rate=draw(st.floats(0.0, 0.1)))
+    tariff = Tariff("random", EnergyRates(MonthHourSchedule(weekday, weekend), periods, tier_unit=unit),
+                    fixed_monthly=draw(st.floats(0, 20)), minimum_monthly=draw(st.sampled_from([0.0, 30.0, 90.0])),
+                    minimum_annual=draw(st.sampled_from([0.0, 600.0, 1500.0])), demand=demand, export=terms)
+    return tariff, draw(st.sampled_from([0.0, 1.0, 2.5]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(random_tariffs())
+def test_random_tariffs_bill_as_sam(drawn: tuple[Tariff, float]):
+    """Any tariff SAM can express bills every month as SAM does (within 0.5 % or 1 cent)."""
+    tariff, pv_scale = drawn
+    y = real_year()
+    compare(tariff, y.load_kw, y.pv_kw * pv_scale)
