@@ -22,7 +22,8 @@ How a tariff becomes SAM's inputs:
   energy one; SAM's peak is the highest single-step import, so the tariff's demand window must be the step
   (60 min for hourly data);
 - dynamic prices: ``ur_en_ts_buy_rate`` = 1 and ``ur_ts_buy_rate`` the price of each hour (spot x (1 + percent)
-  + adder); an export series likewise as ``ur_ts_sell_rate``, else the export terms' price in the table.
+  + adder); an export series likewise as ``ur_ts_sell_rate`` unless the export terms name a sell price, which
+  then goes in the table, as homegrid's ``--sell-price`` overrides the tariff's.
 
 Not in SAM (refused): per-period tiers (SAM fills one set of monthly blocks with all periods' energy), holidays
 (SAM's calendar has none), a daily fixed charge (SAM has one monthly figure; :func:`sam_bill` adds it per
@@ -164,7 +165,7 @@ def sam_rates(tariff: Tariff, hour_ms: np.ndarray | None = None) -> dict[str, An
         if not known.all():
             raise NotInSam(f"dynamic: the price series misses {int((~known).sum())} of SAM's hours")
         rates |= {"ur_en_ts_buy_rate": 1, "ur_ts_buy_rate": buy.tolist()}
-        sold = dynamic.sell(hour_ms)
+        sold = dynamic.sell(hour_ms) if export.sell_price is None else None  # a sell price overrides the series
         if sold is not None:
             sell, known = sold
             if not known.all():

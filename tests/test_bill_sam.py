@@ -642,3 +642,25 @@ def test_random_tariffs_bill_as_sam(drawn: tuple[Tariff, float]):
     tariff, pv_scale = drawn
     y = real_year()
     compare(tariff, y.load_kw, y.pv_kw * pv_scale)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_tariffs(), st.integers(0, 2**32 - 1), st.booleans(), st.sampled_from(["dynamic", "half-hours"]))
+def test_random_dynamic_prices_and_half_hours_bill_as_sam(drawn: tuple[Tariff, float], seed: int,
+                                                          export_series: bool, kind: str):
+    """Random tariffs again, with random hourly prices (an export series or not; net metering becomes net
+    billing, which dynamic prices need) or on the file's half-hours with a 30-minute demand window."""
+    tariff, pv_scale = drawn
+    if kind == "dynamic":
+        y = real_year()
+        rng = np.random.default_rng(seed)
+        prices = DynamicPrices(HOUR_STARTS, HOUR_MS, rng.normal(0.08, 0.06, HOURS),
+                               export_price=rng.normal(0.05, 0.05, HOURS) if export_series else None,
+                               adder=float(rng.uniform(0, 0.2)), percent=float(rng.uniform(0, 25)))
+        rule = ExportRule.NET_BILLING if tariff.export.rule is ExportRule.NET_METERING else tariff.export.rule
+        tariff = Tariff(**{**tariff.__dict__, "dynamic": prices,
+                           "export": ExportTerms(rule, tariff.export.sell_price)})
+    else:
+        y = real_year(2)
+        tariff = with_window(tariff, 30)
+    compare(tariff, y.load_kw, y.pv_kw * pv_scale)
