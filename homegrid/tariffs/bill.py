@@ -386,8 +386,8 @@ def _price_month(
         buy, known = tariff.dynamic.buy(part.t_ms)
         _require_prices(known, part.t_ms, timezone, "import")
         month.energy = float(imp @ buy)
-        month.energy_lines.append({"period": None, "tier": None, "kwh": round(float(imp.sum()), 4),
-                                   "price": None, "cost": round(month.energy, 4)})
+        month.energy_lines.append({"period": None, "name": "dynamic", "tier": None,
+                                   "kwh": round(float(imp.sum()), 4), "price": None, "cost": round(month.energy, 4)})
     else:
         month.energy = _tiered_cost(tariff, month, imp, periods, peak_kw, month_days, "buy")
     if rule is ExportRule.NONE or not len(exp):
@@ -433,8 +433,9 @@ def _tiered_cost(
                 cost = float(used[k] * getattr(tier, side))
                 total += cost
                 if side == "buy":
-                    month.energy_lines.append({"period": int(p), "tier": k + 1, "kwh": round(float(used[k]), 4),
-                                               "price": tier.buy, "cost": round(cost, 4)})
+                    month.energy_lines.append({"period": int(p), "name": rates.name(int(p)), "tier": k + 1,
+                                               "kwh": round(float(used[k]), 4), "price": tier.buy,
+                                               "cost": round(cost, 4)})
     return total
 
 
@@ -474,8 +475,9 @@ def _net_metering(
             if split[i, k] > 0:
                 cost = float(split[i, k] * tier.buy)
                 month.energy += cost
-                month.energy_lines.append({"period": p, "tier": k + 1, "kwh": round(float(split[i, k]), 4),
-                                           "price": tier.buy, "cost": round(cost, 4)})
+                month.energy_lines.append({"period": p, "name": rates.name(p), "tier": k + 1,
+                                           "kwh": round(float(split[i, k]), 4), "price": tier.buy,
+                                           "cost": round(cost, 4)})
     # SAM (ur_calc): a net-metering month's energy charge is never below zero; only negative buy prices make it so
     month.energy = max(month.energy, 0.0)
     total_net = float((part.export_wh.sum() - part.import_wh.sum()) / 1000.0)
