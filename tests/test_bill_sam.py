@@ -62,6 +62,7 @@ from homegrid.tariffs import (
     Tier,
     TierScope,
     TierUnit,
+    urdb,
 )
 from homegrid.tariffs.bill import Metered, MonthBill, price_bill
 from homegrid.timezones import HOUR_MS, parse_iso_ms
@@ -368,7 +369,6 @@ SHIPPED = sorted((Path(__file__).resolve().parents[1] / "homegrid" / "tariffs" /
 
 def read_urdb(path: Path) -> Tariff:
     """A URDB record through homegrid's own reader (``homegrid.tariffs.urdb``, issue 13), demand over 60 min."""
-    urdb = pytest.importorskip("homegrid.tariffs.urdb", reason="homegrid's URDB reader is not on this branch yet")
     tariff, _warnings = urdb.read_urdb(path.read_text(encoding="utf-8"))
     return with_window(tariff, 60)
 
@@ -399,11 +399,13 @@ def test_the_urdb_reader_reads_psco_rd_as_the_hand_mapping():
 
 
 def test_the_rates_of_shared_data_are_all_here():
-    """Every file of ../shared/data/tariffs has its builder above."""
+    """Every file of ../shared/data/tariffs has its builder above; the URDB record homegrid ships is found."""
     files = {p.name for p in TARIFFS.glob("*.json")}
     built = {f"{n}.json" for n in ACNPORTAL} | {"urdb_5a679442682bea21e990a0d4_psco_residential_demand_RD.json",
                                                  "pwdusage_aurora_tas_tou_example_usage.json"}
     assert files == built
+    # and the virtual home's default, which homegrid ships
+    assert [p.name for p in SHIPPED] == ["urdb_618940545457a35a1c4097ec_psco_residential_re_tou.json"]
 
 
 def test_acnportal_reading_follows_the_files():
