@@ -16,7 +16,11 @@ the highest single step, so the minute run is also priced by homegrid with a 1-m
 the two bills compared month by month (the rollups cannot be: SAM nets import against export within each hour).
 
     .venv/bin/python bench/bench_bill.py
-    .venv/bin/python bench/bench_bill.py --repeats 5 --no-sam
+    .venv/bin/python bench/bench_bill.py --repeats 5 --no-sam --no-store
+
+Beside the budgets, the hub's own path is timed (``--no-store`` leaves it out): the same year written into a
+store, and ``homegrid.hub.bill.site_bill`` reading the rollups and pricing them, alone and with the two
+counterfactual homes.
 """
 
 from __future__ import annotations
@@ -150,7 +154,50 @@ def _sam(tariff: Tariff, step_ms: int, imp: np.ndarray, exp: np.ndarray, repeats
     return whole, {"median": statistics.median(ex), "min": ex[0], "max": ex[-1]}, bills
 
 
-def run(repeats: int = 20, sam: bool = True, log: Callable[[str], None] = log) -> dict[str, Any]:
+def _store_bills(repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """The hub's path: the same year written into a store (``Recorder.ingest_bulk``, rollups included), then
+    ``homegrid.hub.bill.site_bill`` timed: read the rollups and price them (hourly: the rate with a 60-minute
+    window, which the hub prices from the hour rollups; minute: the 15-minute window, from the minute rollups),
+    the actual home alone and with the two counterfactual homes (the Money view's call)."""
+    import shutil
+    import tempfile
+    from zoneinfo import ZoneInfo
+
+    from homegrid.hub.bill import bill_step, site_bill
+    from homegrid.hub.recorder import Recorder
+    from homegrid.hub.service import open_store
+    from homegrid.readings import ReadingFrame
+
+    tz = ZoneInfo(SITE)
+    tmp = Path(tempfile.mkdtemp(prefix="hg-bill-"))
+    out: dict[str, Any] = {}
+    try:
+        t0 = time.perf_counter()
+        store = open_store(tmp, synchronous="NORMAL")
+        rec = Recorder(store, tz)
+        rec.ingest_bulk(ReadingFrame(t * 1000, cols) for t, cols in synth.chunks(START, MINUTES, 60, 2025))
+        store.checkpoint()
+        out["build_s"] = time.perf_counter() - t0
+        log(f"bill: store of the year built in {out['build_s']:.1f} s")
+        start = int(START.timestamp() * 1000)
+        end = start + MINUTES * MINUTE_MS
+        for name, tariff in (("hour", rate(60)), ("minute", rate(15))):
+            step = bill_step(tariff)
+            for cf in (False, True):
+                key = f"{name}{'_counterfactuals' if cf else ''}"
+                out[key], bill = _timed(lambda t=tariff, c=cf: site_bill(store, t, tz, start, end, now_ms=end + 1,
+                                                                        counterfactuals=c), repeats)
+                out[key] |= {"step": step, "year_total": bill["total"]}
+            log(f"bill: from the store, {step} rollups: {out[name]['median']:.1f} ms, with the counterfactual homes "
+                f"{out[name + '_counterfactuals']['median']:.1f} ms")
+        store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def run(repeats: int = 20, sam: bool = True, store: bool = True, log: Callable[[str], None] = log
+        ) -> dict[str, Any]:
     t0 = time.perf_counter()
     t_ms, imp, exp = minute_year()
     ht, himp, hexp = hour_rollups(t_ms, imp, exp)
@@ -170,6 +217,7 @@ def run(repeats: int = 20, sam: bool = True, log: Callable[[str], None] = log) -
             f"hour rollups {hg[f'hour{tag}']['median']:.2f} ms (budget {BUDGET_HOUR_MS:g})")
     hg["minute_1min_window"], same = _homegrid(rate(1), t_ms, MINUTE_MS, imp, exp, repeats)
     res["homegrid"] = hg
+    res["store"] = _store_bills(max(3, repeats // 2), log) if store else {"skipped": "--no-store"}
     if not sam:
         res["sam"] = {"skipped": "--no-sam"}
         return res
@@ -219,6 +267,13 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, object, object, float | N
         ("9 bill, net metering: at 1 min / hourly [ms]",
          f"{hg['minute_net_metering']['median']:.1f} / {hg['hour_net_metering']['median']:.2f}", None, None, "", ""),
     ]
+    st = r.get("store", {})
+    if "hour" in st:
+        rows.append(("9 bill from a store (site_bill: read the rollups, price): hourly / at 1 min, median [ms]",
+                     f"{st['hour']['median']:.1f} / {st['minute']['median']:.0f}", None, None, "", ""))
+        rows.append(("9 the same with the two counterfactual homes (the Money view): hourly / at 1 min [ms]",
+                     f"{st['hour_counterfactuals']['median']:.1f} / {st['minute_counterfactuals']['median']:.0f}",
+                     None, None, "", ""))
     agreement = s.get("minute_agreement")
     if agreement:
         rows.append(("9 bill at 1 min: every month within 0.5 % or 1 cent of SAM's", agreement["max_abs"], None,
@@ -235,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=20, help="timed runs of each minute bill (hourly: 5 times more)")
     p.add_argument("--no-sam", action="store_true", help="skip the PySAM side")
+    p.add_argument("--no-store", action="store_true", help="skip the bills from a store (site_bill)")
     args = p.parse_args(argv)
-    res = run(args.repeats, not args.no_sam)
+    res = run(args.repeats, not args.no_sam, not args.no_store)
     print(json.dumps(res, indent=2))
     return 0
 
