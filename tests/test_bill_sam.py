@@ -11,8 +11,8 @@ the data README's section 1.1), read as follows:
 - the half-hours are grouped into hours of the home's standard time (UTC+1 all year: no daylight saving, as
   SAM has none) and each hour's powers are the means of its half-hours;
 - PV: the sensor reports NaN where it makes nothing (8,781 half-hours, nearly all at night), so NaN PV is 0;
-  187 NaN half-hours lie in daylight, 128 of them in the logger's gaps where the load is missing too: they
-  count as 0 as well;
+  187 NaN half-hours lie between 08:00 and 16:00 UTC, 128 of them in the logger's gaps where the load is
+  missing too: they count as 0 as well (a few kWh of PV left out, on both sides alike);
 - load: an hour with one known half-hour takes that one; an hour with none (the logger's gaps, up to a day)
   takes the straight line between the nearest known hours (``numpy.interp``);
 - the file spans 365 local days from 2024-02-29 to 2025-02-27; SAM's year has 365 days and no leap day, so
