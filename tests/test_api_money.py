@@ -83,6 +83,9 @@ def test_bill_takes_iso_instants_and_refuses_bad_spans(sim):
     c = client_of(sim, SiteTariff.fixed(TOU))
     body = c.get("/api/v1/bill", params={"from": "2025-06-01T00:00:00-04:00", "to": "2025-06-02T00:00:00-04:00"}).json()
     assert [m["month"] for m in body["months"]] == ["2025-06"] and body["months"][0]["days"] == pytest.approx(1)
+    cut = c.get("/api/v1/bill", params={"from": "2025-01-01", "to": "2025-06-01", "stored_only": "true"}).json()
+    assert cut["from"] == "2025-05-25T00:00:00-04:00" and cut["months"][0]["month"] == "2025-05"
+    assert cut["missing_hours"] == []
     assert c.get("/api/v1/bill", params={"from": "junk", "to": "2025-06-01"}).status_code == 422
     assert c.get("/api/v1/bill", params={"from": "2025-06-02", "to": "2025-06-01"}).status_code == 422
     assert c.get("/api/v1/bill", params={"from": "2020-01-01", "to": "2025-06-01"}).status_code == 422

@@ -26,7 +26,7 @@ from homegrid.hub.tariff_file import SiteTariff
 from homegrid.readings import to_ms
 from homegrid.tariffs.meters import counterfactual_meters, export_price, import_price
 from homegrid.tariffs.model import Tariff, TariffError
-from homegrid.timezones import HOUR_MS, MINUTE_MS, local_day_bounds, local_isoformat
+from homegrid.timezones import HOUR_MS, MINUTE_MS, local_date, local_day_bounds, local_isoformat
 
 __all__ = ["BILLS_CACHED", "HOW_TO_SET", "MoneyRoutes", "TariffUpload"]
 
@@ -84,12 +84,19 @@ class MoneyRoutes:
         to: Annotated[str, Query(description="ISO 8601 instant or local date (inclusive)")],
         counterfactuals: Annotated[bool, Query(description="also bill the home without battery, without solar")]
         = True,
+        stored_only: Annotated[bool, Query(description="start at the first stored local day when it is later "
+                                                       "(a newer hub's months are not all missing hours)")] = False,
     ) -> dict[str, Any]:
         queries = self.api.queries
         try:
             start_ms, end_ms = queries.span(from_, to)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
+        stored = queries.store.data_range() if stored_only else None
+        if stored is not None:
+            first_day = local_day_bounds(local_date(stored[0], queries.tz), queries.tz)[0]
+            if start_ms < first_day < end_ms:
+                start_ms = first_day
         if end_ms - start_ms > 3 * 366 * 24 * HOUR_MS:
             raise HTTPException(status_code=422, detail="a bill covers at most three years; ask for less")
         tariff = self._tariff()
