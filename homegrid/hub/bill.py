@@ -25,6 +25,10 @@ from homegrid.timezones import HOUR_MS, MINUTE_MS
 __all__ = ["bill_step", "home_intervals", "site_bill"]
 
 
+_COLUMNS = ("home", "solar", "grid_import", "grid_export", "battery_charge", "battery_discharge", "ev",
+            "ev_from_solar", "ev_from_battery", "ev_from_grid")
+
+
 def bill_step(tariff: Tariff) -> str:
     """The rollup a tariff is priced from: minutes when its demand window is under an hour, else hours."""
     if tariff.demand is not None and tariff.demand.any and tariff.demand.window_min < 60:
@@ -34,7 +38,7 @@ def bill_step(tariff: Tariff) -> str:
 
 def home_intervals(store: Store, step: str, start_ms: int, end_ms: int) -> tuple[HomeIntervals, dict[str, Any]]:
     """The stored rollups of a span as measured energy per interval, and the car's energy by source [Wh]."""
-    table = store.read_rollup(step, start_ms, end_ms)
+    table = store.read_rollup(step, start_ms, end_ms, _COLUMNS)
     cols = table.columns
     intervals = HomeIntervals(
         np.asarray(table.start_ms, dtype=np.int64), MINUTE_MS if step == "minute" else HOUR_MS,

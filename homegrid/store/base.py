@@ -110,8 +110,10 @@ class Store(abc.ABC):
         """Delete rollup rows whose bucket starts within ``[start_ms, end_ms)``."""
 
     @abc.abstractmethod
-    def read_rollup(self, step: str, start_ms: int, end_ms: int) -> BucketTable:
-        """Rollup rows whose bucket starts within ``[start_ms, end_ms)``."""
+    def read_rollup(
+        self, step: str, start_ms: int, end_ms: int, columns: Sequence[str] | None = None
+    ) -> BucketTable:
+        """Rollup rows whose bucket starts within ``[start_ms, end_ms)`` (only ``columns`` when given)."""
 
     @abc.abstractmethod
     def read_days(self, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:

@@ -359,13 +359,16 @@ class SQLiteStore(Store):
         with self.transaction():
             self._db.execute(f"DELETE FROM {self._table(step)} WHERE ts >= ? AND ts < ?", (start_ms, end_ms))
 
-    def read_rollup(self, step: str, start_ms: int, end_ms: int) -> BucketTable:
-        sql = (
-            f"SELECT ts, {', '.join(ROLLUP_COLUMNS)} FROM {self._table(step)} "
-            "WHERE ts >= ? AND ts < ? ORDER BY ts"
-        )
+    def read_rollup(
+        self, step: str, start_ms: int, end_ms: int, columns: Sequence[str] | None = None
+    ) -> BucketTable:
+        names = ROLLUP_COLUMNS if columns is None else tuple(columns)
+        unknown = sorted(set(names) - set(ROLLUP_COLUMNS))
+        if unknown:
+            raise ValueError(f"not rollup columns: {', '.join(unknown)}")
+        sql = f"SELECT ts, {', '.join(names)} FROM {self._table(step)} WHERE ts >= ? AND ts < ? ORDER BY ts"
         rows = self._reader().execute(sql, (start_ms, end_ms)).fetchall()
-        return self._table_from_rows(rows)
+        return self._table_from_rows(rows, names)
 
     def read_days(self, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
         """Day rollups and their local dates."""
@@ -377,11 +380,11 @@ class SQLiteStore(Store):
         return self._table_from_rows([r[:-1] for r in rows]), [r[-1] for r in rows]
 
     @staticmethod
-    def _table_from_rows(rows: list[tuple[Any, ...]]) -> BucketTable:
+    def _table_from_rows(rows: list[tuple[Any, ...]], names: Sequence[str] = ROLLUP_COLUMNS) -> BucketTable:
         if not rows:
-            return BucketTable(np.empty(0, dtype=np.int64), {c: np.empty(0) for c in ROLLUP_COLUMNS})
+            return BucketTable(np.empty(0, dtype=np.int64), {c: np.empty(0) for c in names})
         arr = np.array(rows, dtype=np.float64)
-        cols = {c: arr[:, j] for j, c in enumerate(ROLLUP_COLUMNS, start=1)}
+        cols = {c: arr[:, j] for j, c in enumerate(names, start=1)}
         return BucketTable(arr[:, 0].astype(np.int64), cols)
 
     @staticmethod

@@ -281,6 +281,10 @@ class DynamicPrices:
         How long the last price holds. [ms]
     import_price, export_price : numpy.ndarray
         Spot prices [currency/kWh]; ``export_price`` may be None.
+    end_ms : numpy.ndarray or None
+        End of each price interval, after its start and no later than the next start [ms]; where it comes
+        before the next start, the series has a gap there and instants in it are not covered. None: each price
+        holds until the next start (the last one for ``step_ms``).
     """
 
     t_ms: np.ndarray
@@ -291,6 +295,7 @@ class DynamicPrices:
     percent: float = 0.0
     export_adder: float = 0.0
     export_percent: float = 0.0
+    end_ms: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t = np.asarray(self.t_ms, dtype=np.int64)
@@ -310,13 +315,26 @@ class DynamicPrices:
                 raise TariffError(f"prices.{name}: {int((~np.isfinite(p)).sum())} prices are not numbers")
         for name in ("adder", "percent", "export_adder", "export_percent"):
             object.__setattr__(self, name, _finite(f"prices.{name}", getattr(self, name)))
+        if self.end_ms is None:
+            end = np.append(t[1:], t[-1] + self.step_ms)
+        else:
+            end = np.asarray(self.end_ms, dtype=np.int64)
+            if end.shape != t.shape:
+                raise TariffError(f"prices.end: expected {len(t)} ends, got {end.shape}")
+            if (end <= t).any():
+                raise TariffError("prices.end: every interval must end after it starts")
+            if (end[:-1] > t[1:]).any():
+                raise TariffError("prices.end: an interval may not run past the next one's start")
         object.__setattr__(self, "t_ms", t)
+        object.__setattr__(self, "end_ms", end)
         object.__setattr__(self, "import_price", prices[0])
         object.__setattr__(self, "export_price", prices[1] if len(prices) > 1 else None)
 
     def _index(self, t_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t_ms = np.asarray(t_ms, dtype=np.int64)
         i = np.searchsorted(self.t_ms, t_ms, side="right") - 1
-        known = (i >= 0) & (t_ms < np.append(self.t_ms[1:], self.t_ms[-1] + self.step_ms)[np.clip(i, 0, None)])
+        assert self.end_ms is not None  # set in __post_init__
+        known = (i >= 0) & (t_ms < self.end_ms[np.clip(i, 0, None)])
         return np.clip(i, 0, None), known
 
     def buy(self, t_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
