@@ -30,6 +30,7 @@ from pydantic_core import ErrorDetails
 from homegrid.glossary import ALL_NAMES, MAX_POWER_W
 
 __all__ = [
+    "EXPORT_RULES",
     "SECRET_KEYS",
     "SECTIONS",
     "AccountingConfig",
@@ -49,6 +50,7 @@ __all__ = [
     "StoreConfig",
     "StormConfig",
     "Table",
+    "TariffConfig",
     "TeslaConfig",
     "TeslaSecrets",
     "VirtualHomeConfig",
@@ -462,6 +464,43 @@ class StormConfig(Table):
                                         "or capped device, not the owner's hand [s]")
 
 
+#: How export is credited (homegrid.tariffs.model.ExportRule's values; the config does not import tariffs).
+EXPORT_RULES: tuple[str, ...] = ("net-metering", "net-billing", "buy-all-sell-all", "none")
+
+
+class TariffConfig(Table):
+    """What energy costs: the tariff file, and export terms that override the tariff's own (the Tariffs section)."""
+
+    key: ClassVar[str] = "tariff"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "export": Rule(lambda v: v in ("", *EXPORT_RULES),
+                       f'= {{value!r}}: expected "" (the tariff\'s own) or one of {", ".join(EXPORT_RULES)}'),
+        "sell_price": Rule(lambda v: v is None or abs(v) < 1e6, "= {value}: must be a price per kWh"),
+        "true_up_month": Rule(lambda v: v is None or 1 <= v <= 12, "= {value}: must be a month within 1..12"),
+        "true_up_rate": Rule(lambda v: v is None or 0 <= v < 1e6, "= {value}: must be >= 0 per kWh"),
+    }
+
+    file: str = Field(default="",
+                      description="homegrid's TOML tariff or a URDB JSON record (told apart by content); relative to "
+                                  "this file's folder. Empty: the virtual home prices with the shipped PSCo RE-TOU "
+                                  "rate; real devices have no tariff (no money figures) until one is set; "
+                                  '"none": no tariff at all')
+    export: str = Field(default="",
+                        description="net-metering | net-billing | buy-all-sell-all | none; empty: the tariff's own "
+                                    "(URDB's dgrules)")
+    sell_price: float | None = Field(default=None,
+                                     description="export price for net billing and buy-all-sell-all [currency/kWh]; "
+                                                 "unset: the tariff's", examples=[0.05])
+    true_up_month: int | None = Field(default=None,
+                                      description="net metering: the month (1-12) whose bill settles the year's "
+                                                  "surplus; unset: the tariff's (December by default)",
+                                      examples=[12])
+    true_up_rate: float | None = Field(default=None,
+                                       description="net metering: what each surplus kWh left at the true-up earns "
+                                                   "[currency/kWh]; unset: the tariff's (0 by default)",
+                                       examples=[0.03])
+
+
 class Config(Table):
     """The whole file: a table per section; the device sections are None when absent."""
 
@@ -475,6 +514,7 @@ class Config(Table):
     mqtt: MqttConfig | None = None
     outages: OutagesConfig = Field(default_factory=OutagesConfig)
     storm: StormConfig = Field(default_factory=StormConfig)
+    tariff: TariffConfig = Field(default_factory=TariffConfig)
     source: Path | None = Field(default=None, exclude=True)  # the file it was read from; not a section
 
     @property
@@ -550,6 +590,7 @@ def _rows(annotation: Any) -> type[Table] | None:
 
 _EXPECTED: dict[Any, str] = {
     float: "a number", int: "an integer", bool: "true or false", str: "a string", str | None: "a string",
+    float | None: "a number", int | None: "an integer",
     tuple[str, ...]: "a list of strings",
 }
 

@@ -16,12 +16,13 @@ from homegrid.config import (
     ServerConfig,
     SiteConfig,
     StormConfig,
+    TariffConfig,
     VirtualHomeConfig,
     load_config,
 )
 from homegrid.glossary import ALL_NAMES
 
-SECTIONS = "site, store, accounting, server, virtual, powerwall, tesla, mqtt, outages, storm"
+SECTIONS = "site, store, accounting, server, virtual, powerwall, tesla, mqtt, outages, storm, tariff"
 
 
 def _load(tmp_path: Path, text: str) -> Config:
@@ -152,6 +153,19 @@ BAD = [
      "storm.min_severity = 'Bad': expected \"\" or one of ('Unknown', 'Minor', 'Moderate', 'Severe', 'Extreme')"),
     *[(f"[storm]\n{key} = -1", f"storm.{key} must be >= 0") for key in ("lead_h", "hold_h", "settle_s")],
     ('[storm]\nevents = "Tornado Warning"', "storm.events = 'Tornado Warning': expected a list of strings"),
+    # tariff
+    ('[tariff]\nexport = "net metering"',
+     "tariff.export = 'net metering': expected \"\" (the tariff's own) or one of net-metering, net-billing, "
+     "buy-all-sell-all, none"),
+    ('[tariff]\nsell_price = "0.05"', "tariff.sell_price = '0.05': expected a number"),
+    ("[tariff]\nsell_price = true", "tariff.sell_price = True: expected a number"),
+    ("[tariff]\nsell_price = nan", "tariff.sell_price = nan: must be a price per kWh"),
+    ("[tariff]\ntrue_up_month = 0", "tariff.true_up_month = 0: must be a month within 1..12"),
+    ("[tariff]\ntrue_up_month = 12.0", "tariff.true_up_month = 12.0: expected an integer"),
+    ("[tariff]\ntrue_up_rate = -0.01", "tariff.true_up_rate = -0.01: must be >= 0 per kWh"),
+    ("[tariff]\nfile = 3", "tariff.file = 3: expected a string"),
+    ('[tariff]\nrule = "none"',
+     "tariff.rule: unknown key; known keys: file, export, sell_price, true_up_month, true_up_rate"),
     # the file's shape
     ("[weather]\nx = 1", f"unknown section [weather]; known: {SECTIONS}"),
     ('source = "x"', f"unknown section [source]; known: {SECTIONS}"),
@@ -211,6 +225,24 @@ scale = 2
     assert type(config.mqtt.meters[0].scale) is float and config.has_devices
     assert config.storm.events == STORM_EVENTS and config.powerwall is None
     assert _load(tmp_path, "[mqtt]\n").mqtt == MqttConfig() and not _load(tmp_path, "[mqtt]\n").has_devices
+
+
+def test_the_tariff_table(tmp_path):
+    config = _load(tmp_path, '[tariff]\nfile = "rates/tou.toml"\nexport = "net-billing"\nsell_price = 0\n'
+                             "true_up_month = 3\ntrue_up_rate = 0.02\n")
+    assert config.tariff == TariffConfig(file="rates/tou.toml", export="net-billing", sell_price=0.0,
+                                         true_up_month=3, true_up_rate=0.02)
+    assert type(config.tariff.sell_price) is float
+    assert Config().tariff == TariffConfig() and TariffConfig().file == "" and TariffConfig().export == ""
+    assert (TariffConfig().sell_price, TariffConfig().true_up_month, TariffConfig().true_up_rate) == (None,) * 3
+
+
+def test_the_configs_export_rules_are_the_tariffs():
+    """config.py may not import the tariffs (a lower layer), so it spells the rules itself: the same ones."""
+    from homegrid.config import EXPORT_RULES
+    from homegrid.tariffs import ExportRule
+
+    assert EXPORT_RULES == tuple(rule.value for rule in ExportRule)
 
 
 def test_defaults():

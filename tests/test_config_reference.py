@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from homegrid.config import SECRET_KEYS, Config, Secrets, load_config
 from homegrid.credentials import load_credentials
+from homegrid.tariffs.readers import load_tariff
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -119,5 +120,8 @@ def test_every_readme_example_loads(tmp_path, text):
     os.chmod(path, 0o600)
     if path.name == "credentials.toml":
         assert load_credentials(path).sections
+    elif text.startswith("# rates.toml"):  # the Tariffs section's tariff file, not a config
+        tariff, warnings = load_tariff(text)
+        assert tariff.name and warnings == []
     else:
         assert load_config(path).source == path

@@ -110,3 +110,22 @@ def test_a_bad_table_is_refused_by_name(weekday, why):
         MonthHourSchedule(weekday, [[0] * 24] * 12)
     with pytest.raises(ValueError, match=why.replace("weekday", "weekend")):
         MonthHourSchedule([[0] * 24] * 12, weekday)
+
+
+def test_a_holiday_rule_is_asked_for_each_local_year_the_instants_fall_in():
+    asked: list[int] = []
+
+    def new_years_day(year: int) -> list[date]:
+        asked.append(year)
+        return [date(year, 1, 1)]
+
+    base = peak_4_to_9()
+    schedule = MonthHourSchedule(base.weekday, base.weekend, holidays=[date(2025, 12, 31)],
+                                 holiday_rule=new_years_day)
+    la = ZoneInfo(LA)
+    t = np.array([ms(datetime(2025, 12, 31, 17, tzinfo=la)), ms(datetime(2026, 1, 1, 17, tzinfo=la)),
+                  ms(datetime(2026, 1, 2, 17, tzinfo=la))])  # Wednesday, Thursday, Friday
+    assert schedule.periods(t, LA).tolist() == [0, 0, 1]
+    assert asked == [2025, 2026]
+    assert schedule.holidays_in(2027, 2027) == {date(2025, 12, 31), date(2027, 1, 1)}
+    assert schedule.periods(np.array([], dtype=np.int64), LA).tolist() == []

@@ -143,12 +143,15 @@ class EnergyRates:
         What the blocks' limits count.
     tier_scope : TierScope
         Whether a month's blocks fill with all periods' energy together (URDB, SAM) or per period.
+    names : mapping of int to str
+        The periods' names where the tariff gives them (homegrid's TOML: "peak", "off-peak"); URDB has none.
     """
 
     schedule: MonthHourSchedule
     periods: Mapping[int, tuple[Tier, ...]]
     tier_unit: TierUnit = TierUnit.KWH
     tier_scope: TierScope = TierScope.MONTH
+    names: Mapping[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         periods = {int(p): _tiers(f"energy.periods[{p}].tiers", tuple(t)) for p, t in self.periods.items()}
@@ -156,6 +159,14 @@ class EnergyRates:
         if missing:
             raise TariffError(f"energy schedule: period {missing[0]} is in the schedule but has no price")
         object.__setattr__(self, "periods", periods)
+        names = {int(p): str(n) for p, n in self.names.items()}
+        if set(names) - set(periods):
+            raise TariffError(f"energy.names: period {min(set(names) - set(periods))} has a name but no price")
+        object.__setattr__(self, "names", names)
+
+    def name(self, period: int) -> str:
+        """A period's name, or ``period N`` where the tariff gives none."""
+        return self.names.get(period, f"period {period}")
 
     @property
     def tiered(self) -> bool:

@@ -4,7 +4,8 @@ A rate's schedule is a 12 x 24 table (month x local clock hour), one for weekday
 as the OpenEI Utility Rate Database writes it (``energyweekdayschedule``, ``energyweekendschedule``) and NREL
 SAM reads it (``ur_ec_sched_weekday``, ``ur_ec_sched_weekend``). Each cell holds a period number; what a
 number means (its prices, its tiers) is the rate's business, not this module's. A holiday takes the weekend
-table, as utilities price their holidays.
+table, as utilities price their holidays: the schedule's own dates, and those a rule gives for each year priced
+(a country's public holidays, :class:`homegrid.tariffs.country_holidays.CountryHolidays`).
 
 The table is read in the site's local time (its IANA zone, daylight saving included): on a 23-hour day the
 skipped hour has no instant, on a 25-hour day the repeated hour has two. An interval is priced by the local
@@ -13,7 +14,7 @@ hour it starts in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,7 +22,10 @@ import numpy as np
 
 from homegrid.timezones import local_calendar
 
-__all__ = ["MonthHourSchedule", "tou_periods"]
+__all__ = ["HolidayRule", "MonthHourSchedule", "tou_periods"]
+
+#: The holidays of one local calendar year (a year's number in, its dates out).
+HolidayRule = Callable[[int], Iterable[date]]
 
 
 def _table(name: str, rows: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
@@ -47,6 +51,8 @@ class MonthHourSchedule:
         ``energyweekdayschedule`` / ``energyweekendschedule``.
     holidays : iterable of datetime.date
         Local dates priced by the weekend table.
+    holiday_rule : callable of int to iterable of datetime.date, optional
+        More such dates, by year: called with each local year an instant falls in.
 
     Raises
     ------
@@ -57,16 +63,27 @@ class MonthHourSchedule:
     weekday: np.ndarray
     weekend: np.ndarray
     holidays: frozenset[date] = frozenset()
+    holiday_rule: HolidayRule | None = None
 
     def __init__(
         self,
         weekday: Sequence[Sequence[int]] | np.ndarray,
         weekend: Sequence[Sequence[int]] | np.ndarray,
         holidays: Iterable[date] = (),
+        holiday_rule: HolidayRule | None = None,
     ) -> None:
         object.__setattr__(self, "weekday", _table("weekday schedule", weekday))
         object.__setattr__(self, "weekend", _table("weekend schedule", weekend))
         object.__setattr__(self, "holidays", frozenset(holidays))
+        object.__setattr__(self, "holiday_rule", holiday_rule)
+
+    def holidays_in(self, first_year: int, last_year: int) -> frozenset[date]:
+        """The holidays of the local years ``first_year`` to ``last_year`` (both included): the schedule's own
+        dates and the rule's."""
+        if self.holiday_rule is None:
+            return self.holidays
+        rule = self.holiday_rule
+        return self.holidays | frozenset(d for year in range(first_year, last_year + 1) for d in rule(year))
 
     def periods(self, t_ms: np.ndarray, timezone: str) -> np.ndarray:
         """The period number of each instant (:func:`tou_periods`)."""
@@ -93,7 +110,9 @@ def tou_periods(t_ms: np.ndarray, timezone: str, schedule: MonthHourSchedule) ->
     """
     month, weekday, hour, day = local_calendar(t_ms, timezone)
     weekend = weekday >= 5
-    if schedule.holidays:
-        weekend |= np.isin(day, np.array(sorted(schedule.holidays), dtype="datetime64[D]").astype(np.int64))
+    if (schedule.holidays or schedule.holiday_rule is not None) and len(day):
+        years = np.array([day.min(), day.max()], dtype="datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+        holidays = schedule.holidays_in(int(years[0]), int(years[1]))
+        weekend |= np.isin(day, np.array(sorted(holidays), dtype="datetime64[D]").astype(np.int64))
     periods: np.ndarray = np.where(weekend, schedule.weekend[month, hour], schedule.weekday[month, hour])
     return periods
