@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date, datetime
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,13 @@ from fastapi.testclient import TestClient
 
 from homegrid.api.app import create_app
 from homegrid.cli import main
+from homegrid.config import Config, TariffConfig
 from homegrid.hub.bill import site_bill
 from homegrid.hub.queries import Queries
 from homegrid.hub.service import open_store
+from homegrid.hub.tariff import VIRTUAL_HOME_TARIFF
 from homegrid.hub.tariff_file import TARIFF_FILE, SiteTariff
-from homegrid.tariffs import EnergyRates, ExportRule, ExportTerms, MonthHourSchedule, Tariff, TariffError, Tier
+from homegrid.tariffs import EnergyRates, ExportRule, ExportTerms, MonthHourSchedule, Tariff, Tier, load_tariff
 from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, behind_the_door, steady_frame
@@ -29,15 +32,21 @@ TOU = Tariff("TOU test", EnergyRates(PEAK_4_TO_9, {1: (Tier(0.10, 0.04),), 2: (T
              fixed_monthly=10.0, export=ExportTerms(ExportRule.NET_BILLING))
 
 
-def toy_loader(text: str) -> tuple[Tariff, list[str]]:
-    """A stand-in tariff reader for the seam: ``{"name": ..., "price": ..., "sell": ...}``; unknown keys warned."""
-    data = json.loads(text)
-    if not isinstance(data, dict) or "price" not in data:
-        raise TariffError("price: missing")
-    flat = MonthHourSchedule([[1] * 24] * 12, [[1] * 24] * 12)
-    tariff = Tariff(str(data.get("name", "toy")), EnergyRates(flat, {1: (Tier(data["price"], data.get("sell", 0)),)}),
-                    currency=str(data.get("currency", "USD")))
-    return tariff, [f"{k}: not understood, ignored" for k in data if k not in {"name", "price", "sell", "currency"}]
+FLAT_TOML = """
+name = "Flat 25"
+source = "a test's plan"
+[energy]
+price = 0.25
+sell = 0.05
+"""
+
+
+def shipped_urdb(*, drop: tuple[str, ...] = ()) -> str:
+    """The virtual home's URDB record (PSCo RE-TOU), without some fields."""
+    record = json.loads(files("homegrid.tariffs").joinpath("data", VIRTUAL_HOME_TARIFF).read_text())
+    record = json.loads(record) if isinstance(record, str) else record  # kept as pysam keeps it: encoded twice
+    record = record["items"][0] if "items" in record else record
+    return json.dumps({k: v for k, v in record.items() if k not in drop})
 
 
 @pytest.fixture(scope="module")
@@ -165,34 +174,46 @@ def test_bills_are_cached_until_a_new_minute_is_stored(sim, monkeypatch):
 
 
 def test_the_owner_uploads_a_tariff_kept_in_the_data_dir(sim, tmp_path, caplog):
-    site = SiteTariff(tmp_path, load=toy_loader)
+    site = SiteTariff(tmp_path, load=load_tariff)
     c = client_of(sim, site)
     assert c.get("/api/v1/tariff").json()["can_upload"] is True
-    text = json.dumps({"name": "Flat 25", "price": 0.25, "sell": 0.05, "colour": "blue"})
     with caplog.at_level(logging.INFO, logger="homegrid.hub.tariff_file"):
-        r = c.put("/api/v1/tariff", json={"text": text, "reason": "moved to the flat plan"})
+        r = c.put("/api/v1/tariff", json={"text": FLAT_TOML, "reason": "moved to the flat plan"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["accepted"] and body["tariff"]["name"] == "Flat 25" and body["origin"] == "upload"
-    assert body["warnings"] == ["colour: not understood, ignored"]
-    assert body["tariff"]["periods"] == [{"period": 1, "tiers": [{"buy": 0.25, "sell": 0.05, "max_kwh": None}]}]
+    assert body["warnings"] == [] and body["uploaded"]["format"] == "toml"
+    assert body["tariff"]["periods"] == [{"period": 0, "name": "period 0",
+                                          "tiers": [{"buy": 0.25, "sell": 0.05, "max_kwh": None}]}]
     assert "moved to the flat plan" in caplog.text and "Flat 25" in caplog.text
     kept = json.loads((tmp_path / TARIFF_FILE).read_text())
-    assert kept["text"] == text and kept["reason"] == "moved to the flat plan"
+    assert kept["text"] == FLAT_TOML and kept["reason"] == "moved to the flat plan"
     bill = c.get("/api/v1/bill", params={"from": "2025-06-02", "to": "2025-06-02"}).json()
     (m,) = bill["months"]
     assert bill["tariff"] == "Flat 25" and m["energy"] == pytest.approx(m["import_wh"] / 1000 * 0.25, abs=1e-3)
+    assert m["export_credit"] == pytest.approx(m["export_wh"] / 1000 * 0.05, abs=1e-3)
+    # a URDB record, with what the reader leaves out named back
+    r = c.put("/api/v1/tariff", json={"text": shipped_urdb(drop=("dgrules",)), "reason": "back to RE-TOU"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["tariff"]["name"] == "Residential Energy Time Of Use (Schedule RE-TOU)"
+    assert body["uploaded"]["format"] == "urdb-json" and body["tariff"]["fixed_monthly"] == pytest.approx(5.71)
+    assert [w.split(":")[0] for w in body["warnings"]] == ["dgrules"]
+    assert len(body["tariff"]["periods"]) == 5
     # a hub started again reads the owner's tariff back from the data dir
-    again = SiteTariff(tmp_path, load=toy_loader).describe()
-    assert again["tariff"]["name"] == "Flat 25" and again["warnings"] == ["colour: not understood, ignored"]
-    assert again["uploaded"]["reason"] == "moved to the flat plan" and len(again["history"]) == 1
+    again = SiteTariff(tmp_path, load=load_tariff).describe()
+    assert again["tariff"]["name"] == body["tariff"]["name"] and again["warnings"] == body["warnings"]
+    assert again["uploaded"]["reason"] == "back to RE-TOU"
+    assert [h["reason"] for h in again["history"]] == ["moved to the flat plan", "back to RE-TOU"]
 
 
 def test_a_bad_tariff_is_refused_by_name_and_changes_nothing(sim, tmp_path):
-    site = SiteTariff(tmp_path, load=toy_loader, configured=lambda: TOU)
+    site = SiteTariff(tmp_path, load=load_tariff, configured=lambda: TOU)
     c = client_of(sim, site)
-    r = c.put("/api/v1/tariff", json={"text": json.dumps({"name": "no price"}), "reason": "test"})
-    assert r.status_code == 422 and "price: missing" in r.json()["detail"]
+    r = c.put("/api/v1/tariff", json={"text": FLAT_TOML + "colour = 1\n", "reason": "test"})
+    assert r.status_code == 422 and "colour: unknown key" in r.json()["detail"]
+    r = c.put("/api/v1/tariff", json={"text": shipped_urdb(drop=("energyratestructure",)), "reason": ""})
+    assert r.status_code == 422 and "energyratestructure" in r.json()["detail"]
     assert c.put("/api/v1/tariff", json={"text": "{not json", "reason": ""}).status_code == 422
     assert not (tmp_path / TARIFF_FILE).exists()
     body = c.get("/api/v1/tariff").json()
@@ -200,27 +221,41 @@ def test_a_bad_tariff_is_refused_by_name_and_changes_nothing(sim, tmp_path):
 
 
 def test_a_hub_without_a_reader_or_data_dir_refuses_uploads(sim, tmp_path):
-    for site in (SiteTariff(tmp_path), SiteTariff(None, load=toy_loader)):
-        r = client_of(sim, site).put("/api/v1/tariff", json={"text": "{}", "reason": ""})
+    for site in (SiteTariff(tmp_path), SiteTariff(None, load=load_tariff)):
+        r = client_of(sim, site).put("/api/v1/tariff", json={"text": FLAT_TOML, "reason": ""})
         assert r.status_code == 409 and "takes no tariff uploads" in r.json()["detail"]
 
 
+def test_the_hubs_tariff_from_its_config(tmp_path):
+    virtual = SiteTariff.from_config(Config(), tmp_path).describe()  # the virtual home: the shipped RE-TOU rate
+    assert virtual["origin"] == "config" and virtual["tariff"]["name"].startswith("Residential Energy Time Of Use")
+    assert virtual["can_upload"] and virtual["error"] is None
+    assert SiteTariff.from_config(Config(tariff=TariffConfig(file="none")), tmp_path).current() is None
+    broken = SiteTariff.from_config(Config(tariff=TariffConfig(file=str(tmp_path / "missing.toml"))), tmp_path)
+    assert broken.current() is None and "missing.toml" in broken.describe()["error"]
+    # the config's export terms apply to an upload too: they are the site's metering
+    net_billing = Config(tariff=TariffConfig(export="net-billing", sell_price=0.03))
+    site = SiteTariff.from_config(net_billing, tmp_path)
+    assert site.current().export.rule is ExportRule.NET_BILLING
+    tariff, _ = site.upload(FLAT_TOML, by="test", reason="")
+    assert tariff.export.sell_price == 0.03 and site.current() is tariff
+
+
 def test_only_the_owner_changes_the_tariff(sim, tmp_path, caplog):
-    site = SiteTariff(tmp_path / "data", load=toy_loader)
+    site = SiteTariff(tmp_path / "data", load=load_tariff)
     app = create_app(Queries(sim, NEW_YORK), tariff=site)
     owner = behind_the_door(app, tmp_path / "data")
     stranger = TestClient(app)
-    text = json.dumps({"name": "Flat 30", "price": 0.3})
-    r = stranger.put("/api/v1/tariff", json={"text": text, "reason": "sneaky"})
+    r = stranger.put("/api/v1/tariff", json={"text": FLAT_TOML, "reason": "sneaky"})
     assert r.status_code == 401 and "owner's credential" in r.json()["detail"]
-    r = stranger.put("/api/v1/tariff", content=text, headers={"Content-Type": "text/plain",
-                                                              "Authorization": "Bearer wrong"})
+    r = stranger.put("/api/v1/tariff", content=FLAT_TOML, headers={"Content-Type": "text/plain",
+                                                                   "Authorization": "Bearer wrong"})
     assert r.status_code == 415
     assert site.current() is None and not (tmp_path / "data" / TARIFF_FILE).exists()
     assert stranger.get("/api/v1/tariff").status_code == 200  # reads are open on loopback
     with caplog.at_level(logging.INFO, logger="homegrid.hub.tariff_file"):
-        r = owner.put("/api/v1/tariff", json={"text": text, "reason": "new contract"})
-    assert r.status_code == 200 and site.current() is not None and site.current().name == "Flat 30"
+        r = owner.put("/api/v1/tariff", json={"text": FLAT_TOML, "reason": "new contract"})
+    assert r.status_code == 200 and site.current() is not None and site.current().name == "Flat 25"
     assert "owner token" in caplog.text and "new contract" in caplog.text
     assert json.loads((tmp_path / "data" / TARIFF_FILE).read_text())["by"] == "owner token"
 

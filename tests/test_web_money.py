@@ -25,7 +25,7 @@ from homegrid.api.security import install_security, policy_for
 from homegrid.api.settings import add_settings_routes
 from homegrid.api.storm import add_storm_routes
 from homegrid.cli import main
-from homegrid.config import Config, ServerConfig
+from homegrid.config import Config, ServerConfig, TariffConfig
 from homegrid.hub.parts import outage_tracker_for
 from homegrid.hub.queries import Queries
 from homegrid.hub.service import open_store
@@ -34,11 +34,23 @@ from homegrid.owner import OwnerKey, read_token
 
 from .conftest import NEW_YORK
 from .formatjs import run_format_js
-from .test_api_money import toy_loader
 from .test_web import DESKTOP, Page
 from .waiting import wait_for
 
-TARIFF_TEXT = json.dumps({"name": "Flat 23", "price": 0.23, "sell": 0.06})
+#: uploaded from the System view: peak 16:00-21:00 on weekdays all year, net billing
+TARIFF_TEXT = """name = "Test TOU 4-9"
+fixed_monthly = 10.0
+[periods.off-peak]
+price = 0.12
+sell = 0.04
+[periods.peak]
+price = 0.32
+sell = 0.04
+[seasons.all]
+months = "Jan-Dec"
+weekday = { peak = "16-21", off-peak = ["0-16", "21-24"] }
+weekend = { off-peak = "0-24" }
+"""
 
 
 class InProcess:
@@ -75,7 +87,7 @@ def served(tmp_path_factory) -> Iterator[InProcess]:
     start = (today.replace(day=1) - timedelta(days=40)).isoformat()  # last month whole, and this one so far
     assert main(["simulate", "--start", start, "--days", "80", "--data-dir", str(data_dir)]) == 0
     store = open_store(data_dir)
-    site = SiteTariff(data_dir, load=toy_loader)
+    site = SiteTariff.from_config(Config(tariff=TariffConfig(file="none")), data_dir)  # no tariff until uploaded
     outages = outage_tracker_for(Config(), store, writer=False)  # the simulated outages, as `homegrid outages`
     app = create_app(Queries(store, NEW_YORK), outages=outages.report, tariff=site)
     add_settings_routes(app, None)  # the System view asks them (no battery to control, no storm mode)
@@ -135,11 +147,12 @@ def upload_from_the_system_view(page: Page, served: InProcess) -> None:
     page.page.get_by_role("button", name="Sign in").click()
     page.page.wait_for_selector("#tariff-msg[role=status]")
     page.page.get_by_role("button", name="Save tariff").click()
-    page.page.wait_for_selector("#tariff-msg[role=status]:has-text('Saved: Flat 23')")
-    page.page.wait_for_selector("#tariff-name:has-text('Flat 23')")
-    assert "$0.230/kWh" in page.page.locator("#tariff-periods").text_content()
+    page.page.wait_for_selector("#tariff-msg[role=status]:has-text('Saved: Test TOU 4-9')")
+    page.page.wait_for_selector("#tariff-name:has-text('Test TOU 4-9')")
+    periods = page.page.locator("#tariff-periods").text_content()
+    assert "off-peak: $0.120/kWh" in periods and "peak: $0.320/kWh" in periods
     got = served.get("/api/v1/tariff")
-    assert got["tariff"]["name"] == "Flat 23" and got["uploaded"]["by"] == "owner session"
+    assert got["tariff"]["name"] == "Test TOU 4-9" and got["uploaded"]["by"] == "owner session"
     assert got["uploaded"]["reason"] == "the test's plan"
 
 
@@ -183,7 +196,9 @@ def test_money_view_from_no_tariff_to_the_figures_of_the_api(page, served):
     lines = page.page.evaluate("""() => [...document.querySelectorAll('#breakdown tbody td[data-value]')]
         .map((e) => Number(e.dataset.sign) * Number(e.dataset.value))""")
     assert sum(lines) == pytest.approx(last_month["total"], abs=0.01)
-    assert last_month["energy"] == pytest.approx(last_month["import_wh"] / 1000 * 0.23, abs=1e-3)
+    assert last_month["fixed"] == pytest.approx(10.0)
+    lines = page.page.locator("#breakdown tbody").text_content()
+    assert "off-peak" in lines and "peak" in lines and "$0.320/kWh" in lines
     page.shot("money")
 
     # beside the outage sentence: what the battery saved this month
@@ -202,5 +217,7 @@ def test_money_view_from_no_tariff_to_the_figures_of_the_api(page, served):
         .map((g) => g.dataset.value === '' ? null : Number(g.dataset.value))""")
     assert bars == [h["cost"] for h in prices["hours"]]
     assert float(page.page.locator("#day-cost").get_attribute("data-value")) == prices["cost"]
-    assert all(h["import_price"] == 0.23 for h in prices["hours"])
+    weekday = date.fromisoformat(day).weekday() < 5
+    assert [h["import_price"] for h in prices["hours"]] == (
+        [0.12] * 16 + [0.32] * 5 + [0.12] * 3 if weekday else [0.12] * 24)
     page.shot("day-prices")

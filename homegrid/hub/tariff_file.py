@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -18,7 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from homegrid.config import Config
+from homegrid.hub.tariff import tariff_file, with_export_overrides
 from homegrid.tariffs.model import Tariff, TariffError
+from homegrid.tariffs.readers import load_tariff
 
 __all__ = ["HISTORY_KEPT", "TARIFF_FILE", "Loader", "SiteTariff", "describe_tariff"]
 
@@ -35,8 +39,9 @@ Loader = Callable[[str], tuple[Tariff, list[str]]]
 def describe_tariff(tariff: Tariff) -> dict[str, Any]:
     """A tariff in brief, for the owner: its name, source, currency, export rule and each period's blocks."""
     periods = [
-        {"period": p, "tiers": [{"buy": t.buy, "sell": t.sell, "max_kwh": None if t.max_kwh == float("inf")
-                                 else t.max_kwh} for t in tiers]}
+        {"period": p, "name": tariff.energy.name(p),
+         "tiers": [{"buy": t.buy, "sell": t.sell, "max_kwh": None if math.isinf(t.max_kwh) else t.max_kwh}
+                   for t in tiers]}
         for p, tiers in sorted(tariff.energy.periods.items())
     ]
     demand = tariff.demand is not None and tariff.demand.any
@@ -73,10 +78,13 @@ class SiteTariff:
     """
 
     def __init__(self, data_dir: Path | None = None, load: Loader | None = None,
-                 configured: Callable[[], Tariff | None] = lambda: None) -> None:
+                 configured: Callable[[], Tariff | None] = lambda: None, *,
+                 configured_warnings: tuple[str, ...] = (), configured_error: str | None = None) -> None:
         self.data_dir = None if data_dir is None else Path(data_dir)
         self.load = load
         self.configured = configured
+        self.configured_warnings = list(configured_warnings)
+        self.configured_error = configured_error
         self.version = 0
         self._lock = threading.Lock()
         self._uploaded: Tariff | None = None
@@ -84,6 +92,32 @@ class SiteTariff:
         self._warnings: list[str] = []
         self._error: str | None = None
         self._read()
+
+    @classmethod
+    def from_config(cls, config: Config, data_dir: Path) -> SiteTariff:
+        """The running hub's: uploads read by :func:`homegrid.tariffs.load_tariff` with the config's export
+        overrides (``[tariff] export``, ``sell_price``, ...: the site's metering, whatever rate is uploaded), else
+        the config's ``[tariff]`` (:func:`homegrid.hub.tariff.site_tariff`; a file that does not read is an
+        error shown to the owner, not a hub that will not start)."""
+
+        def load(text: str) -> tuple[Tariff, list[str]]:
+            tariff, warnings = load_tariff(text)
+            return with_export_overrides(tariff, config), warnings
+
+        configured: Tariff | None = None
+        warnings: list[str] = []
+        error = None
+        path = tariff_file(config)
+        if path is not None:
+            try:
+                configured, warnings = load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, TariffError) as exc:
+                error = f"{path}: {exc}"
+                log.error("tariff: %s; nothing is priced until it is fixed or a tariff is uploaded", error)
+            for warning in warnings:
+                log.warning("tariff %s: %s", path.name, warning)
+        return cls(data_dir, load, lambda: configured, configured_warnings=tuple(warnings),
+                   configured_error=error)
 
     @classmethod
     def fixed(cls, tariff: Tariff | None) -> SiteTariff:
@@ -128,8 +162,8 @@ class SiteTariff:
             "origin": "upload" if self._uploaded is not None else "config" if tariff is not None else None,
             "can_upload": self.data_dir is not None and self.load is not None,
             "version": self.version,
-            "warnings": list(self._warnings) if self._uploaded is not None else [],
-            "error": self._error,
+            "warnings": list(self._warnings if self._uploaded is not None else self.configured_warnings),
+            "error": self._error or (self.configured_error if self._uploaded is None else None),
             "uploaded": {k: record.get(k) for k in ("at", "by", "reason", "format")} if self._uploaded else None,
             "history": [{k: h.get(k) for k in ("at", "by", "reason", "name")} for h in record.get("history", [])],
             "tariff": None if tariff is None else describe_tariff(tariff),

@@ -42,7 +42,7 @@ export function BatterySaved({ bill, month, id = "battery-saved" }) {
   return html`<p id=${id} class="saved-money">Your battery saved you <b ...${src(BILL, `savings.months[${i}].battery`, s.battery)}>${money(s.battery, c)}</b>${" "}this month${s.solar ? html`, and the sun <b ...${src(BILL, `savings.months[${i}].solar`, s.solar)}>${money(s.solar, c)}</b>` : ""}.</p>`;
 }
 
-function Breakdown({ m, i, c }) {
+function Breakdown({ m, i, c, names }) {
   const f = (k) => `months[${i}].${k}`;
   // a credit is shown as minus (data-sign -1), its data-value is the bill's own (positive) figure
   const row = (label, key, value, note, sign = 1) => html`<tr data-line=${key}><th scope="row">${label}${note ? html` <span class="muted small">${note}</span>` : ""}</th>
@@ -54,7 +54,7 @@ function Breakdown({ m, i, c }) {
     <tbody>
       ${row("Fixed charges", "fixed", m.fixed, `${Math.round(m.days * 10) / 10} days`)}
       ${m.energy_lines.map((l, k) => html`<tr data-line="energy" data-period=${l.period ?? ""} data-tier=${l.tier ?? ""}>
-        <th scope="row">Energy${periods && l.period != null ? ` · period ${l.period}` : ""}${tiers && l.tier != null ? ` · tier ${l.tier}` : ""}${" "}<span class="muted small">${kwh(l.kwh * 1000)}${l.price != null ? ` at ${unitPrice(l.price, c)}` : ""}</span></th>
+        <th scope="row">Energy${periods && l.period != null ? ` · ${names[l.period] ?? `period ${l.period}`}` : ""}${tiers && l.tier != null ? ` · tier ${l.tier}` : ""}${" "}<span class="muted small">${kwh(l.kwh * 1000)}${l.price != null ? ` at ${unitPrice(l.price, c)}` : ""}</span></th>
         <td class="num" data-sign="1" ...${src(BILL, `months[${i}].energy_lines[${k}].cost`, l.cost)}>${money(l.cost, c)}</td></tr>`)}
       ${m.energy_lines.length === 0 && row("Energy", "energy", m.energy)}
       ${(m.demand || m.demand_lines.length > 0) && row("Demand", "demand", m.demand, `peak ${kw(m.peak_demand_w)}`)}
@@ -162,7 +162,7 @@ export function MoneyView({ today }) {
     <h2 class="section">Month by month</h2>
     <${MonthBars} bill=${bill} pick=${setChosen} chosen=${pick} />
     ${shown && html`<div class="card" id="month-bill"><h2>The bill of ${monthName(shown.month)}${shown.projected_total != null ? " so far" : ""}</h2>
-      <${Breakdown} m=${shown} i=${pick} c=${c} />
+      <${Breakdown} m=${shown} i=${pick} c=${c} names=${Object.fromEntries((tariff.data?.tariff?.periods ?? []).map((p) => [p.period, p.name]))} />
       ${shown.projected_total != null && html`<p class="small">Projected for the whole month: <b ...${src(BILL, `months[${pick}].projected_total`, shown.projected_total)}>${money(shown.projected_total, c)}</b></p>`}
       <p class="muted small">Imported ${kwh(shown.import_wh)}, exported ${kwh(shown.export_wh)}${shown.peak_demand_w ? `, peak demand ${kw(shown.peak_demand_w)}` : ""}.
         ${bill.export_rule ? ` Export rule: ${bill.export_rule}.` : ""}</p></div>`}

@@ -154,7 +154,7 @@ function TariffCard() {
       ${t.minimum_monthly > 0 && html`<dt>Minimum</dt><dd>${money(t.minimum_monthly, c)} a month</dd>`}
       ${t.demand && html`<dt>Demand</dt><dd>charged on the peak over ${t.demand_window_min} min</dd>`}
       ${t.tax_percent > 0 && html`<dt>Taxes</dt><dd>${t.tax_percent} %</dd>`}
-      <dt>Energy</dt><dd>${t.dynamic ? "dynamic prices from a series" : html`<ul class="gaps" id="tariff-periods">${t.periods.map((p) => html`<li data-period=${p.period}>period ${p.period}: ${p.tiers.map((x) =>
+      <dt>Energy</dt><dd>${t.dynamic ? "dynamic prices from a series" : html`<ul class="gaps" id="tariff-periods">${t.periods.map((p) => html`<li data-period=${p.period}>${p.name}: ${p.tiers.map((x) =>
         `${unitPrice(x.buy, c)}${x.max_kwh != null ? ` up to ${x.max_kwh} ${t.tier_unit}` : ""}`).join(", then ")}</li>`)}</ul>`}</dd>
     </dl>` : html`<p id="tariff-none">No tariff is set, so nothing is priced. Upload your utility's rate below (homegrid's TOML,
       or a rate's JSON from the <a href="https://openei.org/wiki/Utility_Rate_Database" rel="noreferrer">Utility Rate Database</a>),
