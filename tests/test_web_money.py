@@ -137,7 +137,7 @@ def upload_from_the_system_view(page: Page, served: InProcess) -> None:
     assert "No tariff is set" in page.page.locator("#tariff-none").text_content()
     page.page.locator("#tariff-text").fill(TARIFF_TEXT)
     page.page.locator("#tariff-reason").fill("the test's plan")
-    page.page.get_by_role("button", name="Save tariff").click()
+    page.page.get_by_role("button", name="Upload tariff").click()
     page.page.locator("#tariff-signin").wait_for()  # not signed in: refused, and asked to sign in
     assert "only the owner" in page.page.locator("#tariff-msg[role=alert]").text_content()
     assert served.get("/api/v1/tariff")["configured"] is False
@@ -146,7 +146,7 @@ def upload_from_the_system_view(page: Page, served: InProcess) -> None:
     page.page.get_by_label("Owner token").fill(read_token(served.data_dir))
     page.page.get_by_role("button", name="Sign in").click()
     page.page.wait_for_selector("#tariff-msg[role=status]")
-    page.page.get_by_role("button", name="Save tariff").click()
+    page.page.get_by_role("button", name="Upload tariff").click()
     page.page.wait_for_selector("#tariff-msg[role=status]:has-text('Saved: Test TOU 4-9')")
     page.page.wait_for_selector("#tariff-name:has-text('Test TOU 4-9')")
     periods = page.page.locator("#tariff-periods").text_content()

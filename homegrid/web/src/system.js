@@ -168,7 +168,7 @@ function TariffCard() {
       <textarea id="tariff-text" spellcheck="false" value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
       <label for="tariff-reason">Why <span class="muted small">(kept with the tariff)</span></label>
       <input id="tariff-reason" type="text" maxlength="500" value=${reason} onInput=${(e) => setReason(e.target.value)} />
-      <button type="submit" disabled=${busy}>${busy ? "Saving…" : "Save tariff"}</button>
+      <button type="submit" disabled=${busy}>${busy ? "Uploading…" : "Upload tariff"}</button>
     </form>` : html`<p class="muted small">This hub takes no tariff uploads; set one in the config's <code>[tariff]</code> table.</p>`}
     ${msg && html`<p role=${msg.ok ? "status" : "alert"} class=${msg.ok ? "ok small" : "error"} id="tariff-msg">${msg.text}</p>`}
     ${signIn && html`<${SignIn} id="tariff-signin" onDone=${() => { setSignIn(false); setMsg({ ok: true, text: "Signed in: upload again." }); }} />`}
