@@ -2,7 +2,7 @@
 import { html } from "htm/preact";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { get, src, useFetch, useLive } from "./api.js";
+import { get, prefetch, src, useFetch, useLive } from "./api.js";
 import { CarView } from "./car.js";
 import { duration, setUnits, setZone } from "./format.js";
 import { HistoryView } from "./history.js";
@@ -125,6 +125,8 @@ async function start() {
     render(html`<${SignInPage} />`, root);
     return;
   }
+  // the views that price energy ask the tariff first: asked beside the site, not after it
+  if (/^#\/?(money|outages|system|history(\/day|\/?$))/.test(location.hash)) prefetch("/api/v1/tariff");
   let site;
   try {
     site = await get("/api/v1/site");

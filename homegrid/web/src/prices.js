@@ -18,7 +18,7 @@ export function DayPrices({ day }) {
       <p class="muted small">No tariff is set, so the hours are not priced. <a href="#/system">Set one in the System view</a>.</p></div>`;
   }
   if (error) return html`<div class="card" id="day-prices"><h2>Prices</h2><p class="error" role="alert">${error.message}</p></div>`;
-  if (!data) return html`<div class="card" id="day-prices"><h2>Prices</h2><div class="bars placeholder muted">Loading…</div></div>`;
+  if (!data) return html`<div class="card" id="day-prices"><h2>Prices</h2><div class="prices-chart placeholder muted">Loading…</div></div>`;
   return html`<${PriceChart} data=${data} key=${data.day} />`;
 }
 
@@ -47,7 +47,7 @@ function PriceChart({ data }) {
   };
   return html`<div class="card" id="day-prices" data-day=${data.day} data-currency=${c}>
     <h2>Price and cost by the hour <span class="muted small">${data.tariff}</span></h2>
-    <div ref=${box} class="bars prices-chart" onPointerMove=${pick} onPointerLeave=${() => setIdx(null)}>
+    <div ref=${box} class="prices-chart" onPointerMove=${pick} onPointerLeave=${() => setIdx(null)}>
       ${width > 0 && html`<svg width=${W} height=${H} viewBox=${`0 0 ${W} ${H}`} role="img"
           aria-label=${`What each hour cost (bars) and the import price (line) on ${data.day}`}>
         <line class="zero" x1=${left} x2=${W - right} y1=${y(0)} y2=${y(0)} />
@@ -55,7 +55,7 @@ function PriceChart({ data }) {
         <text x=${left - 6} y=${y(hi)} dy="0.32em" text-anchor="end">${money(hi, c)}</text>
         ${lo < 0 && html`<text x=${left - 6} y=${y(lo)} dy="0.32em" text-anchor="end">${money(lo, c)}</text>`}
         <text x=${W - right + 4} y=${py(pMax)} dy="0.32em">${unitPrice(pMax, c).replace("/kWh", "")}</text>
-        ${hours.map((h, i) => html`<g class=${`bar price-bar${idx === i ? " on" : ""}`} data-hour=${h.start} data-value=${h.cost ?? ""} data-api=${API}>
+        ${hours.map((h, i) => html`<g class=${`price-bar${idx === i ? " on" : ""}`} data-hour=${h.start} data-value=${h.cost ?? ""} data-api=${API}>
           ${h.cost != null && html`<rect x=${left + i * slot + (slot - barW) / 2} y=${Math.min(y(0), y(h.cost))} width=${barW}
             height=${Math.max(0.5, Math.abs(y(h.cost) - y(0)))} class=${h.cost < 0 ? "credit" : "cost"} />`}
           ${i % every === 0 && html`<text class="xtick" x=${left + i * slot + slot / 2} y=${H - 6} text-anchor="middle">${hourOf(h.start)}</text>`}

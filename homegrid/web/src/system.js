@@ -120,7 +120,7 @@ function Owner() {
 /** The site's tariff in brief, and the owner's upload (homegrid's TOML or a URDB JSON record) with a reason. */
 function TariffCard() {
   const [version, setVersion] = useState(0);
-  const { data, error } = useFetch(`${TARIFF}?v=${version}`, 0, { keep: true });
+  const { data, error } = useFetch(version ? `${TARIFF}?v=${version}` : TARIFF, 0, { keep: true });
   const [text, setText] = useState("");
   const [reason, setReason] = useState("");
   const [msg, setMsg] = useState(null);
