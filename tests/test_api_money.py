@@ -23,7 +23,7 @@ from homegrid.hub.service import open_store
 from homegrid.hub.tariff import VIRTUAL_HOME_TARIFF
 from homegrid.hub.tariff_file import TARIFF_FILE, SiteTariff
 from homegrid.tariffs import EnergyRates, ExportRule, ExportTerms, MonthHourSchedule, Tariff, Tier, load_tariff
-from homegrid.timezones import local_day_bounds
+from homegrid.timezones import local_date, local_day_bounds
 
 from .conftest import NEW_YORK, behind_the_door, steady_frame
 
@@ -110,6 +110,24 @@ def test_without_a_tariff_the_bill_and_prices_say_how_to_set_one(sim):
             assert "no tariff is set" in r.json()["detail"] and "[tariff]" in r.json()["detail"]
         body = c.get("/api/v1/tariff").json()
         assert body["configured"] is False and body["tariff"] is None and "System view" in body["how_to_set"]
+
+
+def test_the_money_views_figures_at_once(sim, recorder, store):
+    for site in (None, SiteTariff.fixed(None)):
+        body = client_of(sim, site).get("/api/v1/money").json()
+        assert body["configured"] is False and body["bill"] is None and "[tariff]" in body["how_to_set"]
+    c = client_of(sim, SiteTariff.fixed(TOU))
+    body = c.get("/api/v1/money").json()  # twelve months to today: the simulated months of 2025 are older
+    assert body["tariff"]["name"] == "TOU test" and body["bill"]["months"][0]["import_wh"] == 0
+    assert c.get("/api/v1/money", params={"months": 0}).status_code == 422
+    now = datetime.now(NEW_YORK)
+    start = int(now.timestamp() * 1000) // 60_000 * 60_000 - 3 * 3_600_000
+    recorder.ingest_bulk([steady_frame(start, 120, solar_power=0, home_power=1000, grid_power=1000, battery_soc=50,
+                                       grid_status=1)])
+    body = client_of(store, SiteTariff.fixed(TOU)).get("/api/v1/money", params={"months": 3}).json()
+    first = local_date(start, NEW_YORK).isoformat()
+    assert body["bill"]["from"].startswith(first)  # from the first stored day, not three months back
+    assert body["bill"]["months"][-1]["month"] == now.strftime("%Y-%m") and body["bill"]["missing_hours"]
 
 
 def test_a_day_of_prices_adds_up_to_that_days_bill(sim):

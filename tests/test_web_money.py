@@ -165,24 +165,29 @@ def test_money_view_from_no_tariff_to_the_figures_of_the_api(page, served):
     page.open("money")
     page.wait_for("document.querySelector('#month-so-far .tile-value')?.dataset.value")
     today = date.fromisoformat(served.get("/api/v1/site")["today"])
-    bill = served.get(f"/api/v1/bill?from={month_start(today, 11)}&to={today}&stored_only=true")
+    body = served.get("/api/v1/money")
+    bill = body["bill"]
+    assert body["tariff"]["name"] == "Test TOU 4-9"
     month = today.strftime("%Y-%m")
     assert [m["month"] for m in bill["months"]][-2:] == [month_start(today, 1).strftime("%Y-%m"), month]
-    shown = figures(page, "/api/v1/bill")
+    same = served.get(f"/api/v1/bill?from={month_start(today, 11)}&to={today}&stored_only=true")
+    assert {k: v for k, v in same.items() if k != "months"} == {k: v for k, v in bill.items() if k != "months"}
+    shown = figures(page, "/api/v1/money")
     fields = {f["field"] for f in shown}
-    assert {"total", "savings.battery", "savings.solar", "counterfactuals.grid_only.total",
-            "counterfactuals.solar_only.total", "savings.car.cost"} <= fields
+    assert {"bill.total", "bill.savings.battery", "bill.savings.solar", "bill.counterfactuals.grid_only.total",
+            "bill.counterfactuals.solar_only.total", "bill.savings.car.cost"} <= fields
     n = len(bill["months"]) - 1
-    assert {f"months[{n}].total", f"months[{n}].projected_total", f"savings.months[{n}].battery"} <= fields
+    assert {f"bill.months[{n}].total", f"bill.months[{n}].projected_total",
+            f"bill.savings.months[{n}].battery"} <= fields
     calls = []
     for f in shown:
-        expected = field_of(bill, f["field"])
+        expected = field_of(body, f["field"])
         value = float(f["value"]) if f["value"] else None
         if f["field"].endswith("projected_total"):  # it moves with the clock between the two asks
             assert value == pytest.approx(expected, rel=1e-2)
             continue
         assert value == expected, f
-        if f["field"].endswith(("total", "battery", "solar", "cost", "saved")) and "import_wh" not in f["field"]:
+        if f["field"].endswith(("total", "battery", "solar", "cost", "saved")):
             calls.append((f, ["money", value, "USD"]))
     for (f, _), text in zip(calls, run_format_js([c for _, c in calls]), strict=True):
         assert text in f["text"], (f, text)

@@ -1,10 +1,12 @@
 """What the energy cost (issue 13): ``GET /api/v1/bill?from=&to=`` (the bill of a span, as ``homegrid bill --json``:
 :func:`homegrid.hub.bill.site_bill`), ``GET /api/v1/prices?day=`` (the price over a local day and what each hour
-cost), and the site's tariff: ``GET /api/v1/tariff`` and ``PUT /api/v1/tariff`` (the owner uploads homegrid's TOML or
-a URDB JSON record; the door asks for the owner's credential, and the change is logged with who made it and why).
+cost), the site's tariff: ``GET /api/v1/tariff`` and ``PUT /api/v1/tariff`` (the owner uploads homegrid's TOML or
+a URDB JSON record; the door asks for the owner's credential, and the change is logged with who made it and why),
+and ``GET /api/v1/money`` (the Money view's figures in one reply: the tariff and the last twelve months' bill, so
+the app asks it at once beside the site and paints the view after one round trip).
 
-Without a tariff the bill and the prices answer 409 with how to set one. Bills are cached per span, tariff and the
-store's newest minute (a new reading or a new tariff prices afresh).
+Without a tariff the bill and the prices answer 409 with how to set one (``/api/v1/money``: 200, ``bill`` null).
+Bills are cached per span, tariff and the store's newest minute (a new reading or a new tariff prices afresh).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class MoneyRoutes:
             Endpoint("GET", "/api/v1/bill", self.bill,
                      summary="The bill of local dates (inclusive) or instants, per billing month, with what the sun, "
                              "the battery and the car's timing saved"),
+            Endpoint("GET", "/api/v1/money", self.money,
+                     summary="The Money view's figures at once: the tariff, and the bill of the last months to now"),
             Endpoint("GET", "/api/v1/prices", self.prices,
                      summary="The import and export price over a local day, and what each hour cost"),
             Endpoint("GET", "/api/v1/tariff", self.tariff_get, summary="The site's tariff in brief, and its warnings"),
@@ -92,14 +96,25 @@ class MoneyRoutes:
             start_ms, end_ms = queries.span(from_, to)
         except ValueError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
-        stored = queries.store.data_range() if stored_only else None
+        if stored_only:
+            start_ms = self._from_stored(start_ms, end_ms)
+        if end_ms - start_ms > 3 * 366 * 24 * HOUR_MS:
+            raise HTTPException(status_code=422, detail="a bill covers at most three years; ask for less")
+        return self._bill_of(self._tariff(), start_ms, end_ms, counterfactuals)
+
+    def _from_stored(self, start_ms: int, end_ms: int) -> int:
+        """A span's start moved to the first stored local day when that is later (and inside the span)."""
+        queries = self.api.queries
+        stored = queries.store.data_range()
         if stored is not None:
             first_day = local_day_bounds(local_date(stored[0], queries.tz), queries.tz)[0]
             if start_ms < first_day < end_ms:
-                start_ms = first_day
-        if end_ms - start_ms > 3 * 366 * 24 * HOUR_MS:
-            raise HTTPException(status_code=422, detail="a bill covers at most three years; ask for less")
-        tariff = self._tariff()
+                return first_day
+        return start_ms
+
+    def _bill_of(self, tariff: Tariff, start_ms: int, end_ms: int, counterfactuals: bool) -> dict[str, Any]:
+        """:func:`site_bill`, kept per span, tariff and newest stored minute (see the module's docstring)."""
+        queries = self.api.queries
         now_ms = to_ms(datetime.now(UTC))
         newest = queries.store.rollup_range("minute")
         # the bill of a span still going changes with the clock (its projection) and each new minute stored
@@ -119,6 +134,29 @@ class MoneyRoutes:
             self._bills[key] = out
             while len(self._bills) > BILLS_CACHED:
                 self._bills.popitem(last=False)
+        return out
+
+    def money(
+        self,
+        months: Annotated[int, Query(ge=1, le=36, description="months back, this one included")] = 12,
+    ) -> dict[str, Any]:
+        """What the Money view shows, in one reply: the tariff (``GET /api/v1/tariff``) and the bill of the last
+        ``months`` local calendar months to now (``GET /api/v1/bill?...&stored_only=true``: from the first stored
+        day when later), or ``bill`` null and ``how_to_set`` without a tariff (200: the view says so)."""
+        out = self.tariff_get()
+        tariff = self.site.current()
+        out["bill"] = None
+        if tariff is not None:
+            tz = self.api.queries.tz
+            today = datetime.now(tz).date()
+            year, month = divmod(today.year * 12 + today.month - 1 - (months - 1), 12)
+            start_ms, _ = local_day_bounds(date(year, month + 1, 1), tz)
+            _, end_ms = local_day_bounds(today, tz)
+            start_ms = self._from_stored(start_ms, end_ms)
+            try:
+                out["bill"] = self._bill_of(tariff, start_ms, end_ms, True)
+            except HTTPException as exc:
+                out["bill_error"] = exc.detail
         return out
 
     def prices(self, day: Annotated[date, Query(description="local date")]) -> dict[str, Any]:

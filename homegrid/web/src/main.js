@@ -125,8 +125,10 @@ async function start() {
     render(html`<${SignInPage} />`, root);
     return;
   }
-  // the views that price energy ask the tariff first: asked beside the site, not after it
-  if (/^#\/?(money|outages|system|history(\/day|\/?$))/.test(location.hash)) prefetch("/api/v1/tariff");
+  // what the first view will ask, asked beside the site rather than after it: the Money view's figures, or the
+  // tariff that the views pricing energy ask first
+  if (/^#\/?money/.test(location.hash)) prefetch("/api/v1/money");
+  else if (/^#\/?(outages|system|history(\/day|\/?$))/.test(location.hash)) prefetch("/api/v1/tariff");
   let site;
   try {
     site = await get("/api/v1/site");

@@ -9,6 +9,12 @@ import { Tile } from "./now.js";
 
 export const BILL = "/api/v1/bill";
 export const TARIFF = "/api/v1/tariff";
+/** The Money view's figures at once: the tariff, and the last twelve months' bill in ``bill``. */
+export const MONEY = "/api/v1/money";
+/** Where a bill's figures come from: the endpoint, and the path to the bill in its reply. */
+const OWN = { api: MONEY, pre: "bill." };
+export const BILL_ITSELF = { api: BILL, pre: "" };
+const fig = (at, field, value) => src(at.api, at.pre + field, value);
 
 /** The first day of the month ``n`` months before a date's: monthStart("2026-03-14", 11) == "2025-04-01". */
 export function monthStart(day, n = 0) {
@@ -17,8 +23,6 @@ export function monthStart(day, n = 0) {
   return `${y}-${String(m).padStart(2, "0")}-01`;
 }
 
-/** The bill of the last twelve months to today (from the first stored day when later). */
-export const yearUrl = (today) => `${BILL}?from=${monthStart(today, 11)}&to=${today}&stored_only=true`;
 /** This month's bill, with what the battery saved. */
 export const monthUrl = (today) => `${BILL}?from=${monthStart(today)}&to=${today}`;
 
@@ -34,19 +38,19 @@ export function NoTariff({ detail }) {
 }
 
 /** "Your battery saved you $12.30 this month" (and the sun), from /api/v1/bill's savings of this month. */
-export function BatterySaved({ bill, month, id = "battery-saved" }) {
+export function BatterySaved({ bill, month, id = "battery-saved", at = BILL_ITSELF }) {
   const s = bill?.savings?.months?.find((x) => x.month === month);
   if (!s) return null;
   const i = bill.savings.months.indexOf(s);
   const c = bill.currency;
-  return html`<p id=${id} class="saved-money">Your battery saved you <b ...${src(BILL, `savings.months[${i}].battery`, s.battery)}>${money(s.battery, c)}</b>${" "}this month${s.solar ? html`, and the sun <b ...${src(BILL, `savings.months[${i}].solar`, s.solar)}>${money(s.solar, c)}</b>` : ""}.</p>`;
+  return html`<p id=${id} class="saved-money">Your battery saved you <b ...${fig(at, `savings.months[${i}].battery`, s.battery)}>${money(s.battery, c)}</b>${" "}this month${s.solar ? html`, and the sun <b ...${fig(at, `savings.months[${i}].solar`, s.solar)}>${money(s.solar, c)}</b>` : ""}.</p>`;
 }
 
-function Breakdown({ m, i, c, names }) {
+function Breakdown({ m, i, c, names, at }) {
   const f = (k) => `months[${i}].${k}`;
   // a credit is shown as minus (data-sign -1), its data-value is the bill's own (positive) figure
   const row = (label, key, value, note, sign = 1) => html`<tr data-line=${key}><th scope="row">${label}${note ? html` <span class="muted small">${note}</span>` : ""}</th>
-    <td class="num" data-sign=${sign} ...${src(BILL, f(key), value)}>${money(sign * value, c)}</td></tr>`;
+    <td class="num" data-sign=${sign} ...${fig(at, f(key), value)}>${money(sign * value, c)}</td></tr>`;
   const tiers = m.energy_lines.some((l) => l.tier > 1); // a one-block rate says no tier
   const periods = new Set(m.energy_lines.map((l) => l.period)).size > 1;
   return html`<table class="energy-table bill-lines" id="breakdown" data-month=${m.month}>
@@ -55,7 +59,7 @@ function Breakdown({ m, i, c, names }) {
       ${row("Fixed charges", "fixed", m.fixed, `${Math.round(m.days * 10) / 10} days`)}
       ${m.energy_lines.map((l, k) => html`<tr data-line="energy" data-period=${l.period ?? ""} data-tier=${l.tier ?? ""}>
         <th scope="row">Energy${periods && l.period != null ? ` · ${names[l.period] ?? `period ${l.period}`}` : ""}${tiers && l.tier != null ? ` · tier ${l.tier}` : ""}${" "}<span class="muted small">${kwh(l.kwh * 1000)}${l.price != null ? ` at ${unitPrice(l.price, c)}` : ""}</span></th>
-        <td class="num" data-sign="1" ...${src(BILL, `months[${i}].energy_lines[${k}].cost`, l.cost)}>${money(l.cost, c)}</td></tr>`)}
+        <td class="num" data-sign="1" ...${fig(at, `months[${i}].energy_lines[${k}].cost`, l.cost)}>${money(l.cost, c)}</td></tr>`)}
       ${m.energy_lines.length === 0 && row("Energy", "energy", m.energy)}
       ${(m.demand || m.demand_lines.length > 0) && row("Demand", "demand", m.demand, `peak ${kw(m.peak_demand_w)}`)}
       ${m.minimum ? row("Minimum bill top-up", "minimum", m.minimum) : null}
@@ -67,7 +71,7 @@ function Breakdown({ m, i, c, names }) {
   </table>`;
 }
 
-function MonthBars({ bill, pick, chosen }) {
+function MonthBars({ bill, pick, chosen, at }) {
   const c = bill.currency;
   const g = bill.counterfactuals?.grid_only?.months ?? [];
   const max = Math.max(0.01, ...bill.months.map((m, i) => Math.max(m.projected_total ?? m.total, g[i]?.total ?? 0)));
@@ -86,12 +90,12 @@ function MonthBars({ bill, pick, chosen }) {
         <td class="barcell" aria-hidden="true"><span class="mbar grid" style=${{ width: w(g[i]?.total ?? 0) }}></span>
           <span class="mbar actual" style=${{ width: w(m.total) }}></span>
           ${m.projected_total != null && html`<span class="mbar projected" style=${{ width: w(m.projected_total) }}></span>`}</td>
-        <td class="num" ...${src(BILL, `months[${i}].total`, m.total)}>${money(m.total, c)}</td>
-        <td class="num" ...${src(BILL, `counterfactuals.solar_only.months[${i}].total`, co?.solar_only?.months?.[i]?.total)}>${money(co?.solar_only?.months?.[i]?.total, c)}</td>
-        <td class="num" ...${src(BILL, `counterfactuals.grid_only.months[${i}].total`, g[i]?.total)}>${money(g[i]?.total, c)}</td>
-        <td class="num" ...${src(BILL, `savings.months[${i}].battery`, s?.battery)}>${money(s?.battery, c)}</td>
-        <td class="num" ...${src(BILL, `savings.months[${i}].solar`, s?.solar)}>${money(s?.solar, c)}</td>
-        <td class="num" ...${src(BILL, `months[${i}].import_wh`, m.import_wh)}>${kwh(m.import_wh)}</td>
+        <td class="num" ...${fig(at, `months[${i}].total`, m.total)}>${money(m.total, c)}</td>
+        <td class="num" ...${fig(at, `counterfactuals.solar_only.months[${i}].total`, co?.solar_only?.months?.[i]?.total)}>${money(co?.solar_only?.months?.[i]?.total, c)}</td>
+        <td class="num" ...${fig(at, `counterfactuals.grid_only.months[${i}].total`, g[i]?.total)}>${money(g[i]?.total, c)}</td>
+        <td class="num" ...${fig(at, `savings.months[${i}].battery`, s?.battery)}>${money(s?.battery, c)}</td>
+        <td class="num" ...${fig(at, `savings.months[${i}].solar`, s?.solar)}>${money(s?.solar, c)}</td>
+        <td class="num" ...${fig(at, `months[${i}].import_wh`, m.import_wh)}>${kwh(m.import_wh)}</td>
       </tr>`;
     })}</tbody></table>
     <p class="muted small legend-line"><span class="key"><i class="mbar-key grid"></i>grid only</span>
@@ -99,9 +103,9 @@ function MonthBars({ bill, pick, chosen }) {
   </div>`;
 }
 
-function Car({ car, c }) {
+function Car({ car, c, at }) {
   if (!car || !car.energy_wh) return null;
-  const f = (k) => src(BILL, `savings.car.${k}`, car[k]);
+  const f = (k) => fig(at, `savings.car.${k}`, car[k]);
   return html`<div class="card" id="car-money"><h2>The car's charge</h2><dl>
     <dt>Charged</dt><dd ...${f("energy_wh")}>${kwh(car.energy_wh)}${" "}<span class="muted small">(sun ${kwh(car.from_solar_wh)}, battery ${kwh(car.from_battery_wh)}, grid ${kwh(car.from_grid_wh)})</span></dd>
     <dt>What its grid energy cost</dt><dd ...${f("cost")}>${money(car.cost, c)}</dd>
@@ -111,14 +115,15 @@ function Car({ car, c }) {
 }
 
 export function MoneyView({ today }) {
-  // the tariff first: without one the bill would answer 409, and the view says how to set one instead
-  const tariff = useFetch(TARIFF);
-  const { data: bill, error } = useFetch(tariff.data?.configured ? yearUrl(today) : null, 300000);
+  // one reply: the tariff and the last twelve months' bill (asked at the app's start beside the site)
+  const { data, error } = useFetch(MONEY, 300000);
+  const at = OWN;
+  const bill = data?.bill;
   const [chosen, setChosen] = useState(null);
   const month = today.slice(0, 7);
-  if (tariff.data && !tariff.data.configured) {
+  if (data && !data.configured) {
     return html`<section class="money" aria-labelledby="money-h"><div class="view-head"><h1 id="money-h">Money</h1></div>
-      <${NoTariff} detail=${tariff.data.error ?? ""} /></section>`;
+      <${NoTariff} detail=${data.error ?? ""} /></section>`;
   }
   const c = bill?.currency;
   const last = bill?.months?.length ? bill.months.length - 1 : null;
@@ -131,42 +136,41 @@ export function MoneyView({ today }) {
   return html`<section class="money" aria-labelledby="money-h" data-from=${bill?.from} data-to=${bill?.to} data-currency=${c}>
     <div class="view-head"><h1 id="money-h">Money</h1>
       ${bill && html`<p class="muted">${bill.tariff} · ${c} · <a href="#/system">tariff</a></p>`}</div>
-    ${(error || tariff.error) && html`<p class="error" role="alert">${(error || tariff.error).message}</p>`}
-    ${!bill && !error && !tariff.error && html`<p class="muted">Pricing your energy…</p>`}
+    ${error && html`<p class="error" role="alert">${error.message}</p>`}
+    ${data?.bill_error && html`<p class="error" role="alert">${data.bill_error}</p>`}
+    ${!data && !error && html`<p class="muted">Pricing your energy…</p>`}
     ${bill && html`<div class="tiles" id="money-tiles">
       <${Tile} id="month-so-far" label=${`${cur ? monthName(cur.month) : "This month"} so far`} value=${money(cur?.total, c)}
-        api=${BILL} field=${`months[${nowIdx}].total`} raw=${cur?.total}
+        api=${at.api} field=${at.pre + `months[${nowIdx}].total`} raw=${cur?.total}
         note=${cur?.elapsed_fraction != null ? `${pct(cur.elapsed_fraction * 100)} of the month` : cur ? `${cur.days} days` : "no data this month"} />
       <${Tile} id="month-projected" label="Projected for the month" value=${money(cur?.projected_total ?? cur?.total, c)}
-        api=${BILL} field=${`months[${nowIdx}].projected_total`} raw=${cur?.projected_total ?? cur?.total}
+        api=${at.api} field=${at.pre + `months[${nowIdx}].projected_total`} raw=${cur?.projected_total ?? cur?.total}
         note="at this month's pace; fixed charges whole" />
       <${Tile} id="battery-month" label="Battery saved this month" value=${money(sav?.months?.[nowIdx]?.battery, c)}
-        api=${BILL} field=${`savings.months[${nowIdx}].battery`} raw=${sav?.months?.[nowIdx]?.battery} note="against solar without a battery" />
+        api=${at.api} field=${at.pre + `savings.months[${nowIdx}].battery`} raw=${sav?.months?.[nowIdx]?.battery} note="against solar without a battery" />
       <${Tile} id="solar-month" label="Sun saved this month" value=${money(sav?.months?.[nowIdx]?.solar, c)}
-        api=${BILL} field=${`savings.months[${nowIdx}].solar`} raw=${sav?.months?.[nowIdx]?.solar} note="against the grid alone" />
+        api=${at.api} field=${at.pre + `savings.months[${nowIdx}].solar`} raw=${sav?.months?.[nowIdx]?.solar} note="against the grid alone" />
     </div>
-    ${cur && html`<div class="card banner-saved"><span class="shield" aria-hidden="true">◆</span><${BatterySaved} bill=${bill} month=${month} /></div>`}
+    ${cur && html`<div class="card banner-saved"><span class="shield" aria-hidden="true">◆</span><${BatterySaved} bill=${bill} month=${month} at=${at} /></div>`}
     <div class="card" id="span-totals"><h2>Since ${bill.from.slice(0, 10)}</h2>
       <div class="tiles compact">
-        <${Tile} id="total-actual" label="Your bills" value=${money(bill.total, c)} api=${BILL} field="total" raw=${bill.total} />
-        <${Tile} id="total-solar-only" label="Without the battery" value=${money(co?.solar_only?.total, c)} api=${BILL}
-          field="counterfactuals.solar_only.total" raw=${co?.solar_only?.total} note="the same sun and home" />
-        <${Tile} id="total-grid-only" label="On the grid alone" value=${money(co?.grid_only?.total, c)} api=${BILL}
-          field="counterfactuals.grid_only.total" raw=${co?.grid_only?.total} note="no sun, no battery" />
-        <${Tile} id="saved-battery" label="Battery saved" value=${money(sav?.battery, c)} api=${BILL} field="savings.battery" raw=${sav?.battery} />
-        <${Tile} id="saved-solar" label="Sun saved" value=${money(sav?.solar, c)} api=${BILL} field="savings.solar" raw=${sav?.solar} />
+        <${Tile} id="total-actual" label="Your bills" value=${money(bill.total, c)} api=${at.api} field=${at.pre + "total"} raw=${bill.total} />
+        <${Tile} id="total-solar-only" label="Without the battery" value=${money(co?.solar_only?.total, c)} api=${at.api} field=${at.pre + "counterfactuals.solar_only.total"} raw=${co?.solar_only?.total} note="the same sun and home" />
+        <${Tile} id="total-grid-only" label="On the grid alone" value=${money(co?.grid_only?.total, c)} api=${at.api} field=${at.pre + "counterfactuals.grid_only.total"} raw=${co?.grid_only?.total} note="no sun, no battery" />
+        <${Tile} id="saved-battery" label="Battery saved" value=${money(sav?.battery, c)} api=${at.api} field=${at.pre + "savings.battery"} raw=${sav?.battery} />
+        <${Tile} id="saved-solar" label="Sun saved" value=${money(sav?.solar, c)} api=${at.api} field=${at.pre + "savings.solar"} raw=${sav?.solar} />
       </div>
       ${bill.missing_hours?.length > 0 && html`<p class="muted small" id="missing-hours">${bill.missing_hours.length} hours have no data and are not priced
         (the first ${bill.missing_hours[0].slice(0, 16).replace("T", " ")}).</p>`}
     </div>
     <h2 class="section">Month by month</h2>
-    <${MonthBars} bill=${bill} pick=${setChosen} chosen=${pick} />
+    <${MonthBars} bill=${bill} pick=${setChosen} chosen=${pick} at=${at} />
     ${shown && html`<div class="card" id="month-bill"><h2>The bill of ${monthName(shown.month)}${shown.projected_total != null ? " so far" : ""}</h2>
-      <${Breakdown} m=${shown} i=${pick} c=${c} names=${Object.fromEntries((tariff.data?.tariff?.periods ?? []).map((p) => [p.period, p.name]))} />
-      ${shown.projected_total != null && html`<p class="small">Projected for the whole month: <b ...${src(BILL, `months[${pick}].projected_total`, shown.projected_total)}>${money(shown.projected_total, c)}</b></p>`}
+      <${Breakdown} m=${shown} i=${pick} c=${c} names=${Object.fromEntries((data.tariff?.periods ?? []).map((p) => [p.period, p.name]))} at=${at} />
+      ${shown.projected_total != null && html`<p class="small">Projected for the whole month: <b ...${fig(at, `months[${pick}].projected_total`, shown.projected_total)}>${money(shown.projected_total, c)}</b></p>`}
       <p class="muted small">Imported ${kwh(shown.import_wh)}, exported ${kwh(shown.export_wh)}${shown.peak_demand_w ? `, peak demand ${kw(shown.peak_demand_w)}` : ""}.
         ${bill.export_rule ? ` Export rule: ${bill.export_rule}.` : ""}</p></div>`}
-    <${Car} car=${sav?.car} c=${c} />
+    <${Car} car=${sav?.car} c=${c} at=${at} />
     <p class="muted small">How it is computed: each month is priced from the hub's hourly energy as the utility would, then again
       for the same home with its solar but no battery and with neither; the battery's saving is the difference of the first two,
       the sun's of the last two.</p>`}
