@@ -10,11 +10,13 @@ home's shipped tariff (PSCo RE-TOU, net metering: ``[tariff]`` left empty).
    opens ``/#/money``. An init script polls on every animation frame for the view drawn: this month's figure
    (``#month-so-far`` with its value), the battery's saving this month and the table of months with a row per
    billed month; the time is ``performance.now()`` then, i.e. from navigation start, and so includes loading
-   the page and its script, ``/api/v1/site``, ``/api/v1/tariff`` and the bill of the last twelve months with its
-   two counterfactual homes. The hub keeps a bill per span, tariff and newest stored minute: the first load
-   after the hub started (``first_ms``) and any load in a minute that stored a new reading compute the bill,
-   the others are served it from memory; both kinds are in the samples, and the loads that computed it are
-   counted (``computed``: the bill request over 20 ms on the hub side).
+   the page and its script, ``/api/v1/session``, then ``/api/v1/site`` beside ``/api/v1/money`` (the tariff and
+   the bill of the last twelve months with its two counterfactual homes). Each Money load is followed by a cold
+   load of ``#/now`` with bench_web.py's probe: the app's own first load on the same machine in the same
+   minute, a baseline (the machine is shared; its load moves both). The hub keeps a bill per span, tariff and
+   newest stored minute: the first load after the hub started (``first_ms``) and any load in a minute that
+   stored a new reading compute the bill, the others are served it from memory; both kinds are in the samples,
+   and the loads that computed it are counted (``computed``: the money request over 20 ms, as the page saw it).
 2. The bill alone, cold: ``/api/v1/bill`` of twelve months to today for ``--repeats`` different first days (each
    span new to the hub's cache), timed by the client on loopback.
 
@@ -41,7 +43,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_web import CHROMIUM, CHROMIUM_FLAGS, DESKTOP, TIMEOUT_MS, _stats, build_store, start_hub, stop_hub, wait_js
+from bench_web import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    DESKTOP,
+    NOW_PROBE,
+    TIMEOUT_MS,
+    _stats,
+    build_store,
+    start_hub,
+    stop_hub,
+    wait_js,
+)
 from common import OUT, fmt, log, machine, verdict
 
 BUDGET_MS = 300.0
@@ -68,35 +81,48 @@ def month_start(day: date, back: int) -> date:
     return date(y, m, 1)
 
 
+def cold_page(browser: Any, url: str, probe: str, errors: list[str]) -> Any:
+    """A new context (empty cache, cache off) on ``url`` with an init script; its page once ``__hgDrawn``."""
+    ctx = browser.new_context(viewport=DESKTOP)
+    ctx.add_init_script(probe)
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    page.goto(url, wait_until="commit")
+    wait_js(page, "window.__hgDrawn")
+    return ctx, page
+
+
 def first_loads(browser: Any, url: str, repeats: int) -> dict[str, Any]:
+    """Cold loads of #/money, each followed by one of #/now (bench_web's first load: the same machine's baseline
+    of loading the app, in the same minute)."""
     samples = []
+    now_ms = []
     errors: list[str] = []
     for k in range(repeats):
-        ctx = browser.new_context(viewport=DESKTOP)
-        ctx.add_init_script(MONEY_PROBE)
-        page = ctx.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-        cdp = ctx.new_cdp_session(page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-        page.goto(f"{url}/#/money", wait_until="commit")
-        wait_js(page, "window.__hgDrawn")
+        ctx, page = cold_page(browser, f"{url}/#/money", MONEY_PROBE, errors)
         t = page.evaluate("""() => {
-          const bill = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/v1/bill?"));
+          const bill = performance.getEntriesByType("resource").find((e) => e.name.includes("/api/v1/money"));
           const fcp = performance.getEntriesByName("first-contentful-paint")[0];
           return { drawn_ms: window.__hgDrawn, rows: window.__hgRows, fcp_ms: fcp ? fcp.startTime : null,
                    bill_request_ms: bill ? bill.responseEnd - bill.requestStart : null,
                    bill_end_ms: bill ? bill.responseEnd : null, bill_bytes: bill ? bill.transferSize : null };
         }""")
         samples.append(t)
-        log(f"money: first load {k + 1}/{repeats}: drawn {t['drawn_ms']:.0f} ms (bill request "
-            f"{t['bill_request_ms'] or 0:.0f} ms, {t['rows']} months)")
         ctx.close()
+        ctx, page = cold_page(browser, f"{url}/#/now", NOW_PROBE, errors)
+        now_ms.append(page.evaluate("() => window.__hgDrawn"))
+        ctx.close()
+        log(f"money: first load {k + 1}/{repeats}: drawn {t['drawn_ms']:.0f} ms (money request "
+            f"{t['bill_request_ms'] or 0:.0f} ms, {t['rows']} months); #/now {now_ms[-1]:.0f} ms")
     drawn = np.array([s["drawn_ms"] for s in samples])
     bill = np.array([s["bill_request_ms"] or np.nan for s in samples])
     return {"repeats": repeats, "samples": samples, "drawn_ms": _stats(drawn), "first_ms": float(drawn[0]),
-            "bill_request_ms": _stats(bill), "computed": int((bill > 20).sum()), "errors": errors}
+            "bill_request_ms": _stats(bill), "computed": int((bill > 20).sum()), "errors": errors,
+            "now_drawn_ms": _stats(np.array(now_ms))}
 
 
 def cold_bills(hub: Any, today: date, repeats: int) -> dict[str, Any]:
@@ -158,11 +184,13 @@ def render(r: dict[str, Any], argv: list[str]) -> str:
         f"| first paint, the first load after the hub started (bill computed) | {fmt(f['first_ms'])} ms | "
         f"< {BUDGET_MS:g} ms | {f['first_ms'] / BUDGET_MS:.3f} | {verdict(f['first_ms'], BUDGET_MS)} |",
         "",
-        f"First paint p50 {fmt(d['median'])} ms, max {fmt(d['max'])} ms; the bill request p50 "
+        f"First paint p50 {fmt(d['median'])} ms, max {fmt(d['max'])} ms; the same machine's first load of #/now "
+        f"(bench_web's probe) in the same minutes, as a baseline: p50 {fmt(f['now_drawn_ms']['median'])} ms, p95 "
+        f"{fmt(f['now_drawn_ms']['p95'])} ms. The /api/v1/money request p50 "
         f"{fmt(f['bill_request_ms']['median'])} ms, max {fmt(f['bill_request_ms']['max'])} ms. The bill of "
         f"{b['months']} months with its two counterfactual homes, cold (a span new to the hub): p50 "
         f"{fmt(b['ms']['median'])} ms, p95 {fmt(b['ms']['p95'])} ms over {b['repeats']} spans (client side, "
-        "loopback).",
+        "loopback). The time to drawn above it is loading the app, as #/now's shows.",
     ]
     if f["errors"]:
         lines += ["", f"Page errors: {f['errors']}"]
