@@ -160,6 +160,8 @@ def test_prices_of_a_short_day_and_a_day_without_data(recorder, store):
     empty = c.get("/api/v1/prices", params={"day": "2025-03-20"}).json()
     assert empty["hours_with_data"] == 0 and empty["cost"] == 0 and len(empty["hours"]) == 24
     assert c.get("/api/v1/prices", params={"day": "2025-02-30"}).status_code == 422
+    far = c.get("/api/v1/prices", params={"day": "0001-01-01"})
+    assert far.status_code == 422 and "outside" in far.json()["detail"]
 
 
 def test_a_still_going_month_is_projected(recorder, store):

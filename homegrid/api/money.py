@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from homegrid.api.context import ApiContext, Endpoint
 from homegrid.api.security import actor_of
 from homegrid.hub.bill import home_intervals, site_bill
+from homegrid.hub.queries import FIRST_DAY, LAST_DAY, clamp_day
 from homegrid.hub.tariff_file import SiteTariff
 from homegrid.readings import to_ms
 from homegrid.tariffs.meters import counterfactual_meters, export_price, import_price
@@ -163,6 +164,8 @@ class MoneyRoutes:
         """Each local hour of the day: the marginal import and export prices [currency/kWh], the metered energy
         [Wh] and its cost, import x import price - export x export price [currency]; hours without data have
         null energy and cost."""
+        if clamp_day(day) != day:
+            raise HTTPException(status_code=422, detail=f"day: {day} is outside {FIRST_DAY} .. {LAST_DAY}")
         tariff = self._tariff()
         queries = self.api.queries
         tz = queries.tz
