@@ -154,6 +154,7 @@ def upload_from_the_system_view(page: Page, served: InProcess) -> None:
     got = served.get("/api/v1/tariff")
     assert got["tariff"]["name"] == "Test TOU 4-9" and got["uploaded"]["by"] == "owner session"
     assert got["uploaded"]["reason"] == "the test's plan"
+    page.shot("system-tariff")
 
 
 def test_money_view_from_no_tariff_to_the_figures_of_the_api(page, served):

@@ -9,7 +9,8 @@
   (:mod:`.export`).
 - ``GET /api/v1/bill?from=&to=``: the bill of local dates or instants, per billing month, with what the sun, the
   battery and the car's timing saved; ``GET /api/v1/prices?day=``: the price over a local day and what each hour
-  cost; ``GET``/``PUT /api/v1/tariff``: the site's tariff, uploaded by the owner (:mod:`.money`).
+  cost; ``GET``/``PUT /api/v1/tariff``: the site's tariff, uploaded by the owner; ``GET /api/v1/money``: the
+  Money view's figures in one reply (:mod:`.money`).
 - ``GET /api/v1/summary``: today's and lifetime energy, and the battery's health (:mod:`.summary`).
 - ``GET /api/v1/outages``, ``/api/v1/backup`` (:mod:`.outages`), ``/api/v1/quarantine`` (:mod:`.site`): see the
   README.
