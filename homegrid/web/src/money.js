@@ -106,12 +106,16 @@ function MonthBars({ bill, pick, chosen, at }) {
 function Car({ car, c, at }) {
   if (!car || !car.energy_wh) return null;
   const f = (k) => fig(at, `savings.car.${k}`, car[k]);
-  return html`<div class="card" id="car-money"><h2>The car's charge</h2><dl>
-    <dt>Charged</dt><dd ...${f("energy_wh")}>${kwh(car.energy_wh)}${" "}<span class="muted small">(sun ${kwh(car.from_solar_wh)}, battery ${kwh(car.from_battery_wh)}, grid ${kwh(car.from_grid_wh)})</span></dd>
-    <dt>What its grid energy cost</dt><dd ...${f("cost")}>${money(car.cost, c)}</dd>
-    <dt>At the average import price</dt><dd ...${f("cost_at_average_price")}>${money(car.cost_at_average_price, c)}${" "}${car.average_import_price != null && html`<span class="muted small">(${unitPrice(car.average_import_price, c)})</span>`}</dd>
-    <dt>Saved by charging from the sun and at cheaper hours</dt><dd ...${f("saved")}><b>${money(car.saved, c)}</b></dd>
-  </dl></div>`;
+  const row = (label, k, value, extra) => html`<div class="money-row"><span class="muted">${label}</span>
+    <span class="num"><span ...${f(k)}>${value}</span>${extra ? html` <span class="muted small">${extra}</span>` : ""}</span></div>`;
+  return html`<div class="card" id="car-money"><h2>The car's charge</h2>
+    ${row("Charged", "energy_wh", kwh(car.energy_wh))}
+    <p class="muted small">from the sun ${kwh(car.from_solar_wh)}, the battery ${kwh(car.from_battery_wh)}, the grid ${kwh(car.from_grid_wh)}</p>
+    ${row("What its grid energy cost", "cost", money(car.cost, c))}
+    ${row("At the average import price", "cost_at_average_price", money(car.cost_at_average_price, c),
+      car.average_import_price != null ? `(${unitPrice(car.average_import_price, c)})` : null)}
+    ${row("Saved by charging from the sun, the battery and at cheaper hours", "saved", html`<b>${money(car.saved, c)}</b>`)}
+  </div>`;
 }
 
 export function MoneyView({ today }) {
