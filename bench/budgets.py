@@ -130,6 +130,13 @@ BUDGETS: tuple[Budget, ...] = (
     Budget("load.hub_down", 10, "the hub alive after the load (1 = it died)", "==", 0.0, size=200,
            size_unit="clients"),
     Budget("fuzz.failed_files", 10, "fuzz test files failing", "==", 0.0, size=100_000, size_unit="cases a test"),
+    # issue 13: the bill (bench_bill), side by side with NREL SAM's PySAM.Utilityrate5 (ratios in its table)
+    Budget("bill.minute_ms", 13, "a year's bill at 1-minute data, TOU + tiers + demand, median", "<", 200.0, "ms",
+           size=525_600, size_unit="minutes"),
+    Budget("bill.hour_ms", 13, "a year's bill from the hourly rollups, TOU + tiers + demand, median", "<", 20.0,
+           "ms", size=8_760, size_unit="hours"),
+    Budget("bill.minute_sam_months_off", 13, "months of the 1-minute bill off SAM's by more than 0.5 % or 1 cent",
+           "==", 0.0, size=525_600, size_unit="minutes"),
 )
 
 

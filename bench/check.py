@@ -163,6 +163,14 @@ def figures(r: dict[str, Any]) -> dict[str, Figure]:
         failed = sum(n for c, n in codes.items() if not c.isdigit() or c.startswith("5"))
         f["load.failed_requests"] = Figure(failed, ld["clients"])
         f["load.hub_down"] = Figure(0 if run["alive_after"] else 1, ld["clients"])
+    bl = r.get("bill", {})
+    if "minute" in bl.get("homegrid", {}):
+        f["bill.minute_ms"] = Figure(bl["homegrid"]["minute"]["median"], bl["minutes"])
+        f["bill.hour_ms"] = Figure(bl["homegrid"]["hour"]["median"], bl["hours"])
+        agreement = _get(bl, "sam", "minute_agreement")
+        f["bill.minute_sam_months_off"] = Figure(
+            agreement["months_off"] if agreement else None, bl["minutes"],
+            "" if agreement else _get(bl, "sam", "skipped") or "SAM not run")
     fz = r.get("fuzz", {})
     if "failed_files" in fz:
         f["fuzz.failed_files"] = Figure(fz["failed_files"], fz["examples"])

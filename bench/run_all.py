@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_bill
 import bench_fuzz
 import bench_gateways
 import bench_import
@@ -40,7 +41,7 @@ from budgets import limit
 from budgets import text as budget_text
 from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 
-BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load")
+BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "bill")
 #: run only when named in --only: 100,000 cases a test take hours
 OPTIONAL = ("fuzz",)
 
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = bench_web.run(**(bench_web.QUICK if q else {}), tmp_root=args.tmp)
             elif name == "load":  # issue 10: 200 API clients and 50 watchers against one hub, no peer
                 results[name] = bench_load.run(sizes["load_days"], sizes["load_seconds"], tmp_root=args.tmp)
+            elif name == "bill":  # issue 13: the bill's speed, NREL SAM's PySAM.Utilityrate5 side by side
+                results[name] = bench_bill.run(5 if q else 20)
             elif name == "fuzz":  # issue 10: the fuzz tests at 100,000 cases each
                 results[name] = bench_fuzz.run(sizes["fuzz_examples"])
             else:
@@ -268,7 +271,12 @@ def render(r: dict) -> str:
         add("8 web", web.get("error") or web.get("skipped"), None, None)
     for what, measured, budget, _ratio, ok in bench_web.summary_rows(web):
         add(f"8 {what}", measured, None, None, budget, ok)
-    head = ("what", "homegrid", "InfluxDB 1.6", "homegrid/Influx", "budget", "verdict")
+    bl = r.get("bill", {})
+    if "error" in bl:
+        add("9 bill", bl["error"], None, None)
+    for row in bench_bill.summary_rows(bl):
+        add(*row)
+    head = ("what", "homegrid", "peer: InfluxDB 1.6 (9: PySAM)", "homegrid/peer", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

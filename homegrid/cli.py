@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from homegrid.readings.csvfile import ImportCounts, Problem
     from homegrid.readings.tesla_history import TeslaHistoryError
     from homegrid.store.lock import DataDirLock
+    from homegrid.tariffs import Tariff
 
 __all__ = ["main"]
 
@@ -125,6 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", parents=[common], help="energy report for local dates")
     s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
     s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("bill", parents=[common], help="the utility bill of local dates, and what the sun and the "
+                       "battery saved")
+    s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
+    s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
+    s.add_argument("--tariff", help="a tariff file, homegrid TOML or URDB JSON (default: the config's [tariff])")
+    s.add_argument("--export", choices=("net-metering", "net-billing", "buy-all-sell-all", "none"),
+                   help="how export is credited (default: the tariff's, or the config's [tariff] export)")
+    s.add_argument("--sell-price", type=float, help="export price per kWh for net billing and buy-all-sell-all")
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("outages", parents=[common], help="grid interruptions and what the battery saved you from")
@@ -592,6 +603,90 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bill_tariff(args: argparse.Namespace, config: Config) -> Tariff:
+    from homegrid.hub.tariff import site_tariff
+    from homegrid.tariffs import ExportRule, ExportTerms, TariffError
+    from homegrid.tariffs.readers import load_tariff
+
+    try:
+        if args.tariff:
+            try:
+                text = Path(args.tariff).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"--tariff {args.tariff}: cannot read it ({exc})") from None
+            tariff, warnings = load_tariff(text)
+            for warning in warnings:
+                print(f"tariff {args.tariff}: {warning}", file=sys.stderr)
+        else:
+            configured = site_tariff(config)
+            if configured is None:
+                raise UsageError("no tariff: name one with --tariff FILE or in the config's [tariff] file")
+            tariff = configured
+        if args.export or args.sell_price is not None:
+            own = tariff.export
+            tariff = tariff.with_export(ExportTerms(
+                ExportRule(args.export) if args.export else own.rule,
+                args.sell_price if args.sell_price is not None else own.sell_price,
+                own.true_up_month, own.true_up_rate))
+    except TariffError as exc:
+        raise UsageError(f"{args.tariff or 'tariff'}: {exc}") from None
+    return tariff
+
+
+def _print_bill(bill: dict[str, Any]) -> None:
+    cur = bill["currency"]
+    print(f"Bill {bill['from'][:10]} to {bill['to'][:10]} ({bill['timezone']}): {bill['tariff']}, "
+          f"export {bill['export_rule']}, in {cur}")
+    head = ("month", "fixed", "energy", "demand", "minimum", "credit", "taxes", "total", "kWh in", "kWh out")
+    print("  " + "".join(f"{h:>10}" for h in head))
+    for m in bill["months"]:
+        row = [m[k] for k in ("fixed", "energy", "demand", "minimum", "export_credit", "taxes", "total")]
+        print(f"  {m['month']:>10}" + "".join(f"{v:>10.2f}" for v in row)
+              + f"{m['import_wh'] / 1000:>10.1f}{m['export_wh'] / 1000:>10.1f}"
+              + (f"  ({m['missing_hours']} h without data)" if m["missing_hours"] else "")
+              + (f"  projected {m['projected_total']:.2f}" if "projected_total" in m else ""))
+    print(f"  {'total':>10}{'':>60}{bill['total']:>10.2f}")
+    if bill["missing_hours"]:
+        print(f"\n{len(bill['missing_hours'])} hours have no stored data and are not priced "
+              f"(first {bill['missing_hours'][0]}; --json lists them)")
+    if "savings" in bill:
+        sv, cf = bill["savings"], bill["counterfactuals"]
+        print(f"\nWithout solar or battery: {cf['grid_only']['total']:.2f}; with solar, no battery: "
+              f"{cf['solar_only']['total']:.2f}; actual: {cf['actual']['total']:.2f}")
+        print(f"The sun saved {sv['solar']:.2f} {cur}, the battery {sv['battery']:.2f} {cur}.")
+        car = sv["car"]
+        if car["energy_wh"] > 0 and car["saved"] is not None:
+            print(f"The car's {car['energy_wh'] / 1000:.1f} kWh cost {car['cost']:.2f} {cur} "
+                  f"({car['cost_at_average_price']:.2f} at the average import price).")
+
+
+def cmd_bill(args: argparse.Namespace) -> int:
+    from homegrid.hub.bill import site_bill
+    from homegrid.hub.queries import day_span
+    from homegrid.hub.service import open_store
+    from homegrid.tariffs import TariffError
+
+    config, data_dir = _setup(args)
+    if args.to < args.from_:
+        raise UsageError("--to is before --from")
+    tariff = _bill_tariff(args, config)
+    start_ms, end_ms = day_span(args.from_, args.to, config.site.tz)
+    store = open_store(data_dir)
+    try:
+        bill = site_bill(store, tariff, config.site.tz, start_ms, end_ms)
+    except TariffError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    if args.json:
+        from homegrid.strictjson import dumps
+
+        print(dumps(bill, indent=2))
+    else:
+        _print_bill(bill)
+    return 0
+
+
 def cmd_outages(args: argparse.Namespace) -> int:
     from homegrid.api.app import default_outage_dates
     from homegrid.hub.parts import outage_tracker_for
@@ -811,6 +906,7 @@ COMMANDS = {
     "import": cmd_import,
     "export": cmd_export,
     "report": cmd_report,
+    "bill": cmd_bill,
     "devices": cmd_devices,
     "outages": cmd_outages,
     "storm": cmd_storm,

@@ -88,7 +88,7 @@ def test_counts_and_lower_bounds() -> None:
 
 
 def test_every_budget_names_its_issue_and_a_known_figure() -> None:
-    known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz"}
+    known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz", "bill"}
     for b in budgets.BUDGETS:
         assert b.issue > 0 and b.what
         assert b.figure.split(".", 1)[0] in known
@@ -142,6 +142,9 @@ def every_bench() -> dict[str, Any]:
                 "watch": {"fifty_cpu_percent": 1.4}},
         "load": {"clients": 200, "runs": [{"api": {"codes": {"200": 10}}, "alive_after": True}]},
         "fuzz": {"examples": 100_000, "failed_files": 0},
+        "bill": {"minutes": 525_600, "hours": 8_760,
+                 "homegrid": {"minute": {"median": 150.0}, "hour": {"median": 6.0}},
+                 "sam": {"minute_agreement": {"months_off": 0}}},
     }
 
 
@@ -151,6 +154,12 @@ def test_every_budget_finds_its_figure_in_the_benches_results() -> None:
     assert missing == ["import.vs_beb8b1f"], missing  # the one reference run_all.py never measures
     assert all(v.full_size for v in vs if v.status == check.PASS)
     assert check.exit_status(vs) == 0
+    bad = every_bench()
+    bad["bill"]["sam"] = {"skipped": "--no-sam"}
+    vs = check.check(results(**bad))
+    assert verdict(vs, "bill.minute_sam_months_off").status == check.NOT_MEASURED
+    bad["bill"]["homegrid"]["minute"]["median"] = 230.0
+    assert verdict(check.check(results(**bad)), "bill.minute_ms").status == check.MISS
     bad = every_bench()
     bad["gateways"]["fleet"]["intervals_s"]["max"] = 5.4
     vs = check.check(results(**bad))

@@ -165,6 +165,15 @@ def test_net_metering_nets_each_period_apart():
     assert weekend_17 > 0
 
 
+def test_a_net_metering_month_never_pays_for_energy_as_in_sam():
+    # SAM's ur_calc sets a net-metering month's negative energy charge to 0; net billing keeps it
+    m = hourly("2025-01-01T00:00Z", [1.0] * 24 * 31)
+    nm = price_bill(flat(-0.05, export=ExportTerms(ExportRule.NET_METERING)), m, "UTC", *span(m)).months[0]
+    nb = price_bill(flat(-0.05, export=ExportTerms(ExportRule.NET_BILLING)), m, "UTC", *span(m)).months[0]
+    assert nm.energy == 0.0 and nm.energy_lines[0]["cost"] == pytest.approx(-0.05 * 744)
+    assert nb.energy == pytest.approx(-0.05 * 744)
+
+
 def test_buy_all_sell_all_minimum_ignores_the_sale():
     m = hourly("2025-01-01T00:00Z", [0.01] * 744, [1.0] * 744)
     tariff = flat(0.2, 0.1, minimum_monthly=10.0).with_export(ExportTerms(ExportRule.BUY_ALL_SELL_ALL))

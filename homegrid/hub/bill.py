@@ -25,7 +25,8 @@ from homegrid.timezones import HOUR_MS, MINUTE_MS
 __all__ = ["bill_step", "home_intervals", "site_bill"]
 
 
-_COLUMNS = ("home", "solar", "grid_import", "grid_export", "battery_charge", "battery_discharge", "ev",
+_FLOWS = ("grid_to_battery", "battery_to_home", "battery_to_grid", "solar_to_battery")
+_COLUMNS = ("home", "solar", "grid_import", "grid_export", "battery_charge", "battery_discharge", *_FLOWS, "ev",
             "ev_from_solar", "ev_from_battery", "ev_from_grid")
 
 
@@ -43,7 +44,7 @@ def home_intervals(store: Store, step: str, start_ms: int, end_ms: int) -> tuple
     intervals = HomeIntervals(
         np.asarray(table.start_ms, dtype=np.int64), MINUTE_MS if step == "minute" else HOUR_MS,
         cols["home"], cols["solar"], cols["grid_import"], cols["grid_export"], cols["battery_charge"],
-        cols["battery_discharge"],
+        cols["battery_discharge"], *(cols[f] for f in _FLOWS),
     )
     car = {"t_ms": intervals.t_ms, "ev": np.nan_to_num(cols["ev"]),
            **{s: np.nan_to_num(cols[f"ev_from_{s}"]) for s in ("solar", "battery", "grid")}}

@@ -10,7 +10,8 @@ equals SAM's on the same hourly series (``tests/test_bill_sam.py`` checks it):
 - **Net metering** nets imports against exports by time-of-use period within the month; a period's surplus is
   carried into the next month's period at the same time of day (the weekday schedule at 00, 05, 11 and 17 h),
   and the year's running surplus (the month's total net export, carried) is paid at the true-up rate in the
-  true-up month, after which the count starts again.
+  true-up month, after which the count starts again. A month's energy charge is at least zero (negative buy
+  prices cannot make it a credit).
 - **Net billing** and **buy-all-sell-all** value each interval's export at the sell price (the export terms'
   ``sell_price``, else the dynamic export series, else each tier's sell price); the two differ in what is metered
   (:mod:`homegrid.tariffs.meters` builds each rule's meters), and buy-all-sell-all's minimum ignores the sale.
@@ -385,8 +386,8 @@ def _price_month(
         buy, known = tariff.dynamic.buy(part.t_ms)
         _require_prices(known, part.t_ms, timezone, "import")
         month.energy = float(imp @ buy)
-        month.energy_lines.append({"period": None, "tier": None, "kwh": round(float(imp.sum()), 4),
-                                   "price": None, "cost": round(month.energy, 4)})
+        month.energy_lines.append({"period": None, "name": "dynamic", "tier": None,
+                                   "kwh": round(float(imp.sum()), 4), "price": None, "cost": round(month.energy, 4)})
     else:
         month.energy = _tiered_cost(tariff, month, imp, periods, peak_kw, month_days, "buy")
     if rule is ExportRule.NONE or not len(exp):
@@ -432,8 +433,9 @@ def _tiered_cost(
                 cost = float(used[k] * getattr(tier, side))
                 total += cost
                 if side == "buy":
-                    month.energy_lines.append({"period": int(p), "tier": k + 1, "kwh": round(float(used[k]), 4),
-                                               "price": tier.buy, "cost": round(cost, 4)})
+                    month.energy_lines.append({"period": int(p), "name": rates.name(int(p)), "tier": k + 1,
+                                               "kwh": round(float(used[k]), 4), "price": tier.buy,
+                                               "cost": round(cost, 4)})
     return total
 
 
@@ -473,8 +475,11 @@ def _net_metering(
             if split[i, k] > 0:
                 cost = float(split[i, k] * tier.buy)
                 month.energy += cost
-                month.energy_lines.append({"period": p, "tier": k + 1, "kwh": round(float(split[i, k]), 4),
-                                           "price": tier.buy, "cost": round(cost, 4)})
+                month.energy_lines.append({"period": p, "name": rates.name(p), "tier": k + 1,
+                                           "kwh": round(float(split[i, k]), 4), "price": tier.buy,
+                                           "cost": round(cost, 4)})
+    # SAM (ur_calc): a net-metering month's energy charge is never below zero; only negative buy prices make it so
+    month.energy = max(month.energy, 0.0)
     total_net = float((part.export_wh.sum() - part.import_wh.sum()) / 1000.0)
     carry.year_surplus_kwh = max((0.0 if fresh_year else carry.year_surplus_kwh) + total_net, 0.0)
     carry.surplus_by_period, carry.from_month = surplus, month_index

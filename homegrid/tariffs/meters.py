@@ -3,8 +3,11 @@
 From the same measured intervals (the home's load, the solar, the battery and the grid) three homes are metered:
 
 - ``grid_only``: no solar and no battery; all the home's load comes from the grid;
-- ``solar_only``: the measured solar and load with no battery; each interval nets the two
-  (import = max(load - solar, 0), export = max(solar - load, 0));
+- ``solar_only``: the measured solar and load with no battery: the measured flows with the battery's taken
+  out. What the battery gave the home comes from the grid, what the sun gave the battery goes to the grid, and
+  the battery's own grid charging and export vanish (import = grid_import - grid_to_battery + battery_to_home,
+  export = grid_export - battery_to_grid + solar_to_battery). A home without a battery meters the same as
+  ``actual``. Where the flows are not known, each interval nets the solar and the load instead;
 - ``actual``: the grid meter as measured.
 
 Under buy-all-sell-all the load and the solar have meters of their own: the load meter reads the home's load
@@ -41,6 +44,10 @@ class HomeIntervals:
     grid_export: np.ndarray
     battery_charge: np.ndarray
     battery_discharge: np.ndarray
+    grid_to_battery: np.ndarray | None = None
+    battery_to_home: np.ndarray | None = None
+    battery_to_grid: np.ndarray | None = None
+    solar_to_battery: np.ndarray | None = None
 
 
 def counterfactual_meters(home: HomeIntervals, rule: ExportRule) -> dict[str, Metered]:
@@ -74,10 +81,21 @@ def counterfactual_meters(home: HomeIntervals, rule: ExportRule) -> dict[str, Me
             "solar_only": meter(load, solar),
             "actual": meter(load + battery_net, solar),
         }
+    grid_import, grid_export = clean(home.grid_import), clean(home.grid_export)
+    solar_only = meter(load - solar, solar - load)
+    flows = [f for f in (home.grid_to_battery, home.battery_to_home, home.battery_to_grid, home.solar_to_battery)
+             if f is not None]
+    if len(flows) == 4:
+        to_battery, battery_home, battery_grid, solar_battery = (clean(f) for f in flows)
+        known = np.isfinite(np.asarray(flows[1], dtype=np.float64))
+        solar_only = meter(
+            np.where(known, grid_import - to_battery + battery_home, solar_only.import_wh),
+            np.where(known, grid_export - battery_grid + solar_battery, solar_only.export_wh),
+        )
     return {
         "grid_only": meter(load, zero),
-        "solar_only": meter(load - solar, solar - load),
-        "actual": meter(clean(home.grid_import), clean(home.grid_export)),
+        "solar_only": solar_only,
+        "actual": meter(grid_import, grid_export),
     }
 
 
