@@ -58,7 +58,7 @@ function Breakdown({ m, i, c, names, at }) {
     <tbody>
       ${row("Fixed charges", "fixed", m.fixed, `${Math.round(m.days * 10) / 10} days`)}
       ${m.energy_lines.map((l, k) => html`<tr data-line="energy" data-period=${l.period ?? ""} data-tier=${l.tier ?? ""}>
-        <th scope="row">Energy${periods && l.period != null ? ` · ${names[l.period] ?? `period ${l.period}`}` : ""}${tiers && l.tier != null ? ` · tier ${l.tier}` : ""}${" "}<span class="muted small">${kwh(l.kwh * 1000)}${l.price != null ? ` at ${unitPrice(l.price, c)}` : ""}</span></th>
+        <th scope="row">Energy${periods && l.period != null ? ` · ${l.name ?? names[l.period] ?? `period ${l.period}`}` : ""}${tiers && l.tier != null ? ` · tier ${l.tier}` : ""}${" "}<span class="muted small">${kwh(l.kwh * 1000)}${l.price != null ? ` at ${unitPrice(l.price, c)}` : ""}</span></th>
         <td class="num" data-sign="1" ...${fig(at, `months[${i}].energy_lines[${k}].cost`, l.cost)}>${money(l.cost, c)}</td></tr>`)}
       ${m.energy_lines.length === 0 && row("Energy", "energy", m.energy)}
       ${(m.demand || m.demand_lines.length > 0) && row("Demand", "demand", m.demand, `peak ${kw(m.peak_demand_w)}`)}
@@ -172,7 +172,8 @@ export function MoneyView({ today }) {
     ${shown && html`<div class="card" id="month-bill"><h2>The bill of ${monthName(shown.month)}${shown.projected_total != null ? " so far" : ""}</h2>
       <${Breakdown} m=${shown} i=${pick} c=${c} names=${Object.fromEntries((data.tariff?.periods ?? []).map((p) => [p.period, p.name]))} at=${at} />
       ${shown.projected_total != null && html`<p class="small">Projected for the whole month: <b ...${fig(at, `months[${pick}].projected_total`, shown.projected_total)}>${money(shown.projected_total, c)}</b></p>`}
-      <p class="muted small">Imported ${kwh(shown.import_wh)}, exported ${kwh(shown.export_wh)}${shown.peak_demand_w ? `, peak demand ${kw(shown.peak_demand_w)}` : ""}.
+      <p class="muted small">Imported ${kwh(shown.import_wh)}, exported ${kwh(shown.export_wh)}${shown.peak_demand_w ? `, peak demand ${kw(shown.peak_demand_w)}` : ""}${shown.carried_kwh
+          ? `; ${kwh(shown.carried_kwh * 1000)} of surplus carried to the next month` : ""}.
         ${bill.export_rule ? ` Export rule: ${bill.export_rule}.` : ""}</p></div>`}
     <${Car} car=${sav?.car} c=${c} at=${at} />
     <p class="muted small">How it is computed: each month is priced from the hub's hourly energy as the utility would, then again
