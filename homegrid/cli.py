@@ -603,8 +603,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bill_tariff(args: argparse.Namespace, config: Config) -> Tariff:
-    from homegrid.hub.tariff import site_tariff
+def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Tariff:
+    from homegrid.hub.tariff_file import SiteTariff
     from homegrid.tariffs import ExportRule, ExportTerms, TariffError
     from homegrid.tariffs.readers import load_tariff
 
@@ -617,10 +617,19 @@ def _bill_tariff(args: argparse.Namespace, config: Config) -> Tariff:
             tariff, warnings = load_tariff(text)
             for warning in warnings:
                 print(f"tariff {args.tariff}: {warning}", file=sys.stderr)
-        else:
-            configured = site_tariff(config)
+        else:  # the hub's: the owner's upload (the app's System view) if any, else the config's [tariff]
+            site = SiteTariff.from_config(config, data_dir)
+            configured = site.current()
+            about = site.describe()
             if configured is None:
-                raise UsageError("no tariff: name one with --tariff FILE or in the config's [tariff] file")
+                if about["error"]:
+                    raise UsageError(f"tariff: {about['error']}")
+                raise UsageError("no tariff: name one with --tariff FILE or in the config's [tariff] file, or "
+                                 "upload one from the app's System view")
+            if about["origin"] == "upload":
+                up = about["uploaded"]
+                print(f"tariff: {configured.name!r}, uploaded {up['at']} by {up['by']} from the app (it replaces "
+                      "the config's [tariff] file)", file=sys.stderr)
             tariff = configured
         if args.export or args.sell_price is not None:
             own = tariff.export
@@ -669,7 +678,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
     config, data_dir = _setup(args)
     if args.to < args.from_:
         raise UsageError("--to is before --from")
-    tariff = _bill_tariff(args, config)
+    tariff = _bill_tariff(args, config, data_dir)
     start_ms, end_ms = day_span(args.from_, args.to, config.site.tz)
     store = open_store(data_dir)
     try:
