@@ -193,6 +193,29 @@ def test_bills_are_cached_until_a_new_minute_is_stored(sim, monkeypatch):
     assert len(calls) == 2
 
 
+def test_the_money_views_bill_may_be_a_minute_old_the_bill_is_not(recorder, store, monkeypatch):
+    import homegrid.api.money as money
+
+    calls = []
+    real = money.site_bill
+    monkeypatch.setattr(money, "site_bill", lambda *a, **k: calls.append(1) or real(*a, **k))
+    now = datetime.now(NEW_YORK)
+    start = int(now.timestamp() * 1000) // 60_000 * 60_000 - 3 * 3_600_000
+    recorder.ingest_bulk([steady_frame(start, 60, solar_power=0, home_power=1000, grid_power=1000, battery_soc=50,
+                                       grid_status=1)])
+    c = client_of(store, SiteTariff.fixed(TOU))
+    first = c.get("/api/v1/money").json()["bill"]
+    recorder.ingest_bulk([steady_frame(start + 60 * 60_000, 60, solar_power=0, home_power=1000, grid_power=1000,
+                                       battery_soc=50, grid_status=1)])  # an hour more stored
+    assert c.get("/api/v1/money").json()["bill"] == first and len(calls) == 1
+    fresh = c.get("/api/v1/bill", params={"from": first["from"][:10], "to": now.date().isoformat(),
+                                          "stored_only": "true"}).json()
+    assert len(calls) == 2 and fresh["months"][-1]["import_wh"] == pytest.approx(
+        first["months"][-1]["import_wh"] + 1000, abs=20)
+    monkeypatch.setattr(money, "MONEY_MAX_AGE_S", 0.0)
+    assert c.get("/api/v1/money").json()["bill"]["months"][-1]["import_wh"] == fresh["months"][-1]["import_wh"]
+
+
 def test_the_owner_uploads_a_tariff_kept_in_the_data_dir(sim, tmp_path, caplog):
     site = SiteTariff(tmp_path, load=load_tariff)
     c = client_of(sim, site)

@@ -6,13 +6,15 @@ and ``GET /api/v1/money`` (the Money view's figures in one reply: the tariff and
 the app asks it at once beside the site and paints the view after one round trip).
 
 Without a tariff the bill and the prices answer 409 with how to set one (``/api/v1/money``: 200, ``bill`` null).
-Bills are cached per span, tariff and the store's newest minute (a new reading or a new tariff prices afresh).
+Bills are cached per span, tariff and the store's newest minute (a new reading or a new tariff prices afresh);
+``/api/v1/money`` takes its span's bill up to a minute old (:data:`MONEY_MAX_AGE_S`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -40,6 +42,9 @@ BILLS_CACHED = 16
 #: said wherever a tariff is missing
 HOW_TO_SET = ("no tariff is set: upload one (homegrid's TOML or a URDB JSON record) from the System view, "
               "PUT /api/v1/tariff with the owner's credential, or name one in the config's [tariff] table")
+#: the Money view's bill may be this old (the view asks every five minutes; a hub stores a minute every minute, and
+#: each would price the twelve months again) [s]
+MONEY_MAX_AGE_S = 60.0
 #: the most text an upload may hold (a URDB record with its schedules is about 20 kB)
 MAX_TARIFF_CHARS = 1_000_000
 
@@ -63,6 +68,7 @@ class MoneyRoutes:
         self.api = api
         self.site: SiteTariff = api.tariff if api.tariff is not None else SiteTariff()
         self._bills: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._recent: dict[tuple[Any, ...], tuple[float, dict[str, Any]]] = {}  # the newest of a span, and when
         self._lock = threading.Lock()
         self.routes: tuple[Endpoint, ...] = (
             Endpoint("GET", "/api/v1/bill", self.bill,
@@ -113,19 +119,26 @@ class MoneyRoutes:
                 return first_day
         return start_ms
 
-    def _bill_of(self, tariff: Tariff, start_ms: int, end_ms: int, counterfactuals: bool) -> dict[str, Any]:
-        """:func:`site_bill`, kept per span, tariff and newest stored minute (see the module's docstring)."""
+    def _bill_of(self, tariff: Tariff, start_ms: int, end_ms: int, counterfactuals: bool,
+                 max_age_s: float = 0.0) -> dict[str, Any]:
+        """:func:`site_bill`, kept per span, tariff and newest stored minute (see the module's docstring);
+        ``max_age_s``: a bill of the same span and tariff computed that recently will do, newer minutes or not."""
         queries = self.api.queries
         now_ms = to_ms(datetime.now(UTC))
         newest = queries.store.rollup_range("minute")
         # the bill of a span still going changes with the clock (its projection) and each new minute stored
         key = (start_ms, end_ms, id(tariff), self.site.version, newest, counterfactuals,
                min(end_ms, now_ms // MINUTE_MS * MINUTE_MS))
+        recent_key = (*key[:4], counterfactuals)
         with self._lock:
             cached = self._bills.get(key)
             if cached is not None:
                 self._bills.move_to_end(key)
                 return cached
+            if max_age_s > 0 and recent_key in self._recent:
+                at, out = self._recent[recent_key]
+                if time.monotonic() - at <= max_age_s:
+                    return out
         try:
             out = site_bill(queries.store, tariff, queries.tz, start_ms, end_ms, now_ms=now_ms,
                             counterfactuals=counterfactuals)
@@ -135,6 +148,9 @@ class MoneyRoutes:
             self._bills[key] = out
             while len(self._bills) > BILLS_CACHED:
                 self._bills.popitem(last=False)
+            self._recent[recent_key] = (time.monotonic(), out)
+            while len(self._recent) > BILLS_CACHED:
+                self._recent.pop(next(iter(self._recent)))
         return out
 
     def money(
@@ -155,7 +171,7 @@ class MoneyRoutes:
             _, end_ms = local_day_bounds(today, tz)
             start_ms = self._from_stored(start_ms, end_ms)
             try:
-                out["bill"] = self._bill_of(tariff, start_ms, end_ms, True)
+                out["bill"] = self._bill_of(tariff, start_ms, end_ms, True, max_age_s=MONEY_MAX_AGE_S)
             except HTTPException as exc:
                 out["bill_error"] = exc.detail
         return out
@@ -217,4 +233,5 @@ class MoneyRoutes:
             raise HTTPException(status_code=422, detail=f"not a tariff homegrid can price: {exc}") from None
         with self._lock:
             self._bills.clear()
+            self._recent.clear()
         return {**self.site.describe(), "accepted": True, "warnings": warnings}
