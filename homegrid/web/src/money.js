@@ -172,8 +172,9 @@ export function MoneyView({ today }) {
     ${shown && html`<div class="card" id="month-bill"><h2>The bill of ${monthName(shown.month)}${shown.projected_total != null ? " so far" : ""}</h2>
       <${Breakdown} m=${shown} i=${pick} c=${c} names=${Object.fromEntries((data.tariff?.periods ?? []).map((p) => [p.period, p.name]))} at=${at} />
       ${shown.projected_total != null && html`<p class="small">Projected for the whole month: <b ...${fig(at, `months[${pick}].projected_total`, shown.projected_total)}>${money(shown.projected_total, c)}</b></p>`}
-      <p class="muted small">Imported ${kwh(shown.import_wh)}, exported ${kwh(shown.export_wh)}${shown.peak_demand_w ? `, peak demand ${kw(shown.peak_demand_w)}` : ""}${shown.carried_kwh
-          ? `; ${kwh(shown.carried_kwh * 1000)} of surplus carried to the next month` : ""}.
+      <p class="muted small">Imported ${kwh(shown.import_wh)}, exported ${kwh(shown.export_wh)}${shown.peak_demand_w ? `, peak demand ${kw(shown.peak_demand_w)}` : ""}${shown.carried_in_kwh
+          ? `; ${kwh(shown.carried_in_kwh * 1000)} of surplus carried in from the month before` : ""}${shown.carried_out_kwh
+          ? `; ${kwh(shown.carried_out_kwh * 1000)} carried to the next month` : ""}.
         ${bill.export_rule ? ` Export rule: ${bill.export_rule}.` : ""}</p></div>`}
     <${Car} car=${sav?.car} c=${c} at=${at} />
     <p class="muted small">How it is computed: each month is priced from the hub's hourly energy as the utility would, then again

@@ -236,7 +236,7 @@ var co,Se,ts,vu,an,Ja,ns,rs,dl,oo,Cr,os,hl,pl,ml,bu,ao={},so=[],wu=/acit|ex(?:s|
     ${b&&_`<div class="card" id="month-bill"><h2>The bill of ${ua(b.month)}${b.projected_total!=null?" so far":""}</h2>
       <${Xd} m=${b} i=${d} c=${i} names=${Object.fromEntries((t.tariff?.periods??[]).map(T=>[T.period,T.name]))} at=${r} />
       ${b.projected_total!=null&&_`<p class="small">Projected for the whole month: <b ...${Tt(r,`months[${d}].projected_total`,b.projected_total)}>${fe(b.projected_total,i)}</b></p>`}
-      <p class="muted small">Imported ${se(b.import_wh)}, exported ${se(b.export_wh)}${b.peak_demand_w?`, peak demand ${Pe(b.peak_demand_w)}`:""}${b.carried_kwh?`; ${se(b.carried_kwh*1e3)} of surplus carried to the next month`:""}.
+      <p class="muted small">Imported ${se(b.import_wh)}, exported ${se(b.export_wh)}${b.peak_demand_w?`, peak demand ${Pe(b.peak_demand_w)}`:""}${b.carried_in_kwh?`; ${se(b.carried_in_kwh*1e3)} of surplus carried in from the month before`:""}${b.carried_out_kwh?`; ${se(b.carried_out_kwh*1e3)} carried to the next month`:""}.
         ${o.export_rule?` Export rule: ${o.export_rule}.`:""}</p></div>`}
     <${tp} car=${y?.car} c=${i} at=${r} />
     <p class="muted small">How it is computed: each month is priced from the hub's hourly energy as the utility would, then again
