@@ -622,12 +622,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Tariff:
-    """The tariff of ``homegrid bill``: ``--tariff`` or the config's, with ``--export`` and ``--sell-price``, and
-    the dynamic prices of ``--prices`` or the config's (not with ``--tariff``: the file alone, as the config's export
-    overrides), with ``--price-adder`` and ``--price-percent``."""
+    """The tariff of ``homegrid bill``: ``--tariff``, else the hub's (the owner's upload, else the config's), with
+    ``--export`` and ``--sell-price``, and the dynamic prices of ``--prices`` or the config's (not with ``--tariff``:
+    the file alone, as without the config's export overrides), with ``--price-adder`` and ``--price-percent``."""
     import dataclasses
 
-    from homegrid.hub.tariff import price_terms, read_prices, site_prices, site_tariff, with_dynamic_prices
+    from homegrid.hub.tariff import price_terms, read_prices, site_prices, with_dynamic_prices
+    from homegrid.hub.tariff_file import SiteTariff
     from homegrid.tariffs import ExportRule, ExportTerms, TariffError
     from homegrid.tariffs.readers import load_tariff
 
@@ -641,10 +642,19 @@ def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Ta
             tariff, warnings = load_tariff(text)
             for warning in warnings:
                 print(f"tariff {args.tariff}: {warning}", file=sys.stderr)
-        else:
-            configured = site_tariff(plain, data_dir)
+        else:  # the hub's: the owner's upload (the app's System view) if any, else the config's [tariff]
+            site = SiteTariff.from_config(plain, data_dir)  # its dynamic prices are put on below
+            configured = site.current()
+            about = site.describe()
             if configured is None:
-                raise UsageError("no tariff: name one with --tariff FILE or in the config's [tariff] file")
+                if about["error"]:
+                    raise UsageError(f"tariff: {about['error']}")
+                raise UsageError("no tariff: name one with --tariff FILE or in the config's [tariff] file, or "
+                                 "upload one from the app's System view")
+            if about["origin"] == "upload":
+                up = about["uploaded"]
+                print(f"tariff: {configured.name!r}, uploaded {up['at']} by {up['by']} from the app (it replaces "
+                      "the config's [tariff] file)", file=sys.stderr)
             tariff = configured
         if args.export or args.sell_price is not None:
             own = tariff.export

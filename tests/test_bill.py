@@ -143,7 +143,8 @@ def test_net_metering_carries_surplus_kwh_and_pays_the_true_up():
     tariff = flat(0.3).with_export(ExportTerms(ExportRule.NET_METERING, true_up_rate=0.04))
     n, d = price_bill(tariff, both, "UTC", int(nov.t_ms[0]), int(dec.t_ms[-1]) + HOUR_MS).months
     assert n.energy == 0 and n.export_credit == 0
-    assert d.energy == 0 and d.carried_kwh == pytest.approx(100)
+    assert n.carried_out_kwh == pytest.approx(100) and d.carried_in_kwh == pytest.approx(100)
+    assert d.energy == 0 and d.carried_out_kwh == pytest.approx(60)
     assert d.true_up_credit == pytest.approx(60 * 0.04) and d.total == pytest.approx(-2.4)
 
 

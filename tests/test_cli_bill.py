@@ -82,3 +82,29 @@ def test_the_text_bill(capsys, simulated):
     assert main(["bill", "--data-dir", str(simulated), "--from", "2025-01-20", "--to", "2025-01-31"]) == 0
     text = capsys.readouterr().out
     assert "2025-01" in text and "The sun saved" in text and "the battery" in text
+
+
+def test_the_owners_upload_from_the_app_is_the_bills_tariff(capsys, simulated, tmp_path):
+    from shutil import copytree
+
+    from homegrid.hub.tariff_file import SiteTariff
+    from homegrid.tariffs import load_tariff
+
+    data = tmp_path / "data"
+    copytree(simulated, data)
+    SiteTariff(data, load=load_tariff).upload('name = "Flat 20"\n[energy]\nprice = 0.2\n', by="owner token",
+                                             reason="test")
+    out = bill(capsys, data, "--from", "2025-01-21", "--to", "2025-01-21")
+    assert out["tariff"] == "Flat 20"
+    assert out["months"][0]["energy"] == pytest.approx(out["months"][0]["import_wh"] / 1000 * 0.2, abs=1e-3)
+    capsys.readouterr()
+    assert main(["bill", "--data-dir", str(data), "--from", "2025-01-21", "--to", "2025-01-21", "--json"]) == 0
+    assert "uploaded" in capsys.readouterr().err
+
+
+def test_a_config_tariff_that_does_not_read_is_a_usage_error(capsys, simulated, tmp_path):
+    config = tmp_path / "homegrid.toml"
+    config.write_text('[tariff]\nfile = "nowhere.toml"\n')
+    assert main(["bill", "--config", str(config), "--data-dir", str(simulated), "--from", "2025-01-21",
+                 "--to", "2025-01-21"]) == 2
+    assert "nowhere.toml" in capsys.readouterr().err

@@ -38,7 +38,7 @@ from homegrid.hub.price_cache import (
 )
 from homegrid.hub.tariff import site_prices, site_tariff
 from homegrid.readings.prices import read_price_csv, series_from_intervals, write_price_csv
-from homegrid.tariffs import ExportRule, TariffError
+from homegrid.tariffs import ExportRule, ExportTerms, TariffError
 from homegrid.timezones import DAY_MS, HOUR_MS, parse_iso_ms
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prices"
@@ -413,23 +413,30 @@ def test_the_readmes_dynamic_prices_example_is_a_config_that_reads(tmp_path):
     assert tariff.dynamic.buy(np.array([START]))[0][0] == pytest.approx(0.08313 * 1.19 + 0.1805)
 
 
-def test_the_running_hubs_tariff_follows_the_cache(tmp_path, caplog):
-    from homegrid.hub.tariff import TariffReloader
+def test_the_running_hubs_prices_follow_the_cache(tmp_path, caplog):
+    from homegrid.hub.tariff import SitePrices
 
     config = _config(tmp_path, 'prices = "awattar-de"\n')
     data = tmp_path / "data"
-    current = TariffReloader(config, data)
+    base = site_tariff(config.model_copy(update={"tariff": config.tariff.model_copy(update={"prices": ""})}))
+    assert base is not None and base.dynamic is None
+    current = SitePrices(config, data)
     with caplog.at_level(logging.ERROR, logger="homegrid.hub.tariff"):
-        assert current() is None and current() is None
-    assert current.error is not None and "homegrid prices fetch" in current.error and current.version == 1
-    assert len(caplog.records) == 1  # once per change of the files, not per call
+        assert current(base) is None and current(base) is None
+    assert current.error is not None and "homegrid prices fetch" in current.error
+    assert len(caplog.records) == 1  # once per change of the file, not per call
     path = cache_path(data, "awattar-de")
     write_cache(path, _series([0, 1], [0.1, 0.2]), "Europe/Berlin")
-    first = current()
+    first = current(base)
     assert first is not None and first.dynamic is not None and len(first.dynamic.t_ms) == 2
-    assert current() is first and current.version == 2 and current.error is None
+    assert current(base) is first and current.error is None  # the same object while nothing changes
     task = PriceCacheTask(AwattarSource("de", transport=sliced()), path, BERLIN, Clock("2024-06-14T10:00:00+02:00"))
     assert asyncio.run(task.refresh())
-    fresh = current()
+    fresh = current(base)
     assert fresh is not first and fresh is not None and fresh.dynamic is not None
-    assert len(fresh.dynamic.t_ms) == 48 and current.version == 3
+    assert len(fresh.dynamic.t_ms) == 48 and fresh.name == base.name
+    metered = base.with_export(ExportTerms(ExportRule.NET_METERING))
+    assert current(metered) is None and current.error is not None and "net-metering" in current.error
+    with pytest.raises(TariffError, match=r"set \[tariff\] export = \"net-billing\""):
+        current.check(metered)
+    assert current(base) is fresh and current.error is None

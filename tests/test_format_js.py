@@ -39,6 +39,17 @@ CASES = [
     ("longDate", ("2026-11-28",), "Saturday 2026-11-28"),
     ("ago", (1_000, 181_000), "3 min ago"),
     ("ago", (None,), "never"),
+    # money in the tariff's currency (Intl.NumberFormat), its minor unit, the sign in front, no "-$0.00"
+    ("money", (12.3, "USD"), "$12.30"),
+    ("money", (-3.5, "EUR"), "-€3.50"),
+    ("money", (1234.567, "GBP"), "£1,234.57"),
+    ("money", (-0.004, "USD"), "$0.00"),
+    ("money", (1234.5, "JPY"), "¥1,235"),  # no minor unit
+    ("money", (None, "USD"), "–"),
+    ("unitPrice", (0.12, "USD"), "$0.120/kWh"),
+    ("unitPrice", (0.28751, "EUR"), "€0.2875/kWh"),
+    ("unitPrice", (-0.01, "EUR"), "-€0.010/kWh"),  # a negative spot price
+    ("unitPrice", (None, "USD"), "–"),
 ]
 
 

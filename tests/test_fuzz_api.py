@@ -15,8 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from homegrid.api.app import create_app
+from homegrid.config import Config
 from homegrid.hub.queries import Queries
 from homegrid.hub.recorder import Recorder
+from homegrid.hub.tariff import site_tariff
+from homegrid.hub.tariff_file import SiteTariff
 from homegrid.store import SQLiteStore
 from homegrid.timezones import local_day_bounds
 
@@ -36,7 +39,8 @@ def client(tmp_path_factory):
     Recorder(store, NEW_YORK).ingest_bulk([steady_frame(a, 3 * 1440, solar_power=800, home_power=1500,
                                                         grid_power=700, battery_soc=50, grid_status=1)])
     app = create_app(Queries(store, NEW_YORK), health=lambda: {},
-                     outages=lambda a, b: {"timezone": NEW_YORK.key, "events": [], "months": []})
+                     outages=lambda a, b: {"timezone": NEW_YORK.key, "events": [], "months": []},
+                     tariff=SiteTariff.fixed(site_tariff(Config())))  # the virtual home's RE-TOU rate
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
     store.close()
@@ -56,6 +60,9 @@ ENDPOINTS = {
     "/api/v1/outages": {"from": bounds, "to": bounds},
     "/api/v1/export.csv": {"from": bounds, "to": bounds},
     "/api/v1/quarantine": {"limit": numbers},
+    "/api/v1/bill": {"from": bounds, "to": bounds, "stored_only": st.sampled_from(["true", "false", "1", "x"])},
+    "/api/v1/prices": {"day": dates | junk},
+    "/api/v1/money": {"months": numbers},
     # a stream waits for its events: only counts it can reach (<= 2) or that are refused, never a wait for good
     "/api/v1/stream": {"max_events": st.integers(-10**25, 2).map(str) | st.integers(10**9 + 1, 10**30).map(str)
                        | st.text(alphabet=st.characters(exclude_categories=["Nd", "No", "Cs"]), max_size=20)},

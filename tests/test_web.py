@@ -587,11 +587,16 @@ def test_system_shows_device_health_and_exports(desktop, hub):
 def test_phone_every_view_fits_and_works_by_keyboard(phone, hub):
     day = (hub.today - timedelta(days=1)).isoformat()
     for view, ready in [("now", "section.now [data-node=home]"), (f"history/day/{day}", ".chart canvas"),
-                        ("car", "#car-card"), ("outages", "#saved-banner"), ("system", "[data-device=virtual]")]:
+                        ("car", "#car-card"), ("money", "#month-list tbody tr"), ("outages", "#saved-banner"),
+                        ("system", "[data-device=virtual]")]:
         phone.open(view)
         phone.page.wait_for_selector(ready)
         width = phone.page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"{view} is {width} px wide on a phone"
+        wide = phone.page.evaluate("""(w) => [...document.querySelectorAll('main *')].filter((e) =>
+            e.getBoundingClientRect().right > w + 0.5 && !e.closest('.table-wrap')).slice(0, 5)
+            .map((e) => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)""",
+                                   PHONE["width"])
+        assert width <= PHONE["width"], f"{view} is {width} px wide on a phone: {wide}"
         assert phone.page.get_by_role("navigation", name="Views").is_visible()
         phone.shot(view.split("/")[0])
     # keyboard: the skip link comes first, the views are reachable by Tab and Enter

@@ -7,6 +7,10 @@
 - ``GET /api/v1/report?from=&to=``: the same report as ``homegrid report --json`` (:mod:`.energy`).
 - ``GET /api/v1/export.csv?from=&to=[&resolution=]``: raw readings of local dates as canonical CSV (or the rollups)
   (:mod:`.export`).
+- ``GET /api/v1/bill?from=&to=``: the bill of local dates or instants, per billing month, with what the sun, the
+  battery and the car's timing saved; ``GET /api/v1/prices?day=``: the price over a local day and what each hour
+  cost; ``GET``/``PUT /api/v1/tariff``: the site's tariff, uploaded by the owner; ``GET /api/v1/money``: the
+  Money view's figures in one reply (:mod:`.money`).
 - ``GET /api/v1/summary``: today's and lifetime energy, and the battery's health (:mod:`.summary`).
 - ``GET /api/v1/outages``, ``/api/v1/backup`` (:mod:`.outages`), ``/api/v1/quarantine`` (:mod:`.site`): see the
   README.
@@ -34,11 +38,13 @@ from homegrid.api.docs import DocsRoutes
 from homegrid.api.energy import EnergyRoutes
 from homegrid.api.export import EXPORTS_AT_ONCE, ExportRoutes
 from homegrid.api.live import LiveRoutes
+from homegrid.api.money import MoneyRoutes
 from homegrid.api.outages import OutageRoutes, default_outage_dates
 from homegrid.api.site import SiteRoutes
 from homegrid.api.static import WebAppRoutes
 from homegrid.api.summary import SummaryRoutes
 from homegrid.hub.queries import Queries
+from homegrid.hub.tariff_file import SiteTariff
 
 __all__ = ["API_THREADS", "EXPORTS_AT_ONCE", "create_app", "default_outage_dates"]
 
@@ -66,6 +72,7 @@ def create_app(
     live: Callable[[], Any] | None = None,
     outages: Callable[[int, int], dict[str, Any]] | None = None,
     backup: Callable[[], dict[str, Any]] | None = None,
+    tariff: SiteTariff | None = None,
 ) -> FastAPI:
     """Build the API over a store's queries (the hub's callbacks as :class:`~homegrid.api.context.ApiContext`
     takes them; each None without a hub)."""
@@ -84,7 +91,8 @@ def create_app(
     # Replies are strict JSON without a response class of ours: every route declares its return type, so FastAPI
     # serializes through pydantic's core, which writes NaN and infinity as null (a custom default response class
     # would turn that fast path off and cost half as much again on a day of minutes)
-    api = app.state.api = ApiContext(queries, health=health, live=live, outages=outages, backup=backup)
+    api = app.state.api = ApiContext(queries, health=health, live=live, outages=outages, backup=backup,
+                                         tariff=tariff)
     web_app = WebAppRoutes()
     app.state.static = web_app.bundle
     for routes in (
@@ -96,6 +104,7 @@ def create_app(
         SummaryRoutes(api).routes,  # /api/v1/summary
         EnergyRoutes(api).routes,  # /api/v1/energy, /api/v1/report
         OutageRoutes(api).routes,  # /api/v1/outages, /api/v1/backup
+        MoneyRoutes(api).routes,  # /api/v1/bill, /api/v1/prices, /api/v1/tariff
     ):
         add_routes(app, routes)
     return app

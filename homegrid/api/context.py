@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
 from homegrid.hub.queries import Queries
+from homegrid.hub.tariff_file import SiteTariff
 
 __all__ = ["ApiContext", "Endpoint", "add_routes"]
 
@@ -40,6 +41,8 @@ class ApiContext:
         ``outages(start_ms, end_ms)``: the outage report (``OutageTracker.report``).
     backup : callable, optional
         ``backup()``: the backup time left (``Hub.backup``).
+    tariff : SiteTariff, optional
+        The site's tariff (the owner's upload, else the config's) for the bill and the prices; None: no tariff.
     """
 
     queries: Queries
@@ -47,6 +50,7 @@ class ApiContext:
     live: Callable[[], Any] | None = None
     outages: Callable[[int, int], dict[str, Any]] | None = None
     backup: Callable[[], dict[str, Any]] | None = None
+    tariff: SiteTariff | None = None
 
 
 @dataclass(frozen=True)

@@ -112,18 +112,18 @@ def site_bill(
             {"month": g.month, "solar": round(g.total - s.total, 4), "battery": round(s.total - a.total, 4)}
             for g, s, a in zip(bills["grid_only"].months, bills["solar_only"].months, actual.months, strict=True)
         ],
-        "car": _car_savings(car, actual, tariff, tz.key),
+        "car": _car_savings(car, meters["actual"].import_wh, tariff, tz.key),
     }
     return out
 
 
-def _car_savings(car: dict[str, Any], actual: Bill, tariff: Tariff, timezone: str) -> dict[str, Any]:
-    """What the car's charge cost: its grid part at each interval's import price, against all of it at the bill's
-    average import price (energy charges over imported kWh)."""
-    imported_kwh = sum(m.import_wh for m in actual.months) / 1000.0
-    energy = sum(m.energy for m in actual.months)
-    average = energy / imported_kwh if imported_kwh > 0 else None
+def _car_savings(car: dict[str, Any], imported_wh: np.ndarray, tariff: Tariff, timezone: str) -> dict[str, Any]:
+    """What the car's charge cost: its grid part at each interval's import price, against all of it at the span's
+    average import price (each interval's import price weighted by the home's import in it: what a kWh from the
+    grid cost on average, before net metering's netting and the fixed charges)."""
     prices = import_price(tariff, car["t_ms"], timezone) if len(car["t_ms"]) else np.empty(0)
+    weights = np.where(np.isfinite(prices), imported_wh, 0.0)
+    average = float(np.nansum(weights * prices) / weights.sum()) if weights.sum() > 0 else None
     grid_cost = float(np.nansum(car["grid"] / 1000.0 * prices))
     ev_kwh = float(car["ev"].sum()) / 1000.0
     at_average = None if average is None else ev_kwh * average

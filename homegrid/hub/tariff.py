@@ -29,10 +29,11 @@ from homegrid.tariffs.readers import load_tariff
 
 __all__ = [
     "VIRTUAL_HOME_TARIFF",
-    "TariffReloader",
+    "SitePrices",
     "price_terms",
     "prices_file",
     "read_prices",
+    "refuse_net_metering",
     "site_prices",
     "site_tariff",
     "tariff_file",
@@ -174,12 +175,18 @@ def with_dynamic_prices(tariff: Tariff, prices: DynamicPrices | None, *, export_
     """
     if prices is None:
         return tariff
+    refuse_net_metering(tariff, export_key=export_key, prices_key=prices_key)
+    return dataclasses.replace(tariff, dynamic=prices)
+
+
+def refuse_net_metering(tariff: Tariff, *, export_key: str = "[tariff] export",
+                        prices_key: str = "[tariff] prices") -> None:
+    """Raise the :class:`TariffError` of :func:`with_dynamic_prices` when ``tariff`` is net-metered."""
     if tariff.export.rule is ExportRule.NET_METERING:
         raise TariffError(f"{prices_key} is set, and the export rule is net-metering (the tariff's own or "
                           f"{export_key}): net metering nets kWh by time-of-use period, which dynamic prices do not "
                           f"have; {_setting(export_key, 'net-billing')} (or buy-all-sell-all, none), or "
                           + ("leave it out" if prices_key.startswith("--") else f"leave {prices_key} empty"))
-    return dataclasses.replace(tariff, dynamic=prices)
 
 
 def site_tariff(config: Config, data_dir: str | os.PathLike[str] | None = None) -> Tariff | None:
@@ -234,17 +241,18 @@ def _stamp(path: Path | None) -> tuple[int, int, int] | None:
     return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-class TariffReloader:
-    """The site's tariff for a running hub: :func:`site_tariff`, read again whenever the tariff file or the price
-    file changes (the hub's price task rewrites a live source's cache every hour).
+class SitePrices:
+    """The config's dynamic prices put on the running hub's tariff (the config's or the owner's upload), read again
+    whenever the price file changes (the hub's price task rewrites a live source's cache every hour).
 
-    Calling it answers the tariff (None: none configured, or it does not read: :attr:`error` says why, logged once
-    per change of the files). :attr:`version` grows with each read, so answers computed from the tariff can be
-    cached against it.
+    ``site_prices(tariff)`` answers ``tariff`` with the prices, the same object while neither changes (answers
+    computed from it may be cached by its identity), or None when the prices cannot be read or do not go with the
+    tariff (net metering): :attr:`error` says why, logged once per change.
 
     Parameters
     ----------
     config : Config
+        Its ``[tariff] prices`` and terms.
     data_dir : path-like or None
         Where a live source's prices are cached.
     """
@@ -252,28 +260,45 @@ class TariffReloader:
     def __init__(self, config: Config, data_dir: str | os.PathLike[str] | None = None) -> None:
         self.config = config
         self.data_dir = data_dir
-        self.version = 0
         self.error: str | None = None
-        self._tariff: Tariff | None = None
         self._key: object = object()  # never equal to a stamp: the first call reads
+        self._prices: DynamicPrices | None = None
+        self._prices_error: str | None = None
+        self._made: dict[int, tuple[Tariff, Tariff | None, str | None]] = {}
 
-    def _paths(self) -> tuple[Path | None, Path | None]:
+    def prices(self) -> DynamicPrices | None:
+        """The dynamic prices as the file is now (None: none set, or they do not read: :attr:`error`)."""
         try:
-            prices = prices_file(self.config, self.data_dir)
+            key = _stamp(prices_file(self.config, self.data_dir))
         except TariffError:
-            prices = None
-        return tariff_file(self.config), prices
+            key = None
+        if key != self._key:
+            self._key, self._made = key, {}
+            try:
+                self._prices, self._prices_error = site_prices(self.config, self.data_dir), None
+            except TariffError as exc:
+                self._prices, self._prices_error = None, str(exc)
+                log.error("tariff: %s; nothing is priced until it is fixed", exc)
+        self.error = self._prices_error
+        return self._prices
 
-    def __call__(self) -> Tariff | None:
-        """The tariff as the files are now."""
-        key = tuple(_stamp(p) for p in self._paths())
-        if key == self._key:
-            return self._tariff
-        self._key = key
-        self.version += 1
-        try:
-            self._tariff, self.error = site_tariff(self.config, self.data_dir), None
-        except TariffError as exc:
-            self._tariff, self.error = None, str(exc)
-            log.error("tariff: %s; nothing is priced until it is fixed", exc)
-        return self._tariff
+    def check(self, tariff: Tariff) -> None:
+        """Raise :class:`TariffError` when ``tariff`` cannot take dynamic prices (net metering), cached or not."""
+        if self.config.tariff.prices.strip():
+            refuse_net_metering(tariff)
+
+    def __call__(self, tariff: Tariff) -> Tariff | None:
+        """``tariff`` with the dynamic prices (itself when none are set), or None (see :attr:`error`)."""
+        prices = self.prices()
+        if self._prices_error is not None:
+            return None
+        made = self._made.get(id(tariff))
+        if made is None or made[0] is not tariff:
+            try:
+                made = (tariff, with_dynamic_prices(tariff, prices), None)
+            except TariffError as exc:
+                made = (tariff, None, str(exc))
+                log.error("tariff: %s; nothing is priced until it is fixed", exc)
+            self._made[id(tariff)] = made
+        self.error = made[2]
+        return made[1]

@@ -115,7 +115,8 @@ class MonthBill:
     peak_demand_w: float = 0.0
     energy_lines: list[dict[str, Any]] = field(default_factory=list)
     demand_lines: list[dict[str, Any]] = field(default_factory=list)
-    carried_kwh: float = 0.0
+    carried_in_kwh: float = 0.0
+    carried_out_kwh: float = 0.0
     missing_hours: int = 0
 
     @property
@@ -172,7 +173,8 @@ class Bill:
                 "import_wh": round(m.import_wh),
                 "export_wh": round(m.export_wh),
                 "peak_demand_w": round(m.peak_demand_w),
-                "carried_kwh": round(m.carried_kwh, 3),
+                "carried_in_kwh": round(m.carried_in_kwh, 3),
+                "carried_out_kwh": round(m.carried_out_kwh, 3),
                 "missing_hours": m.missing_hours,
                 "energy_lines": m.energy_lines,
                 "demand_lines": m.demand_lines,
@@ -458,7 +460,7 @@ def _net_metering(
                           minlength=len(keys))
     for i, p in enumerate(keys):
         net[p] += float(net_kwh[i])
-    month.carried_kwh = sum(carry.surplus_by_period.values()) if not fresh_year else 0.0
+    month.carried_in_kwh = sum(carry.surplus_by_period.values()) if not fresh_year else 0.0
     use = np.array([max(-net[p], 0.0) for p in keys])
     surplus = {p: net[p] for p in keys if net[p] > 0}
     if rates.tier_scope is TierScope.MONTH:
@@ -483,6 +485,7 @@ def _net_metering(
     total_net = float((part.export_wh.sum() - part.import_wh.sum()) / 1000.0)
     carry.year_surplus_kwh = max((0.0 if fresh_year else carry.year_surplus_kwh) + total_net, 0.0)
     carry.surplus_by_period, carry.from_month = surplus, month_index
+    month.carried_out_kwh = sum(surplus.values())
     if month_index == tariff.export.true_up_month - 1:
         month.true_up_credit = carry.year_surplus_kwh * tariff.export.true_up_rate
         month.export_credit = month.true_up_credit

@@ -26,7 +26,7 @@ from homegrid.tariffs.bill import Metered
 from homegrid.tariffs.model import ExportRule, Tariff
 from homegrid.tariffs.schedule import tou_periods
 
-__all__ = ["COUNTERFACTUALS", "HomeIntervals", "counterfactual_meters", "import_price"]
+__all__ = ["COUNTERFACTUALS", "HomeIntervals", "counterfactual_meters", "export_price", "import_price"]
 
 #: The homes billed side by side, in the order of the savings.
 COUNTERFACTUALS: tuple[str, ...] = ("grid_only", "solar_only", "actual")
@@ -99,15 +99,47 @@ def counterfactual_meters(home: HomeIntervals, rule: ExportRule) -> dict[str, Me
     }
 
 
-def import_price(tariff: Tariff, t_ms: np.ndarray, timezone: str) -> np.ndarray:
-    """The price of one more kWh imported at each instant, before tiers move it: the first block's price of the
-    instant's period, or the dynamic price. [currency/kWh]"""
-    if tariff.dynamic is not None:
-        price, known = tariff.dynamic.buy(t_ms)
-        return np.where(known, price, np.nan)
+def _first_tier(tariff: Tariff, t_ms: np.ndarray, timezone: str, side: str) -> np.ndarray:
+    """Each instant's period's first block price (``side``: ``"buy"`` or ``"sell"``). [currency/kWh]"""
     periods = tou_periods(t_ms, timezone, tariff.energy.schedule)
     table = np.full(max(tariff.energy.periods) + 1, np.nan)
     for p, tiers in tariff.energy.periods.items():
-        table[p] = tiers[0].buy
+        table[p] = getattr(tiers[0], side)
     prices: np.ndarray = table[periods]
     return prices
+
+
+def import_price(tariff: Tariff, t_ms: np.ndarray, timezone: str) -> np.ndarray:
+    """The price of one more kWh imported at each instant, before tiers move it: the first block's price of the
+    instant's period, or the dynamic price (NaN where its series has none). [currency/kWh]"""
+    t_ms = np.asarray(t_ms, dtype=np.int64)
+    if tariff.dynamic is not None:
+        price, known = tariff.dynamic.buy(t_ms)
+        return np.where(known, price, np.nan)
+    return _first_tier(tariff, t_ms, timezone, "buy")
+
+
+def export_price(tariff: Tariff, t_ms: np.ndarray, timezone: str) -> np.ndarray:
+    """What one more kWh exported at each instant earns, before tiers move it, by the bill's own order of rules
+    (:func:`homegrid.tariffs.bill.price_bill`). [currency/kWh]
+
+    - no export credit: 0;
+    - net metering: the import price of the instant (:func:`import_price`), as each exported kWh nets out one
+      imported in the same period (a surplus carried to the true-up earns less: the true-up rate);
+    - net billing and buy-all-sell-all: the export terms' ``sell_price``, else the dynamic export series (NaN
+      where it has none), else the first block's sell price of the instant's period.
+    """
+    t_ms = np.asarray(t_ms, dtype=np.int64)
+    rule = tariff.export.rule
+    if rule is ExportRule.NONE:
+        return np.zeros(len(t_ms))
+    if rule is ExportRule.NET_METERING:
+        return import_price(tariff, t_ms, timezone)
+    if tariff.export.sell_price is not None:
+        return np.full(len(t_ms), tariff.export.sell_price)
+    if tariff.dynamic is not None and tariff.dynamic.export_price is not None:
+        sold = tariff.dynamic.sell(t_ms)
+        assert sold is not None
+        price, known = sold
+        return np.where(known, price, np.nan)
+    return _first_tier(tariff, t_ms, timezone, "sell")

@@ -29,6 +29,21 @@ export async function send(url, body, method = "POST") {
   return out;
 }
 
+// Bodies asked for before a view needs them (the app's start asks the tariff beside the site): a view's first
+// useFetch of that URL takes the answer already on its way, once.
+const early = new Map();
+/** Ask for a URL now, for the first view that will want it. */
+export function prefetch(url) {
+  const p = get(url);
+  p.catch(() => {}); // a failure is the view's to show, when it asks
+  early.set(url, p);
+}
+function first(url) {
+  const p = early.get(url);
+  early.delete(url);
+  return p ?? get(url);
+}
+
 /** Fetch a URL (null: nothing) again whenever it changes; { data, error, loading }. */
 export function useFetch(url, refreshMs = 0, { keep = false } = {}) {
   // the data belong to the URL they came from: a new URL (another period) shows nothing until its own data come,
@@ -39,8 +54,9 @@ export function useFetch(url, refreshMs = 0, { keep = false } = {}) {
   useEffect(() => {
     if (!url) return undefined;
     let live = true;
+    let once = true;
     const load = () =>
-      get(url).then(
+      (once ? ((once = false), first(url)) : get(url)).then(
         (data) => live && setState({ url, data, error: null, loading: false }),
         (error) => live && setState((s) => ({ url, data: mine(s) ? s.data : null, error, loading: false })),
       );

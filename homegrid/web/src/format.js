@@ -122,3 +122,28 @@ export function ago(t, now = Date.now()) {
   const s = Math.max(0, (now - new Date(t).getTime()) / 1000);
   return `${duration(s)} ago`;
 }
+
+const moneyCache = new Map();
+function moneyFmt(currency, digits) {
+  const key = `${currency}/${digits ?? ""}`;
+  if (!moneyCache.has(key)) {
+    const opts = { style: "currency", currency: currency || "USD", currencyDisplay: "narrowSymbol" };
+    if (digits) Object.assign(opts, { minimumFractionDigits: digits[0], maximumFractionDigits: digits[1] });
+    moneyCache.set(key, new Intl.NumberFormat("en-US", opts));
+  }
+  return moneyCache.get(key);
+}
+
+/** Money in the tariff's currency (ISO 4217), to its usual minor unit: "$12.34", "-€3.50", "¥1,235"; no "-$0.00". */
+export function money(v, currency) {
+  if (v == null || Number.isNaN(v)) return "–";
+  const f = moneyFmt(currency);
+  const digits = f.resolvedOptions().maximumFractionDigits;
+  return f.format(Math.abs(v) < 0.5 * 10 ** -digits ? 0 : v);
+}
+
+/** A price per kWh [currency/kWh], to a tenth of a cent at least: "$0.123/kWh", "€0.2875/kWh". */
+export function unitPrice(v, currency) {
+  if (v == null || Number.isNaN(v)) return "–";
+  return `${moneyFmt(currency, [3, 4]).format(Math.abs(v) < 5e-5 ? 0 : v)}/kWh`;
+}

@@ -1,5 +1,5 @@
 // Day / week / month / year / custom: a day's power chart and its hourly kWh; kWh bars per local day (week, month)
-// or local month (year); totals, self-powered share and the Sankey.
+// or local month (year); totals, self-powered share and the Sankey; a day's prices and what each hour cost.
 import { html } from "htm/preact";
 import { useFetch } from "./api.js";
 import { EnergyBars } from "./bars.js";
@@ -7,6 +7,7 @@ import { PowerChart } from "./chart.js";
 import { barStepFor, daysBetween, shift, span } from "./dates.js";
 import { kwh, longDate } from "./format.js";
 import { Tile } from "./now.js";
+import { DayPrices } from "./prices.js";
 import { Sankey } from "./sankey.js";
 
 const KINDS = ["day", "week", "month", "year", "custom"];
@@ -77,6 +78,7 @@ export function HistoryView({ params, today, theme }) {
         : html`<div class="bars placeholder muted">Loading…</div>`}
       ${!powerStep && outages.data?.events?.length > 0 && html`<p class="muted small">${outages.data.events.length} outage${outages.data.events.length > 1 ? "s" : ""} in this period. <a href="#/outages">All outages</a></p>`}
     </div>
+    ${kind === "day" && html`<${DayPrices} day=${from} />`}
     ${r && html`<div class="tiles totals" data-report-from=${r.from} data-report-to=${r.to}>
       <${Tile} id="total-solar" label="Solar" value=${kwh(e.solar)} api=${REPORT} field="energy_wh.solar" raw=${e.solar} />
       <${Tile} id="total-home" label="Home used" value=${kwh(e.home)} api=${REPORT} field="energy_wh.home" raw=${e.home} note="car included" />

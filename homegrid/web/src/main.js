@@ -1,11 +1,12 @@
-// The homegrid app: one page, hash routes (#/now, #/history/day/2025-06-01, #/car, #/outages, #/system).
+// The homegrid app: one page, hash routes (#/now, #/history/day/2025-06-01, #/car, #/money, #/outages, #/system).
 import { html } from "htm/preact";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { get, src, useFetch, useLive } from "./api.js";
+import { get, prefetch, src, useFetch, useLive } from "./api.js";
 import { CarView } from "./car.js";
 import { duration, setUnits, setZone } from "./format.js";
 import { HistoryView } from "./history.js";
+import { MoneyView } from "./money.js";
 import { NowView } from "./now.js";
 import { OutagesView } from "./outages.js";
 import { SignIn } from "./signin.js";
@@ -13,7 +14,7 @@ import { SystemView } from "./system.js";
 import "./style.css";
 
 const VIEWS = [
-  ["now", "Now", "◉"], ["history", "History", "▥"], ["car", "Car", "◈"], ["outages", "Outages", "⚡"], ["system", "System", "⚙"],
+  ["now", "Now", "◉"], ["history", "History", "▥"], ["car", "Car", "◈"], ["money", "Money", "◆"], ["outages", "Outages", "⚡"], ["system", "System", "⚙"],
 ];
 
 function useHash() {
@@ -89,6 +90,7 @@ function App({ site }) {
   let body;
   if (view === "history") body = html`<${HistoryView} params=${params} today=${today} theme=${effective} />`;
   else if (view === "car") body = html`<${CarView} today=${today} />`;
+  else if (view === "money") body = html`<${MoneyView} today=${today} />`;
   else if (view === "outages") body = html`<${OutagesView} today=${today} />`;
   else if (view === "system") body = html`<${SystemView} today=${today} />`;
   else body = html`<${NowView} />`;
@@ -123,6 +125,10 @@ async function start() {
     render(html`<${SignInPage} />`, root);
     return;
   }
+  // what the first view will ask, asked beside the site rather than after it: the Money view's figures, or the
+  // tariff that the views pricing energy ask first
+  if (/^#\/?money/.test(location.hash)) prefetch("/api/v1/money");
+  else if (/^#\/?(outages|system|history(\/day|\/?$))/.test(location.hash)) prefetch("/api/v1/tariff");
   let site;
   try {
     site = await get("/api/v1/site");

@@ -3,6 +3,7 @@
 import { html } from "htm/preact";
 import { src, useFetch } from "./api.js";
 import { clock, duration, kw, kwh, pct, zone } from "./format.js";
+import { BatterySaved, TARIFF, monthUrl } from "./money.js";
 
 const API = "/api/v1/outages";
 const KINDS = {
@@ -39,6 +40,8 @@ function magnitude(d) {
 
 export function OutagesView({ today }) {
   const { data, error } = useFetch(API, 60000);
+  const tariff = useFetch(TARIFF); // no tariff: no money sentence (and no 409 asked for)
+  const bill = useFetch(tariff.data?.configured ? monthUrl(today) : null, 300000);
   const month = today.slice(0, 7);
   const m = data?.months?.find((x) => x.month === month);
   const events = data ? [...data.events].reverse() : [];
@@ -49,7 +52,8 @@ export function OutagesView({ today }) {
     ${error && html`<p class="error" role="alert">${error.message}</p>`}
     ${data && html`<div class="card banner-saved" id="saved-banner" ...${src(API, `months[${month}].saved`, m?.saved ?? 0)}>
       <span class="shield" aria-hidden="true">⚡</span>
-      <p>${m ? m.sentence : quietMonth(data, month, today)}</p>
+      <div><p>${m ? m.sentence : quietMonth(data, month, today)}</p>
+        ${bill.data && html`<${BatterySaved} bill=${bill.data} month=${month} id="outage-battery-saved" />`}</div>
     </div>`}
     ${data && html`<h2 class="section" id="interruptions-h" data-count=${events.length}>Interruptions <span class="muted small">the grid was down; the battery carried the home or it went dark</span></h2>`}
     ${data && (events.length

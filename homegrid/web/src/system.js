@@ -1,9 +1,10 @@
-// System: each device's health, the settings that matter, the data export.
+// System: each device's health, the settings that matter, the tariff, the data export.
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { send, src, useFetch, useLive } from "./api.js";
 import { addDays } from "./dates.js";
-import { ago, clock, duration, pct } from "./format.js";
+import { ago, clock, duration, money, pct, unitPrice } from "./format.js";
+import { TARIFF } from "./money.js";
 import { SignIn } from "./signin.js";
 
 const LIVE = "/api/v1/live";
@@ -116,6 +117,64 @@ function Owner() {
     : "This browser is not signed in: a change asks for the owner's token first."}</p>`;
 }
 
+/** The site's tariff in brief, and the owner's upload (homegrid's TOML or a URDB JSON record) with a reason. */
+function TariffCard() {
+  const [version, setVersion] = useState(0);
+  const { data, error } = useFetch(version ? `${TARIFF}?v=${version}` : TARIFF, 0, { keep: true });
+  const [text, setText] = useState("");
+  const [reason, setReason] = useState("");
+  const [msg, setMsg] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [signIn, setSignIn] = useState(false);
+  if (error) return html`<div class="card" id="tariff"><h2>Tariff</h2><p class="error" role="alert">${error.message}</p></div>`;
+  if (!data) return html`<div class="card" id="tariff"><h2>Tariff</h2><p class="muted">Reading the tariff…</p></div>`;
+  const t = data.tariff;
+  const c = t?.currency;
+  const upload = (e) => {
+    e.preventDefault();
+    if (!text.trim()) return setMsg({ ok: false, text: "Paste the tariff's text or choose its file first." });
+    setBusy(true);
+    send(TARIFF, { text, reason }, "PUT").then(
+      (out) => { setSignIn(false); setText(""); setReason(""); setVersion((n) => n + 1);
+        setMsg({ ok: true, text: `Saved: ${out.tariff.name}${out.warnings.length ? `, with ${out.warnings.length} warning${out.warnings.length > 1 ? "s" : ""} (below)` : ""}.` }); },
+      (err) => { setSignIn(err.status === 401);
+        setMsg({ ok: false, text: err.status === 401 ? "Not saved: only the owner changes the tariff. Sign in, then upload again." : err.message }); },
+    ).finally(() => setBusy(false));
+  };
+  const file = (e) => { const f = e.target.files?.[0]; if (f) f.text().then(setText); };
+  return html`<div class="card" id="tariff" data-configured=${String(data.configured)}>
+    <h2>Tariff</h2>
+    ${t ? html`<dl>
+      <dt>Name</dt><dd id="tariff-name" ...${src(TARIFF, "tariff.name", t.name)}>${t.name}</dd>
+      ${t.source && html`<dt>Source</dt><dd class="small">${t.source}</dd>`}
+      <dt>From</dt><dd>${data.origin === "upload" ? `uploaded ${data.uploaded?.at ?? ""}${data.uploaded?.by ? ` by ${data.uploaded.by}` : ""}${data.uploaded?.reason ? ` (${data.uploaded.reason})` : ""}` : "the config's [tariff]"}</dd>
+      <dt>Currency</dt><dd ...${src(TARIFF, "tariff.currency", c)}>${c}</dd>
+      <dt>Export</dt><dd>${t.export_rule}${t.sell_price != null ? `, sold at ${unitPrice(t.sell_price, c)}` : ""}</dd>
+      ${(t.fixed_monthly > 0 || t.fixed_daily > 0) && html`<dt>Fixed</dt><dd>${t.fixed_monthly > 0 ? `${money(t.fixed_monthly, c)} a month` : ""}${t.fixed_monthly > 0 && t.fixed_daily > 0 ? " + " : ""}${t.fixed_daily > 0 ? `${money(t.fixed_daily, c)} a day` : ""}</dd>`}
+      ${t.minimum_monthly > 0 && html`<dt>Minimum</dt><dd>${money(t.minimum_monthly, c)} a month</dd>`}
+      ${t.demand && html`<dt>Demand</dt><dd>charged on the peak over ${t.demand_window_min} min</dd>`}
+      ${t.tax_percent > 0 && html`<dt>Taxes</dt><dd>${t.tax_percent} %</dd>`}
+      <dt>Energy</dt><dd>${t.dynamic ? "dynamic prices from a series" : html`<ul class="gaps" id="tariff-periods">${t.periods.map((p) => html`<li data-period=${p.period}>${p.name}: ${p.tiers.map((x) =>
+        `${unitPrice(x.buy, c)}${x.max_kwh != null ? ` up to ${x.max_kwh} ${t.tier_unit}` : ""}`).join(", then ")}</li>`)}</ul>`}</dd>
+    </dl>` : html`<p id="tariff-none">No tariff is set, so nothing is priced. Upload your utility's rate below (homegrid's TOML,
+      or a rate's JSON from the <a href="https://openei.org/wiki/Utility_Rate_Database" rel="noreferrer">Utility Rate Database</a>),
+      or name one in the config's <code>[tariff]</code> table.</p>`}
+    ${data.error && html`<p class="error small" role="alert">${data.error}</p>`}
+    ${data.warnings?.length > 0 && html`<div id="tariff-warnings"><p class="small">What the reader left out:</p><ul class="gaps small">${data.warnings.map((w) => html`<li>${w}</li>`)}</ul></div>`}
+    ${data.can_upload ? html`<form class="tariff-form" onSubmit=${upload}>
+      <label for="tariff-file">Upload a tariff</label>
+      <input id="tariff-file" type="file" accept=".toml,.json,application/json,text/plain" onChange=${file} />
+      <label for="tariff-text" class="small muted">or paste it</label>
+      <textarea id="tariff-text" spellcheck="false" value=${text} onInput=${(e) => setText(e.target.value)}></textarea>
+      <label for="tariff-reason">Why <span class="muted small">(kept with the tariff)</span></label>
+      <input id="tariff-reason" type="text" maxlength="500" value=${reason} onInput=${(e) => setReason(e.target.value)} />
+      <button type="submit" disabled=${busy}>${busy ? "Uploading…" : "Upload tariff"}</button>
+    </form>` : html`<p class="muted small">This hub takes no tariff uploads; set one in the config's <code>[tariff]</code> table.</p>`}
+    ${msg && html`<p role=${msg.ok ? "status" : "alert"} class=${msg.ok ? "ok small" : "error"} id="tariff-msg">${msg.text}</p>`}
+    ${signIn && html`<${SignIn} id="tariff-signin" onDone=${() => { setSignIn(false); setMsg({ ok: true, text: "Signed in: upload again." }); }} />`}
+  </div>`;
+}
+
 const labelOf = (data, mode) => data.modes?.find((x) => x.mode === mode)?.label ?? mode;
 
 export function SystemView({ today }) {
@@ -139,6 +198,7 @@ export function SystemView({ today }) {
       <dt>Notifications</dt><dd>${h.notifications ? `${h.notifications.sent} sent, ${h.notifications.failures} failed` : "–"}</dd>
     </dl></div>`}
     <${Settings} />
+    <${TariffCard} />
     <div class="card"><h2>Export data</h2>
       <form class="export" onSubmit=${(e) => e.preventDefault()}>
         <label>From <input type="date" name="from" value=${from} max=${today} onChange=${(e) => setFrom(e.target.value)} /></label>
