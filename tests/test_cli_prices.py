@@ -255,3 +255,23 @@ def test_fetch_needs_a_live_source(capsys, tmp_path, monkeypatch):
     assert main(["prices", "fetch", "--config", str(cfg), "--data-dir", str(data), "--from", "2024-06-15",
                  "--to", "2024-06-14", "--source", "awattar-at"]) == 2
     assert "--to is before --from" in capsys.readouterr().err
+
+
+def test_an_uploaded_tariff_is_billed_with_the_configs_prices(capsys, home, tmp_path):
+    import shutil
+
+    from homegrid.config import load_config
+    from homegrid.hub.tariff_file import SiteTariff
+
+    _, shared = home
+    data = tmp_path / "data"
+    shutil.copytree(shared, data, ignore=shutil.ignore_patterns("prices", "*.lock"))
+    spot_csv(tmp_path / "spot.csv")
+    cfg = config(tmp_path, 'prices = "spot.csv"\n')
+    SiteTariff.from_config(load_config(cfg), data).upload(RATES.replace("5.75", "9.0").replace("HOURLY", "UPLOADED"),
+                                                           by="test", reason="")
+    args = ["bill", "--config", str(cfg), "--data-dir", str(data), "--from", "2024-06-14", "--to", "2024-06-16"]
+    out = run_json(capsys, *args)
+    given = run_json(capsys, *args, "--tariff", str(tmp_path / "rates.toml"), "--prices", str(tmp_path / "spot.csv"))
+    assert out["tariff"] == "aWATTar UPLOADED" and out["months"][0]["energy"] == given["months"][0]["energy"] != 0
+    assert out["months"][0]["fixed"] == pytest.approx(9.0 * 3 / 30, abs=1e-3)
