@@ -159,7 +159,7 @@ def run(days: int, repeats: int, tmp_root: str | None) -> dict[str, Any]:
             bills = cold_bills(hub, today, repeats)
         finally:
             stop_hub(hub)
-        return {"machine": machine(), "store": store, "tariff": tariff["tariff"]["name"],
+        return {"machine": machine(), "days": days, "store": store, "tariff": tariff["tariff"]["name"],
                 "export_rule": tariff["tariff"]["export_rule"], "first_load": loads, "cold_bills": bills,
                 "budget_ms": BUDGET_MS}
     finally:

@@ -135,6 +135,8 @@ BUDGETS: tuple[Budget, ...] = (
            size=525_600, size_unit="minutes"),
     Budget("bill.hour_ms", 13, "a year's bill from the hourly rollups, TOU + tiers + demand, median", "<", 20.0,
            "ms", size=8_760, size_unit="hours"),
+    Budget("money.first_paint_p95_ms", 13, "the Money view's first paint, p95 of cold loads", "<", 300.0, "ms",
+           size=730, size_unit="days"),
     Budget("bill.minute_sam_months_off", 13, "months of the 1-minute bill off SAM's by more than 0.5 % or 1 cent",
            "==", 0.0, size=525_600, size_unit="minutes"),
 )

@@ -163,6 +163,9 @@ def figures(r: dict[str, Any]) -> dict[str, Figure]:
         failed = sum(n for c, n in codes.items() if not c.isdigit() or c.startswith("5"))
         f["load.failed_requests"] = Figure(failed, ld["clients"])
         f["load.hub_down"] = Figure(0 if run["alive_after"] else 1, ld["clients"])
+    mo = r.get("money", {})
+    if mo.get("first_load"):
+        f["money.first_paint_p95_ms"] = Figure(mo["first_load"]["drawn_ms"]["p95"], mo.get("days"))
     bl = r.get("bill", {})
     if "minute" in bl.get("homegrid", {}):
         f["bill.minute_ms"] = Figure(bl["homegrid"]["minute"]["median"], bl["minutes"])

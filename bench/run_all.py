@@ -36,12 +36,13 @@ import bench_queries
 import bench_serve
 import bench_simulate
 import bench_web
+import bench_web_money
 import check
 from budgets import limit
 from budgets import text as budget_text
 from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 
-BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "bill")
+BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "bill", "money")
 #: run only when named in --only: 100,000 cases a test take hours
 OPTIONAL = ("fuzz",)
 
@@ -127,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = bench_load.run(sizes["load_days"], sizes["load_seconds"], tmp_root=args.tmp)
             elif name == "bill":  # issue 13: the bill's speed, NREL SAM's PySAM.Utilityrate5 side by side
                 results[name] = bench_bill.run(5 if q else 20)
+            elif name == "money":  # issue 13: the Money view's first paint in Chromium, no peer
+                results[name] = bench_web_money.run(60 if q else 730, 5 if q else 20, args.tmp)
             elif name == "fuzz":  # issue 10: the fuzz tests at 100,000 cases each
                 results[name] = bench_fuzz.run(sizes["fuzz_examples"])
             else:

@@ -88,7 +88,7 @@ def test_counts_and_lower_bounds() -> None:
 
 
 def test_every_budget_names_its_issue_and_a_known_figure() -> None:
-    known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz", "bill"}
+    known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz", "bill", "money"}
     for b in budgets.BUDGETS:
         assert b.issue > 0 and b.what
         assert b.figure.split(".", 1)[0] in known
@@ -145,6 +145,7 @@ def every_bench() -> dict[str, Any]:
         "bill": {"minutes": 525_600, "hours": 8_760,
                  "homegrid": {"minute": {"median": 150.0}, "hour": {"median": 6.0}},
                  "sam": {"minute_agreement": {"months_off": 0}}},
+        "money": {"days": 730, "first_load": {"drawn_ms": {"p95": 278.0}}},
     }
 
 
@@ -164,3 +165,12 @@ def test_every_budget_finds_its_figure_in_the_benches_results() -> None:
     bad["gateways"]["fleet"]["intervals_s"]["max"] = 5.4
     vs = check.check(results(**bad))
     assert verdict(vs, "gateways.fleet_interval_dev_s").status == check.MISS and check.exit_status(vs) == 1
+
+
+def test_the_money_views_first_paint_is_judged() -> None:
+    money = {"days": 730, "first_load": {"drawn_ms": {"p95": 278.0}}}
+    fig = check.figures({"money": money})["money.first_paint_p95_ms"]
+    assert fig.value == 278.0 and fig.size == 730
+    slow = {"days": 730, "first_load": {"drawn_ms": {"p95": 310.0}}}
+    verdicts = {v.budget.figure: v for v in check.check({"money": slow})}
+    assert verdicts["money.first_paint_p95_ms"].status == "MISS"

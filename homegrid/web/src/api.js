@@ -8,8 +8,17 @@ function failure(message, status) {
   return e;
 }
 
+// The page's inline script asks the first view's answers (the session, the site, the Money view's figures) while
+// this script is still loading; each such answer is taken once, by the first get of its URL.
+function asked(url) {
+  const e = window.homegridEarly;
+  const r = e && e[url];
+  if (r) delete e[url];
+  return r;
+}
+
 export async function get(url) {
-  const r = await fetch(url, { headers: { Accept: "application/json" } });
+  const r = await (asked(url) ?? fetch(url, { headers: { Accept: "application/json" } }));
   if (!r.ok) {
     let detail = r.statusText;
     try {
