@@ -241,7 +241,8 @@ def merge_into_cache(path: Path, series: PriceSeries, timezone: str) -> int:
     intervals it holds. The read, merge and write hold ``<cache>.lock`` (``flock``), so the hub's task and
     ``homegrid prices fetch`` running at once do not lose each other's prices."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+    lock_path = path.with_name(path.name + ".lock")
+    with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as lock:  # the data dir's files: 0600
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
             merged = merge_series(read_cache(path), series)
