@@ -122,9 +122,7 @@ def _homegrid(tariff: Tariff, t_ms: np.ndarray, step_ms: int, imp: np.ndarray, e
 def _sam(tariff: Tariff, step_ms: int, imp: np.ndarray, exp: np.ndarray, repeats: int
          ) -> tuple[dict[str, float], dict[str, float], np.ndarray]:
     """SAM's timings (whole and execute alone) and its monthly bills."""
-    import PySAM.Utilityrate5 as ur5
-
-    from tests.sam_peer import sam_rates
+    from tests.sam_peer import sam_model, sam_rates
 
     per_hour = HOUR_MS // step_ms
     load_kw, gen_kw = imp * per_hour / 1000.0, exp * per_hour / 1000.0
@@ -133,15 +131,7 @@ def _sam(tariff: Tariff, step_ms: int, imp: np.ndarray, exp: np.ndarray, repeats
     keep: list[Any] = []
 
     def run() -> Any:
-        m = ur5.new()
-        m.Lifetime.analysis_period = 1
-        m.Lifetime.system_use_lifetime_output = 0
-        m.Lifetime.inflation_rate = 0
-        m.SystemOutput.gen = gen_kw.tolist()
-        m.SystemOutput.degradation = [0]
-        m.Load.load = load_kw.tolist()
-        m.Load.load_escalation = [0]
-        m.ElectricityRates.assign(rates)
+        m = sam_model(load_kw, gen_kw, rates)
         t0 = time.perf_counter()
         m.execute(0)
         executes.append((time.perf_counter() - t0) * 1000)

@@ -279,6 +279,13 @@ def render(r: dict) -> str:
         add("9 bill", bl["error"], None, None)
     for row in bench_bill.summary_rows(bl):
         add(*row)
+    mo = r.get("money", {})
+    if "error" in mo:
+        add("10 money", mo["error"], None, None)
+    elif mo.get("first_load"):
+        p95 = mo["first_load"]["drawn_ms"]["p95"]
+        add("10 the Money view's first paint, p95 of cold loads [ms]", p95, None, None, "< 300 ms",
+            "PASS" if p95 < 300 else "MISS")
     head = ("what", "homegrid", "peer: InfluxDB 1.6 (9: PySAM)", "homegrid/peer", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -247,15 +247,7 @@ def sam_bill(
         rates = sam_rates(_without_daily(tariff), hour_ms)
     else:
         rates = sam_rates(tariff, hour_ms)
-    m = ur5.new()
-    m.Lifetime.analysis_period = 1
-    m.Lifetime.system_use_lifetime_output = 0
-    m.Lifetime.inflation_rate = 0
-    m.SystemOutput.gen = gen_kw.tolist()
-    m.SystemOutput.degradation = [0]
-    m.Load.load = load_kw.tolist()
-    m.Load.load_escalation = [0]
-    m.ElectricityRates.assign(rates)
+    m = sam_model(load_kw, gen_kw, rates)
     m.execute(0)
     o = m.Outputs
 
@@ -279,6 +271,21 @@ def sam_bill(
         peak_load_kw=np.array(o.year1_monthly_peak_wo_system, dtype=np.float64),
         model=m,
     )
+
+
+def sam_model(load_kw: np.ndarray, gen_kw: np.ndarray, rates: dict[str, Any]) -> Any:
+    """A one-year ``Utilityrate5`` model of load and generation [kW] under ``rates``, ready to ``execute(0)``.
+    Keep it alive while its ``Outputs`` are read (they are views into it)."""
+    m = ur5.new()
+    m.Lifetime.analysis_period = 1
+    m.Lifetime.system_use_lifetime_output = 0
+    m.Lifetime.inflation_rate = 0
+    m.SystemOutput.gen = gen_kw.tolist()
+    m.SystemOutput.degradation = [0]
+    m.Load.load = load_kw.tolist()
+    m.Load.load_escalation = [0]
+    m.ElectricityRates.assign(rates)
+    return m
 
 
 def _without_daily(tariff: Tariff) -> Tariff:
