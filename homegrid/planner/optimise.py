@@ -40,10 +40,13 @@ Only where ``export_price > import_price`` would the LP import to export, which 
 does not allow: on those steps alone a binary ``z`` gives ``gi <= M * z`` and ``ge <= M * (1 - z)``.
 
 Charging and discharging in one step: lowering both ``c`` and ``d`` by the same amount keeps the balance, saves
-``2 * wear`` and leaves ``h * (1 / discharge_efficiency - charge_efficiency)`` more energy in the battery, which is
-worth >= 0 wherever energy has a value >= 0: the end value is never below 0 (clamped), curtailing costs (almost)
-nothing, so more energy at a step is never a burden, except where importing is paid (``import_price < 0``): then
-burning energy in the battery's losses earns money, and on those steps alone a binary keeps ``c`` and ``d`` apart.
+``2 * wear`` and leaves ``h * (1 / discharge_efficiency - charge_efficiency)`` more energy in the battery. More
+energy is never a burden while no later step pays for imports: the end value is never below 0 (clamped),
+curtailing costs (almost) nothing, and the floor only ever wants more. Where importing is paid
+(``import_price < 0``), burning energy in the battery's losses earns money, and so does making room for that step
+beforehand when the battery cannot empty otherwise (the sun covers the home and export from the battery is
+forbidden; a random problem found it): on every step up to the last paid import, a binary keeps ``c`` and ``d``
+apart. Horizons without a negative import price stay a pure LP.
 A hair of wear (1e-6 per kWh) breaks the tie where wear is 0 and the losses are worth nothing.
 
 The end value
@@ -337,7 +340,7 @@ def plan(problem: Problem) -> Plan:
         m_e = np.where(np.isfinite(m_e), m_e, 1e6)
         rows.add(np.full(k, -_INF), np.zeros(k), [(kk, igi[both_grid], 1.0), (kk, iz, -m_i)])
         rows.add(np.full(k, -_INF), m_e, [(kk, ige[both_grid], 1.0), (kk, iz, m_e)])
-    both_battery = np.flatnonzero(pi < 0)
+    both_battery = np.arange(int(np.flatnonzero(pi < 0)[-1]) + 1) if (pi < 0).any() else np.zeros(0, dtype=np.int64)
     if len(both_battery):
         k = len(both_battery)
         kk = np.arange(k)
