@@ -480,3 +480,18 @@ def test_a_solver_without_an_answer_gives_the_idle_plan(monkeypatch: pytest.Monk
     assert result.modes == [Mode.HOLD, Mode.SELF_POWERED]
     assert result.cost == pytest.approx(0.2 * 1 - 0.05 * 3)
     assert result.relaxed == ["no optimum found (Time limit reached): the battery and the car left idle"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_problems())
+def test_lazy_binaries_reach_the_optimum_of_binaries_everywhere(p: Problem) -> None:
+    import homegrid.planner.optimise as optimise
+
+    lazy = plan(p)
+    saved = optimise._LAZY_ROUNDS
+    optimise._LAZY_ROUNDS = 0  # every step that may need a binary gets one, in one mixed-integer solve
+    try:
+        everywhere = plan(p)
+    finally:
+        optimise._LAZY_ROUNDS = saved
+    assert lazy.cost == pytest.approx(everywhere.cost, rel=1e-5, abs=1e-4)

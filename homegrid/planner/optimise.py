@@ -45,8 +45,11 @@ energy is never a burden while no later step pays for imports: the end value is 
 curtailing costs (almost) nothing, and the floor only ever wants more. Where importing is paid
 (``import_price < 0``), burning energy in the battery's losses earns money, and so does making room for that step
 beforehand when the battery cannot empty otherwise (the sun covers the home and export from the battery is
-forbidden; a random problem found it): on every step up to the last paid import, a binary keeps ``c`` and ``d``
-apart. Horizons without a negative import price stay a pure LP.
+forbidden; a random problem found it): every step up to the last paid import may need a binary keeping ``c`` and
+``d`` apart. Horizons without a negative import price and without an export price above the import price stay a
+pure LP. Where binaries may be needed, they are added lazily: the LP first; if its optimum keeps the flows apart
+it is the mixed-integer optimum too (a relaxation's optimum that is feasible), else binaries go on the steps that
+ran both and it is solved again (after three rounds, on every step that may need one).
 A hair of wear (1e-6 per kWh) breaks the tie where wear is 0 and the losses are worth nothing.
 
 The end value
@@ -74,6 +77,7 @@ __all__ = ["fair_end_value", "plan"]
 _TOL_KW = 1e-3  # 1 W: flows below it count as none (the solver's tolerances are far below)
 _EPS = 1e-6  # [currency/kWh] the hair of cost on wear and curtailment that breaks ties
 _INF = highspy.kHighsInf
+_LAZY_ROUNDS = 3  # solves that add binaries only where the optimum broke the rule, before adding them everywhere
 # highspy.Highs() enables its Python callbacks in its constructor, which makes HiGHS print its banner on stdout
 # before output_flag can be turned off (HiGHS issue 2749); the core class underneath does not, and the planner
 # needs no callbacks (a CLI's --json output must stay clean)
@@ -124,6 +128,17 @@ class _Columns:
         self.integer.append(np.full(k, integer))
         return index
 
+    def copy(self) -> _Columns:
+        other = _Columns()
+        other.n = self.n
+        other.cost, other.lower, other.upper, other.integer = (
+            [*self.cost],
+            [*self.lower],
+            [*self.upper],
+            [*self.integer],
+        )
+        return other
+
 
 class _Rows:
     """Rows (constraints) of the LP as triplets, each block of rows added at once."""
@@ -147,6 +162,13 @@ class _Rows:
         self.lower.append(np.asarray(lower, dtype=np.float64))
         self.upper.append(np.asarray(upper, dtype=np.float64))
         self.n += k
+
+    def copy(self) -> _Rows:
+        other = _Rows()
+        other.n = self.n
+        other.lower, other.upper = [*self.lower], [*self.upper]
+        other.r, other.c, other.v = [*self.r], [*self.c], [*self.v]
+        return other
 
 
 def _solve(cols: _Columns, rows: _Rows) -> tuple[str, np.ndarray]:
@@ -329,32 +351,45 @@ def plan(problem: Problem) -> Plan:
             np.full(n, max(0.0, p.demand_peak_w) / 1000),
             [(t, igi, 1.0), (t, np.repeat(i_x, n), -1.0)],
         )
-    # binaries only where the prices make the LP want two flows at once (the module's docstring)
-    both_grid = np.flatnonzero(pe > pi)
-    if len(both_grid):
-        k = len(both_grid)
-        kk = np.arange(k)
-        iz = cols.add(np.zeros(k), np.zeros(k), np.ones(k), integer=True)
-        m_i, m_e = imp_ub[both_grid], exp_ub[both_grid]
-        m_i = np.where(np.isfinite(m_i), m_i, 1e6)
-        m_e = np.where(np.isfinite(m_e), m_e, 1e6)
-        rows.add(np.full(k, -_INF), np.zeros(k), [(kk, igi[both_grid], 1.0), (kk, iz, -m_i)])
-        rows.add(np.full(k, -_INF), m_e, [(kk, ige[both_grid], 1.0), (kk, iz, m_e)])
-    both_battery = np.arange(int(np.flatnonzero(pi < 0)[-1]) + 1) if (pi < 0).any() else np.zeros(0, dtype=np.int64)
-    if len(both_battery):
-        k = len(both_battery)
-        kk = np.arange(k)
-        iy = cols.add(np.zeros(k), np.zeros(k), np.ones(k), integer=True)
-        m_c, m_d = c_max[both_battery], np.full(k, b.max_discharge_w / 1000)
-        rows.add(np.full(k, -_INF), np.zeros(k), [(kk, ic[both_battery], 1.0), (kk, iy, -m_c)])
-        rows.add(np.full(k, -_INF), m_d, [(kk, idis[both_battery], 1.0), (kk, iy, m_d)])
-
     if n == 0:
         return Plan(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), [], 0.0, relaxed, _ms(started))
-    try:
-        status, x = _solve(cols, rows)
-    except (RuntimeError, ValueError) as exc:  # pragma: no cover - HiGHS refusing the model is a bug here
-        status, x = f"HiGHS failed: {exc}", np.full(cols.n, np.nan)
+
+    # binaries only where the prices can make the LP want two flows at once (the module's docstring), and of those
+    # only on the steps where the LP's optimum does run both: a relaxation's optimum that keeps them apart is the
+    # mixed-integer optimum too; otherwise add the steps that broke the rule and solve again
+    may_grid = pe > pi
+    may_battery = np.zeros(n, dtype=bool)
+    if (pi < 0).any():
+        may_battery[: int(np.flatnonzero(pi < 0)[-1]) + 1] = True
+    bin_grid = np.zeros(n, dtype=bool)
+    bin_battery = np.zeros(n, dtype=bool)
+    m_i = np.where(np.isfinite(imp_ub), imp_ub, 1e6)
+    m_e = np.where(np.isfinite(exp_ub), exp_ub, 1e6)
+    m_c, m_d = c_max, np.full(n, b.max_discharge_w / 1000)
+    for attempt in range(_LAZY_ROUNDS + 1):
+        if attempt == _LAZY_ROUNDS:  # still breaking the rule after the lazy rounds: every step that may
+            bin_grid, bin_battery = may_grid, may_battery
+        mcols, mrows = cols.copy(), rows.copy()
+        for chosen, i_a, i_b, m_a, m_b in ((bin_grid, igi, ige, m_i, m_e), (bin_battery, ic, idis, m_c, m_d)):
+            steps = np.flatnonzero(chosen)
+            k = len(steps)
+            if k:
+                kk = np.arange(k)
+                iz = mcols.add(np.zeros(k), np.zeros(k), np.ones(k), integer=True)
+                mrows.add(np.full(k, -_INF), np.zeros(k), [(kk, i_a[steps], 1.0), (kk, iz, -m_a[steps])])
+                mrows.add(np.full(k, -_INF), m_b[steps], [(kk, i_b[steps], 1.0), (kk, iz, m_b[steps])])
+        try:
+            status, x = _solve(mcols, mrows)
+        except (RuntimeError, ValueError) as exc:  # pragma: no cover - HiGHS refusing the model is a bug here
+            status, x = f"HiGHS failed: {exc}", np.full(mcols.n, np.nan)
+        if not np.isfinite(x).all():
+            break
+        broke_grid = may_grid & ~bin_grid & (x[igi] > _TOL_KW) & (x[ige] > _TOL_KW)
+        broke_battery = may_battery & ~bin_battery & (x[ic] > _TOL_KW) & (x[idis] > _TOL_KW)
+        if not broke_grid.any() and not broke_battery.any():
+            break
+        bin_grid |= broke_grid
+        bin_battery |= broke_battery
     if not np.isfinite(x).all():
         return _idle_plan(p, [*relaxed, f"no optimum found ({status}): the battery and the car left idle"], started)
 
