@@ -199,7 +199,10 @@ def _solve(cols: _Columns, rows: _Rows) -> tuple[str, np.ndarray]:
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     if integer.any():
-        h.setOptionValue("mip_rel_gap", 1e-6)
+        # an absolute gap: a relative one would be of an objective the penalties (a car target missed) can swell
+        # a million-fold, and stop short by whole cents
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.setOptionValue("mip_abs_gap", 1e-6)
         h.setOptionValue("time_limit", 10.0)
     else:
         # primal simplex without presolve: the fastest on these LPs (576 steps: ~45 ms against ~200 ms for the
@@ -410,8 +413,12 @@ def plan(problem: Problem) -> Plan:
         got = car_need - float(x[i_u[0]])
         relaxed.append(
             f"the car's target ({car.mode}): {got * 1000:.0f} Wh of the {car_need * 1000:.0f} Wh needed by step "
-            f"{deadline} ({x[i_u[0]] * 1000:.0f} Wh short: the plugged-in steps, the charger's limit"
-            + (" and the sun's surplus" if car.mode != CarMode.PLAN else "")
+            f"{deadline} ({x[i_u[0]] * 1000:.0f} Wh short: the plugged-in steps"
+            + (
+                ", the charger's limit and the sun's surplus"
+                if car.mode != CarMode.PLAN
+                else " and the charger's limit"
+            )
             + " do not allow more)"
         )
     if (kw_un > _TOL_KW).any():
