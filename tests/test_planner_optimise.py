@@ -473,7 +473,7 @@ def test_optimum_matches_an_independent_lp(seed: int, n: int) -> None:
 def test_a_solver_without_an_answer_gives_the_idle_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     import homegrid.planner.optimise as optimise
 
-    monkeypatch.setattr(optimise, "_solve", lambda cols, rows: ("Time limit reached", np.full(cols.n, np.nan)))
+    monkeypatch.setattr(optimise, "_solve", lambda cols, rows, steps: ("Time limit reached", np.full(cols.n, np.nan)))
     result = plan(problem([1000, 0], [0.2, 0.2], solar=[0, 3000], export=[0.05, 0.05], soc_percent=40.0))
     assert result.battery_w == pytest.approx([0, 0]) and result.grid_w == pytest.approx([1000, -3000])
     assert result.soc_percent == pytest.approx([40, 40])
@@ -495,3 +495,28 @@ def test_lazy_binaries_reach_the_optimum_of_binaries_everywhere(p: Problem) -> N
     finally:
         optimise._LAZY_ROUNDS = saved
     assert lazy.cost == pytest.approx(everywhere.cost, rel=1e-5, abs=1e-4)
+
+
+def test_the_long_period_solver_settings_reach_the_same_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    import homegrid.planner.optimise as optimise
+
+    rng = np.random.default_rng(7)
+    n = 300
+    hour = np.arange(n) // 4 % 24
+    car = CarNeed(plugged=(hour >= 18) | (hour < 7), max_w=7400, energy_wh=15_000, deadline_step=n)
+    p = problem(
+        list(rng.uniform(200, 3000, n)),
+        list(np.where((hour >= 17) & (hour < 21), 0.45, 0.15)),
+        solar=list(np.maximum(0, 5000 * np.sin((hour - 6) / 12 * np.pi)) * rng.uniform(0.3, 1, n)),
+        export=[0.05] * n,
+        step_ms=HOUR // 4,
+        soc_percent=50.0,
+        reserve_percent=20.0,
+        car=car,
+        end_value_per_kwh=None,
+    )
+    horizon = plan(p)
+    monkeypatch.setattr(optimise, "_LONG_STEPS", 10)  # the dual simplex of a year's backtest
+    long = plan(p)
+    assert long.cost == pytest.approx(horizon.cost, abs=1e-6)
+    assert horizon.relaxed == [] and long.relaxed == []

@@ -77,6 +77,12 @@ __all__ = ["fair_end_value", "plan"]
 _TOL_KW = 1e-3  # 1 W: flows below it count as none (the solver's tolerances are far below)
 _EPS = 1e-6  # [currency/kWh] the hair of cost on wear and curtailment that breaks ties
 _INF = highspy.kHighsInf
+# HiGHS's simplex without presolve (the slacks it would remove are few; presolve cost more than it saved): the
+# primal simplex on planning horizons (576 steps with the car: ~45 ms against ~300 ms for the dual), the dual on
+# long periods (a year at 15 minutes: ~9 s against ~150 s for the primal); measured in bench/RESULTS.md, issue 14
+_LP_OPTIONS: dict[str, str | int] = {"simplex_strategy": 4, "presolve": "off"}
+_LONG_LP_OPTIONS: dict[str, str | int] = {"simplex_strategy": 1, "presolve": "off"}
+_LONG_STEPS = 2_000
 _LAZY_ROUNDS = 3  # solves that add binaries only where the optimum broke the rule, before adding them everywhere
 # highspy.Highs() enables its Python callbacks in its constructor, which makes HiGHS print its banner on stdout
 # before output_flag can be turned off (HiGHS issue 2749); the core class underneath does not, and the planner
@@ -171,7 +177,7 @@ class _Rows:
         return other
 
 
-def _solve(cols: _Columns, rows: _Rows) -> tuple[str, np.ndarray]:
+def _solve(cols: _Columns, rows: _Rows, steps: int) -> tuple[str, np.ndarray]:
     """Solve the LP (MIP when a column is integer); return HiGHS's status text and the column values."""
     r = np.concatenate(rows.r) if rows.r else np.zeros(0, dtype=np.int64)
     c = np.concatenate(rows.c) if rows.c else np.zeros(0, dtype=np.int64)
@@ -205,10 +211,8 @@ def _solve(cols: _Columns, rows: _Rows) -> tuple[str, np.ndarray]:
         h.setOptionValue("mip_abs_gap", 1e-6)
         h.setOptionValue("time_limit", 10.0)
     else:
-        # primal simplex without presolve: the fastest on these LPs (576 steps: ~45 ms against ~200 ms for the
-        # default dual simplex with presolve, and ~70 ms for the interior point without crossover)
-        h.setOptionValue("simplex_strategy", 4)
-        h.setOptionValue("presolve", "off")
+        for key, value in (_LP_OPTIONS if steps < _LONG_STEPS else _LONG_LP_OPTIONS).items():
+            h.setOptionValue(key, value)
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()
@@ -382,7 +386,7 @@ def plan(problem: Problem) -> Plan:
                 mrows.add(np.full(k, -_INF), np.zeros(k), [(kk, i_a[steps], 1.0), (kk, iz, -m_a[steps])])
                 mrows.add(np.full(k, -_INF), m_b[steps], [(kk, i_b[steps], 1.0), (kk, iz, m_b[steps])])
         try:
-            status, x = _solve(mcols, mrows)
+            status, x = _solve(mcols, mrows, n)
         except (RuntimeError, ValueError) as exc:  # pragma: no cover - HiGHS refusing the model is a bug here
             status, x = f"HiGHS failed: {exc}", np.full(mcols.n, np.nan)
         if not np.isfinite(x).all():
