@@ -11,15 +11,20 @@ Tariffs: ``tou``, the issue's wide time-of-use rate (0.45 from 17:00 to 21:00 lo
 0.05), a pure LP; ``wholesale``, the German day-ahead price of 2015 (``../shared/data/prices/
 smard_day_ahead_prices_2015_hourly.csv``, Germany/Austria/Luxembourg, hour by hour from the year's first hour,
 gaps carried forward) as both the import and the export price, unmarked up: its 110 negative hours make the
-windows that hold one mixed-integer (binaries on the steps up to the last negative hour), the worst case;
-``wholesale-negative`` times only such windows (each starts 12 h before a negative hour, spread over the 110).
+windows that hold one candidates for binaries (the optimiser adds them lazily, only where the LP's optimum runs
+charge and discharge at once); ``wholesale-negative`` times only such windows (each starts 12 h before a negative
+hour, spread over the 110), and ``--binaries-everywhere`` puts a binary on every step that may need one at once:
+the mixed-integer worst case.
 
-Each of ``--solves`` windows starts at a different 5-minute step (evenly spread over the year, the battery at a
-level drawn from 20-100 % with seed 14) and is timed whole: ``plan(problem)``, building the LP included (the
-plan's ``solve_ms``), in this process after one warm-up.
+Each of ``--solves`` windows starts at a different step (evenly spread over the year, the battery at a level
+drawn from 20-100 % with seed 14) and is timed whole: ``plan(problem)``, building the LP included (the plan's
+``solve_ms``), in this process after one warm-up. Beside the budget, the same at 15-minute steps (192 steps: what
+the backtest's ``mpc`` policy re-plans every 15 minutes, 35,040 times a year; its budget, the year in under 10
+minutes, leaves 17 ms a plan). The year is checked against an independent LP (:func:`independent_lp`).
 
     .venv/bin/python bench/bench_planner_solve.py
     .venv/bin/python bench/bench_planner_solve.py --solves 10 --no-year
+    .venv/bin/python bench/bench_planner_solve.py --no-year --tariff wholesale-negative --binaries-everywhere
 """
 
 from __future__ import annotations
@@ -112,27 +117,31 @@ def window(
     )
 
 
-def horizon_runs(tariff: str, solves: int) -> dict[str, Any]:
-    t, load, pv = house(5)
-    steps = 48 * 12
+def horizon_runs(tariff: str, solves: int, step_min: int = 5) -> dict[str, Any]:
+    t, load, pv = house(step_min)
+    per_hour = 60 // step_min
+    steps = 48 * per_hour
     rng = np.random.default_rng(14)
     starts = np.linspace(0, len(t) - steps - 1, solves).astype(int)
     if tariff == "wholesale-negative":  # windows that each hold a negative hour, 12 h in (the MIP case)
         negative = np.flatnonzero(prices(tariff, t)[0] < 0)
-        starts = np.clip(negative[np.linspace(0, len(negative) - 1, solves).astype(int)] - 12 * 12, 0, len(t) - steps)
+        starts = np.clip(
+            negative[np.linspace(0, len(negative) - 1, solves).astype(int)] - 12 * per_hour, 0, len(t) - steps
+        )
     socs = rng.uniform(20, 100, solves)
-    plan(window(t, load, pv, tariff, int(starts[0]), steps, float(socs[0]), 5 * MINUTE_MS, True))  # warm-up
+    plan(window(t, load, pv, tariff, int(starts[0]), steps, float(socs[0]), step_min * MINUTE_MS, True))  # warm-up
     ms: list[float] = []
     mip = 0
     relaxed = 0
     for start, soc in zip(starts, socs, strict=True):
-        problem = window(t, load, pv, tariff, int(start), steps, float(soc), 5 * MINUTE_MS, True)
+        problem = window(t, load, pv, tariff, int(start), steps, float(soc), step_min * MINUTE_MS, True)
         mip += int((problem.import_price < 0).any())
         result = plan(problem)
         ms.append(result.solve_ms)
         relaxed += bool(result.relaxed)
     out = {
         "tariff": tariff,
+        "step_min": step_min,
         "steps": steps,
         "solves": solves,
         "mixed_integer": mip,
@@ -141,7 +150,7 @@ def horizon_runs(tariff: str, solves: int) -> dict[str, Any]:
         "p99_ms": float(np.percentile(ms, 99)),
         "max_ms": max(ms),
     }
-    log(f"48 h at 5 min, {tariff}: median {out['median_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms ({mip} MIP)")
+    log(f"48 h at {step_min} min, {tariff}: median {out['median_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms ({mip} MIP)")
     return out
 
 
@@ -156,17 +165,72 @@ def year_run(tariff: str) -> dict[str, Any]:
     no_battery = float(pi @ np.maximum(net, 0) - pe @ np.maximum(-net, 0))
     grid = result.grid_w / 1000 * problem.hours
     bill = float(pi @ np.maximum(grid, 0) - pe @ np.maximum(-grid, 0))
+    reference, reference_s = independent_lp(problem)
     out = {
         "tariff": tariff,
         "steps": len(t),
         "solve_s": wall,
+        "independent_lp_cost": reference,
+        "independent_lp_s": reference_s,
+        "cost_vs_independent_percent": (result.cost - reference) / abs(reference) * 100,
         "bill_no_battery": no_battery,
         "bill_perfect": bill,
         "cost": result.cost,
         "relaxed": result.relaxed,
     }
-    log(f"a year at 15 min, {tariff}: {wall:.1f} s; bill {no_battery:.2f} without a battery, {bill:.2f} perfect")
+    log(
+        f"a year at 15 min, {tariff}: {wall:.1f} s; bill {no_battery:.2f} without a battery, {bill:.2f} perfect; "
+        f"cost {result.cost:.4f}, independent LP {reference:.4f} ({reference_s:.1f} s)"
+    )
     return out
+
+
+def independent_lp(p: Problem) -> tuple[float, float]:
+    """The same battery model (no car) written apart from homegrid's: scipy's ``linprog`` (its HiGHS interior
+    point) on sparse matrices, variables per step ``[c, d, gi, ge, cu, s]``. A pure LP: where importing pays it may
+    run charge and discharge at once, which the planner's binaries forbid, so it can only be cheaper. [currency], [s]
+    """
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    from homegrid.planner.optimise import fair_end_value
+
+    n, h, b = len(p.t_ms), p.hours, p.battery
+    cap = b.capacity_wh / 1000
+    s0 = p.soc_percent / 100 * cap
+    v = fair_end_value(p)
+    eye = sparse.identity(n, format="csr")
+    shift = sparse.eye(n, k=-1, format="csr")
+    zero = sparse.csr_matrix((n, n))
+    balance = sparse.hstack([eye, -eye, -eye, eye, eye, zero])  # c - d - gi + ge + cu = solar - load
+    level = sparse.hstack(
+        [-h * b.charge_efficiency * eye, h / b.discharge_efficiency * eye, zero, zero, zero, eye - shift]
+    )  # s[t] - s[t-1] - h eta_c c + h / eta_d d = 0
+    rhs_level = np.zeros(n)
+    rhs_level[0] = s0
+    wear = np.full(n, h * b.wear_cost_per_kwh)
+    end = np.zeros(n)
+    end[-1] = -v
+    cost = np.concatenate([wear, wear, h * p.import_price, -h * p.export_price, np.zeros(n), end])
+    floor = np.broadcast_to(np.asarray(p.reserve_percent, dtype=float), (n,)) / 100 * cap
+    bounds = (
+        [(0, b.max_charge_w / 1000)] * n
+        + [(0, b.max_discharge_w / 1000)] * n
+        + [(0, None)] * (2 * n)
+        + [(0, x / 1000) for x in p.solar_w]
+        + [(f, cap) for f in floor]
+    )
+    started = time.perf_counter()
+    res = linprog(
+        cost,
+        A_eq=sparse.vstack([balance, level]).tocsc(),
+        b_eq=np.concatenate([(p.solar_w - p.load_w) / 1000, rhs_level]),
+        bounds=bounds,
+        method="highs-ipm",
+    )
+    if res.status != 0:
+        raise RuntimeError(f"linprog: {res.message}")
+    return float(res.fun), time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,9 +240,20 @@ def main(argv: list[str] | None = None) -> int:
         "--tariff", action="append", choices=["tou", "wholesale", "wholesale-negative"], help="default: all three"
     )
     p.add_argument("--no-year", action="store_true", help="skip the year at 15 minutes")
+    p.add_argument(
+        "--binaries-everywhere",
+        action="store_true",
+        help="binaries on every step that may need one at once (not lazily): the mixed-integer worst case",
+    )
     args = p.parse_args(argv)
+    if args.binaries_everywhere:
+        import homegrid.planner.optimise as optimise
+
+        optimise._LAZY_ROUNDS = 0
     tariffs = args.tariff or ["tou", "wholesale", "wholesale-negative"]
     res: dict[str, Any] = {"horizon": [horizon_runs(tariff, args.solves) for tariff in tariffs]}
+    # the backtest's mpc policy re-plans 48 h at 15-minute steps every 15 minutes: 35,040 plans a year
+    res["horizon_15min"] = [horizon_runs(tariff, args.solves, 15) for tariff in tariffs]
     if not args.no_year:
         res["year"] = [year_run(tariff) for tariff in tariffs if tariff != "wholesale-negative"]
     print(json.dumps(res, indent=2))
