@@ -520,3 +520,13 @@ def test_the_long_period_solver_settings_reach_the_same_optimum(monkeypatch: pyt
     long = plan(p)
     assert long.cost == pytest.approx(horizon.cost, abs=1e-6)
     assert horizon.relaxed == [] and long.relaxed == []
+
+
+def test_car_minimum_above_the_grid_limit_is_not_infeasible() -> None:
+    car = CarNeed(
+        plugged=np.ones(2, dtype=bool), max_w=7000, min_w=4000, energy_wh=8000, deadline_step=2, mode=CarMode.MIN_SOLAR
+    )
+    no_battery = BatterySpec(capacity_wh=0, max_charge_w=0, max_discharge_w=0)
+    result = plan(problem([0, 0], [0.2, 0.2], battery=no_battery, car=car, import_limit_w=3000))
+    assert result.car_w == pytest.approx([3000, 3000], abs=1e-3)  # what the connection gives
+    assert any("car" in r for r in result.relaxed)

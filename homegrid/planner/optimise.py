@@ -289,6 +289,7 @@ def plan(problem: Problem) -> Plan:
             if min_kw > 0:
                 first = np.flatnonzero(plugged)[: int(car_need / (min_kw * h) + 1e-9)]
                 car_lo[first] = min_kw
+            car_lo = np.minimum(car_lo, imp_max + solar)  # a minimum the grid and the sun cannot give is no rule
             car_hi = np.minimum(car_hi, car_lo + surplus)
     # the import a step can need at most: the binaries' big M where the grid is unlimited
     imp_ub = np.minimum(imp_max, load + car_hi + b.max_charge_w / 1000)
