@@ -163,8 +163,11 @@ class BatteryCommand:
 
     def describe(self) -> str:
         """In words, for the log."""
-        what = {"self-powered": "self-powered", "charge": f"charge to {self.target_percent:.0f} %",
-                "hold": f"hold at {self.target_percent:.0f} %", "export": "export"}[self.mode]
+        what = self.mode
+        if self.mode == "charge":
+            what = f"charge to {self.target_percent:.0f} %"
+        elif self.mode == "hold":
+            what = f"hold at {self.target_percent:.0f} %"
         return f"{what} (reserve floor {self.reserve_percent:.0f} %)"
 
 
