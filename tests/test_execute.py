@@ -600,3 +600,11 @@ def test_the_log_keeps_the_last_n():
     for step in range(8):
         assert len(asyncio.run(ex.follow(problem, plan, step))) == 1
     assert len(ex.records) == 3 and len(ex.status["commands"]) == 3
+
+
+def test_the_tesla_adapter_offers_the_car_control_where_its_client_sends_commands():
+    from homegrid.devices.tesla import TeslaVehicle
+    from homegrid.devices.tesla.client import TeslemetryClient, TessieClient
+
+    assert isinstance(TeslaVehicle(TeslemetryClient("VIN1", "token")).car_control(), TeslaCarControl)
+    assert TeslaVehicle(TessieClient("VIN1", "token")).car_control() is None  # other command names: not driven
