@@ -126,7 +126,7 @@ def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,
 
 
 def build_executor(config: Config, control: object, devices: Iterable[object], publisher: Any = None,
-                   storm: Any = None) -> Any:
+                   storm: Any = None, clock: Callable[[], datetime] | None = None) -> Any:
     """The planner's :class:`~homegrid.planner.execute.Executor` when ``[planner] enabled``, else None.
 
     It drives ``control`` when that carries out the planner's modes (``apply`` and ``settings_now``: a Powerwall in
@@ -156,7 +156,9 @@ def build_executor(config: Config, control: object, devices: Iterable[object], p
         status = None if storm is None else storm.status
         return str(status.get("reason") or "storm mode is on") if status and status.get("storm") else None
 
-    return Executor(battery, car, policy=policy, publisher=publisher, standby=standby)
+    now = clock or (lambda: datetime.now(UTC))
+    return Executor(battery, car, policy=policy, publisher=publisher, standby=standby,
+                    clock=lambda: round(now().timestamp() * 1000))
 
 
 @dataclass
