@@ -608,3 +608,34 @@ def test_the_tesla_adapter_offers_the_car_control_where_its_client_sends_command
 
     assert isinstance(TeslaVehicle(TeslemetryClient("VIN1", "token")).car_control(), TeslaCarControl)
     assert TeslaVehicle(TessieClient("VIN1", "token")).car_control() is None  # other command names: not driven
+
+
+def test_a_restart_neither_overwrites_nor_forgets_the_owners_change(tmp_path):
+    state = tmp_path / "planner.json"
+    home = _home(NIGHT)
+    control = VirtualControl(home)
+    problem, plan = _plan(NIGHT, [Mode.CHARGE, Mode.EXPORT], [80, 60])
+    first = Executor(control, clock=Clock(home), state_path=state)
+    asyncio.run(first.follow(problem, plan, 0))
+    asyncio.run(first.follow(problem, plan, 0))  # settled, and saved
+    saved = json.loads(state.read_text())
+    assert saved["battery"]["expected"]["reserve_percent"] == 80.0 and saved["battery"]["settled"] is True
+    asyncio.run(control.set_backup_reserve(40.0))  # the owner, while the hub was down
+    second = Executor(control, clock=Clock(home), state_path=state)
+    out = asyncio.run(second.follow(problem, plan, 1))
+    assert [r.outcome for r in out] == ["owner"] and "backup reserve 40 %" in out[0].reason
+    assert asyncio.run(control.settings_now()).reserve_percent == 40.0  # not overwritten
+    third = Executor(control, clock=Clock(home), state_path=state)  # and a second restart remembers it
+    assert third.owner["battery"] == second.owner["battery"] and asyncio.run(third.follow(problem, plan, 1)) == []
+    third.hand_back()
+    assert json.loads(state.read_text())["owner"]["battery"] is None
+    assert [r.outcome for r in asyncio.run(third.follow(problem, plan, 1))] == ["sent"]
+
+
+def test_an_unreadable_state_file_starts_afresh_and_says_so(tmp_path):
+    state = tmp_path / "planner.json"
+    state.write_text('{"owner": {"battery": "x"}, "battery": {"sent": {"mode": "sideways"}}}')
+    ex = Executor(CappingBattery(), clock=lambda: to_ms(NIGHT), state_path=state)
+    assert ex.owner == {"battery": None, "car": None} and "starting afresh" in ex.status["problem"]
+    state.write_text("{not json")
+    assert "cannot read" in Executor(CappingBattery(), state_path=state).problem

@@ -126,12 +126,13 @@ def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,
 
 
 def build_executor(config: Config, control: object, devices: Iterable[object], publisher: Any = None,
-                   storm: Any = None, clock: Callable[[], datetime] | None = None) -> Any:
+                   storm: Any = None, clock: Callable[[], datetime] | None = None,
+                   data_dir: Path | None = None) -> Any:
     """The planner's :class:`~homegrid.planner.execute.Executor` when ``[planner] enabled``, else None.
 
     It drives ``control`` when that carries out the planner's modes (``apply`` and ``settings_now``: a Powerwall in
     a cloud mode, the virtual home) and the first device with a ``car_control()`` (the virtual car, a Tesla);
-    it stands aside while storm mode is on.
+    it stands aside while storm mode is on. Its state is kept in ``data_dir``'s ``planner.json``.
     """
     pl = config.planner
     if not pl.enabled:
@@ -158,7 +159,8 @@ def build_executor(config: Config, control: object, devices: Iterable[object], p
 
     now = clock or (lambda: datetime.now(UTC))
     return Executor(battery, car, policy=policy, publisher=publisher, standby=standby,
-                    clock=lambda: round(now().timestamp() * 1000))
+                    clock=lambda: round(now().timestamp() * 1000),
+                    state_path=None if data_dir is None else Path(data_dir) / "planner.json")
 
 
 @dataclass

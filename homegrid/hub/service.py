@@ -173,7 +173,7 @@ class Hub:
             self._storm_topic = publisher.add_switch("storm", "Storm mode", self._storm_command)
         #: the planner's executor ([planner] enabled), fed each step's plan by the planner's loop
         self.executor = build_executor(config, self.control, [p.device for p in self.pollers], publisher, self.storm,
-                                       self.clock)
+                                       self.clock, Path(data_dir))
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)

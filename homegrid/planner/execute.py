@@ -33,16 +33,22 @@ them (in the Tesla app, or homegrid's settings): the executor stops sending batt
 until the owner hands control back (:meth:`Executor.hand_back`). The car likewise: a charging current or limit
 other than the one sent, or charging where it was told to stop. While storm mode holds the reserve (``standby``
 says why), the executor stands aside without taking it for the owner's hand, and starts afresh afterwards.
+
+What the executor last set, its baseline and whether the owner took over are kept in a small JSON file
+(``state_path``, written atomically), so a restart neither overwrites the owner's change nor forgets it: a battery
+whose settings differ, after a restart, from the baseline saved before it was changed by hand.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -56,6 +62,7 @@ from homegrid.devices.control import (
     PowerwallSettings,
 )
 from homegrid.planner.problem import Mode, Plan, Problem
+from homegrid.planner.storm import write_json_atomic
 from homegrid.readings import from_ms
 
 __all__ = ["CommandRecord", "EventSink", "Executor", "ExecutorPolicy", "battery_command", "car_command"]
@@ -216,12 +223,15 @@ class Executor:
         Returns why the executor must stand aside now (storm mode holds the reserve), or None.
     clock : callable
         The time now, UTC epoch ms.
+    state_path : Path, optional
+        Where the executor keeps what it set and the owner's change across restarts (None: in memory only).
     """
 
     def __init__(self, battery: ModeControl | None, car: CarControl | None = None, *,
                  policy: ExecutorPolicy | None = None, publisher: EventSink | None = None,
                  standby: Callable[[], str | None] | None = None,
-                 clock: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 clock: Callable[[], int] = lambda: int(time.time() * 1000),
+                 state_path: Path | None = None) -> None:
         self.battery = battery
         self.car = car
         self.policy = policy or ExecutorPolicy()
@@ -241,6 +251,63 @@ class Executor:
         self._car_expected: CarSettings | None = None
         self._standing_by: str | None = None
         self._count = 0  # commands recorded so far
+        self.state_path = state_path
+        self.problem: str | None = None  # the state file's trouble, if any
+        if state_path is not None:
+            self._load(state_path)
+
+    # -- the state across restarts ---------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        def opt(x: Any) -> Any:
+            return None if x is None else asdict(x)
+
+        return {"version": 1, "owner": dict(self.owner),
+                "battery": {"sent": opt(self._sent), "expected": opt(self._expected), "set_at_ms": self._set_at,
+                            "settled": self._settled},
+                "car": {"sent": opt(self._car_sent), "expected": opt(self._car_expected),
+                        "set_at_ms": self._car_set_at, "settled": self._car_settled}}
+
+    def _save(self) -> None:
+        if self.state_path is None or self.policy.dry_run:
+            return
+        try:
+            write_json_atomic(self.state_path, self._state())
+            self.problem = None
+        except OSError as exc:
+            self.problem = f"cannot save {self.state_path}: {exc}"
+            log.error("planner: %s", self.problem)
+
+    def _load(self, path: Path) -> None:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            self.problem = f"cannot read {path}: {exc}; starting afresh"
+            log.warning("planner: %s", self.problem)
+            return
+        try:
+            owner = doc.get("owner") or {}
+            for device in self.owner:
+                why = owner.get(device)
+                self.owner[device] = None if why is None else str(why)
+            b, c = doc.get("battery") or {}, doc.get("car") or {}
+            self._sent = None if b.get("sent") is None else BatteryCommand(**b["sent"])
+            self._expected = None if b.get("expected") is None else PowerwallSettings(**b["expected"])
+            self._set_at = b.get("set_at_ms")
+            self._settled = bool(b.get("settled"))
+            self._car_sent = None if c.get("sent") is None else CarCommand(**c["sent"])
+            self._car_expected = None if c.get("expected") is None else CarSettings(**c["expected"])
+            self._car_set_at = c.get("set_at_ms")
+            self._car_settled = bool(c.get("settled"))
+        except (AttributeError, TypeError, ValueError) as exc:
+            self.problem = f"{path} is not the executor's state ({exc}); starting afresh"
+            log.warning("planner: %s", self.problem)
+            self.owner = {"battery": None, "car": None}
+            self._sent = self._expected = self._set_at = None
+            self._car_sent = self._car_expected = self._car_set_at = None
+            self._settled = self._car_settled = False
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -265,6 +332,7 @@ class Executor:
                       and not any(self.owner[d] for d in self.owner),
             "owner_override": dict(self.owner),
             "standby": self._standing_by,
+            "problem": self.problem,
             "battery_command": None if self._sent is None else self._sent.describe(),
             "car_command": None if self._car_sent is None else self._car_sent.describe(),
             "commands": [r.as_dict() for r in self.records],
@@ -281,6 +349,7 @@ class Executor:
         self._sent = self._expected = None
         self._car_sent = self._car_expected = None
         self._settled = self._car_settled = False
+        self._save()
 
     # -- acting ----------------------------------------------------------------------------------------------
 
@@ -300,6 +369,7 @@ class Executor:
                 await self._battery_step(problem, plan, step)
         if self.car is not None:
             await self._car_step(problem, plan, step)
+        self._save()
         added = min(self._count - before, len(self.records))
         return list(self.records)[len(self.records) - added:]
 
