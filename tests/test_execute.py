@@ -639,3 +639,31 @@ def test_an_unreadable_state_file_starts_afresh_and_says_so(tmp_path):
     assert ex.owner == {"battery": None, "car": None} and "starting afresh" in ex.status["problem"]
     state.write_text("{not json")
     assert "cannot read" in Executor(CappingBattery(), state_path=state).problem
+
+
+def test_the_loop_replans_each_step_from_the_level_now_and_follows():
+    """A rule that charges below 70 % and exports above 75 %, re-planned from the battery's level each step."""
+    home = _home(NIGHT, car=False)
+    ex = Executor(VirtualControl(home), clock=Clock(home))
+    stop = asyncio.Event()
+    levels: list[float] = []
+
+    async def next_plan():
+        if levels:  # the 15 minutes since the last plan pass in the virtual home
+            home.simulate(home.now + timedelta(milliseconds=STEP), 60)
+        soc = (await home.poll()).values["battery_soc"]
+        levels.append(soc)
+        if len(levels) == 8:
+            stop.set()
+        if len(levels) == 3:
+            raise RuntimeError("the optimiser failed this once")
+        mode = Mode.CHARGE if soc < 70 else Mode.EXPORT if soc > 75 else Mode.HOLD
+        return replace(_plan(home.now, [mode], [72.0])[0], soc_percent=soc), _plan(home.now, [mode], [72.0])[1]
+
+    asyncio.run(ex.run(stop, next_plan, 0))
+    assert len(levels) == 8
+    sent = [r.command for r in ex.records if r.outcome == "sent"]
+    assert sent[0] == "charge to 72 % (reserve floor 20 %)"
+    assert levels[1] == pytest.approx(60 + 1250 * math.sqrt(0.9) / 135, abs=0.01)  # 5 kW for 15 min
+    assert levels[2] == pytest.approx(72.0, abs=0.01)  # reached the target and held it
+    assert "hold at 72 % (reserve floor 20 %)" in sent and max(levels) < 72.01

@@ -41,12 +41,14 @@ whose settings differ, after a restart, from the baseline saved before it was ch
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -372,6 +374,24 @@ class Executor:
         self._save()
         added = min(self._count - before, len(self.records))
         return list(self.records)[len(self.records) - added:]
+
+    async def run(self, stop: asyncio.Event, next_plan: Callable[[], Awaitable[tuple[Problem, Plan] | None]],
+                  interval_s: float) -> None:
+        """Re-plan and follow every ``interval_s`` [s] until ``stop`` is set (model predictive control).
+
+        ``next_plan`` gives the problem and the plan made from the state now (the forecasts, the prices, the
+        battery's level) whose step 0 starts now, or None when there is none this time (then nothing is sent);
+        between calls the devices follow the real load within the mode they were given.
+        """
+        while not stop.is_set():
+            try:
+                made = await next_plan()
+                if made is not None:
+                    await self.follow(*made, 0)
+            except Exception:  # a failed plan is no reason to stop the hub; the devices keep their last mode
+                log.exception("planner: a step failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
     async def _battery_step(self, problem: Problem, plan: Plan, step: int) -> None:
         assert self.battery is not None
