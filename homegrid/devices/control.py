@@ -23,11 +23,14 @@ what Powerwall owners and their tools do:
   solar and covers the home down to the backup reserve; "when the outage is resolved, your Powerwall will
   prioritise charging above your reserve percentage": a reserve raised above the charge level charges from the
   grid (where grid charging is allowed), about 1.7-1.8 kW per Powerwall in Self-Powered (PwForecast's notes,
-  netzero.energy's "Backup Mode" page), faster in Time-Based Control or backup-only (about 3.3 kW per Powerwall).
-- Predbat's Powerwall control (springfall2008/batpred discussion #5045, "Powerwall 3 - current control
-  strategies"): charge = autonomous, reserve 100, export pv_only, grid charging on; hold/freeze = reserve at the
-  level now, grid charging off; export = autonomous, reserve low, export rule battery_ok; self-powered =
-  self_consumption, the owner's reserve, export pv_only, grid charging off.
+  netzero.energy's "Backup Mode" page); faster in Time-Based Control (PwForecast) and about 3.3 kW per
+  Powerwall in backup-only mode (netzero.energy).
+- Predbat's Powerwall control as its users drive it (springfall2008/batpred discussion #5045, "Powerwall 3 -
+  current control strategies"): charge = autonomous, reserve 100, export pv_only, grid charging on; freeze =
+  backup, reserve 100, grid charging off; export = autonomous, reserve 0, export rule battery_ok; otherwise
+  self_consumption, reserve 0, export pv_only, grid charging off. homegrid charges to the plan's level rather
+  than 100 %, and holds with the reserve at the level now in Self-Powered (no discharge, the sun's surplus still
+  charges) rather than in backup mode.
 - Powerwall-Dashboard's tools/switch-mode: switches self_consumption <-> autonomous and sets the reserve around
   them through pypowerwall's control API, re-checking the reserve in case the owner changed it.
 - pypowerwall (cloud and Fleet API modes): ``set_operation(level, mode)`` (``backup``, ``operation``),
