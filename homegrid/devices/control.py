@@ -37,7 +37,9 @@ what Powerwall owners and their tools do:
   ``set_grid_charging(bool)`` (``disallow_charge_from_grid_with_solar_installed``) and
   ``set_grid_export("battery_ok" | "pv_only" | "never")`` (``customer_preferred_export_rule``), the Fleet API's
   energy-site commands ``backup``, ``operation`` and ``grid_import_export`` (tesla-fleet-api's ``EnergySite``
-  methods of the same names). Home Assistant's ``tesla_fleet`` integration offers the same three settings.
+  methods of the same names). Home Assistant users do the same through
+  scripts (pjvenda/powerwall-homeassistant-control: "force grid charge" and the like, leading the Powerwall
+  with its reserve and mode, within what Tesla allows).
 
 Limits
 ~~~~~~
