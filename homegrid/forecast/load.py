@@ -13,8 +13,10 @@ The model (after emhass's two load methods, ``naive`` persistence and ``typical`
   median profiles' MAE is 413 W against 444 W for means and 466 W for yesterday's persistence). A future
   slot gets ``typical_weight`` of the first and the rest of the second; a slot one of them lacks (a gap)
   takes the other, then the median of all days, then the last value;
-- for the first hours, the level of the last hour (its mean load) is blended in with a weight
-  ``exp(-lead / last_hour_decay_ms)``, so the forecast starts where the home is now and relaxes to the profile.
+- for the first hours, the last hour's departure from the profile (its readings minus the profile then, on
+  average) is added with a weight ``exp(-lead / last_hour_decay_ms)``, so the forecast starts where the home is
+  now and relaxes to the profile (on the emhass home, 1 h ahead: MAE 411 W with it, 432 W without; blending
+  the last hour's plain level instead gave 453 W).
 
 Missing readings (NaN) are skipped, never counted as zero. The car's charging is not in the history the caller
 passes (it is planned separately). Only days that ended before the forecast's local day feed the profiles, so
@@ -70,8 +72,8 @@ class LoadForecaster:
         chosen on the emhass household (one year, 30 min): weights 0.4..0.8, 3..7 recent days and 4..8 weeks
         change the day-ahead MAE by under 3 %.
     last_hour_decay_ms : float
-        How fast the last hour's level fades out of the forecast [ms] (its weight is ``exp(-lead / this)``);
-        0 leaves it out.
+        How fast the last hour's departure from the profile fades out of the forecast [ms] (its weight is
+        ``exp(-lead / this)``); 0 leaves it out.
 
     Notes
     -----
@@ -193,14 +195,30 @@ class LoadForecaster:
 
     # ------------------------------------------------------------------ forecast
 
+    def _profile_at(self, t_ms: np.ndarray, profiles: tuple[np.ndarray, np.ndarray, np.ndarray, float]) -> np.ndarray:
+        """The blended profile at each instant [W]: typical and recent, else the all-days median, else the last
+        value, else 0."""
+        typical, recent, overall, last = profiles
+        local = t_ms + utc_offset_ms(t_ms, self.timezone)
+        day = local // DAY_MS
+        slot = (local - day * DAY_MS) // self.slot_ms
+        typ = typical[_day_type(day), slot]
+        rec = recent[slot]
+        w = self.typical_weight
+        value = np.where(np.isfinite(typ) & np.isfinite(rec), w * typ + (1 - w) * rec,
+                         np.where(np.isfinite(typ), typ, rec))
+        value = np.where(np.isfinite(value), value, overall[slot])
+        out: np.ndarray = np.where(np.isfinite(value), value, last if np.isfinite(last) else 0.0)
+        return out
+
     def forecast(self, now_ms: int, future_t_ms: np.ndarray, step_ms: int) -> np.ndarray:
         """The expected household load of each future step.
 
         Parameters
         ----------
         now_ms : int
-            When the forecast is made: only readings before it count (those of today's local day for the
-            last hour's level; the profiles use the days before today). [ms]
+            When the forecast is made: only readings before it count (the last hour's for the departure from
+            the profile; the profiles use the local days before today's). [ms]
         future_t_ms : numpy.ndarray
             The start of each future step, UTC epoch ms. [ms]
         step_ms : int
@@ -219,31 +237,19 @@ class LoadForecaster:
         off_now = int(utc_offset_ms(np.array([now_ms], dtype=np.int64), self.timezone)[0])
         today = (now_ms + off_now) // DAY_MS
         typical, recent, overall, last = self._profiles(int(today))
+        profiles = (typical, recent, overall, last)
         # sample each step at its slots (a step shorter than a slot takes the slot holding its start)
         k = max(1, -(-int(step_ms) // self.slot_ms))
         sub = ft[:, None] + (np.arange(k, dtype=np.int64) * (int(step_ms) // k))[None, :]
-        flat = sub.ravel()
-        local = flat + utc_offset_ms(flat, self.timezone)
-        day = local // DAY_MS
-        slot = (local - day * DAY_MS) // self.slot_ms
-        types = _day_type(day)
-        typ = typical[types, slot]
-        rec = recent[slot]
-        w = self.typical_weight
-        value = np.where(np.isfinite(typ) & np.isfinite(rec), w * typ + (1 - w) * rec,
-                         np.where(np.isfinite(typ), typ, rec))
-        value = np.where(np.isfinite(value), value, overall[slot])
-        fallback = last if np.isfinite(last) else 0.0
-        value = np.where(np.isfinite(value), value, fallback)
-        out = value.reshape(sub.shape).mean(axis=1)
-        # the last hour's level, fading out with the lead time
+        out = self._profile_at(sub.ravel(), profiles).reshape(sub.shape).mean(axis=1)
+        # the last hour's departure from the profile, fading out with the lead time
         if self.last_hour_decay_ms > 0 and self._recent_t.size:
             sel = (self._recent_t >= now_ms - HOUR_MS) & (self._recent_t < now_ms)
             if sel.any():
-                level = float(self._recent_w[sel].mean())
+                seen_t = self._recent_t[sel]
+                anomaly = float((self._recent_w[sel] - self._profile_at(seen_t, profiles)).mean())
                 lead = np.maximum(ft - now_ms, 0).astype(np.float64)
-                a = np.exp(-lead / self.last_hour_decay_ms)
-                out = a * level + (1 - a) * out
+                out = out + np.exp(-lead / self.last_hour_decay_ms) * anomaly
         result: np.ndarray = np.maximum(out, 0.0)
         return result
 
