@@ -93,7 +93,8 @@ def clear_sky_ghi(t_ms: np.ndarray, latitude: float, longitude: float, altitude_
     Returns
     -------
     numpy.ndarray
-        Clear-sky GHI, 0 when the sun is down. [W/m²]
+        Clear-sky GHI, 0 when the sun is down, never above the irradiance on a horizontal plane at the top of
+        the atmosphere. [W/m²]
     """
     t = np.asarray(t_ms, dtype=np.int64)
     if t.size == 0:
@@ -113,7 +114,10 @@ def clear_sky_ghi(t_ms: np.ndarray, latitude: float, longitude: float, altitude_
         dni_extra = irradiance.get_extra_radiation(_day_of_year(t[up]))
         cs = clearsky.ineichen(zen[up], am_abs, lt[up] if lt.ndim else float(lt), altitude=altitude_m,
                                dni_extra=dni_extra)
-        out[up] = np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64), nan=0.0)
+        ghi = np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64), nan=0.0)
+        # never more than reaches the top of the atmosphere (Ineichen-Perez overshoots it by a few 0.01 % on
+        # high sites with the sun near the zenith)
+        out[up] = np.minimum(ghi, np.asarray(dni_extra, dtype=np.float64) * np.cos(np.radians(zen[up])))
     result: np.ndarray = np.maximum(out, 0.0)
     return result
 
