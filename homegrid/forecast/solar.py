@@ -390,10 +390,17 @@ class SolarForecaster:
                     cc = np.asarray(weather_cloud_cover, dtype=np.float64)[ii]
                     g = cloud_cover_to_ghi(cc, cs)
                 use = inside & np.isfinite(g)
+                # the clearness of each weather interval: its GHI over the clear sky's mean across the instants
+                # of the interval (so the interval's energy is kept, spread as the clear sky spreads it; a
+                # per-instant ratio would blow up at sunrise and sunset)
+                n_w = wt.size
+                cs_sum = np.bincount(ii[use], weights=cs[use], minlength=n_w)
+                cs_n = np.bincount(ii[use], minlength=n_w)
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    wsky = np.where(cs > 1.0, np.clip(g, 0.0, None) / cs, 0.0)
+                    cs_mean = cs_sum / cs_n
+                    wsky = np.where(cs_mean[ii] > 1.0, np.clip(g, 0.0, None) / cs_mean[ii], 0.0)
                 b = bias if np.isfinite(bias) else 1.0
-                sky = np.where(use, np.minimum(wsky, 1.5) * b, sky)
+                sky = np.where(use, np.minimum(wsky, 3.0) * b, sky)
         power = resp * cs * sky
         if np.isfinite(cap):
             power = np.minimum(power, cap)
