@@ -10,10 +10,17 @@ Three pieces, each a function over arrays:
   ``calibration_days`` days [W per W/m²]. It holds the array's size, orientation, shading and inverter limit
   without knowing any of them.
 - the sky: without a weather forecast, the **recent clearness** (measured energy over the array's clear-sky
-  energy across the last ``recent_days`` days, time-of-day weighted as the response is); with one, the weather
-  forecast's GHI (or cloud cover, turned into GHI by the linear model of pvlib's ``cloud_cover_to_ghi_linear``
-  that emhass uses, offset 35 %), corrected by the site's history when the weather covers the past: the ratio of
-  measured energy to what the weather's GHI predicted for those days.
+  energy across the last ``recent_days`` days, time-of-day weighted as the response is); with one, the clearness
+  of each weather interval (its GHI over the clear sky's mean across the interval, so the interval's energy is
+  kept and spread as the clear sky spreads it) from the forecast's GHI, or from its cloud cover turned into GHI
+  by the linear model of pvlib's ``cloud_cover_to_ghi_linear`` that emhass uses (offset 35 %); corrected by the
+  site's history when the weather source also gave the past (:meth:`SolarForecaster.observe` with
+  ``weather_ghi``): the ratio of measured energy to what the weather's GHI predicted for those days.
+
+Measured on PVDAQ system 50 (Golden, CO; 15 min, forecasts of the next 24 h every 3 h over a month,
+``tests/test_forecast_solar.py``): MAE 285 W (May 2012) and 266 W (November) without weather, against 287 W
+and 306 W for yesterday's persistence; with NSRDB's satellite GHI standing for a weather forecast, 165 W and
+190 W.
 
 The forecast is capped at the highest power measured in the calibration window times ``cap_factor`` (an
 inverter never delivers more than its limit), and is 0 at night. :class:`SolarForecaster` keeps the
@@ -253,7 +260,8 @@ class SolarForecaster:
             Measured solar power; NaN where unknown (skipped; night readings may be NaN or 0). [W]
         weather_ghi : numpy.ndarray or None
             The weather source's GHI at the same instants (a past forecast or an analysis), for the bias
-            correction of weather-driven forecasts; NaN where unknown. [W/m²]
+            correction of weather-driven forecasts; NaN where unknown (that reading then counts for the array's
+            response only). [W/m²]
         """
         t = np.asarray(t_ms, dtype=np.int64)
         p = np.asarray(pv_w, dtype=np.float64)
