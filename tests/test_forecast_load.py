@@ -211,3 +211,50 @@ def test_a_15_minute_re_plan_costs_well_under_a_millisecond() -> None:
     print(f"load forecast per 15-min re-plan (observe + 48 h at 15 min): median {median * 1e3:.3f} ms, "
           f"p99 {np.percentile(times, 99) * 1e3:.3f} ms, {len(times)} calls")
     assert median < 0.005  # 5 ms: 35,000 calls in under 3 minutes even on a busy machine
+
+
+def test_readings_may_arrive_out_of_order() -> None:
+    """A backfill hands older days after newer ones: the profiles are the same as in time order."""
+    data = emhass()
+    t, w = data.t_ms[:3000], data.values["load"][:3000]
+    in_order = LoadForecaster(EMHASS_TZ, slot_ms=STEP)
+    in_order.observe(t, w)
+    backwards = LoadForecaster(EMHASS_TZ, slot_ms=STEP)
+    for a in range(2500, -1, -500):
+        backwards.observe(t[a:a + 500], w[a:a + 500])
+    now = int(t[-1]) + STEP
+    ft = now + np.arange(96, dtype=np.int64) * STEP
+    assert backwards.forecast(now, ft, STEP) == pytest.approx(in_order.forecast(now, ft, STEP), rel=1e-12)
+    # a forecast before a late-arriving older day is rebuilt with it
+    early = int(t[1500])
+    before = backwards.forecast(early, ft - (now - early), STEP)
+    backwards.observe(t[1400:1450], w[1400:1450] + 3000.0)
+    assert not np.allclose(backwards.forecast(early, ft - (now - early), STEP), before)
+
+
+def test_a_step_longer_than_a_slot_averages_the_slots_it_covers() -> None:
+    t, w = synthetic(date(2024, 5, 6), 28, EMHASS_TZ)
+    now = int(t[-1]) + STEP
+    day_start, _ = local_day_bounds(date(2024, 6, 4), PARIS)
+    half = forecast_load(t, w, day_start + np.arange(48, dtype=np.int64) * STEP, STEP, EMHASS_TZ, now_ms=now)
+    hourly = forecast_load(t, w, day_start + np.arange(24, dtype=np.int64) * HOUR_MS, HOUR_MS, EMHASS_TZ,
+                           now_ms=now)
+    assert hourly == pytest.approx(half.reshape(24, 2).mean(axis=1))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"slot_ms": 7 * MINUTE_MS}, "must divide a day"), ({"weeks": 0}, "at least 1"),
+    ({"typical_weight": 1.5}, "within 0..1"), ({"last_hour_decay_ms": -1}, ">= 0"),
+])
+def test_bad_settings_are_refused(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LoadForecaster(EMHASS_TZ, **kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_calls_are_refused() -> None:
+    model = LoadForecaster(EMHASS_TZ)
+    with pytest.raises(ValueError, match="3 instants, load_w 2 values"):
+        model.observe(np.arange(3, dtype=np.int64), np.zeros(2))
+    with pytest.raises(ValueError, match="step_ms = 0"):
+        model.forecast(0, np.arange(3, dtype=np.int64), 0)
+    assert model.forecast(0, np.zeros(0, dtype=np.int64), STEP).size == 0
