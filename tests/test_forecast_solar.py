@@ -82,13 +82,15 @@ def test_cloud_cover_takes_ghi_from_the_clear_sky_down_to_35_percent() -> None:
 
 
 def replay(first: str, days: int, weather_scale: float | None, every_ms: int = 3 * HOUR_MS,
-           horizon_steps: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           horizon_steps: int = 96, nowcast_decay_ms: float = 3 * HOUR_MS
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forecasts of the next 24 h made every ``every_ms`` (fed as time goes by), yesterday's persistence, and the
     measurements; with NSRDB's GHI times ``weather_scale`` as the weather forecast (None: no weather)."""
     data = pvdaq()
     t, p = data.t_ms, data.values["ac"]
     start = parse_iso_ms(first)
-    model = SolarForecaster(GOLDEN_LAT, GOLDEN_LON, altitude_m=GOLDEN_ALT, slot_ms=Q)
+    model = SolarForecaster(GOLDEN_LAT, GOLDEN_LON, altitude_m=GOLDEN_ALT, slot_ms=Q,
+                            nowcast_decay_ms=nowcast_decay_ms)
     fed = int(np.searchsorted(t, start - 31 * DAY_MS))
     ours, naive, actual = [], [], []
     for now in range(start, start + days * DAY_MS, every_ms):
@@ -124,6 +126,17 @@ def test_with_a_weather_forecast_the_error_falls_well_below_persistence(first: s
     assert mae(weather, actual, ok) < 0.8 * mae(plain, actual, ok)
     # without weather, clear sky scaled by the last days is no worse than yesterday repeated
     assert mae(plain, actual, ok) < 1.05 * mae(naive, actual, ok)
+
+
+def test_the_last_hours_clearness_carries_the_first_hours() -> None:
+    """Clouds of the last hour tend to stay: blending the last hour's clearness in halves the first hour's error."""
+    first = "2012-05-01T00:00-07:00"
+    with_it, naive, actual = replay(first, 30, None)
+    without, _, _ = replay(first, 30, None, nowcast_decay_ms=0)
+    ok = np.isfinite(actual) & np.isfinite(naive)
+    ok[:, 4:] = False  # the first hour
+    assert mae(with_it, actual, ok) < 0.6 * mae(without, actual, ok)
+    assert mae(with_it, actual, ok) < 0.6 * mae(naive, actual, ok)
 
 
 def test_a_biased_weather_source_is_corrected_by_the_sites_history() -> None:
@@ -270,6 +283,7 @@ def test_a_turbidity_per_month_is_taken_month_by_month() -> None:
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"latitude": 91.0}, "not a place on Earth"), ({"slot_ms": 7 * MINUTE_MS}, "must divide a day"),
     ({"calibration_days": 0}, "at least 1"), ({"envelope_quantile": 0.0}, r"within \(0, 1\]"),
+    ({"nowcast_decay_ms": -1.0}, ">= 0"),
 ])
 def test_bad_settings_are_refused(kwargs: dict[str, float], message: str) -> None:
     args: dict[str, float] = {"latitude": GOLDEN_LAT, "longitude": GOLDEN_LON, **kwargs}
