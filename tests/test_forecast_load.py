@@ -258,3 +258,20 @@ def test_bad_calls_are_refused() -> None:
     with pytest.raises(ValueError, match="step_ms = 0"):
         model.forecast(0, np.arange(3, dtype=np.int64), 0)
     assert model.forecast(0, np.zeros(0, dtype=np.int64), STEP).size == 0
+
+
+def test_a_holiday_given_takes_the_weekend_profile() -> None:
+    """Made here: 2,000 W all day on weekends, 300 W on weekdays; Whit Monday 2024-05-20 as a holiday."""
+    start, _ = local_day_bounds(date(2024, 4, 22), PARIS)
+    t = np.arange(start, start + 28 * DAY_MS, STEP, dtype=np.int64)
+    local_day = (t + utc_offset_ms(t, EMHASS_TZ)) // DAY_MS
+    w = np.where((local_day + 3) % 7 >= 5, 2000.0, 300.0)
+    monday, monday_end = local_day_bounds(date(2024, 5, 20), PARIS)
+    ft = np.arange(monday, monday_end, STEP, dtype=np.int64)
+    plain = forecast_load(t, w, ft, STEP, EMHASS_TZ, now_ms=monday - 6 * HOUR_MS, last_hour_decay_ms=0)
+    model = LoadForecaster(EMHASS_TZ, slot_ms=STEP, last_hour_decay_ms=0, holidays=[date(2024, 5, 20)])
+    model.observe(t[t < monday - 6 * HOUR_MS], w[t < monday - 6 * HOUR_MS])
+    holiday = model.forecast(monday - 6 * HOUR_MS, ft, STEP)
+    # made on the Sunday evening: the recent profile is the median of Thursday, Friday and Saturday: 300 W
+    assert plain == pytest.approx(0.6 * 300.0 + 0.4 * 300.0)
+    assert holiday == pytest.approx(0.6 * 2000.0 + 0.4 * 300.0)

@@ -25,6 +25,9 @@ they are rebuilt once a local day; a forecast call costs a few array look-ups (s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date
+
 import numpy as np
 
 from homegrid.timezones import DAY_MS, HOUR_MS, MINUTE_MS, day_of_week, utc_offset_ms
@@ -34,9 +37,9 @@ __all__ = ["LoadForecaster", "forecast_load", "persistence_forecast"]
 _N_TYPES = 2  # 0: Monday to Friday, 1: Saturday and Sunday
 
 
-def _day_type(days: np.ndarray) -> np.ndarray:
-    """0 for a weekday, 1 for a weekend day, of local dates as days since 1970-01-01."""
-    out: np.ndarray = (day_of_week(days) >= 5).astype(np.int64)
+def _day_type(days: np.ndarray, holidays: np.ndarray) -> np.ndarray:
+    """0 for a weekday, 1 for a weekend day or a holiday, of local dates as days since 1970-01-01."""
+    out: np.ndarray = ((day_of_week(days) >= 5) | np.isin(days, holidays)).astype(np.int64)
     return out
 
 
@@ -74,6 +77,11 @@ class LoadForecaster:
     last_hour_decay_ms : float
         How fast the last hour's departure from the profile fades out of the forecast [ms] (its weight is
         ``exp(-lead / this)``); 0 leaves it out.
+    holidays : iterable of datetime.date
+        Local dates that count as weekend days (public holidays: e.g. ``holidays.country_holidays("FR")``'s, or
+        a tariff's :class:`~homegrid.tariffs.country_holidays.CountryHolidays`). None by default: on the emhass
+        home France's 22 holidays of the year as weekend days made those days' MAE worse (398 W against 368 W),
+        while the weekday/weekend split itself helps (423 W against 433 W for one profile over the year).
 
     Notes
     -----
@@ -84,7 +92,8 @@ class LoadForecaster:
     """
 
     def __init__(self, timezone: str, *, slot_ms: int = 30 * MINUTE_MS, weeks: int = 4, recent_days: int = 3,
-                 typical_weight: float = 0.6, last_hour_decay_ms: float = HOUR_MS) -> None:
+                 typical_weight: float = 0.6, last_hour_decay_ms: float = HOUR_MS,
+                 holidays: Iterable[date] = ()) -> None:
         if slot_ms <= 0 or DAY_MS % slot_ms:
             raise ValueError(f"slot_ms = {slot_ms}: must divide a day (e.g. 900000 for 15 min)")
         if weeks < 1 or recent_days < 1:
@@ -99,6 +108,8 @@ class LoadForecaster:
         self.recent_days = int(recent_days)
         self.typical_weight = float(typical_weight)
         self.last_hour_decay_ms = float(last_hour_decay_ms)
+        epoch = date(1970, 1, 1).toordinal()
+        self.holidays = np.array(sorted({d.toordinal() - epoch for d in holidays}), dtype=np.int64)
         self.n_slots = DAY_MS // self.slot_ms
         self._first_day: int | None = None  # the local day of row 0
         self._sums = np.zeros((0, self.n_slots))
@@ -177,7 +188,7 @@ class LoadForecaster:
                 rows = slice(first - self._first_day, stop - self._first_day)
                 sums, counts = self._sums[rows], self._counts[rows]
                 days = np.arange(first, stop, dtype=np.int64)
-                types = _day_type(days)
+                types = _day_type(days, self.holidays)
                 with np.errstate(invalid="ignore", divide="ignore"):
                     daily = sums / counts  # each day's mean per slot; NaN where it has no reading
                     for k in range(_N_TYPES):
@@ -202,7 +213,7 @@ class LoadForecaster:
         local = t_ms + utc_offset_ms(t_ms, self.timezone)
         day = local // DAY_MS
         slot = (local - day * DAY_MS) // self.slot_ms
-        typ = typical[_day_type(day), slot]
+        typ = typical[_day_type(day, self.holidays), slot]
         rec = recent[slot]
         w = self.typical_weight
         value = np.where(np.isfinite(typ) & np.isfinite(rec), w * typ + (1 - w) * rec,
