@@ -300,3 +300,13 @@ def test_bad_calls_are_refused() -> None:
     with pytest.raises(ValueError, match="step_ms = 0"):
         model.forecast(0, np.arange(3, dtype=np.int64), 0)
     assert model.forecast(0, np.zeros(0, dtype=np.int64), Q).size == 0
+
+
+def test_the_forecasters_clear_sky_tables_give_pvlibs_values() -> None:
+    """The per-day minute tables the forecaster keeps (re-plans ask for nearly the same instants) agree with the
+    direct computation, at odd instants, over a few days and over a long span."""
+    model = SolarForecaster(GOLDEN_LAT, GOLDEN_LON, altitude_m=GOLDEN_ALT)
+    for count, spacing in ((700, 450_123), (400, 3 * DAY_MS // 7)):
+        t = parse_iso_ms("2012-06-01T00:00Z") + 12_345 + np.arange(count, dtype=np.int64) * spacing
+        direct = clear_sky_ghi(t, GOLDEN_LAT, GOLDEN_LON, GOLDEN_ALT)
+        assert model._clear_sky(t) == pytest.approx(direct, abs=0.05)

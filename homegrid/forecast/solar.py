@@ -221,6 +221,7 @@ class SolarForecaster:
         self._w_n = np.zeros((0, self.n_slots))
         self._pw_sum = np.zeros((0, self.n_slots))  # measured power at the readings that have the weather's GHI
         self._cs_slot = np.zeros((0, self.n_slots))  # clear-sky GHI per day and slot [W/m²]
+        self._cs_days: dict[int, np.ndarray] = {}  # clear-sky GHI per UTC day at each minute (1441 values)
         self._cache_day: int | None = None
         self._cache: tuple[np.ndarray, float, float, float] | None = None
         self._dirty_from: int | None = None
@@ -248,6 +249,29 @@ class SolarForecaster:
                 for a in (self._p_sum, self._p_n, self._w_sum, self._w_n, self._pw_sum))
             self._cs_slot = np.vstack([self._cs_slot, np.full((grow, self.n_slots), np.nan)])
             self._p_max = np.concatenate([self._p_max, np.zeros(grow)])
+
+    def _clear_sky(self, t_ms: np.ndarray) -> np.ndarray:
+        """Clear-sky GHI at instants [W/m²], from per-day tables at each minute (interpolated between minutes):
+        successive re-plans ask for nearly the same instants, and a table of a day costs one call."""
+        t = np.asarray(t_ms, dtype=np.int64)
+        day = t // DAY_MS
+        lo, hi = int(day.min()), int(day.max())
+        if hi - lo > 7:  # a long span: compute directly
+            return clear_sky_ghi(t, self.latitude, self.longitude, self.altitude_m, self.linke_turbidity)
+        if len(self._cs_days) > 16:  # keep the days around these instants only
+            self._cs_days = {d: v for d, v in self._cs_days.items() if lo - 1 <= d <= hi + 1}
+        for d in range(lo, hi + 1):
+            if d not in self._cs_days:
+                grid = d * DAY_MS + np.arange(1441, dtype=np.int64) * MINUTE_MS
+                self._cs_days[d] = clear_sky_ghi(grid, self.latitude, self.longitude, self.altitude_m,
+                                                 self.linke_turbidity)
+        table = np.stack([self._cs_days[d] for d in range(lo, hi + 1)])
+        pos = (t - lo * DAY_MS) / MINUTE_MS - (day - lo) * 1440
+        i = np.minimum(pos.astype(np.int64), 1439)
+        frac = pos - i
+        rows = day - lo
+        out: np.ndarray = table[rows, i] * (1.0 - frac) + table[rows, i + 1] * frac
+        return out
 
     def _clear_sky_rows(self, rows: np.ndarray) -> np.ndarray:
         """Clear-sky GHI per slot (mean over the slot) of the given rows, computed once and kept. [W/m²]"""
@@ -372,7 +396,7 @@ class SolarForecaster:
         if not sel.any() or not np.isfinite(cap):
             return float("nan")
         t = self._recent_t[sel]
-        cs = clear_sky_ghi(t, self.latitude, self.longitude, self.altitude_m, self.linke_turbidity)
+        cs = self._clear_sky(t)
         expect = np.nan_to_num(response[(t % DAY_MS) // self.slot_ms], nan=0.0) * cs
         if expect.mean() < 0.05 * cap:
             return float("nan")
@@ -412,7 +436,7 @@ class SolarForecaster:
         if not np.isfinite(response).any():
             return np.zeros(ft.size)  # nothing measured yet: no basis for a figure
         inst, k = _step_mean(ft, step_ms, min(self.slot_ms, 15 * MINUTE_MS))
-        cs = clear_sky_ghi(inst, self.latitude, self.longitude, self.altitude_m, self.linke_turbidity)
+        cs = self._clear_sky(inst)
         slot = (inst % DAY_MS) // self.slot_ms
         resp = np.nan_to_num(response[slot], nan=0.0)
         sky = np.full(inst.size, clearness if np.isfinite(clearness) else 1.0)
