@@ -204,8 +204,12 @@ def replay(t_ms: np.ndarray, load_w: np.ndarray | None, solar_w: np.ndarray | No
 
 
 def _divisor_slot(step: int) -> int:
-    """The readings' step as a profile slot: itself when it divides a day, else 30 minutes."""
-    return step if 0 < step <= 2 * HOUR_MS and DAY_MS % step == 0 else 30 * 60_000
+    """The profile slot for readings every ``step``: the step within 15 to 60 minutes, rounded up to a divisor
+    of a day (finer readings are averaged into it). [ms]"""
+    for minutes in (15, 20, 30, 60):
+        if step <= minutes * 60_000:
+            return minutes * 60_000
+    return HOUR_MS
 
 
 def _horizon_errors(forecast: np.ndarray, actual: np.ndarray, horizons: tuple[int, ...]) -> tuple[HorizonError, ...]:

@@ -287,8 +287,8 @@ def forecast_load(hist_t_ms: np.ndarray, hist_load_w: np.ndarray, future_t_ms: n
     now_ms : int or None
         When the forecast is made (readings at or after it are ignored); None: the first future step.
     slot_ms : int or None
-        The profiles' resolution [ms]; None: the history's typical step (its median spacing), within 5 to
-        60 min, rounded to a divisor of a day.
+        The profiles' resolution [ms]; None: the history's typical step (its median spacing), within 15 to
+        60 min, rounded up to a divisor of a day.
     weeks, recent_days, typical_weight, last_hour_decay_ms
         As :class:`LoadForecaster` has them.
 
@@ -310,11 +310,12 @@ def forecast_load(hist_t_ms: np.ndarray, hist_load_w: np.ndarray, future_t_ms: n
     return model.forecast(now, ft, step_ms)
 
 
-_SLOTS = np.array([5, 10, 15, 20, 30, 60], dtype=np.int64) * MINUTE_MS
+_SLOTS = np.array([15, 20, 30, 60], dtype=np.int64) * MINUTE_MS
 
 
 def _slot_for(t: np.ndarray) -> int:
-    """The profile slot suited to readings at instants ``t``: their median spacing, as a divisor of a day. [ms]"""
+    """The profile slot suited to readings at instants ``t``: their median spacing, at least 15 minutes (finer
+    readings are averaged into the slot), as a divisor of a day. [ms]"""
     if t.size < 2:
         return 30 * MINUTE_MS
     spacing = float(np.median(np.diff(np.sort(t))))
