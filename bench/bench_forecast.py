@@ -4,7 +4,7 @@ household's real year (``../shared/data/load/emhass_household_fr_2024-02_2025-02
 
 1. The backtest's pattern: every 15 minutes, feed the readings that arrived since the last re-plan to a
    ``LoadForecaster`` and a ``SolarForecaster`` and forecast the next 48 h at 15-minute steps (192 steps), for
-   the whole year after a 5-week warm-up (about 33,500 re-plans). Wall time of the loop, and per re-plan the
+   the whole year after a 5-week warm-up (31,494 re-plans). Wall time of the loop, and per re-plan the
    median and 99th percentile of observe + forecast (load and solar together).
 2. ``forecast_errors`` over the same year (issued every 6 h): MAE and RMSE at 1, 6 and 24 h, for load and PV,
    beside yesterday's persistence at the same horizons.
