@@ -20,7 +20,10 @@ with a slack ``r >= 0`` at a large penalty (so a battery that starts below the f
 raises faster than the battery can charge, gives the plan that gets back to the floor soonest, reported in
 ``relaxed``); without grid charging ``c <= surplus`` and without export from the battery ``ge <= surplus``, where
 ``surplus = max(0, solar - load)`` is the sun left over after the home (the sun serves the home first, then the
-battery; the car in the planner's own mode draws from wherever is cheapest); the car's energy by its deadline
+battery; the car in the planner's own mode draws from wherever is cheapest). Both rules are linear stand-ins: the
+car's charging is not subtracted from the surplus (that would make ``max(0, solar - load - car)``, not linear),
+so in a step where the car charges, the battery may take the sun's share while the car imports, or give the car
+what the sun then exports; keeping them exact would need a binary per step. The car's energy by its deadline
 ``sum(car[t] * h, t < deadline) + u >= energy`` with a shortfall ``u`` at a penalty (reported), and never more than
 ``energy`` over the horizon; in :attr:`CarMode.SOLAR` the car takes only the sun's surplus (``car <= surplus``, and
 ``car + c <= surplus`` when the battery may not charge from the grid either), in :attr:`CarMode.MIN_SOLAR` the
