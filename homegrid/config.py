@@ -466,6 +466,13 @@ class StormConfig(Table):
                                         "or capped device, not the owner's hand [s]")
 
 
+def _hh_mm(value: str) -> bool:
+    """A local time of day written ``HH:MM``."""
+    parts = value.split(":")
+    return (len(parts) == 2 and all(p.isdigit() and len(p) == 2 for p in parts)
+            and int(parts[0]) < 24 and int(parts[1]) < 60)
+
+
 class PlannerConfig(Table):
     """The planner's execution: the plan's modes sent to the battery and the car (issue 14)."""
 
@@ -477,6 +484,14 @@ class PlannerConfig(Table):
         "car_min_amps": Rule(lambda v: 0 <= v <= 80, "= {value}: must be within 0..80 A"),
         "car_max_amps": Rule(lambda v: 1 <= v <= 80, "= {value}: must be within 1..80 A"),
         "idle_export_rule": Rule(lambda v: v in ("pv_only", "never"), '= {value!r}: expected "pv_only" or "never"'),
+        "step_min": Rule(lambda v: v in (5, 10, 15, 20, 30, 60), "= {value}: expected 5, 10, 15, 20, 30 or 60"),
+        "horizon_h": Rule(lambda v: 1 <= v <= 48, "= {value}: must be within 1..48 h"),
+        "history_days": Rule(lambda v: 1 <= v <= 365, "= {value}: must be within 1..365"),
+        "car_departure": Rule(_hh_mm, '= {value!r}: expected a local time "HH:MM"'),
+        "car_pack_kwh": Rule(lambda v: 0 <= v <= 1000, "= {value}: must be within 0..1000 kWh"),
+        "battery_kwh": Rule(lambda v: 0 <= v <= 10_000, "= {value}: must be within 0..10000 kWh"),
+        "battery_kw": Rule(lambda v: 0 <= v <= 10_000, "= {value}: must be within 0..10000 kW"),
+        "round_trip_percent": Rule(lambda v: 50 <= v <= 100, "= {value}: must be within 50..100 %"),
     }
 
     enabled: bool = Field(default=False, description="opt in: it writes to the battery and the car")
@@ -491,6 +506,19 @@ class PlannerConfig(Table):
     idle_export_rule: str = Field(default="pv_only",
                                   description='the Powerwall\'s export rule outside the export mode: "pv_only", or '
                                               '"never" where the utility forbids export')
+    step_min: int = Field(default=15, description="the plan's step and how often it is made afresh (MPC) [min]")
+    horizon_h: float = Field(default=24.0, description="how far ahead each plan looks [h]")
+    history_days: int = Field(default=28, description="days of the store's history the load and solar forecasts "
+                                                      "learn from")
+    car_departure: str = Field(default="07:00", description="the local time the car leaves by, charged to its "
+                                                            "charge limit")
+    car_pack_kwh: float = Field(default=0.0, description="the car's battery [kWh]; 0: the virtual car's "
+                                                         "(ev_pack_kwh), else 75")
+    battery_kwh: float = Field(default=0.0, description="the home battery's usable energy [kWh]; 0: as the "
+                                                        "device says, else 13.5")
+    battery_kw: float = Field(default=0.0, description="the home battery's power limit [kW]; 0: as the device "
+                                                       "says, else 5")
+    round_trip_percent: float = Field(default=90.0, description="the home battery's round-trip efficiency [%]")
 
     @model_validator(mode="after")
     def _together(self) -> Self:

@@ -18,7 +18,6 @@ from homegrid.config import Config
 from homegrid.credentials import Credentials
 from homegrid.hub.devices import mqtt_broker
 from homegrid.hub.service import Hub
-from homegrid.hub.tariff_file import SiteTariff
 from homegrid.owner import OwnerKey
 
 __all__ = ["build_app", "build_publisher"]
@@ -27,7 +26,7 @@ __all__ = ["build_app", "build_publisher"]
 def build_app(hub: Hub, host: str) -> FastAPI:
     """The hub's HTTP API and web app, behind the owner's door as the hub listens on ``host``."""
     app = create_app(hub.queries, health=hub.status, live=hub.live, outages=hub.outages.report, backup=hub.backup,
-                     tariff=SiteTariff.from_config(hub.config, hub.data_dir))
+                     tariff=hub.tariff)
     app.state.units = hub.config.site.unit_system
     add_storm_routes(app, hub.storm)
     add_settings_routes(app, hub.control, hub.storm)

@@ -30,10 +30,12 @@ from homegrid.glossary import GridStatus
 from homegrid.hub.devices import build_battery_control, build_executor, build_storm
 from homegrid.hub.notify import Notifier
 from homegrid.hub.parts import OUTAGE_GAP_MS, outage_tracker_for, recorder_for
+from homegrid.hub.planning import PlanningService
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
 from homegrid.hub.price_cache import price_cache_for
 from homegrid.hub.queries import Queries
 from homegrid.hub.supervisor import Supervisor
+from homegrid.hub.tariff_file import SiteTariff
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
 
@@ -174,6 +176,13 @@ class Hub:
         #: the planner's executor ([planner] enabled), fed each step's plan by the planner's loop
         self.executor = build_executor(config, self.control, [p.device for p in self.pollers], publisher, self.storm,
                                        self.clock, Path(data_dir))
+        #: the site's tariff (the owner's upload, else the config's): the planner's prices and the API's bills
+        self.tariff = SiteTariff.from_config(config, self.data_dir)
+        #: the planner's loop ([planner] enabled): a plan every step, followed by the executor
+        self.planning = None if not config.planner.enabled else PlanningService(
+            config, self.store, self.tariff, self.live, self.clock,
+            figures=getattr(self.device, "battery_figures", None),
+            storm=None if self.storm is None else (lambda: self.storm.status), executor=self.executor)
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -439,6 +448,7 @@ class Hub:
             "notifications": self.notifier.status(),
             "storm": None if self.storm is None else self.storm.status,
             "planner": None if self.executor is None else self.executor.status,
+            "planning": None if self.planning is None else self.planning.status(),
             "prices": None if self.price_cache is None else self.price_cache.status(),
             "mqtt": None if self.publisher is None else self.publisher.status(),
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
@@ -465,6 +475,8 @@ class Hub:
             tasks.append(start("availability", partial(self._availability_loop, self.publisher)))
         if self.price_cache is not None:
             tasks.append(start("prices", partial(self.price_cache.run, self._stopping)))
+        if self.planning is not None:
+            tasks.append(start("planner", partial(self.planning.run, self._stopping)))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
             if self.publisher is not None and self._storm_topic is not None:
