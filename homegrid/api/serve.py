@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from homegrid.api.app import create_app
 from homegrid.api.mqtt import MqttPublisher
+from homegrid.api.plan import add_plan_routes
 from homegrid.api.planner import add_planner_routes
 from homegrid.api.security import install_security, policy_for
 from homegrid.api.settings import add_settings_routes
@@ -31,6 +32,7 @@ def build_app(hub: Hub, host: str) -> FastAPI:
     add_storm_routes(app, hub.storm)
     add_settings_routes(app, hub.control, hub.storm)
     add_planner_routes(app, hub.executor)
+    add_plan_routes(app, hub.planning)
     install_security(app, policy_for(hub.config.server, OwnerKey(hub.data_dir), host))
     return app
 

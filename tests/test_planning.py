@@ -1,0 +1,246 @@
+"""The planner running live on the virtual home: the hub's planning service builds a problem from the store's
+history, the shipped TOU tariff and the readings, solves it and hands it to the executor (which acts, or in a dry run
+sends nothing); ``GET /api/v1/plan`` shows it; the self-powered yardstick it is measured against."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from homegrid.api.plan import HOW_TO_ENABLE, add_plan_routes
+from homegrid.config import Config, PlannerConfig, TariffConfig
+from homegrid.hub.planning import PlanningService, next_departure_ms
+from homegrid.hub.service import Hub
+from homegrid.planner.baseline import grid_cost, self_powered
+from homegrid.planner.optimise import plan as solve
+from homegrid.planner.problem import BatterySpec, Mode, Problem
+from homegrid.readings import to_ms
+from homegrid.timezones import MINUTE_MS
+
+from .conftest import behind_the_door
+
+#: a winter weekday afternoon in New York (the virtual home's zone): the shipped PSCo RE-TOU peak is ahead
+NOW = datetime(2026, 1, 14, 18, 7, tzinfo=UTC)
+STEP = 15 * MINUTE_MS
+
+
+def _hub(tmp_path: Path, days: float = 10.0, **planner: object) -> Hub:
+    config = Config()
+    config = config.replace(server=config.server.replace(backfill_days=days),
+                            planner=PlannerConfig(enabled=True, **planner))
+    hub = Hub(config, tmp_path, clock=lambda: NOW)
+    hub.prepare()
+    asyncio.run(hub.poll_once())
+    hub.flush()
+    return hub
+
+
+async def _first_plan(hub: Hub) -> None:
+    """Run the hub's planner loop until its executor has recorded the first step's commands."""
+    assert hub.planning is not None and hub.executor is not None
+    stop = asyncio.Event()
+    task = asyncio.create_task(hub.planning.run(stop))
+    try:
+        for _ in range(1000):  # polls a condition, at most ~10 s
+            if hub.executor.records or hub.planning.errors or task.done():
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stop.set()
+        await task
+
+
+def test_the_hub_plans_on_the_virtual_home_and_the_executor_acts(tmp_path):
+    hub = _hub(tmp_path)
+    try:
+        before = asyncio.run(hub.control.settings())
+        asyncio.run(_first_plan(hub))
+        svc = hub.planning
+        assert svc is not None and svc.errors == 0 and svc.plans == 1, svc.last_error
+        made = svc.last
+        assert made is not None
+        p = made.problem
+        assert len(p.t_ms) == 96 and p.step_ms == STEP and p.t_ms[0] <= to_ms(NOW) < p.t_ms[0] + STEP
+        # the shipped PSCo RE-TOU rate: the weekday peak (15:00-19:00 local in winter) is dearer than the night
+        assert p.import_price.max() > p.import_price.min() > 0
+        assert p.load_w.mean() > 100 and p.solar_w.max() > 0 and float(p.solar_w[-8:].max()) >= 0
+        assert p.battery.capacity_wh == hub.config.virtual.battery_kwh * 1000
+        assert math.isclose(p.soc_percent, hub.live()[1]["battery_soc"])
+        # the plan is carried out: the battery got its command, and its settings changed to say so
+        sent = [r for r in hub.executor.records if r.device == "battery"]
+        assert sent and sent[0].outcome == "sent" and sent[0].mode == made.plan.modes[0].value
+        assert asyncio.run(hub.control.settings()) != before or made.plan.modes[0] is Mode.SELF_POWERED
+        status = hub.status()["planning"]
+        assert status["plans"] == 1 and status["errors"] == 0 and status["solve_ms"] < 1000
+        # the plan is no dearer than the battery left self-powered over the same forecasts
+        assert made.plan.cost <= made.self_powered.cost + 1e-6
+    finally:
+        hub.store.close()
+
+
+def test_a_dry_run_plans_and_sends_nothing(tmp_path):
+    hub = _hub(tmp_path, dry_run=True)
+    try:
+        before = asyncio.run(hub.control.settings_now())
+        asyncio.run(_first_plan(hub))
+        assert hub.planning is not None and hub.planning.plans == 1
+        records = list(hub.executor.records)
+        assert records and {r.outcome for r in records} == {"dry run"}
+        assert asyncio.run(hub.control.settings_now()) == before
+    finally:
+        hub.store.close()
+
+
+def test_without_a_tariff_the_step_fails_counted_and_the_hub_goes_on(tmp_path):
+    config = Config()
+    config = config.replace(server=config.server.replace(backfill_days=2),
+                            planner=PlannerConfig(enabled=True), tariff=TariffConfig(file="none"))
+    hub = Hub(config, tmp_path, clock=lambda: NOW)
+    try:
+        hub.prepare()
+        asyncio.run(hub.poll_once())
+        hub.flush()
+        assert hub.planning is not None
+        assert asyncio.run(hub.planning.next_plan()) is None
+        assert asyncio.run(hub.planning.next_plan()) is None
+        status = hub.status()["planning"]
+        assert status["errors"] == 2 and "no tariff" in status["last_error"] and status["plans"] == 0
+        assert not hub.executor.records  # nothing was sent without a plan
+    finally:
+        hub.store.close()
+
+
+def test_storm_mode_raises_the_plans_floor(tmp_path):
+    hub = _hub(tmp_path, days=3)
+    try:
+        svc = hub.planning
+        assert svc is not None
+        calm = svc.build(to_ms(NOW))[0]
+        stormy = PlanningService(hub.config, hub.store, hub.tariff, hub.live, hub.clock,
+                                 storm=lambda: {"storm": True, "reserve_percent": 80.0})
+        problem, notes = stormy.build(to_ms(NOW))
+        assert float(np.max(calm.reserve_percent)) < 80.0
+        assert np.all(np.asarray(problem.reserve_percent) == 80.0)
+        assert any("storm" in n for n in notes)
+    finally:
+        hub.store.close()
+
+
+def test_the_car_at_home_is_planned_by_its_departure(tmp_path):
+    hub = _hub(tmp_path, days=3)
+    try:
+        values = {**hub.live()[1], "ev_at_home": 1.0, "ev_soc": 50.0, "ev_charge_limit": 90.0}
+        svc = PlanningService(hub.config, hub.store, hub.tariff, lambda: (None, values, {}, []), hub.clock)
+        problem, _ = svc.build(to_ms(NOW))
+        car = problem.car
+        assert car is not None
+        departure = next_departure_ms(to_ms(NOW), "07:00", "America/New_York")
+        assert departure == to_ms(datetime(2026, 1, 15, 12, 0, tzinfo=UTC))  # 07:00 EST
+        assert car.deadline_step == int(np.searchsorted(problem.t_ms, departure))
+        assert car.plugged[: car.deadline_step].all() and not car.plugged[car.deadline_step:].any()
+        assert math.isclose(car.energy_wh, 0.4 * hub.config.virtual.ev_pack_kwh * 1000 / 0.9)
+        made = solve(problem)
+        assert not made.relaxed
+        delivered = float(made.car_w[: car.deadline_step].sum()) * problem.hours
+        assert delivered == pytest.approx(car.energy_wh, rel=1e-3)
+    finally:
+        hub.store.close()
+
+
+def test_departures_follow_the_local_clock_across_dst():
+    # 2026-03-08: New York springs forward at 02:00; 07:00 that morning is EDT (11:00 UTC), the day before EST
+    before = to_ms(datetime(2026, 3, 8, 3, 0, tzinfo=UTC))  # 22:00 EST on the 7th
+    assert next_departure_ms(before, "07:00", "America/New_York") == to_ms(datetime(2026, 3, 8, 11, 0, tzinfo=UTC))
+    at = to_ms(datetime(2026, 3, 8, 11, 0, tzinfo=UTC))
+    assert next_departure_ms(at, "07:00", "America/New_York") == to_ms(datetime(2026, 3, 9, 11, 0, tzinfo=UTC))
+
+
+def test_the_plan_api_and_409_when_off(tmp_path):
+    hub = _hub(tmp_path)
+    try:
+        assert hub.planning is not None
+        app = FastAPI()
+        add_plan_routes(app, hub.planning)
+        client = behind_the_door(app, tmp_path / "owner")
+        body = client.get("/api/v1/plan").json()
+        assert body["enabled"] and body["plan"] is None  # before the first plan
+        hub.planning.make()
+        body = client.get("/api/v1/plan").json()
+        plan = body["plan"]
+        assert len(plan["steps"]) == 96 and plan["step_min"] == 15 and plan["horizon_h"] == 24
+        step = plan["steps"][0]
+        assert set(step) >= {"time", "mode", "battery_w", "soc_percent", "grid_w", "car_w", "load_w", "solar_w",
+                             "import_price", "export_price"}
+        made = hub.planning.last
+        assert made is not None
+        assert [s["mode"] for s in plan["steps"]] == [m.value for m in made.plan.modes]
+        # each step balances: load + car = solar + battery + grid (nothing curtailed or unserved here)
+        for s in plan["steps"]:
+            assert s["load_w"] + s["car_w"] == pytest.approx(s["solar_w"] + s["battery_w"] + s["grid_w"], abs=1.0)
+        cost = plan["cost"]
+        assert cost["plan"] == pytest.approx(grid_cost(made.problem, made.plan), abs=1e-3)
+        assert cost["self_powered"] == pytest.approx(grid_cost(made.problem, made.self_powered), abs=1e-3)
+        assert cost["saving"] >= -1e-6 and cost["currency"] == "USD"
+        assert plan["relaxed"] == [] and plan["solve_ms"] > 0
+        assert plan["next"]["mode"] == step["mode"] and plan["next"]["battery_reason"].startswith("step 0")
+        errors = body["forecast_errors"]
+        assert [h["horizon_h"] for h in errors["load"]] == [1.0, 6.0, 24.0]
+        assert all(h["mae_w"] > 0 and h["rmse_w"] >= h["mae_w"] for h in errors["load"] + errors["solar"])
+
+        off = FastAPI()
+        add_plan_routes(off, None)
+        reply = behind_the_door(off, tmp_path / "owner2").get("/api/v1/plan")
+        assert reply.status_code == 409 and reply.json()["detail"] == HOW_TO_ENABLE
+    finally:
+        hub.store.close()
+
+
+@st.composite
+def _problems(draw: st.DrawFn) -> Problem:
+    n = draw(st.integers(2, 24))
+    floats = st.floats(0.0, 6000.0, allow_nan=False)
+    load = np.array(draw(st.lists(floats, min_size=n, max_size=n)))
+    solar = np.array(draw(st.lists(floats, min_size=n, max_size=n)))
+    imp = np.array(draw(st.lists(st.floats(0.01, 0.6), min_size=n, max_size=n)))
+    exp = imp * draw(st.floats(0.0, 1.0))
+    return Problem(t_ms=np.arange(n, dtype=np.int64) * STEP, step_ms=STEP, load_w=load, solar_w=solar,
+                   import_price=imp, export_price=exp,
+                   battery=BatterySpec(capacity_wh=draw(st.floats(1000, 20000)),
+                                       max_charge_w=draw(st.floats(500, 8000)),
+                                       max_discharge_w=draw(st.floats(500, 8000))),
+                   soc_percent=draw(st.floats(20.0, 100.0)), reserve_percent=draw(st.floats(0.0, 20.0)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_problems())
+def test_self_powered_conserves_energy_keeps_the_floor_and_is_never_cheaper_than_the_plan(problem):
+    base = self_powered(problem)
+    b = problem.battery
+    # the flows add up each step
+    np.testing.assert_allclose(problem.load_w + base.car_w, problem.solar_w + base.battery_w + base.grid_w,
+                               atol=1e-6)
+    # the battery only charges from the sun's surplus and only discharges to cover the home
+    surplus = np.clip(problem.solar_w - problem.load_w, 0.0, None)
+    deficit = np.clip(problem.load_w - problem.solar_w, 0.0, None)
+    assert np.all(-base.battery_w <= surplus + 1e-6) and np.all(base.battery_w <= deficit + 1e-6)
+    assert np.all(base.battery_w <= b.max_discharge_w + 1e-6) and np.all(-base.battery_w <= b.max_charge_w + 1e-6)
+    assert np.all(base.soc_percent <= 100.0 + 1e-9)
+    assert np.all(base.soc_percent >= np.minimum(problem.reserve_percent, problem.soc_percent) - 1e-9)
+    # the stored energy follows the flows through the efficiencies
+    e = b.capacity_wh * np.concatenate([[problem.soc_percent], base.soc_percent]) / 100.0
+    h = problem.hours
+    expected = np.where(base.battery_w < 0, -base.battery_w * h * b.charge_efficiency,
+                        -base.battery_w * h / b.discharge_efficiency)
+    np.testing.assert_allclose(np.diff(e), expected, atol=1e-6)
+    # a feasible plan the optimiser could have chosen: its optimum costs no more
+    best = solve(problem)
+    if not best.relaxed:
+        assert best.cost <= base.cost + 1e-6 * (1 + abs(base.cost))
