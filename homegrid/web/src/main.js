@@ -1,4 +1,4 @@
-// The homegrid app: one page, hash routes (#/now, #/history/day/2025-06-01, #/car, #/money, #/outages, #/system).
+// The homegrid app: one page, hash routes (#/now, #/history/day/2025-06-01, #/car, #/money, #/plan, #/outages, #/system).
 import { html } from "htm/preact";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
@@ -9,12 +9,13 @@ import { HistoryView } from "./history.js";
 import { MoneyView } from "./money.js";
 import { NowView } from "./now.js";
 import { OutagesView } from "./outages.js";
+import { PlanView } from "./plan.js";
 import { SignIn } from "./signin.js";
 import { SystemView } from "./system.js";
 import "./style.css";
 
 const VIEWS = [
-  ["now", "Now", "◉"], ["history", "History", "▥"], ["car", "Car", "◈"], ["money", "Money", "◆"], ["outages", "Outages", "⚡"], ["system", "System", "⚙"],
+  ["now", "Now", "◉"], ["history", "History", "▥"], ["car", "Car", "◈"], ["money", "Money", "◆"], ["plan", "Plan", "◷"], ["outages", "Outages", "⚡"], ["system", "System", "⚙"],
 ];
 
 function useHash() {
@@ -91,6 +92,7 @@ function App({ site }) {
   if (view === "history") body = html`<${HistoryView} params=${params} today=${today} theme=${effective} />`;
   else if (view === "car") body = html`<${CarView} today=${today} />`;
   else if (view === "money") body = html`<${MoneyView} today=${today} />`;
+  else if (view === "plan") body = html`<${PlanView} />`;
   else if (view === "outages") body = html`<${OutagesView} today=${today} />`;
   else if (view === "system") body = html`<${SystemView} today=${today} />`;
   else body = html`<${NowView} />`;

@@ -1,0 +1,119 @@
+"""The Plan view in a real browser, over the hub's planning service on the virtual home with its shipped TOU tariff:
+the chart has a mode per step, and what it does now, the cost against self-powered and the forecasts' errors are
+the API's own figures; with the planner off the view says how to turn it on.
+
+The app is served in this process (uvicorn in a thread, behind the hub's door on loopback) as in
+tests/test_web_money.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from homegrid.api.app import create_app
+from homegrid.api.plan import add_plan_routes
+from homegrid.api.security import install_security, policy_for
+from homegrid.config import Config, PlannerConfig, ServerConfig
+from homegrid.hub.service import Hub
+from homegrid.owner import OwnerKey
+
+from .formatjs import run_format_js
+from .test_web import DESKTOP, Page
+from .test_web_money import InProcess, field_of, figures
+
+NOW = datetime(2026, 1, 14, 18, 7, tzinfo=UTC)  # a winter weekday afternoon in New York
+
+
+def _serve(data_dir: Path, planner: bool) -> tuple[Hub, InProcess]:
+    config = Config()
+    config = config.replace(server=config.server.replace(backfill_days=10),
+                            planner=PlannerConfig(enabled=planner, dry_run=True))
+    hub = Hub(config, data_dir, clock=lambda: NOW)
+    hub.prepare()
+    # Playwright's sync API holds this thread's event loop: the poll runs in a thread of its own
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, hub.poll_once()).result()
+    hub.flush()
+    if hub.planning is not None:
+        hub.planning.make()
+    app = create_app(hub.queries, health=hub.status, live=hub.live, tariff=hub.tariff)
+    add_plan_routes(app, hub.planning)
+    install_security(app, policy_for(ServerConfig(), OwnerKey(data_dir), "127.0.0.1"))
+    return hub, InProcess(app, data_dir)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory) -> Iterator[InProcess]:
+    hub, server = _serve(tmp_path_factory.mktemp("webplan"), planner=True)
+    try:
+        with server as s:
+            yield s
+    finally:
+        hub.store.close()
+
+
+@pytest.fixture
+def page(browser, served) -> Iterator[Page]:
+    p = Page(browser, served, DESKTOP)  # type: ignore[arg-type]  # Page only needs .url
+    yield p
+    p.close()
+
+
+def test_the_plan_view_shows_the_apis_plan(page, served):
+    body = served.get("/api/v1/plan")
+    plan = body["plan"]
+    page.open("plan")
+    page.page.locator("#plan-chart svg").wait_for()
+    # one mode per step, in the plan's order
+    modes = page.page.evaluate(
+        "() => [...document.querySelectorAll('#plan-chart rect.mode')].map((r) => r.dataset.mode)")
+    assert modes == [s["mode"] for s in plan["steps"]] and len(modes) == 96
+    assert page.page.locator("#plan-next").get_attribute("data-mode") == plan["next"]["mode"]
+    assert plan["next"]["battery_reason"] in page.page.locator("#plan-why").text_content()
+    # every figure with a resolvable source equals the API's
+    shown = figures(page, "/api/v1/plan")
+    fields = {f["field"] for f in shown}
+    assert {"plan.cost.plan", "plan.cost.self_powered", "plan.cost.saving", "plan.solve_ms",
+            "forecast_errors.load[0].mae_w", "forecast_errors.solar[2].rmse_w"} <= fields
+    for f in shown:
+        want = field_of(body, f["field"])
+        if want is not None:
+            assert float(f["value"]) == pytest.approx(want) if isinstance(want, float) else f["value"] == str(want), f
+    currency = plan["cost"]["currency"]
+    money = run_format_js([["money", plan["cost"]["saving"], currency]])[0]
+    assert page.page.locator("#plan-saving").text_content() == money
+    # hovering a step reads it out
+    box = page.page.locator("#plan-chart .plan-chart").bounding_box()
+    assert box is not None
+    page.page.mouse.move(box["x"] + 44 + 3, box["y"] + 60)  # the first step, right of the axis
+    page.wait_for("document.querySelector('#plan-chart .readout [data-field=\"plan.steps[].soc_percent\"]')")
+    readout = page.page.locator('#plan-chart .readout [data-field="plan.steps[].soc_percent"]')
+    value = readout.get_attribute("data-value")
+    assert float(value) == pytest.approx(plan["steps"][0]["soc_percent"])
+    assert page.page.locator("nav a[data-view=plan]").get_attribute("aria-current") == "page"
+    page.shot("plan")
+    assert not page.errors, page.errors
+
+
+def test_with_the_planner_off_the_view_says_how_to_turn_it_on(browser, tmp_path):
+    hub, server = _serve(tmp_path, planner=False)
+    try:
+        with server as s:
+            p = Page(browser, s, DESKTOP)  # type: ignore[arg-type]
+            try:
+                p.open("plan")
+                p.page.locator("#plan-off").wait_for()
+                assert "[planner] enabled = true" in p.page.locator("#plan-off").text_content()
+                # the 409 itself is the browser's console error, and the only one
+                assert p.errors == ["console: Failed to load resource: the server responded with a status of 409 "
+                                    "(Conflict)"]
+                p.errors.clear()
+            finally:
+                p.close()
+    finally:
+        hub.store.close()
