@@ -23,7 +23,7 @@ from homegrid.hub.service import Hub
 from homegrid.owner import OwnerKey
 
 from .formatjs import run_format_js
-from .test_web import DESKTOP, Page
+from .test_web import DESKTOP, PHONE, Page
 from .test_web_money import InProcess, field_of, figures
 
 NOW = datetime(2026, 1, 14, 18, 7, tzinfo=UTC)  # a winter weekday afternoon in New York
@@ -117,3 +117,16 @@ def test_with_the_planner_off_the_view_says_how_to_turn_it_on(browser, tmp_path)
                 p.close()
     finally:
         hub.store.close()
+
+
+def test_the_plan_view_fits_a_phone(browser, served):
+    p = Page(browser, served, PHONE)  # type: ignore[arg-type]
+    try:
+        p.open("plan")
+        p.page.locator("#plan-chart svg").wait_for()
+        width = p.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the Plan view is {width} px wide on a phone"
+        assert p.page.get_by_role("navigation", name="Views").is_visible()
+        p.shot("plan")
+    finally:
+        p.close()
