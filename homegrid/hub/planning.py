@@ -235,8 +235,9 @@ class PlanningService:
             out.append(prices)
         return out[0], out[1]
 
-    def build(self, now_ms: int) -> tuple[Problem, list[str]]:
-        """The problem for the horizon whose first step holds ``now_ms``, and notes on the assumptions made.
+    def build(self, now_ms: int, values: dict[str, float] | None = None) -> tuple[Problem, list[str]]:
+        """The problem for the horizon whose first step holds ``now_ms``, and notes on the assumptions made
+        (``values``: the newest readings, as ``live()`` gives them; None: asked now).
 
         Raises
         ------
@@ -247,7 +248,7 @@ class PlanningService:
         pl, site = self.config.planner, self.config.site
         t0 = now_ms - now_ms % self.step_ms
         t_ms = t0 + self.step_ms * np.arange(self.steps, dtype=np.int64)
-        values = dict(self.live()[1])
+        values = dict(self.live()[1]) if values is None else values
         soc = values.get("battery_soc")
         if soc is None or not math.isfinite(soc):
             raise LookupError("the battery's level (battery_soc) is not known yet")
@@ -265,11 +266,12 @@ class PlanningService:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def make(self) -> Made:
-        """Build, solve and keep one plan now (blocking: the hub runs it in a worker thread)."""
+    def make(self, values: dict[str, float] | None = None) -> Made:
+        """Build, solve and keep one plan now (blocking: the hub runs it in a worker thread, with ``values`` the
+        newest readings taken on the hub's loop; None: asked here)."""
         now_ms = to_ms(self.clock())
         started = time.perf_counter()
-        problem, notes = self.build(now_ms)
+        problem, notes = self.build(now_ms, values)
         build_ms = (time.perf_counter() - started) * 1000.0
         made = Made(problem, solve(problem), now_ms, self_powered(problem), notes, build_ms)
         self.last = made
@@ -283,7 +285,8 @@ class PlanningService:
     async def next_plan(self) -> tuple[Problem, Plan] | None:
         """A fresh plan for the executor (its ``next_plan``), or None when none could be made (logged, counted)."""
         try:
-            made = await asyncio.to_thread(self.make)
+            values = dict(self.live()[1])  # read on the loop that updates them, solved in a thread
+            made = await asyncio.to_thread(self.make, values)
         except Exception as exc:  # no tariff, no history yet, a solver's fault: never the hub's end
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, LookupError) else str(exc)
