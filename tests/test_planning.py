@@ -86,6 +86,30 @@ def test_the_hub_plans_on_the_virtual_home_and_the_executor_acts(tmp_path):
         hub.store.close()
 
 
+def test_the_running_hub_supervises_the_planner_task(tmp_path):
+    hub = _hub(tmp_path, days=3, dry_run=True)
+
+    async def run() -> None:
+        loop = asyncio.create_task(hub.run_pollers())
+        try:
+            for _ in range(2000):  # polls a condition, at most ~20 s
+                if hub.planning.plans or hub.planning.errors or loop.done():
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            hub.stop()
+            await loop
+
+    try:
+        assert hub.planning is not None
+        asyncio.run(run())
+        assert hub.planning.plans == 1 and hub.planning.errors == 0, hub.planning.last_error
+        tasks = hub.status()["tasks"]
+        assert "planner" in tasks and tasks["planner"]["restarts"] == 0, tasks
+    finally:
+        hub.store.close()
+
+
 def test_a_dry_run_plans_and_sends_nothing(tmp_path):
     hub = _hub(tmp_path, dry_run=True)
     try:
