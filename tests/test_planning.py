@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from homegrid.api.plan import HOW_TO_ENABLE, add_plan_routes
+from homegrid.api.planner import add_planner_routes
 from homegrid.config import Config, PlannerConfig, TariffConfig
 from homegrid.hub.planning import PlanningService, next_departure_ms
 from homegrid.hub.service import Hub
@@ -218,6 +219,10 @@ def test_the_plan_api_and_409_when_off(tmp_path):
         errors = body["forecast_errors"]
         assert [h["horizon_h"] for h in errors["load"]] == [1.0, 6.0, 24.0]
         assert all(h["mae_w"] > 0 and h["rmse_w"] >= h["mae_w"] for h in errors["load"] + errors["solar"])
+
+        add_planner_routes(app, hub.executor, hub.planning)
+        commands = client.get("/api/v1/planner/commands").json()
+        assert commands["planning"]["plans"] == 1 and commands["planning"]["errors"] == 0
 
         off = FastAPI()
         add_plan_routes(off, None)

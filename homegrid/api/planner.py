@@ -15,10 +15,12 @@ __all__ = ["PlannerRoutes", "add_planner_routes"]
 
 class PlannerRoutes:
     """``GET /api/v1/planner/commands`` and ``POST /api/v1/planner/hand-back`` over the hub's ``Executor``, or
-    None."""
+    None; ``planning`` (the hub's :class:`~homegrid.hub.planning.PlanningService`, or None) adds its health to the
+    commands' reply (``planning``: plans made, errors, the last error)."""
 
-    def __init__(self, executor: Any) -> None:
+    def __init__(self, executor: Any, planning: Any = None) -> None:
         self.executor = executor
+        self.planning = planning
         self.routes: tuple[Endpoint, ...] = (
             Endpoint("GET", "/api/v1/planner/commands", self.commands,
                      summary="The planner's commands to the battery and the car, with their reasons; whether it "
@@ -31,7 +33,8 @@ class PlannerRoutes:
     def commands(self) -> dict[str, Any]:
         if self.executor is None:
             return {"enabled": False}
-        return {"enabled": True, **self.executor.status}
+        planning = None if self.planning is None else self.planning.status()
+        return {"enabled": True, **self.executor.status, "planning": planning}
 
     def hand_back(self, request: Request) -> dict[str, Any]:
         if self.executor is None:
@@ -40,6 +43,7 @@ class PlannerRoutes:
         return {"enabled": True, **self.executor.status}
 
 
-def add_planner_routes(app: FastAPI, executor: Any) -> None:
-    """The planner's routes on an app (``executor`` an :class:`~homegrid.planner.execute.Executor`, or None)."""
-    add_routes(app, PlannerRoutes(executor).routes)
+def add_planner_routes(app: FastAPI, executor: Any, planning: Any = None) -> None:
+    """The planner's routes on an app (``executor`` an :class:`~homegrid.planner.execute.Executor`, or None;
+    ``planning`` the hub's planning service, or None)."""
+    add_routes(app, PlannerRoutes(executor, planning).routes)

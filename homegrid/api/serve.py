@@ -31,7 +31,7 @@ def build_app(hub: Hub, host: str) -> FastAPI:
     app.state.units = hub.config.site.unit_system
     add_storm_routes(app, hub.storm)
     add_settings_routes(app, hub.control, hub.storm)
-    add_planner_routes(app, hub.executor)
+    add_planner_routes(app, hub.executor, hub.planning)
     add_plan_routes(app, hub.planning)
     install_security(app, policy_for(hub.config.server, OwnerKey(hub.data_dir), host))
     return app

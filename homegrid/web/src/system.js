@@ -65,6 +65,9 @@ function Planner() {
   return html`<div class="card planner" id="planner" data-acting=${String(!!data.acting)}>
     <h2>Planner</h2>
     <p><b data-api=${PLANNER} data-field="acting">${state}</b></p>
+    ${data.planning && html`<p class="small" id="planner-planning"><span ...${src(PLANNER, "planning.plans", data.planning.plans)}>${data.planning.plans}</span> plans made,
+      <span ...${src(PLANNER, "planning.errors", data.planning.errors)}>${data.planning.errors}</span> failed${data.planning.last_error
+        ? html`; the last: <span class="error">${data.planning.last_error}</span>` : ""}. <a href="#/plan">See the plan</a>.</p>`}
     ${owner.map(([device, why]) => html`<p class="small">${device}: ${why}</p>`)}
     ${owner.length > 0 && html`<button type="button" id="planner-hand-back" onClick=${handBack}>Hand control back</button>`}
     ${msg && html`<p role="status" class="muted small">${msg}</p>`}
