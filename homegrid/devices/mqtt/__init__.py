@@ -224,6 +224,12 @@ class MqttLink:
                 log.exception("MQTT %s: failed while saying goodbye", self.role)
         self.client.disconnect()
         self.client.loop_stop()
+        # paho's loop_start opens a loopback socket pair to wake its thread and leaves it open after loop_stop
+        # (closed only when the client is collected): close it now that the thread has ended, so a stopped link
+        # holds no descriptors (a collection that came later warned of them as unclosed sockets)
+        reset = getattr(self.client, "_reset_sockets", None)
+        if callable(reset):
+            reset(sockpair_only=True)
         self._connected.clear()
         self._ready.clear()
         log.info("MQTT %s: disconnected from %s", self.role, self.broker.address)
