@@ -273,3 +273,26 @@ def test_self_powered_conserves_energy_keeps_the_floor_and_is_never_cheaper_than
     best = solve(problem)
     if not best.relaxed:
         assert best.cost <= base.cost + 1e-6 * (1 + abs(base.cost))
+
+
+def test_self_powered_by_hand():
+    # 15 min steps, a 4 kWh battery at 50 % with a 25 % floor, 90 % round trip split evenly (sqrt(0.9) each way)
+    spec = BatterySpec(capacity_wh=4000.0, max_charge_w=3000.0, max_discharge_w=3000.0)
+    problem = Problem(t_ms=np.arange(3, dtype=np.int64) * STEP, step_ms=STEP,
+                      load_w=np.array([1000.0, 2000.0, 8000.0]), solar_w=np.array([5000.0, 0.0, 0.0]),
+                      import_price=np.array([0.1, 0.3, 0.3]), export_price=np.array([0.05, 0.05, 0.05]),
+                      battery=spec, soc_percent=50.0, reserve_percent=25.0)
+    base = self_powered(problem)
+    eff = math.sqrt(0.9)
+    # step 0: 4 kW of surplus, 3 kW into the battery (its limit), 1 kW exported
+    assert base.battery_w[0] == pytest.approx(-3000.0) and base.grid_w[0] == pytest.approx(-1000.0)
+    e0 = 2000.0 + 3000.0 * 0.25 * eff
+    assert base.soc_percent[0] == pytest.approx(100 * e0 / 4000.0)
+    # step 1: the 2 kW deficit from the battery
+    e1 = e0 - 2000.0 * 0.25 / eff
+    assert base.battery_w[1] == pytest.approx(2000.0) and base.grid_w[1] == pytest.approx(0.0)
+    # step 2: 8 kW wanted, the battery gives its 3 kW limit, the grid the rest
+    assert base.battery_w[2] == pytest.approx(3000.0) and base.grid_w[2] == pytest.approx(5000.0)
+    assert base.soc_percent[2] == pytest.approx(100 * (e1 - 3000.0 * 0.25 / eff) / 4000.0)
+    # priced: -1 kW x 0.25 h x 0.05 + 5 kW x 0.25 h x 0.3
+    assert grid_cost(problem, base) == pytest.approx(-0.0125 + 0.375)
