@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from homegrid.api.plan import HOW_TO_ENABLE, add_plan_routes
 from homegrid.api.planner import add_planner_routes
 from homegrid.config import Config, PlannerConfig, TariffConfig
+from homegrid.glossary import EvChargingState
 from homegrid.hub.planning import PlanningService, next_departure_ms
 from homegrid.hub.service import Hub
 from homegrid.planner.baseline import grid_cost, self_powered
@@ -162,7 +163,8 @@ def test_storm_mode_raises_the_plans_floor(tmp_path):
 def test_the_car_at_home_is_planned_by_its_departure(tmp_path):
     hub = _hub(tmp_path, days=3)
     try:
-        values = {**hub.live()[1], "ev_at_home": 1.0, "ev_soc": 50.0, "ev_charge_limit": 90.0}
+        values = {**hub.live()[1], "ev_at_home": 1.0, "ev_soc": 50.0, "ev_charge_limit": 90.0,
+                  "ev_charging_state": float(EvChargingState.STOPPED)}
         svc = PlanningService(hub.config, hub.store, hub.tariff, lambda: (None, values, {}, []), hub.clock)
         problem, _ = svc.build(to_ms(NOW))
         car = problem.car
@@ -172,6 +174,10 @@ def test_the_car_at_home_is_planned_by_its_departure(tmp_path):
         assert car.deadline_step == int(np.searchsorted(problem.t_ms, departure))
         assert car.plugged[: car.deadline_step].all() and not car.plugged[car.deadline_step:].any()
         assert math.isclose(car.energy_wh, 0.4 * hub.config.virtual.ev_pack_kwh * 1000 / 0.9)
+        unplugged = {**values, "ev_charging_state": float(EvChargingState.DISCONNECTED)}
+        svc2 = PlanningService(hub.config, hub.store, hub.tariff, lambda: (None, unplugged, {}, []), hub.clock)
+        problem2, notes2 = svc2.build(to_ms(NOW))
+        assert problem2.car is None and "not plugged in" in notes2[-1]
         made = solve(problem)
         assert not made.relaxed
         delivered = float(made.car_w[: car.deadline_step].sum()) * problem.hours

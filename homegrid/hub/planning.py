@@ -15,7 +15,8 @@ steps whose first starts at the step now is in:
   (``battery_figures()``: capacity and power), else the ``battery_capacity`` reading, else 13.5 kWh and 5 kW;
   the round trip from ``round_trip_percent``, split evenly. Its level is the newest ``battery_soc``; the floor
   is the ``battery_reserve`` reading (20 % when none), raised to storm mode's reserve while storm mode is on;
-- **the car** (when the newest readings have ``ev_at_home = 1``, ``ev_soc`` and ``ev_charge_limit``): plugged in
+- **the car** (when the newest readings have ``ev_at_home = 1``, ``ev_soc`` and ``ev_charge_limit``, and its
+  ``ev_charging_state`` is not ``disconnected``): plugged in
   from now until the next ``car_departure`` (local time), then away for the rest of the horizon; it needs
   ``(limit - level) x pack`` over a 90 % charger efficiency by the departure; the pack is ``car_pack_kwh``, else
   the virtual car's ``ev_pack_kwh``, else 75 kWh; the charger's limits are ``car_min_amps`` and ``car_max_amps``
@@ -46,6 +47,7 @@ import numpy as np
 
 from homegrid.config import Config
 from homegrid.forecast import ForecastErrors, forecast_errors, forecast_load, forecast_solar
+from homegrid.glossary import EvChargingState
 from homegrid.hub.tariff_file import SiteTariff
 from homegrid.planner.baseline import end_value, grid_cost, self_powered
 from homegrid.planner.execute import battery_command, car_command
@@ -200,6 +202,10 @@ class PlanningService:
         pl = self.config.planner
         at_home, level, limit = values.get("ev_at_home"), values.get("ev_soc"), values.get("ev_charge_limit")
         if at_home is None or level is None or limit is None or at_home < 0.5:
+            return None
+        state = values.get("ev_charging_state")
+        if state is not None and math.isfinite(state) and int(state) == EvChargingState.DISCONNECTED:
+            notes.append("the car is at home but not plugged in")
             return None
         pack = pl.car_pack_kwh * 1000.0
         if pack <= 0:
