@@ -1,0 +1,284 @@
+"""The backtest's replay (homegrid.planner.simulate): the battery's physics, the local loop, the policies, the car."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from homegrid.planner.backtest import battery_spec, summary
+from homegrid.planner.problem import BatterySpec, Mode
+from homegrid.planner.simulate import (
+    Command,
+    Period,
+    Policy,
+    Window,
+    battery_step,
+    car_windows,
+    fair_end_value,
+    mpc,
+    no_battery,
+    peak_and_cheap,
+    perfect,
+    persistence_forecast,
+    self_consumption,
+    simulate,
+    time_based,
+)
+from homegrid.tariffs.readers import load_tariff
+from homegrid.timezones import HOUR_MS, MINUTE_MS, parse_iso_ms
+from tests import backtest_peer
+
+H = HOUR_MS
+WIDE_TOU = """
+name = "Wide TOU"
+currency = "USD"
+[periods.peak]
+price = 0.45
+[periods.off-peak]
+price = 0.15
+[seasons.all-year]
+months = "Jan-Dec"
+every_day = { peak = "17-21", off-peak = ["0-17", "21-24"] }
+[export]
+rule = "net-billing"
+sell_price = 0.05
+"""
+
+
+def period(load, solar, *, start="2025-06-02T00:00:00Z", step_ms=H, ev=None, buy=0.2, sell=0.0, tz="UTC",
+           reserve=20.0, windows=(), car_max_w=0.0):
+    n = len(load)
+    t = parse_iso_ms(start) + np.arange(n) * step_ms
+    return Period(t, step_ms, np.asarray(load, float), np.asarray(solar, float),
+                  np.zeros(n) if ev is None else np.asarray(ev, float), np.broadcast_to(buy, (n,)),
+                  np.broadcast_to(sell, (n,)), tz, tuple(windows), car_max_w, reserve)
+
+
+HAND = BatterySpec(capacity_wh=10_000, max_charge_w=5_000, max_discharge_w=5_000, charge_efficiency=0.9,
+                   discharge_efficiency=1.0)
+
+
+def test_self_consumption_by_hand():
+    """Six one-hour steps worked out on paper: the surplus charges (at 90 %), the power limit and the full battery
+    export the rest, the deficits discharge at the power limit and down to the 20 % reserve, then import."""
+    p = period([1000, 500, 0, 6000, 4000, 1000], [4000, 8000, 3000, 0, 0, 0])
+    out = simulate(p, HAND, self_consumption())
+    assert out.soc_start_wh == 2000
+    np.testing.assert_allclose(out.battery_w, [-3000, -5000, -800 / 0.9, 5000, 3000, 0])
+    np.testing.assert_allclose(out.soc_wh, [4700, 9200, 10_000, 5000, 2000, 2000])
+    np.testing.assert_allclose(out.grid_w, [0, -2500, -3000 + 800 / 0.9, 1000, 1000, 1000])
+    assert out.import_wh.sum() == pytest.approx(3000)
+    assert out.export_wh.sum() == pytest.approx(2500 + 3000 - 800 / 0.9)
+    assert out.cycles(HAND) == pytest.approx(0.8)
+    assert out.modes == [Mode.SELF_POWERED] * 6
+
+
+def test_the_physics_of_one_step():
+    spec = HAND
+    assert battery_step(spec, 8000, 9000, 1.0, 2000) == (5000, 3000)  # the power limit
+    assert battery_step(spec, 2500, 1000, 0.5, 2000) == (1000, 2000)  # the floor: 500 Wh in half an hour
+    assert battery_step(spec, 1000, 1000, 1.0, 2000) == (0.0, 1000)  # below the floor: no discharge
+    w, soc = battery_step(spec, 1000, -1000, 1.0, 2000)  # ... but it may charge
+    assert (w, soc) == (-1000, pytest.approx(1900))
+    w, soc = battery_step(spec, 9910, -5000, 0.25, 2000)  # 90 Wh of room at 90 %: 400 W for a quarter hour
+    assert w == pytest.approx(-400) and soc == pytest.approx(10_000)
+
+
+def test_modes_follow_the_real_load():
+    """hold never discharges, charge reaches its level from the grid, export discharges toward its level beyond the
+    load and covers the real load in any case (self-powered and more); none is a raw set-point."""
+    p = period([2000, 2000, 2000, 500], [0, 0, 0, 3000])
+    cmds = [Command(Mode.HOLD), Command(Mode.CHARGE, 50.0), Command(Mode.EXPORT, 40.0), Command(Mode.HOLD)]
+    out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
+    np.testing.assert_allclose(out.battery_w, [0, -3000 / 0.9, 2000, -2500])
+    np.testing.assert_allclose(out.soc_wh, [2000, 5000, 3000, 3000 + 2250])
+    np.testing.assert_allclose(out.grid_w, [2000, 2000 + 3000 / 0.9, 0, 0])
+    cmds[2] = Command(Mode.EXPORT, 10.0)  # below the reserve: the reserve holds
+    out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
+    np.testing.assert_allclose(out.battery_w[2], 3000)  # to the 20 % reserve: 1000 W beyond the load, exported
+    np.testing.assert_allclose(out.grid_w[2], -1000)
+    no_grid = BatterySpec(**{**HAND.__dict__, "grid_charging": False, "export_from_battery": False})
+    out = simulate(p, no_grid, Policy("script", lambda i, soc: cmds[i]), soc_percent=60)
+    np.testing.assert_allclose(out.battery_w, [0, 0, 2000, -2500])  # no grid charge; export only covers the load
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 9000), st.floats(0, 9000), st.sampled_from(list(Mode)),
+                       st.floats(0, 100), st.booleans()), min_size=1, max_size=40),
+    st.floats(0, 100), st.floats(0, 60), st.sampled_from([5, 15, 60]), st.floats(0.5, 1.0),
+)
+def test_energy_is_conserved(rows, start, reserve, step_min, rt):
+    """Whatever the commands: each step's flows add up, the stored energy changes by what went in and out through
+    the efficiencies, it stays between 0 and the capacity and never goes below the reserve by discharging, the
+    powers stay within the limits, and self-consumption never imports while it could discharge nor exports while
+    it could charge."""
+    spec = battery_spec(13.5, 5.0, rt)
+    load, solar, modes, levels, raw = (list(c) for c in zip(*rows, strict=True))
+    p = period(load, solar, step_ms=step_min * MINUTE_MS, reserve=reserve)
+    cmds = [Command(m, lv, battery_w=(lv - 50) * 200 if r else None) for m, lv, r in zip(modes, levels, raw,
+                                                                                          strict=True)]
+    for policy in (Policy("script", lambda i, soc: cmds[i]), self_consumption()):
+        out = simulate(p, spec, policy, soc_percent=start)
+        h = p.hours
+        np.testing.assert_allclose(out.grid_w + p.solar_w + out.battery_w, p.load_w + out.car_w, atol=1e-6)
+        charge = np.clip(-out.battery_w, 0, None) * h * spec.charge_efficiency
+        discharge = np.clip(out.battery_w, 0, None) * h / spec.discharge_efficiency
+        before = np.concatenate(([out.soc_start_wh], out.soc_wh[:-1]))
+        np.testing.assert_allclose(out.soc_wh, before + charge - discharge, atol=1e-6)
+        assert (out.soc_wh >= -1e-6).all() and (out.soc_wh <= spec.capacity_wh + 1e-6).all()
+        floor = reserve / 100 * spec.capacity_wh
+        went_down = out.battery_w > 0
+        assert (out.soc_wh[went_down] >= floor - 1e-6).all()
+        assert (out.battery_w <= spec.max_discharge_w + 1e-9).all()
+        assert (-out.battery_w <= spec.max_charge_w + 1e-9).all()
+        if policy.name == "self-consumption":
+            importing = out.grid_w > 1e-6
+            assert (~importing | (out.battery_w >= spec.max_discharge_w - 1e-6)
+                    | (before <= floor + 1e-6) | (out.soc_wh <= floor + 1e-6)).all()
+            exporting = out.grid_w < -1e-6
+            assert (~exporting | (-out.battery_w >= spec.max_charge_w - 1e-6)
+                    | (out.soc_wh >= spec.capacity_wh - 1e-6)).all()
+            assert (out.battery_w <= np.clip(p.load_w - p.solar_w, 0, None) + 1e-6).all()  # never exports
+
+
+def test_peak_and_cheap_of_a_tou_day_in_local_time():
+    tariff, _ = load_tariff(WIDE_TOU)
+    from homegrid.tariffs.meters import import_price
+
+    t = parse_iso_ms("2025-03-30T00:00:00+01:00") + np.arange(23 * 4) * 15 * MINUTE_MS  # Paris' 23-hour day
+    price = import_price(tariff, t, "Europe/Paris")
+    peak, cheap = peak_and_cheap(price, t, "Europe/Paris")
+    assert peak.sum() == 4 * 4 and cheap.sum() == 19 * 4
+    first_peak = int(t[np.flatnonzero(peak)[0]])
+    assert first_peak == parse_iso_ms("2025-03-30T17:00:00+02:00")
+    flat = peak_and_cheap(np.full(len(t), 0.2), t, "Europe/Paris")
+    assert not flat[0].any() and not flat[1].any()
+
+
+def tou_days(days=3):
+    """A sunny home on the wide rate: morning deficit, midday surplus, the evening peak."""
+    hours = np.arange(24 * days) % 24
+    load = np.where((hours >= 6) & (hours < 9), 2500, np.where((hours >= 17) & (hours < 22), 2500, 400)).astype(float)
+    solar = np.clip(6000 * np.sin((hours - 6) / 12 * np.pi), 0, None) * ((hours >= 9) & (hours < 18))
+    return load, solar
+
+
+def test_time_based_keeps_the_sun_for_the_peak():
+    """On a wide time-of-use rate, self-consumption spends the sun's energy the moment the home needs it; time-based
+    holds it for 17-21 h and imports off-peak instead, which the bill rewards. With grid charging the battery also
+    fills off-peak for the peak on a day without sun."""
+    tariff, _ = load_tariff(WIDE_TOU)
+    load, solar = tou_days()
+    solar[48:] = 0.0  # the third day is dark
+    p = period(load, solar, start="2025-06-02T00:00:00Z", buy=0.0)
+    from homegrid.tariffs.meters import export_price, import_price
+
+    p = Period(p.t_ms, p.step_ms, p.load_w, p.solar_w, p.ev_w, import_price(tariff, p.t_ms, "UTC"),
+               export_price(tariff, p.t_ms, "UTC"), "UTC", (), 0.0, 20.0)
+    spec = battery_spec()
+    sc = simulate(p, spec, self_consumption())
+    tb = simulate(p, spec, time_based(p, spec))
+    tbg = simulate(p, spec, time_based(p, spec, grid_charge=True))
+    hours = np.arange(len(p)) % 24
+    peak = (hours >= 17) & (hours < 21)
+    assert (tb.battery_w[~peak] <= 1e-9).all()  # discharges only in the peak
+    assert (tb.battery_w[peak][:4] > 0).all()
+    assert (sc.battery_w[~peak] > 0).any()  # self-consumption spends it in the evening shoulder and at night
+    bills = {o.policy: summary(o, p, spec, tariff) for o in (sc, tb, tbg)}
+    assert bills["time-based"]["net"] < bills["self-consumption"]["net"]
+    assert bills["time-based+grid"]["net"] < bills["time-based"]["net"]
+    dark_peak = peak & (np.arange(len(p)) >= 48)
+    assert (tbg.battery_w[dark_peak] > 0).all()
+    assert tbg.battery_w[dark_peak].sum() > tb.battery_w[dark_peak].sum() + 3000
+    assert (tbg.battery_w[45:65] < 0).any()  # charged from the grid before the dark day's peak
+
+
+def test_car_windows_are_the_charging_runs_extended():
+    ev = np.array([0, 7000, 7000, 0, 3000, 0, 0, 0, 0, 0, 7000, 0, 0])
+    windows = car_windows(ev, H, extend_steps=2, merge_gap_steps=1)
+    assert windows == (Window(1, 7, 17_000), Window(10, 13, 7000))  # the pause of one step merged; capped at the end
+    assert car_windows(ev, H, extend_steps=10) == (Window(1, 4, 14_000), Window(4, 10, 3000), Window(10, 13, 7000))
+    plugged = np.array([0, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 0], dtype=bool)
+    assert car_windows(ev, H, plugged=plugged) == (Window(1, 6, 17_000), Window(9, 12, 7000))
+
+
+def test_the_car_as_it_happened_and_moved_within_its_window():
+    """Rule policies charge the car as it happened; a policy that moves it gets the window's energy delivered by the
+    window's end even when it asks for nothing (the local loop raises the power when less would miss it)."""
+    ev = np.array([0, 7000, 0, 0, 0, 0.0])
+    w = car_windows(ev, H, extend_steps=3)
+    p = period([300] * 6, [0] * 6, ev=ev, windows=w, car_max_w=7000)
+    out = simulate(p, HAND, self_consumption())
+    np.testing.assert_allclose(out.car_w, ev)
+    lazy = simulate(p, HAND, Policy("lazy", lambda i, soc: Command(car_w=0.0)))
+    np.testing.assert_allclose(lazy.car_w, [0, 0, 0, 0, 7000, 0])
+    assert lazy.car_met == [True] and lazy.car_short_wh == 0
+    spread = simulate(p, HAND, Policy("spread", lambda i, soc: Command(car_w=1750.0)))
+    np.testing.assert_allclose(spread.car_w, [0, 1750, 1750, 1750, 1750, 0])
+
+
+def test_perfect_is_the_optimum_and_beats_the_rules():
+    """perfect with the independent LP (tests/backtest_peer.py) as the optimiser: its replay's net bill equals the
+    LP's cost (the set-points are carried out as planned) and no rule does better."""
+    tariff, _ = load_tariff(WIDE_TOU)
+    from homegrid.tariffs.meters import export_price, import_price
+
+    load, solar = tou_days(2)
+    t = parse_iso_ms("2025-06-02T00:00:00Z") + np.arange(48) * H
+    p = Period(t, H, load, solar, np.zeros(48), import_price(tariff, t, "UTC"), export_price(tariff, t, "UTC"),
+               "UTC")
+    spec = battery_spec()
+    best = perfect(p, spec, backtest_peer.solve)
+    assert best.exact
+    out = simulate(p, spec, best)
+    got = summary(out, p, spec, tariff)
+    lp = backtest_peer.solve(_problem(p, spec))  # its cost values all the energy left, the start's included
+    start_value = out.soc_start_wh / 1000 * fair_end_value(p, spec)
+    assert got["net"] == pytest.approx(lp.cost + start_value, abs=1e-3)
+    for rule in (self_consumption(), time_based(p, spec), time_based(p, spec, grid_charge=True)):
+        assert summary(simulate(p, spec, rule), p, spec, tariff)["net"] >= got["net"] - 1e-6
+    none = battery_spec(0, 0, 1)
+    assert summary(simulate(p, none, no_battery()), p, none, tariff)["net"] > got["net"]
+
+
+def _problem(p, spec):
+    from homegrid.planner.problem import Problem
+
+    return Problem(p.t_ms, p.step_ms, p.load_w, p.solar_w, p.import_price, p.export_price, spec,
+                   p.reserve_percent, p.reserve_percent, end_value_per_kwh=fair_end_value(p, spec))
+
+
+def test_mpc_learns_only_from_the_past():
+    """The forecast mpc is given never holds a step at or after the one planned (every call's history ends before
+    its horizon starts), and the plan is carried out as modes."""
+    load, solar = tou_days(3)
+    p = period(load, solar, buy=np.where(np.arange(72) % 24 >= 17, 0.45, 0.15))
+    seen = []
+
+    def forecast(load_h, solar_h, t_hist, t_ahead):
+        seen.append((len(t_hist), int(t_ahead[0])))
+        assert len(load_h) == len(t_hist) and (len(t_hist) == 0 or t_hist[-1] < t_ahead[0])
+        return persistence_forecast(load_h, solar_h, t_hist, t_ahead)
+
+    policy = mpc(p, battery_spec(), backtest_peer.solve, forecast, horizon_steps=24)
+    out = simulate(p, battery_spec(), policy)
+    assert [s[0] for s in seen] == list(range(72)) and len(out.solve_ms) == 72
+    assert set(out.modes) <= set(Mode) and len(set(out.modes)) > 1
+
+
+def test_mpc_with_a_car_meets_its_windows():
+    ev = np.zeros(72)
+    ev[42:44] = 7000  # charged at 18-20 h of the second day as it happened (peak); the window runs to midnight
+    load, solar = tou_days(3)
+    w = car_windows(ev, H, extend_steps=4)
+    buy = np.where((np.arange(72) % 24 >= 17) & (np.arange(72) % 24 < 21), 0.45, 0.15)
+    p = period(load, solar, ev=ev, windows=w, car_max_w=7000, buy=buy)
+    out = simulate(p, battery_spec(), mpc(p, battery_spec(), backtest_peer.solve, horizon_steps=24))
+    assert out.car_met == [True]
+    assert out.car_w.sum() == pytest.approx(ev.sum())
+    assert out.car_w[45:48].sum() > 0.8 * ev.sum()  # moved out of the peak, as mpc knows the need ...
+    assert out.grid_w[41:45].max() < 1e-6  # ... and none of it from the grid at the peak's price
+    assert math.isclose(out.car_w[:42].sum(), 0)
