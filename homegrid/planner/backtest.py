@@ -4,7 +4,8 @@ tariff, side by side with the home without its battery and with perfect foresigh
 The readings (a :class:`~homegrid.readings.ReadingFrame` with at least ``home_power`` and ``solar_power``;
 ``ev_power`` optional) are brought to the step as each step's average power: the samples are integrated
 trapezoidally (:func:`homegrid.energy.integrate.energy_per_bucket`, samples further apart than ``max_gap_s`` not
-bridged) and divided by the time they cover. A step the samples do not cover at all is filled by linear
+bridged) and divided by the time they cover; the steps run from the first reading's step to the last's. A step
+the samples do not cover at all is filled by linear
 interpolation between its neighbours and counted (``filled_steps``). ``home_power`` includes the car
 (the glossary), so the household load is ``home_power - ev_power``.
 
@@ -131,7 +132,7 @@ def period_from_readings(frame: ReadingFrame, tariff: Tariff, timezone: str, *, 
     spacing = float(np.median(np.diff(t))) / 1000
     gap = max_gap_s if max_gap_s is not None else max(3 * spacing, step_ms / 1000)
     first = -(-int(t[0]) // step_ms) * step_ms
-    last = int(t[-1]) // step_ms * step_ms
+    last = -(-int(t[-1]) // step_ms) * step_ms  # the step holding the last reading is in, averaged over its cover
     if last <= first:
         raise BacktestError("the data spans less than one step")
     edges = np.arange(first, last + 1, step_ms, dtype=np.int64)

@@ -1,0 +1,152 @@
+"""``homegrid backtest`` end to end on emhass's real French household (../shared/data README section 1.1), two
+weeks of it turned into the canonical CSV, with emhass's default peak/off-peak prices as a TOML tariff."""
+
+import csv
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from homegrid.cli import main
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED / "load" / "emhass_household_fr_2024-02_2025-02_30min.csv"
+PARIS = ZoneInfo("Europe/Paris")
+HP, HC = 0.1907, 0.1419  # emhass's defaults: peak 06-22 h, off-peak otherwise, export at the off-peak price
+EMHASS_TOML = f"""
+name = "emhass default HP/HC"
+currency = "EUR"
+[periods.hp]
+price = {HP}
+[periods.hc]
+price = {HC}
+[seasons.all-year]
+months = "Jan-Dec"
+every_day = {{ hp = "6-22", hc = ["0-6", "22-24"] }}
+[export]
+rule = "net-billing"
+sell_price = {HC}
+"""
+
+pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not here")
+
+
+@pytest.fixture(scope="module")
+def emhass(tmp_path_factory):
+    """Two weeks of April 2024 (local days 2024-04-08 to 2024-04-21) as the canonical CSV, and the raw rows.
+
+    emhass's rows are 30-minute means stamped at their start (pandas' resample), and the canonical CSV's rows are
+    instants: each mean is written at its interval's start and one second before its end, so the power holds
+    through the interval as the mean says. PV is NaN at night (0 here); a NaN load is left empty (not measured)."""
+    folder = tmp_path_factory.mktemp("backtest")
+    start = datetime(2024, 4, 8, tzinfo=PARIS).astimezone(UTC)
+    end = datetime(2024, 4, 22, tzinfo=PARIS).astimezone(UTC)
+    raw = []
+    with DATA.open() as f, (folder / "home.csv").open("w") as out:
+        out.write("time,home_power,solar_power\n")
+        for row in csv.DictReader(f):
+            t = datetime.fromisoformat(row["timestamp_utc"].replace("Z", "+00:00"))
+            if not start <= t < end:
+                continue
+            load = float(row["load_w_excl_deferrable"]) if row["load_w_excl_deferrable"] else float("nan")
+            pv = float(row["pv_w"]) if row["pv_w"] not in ("", "nan") else 0.0
+            pv = 0.0 if pv != pv else max(pv, 0.0)
+            raw.append((t, load, pv))
+            for at in (t, t + timedelta(minutes=30) - timedelta(seconds=1)):
+                out.write(f"{at.isoformat().replace('+00:00', 'Z')},{'' if load != load else load},{pv}\n")
+    (folder / "emhass.toml").write_text(EMHASS_TOML)
+    return folder, raw
+
+
+def backtest(capsys, folder, *args):
+    capsys.readouterr()
+    code = main(["backtest", "--data", str(folder / "home.csv"), "--tariff", str(folder / "emhass.toml"),
+                 "--timezone", "Europe/Paris", "--json", *args])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_the_home_without_battery_is_billed_as_its_readings_say(capsys, emhass):
+    """A battery of 0 kWh: the bill equals the one worked out from emhass's raw 30-minute rows, each priced by its
+    local hour (within 1 %: the replay's 15-minute steps interpolate between the rows)."""
+    folder, raw = emhass
+    out = backtest(capsys, folder, "--policy", "self-consumption", "--battery-kwh", "0", "--battery-kw", "0")
+    load = np.array([r[1] for r in raw])
+    ok = ~np.isnan(load)
+    pv = np.array([r[2] for r in raw])
+    hours = np.array([r[0].astimezone(PARIS).hour for r in raw])
+    price = np.where((hours >= 6) & (hours < 22), HP, HC)
+    net = np.where(ok, load, np.nanmean(load)) - pv
+    expect = float((np.clip(net, 0, None) * price - np.clip(-net, 0, None) * HC).sum() * 0.5 / 1000)
+    assert out["bill"] == pytest.approx(expect, rel=0.01)
+    assert out["grid_import_wh"] == pytest.approx(np.clip(net, 0, None).sum() * 0.5, rel=0.01)
+    assert out["grid_export_wh"] == pytest.approx(np.clip(-net, 0, None).sum() * 0.5, rel=0.02)
+    assert out["battery_cycles"] == 0 and out["currency"] == "EUR"
+    assert out["steps"] == 14 * 96 and out["from"] == "2024-04-08T00:00:00+02:00"
+
+
+def test_self_consumption_and_time_based_on_the_real_home(capsys, emhass):
+    """The default battery (13.5 kWh, 5 kW, 20 %, 90 %): self-consumption cuts the import and the bill; both rule
+    policies' figures are there, with the JSON keys the issue names."""
+    folder, _ = emhass
+    none = backtest(capsys, folder, "--policy", "self-consumption", "--battery-kwh", "0", "--battery-kw", "0")
+    sc = backtest(capsys, folder, "--policy", "self-consumption")
+    tb = backtest(capsys, folder, "--policy", "time-based")
+    for out in (sc, tb):
+        for key in ("bill", "grid_import_wh", "grid_export_wh", "battery_cycles"):
+            assert isinstance(out[key], int | float)
+        assert set(out["solve_ms"]) >= {"p50", "p99"}
+        assert out["battery"] == {"kwh": 13.5, "kw": 5.0, "reserve_percent": 20.0, "round_trip_percent": 90.0}
+    assert sc["grid_import_wh"] < none["grid_import_wh"] - 50_000  # April sun: the battery moves tens of kWh
+    assert sc["bill"] < none["bill"] and sc["battery_cycles"] > 3
+    # what the battery took in came from exports, through its losses (plus what it holds at the end)
+    taken = none["grid_export_wh"] - sc["grid_export_wh"]
+    given = none["grid_import_wh"] - sc["grid_import_wh"]
+    held = (sc["battery_end_percent"] - 20) / 100 * 13_500
+    assert given + held / 0.9 ** 0.5 == pytest.approx(taken * 0.9, rel=0.01)
+    # time-based discharges only in HP: it keeps the battery through the HC night (which self-consumption spends
+    # at 0.1419) for the HP morning (0.1907)
+    assert tb["bill"] < sc["bill"]
+    assert tb["car"] == {"windows": 0, "met": 0, "target_met": True, "short_wh": 0, "energy_wh": 0}
+
+
+def test_text_output_and_errors(capsys, emhass, tmp_path):
+    folder, _ = emhass
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(folder / "home.csv"), "--tariff", str(folder / "emhass.toml"),
+                 "--timezone", "Europe/Paris", "--policy", "time-based-grid", "--step-min", "30"]) == 0
+    text = capsys.readouterr().out
+    assert "time-based+grid" in text and "bill EUR" in text and "672 steps of 30 min" in text
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,home_power\n2024-04-08T00:00:00Z,100\n2024-04-08T01:00:00Z,100\n")
+    assert main(["backtest", "--data", str(bad), "--tariff", str(folder / "emhass.toml"), "--timezone",
+                 "Europe/Paris", "--policy", "self-consumption"]) == 2
+    assert "solar_power" in capsys.readouterr().err
+    assert main(["backtest", "--data", str(folder / "home.csv"), "--tariff", str(folder / "emhass.toml"),
+                 "--timezone", "Europe/Paris", "--policy", "self-consumption", "--step-min", "7"]) == 2
+    assert "divide an hour" in capsys.readouterr().err
+
+
+def test_a_price_file_with_no_export_price_earns_nothing_for_export(capsys, emhass, tmp_path):
+    """--prices: the CSV's import price per hour, export earning 0 (no export_price column)."""
+    folder, raw = emhass
+    prices = tmp_path / "prices.csv"
+    t0 = raw[0][0].replace(minute=0)
+    with prices.open("w") as f:
+        f.write("time,import_price\n")
+        for k in range(15 * 24):
+            t = t0 + timedelta(hours=k)
+            local = t.astimezone(PARIS).hour
+            f.write(f"{t.isoformat()},{HP if 6 <= local < 22 else HC}\n")
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(folder / "home.csv"), "--prices", str(prices), "--timezone",
+                 "Europe/Paris", "--policy", "self-consumption", "--json"]) == 0
+    by_prices = json.loads(capsys.readouterr().out)
+    by_tariff = backtest(capsys, folder, "--policy", "self-consumption")
+    assert by_prices["grid_import_wh"] == by_tariff["grid_import_wh"]
+    export_credit = by_tariff["grid_export_wh"] / 1000 * HC
+    assert by_prices["bill"] == pytest.approx(by_tariff["bill"] + export_credit, abs=0.01)
