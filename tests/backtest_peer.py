@@ -9,6 +9,8 @@ s_T (above the start). No binaries: where both prices are positive, charging and
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import lil_matrix
@@ -17,6 +19,7 @@ from homegrid.planner.problem import Mode, Plan, Problem
 
 
 def solve(p: Problem) -> Plan:
+    started = time.perf_counter()
     n, h, b = len(p.t_ms), p.hours, p.battery
     cap = b.capacity_wh / 1000
     s0 = p.soc_percent / 100 * cap
@@ -69,4 +72,5 @@ def solve(p: Problem) -> Plan:
              else Mode.HOLD if d_ <= 1e-6 and gi_ > 1e-6 else Mode.SELF_POWERED
              for c_, d_, gi_, ge_ in zip(c, d, gi, ge, strict=True)]
     return Plan(battery_w=(d - c) * 1000, car_w=e * 1000, grid_w=(gi - ge) * 1000,
-                soc_percent=s / cap * 100 if cap else np.zeros(n), modes=modes, cost=float(res.fun))
+                soc_percent=s / cap * 100 if cap else np.zeros(n), modes=modes, cost=float(res.fun),
+                solve_ms=(time.perf_counter() - started) * 1000)

@@ -150,3 +150,47 @@ def test_a_price_file_with_no_export_price_earns_nothing_for_export(capsys, emha
     assert by_prices["grid_import_wh"] == by_tariff["grid_import_wh"]
     export_credit = by_tariff["grid_export_wh"] / 1000 * HC
     assert by_prices["bill"] == pytest.approx(by_tariff["bill"] + export_credit, abs=0.01)
+
+
+@pytest.fixture
+def peer_optimiser(monkeypatch):
+    """The independent LP (tests/backtest_peer.py) in the optimiser's place."""
+    import sys
+    import types
+
+    from tests import backtest_peer
+
+    module = types.ModuleType("homegrid.planner.optimise")
+    module.plan = backtest_peer.solve
+    monkeypatch.setitem(sys.modules, "homegrid.planner.optimise", module)
+
+
+def test_compare_gives_the_share_of_the_perfect_saving(capsys, emhass, peer_optimiser):
+    """--compare replays the home without battery and with perfect foresight in the same run: perfect's net bill
+    is the lowest, self-consumption's share lies between 0 and 1, and perfect's own share is 1."""
+    folder, _ = emhass
+    sc = backtest(capsys, folder, "--policy", "self-consumption", "--compare", "--step-min", "30")
+    none, best = sc["compare"]["no-battery"], sc["compare"]["perfect"]
+    assert best["net"] < sc["net"] < none["net"]
+    share = (none["net"] - sc["net"]) / (none["net"] - best["net"])
+    assert sc["share_of_perfect_saving"] == pytest.approx(share, abs=1e-3) and 0 < share < 1
+    assert best["plans"] == 1 and best["battery_cycles"] > 0
+    alone = backtest(capsys, folder, "--policy", "perfect", "--compare", "--step-min", "30")
+    assert alone["net"] == pytest.approx(best["net"], abs=1e-3) and alone["share_of_perfect_saving"] == 1.0
+    assert set(alone["compare"]) == {"no-battery"}
+
+
+def test_mpc_through_the_cli(capsys, emhass, peer_optimiser, tmp_path):
+    """mpc re-plans every step (three days at 30 minutes: 144 plans) and lands between no battery and perfect."""
+    folder, _ = emhass
+    lines = (folder / "home.csv").read_text().splitlines()
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(lines[: 1 + 2 * 48 * 3]) + "\n")
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
+                 "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--horizon-h", "24", "--compare",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["plans"] == out["steps"] == 144
+    assert out["compare"]["perfect"]["net"] <= out["net"] + 1e-6
+    assert out["solve_ms"]["p99"] >= out["solve_ms"]["p50"] > 0
