@@ -99,6 +99,10 @@ def test_modes_follow_the_real_load():
     out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
     np.testing.assert_allclose(out.battery_w[2], 3000)  # to the 20 % reserve: 1000 W beyond the load, exported
     np.testing.assert_allclose(out.grid_w[2], -1000)
+    cmds[2] = Command(Mode.SELF_POWERED, 40.0)  # self-powered down to a level: the rest of the load is imported
+    out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
+    np.testing.assert_allclose(out.battery_w[2], 1000)
+    np.testing.assert_allclose(out.grid_w[2], 1000)
     no_grid = BatterySpec(**{**HAND.__dict__, "grid_charging": False, "export_from_battery": False})
     out = simulate(p, no_grid, Policy("script", lambda i, soc: cmds[i]), soc_percent=60)
     np.testing.assert_allclose(out.battery_w, [0, 0, 2000, -2500])  # no grid charge; export only covers the load
