@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ev-extend-h", type=float, default=4.0, help="hours the car is taken to stay plugged in after "
                    "its charging as it happened ends (the window perfect and mpc may move it in; default 4)")
     s.add_argument("--horizon-h", type=float, default=36.0, help="mpc: the plan's horizon [h] (default 36)")
+    s.add_argument("--replan-min", type=float, help="mpc: re-plan this often [min] (default: every step)")
     s.add_argument("--compare", action="store_true", help="also replay the home without battery and with perfect "
                    "foresight, for the share of the perfect-foresight saving captured")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -841,9 +842,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise UsageError(f"--data: {exc}") from None
     except OSError as exc:
         raise UsageError(f"--data {args.data}: cannot read it ({exc.strerror or exc})") from None
-    for name in ("battery_kwh", "battery_kw", "reserve_percent", "step_min", "ev_extend_h", "horizon_h"):
+    if args.replan_min is None:
+        args.replan_min = args.step_min
+    for name in ("battery_kwh", "battery_kw", "reserve_percent", "step_min", "ev_extend_h", "horizon_h", "replan_min"):
         value = getattr(args, name)
-        if not math.isfinite(value) or value < 0 or (name in ("step_min", "horizon_h") and value == 0):
+        if not math.isfinite(value) or value < 0 or (name in ("step_min", "horizon_h", "replan_min") and value == 0):
             raise UsageError(f"--{name.replace('_', '-')}: must be a number > 0, got {value:g}")
     if args.reserve_percent > 100:
         raise UsageError(f"--reserve-percent: must be at most 100, got {args.reserve_percent:g}")
@@ -876,7 +879,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if name == "perfect":
             return sim.perfect(period, spec, solver())
         horizon = max(round(args.horizon_h * 60 / args.step_min), 2)
-        return sim.mpc(period, spec, solver(), _forecast(), horizon_steps=horizon)
+        every = max(round(args.replan_min / args.step_min), 1)
+        return sim.mpc(period, spec, solver(), _forecast(), horizon_steps=horizon, every_steps=every)
 
     started = time.perf_counter()
     policy = policy_of(args.policy)

@@ -194,3 +194,6 @@ def test_mpc_through_the_cli(capsys, emhass, peer_optimiser, tmp_path):
     assert out["plans"] == out["steps"] == 144
     assert out["compare"]["perfect"]["net"] <= out["net"] + 1e-6
     assert out["solve_ms"]["p99"] >= out["solve_ms"]["p50"] > 0
+    assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
+                 "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--replan-min", "120", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plans"] == 144 // 4
