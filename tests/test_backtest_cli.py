@@ -197,3 +197,32 @@ def test_mpc_through_the_cli(capsys, emhass, peer_optimiser, tmp_path):
     assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
                  "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--replan-min", "120", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["plans"] == 144 // 4
+
+
+def test_the_car_is_moved_within_its_windows(capsys, emhass, peer_optimiser, tmp_path):
+    """A car charged at 7 kW from 18:00 to 20:00 local each evening (added to home_power, which includes the car):
+    self-consumption charges it as it happened; perfect may move it within its window (the charging extended by
+    4 h, into the HC hours) and delivers every window's energy (tests/test_backtest.py checks the moves)."""
+    folder, _ = emhass
+    lines = (folder / "home.csv").read_text().splitlines()
+    rows = ["time,home_power,solar_power,ev_power"]
+    for line in lines[1: 1 + 2 * 48 * 4]:
+        t, home, pv = line.split(",")
+        local = datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(PARIS)
+        ev = 7000.0 if 18 <= local.hour < 20 else 0.0
+        rows.append(f"{t},{'' if home == '' else float(home) + ev},{pv},{ev}")
+    car = tmp_path / "car.csv"
+    car.write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    args = ["backtest", "--data", str(car), "--tariff", str(folder / "emhass.toml"), "--timezone", "Europe/Paris",
+            "--step-min", "30", "--json"]
+    assert main([*args, "--policy", "self-consumption"]) == 0
+    sc = json.loads(capsys.readouterr().out)
+    assert main([*args, "--policy", "perfect", "--compare"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert sc["car_windows"] == best["car_windows"] == 4  # the first local evening to the fourth
+    for out in (sc, best):
+        assert out["car"]["energy_wh"] == pytest.approx(4 * 14_000, rel=1e-3)
+        assert out["car"]["target_met"] and out["car"]["met"] == 4
+    assert best["net"] < sc["net"] and best["compare"]["no-battery"]["net"] > sc["net"]
+    assert any("rolling" in note for note in best["notes"])  # four windows: rolling problems
