@@ -99,6 +99,11 @@ def test_modes_follow_the_real_load():
     out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
     np.testing.assert_allclose(out.battery_w[2], 3000)  # to the 20 % reserve: 1000 W beyond the load, exported
     np.testing.assert_allclose(out.grid_w[2], -1000)
+    surplus = period([500, 500], [6000, 6000])
+    full = simulate(surplus, HAND, Policy("cut", lambda i, soc: Command(Mode.SELF_POWERED, no_export=i == 1)),
+                    soc_percent=100)
+    np.testing.assert_allclose(full.grid_w, [-5500, 0])  # the battery full: exported, then curtailed
+    np.testing.assert_allclose(full.curtailed_w, [0, 5500])
     cmds[2] = Command(Mode.SELF_POWERED, 40.0)  # self-powered down to a level: the rest of the load is imported
     out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
     np.testing.assert_allclose(out.battery_w[2], 1000)
@@ -111,7 +116,8 @@ def test_modes_follow_the_real_load():
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.tuples(st.floats(0, 9000), st.floats(0, 9000), st.sampled_from(list(Mode)),
-                       st.floats(0, 100), st.booleans()), min_size=1, max_size=40),
+                       st.floats(0, 100), st.sampled_from(["mode", "raw", "no-export", "curtail"])),
+             min_size=1, max_size=40),
     st.floats(0, 100), st.floats(0, 60), st.sampled_from([5, 15, 60]), st.floats(0.5, 1.0),
 )
 def test_energy_is_conserved(rows, start, reserve, step_min, rt):
@@ -122,12 +128,18 @@ def test_energy_is_conserved(rows, start, reserve, step_min, rt):
     spec = battery_spec(13.5, 5.0, rt)
     load, solar, modes, levels, raw = (list(c) for c in zip(*rows, strict=True))
     p = period(load, solar, step_ms=step_min * MINUTE_MS, reserve=reserve)
-    cmds = [Command(m, lv, battery_w=(lv - 50) * 200 if r else None) for m, lv, r in zip(modes, levels, raw,
-                                                                                          strict=True)]
+    cmds = [Command(m, lv, battery_w=(lv - 50) * 200 if r == "raw" else None, no_export=r == "no-export",
+                    curtail_w=lv * 100 if r == "curtail" else None)
+            for m, lv, r in zip(modes, levels, raw, strict=True)]
     for policy in (Policy("script", lambda i, soc: cmds[i]), self_consumption()):
         out = simulate(p, spec, policy, soc_percent=start)
         h = p.hours
-        np.testing.assert_allclose(out.grid_w + p.solar_w + out.battery_w, p.load_w + out.car_w, atol=1e-6)
+        used = p.solar_w - out.curtailed_w
+        np.testing.assert_allclose(out.grid_w + used + out.battery_w, p.load_w + out.car_w, atol=1e-6)
+        assert (out.curtailed_w >= 0).all() and (used >= -1e-9).all()
+        no_export = np.array([c.no_export for c in cmds]) if policy.name == "script" else np.zeros(len(p), bool)
+        # the solar that could not be taken was curtailed, not exported (a discharge beyond the load still is)
+        assert (-out.grid_w[no_export] <= np.clip(out.battery_w[no_export], 0, None) + 1e-6).all()
         charge = np.clip(-out.battery_w, 0, None) * h * spec.charge_efficiency
         discharge = np.clip(out.battery_w, 0, None) * h / spec.discharge_efficiency
         before = np.concatenate(([out.soc_start_wh], out.soc_wh[:-1]))

@@ -5,8 +5,9 @@ The physics (:func:`battery_step`)
     allow: the power limits of :class:`~homegrid.planner.problem.BatterySpec`, the room above the reserve floor
     (discharge) or below 100 % (charge). Charging ``c`` watts for ``h`` hours stores ``c * h * charge_efficiency``;
     discharging ``d`` watts takes ``d * h / discharge_efficiency`` out of the store. The grid takes the rest of
-    each step's balance: ``grid = load + car - solar - battery`` (+ import, - export), so energy is conserved by
-    construction.
+    each step's balance: ``grid = load + car - (solar - curtailed) - battery`` (+ import, - export), so energy is
+    conserved by construction. Solar may be curtailed where a command says so (``perfect`` as its plan does;
+    ``mpc`` cuts the export in a step its plan curtails, as an inverter's export limit does).
 
 The local loop (:func:`follow`)
     A policy gives each step a :class:`Command`: a :class:`~homegrid.planner.problem.Mode` and a level, which
@@ -273,12 +274,19 @@ class Command:
         A raw set-point (+ discharge, - charge) instead of the mode's local loop; only ``perfect`` gives one. [W]
     car_w : float or None
         The car's charging this step; None: as it happened. [W]
+    curtail_w : float or None
+        Solar to curtail this step (``perfect`` carries out the plan's; capped at the solar) [W]; None: none.
+    no_export : bool
+        Curtail the solar the home, the car and the battery cannot take rather than export it (``mpc``, where the
+        plan curtails: the export price is negative).
     """
 
     mode: Mode = Mode.SELF_POWERED
     level_percent: float | None = None
     battery_w: float | None = None
     car_w: float | None = None
+    curtail_w: float | None = None
+    no_export: bool = False
 
 
 def follow(spec: BatterySpec, command: Command, net_w: float, soc_wh: float, hours: float,
@@ -554,12 +562,13 @@ def perfect(period: Period, spec: BatterySpec, solve: Solve, *, soc_percent: flo
         policy.solve_ms.append(plan.solve_ms)
         policy.relaxed.extend(plan.relaxed)
         modes = plan.modes or [Mode.SELF_POWERED] * n
+        cut = _curtailed(plan, n)
         policy.decide = lambda i, soc_wh: Command(modes[i], battery_w=float(plan.battery_w[i]),
-                                                  car_w=float(plan.car_w[i]))
+                                                  car_w=float(plan.car_w[i]), curtail_w=float(cut[i]))
         return policy
     horizon = horizon_steps or max(round(2 * 86_400_000 / period.step_ms), 2)
     commit = max(horizon // 2, 1)
-    battery_all, car_all = np.zeros(n), np.zeros(n)
+    battery_all, car_all, cut_all = np.zeros(n), np.zeros(n), np.zeros(n)
     modes_all = [Mode.SELF_POWERED] * n
     delivered, policy.after = _delivered_counter(period)
     policy.exact = False
@@ -584,13 +593,21 @@ def perfect(period: Period, spec: BatterySpec, solve: Solve, *, soc_percent: flo
             m = min(commit, last - i)
             battery_all[i:i + m] = plan.battery_w[:m]
             car_all[i:i + m] = plan.car_w[:m] + ev_fixed[:m]
+            cut_all[i:i + m] = _curtailed(plan, last - i)[:m]
             if plan.modes:
                 modes_all[i:i + m] = plan.modes[:m]
             next_plan[0] = i + m
-        return Command(modes_all[i], battery_w=float(battery_all[i]), car_w=float(car_all[i]))
+        return Command(modes_all[i], battery_w=float(battery_all[i]), car_w=float(car_all[i]),
+                       curtail_w=float(cut_all[i]))
 
     policy.decide = decide
     return policy
+
+
+def _curtailed(plan: Plan, n: int) -> np.ndarray:
+    """The plan's solar curtailment per step [W]; zeros where the plan has none."""
+    cut = np.asarray(getattr(plan, "curtailed_w", np.zeros(0)), dtype=np.float64)
+    return cut if cut.shape == (n,) else np.zeros(n)
 
 
 def _percent(soc_wh: float, spec: BatterySpec) -> float:
@@ -651,7 +668,7 @@ def mpc(period: Period, spec: BatterySpec, solve: Solve, forecast: Forecast = pe
         car_w = float(plan.car_w[j]) if window_of[i] >= 0 else 0.0
         mode = plan.modes[j] if plan.modes else Mode.SELF_POWERED
         level = None if mode is Mode.SELF_POWERED and not keep_plan_level else float(plan.soc_percent[j])
-        return Command(mode, level, car_w=car_w)
+        return Command(mode, level, car_w=car_w, no_export=bool(_curtailed(plan, len(plan.battery_w))[j] > 0))
 
     policy.decide = decide
     return policy
@@ -689,6 +706,8 @@ class Outcome:
         Per plug-in window: the energy due was delivered by its end (within 1 Wh).
     car_short_wh : float
         Energy the car did not get by its windows' ends. [Wh]
+    curtailed_w : numpy.ndarray
+        Solar curtailed. [W]
     """
 
     policy: str
@@ -704,6 +723,7 @@ class Outcome:
     relaxed: list[str]
     car_met: list[bool]
     car_short_wh: float
+    curtailed_w: np.ndarray
 
     @property
     def import_wh(self) -> np.ndarray:
@@ -751,6 +771,7 @@ def simulate(period: Period, spec: BatterySpec, policy: Policy, *, soc_percent: 
     battery = np.zeros(n)
     car = np.zeros(n)
     soc_end = np.zeros(n)
+    curtailed = np.zeros(n)
     decide_ms = np.zeros(n)
     modes: list[Mode] = []
     window_of = _window_of(period)
@@ -778,15 +799,20 @@ def simulate(period: Period, spec: BatterySpec, policy: Policy, *, soc_percent: 
         car[i] = car_w
         if policy.after is not None:
             policy.after(i, car_w)
-        net = float(period.load_w[i] + car_w - period.solar_w[i])
+        solar = float(period.solar_w[i])
+        if command.curtail_w is not None:
+            curtailed[i] = min(max(command.curtail_w, 0.0), solar)
+        net = float(period.load_w[i] + car_w) - (solar - curtailed[i])
         want = follow(spec, command, net, soc, h, floor_wh)
         battery[i], soc = battery_step(spec, soc, want, h, floor_wh)
+        if command.no_export and net - battery[i] < 0:
+            curtailed[i] += min(battery[i] - net, solar - curtailed[i])
         soc_end[i] = soc
-    grid = period.load_w + car - period.solar_w - battery
+    grid = period.load_w + car - (period.solar_w - curtailed) - battery
     grid[np.abs(grid) < _EPS_W] = 0.0
     met = [bool(r <= 1.0) for r in remaining]
     return Outcome(policy.name, h, battery, car, grid, soc_end, soc_start, modes, decide_ms, list(policy.solve_ms),
-                   list(policy.relaxed), met, float(np.clip(remaining, 0.0, None).sum()))
+                   list(policy.relaxed), met, float(np.clip(remaining, 0.0, None).sum()), curtailed)
 
 
 def percentile(values: list[float] | np.ndarray, q: float) -> float:
