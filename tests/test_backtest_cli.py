@@ -3,7 +3,7 @@ weeks of it turned into the canonical CSV, with emhass's default peak/off-peak p
 
 import csv
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -34,18 +34,17 @@ sell_price = {HC}
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not here")
 
 
-@pytest.fixture(scope="module")
-def emhass(tmp_path_factory):
-    """Two weeks of April 2024 (local days 2024-04-08 to 2024-04-21) as the canonical CSV, and the raw rows.
+def canonical(path, first_day, end_day):
+    """emhass's rows of the local days ``first_day`` to ``end_day`` (excluded) as the canonical CSV at ``path``; the
+    raw rows (UTC time, load or NaN, PV).
 
     emhass's rows are 30-minute means stamped at their start (pandas' resample), and the canonical CSV's rows are
     instants: each mean is written at its interval's start and one second before its end, so the power holds
     through the interval as the mean says. PV is NaN at night (0 here); a NaN load is left empty (not measured)."""
-    folder = tmp_path_factory.mktemp("backtest")
-    start = datetime(2024, 4, 8, tzinfo=PARIS).astimezone(UTC)
-    end = datetime(2024, 4, 22, tzinfo=PARIS).astimezone(UTC)
+    start = datetime.combine(first_day, datetime.min.time(), PARIS).astimezone(UTC)
+    end = datetime.combine(end_day, datetime.min.time(), PARIS).astimezone(UTC)
     raw = []
-    with DATA.open() as f, (folder / "home.csv").open("w") as out:
+    with DATA.open() as f, path.open("w") as out:
         out.write("time,home_power,solar_power\n")
         for row in csv.DictReader(f):
             t = datetime.fromisoformat(row["timestamp_utc"].replace("Z", "+00:00"))
@@ -57,6 +56,15 @@ def emhass(tmp_path_factory):
             raw.append((t, load, pv))
             for at in (t, t + timedelta(minutes=30) - timedelta(seconds=1)):
                 out.write(f"{at.isoformat().replace('+00:00', 'Z')},{'' if load != load else load},{pv}\n")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def emhass(tmp_path_factory):
+    """Two weeks of April 2024 (local days 2024-04-08 to 2024-04-21) as the canonical CSV, the raw rows, and
+    emhass's tariff as TOML."""
+    folder = tmp_path_factory.mktemp("backtest")
+    raw = canonical(folder / "home.csv", date(2024, 4, 8), date(2024, 4, 22))
     (folder / "emhass.toml").write_text(EMHASS_TOML)
     return folder, raw
 
@@ -226,3 +234,24 @@ def test_the_car_is_moved_within_its_windows(capsys, emhass, peer_optimiser, tmp
         assert out["car"]["target_met"] and out["car"]["met"] == 4
     assert best["net"] < sc["net"] and best["compare"]["no-battery"]["net"] > sc["net"]
     assert any("rolling" in note for note in best["notes"])  # four windows: rolling problems
+
+
+def test_a_day_of_23_hours(capsys, emhass, tmp_path):
+    """Across the spring change in Paris (2024-03-31 has 23 hours): 71 hours of steps, and HC/HP by the local
+    clock - the bill without a battery equals the raw rows priced by their local hour."""
+    folder, _ = emhass
+    raw = canonical(tmp_path / "dst.csv", date(2024, 3, 30), date(2024, 4, 2))
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(tmp_path / "dst.csv"), "--tariff", str(folder / "emhass.toml"),
+                 "--timezone", "Europe/Paris", "--policy", "self-consumption", "--battery-kwh", "0",
+                 "--battery-kw", "0", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["steps"] == (24 + 23 + 24) * 4
+    assert out["from"] == "2024-03-30T00:00:00+01:00" and out["to"] == "2024-04-02T00:00:00+02:00"
+    load = np.array([r[1] for r in raw])
+    pv = np.array([r[2] for r in raw])
+    hours = np.array([r[0].astimezone(PARIS).hour for r in raw])
+    price = np.where((hours >= 6) & (hours < 22), HP, HC)
+    net = np.where(np.isnan(load), np.nanmean(load), load) - pv
+    expect = float((np.clip(net, 0, None) * price - np.clip(-net, 0, None) * HC).sum() * 0.5 / 1000)
+    assert out["bill"] == pytest.approx(expect, rel=0.01)
