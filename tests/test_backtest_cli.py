@@ -255,3 +255,34 @@ def test_a_day_of_23_hours(capsys, emhass, tmp_path):
     net = np.where(np.isnan(load), np.nanmean(load), load) - pv
     expect = float((np.clip(net, 0, None) * price - np.clip(-net, 0, None) * HC).sum() * 0.5 / 1000)
     assert out["bill"] == pytest.approx(expect, rel=0.01)
+
+
+def test_perfect_with_the_optimiser_is_the_independent_lp(capsys, emhass, tmp_path):
+    """The issue's budget: ``perfect`` (homegrid's optimiser over the two weeks at 15 minutes, once) within 1 % of
+    the independent LP's net bill on the same battery model (tests/backtest_peer.py), and mpc through the CLI with
+    the real optimiser lands between no battery and perfect."""
+    plan = pytest.importorskip("homegrid.planner.optimise").plan
+    from homegrid.planner import simulate as sim
+    from homegrid.planner.backtest import battery_spec, period_from_readings, summary
+    from homegrid.readings.csvfile import read_csv
+    from homegrid.tariffs.readers import load_tariff
+    from tests import backtest_peer
+
+    folder, _ = emhass
+    tariff, _ = load_tariff(EMHASS_TOML)
+    p = period_from_readings(read_csv(folder / "home.csv"), tariff, "Europe/Paris").period
+    spec = battery_spec()
+    ours = summary(sim.simulate(p, spec, sim.perfect(p, spec, plan)), p, spec, tariff)
+    peer = summary(sim.simulate(p, spec, sim.perfect(p, spec, backtest_peer.solve)), p, spec, tariff)
+    none = battery_spec(0, 0, 1)
+    baseline = summary(sim.simulate(p, none, sim.no_battery()), p, none, tariff)
+    assert abs(ours["net"] - peer["net"]) <= 0.01 * (baseline["net"] - peer["net"])
+    lines = (folder / "home.csv").read_text().splitlines()
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(lines[: 1 + 2 * 48 * 3]) + "\n")
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
+                 "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--compare", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["plans"] == 144 and out["relaxed"] == []
+    assert out["compare"]["perfect"]["net"] - 1e-6 <= out["net"] < out["compare"]["no-battery"]["net"]
