@@ -795,8 +795,8 @@ def _backtest_tariff(args: argparse.Namespace) -> Tariff:
         flat, _ = load_tariff(f'name = "prices {Path(args.prices).name}"\ncurrency = {json.dumps(args.currency)}\n'
                               f'[energy]\nprice = 0.0\n[export]\nrule = "net-billing"\n{sell}')
         return with_dynamic_prices(flat, prices, prices_key="--prices")
-    except TariffError as exc:
-        raise UsageError(f"{args.tariff or args.prices}: {exc}") from None
+    except TariffError as exc:  # the price file's messages name it already
+        raise UsageError(f"--tariff {args.tariff}: {exc}" if args.tariff else str(exc)) from None
 
 
 def _print_backtest(out: dict[str, Any]) -> None:

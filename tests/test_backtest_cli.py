@@ -158,6 +158,11 @@ def test_a_price_file_with_no_export_price_earns_nothing_for_export(capsys, emha
     assert by_prices["grid_import_wh"] == by_tariff["grid_import_wh"]
     export_credit = by_tariff["grid_export_wh"] / 1000 * HC
     assert by_prices["bill"] == pytest.approx(by_tariff["bill"] + export_credit, abs=0.01)
+    lines = prices.read_text().splitlines()
+    prices.write_text("\n".join(lines[:48]) + "\n")  # two days of prices for two weeks of data
+    assert main(["backtest", "--data", str(folder / "home.csv"), "--prices", str(prices), "--timezone",
+                 "Europe/Paris", "--policy", "self-consumption"]) == 2
+    assert "no import price for" in capsys.readouterr().err
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from homegrid.readings.model import ReadingFrame
 from homegrid.tariffs.bill import Bill, Metered, price_bill
 from homegrid.tariffs.meters import export_price, import_price
 from homegrid.tariffs.model import Tariff
-from homegrid.timezones import HOUR_MS, MINUTE_MS
+from homegrid.timezones import HOUR_MS, MINUTE_MS, local_isoformat
 
 __all__ = ["BacktestError", "battery_spec", "bill_outcome", "period_from_readings", "summary"]
 
@@ -150,9 +150,9 @@ def period_from_readings(frame: ReadingFrame, tariff: Tariff, timezone: str, *, 
     buy, sell = import_price(tariff, steps, timezone), export_price(tariff, steps, timezone)
     for name, p in (("import", buy), ("export", sell)):
         if not np.isfinite(p).all():
-            at = int(steps[np.flatnonzero(~np.isfinite(p))[0]])
+            at = local_isoformat(steps[np.flatnonzero(~np.isfinite(p))[:1]], timezone)[0]
             raise BacktestError(f"the tariff has no {name} price for {int((~np.isfinite(p)).sum())} steps (the "
-                                f"first at {at} ms UTC): the prices must cover the data's span")
+                                f"first at {at}): the prices must cover the data's span")
     windows = car_windows(ev, step_ms, extend_steps=round(ev_extend_h * HOUR_MS / step_ms),
                           merge_gap_steps=max(round(HOUR_MS / step_ms), 1))
     period = Period(steps, step_ms, load, np.clip(solar, 0.0, None), ev, buy, sell, timezone, windows,
