@@ -87,30 +87,32 @@ def test_the_physics_of_one_step():
 
 
 def test_modes_follow_the_real_load():
-    """hold never discharges, charge reaches its level from the grid, export discharges toward its level beyond the
-    load and covers the real load in any case (self-powered and more); none is a raw set-point."""
+    """The executor's modes against the real load, none a raw set-point: hold keeps the level it began at (the sun
+    still charges), charge charges at the power limit up to its level, export discharges at the power limit down to
+    the reserve whatever the load."""
     p = period([2000, 2000, 2000, 500], [0, 0, 0, 3000])
-    cmds = [Command(Mode.HOLD), Command(Mode.CHARGE, 50.0), Command(Mode.EXPORT, 40.0), Command(Mode.HOLD)]
+    cmds = [Command(Mode.HOLD), Command(Mode.CHARGE, 50.0), Command(Mode.EXPORT), Command(Mode.HOLD)]
     out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
-    np.testing.assert_allclose(out.battery_w, [0, -3000 / 0.9, 2000, -2500])
-    np.testing.assert_allclose(out.soc_wh, [2000, 5000, 3000, 3000 + 2250])
-    np.testing.assert_allclose(out.grid_w, [2000, 2000 + 3000 / 0.9, 0, 0])
-    cmds[2] = Command(Mode.EXPORT, 10.0)  # below the reserve: the reserve holds
-    out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
-    np.testing.assert_allclose(out.battery_w[2], 3000)  # to the 20 % reserve: 1000 W beyond the load, exported
-    np.testing.assert_allclose(out.grid_w[2], -1000)
+    np.testing.assert_allclose(out.battery_w, [0, -3000 / 0.9, 3000, -2500])
+    np.testing.assert_allclose(out.soc_wh, [2000, 5000, 2000, 2000 + 2250])
+    np.testing.assert_allclose(out.grid_w, [2000, 2000 + 3000 / 0.9, -1000, 0])
+
+    def one(command, soc_percent=50.0, spec=HAND):
+        o = simulate(p, spec, Policy("one", lambda i, soc: command), soc_percent=soc_percent)
+        return o.battery_w[0], o.grid_w[0]
+
+    assert one(Command(Mode.EXPORT, 40.0)) == (1000, 1000)  # down to its level, at most the power limit
+    assert one(Command(Mode.SELF_POWERED, 40.0)) == (1000, 1000)  # self-powered no lower than its level
+    assert one(Command(Mode.HOLD, 30.0)) == (2000, 0)  # a hold begun lower lets the battery back down to it
+    assert one(Command(Mode.CHARGE, 40.0)) == (1000, 1000)  # above a charge's level: self-powered down to it
+    no_grid = BatterySpec(**{**HAND.__dict__, "grid_charging": False, "export_from_battery": False})
+    assert one(Command(Mode.CHARGE, 90.0), spec=no_grid) == (0, 2000)  # no sun at night: nothing to charge with
+    assert one(Command(Mode.EXPORT), spec=no_grid) == (2000, 0)  # no export from the battery: self-powered
     surplus = period([500, 500], [6000, 6000])
     full = simulate(surplus, HAND, Policy("cut", lambda i, soc: Command(Mode.SELF_POWERED, no_export=i == 1)),
                     soc_percent=100)
     np.testing.assert_allclose(full.grid_w, [-5500, 0])  # the battery full: exported, then curtailed
     np.testing.assert_allclose(full.curtailed_w, [0, 5500])
-    cmds[2] = Command(Mode.SELF_POWERED, 40.0)  # self-powered down to a level: the rest of the load is imported
-    out = simulate(p, HAND, Policy("script", lambda i, soc: cmds[i]))
-    np.testing.assert_allclose(out.battery_w[2], 1000)
-    np.testing.assert_allclose(out.grid_w[2], 1000)
-    no_grid = BatterySpec(**{**HAND.__dict__, "grid_charging": False, "export_from_battery": False})
-    out = simulate(p, no_grid, Policy("script", lambda i, soc: cmds[i]), soc_percent=60)
-    np.testing.assert_allclose(out.battery_w, [0, 0, 2000, -2500])  # no grid charge; export only covers the load
 
 
 @settings(max_examples=150, deadline=None)

@@ -15,11 +15,17 @@ The local loop (:func:`follow`)
 
     - ``self-powered``: the battery takes the home's net load (load + car - solar): the sun's surplus charges,
       deficits discharge down to the reserve (or to the command's level, where it gives one);
-    - ``hold``: no discharge; the sun's surplus still charges;
-    - ``charge``: charge toward the level (from the grid and the sun) at the power that reaches it by the
-      step's end, and at least the sun's surplus (only the surplus where grid charging is not allowed);
-    - ``export``: discharge toward the level by the step's end, and at least the home's net load (no more than
-      the load where export from the battery is not allowed).
+    - ``charge``: below the level, charge at the power limit (the sun's surplus first, the grid for the rest; only
+      the surplus where grid charging is not allowed) up to it; at or above it, self-powered no lower than it;
+    - ``hold``: self-powered no lower than the level (the level when the hold began; the state of charge now
+      without one): no discharge below it, the sun's surplus still charges, the grid never does;
+    - ``export``: discharge at the power limit down to the level (the reserve without one) whatever the load, what
+      the home does not use going to the grid; there, self-powered (self-powered throughout where export from the
+      battery is not allowed).
+
+    These are the modes as the live executor sends them (:func:`homegrid.planner.execute.battery_command`: a
+    charge's level is the plan's level at the end of its run of charge steps, a hold's the level when it began)
+    and as the virtual home carries them out (:func:`homegrid.devices.virtual.battery.follow_mode`).
 
     A command may instead carry a raw battery set-point (``battery_w``): ``perfect`` replays the optimum so, as it
     knows the real load; ``mpc`` never does (a plan replayed as set-points against a load it did not foresee
@@ -57,6 +63,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from homegrid.planner.execute import battery_command
 from homegrid.planner.problem import BatterySpec, CarNeed, Mode, Plan, Problem
 from homegrid.timezones import local_calendar
 
@@ -313,26 +320,31 @@ def follow(spec: BatterySpec, command: Command, net_w: float, soc_wh: float, hou
     """
     if command.battery_w is not None:
         return command.battery_w
-    surplus = max(-net_w, 0.0)
+    cap = spec.capacity_wh
+    level_wh = None if command.level_percent is None else command.level_percent / 100 * cap
+
+    def self_powered(low_wh: float) -> float:
+        if net_w <= 0:
+            return net_w  # the surplus charges
+        return min(net_w, max(soc_wh - low_wh, 0.0) * spec.discharge_efficiency / hours)
+
     mode = command.mode
-    if mode is Mode.SELF_POWERED:
-        if command.level_percent is None or net_w <= 0:
-            return net_w
-        level_wh = max(command.level_percent / 100 * spec.capacity_wh, floor_wh)
-        return min(net_w, max(soc_wh - level_wh, 0.0) * spec.discharge_efficiency / hours)
-    if mode is Mode.HOLD:
-        return -surplus
     if mode is Mode.CHARGE:
-        level_wh = spec.capacity_wh if command.level_percent is None else command.level_percent / 100 * spec.capacity_wh
-        need = max(level_wh - soc_wh, 0.0) / (spec.charge_efficiency * hours) if spec.grid_charging else 0.0
-        return -max(need, surplus)
-    # export
-    level_wh = floor_wh if command.level_percent is None else max(command.level_percent / 100 * spec.capacity_wh,
-                                                                  floor_wh)
-    above = max(soc_wh - level_wh, 0.0) * spec.discharge_efficiency / hours
-    if not spec.export_from_battery:
-        return net_w
-    return max(above, net_w)
+        top = cap if level_wh is None else min(level_wh, cap)
+        if soc_wh < top - 1e-9:
+            room_w = (top - soc_wh) / (spec.charge_efficiency * hours)
+            if spec.grid_charging:
+                return -min(spec.max_charge_w, room_w)  # the sun's surplus first, the grid for the rest
+            return -min(max(-net_w, 0.0), room_w)
+        return self_powered(max(top, floor_wh))
+    if mode is Mode.HOLD:
+        return self_powered(max(soc_wh if level_wh is None else level_wh, floor_wh))
+    if mode is Mode.EXPORT and spec.export_from_battery:
+        low = floor_wh if level_wh is None else max(level_wh, floor_wh)
+        if soc_wh > low + 1e-9:
+            return min(spec.max_discharge_w, (soc_wh - low) * spec.discharge_efficiency / hours)
+        return self_powered(floor_wh)
+    return self_powered(floor_wh if level_wh is None else max(level_wh, floor_wh))
 
 
 # ----------------------------------------------------------------------------- policies
@@ -619,10 +631,11 @@ def mpc(period: Period, spec: BatterySpec, solve: Solve, forecast: Forecast = pe
         horizon_steps: int | None = None, every_steps: int = 1, keep_plan_level: bool = False) -> Policy:
     """homegrid's planner as it runs live: every ``every_steps`` steps, forecasts of the load and the solar
     from the data before the step only, a plan over ``horizon_steps`` (default a day and a half; the horizon's
-    end valued by the optimiser's own fair price), and the plan's step carried out as its mode and level
-    through the local loop (:func:`follow`), which follows the real load. The car's need is known once it is
-    plugged in (its window's energy and end, as the owner would set them); windows ahead are not known, and the
-    car's charging is no part of the load forecast.
+    end valued by the optimiser's own fair price), and the plan's step carried out as the executor's command
+    (:func:`homegrid.planner.execute.battery_command`: its mode, a charge's level at the end of its run, a hold's
+    level when it began) through the local loop (:func:`follow`), which follows the real load. The car's need is
+    known once it is plugged in (its window's energy and end, as the owner would set them); windows ahead are not
+    known, and the car's charging is no part of the load forecast.
 
     Parameters
     ----------
@@ -648,10 +661,11 @@ def mpc(period: Period, spec: BatterySpec, solve: Solve, forecast: Forecast = pe
     policy = Policy("mpc", lambda i, soc_wh: Command())
     delivered, policy.after = _delivered_counter(period)
     window_of = _window_of(period)
-    held: list[tuple[int, Plan]] = []
+    held: list[tuple[int, Problem, Plan]] = []
+    last_sent: list[Command] = []
 
     def decide(i: int, soc_wh: float) -> Command:
-        if not held or i - held[-1][0] >= every_steps or i - held[-1][0] >= len(held[-1][1].battery_w):
+        if not held or i - held[-1][0] >= every_steps or i - held[-1][0] >= len(held[-1][2].battery_w):
             last = min(i + horizon, n)
             load_f, solar_f = forecast(period.load_w[:i], period.solar_w[:i], period.t_ms[:i], period.t_ms[i:last])
             k = int(window_of[i])
@@ -662,13 +676,22 @@ def mpc(period: Period, spec: BatterySpec, solve: Solve, forecast: Forecast = pe
             plan = solve(problem)
             policy.solve_ms.append(plan.solve_ms)
             policy.relaxed.extend(plan.relaxed)
-            held[:] = [(i, plan)]
-        at, plan = held[-1]
+            held[:] = [(i, problem, plan)]
+        at, problem, plan = held[-1]
         j = i - at
         car_w = float(plan.car_w[j]) if window_of[i] >= 0 else 0.0
-        mode = plan.modes[j] if plan.modes else Mode.SELF_POWERED
-        level = None if mode is Mode.SELF_POWERED and not keep_plan_level else float(plan.soc_percent[j])
-        return Command(mode, level, car_w=car_w, no_export=bool(_curtailed(plan, len(plan.battery_w))[j] > 0))
+        if not plan.modes:
+            plan.modes = [Mode.SELF_POWERED] * len(plan.battery_w)
+        was = last_sent[-1] if last_sent else None
+        holding = was.level_percent if was is not None and was.mode is Mode.HOLD else _percent(soc_wh, spec)
+        sent, _ = battery_command(problem, plan, j, hold_percent=holding)
+        mode = Mode(sent.mode)
+        level = sent.target_percent
+        if mode is Mode.SELF_POWERED and keep_plan_level:
+            level = float(plan.soc_percent[j])
+        command = Command(mode, level, car_w=car_w, no_export=bool(_curtailed(plan, len(plan.battery_w))[j] > 0))
+        last_sent[:] = [command]
+        return command
 
     policy.decide = decide
     return policy
