@@ -449,7 +449,9 @@ def time_based(period: Period, spec: BatterySpec, *, grid_charge: bool = False) 
         if peak[i] or flat[i]:
             return Command(Mode.SELF_POWERED)
         if cheap[i] and grid_charge and spec.grid_charging and spec.capacity_wh > 0:
-            return Command(Mode.CHARGE, level_for(i))
+            level = level_for(i)
+            if soc_wh < level / 100 * spec.capacity_wh - 1e-6:
+                return Command(Mode.CHARGE, level)
         return Command(Mode.HOLD)
 
     return Policy("time-based" + ("+grid" if grid_charge else ""), decide)
