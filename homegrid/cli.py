@@ -171,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "its charging as it happened ends (the window perfect and mpc may move it in; default 4)")
     s.add_argument("--horizon-h", type=float, default=36.0, help="mpc: the plan's horizon [h] (default 36)")
     s.add_argument("--replan-min", type=float, help="mpc: re-plan this often [min] (default: every step)")
+    s.add_argument("--forecast", choices=("site", "persistence"), default="site", help="mpc's forecasts: site "
+                   "(homegrid's load and solar forecasts from the data before each step; default) or persistence "
+                   "(the same time a day earlier)")
+    s.add_argument("--latitude", type=float, help="the site, for the solar forecast [degrees] (default: the "
+                   "config's [site] latitude)")
+    s.add_argument("--longitude", type=float, help="the site [degrees] (default: the config's [site] longitude)")
     s.add_argument("--compare", action="store_true", help="also replay the home without battery and with perfect "
                    "foresight, for the share of the perfect-foresight saving captured")
     s.add_argument("--json", action="store_true", help="print JSON")
@@ -824,13 +830,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     import numpy as np
 
     from homegrid.planner import simulate as sim
-    from homegrid.planner.backtest import BacktestError, battery_spec, period_from_readings, summary
+    from homegrid.planner.backtest import BacktestError, SiteForecast, battery_spec, period_from_readings, summary
     from homegrid.readings.csvfile import read_csv
     from homegrid.readings.problems import BadRow
     from homegrid.timezones import local_isoformat
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    timezone = args.timezone or load_config(args.config).site.timezone
+    site = load_config(args.config).site
+    timezone = args.timezone or site.timezone
+    latitude = site.latitude if args.latitude is None else args.latitude
+    longitude = site.longitude if args.longitude is None else args.longitude
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise UsageError(f"--latitude {latitude:g} --longitude {longitude:g}: not a place on Earth")
     try:
         zoneinfo_check(timezone)
     except ValueError as exc:
@@ -880,7 +891,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             return sim.perfect(period, spec, solver())
         horizon = max(round(args.horizon_h * 60 / args.step_min), 2)
         every = max(round(args.replan_min / args.step_min), 1)
-        return sim.mpc(period, spec, solver(), _forecast(), horizon_steps=horizon, every_steps=every)
+        forecast: sim.Forecast = (sim.persistence_forecast if args.forecast == "persistence"
+                                  else SiteForecast(timezone, latitude, longitude, step_ms))
+        return sim.mpc(period, spec, solver(), forecast, horizon_steps=horizon, every_steps=every)
 
     started = time.perf_counter()
     policy = policy_of(args.policy)
@@ -922,13 +935,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     else:
         _print_backtest(out)
     return 0
-
-
-def _forecast() -> Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The forecasts ``mpc`` plans with: for now the persistence forecast of :mod:`homegrid.planner.simulate`."""
-    from homegrid.planner.simulate import persistence_forecast
-
-    return persistence_forecast
 
 
 def zoneinfo_check(timezone: str) -> None:

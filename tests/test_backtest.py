@@ -300,3 +300,29 @@ def test_mpc_with_a_car_meets_its_windows():
     assert out.car_w[45:48].sum() > 0.8 * ev.sum()  # moved out of the peak, as mpc knows the need ...
     assert out.grid_w[41:45].max() < 1e-6  # ... and none of it from the grid at the peak's price
     assert math.isclose(out.car_w[:42].sum(), 0)
+
+
+def test_mpc_with_the_site_forecasts():
+    """SiteForecast (homegrid.forecast's load and solar) as mpc's forecast: fed each step once it is past, never
+    the step planned; forecasts finite and >= 0."""
+    from homegrid.planner.backtest import SiteForecast
+
+    load, solar = tou_days(4)
+    t0 = parse_iso_ms("2025-06-02T00:00:00+02:00")
+    p = period(load, solar, start="2025-06-01T22:00:00Z", step_ms=H, tz="Europe/Paris")
+    site = SiteForecast("Europe/Paris", 48.83, 6.86, H)
+    seen = []
+
+    def forecast(load_h, solar_h, t_hist, t_ahead):
+        out = site(load_h, solar_h, t_hist, t_ahead)
+        seen.append((site.seen, len(t_hist)))
+        assert all(np.isfinite(a).all() and (a >= 0).all() and a.shape == t_ahead.shape for a in out)
+        return out
+
+    out = simulate(p, battery_spec(), mpc(p, battery_spec(), backtest_peer.solve, forecast, horizon_steps=24))
+    assert [s for s, _ in seen] == [n for _, n in seen] == list(range(96))
+    assert int(p.t_ms[0]) == t0 and len(out.solve_ms) == 96
+    # by the fourth day the profile has the evening peak: the plan keeps energy for it
+    day4 = slice(72, 96)
+    hours = (np.arange(96) % 24)[day4]
+    assert out.battery_w[day4][(hours >= 17) & (hours < 21)].sum() > 0

@@ -208,8 +208,12 @@ def test_mpc_through_the_cli(capsys, emhass, peer_optimiser, tmp_path):
     assert out["compare"]["perfect"]["net"] <= out["net"] + 1e-6
     assert out["solve_ms"]["p99"] >= out["solve_ms"]["p50"] > 0
     assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
-                 "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--replan-min", "120", "--json"]) == 0
+                 "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--replan-min", "120", "--forecast",
+                 "persistence", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["plans"] == 144 // 4
+    assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
+                 "Europe/Paris", "--policy", "mpc", "--latitude", "95", "--longitude", "6.86"]) == 2
+    assert "not a place on Earth" in capsys.readouterr().err
 
 
 def test_the_car_is_moved_within_its_windows(capsys, emhass, peer_optimiser, tmp_path):

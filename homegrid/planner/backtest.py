@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from homegrid.energy.integrate import coverage_per_bucket, energy_per_bucket
+from homegrid.forecast import LoadForecaster, SolarForecaster
 from homegrid.planner.problem import BatterySpec
 from homegrid.planner.simulate import (
     Outcome,
@@ -40,9 +41,9 @@ from homegrid.readings.model import ReadingFrame
 from homegrid.tariffs.bill import Bill, Metered, price_bill
 from homegrid.tariffs.meters import export_price, import_price
 from homegrid.tariffs.model import Tariff
-from homegrid.timezones import HOUR_MS, MINUTE_MS, local_isoformat
+from homegrid.timezones import DAY_MS, HOUR_MS, MINUTE_MS, local_isoformat
 
-__all__ = ["BacktestError", "battery_spec", "bill_outcome", "period_from_readings", "summary"]
+__all__ = ["BacktestError", "SiteForecast", "battery_spec", "bill_outcome", "period_from_readings", "summary"]
 
 
 class BacktestError(ValueError):
@@ -195,3 +196,44 @@ def summary(outcome: Outcome, period: Period, spec: BatterySpec, tariff: Tariff)
                      "max": round(max(solve, default=0.0), 3)},
         "relaxed": sorted(set(outcome.relaxed))[:20],
     }
+
+
+class SiteForecast:
+    """The site's own forecasts (:mod:`homegrid.forecast`) as ``mpc`` asks for them, fed the replay's past steps as
+    they pass (each call observes only the steps before the horizon, which the caller guarantees).
+
+    Parameters
+    ----------
+    timezone : str
+        The site's IANA zone.
+    latitude, longitude : float
+        The site. [degrees]
+    step_ms : int
+        The replay's step. [ms]
+
+    Notes
+    -----
+    The load forecast is :class:`~homegrid.forecast.LoadForecaster` (local time-of-day profiles blended with the
+    recent days and the last hour), the solar :class:`~homegrid.forecast.SolarForecaster` (clear sky scaled by the
+    array's measured response and the recent clearness: no weather forecast in a backtest). Their profiles are at
+    the step (15 minutes at least, a divisor of a day; else 30 minutes).
+    """
+
+    def __init__(self, timezone: str, latitude: float, longitude: float, step_ms: int) -> None:
+        slot = step_ms if step_ms >= 15 * MINUTE_MS and DAY_MS % step_ms == 0 else 30 * MINUTE_MS
+        self.load = LoadForecaster(timezone, slot_ms=slot)
+        self.solar = SolarForecaster(latitude, longitude, slot_ms=slot)
+        self.step_ms = step_ms
+        self.seen = 0
+
+    def __call__(self, load_w: np.ndarray, solar_w: np.ndarray, t_hist: np.ndarray,
+                 t_ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(t_hist)
+        if n > self.seen:
+            self.load.observe(t_hist[self.seen:n], load_w[self.seen:n])
+            self.solar.observe(t_hist[self.seen:n], solar_w[self.seen:n])
+            self.seen = n
+        now = int(t_ahead[0])
+        load = np.nan_to_num(self.load.forecast(now, t_ahead, self.step_ms), nan=0.0)
+        solar = np.nan_to_num(self.solar.forecast(now, t_ahead, self.step_ms), nan=0.0)
+        return np.clip(load, 0.0, None), np.clip(solar, 0.0, None)
