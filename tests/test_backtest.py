@@ -326,3 +326,29 @@ def test_mpc_with_the_site_forecasts():
     day4 = slice(72, 96)
     hours = (np.arange(96) % 24)[day4]
     assert out.battery_w[day4][(hours >= 17) & (hours < 21)].sum() > 0
+
+
+def test_plug_in_windows_from_the_chargers_state():
+    """Readings with ev_charging_state: the window is when the car was plugged in at home (18:00 to 07:00 here),
+    not the charging run extended by a guess; a car plugged in away from home (ev_at_home 0) is no window."""
+    from homegrid.planner.backtest import period_from_readings
+    from homegrid.readings.model import ReadingFrame
+
+    tariff, _ = load_tariff(WIDE_TOU)
+    t = parse_iso_ms("2025-06-02T00:00:00Z") + np.arange(2 * 24 * 4) * 15 * MINUTE_MS
+    hour = (t - t[0]) / H
+    ev = np.where((hour >= 18) & (hour < 20), 7000.0, 0.0)
+    plugged = (hour >= 18) & (hour < 31)
+    away = (hour >= 36) & (hour < 40)  # plugged in at work the next day
+    state = np.where(ev > 0, 4, np.where(plugged, 5, np.where(away, 4, 1))).astype(float)
+    frame = ReadingFrame(t, {"home_power": 500 + ev, "solar_power": np.zeros(len(t)), "ev_power": ev,
+                             "ev_charging_state": state, "ev_at_home": np.where(away, 0.0, 1.0)})
+    p = period_from_readings(frame, tariff, "UTC").period
+    # (the samples are instants: between 17:45's 0 W and 18:00's 7 kW the power ramps, into the quarter before)
+    assert [(w.start, w.end) for w in p.windows] == [(18 * 4 - 1, 31 * 4)]
+    assert p.windows[0].energy_wh == pytest.approx(14_000)
+    np.testing.assert_allclose(p.load_w, 500)  # home_power less the car
+    without = period_from_readings(ReadingFrame(t, {n: c for n, c in frame.columns.items()
+                                                    if n not in ("ev_charging_state", "ev_at_home")}),
+                                   tariff, "UTC", ev_extend_h=4).period
+    assert [(w.start, w.end) for w in without.windows] == [(18 * 4 - 1, 24 * 4)]

@@ -5,9 +5,11 @@ The readings (a :class:`~homegrid.readings.ReadingFrame` with at least ``home_po
 ``ev_power`` optional) are brought to the step as each step's average power: the samples are integrated
 trapezoidally (:func:`homegrid.energy.integrate.energy_per_bucket`, samples further apart than ``max_gap_s`` not
 bridged) and divided by the time they cover; the steps run from the first reading's step to the last's. A step
-the samples do not cover at all is filled by linear
-interpolation between its neighbours and counted (``filled_steps``). ``home_power`` includes the car
-(the glossary), so the household load is ``home_power - ev_power``.
+the samples do not cover at all is filled by linear interpolation between its neighbours and counted
+(``filled_steps``). ``home_power`` includes the car (the glossary), so the household load is
+``home_power - ev_power``. Where the readings have ``ev_charging_state``, the car's plug-in windows are the steps
+it was plugged in at home (``ev_at_home`` not 0); else the runs of charging extended by ``ev_extend_h``
+(:func:`~homegrid.planner.simulate.car_windows`).
 
 Each step is priced with the tariff's marginal prices at its start (:func:`homegrid.tariffs.meters.import_price`
 and :func:`~homegrid.tariffs.meters.export_price`), which is what the policies see; the replay's grid flows are
@@ -29,6 +31,7 @@ import numpy as np
 
 from homegrid.energy.integrate import coverage_per_bucket, energy_per_bucket
 from homegrid.forecast import LoadForecaster, SolarForecaster
+from homegrid.glossary import EvChargingState
 from homegrid.planner.problem import BatterySpec
 from homegrid.planner.simulate import (
     Outcome,
@@ -155,10 +158,36 @@ def period_from_readings(frame: ReadingFrame, tariff: Tariff, timezone: str, *, 
             raise BacktestError(f"the tariff has no {name} price for {int((~np.isfinite(p)).sum())} steps (the "
                                 f"first at {at}): the prices must cover the data's span")
     windows = car_windows(ev, step_ms, extend_steps=round(ev_extend_h * HOUR_MS / step_ms),
-                          merge_gap_steps=max(round(HOUR_MS / step_ms), 1))
+                          merge_gap_steps=max(round(HOUR_MS / step_ms), 1), plugged=_plugged(frame, edges, gap))
     period = Period(steps, step_ms, load, np.clip(solar, 0.0, None), ev, buy, sell, timezone, windows,
                     float(ev.max()) if len(ev) else 0.0, reserve_percent)
     return Prepared(period, filled)
+
+
+#: the charger's states in which the car is plugged in (glossary.EvChargingState)
+_PLUGGED_STATES = (EvChargingState.STOPPED, EvChargingState.STARTING, EvChargingState.CHARGING,
+                   EvChargingState.COMPLETE, EvChargingState.NO_POWER)
+
+
+def _plugged(frame: ReadingFrame, edges: np.ndarray, max_gap_s: float) -> np.ndarray | None:
+    """Whether the car is plugged in at home in each step, where the readings have ``ev_charging_state``: a
+    state holds from its reading until the next (at most ``max_gap_s``), the car is plugged in a step when any
+    state in it says so, and not at home where ``ev_at_home`` is 0. None without such readings."""
+    state = frame.columns.get("ev_charging_state")
+    if state is None or not np.isfinite(state).any():
+        return None
+    known = np.isfinite(state)
+    t = frame.time_ms[known]
+    yes = np.isin(state[known], [int(s) for s in _PLUGGED_STATES]) & (frame.column("ev_at_home")[known] != 0)
+    n = len(edges) - 1
+    plugged = np.zeros(n, dtype=bool)
+    step = np.searchsorted(edges, t, side="right") - 1
+    inside = (step >= 0) & (step < n)
+    np.logical_or.at(plugged, step[inside], yes[inside])
+    last = np.searchsorted(t, edges[:-1], side="right") - 1  # the state holding at each step's start
+    held = (last >= 0) & ((edges[:-1] - t[np.clip(last, 0, None)]) <= max_gap_s * 1000)
+    plugged |= held & yes[np.clip(last, 0, None)]
+    return plugged
 
 
 def bill_outcome(outcome: Outcome, period: Period, tariff: Tariff) -> Bill:
