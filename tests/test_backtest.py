@@ -352,3 +352,30 @@ def test_plug_in_windows_from_the_chargers_state():
                                                     if n not in ("ev_charging_state", "ev_at_home")}),
                                    tariff, "UTC", ev_extend_h=4).period
     assert [(w.start, w.end) for w in without.windows] == [(18 * 4 - 1, 24 * 4)]
+
+
+def test_perfect_with_several_car_windows_moves_each_from_its_start():
+    """A night's charging and an evening's in the peak, in the same day (two windows, so perfect solves rolling
+    problems): each window is the car's need from its start (not a fixed load because an earlier window was the
+    need when the day was planned), so perfect moves the evening's out of the peak and does no worse than mpc
+    (which learns of each window at its start) nor the rules."""
+    tariff, _ = load_tariff(WIDE_TOU)
+    from homegrid.tariffs.meters import export_price, import_price
+
+    load, solar = tou_days(3)
+    ev = np.zeros(72)
+    ev[[2, 3, 18, 19]] = 7000
+    t = parse_iso_ms("2025-06-02T00:00:00Z") + np.arange(72) * H
+    w = car_windows(ev, H, extend_steps=4)
+    p = Period(t, H, load, solar, ev, import_price(tariff, t, "UTC"), export_price(tariff, t, "UTC"), "UTC", w,
+               7000.0)
+    spec = battery_spec()
+    best = perfect(p, spec, backtest_peer.solve)
+    out = simulate(p, spec, best)
+    assert not best.exact and out.car_met == [True, True]
+    peak = (np.arange(72) % 24 >= 17) & (np.arange(72) % 24 < 21)
+    assert out.car_w[peak].sum() < 0.2 * 28_000  # (a little from the battery's spare energy, not the grid)
+    assert out.car_w.sum() == pytest.approx(28_000)
+    got = summary(out, p, spec, tariff)["net"]
+    for other in (mpc(p, spec, backtest_peer.solve, horizon_steps=24), self_consumption(), time_based(p, spec)):
+        assert got <= summary(simulate(p, spec, other), p, spec, tariff)["net"] + 1e-6

@@ -549,9 +549,9 @@ def perfect(period: Period, spec: BatterySpec, solve: Solve, *, soc_percent: flo
     With at most one plug-in window of the car, one problem covers the whole period: a true optimum.
     :class:`~homegrid.planner.problem.Problem` has room for one car need, so with several windows (or a
     ``horizon_steps`` given) the period is solved in a rolling way with perfect knowledge: problems of
-    ``horizon_steps`` (default two days) each carried out for their first half, the car's need being the first
-    window not yet over and later windows' charging as it happened (a fixed load): near the optimum, no longer
-    provably it (:attr:`Policy.exact` False).
+    ``horizon_steps`` (default two days) each carried out for their first half or until the next window starts,
+    the car's need being the first window not yet over and later windows' charging as it happened (a fixed load
+    beyond what is carried out): near the optimum, no longer provably it (:attr:`Policy.exact` False).
 
     Parameters
     ----------
@@ -604,7 +604,9 @@ def perfect(period: Period, spec: BatterySpec, solve: Solve, *, soc_percent: flo
             plan = solve(problem)
             policy.solve_ms.append(plan.solve_ms)
             policy.relaxed.extend(plan.relaxed)
-            m = min(commit, last - i)
+            # carried out until the next window starts at most: each window is the plan's car need from its start
+            later = [w.start for w in period.windows if w.start > i]
+            m = max(min(commit, last - i, (later[0] - i) if later else n), 1)
             battery_all[i:i + m] = plan.battery_w[:m]
             car_all[i:i + m] = plan.car_w[:m] + ev_fixed[:m]
             cut_all[i:i + m] = _curtailed(plan, last - i)[:m]
