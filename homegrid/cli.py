@@ -843,7 +843,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise UsageError(f"--latitude {latitude:g} --longitude {longitude:g}: not a place on Earth")
     try:
-        zoneinfo_check(timezone)
+        _zone_check(timezone)
     except ValueError as exc:
         raise UsageError(f"--timezone: {exc}") from None
     tariff = _backtest_tariff(args)
@@ -937,7 +937,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def zoneinfo_check(timezone: str) -> None:
+def _zone_check(timezone: str) -> None:
     """Raise ValueError naming ``timezone`` when it is no IANA zone."""
     import zoneinfo
 
