@@ -194,6 +194,14 @@ class Plan:
         What could not be met and was relaxed to find a plan (empty when all was met), in words.
     solve_ms : float
         The solver's time. [ms]
+    curtailed_w : numpy.ndarray
+        Solar the plan throttles (more sun than the home, the battery and the grid can take, or exporting would
+        cost money); empty when the optimiser did not say. [W]
+    unserved_w : numpy.ndarray
+        Household load the plan cannot serve within the grid's import limit, the sun and the battery (reported in
+        ``relaxed``); empty when the optimiser did not say. [W]
+
+    Per step, ``load - unserved + car = solar - curtailed + battery_w + grid_w``.
     """
 
     battery_w: np.ndarray
@@ -204,3 +212,5 @@ class Plan:
     cost: float
     relaxed: list[str] = field(default_factory=list)
     solve_ms: float = 0.0
+    curtailed_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    unserved_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
