@@ -831,6 +831,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     from homegrid.planner import simulate as sim
     from homegrid.planner.backtest import BacktestError, SiteForecast, battery_spec, period_from_readings, summary
+    from homegrid.planner.optimise import plan
     from homegrid.readings.csvfile import read_csv
     from homegrid.readings.problems import BadRow
     from homegrid.timezones import local_isoformat
@@ -871,29 +872,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     period = prepared.period
     notes = [f"{k}: {v} steps without readings, interpolated" for k, v in prepared.filled_steps.items() if v]
 
-    def solver() -> sim.Solve:
-        import importlib
-        from typing import cast
-
-        try:
-            optimise = importlib.import_module("homegrid.planner.optimise")
-        except ImportError:
-            raise UsageError(f"--policy {args.policy}: the optimiser (homegrid.planner.optimise) is not "
-                             "in this build") from None
-        return cast("sim.Solve", optimise.plan)
-
     def policy_of(name: str) -> sim.Policy:
         if name == "self-consumption":
             return sim.self_consumption()
         if name in ("time-based", "time-based-grid"):
             return sim.time_based(period, spec, grid_charge=name == "time-based-grid")
         if name == "perfect":
-            return sim.perfect(period, spec, solver())
+            return sim.perfect(period, spec, plan)
         horizon = max(round(args.horizon_h * 60 / args.step_min), 2)
         every = max(round(args.replan_min / args.step_min), 1)
         forecast: sim.Forecast = (sim.persistence_forecast if args.forecast == "persistence"
                                   else SiteForecast(timezone, latitude, longitude, step_ms))
-        return sim.mpc(period, spec, solver(), forecast, horizon_steps=horizon, every_steps=every)
+        return sim.mpc(period, spec, plan, forecast, horizon_steps=horizon, every_steps=every)
 
     started = time.perf_counter()
     policy = policy_of(args.policy)
@@ -907,7 +897,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         none_spec = battery_spec(0.0, 0.0, 1.0)
         compare["no-battery"] = summary(sim.simulate(period, none_spec, sim.no_battery()), period, none_spec, tariff)
         if args.policy != "perfect":
-            best = sim.perfect(period, spec, solver())
+            best = sim.perfect(period, spec, plan)
             compare["perfect"] = summary(sim.simulate(period, spec, best), period, spec, tariff)
             if not best.exact:
                 notes.append("perfect: several plug-in windows of the car, solved in rolling two-day problems with "

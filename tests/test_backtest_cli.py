@@ -168,14 +168,10 @@ def test_a_price_file_with_no_export_price_earns_nothing_for_export(capsys, emha
 @pytest.fixture
 def peer_optimiser(monkeypatch):
     """The independent LP (tests/backtest_peer.py) in the optimiser's place."""
-    import sys
-    import types
-
+    import homegrid.planner.optimise
     from tests import backtest_peer
 
-    module = types.ModuleType("homegrid.planner.optimise")
-    module.plan = backtest_peer.solve
-    monkeypatch.setitem(sys.modules, "homegrid.planner.optimise", module)
+    monkeypatch.setattr(homegrid.planner.optimise, "plan", backtest_peer.solve)
 
 
 def test_compare_gives_the_share_of_the_perfect_saving(capsys, emhass, peer_optimiser):
@@ -270,9 +266,9 @@ def test_perfect_with_the_optimiser_is_the_independent_lp(capsys, emhass, tmp_pa
     """The issue's budget: ``perfect`` (homegrid's optimiser over the two weeks at 15 minutes, once) within 1 % of
     the independent LP's net bill on the same battery model (tests/backtest_peer.py), and mpc through the CLI with
     the real optimiser lands between no battery and perfect."""
-    plan = pytest.importorskip("homegrid.planner.optimise").plan
     from homegrid.planner import simulate as sim
     from homegrid.planner.backtest import battery_spec, period_from_readings, summary
+    from homegrid.planner.optimise import plan
     from homegrid.readings.csvfile import read_csv
     from homegrid.tariffs.readers import load_tariff
     from tests import backtest_peer

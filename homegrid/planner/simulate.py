@@ -622,7 +622,7 @@ def perfect(period: Period, spec: BatterySpec, solve: Solve, *, soc_percent: flo
 
 def _curtailed(plan: Plan, n: int) -> np.ndarray:
     """The plan's solar curtailment per step [W]; zeros where the plan has none."""
-    cut = np.asarray(getattr(plan, "curtailed_w", np.zeros(0)), dtype=np.float64)
+    cut = np.asarray(plan.curtailed_w, dtype=np.float64)
     return cut if cut.shape == (n,) else np.zeros(n)
 
 
