@@ -1,7 +1,7 @@
 """The ``homegrid`` command: the hub (serve) and its tools.
 
-serve, simulate, import, export, report, bill, prices fetch, outages, storm, token, quarantine-future, check,
-devices test.
+serve, simulate, import, export, report, bill, backtest, prices fetch, outages, storm, token, quarantine-future,
+check, devices test.
 
 These command names, options and JSON keys are a public interface (see README).
 Exit codes (EXIT_CODES; the README's Commands section lists them): 0 success, 1 runtime failure, 2 bad input
@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -144,6 +145,40 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: [tariff] price_adder)")
     s.add_argument("--price-percent", type=float, help="added to each spot price as a percentage of it "
                    "(default: [tariff] price_percent)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+
+    s = sub.add_parser("backtest", help="replay a past period's readings with a battery under a policy, billed")
+    s.add_argument("--config", help="config file (for [site] timezone when --timezone is not given)")
+    s.add_argument("--data", required=True, metavar="FILE", help="canonical CSV with at least home_power and "
+                   "solar_power (ev_power: the car's charging as it happened)")
+    price = s.add_mutually_exclusive_group(required=True)
+    price.add_argument("--prices", metavar="FILE", help="price CSV: time, import_price, optional export_price per "
+                       "kWh (export earns 0 without it)")
+    price.add_argument("--tariff", metavar="FILE", help="a tariff file, homegrid TOML or URDB JSON")
+    s.add_argument("--policy", required=True, choices=BACKTEST_POLICIES, help="self-consumption: the surplus "
+                   "charges, deficits discharge to the reserve; time-based: discharge only in the peak, "
+                   "time-based-grid: and charge from the grid in the cheapest hours; perfect: the optimum knowing "
+                   "the real load; mpc: re-plan every step with forecasts from the past only")
+    s.add_argument("--battery-kwh", type=float, default=13.5, help="usable capacity [kWh] (default 13.5)")
+    s.add_argument("--battery-kw", type=float, default=5.0, help="charge and discharge limit [kW] (default 5)")
+    s.add_argument("--reserve-percent", type=float, default=20.0, help="backup reserve: the floor [%%] (default 20)")
+    s.add_argument("--round-trip", type=float, default=90.0, help="round-trip efficiency [%%], split evenly between "
+                   "charge and discharge (default 90)")
+    s.add_argument("--step-min", type=float, default=15.0, help="the replay's step [min] (default 15)")
+    s.add_argument("--timezone", help="the site's IANA zone (default: the config's [site] timezone)")
+    s.add_argument("--currency", default="EUR", help="with --prices: the prices' ISO 4217 currency (default EUR)")
+    s.add_argument("--ev-extend-h", type=float, default=4.0, help="hours the car is taken to stay plugged in after "
+                   "its charging as it happened ends (the window perfect and mpc may move it in; default 4)")
+    s.add_argument("--horizon-h", type=float, default=36.0, help="mpc: the plan's horizon [h] (default 36)")
+    s.add_argument("--replan-min", type=float, help="mpc: re-plan this often [min] (default: every step)")
+    s.add_argument("--forecast", choices=("site", "persistence"), default="site", help="mpc's forecasts: site "
+                   "(homegrid's load and solar forecasts from the data before each step; default) or persistence "
+                   "(the same time a day earlier)")
+    s.add_argument("--latitude", type=float, help="the site, for the solar forecast [degrees] (default: the "
+                   "config's [site] latitude)")
+    s.add_argument("--longitude", type=float, help="the site [degrees] (default: the config's [site] longitude)")
+    s.add_argument("--compare", action="store_true", help="also replay the home without battery and with perfect "
+                   "foresight, for the share of the perfect-foresight saving captured")
     s.add_argument("--json", action="store_true", help="print JSON")
 
     s = sub.add_parser("prices", help="dynamic prices from a live source")
@@ -740,6 +775,168 @@ def cmd_bill(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the policies of ``homegrid backtest``
+BACKTEST_POLICIES = ("self-consumption", "time-based", "time-based-grid", "perfect", "mpc")
+
+
+def _backtest_tariff(args: argparse.Namespace) -> Tariff:
+    """``--tariff`` read, or ``--prices`` as a tariff of dynamic prices (net billing; export earns the file's
+    export price, else 0)."""
+    from homegrid.hub.tariff import read_prices, with_dynamic_prices
+    from homegrid.tariffs import TariffError
+    from homegrid.tariffs.readers import load_tariff
+
+    try:
+        if args.tariff:
+            try:
+                text = Path(args.tariff).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"--tariff {args.tariff}: cannot read it ({exc})") from None
+            tariff, warnings = load_tariff(text)
+            for warning in warnings:
+                print(f"tariff {args.tariff}: {warning}", file=sys.stderr)
+            return tariff
+        prices = read_prices(Path(args.prices).expanduser(), what="--prices")
+        sell = "" if prices.export_price is not None else "sell_price = 0.0\n"
+        flat, _ = load_tariff(f'name = "prices {Path(args.prices).name}"\ncurrency = {json.dumps(args.currency)}\n'
+                              f'[energy]\nprice = 0.0\n[export]\nrule = "net-billing"\n{sell}')
+        return with_dynamic_prices(flat, prices, prices_key="--prices")
+    except TariffError as exc:  # the price file's messages name it already
+        raise UsageError(f"--tariff {args.tariff}: {exc}" if args.tariff else str(exc)) from None
+
+
+def _print_backtest(out: dict[str, Any]) -> None:
+    cur = out["currency"]
+    print(f"Backtest {out['from'][:16]} to {out['to'][:16]} ({out['timezone']}), {out['steps']} steps of "
+          f"{out['step_min']:g} min; battery {out['battery']['kwh']:g} kWh / {out['battery']['kw']:g} kW, reserve "
+          f"{out['battery']['reserve_percent']:g} %, round trip {out['battery']['round_trip_percent']:g} %; "
+          f"{out['tariff']}")
+    rows = [out, *out.get("compare", {}).values()]
+    head = ("policy", f"bill {cur}", "end value", "net", "import kWh", "export kWh", "cycles", "car met", "solve p50",
+            "p99 ms")
+    print("  " + f"{head[0]:<18}" + "".join(f"{h:>11}" for h in head[1:]))
+    for r in rows:
+        car = f"{r['car']['met']}/{r['car']['windows']}"
+        print(f"  {r['policy']:<18}{r['bill']:>11.2f}{r['end_value']:>11.2f}{r['net']:>11.2f}"
+              f"{r['grid_import_wh'] / 1000:>11.1f}{r['grid_export_wh'] / 1000:>11.1f}{r['battery_cycles']:>11.1f}"
+              f"{car:>11}{r['solve_ms']['p50']:>11.2f}{r['solve_ms']['p99']:>11.2f}")
+    if out.get("share_of_perfect_saving") is not None:
+        print(f"\nShare of the perfect-foresight saving captured: {out['share_of_perfect_saving'] * 100:.1f} %")
+    for note in out["notes"]:
+        print(f"note: {note}")
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from homegrid.planner import simulate as sim
+    from homegrid.planner.backtest import BacktestError, SiteForecast, battery_spec, period_from_readings, summary
+    from homegrid.planner.optimise import plan
+    from homegrid.readings.csvfile import read_csv
+    from homegrid.readings.problems import BadRow
+    from homegrid.timezones import local_isoformat
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    site = load_config(args.config).site
+    timezone = args.timezone or site.timezone
+    latitude = site.latitude if args.latitude is None else args.latitude
+    longitude = site.longitude if args.longitude is None else args.longitude
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise UsageError(f"--latitude {latitude:g} --longitude {longitude:g}: not a place on Earth")
+    try:
+        _zone_check(timezone)
+    except ValueError as exc:
+        raise UsageError(f"--timezone: {exc}") from None
+    tariff = _backtest_tariff(args)
+    try:
+        frame = read_csv(Path(args.data).expanduser())
+    except BadRow as exc:
+        raise UsageError(f"--data: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"--data {args.data}: cannot read it ({exc.strerror or exc})") from None
+    if args.replan_min is None:
+        args.replan_min = args.step_min
+    for name in ("battery_kwh", "battery_kw", "reserve_percent", "step_min", "ev_extend_h", "horizon_h", "replan_min"):
+        value = getattr(args, name)
+        if not math.isfinite(value) or value < 0 or (name in ("step_min", "horizon_h", "replan_min") and value == 0):
+            raise UsageError(f"--{name.replace('_', '-')}: must be a number > 0, got {value:g}")
+    if args.reserve_percent > 100:
+        raise UsageError(f"--reserve-percent: must be at most 100, got {args.reserve_percent:g}")
+    step_ms = round(args.step_min * 60_000)
+    try:
+        spec = battery_spec(args.battery_kwh, args.battery_kw, args.round_trip)
+        prepared = period_from_readings(frame, tariff, timezone, step_ms=step_ms,
+                                        reserve_percent=args.reserve_percent, ev_extend_h=args.ev_extend_h)
+    except BacktestError as exc:
+        raise UsageError(str(exc)) from None
+    period = prepared.period
+    notes = [f"{k}: {v} steps without readings, interpolated" for k, v in prepared.filled_steps.items() if v]
+
+    def policy_of(name: str) -> sim.Policy:
+        if name == "self-consumption":
+            return sim.self_consumption()
+        if name in ("time-based", "time-based-grid"):
+            return sim.time_based(period, spec, grid_charge=name == "time-based-grid")
+        if name == "perfect":
+            return sim.perfect(period, spec, plan)
+        horizon = max(round(args.horizon_h * 60 / args.step_min), 2)
+        every = max(round(args.replan_min / args.step_min), 1)
+        forecast: sim.Forecast = (sim.persistence_forecast if args.forecast == "persistence"
+                                  else SiteForecast(timezone, latitude, longitude, step_ms))
+        return sim.mpc(period, spec, plan, forecast, horizon_steps=horizon, every_steps=every)
+
+    started = time.perf_counter()
+    policy = policy_of(args.policy)
+    out = summary(sim.simulate(period, spec, policy), period, spec, tariff)
+    out["run_s"] = round(time.perf_counter() - started, 3)
+    if args.policy == "perfect" and not policy.exact:
+        notes.append("perfect: several plug-in windows of the car, solved in rolling two-day problems with perfect "
+                      "knowledge (near the optimum, not provably it)")
+    if args.compare:
+        compare: dict[str, Any] = {}
+        none_spec = battery_spec(0.0, 0.0, 1.0)
+        compare["no-battery"] = summary(sim.simulate(period, none_spec, sim.no_battery()), period, none_spec, tariff)
+        if args.policy != "perfect":
+            best = sim.perfect(period, spec, plan)
+            compare["perfect"] = summary(sim.simulate(period, spec, best), period, spec, tariff)
+            if not best.exact:
+                notes.append("perfect: several plug-in windows of the car, solved in rolling two-day problems with "
+                             "perfect knowledge (near the optimum, not provably it)")
+        perfect_net = (out if args.policy == "perfect" else compare["perfect"])["net"]
+        saving = compare["no-battery"]["net"] - perfect_net
+        out["compare"] = compare
+        out["share_of_perfect_saving"] = (round((compare["no-battery"]["net"] - out["net"]) / saving, 4)
+                                          if saving > 1e-9 else None)
+        if saving <= 1e-9:
+            notes.append("perfect foresight saves nothing over no battery here: no share to give")
+    ends = local_isoformat(np.array([period.t_ms[0], period.t_ms[-1] + period.step_ms]), timezone)
+    out.update({
+        "from": ends[0], "to": ends[1], "timezone": timezone, "steps": len(period), "step_min": args.step_min,
+        "tariff": tariff.name,
+        "battery": {"kwh": args.battery_kwh, "kw": args.battery_kw, "reserve_percent": args.reserve_percent,
+                    "round_trip_percent": round(spec.charge_efficiency * spec.discharge_efficiency * 100, 3)},
+        "car_windows": len(period.windows),
+        "notes": notes,
+    })
+    if args.json:
+        from homegrid.strictjson import dumps
+
+        print(dumps(out, indent=2))
+    else:
+        _print_backtest(out)
+    return 0
+
+
+def _zone_check(timezone: str) -> None:
+    """Raise ValueError naming ``timezone`` when it is no IANA zone."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{timezone!r} is not an IANA time zone (e.g. Europe/Paris)") from None
+
+
 def cmd_prices(args: argparse.Namespace) -> int:
     from homegrid.devices.prices import PriceFeedError
     from homegrid.hub.price_cache import LIVE_SOURCES, cache_path, fetch_into_cache, live_source
@@ -1018,6 +1215,7 @@ COMMANDS = {
     "export": cmd_export,
     "report": cmd_report,
     "bill": cmd_bill,
+    "backtest": cmd_backtest,
     "prices": cmd_prices,
     "devices": cmd_devices,
     "outages": cmd_outages,
