@@ -33,7 +33,6 @@ calibration between calls (it changes once a day); :func:`forecast_solar` is the
 from __future__ import annotations
 
 import numpy as np
-from pvlib import atmosphere, clearsky, irradiance, solarposition
 
 from homegrid.timezones import DAY_MS, HOUR_MS, MINUTE_MS
 
@@ -74,6 +73,8 @@ def solar_zenith(t_ms: np.ndarray, latitude: float, longitude: float) -> np.ndar
     numpy.ndarray
         The zenith angle, 0 overhead, above 90 below the horizon. [degrees]
     """
+    from pvlib import solarposition  # pvlib brings pandas and scipy: loaded when the sun is first asked
+
     t = np.asarray(t_ms, dtype=np.int64)
     doy = _day_of_year(t)
     decl = solarposition.declination_spencer71(doy)
@@ -106,6 +107,8 @@ def clear_sky_ghi(t_ms: np.ndarray, latitude: float, longitude: float, altitude_
         Clear-sky GHI, 0 when the sun is down, never above the irradiance on a horizontal plane at the top of
         the atmosphere. [W/m²]
     """
+    from pvlib import atmosphere, clearsky, irradiance
+
     t = np.asarray(t_ms, dtype=np.int64)
     if t.size == 0:
         return np.zeros(0)

@@ -51,7 +51,6 @@ from homegrid.glossary import EvChargingState
 from homegrid.hub.tariff_file import SiteTariff
 from homegrid.planner.baseline import end_value, grid_cost, self_powered
 from homegrid.planner.execute import battery_command, car_command
-from homegrid.planner.optimise import plan as solve
 from homegrid.planner.problem import BatterySpec, CarNeed, Plan, Problem
 from homegrid.readings import from_ms, to_ms
 from homegrid.store import SQLiteStore
@@ -279,6 +278,8 @@ class PlanningService:
         started = time.perf_counter()
         problem, notes = self.build(now_ms, values)
         build_ms = (time.perf_counter() - started) * 1000.0
+        from homegrid.planner.optimise import plan as solve  # HiGHS: loaded when the planner first plans
+
         made = Made(problem, solve(problem), now_ms, self_powered(problem), notes, build_ms)
         self.last = made
         self.plans += 1

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from homegrid.planner.optimise import fair_end_value
-from homegrid.planner.problem import Mode, Plan, Problem
+from homegrid.planner.problem import Mode, Plan, Problem, fair_end_value
 
 __all__ = ["end_value", "grid_cost", "self_powered"]
 

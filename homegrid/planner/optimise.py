@@ -73,7 +73,7 @@ import time
 import highspy
 import numpy as np
 
-from homegrid.planner.problem import CarMode, Mode, Plan, Problem
+from homegrid.planner.problem import CarMode, Mode, Plan, Problem, fair_end_value
 
 __all__ = ["fair_end_value", "plan"]
 
@@ -91,27 +91,6 @@ _LAZY_ROUNDS = 3  # solves that add binaries only where the optimum broke the ru
 # before output_flag can be turned off (HiGHS issue 2749); the core class underneath does not, and the planner
 # needs no callbacks (a CLI's --json output must stay clean)
 _Highs: type[highspy.Highs] = getattr(getattr(highspy, "_core", None), "_Highs", highspy.Highs)
-
-
-def fair_end_value(problem: Problem) -> float:
-    """The value of a kWh left in the battery at the horizon's end when the problem gives none.
-
-    Parameters
-    ----------
-    problem : Problem
-
-    Returns
-    -------
-    float
-        ``discharge_efficiency * (median(import_price) - wear_cost_per_kwh)``, at least 0 (the module's docstring
-        says why). [currency/kWh]
-    """
-    if problem.end_value_per_kwh is not None:
-        return max(0.0, float(problem.end_value_per_kwh))
-    if len(problem.import_price) == 0:
-        return 0.0
-    b = problem.battery
-    return max(0.0, b.discharge_efficiency * (float(np.median(problem.import_price)) - b.wear_cost_per_kwh))
 
 
 _Term = tuple[np.ndarray, np.ndarray, "np.ndarray | float"]  # rows within a block, columns, coefficients

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BatterySpec", "CarMode", "CarNeed", "Mode", "Plan", "Problem"]
+__all__ = ["BatterySpec", "CarMode", "CarNeed", "Mode", "Plan", "Problem", "fair_end_value"]
 
 
 class Mode(enum.StrEnum):
@@ -214,3 +214,24 @@ class Plan:
     solve_ms: float = 0.0
     curtailed_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
     unserved_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def fair_end_value(problem: Problem) -> float:
+    """The value of a kWh left in the battery at the horizon's end when the problem gives none.
+
+    Parameters
+    ----------
+    problem : Problem
+
+    Returns
+    -------
+    float
+        ``discharge_efficiency * (median(import_price) - wear_cost_per_kwh)``, at least 0 (the module's docstring
+        says why). [currency/kWh]
+    """
+    if problem.end_value_per_kwh is not None:
+        return max(0.0, float(problem.end_value_per_kwh))
+    if len(problem.import_price) == 0:
+        return 0.0
+    b = problem.battery
+    return max(0.0, b.discharge_efficiency * (float(np.median(problem.import_price)) - b.wear_cost_per_kwh))
