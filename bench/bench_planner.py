@@ -338,6 +338,84 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run(datasets: str = ",".join(DATASETS), tariffs: str = ",".join(TARIFFS),
+        batteries: str = ",".join(BATTERIES), emhass: str = "dayahead-naive,dayahead-perfect", jobs: int = 1,
+        reuse: bool = False) -> dict[str, Any]:
+    """Every case: the bills, each policy's share of the perfect-foresight saving (``run_all.py``'s entry)."""
+    RUNS.mkdir(parents=True, exist_ok=True)
+    emhass_runs = [r for r in emhass.split(",") if r]
+    if emhass_runs and not EMHASS_PY.exists():
+        log("emhass's venv is missing: run bash bench/emhass/setup.sh (emhass rows skipped)")
+        emhass_runs = []
+    has_backtest = homegrid_has_backtest()
+    if not has_backtest:
+        log("homegrid backtest is not on this branch yet: no-battery, self-consumption and perfect are the bench's own")
+    results: dict[str, Any] = {"cases": {}, "homegrid_backtest": has_backtest}
+    pending: list[tuple[str, str, Any]] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for dname in datasets.split(","):
+            s = DATASETS[dname]()
+            for tname in tariffs.split(","):
+                buy, sell = TARIFFS[tname](s)
+                inp = RUNS / f"{dname}_{tname}.csv"
+                write_input(s, buy, sell, inp)
+                for bname in batteries.split(","):
+                    kwh, kw = BATTERIES[bname]
+                    key = f"{dname} / {tname} / {kwh:g} kWh {kw:g} kW"
+                    log(key)
+                    results["cases"][key] = floor_and_ceiling(s, tname, buy, sell, kwh, kw, has_backtest)
+                    for r in emhass_runs:
+                        rkey = f"{dname}_{tname}_{kwh:g}kwh_{r}"
+                        pending.append((key, r, pool.submit(emhass_run, rkey, r, inp, s, kwh, kw, reuse)))
+        for key, r, fut in pending:
+            res = fut.result()
+            for how, ex in res["executions"].items():
+                results["cases"][key]["policies"][f"emhass {r} ({how})"] = {
+                    **{k: v for k, v in ex.items() if k != "grid_w"}, "solve_ms": res["solve_ms"],
+                    "solves": res["solves"], "planned_bill": res["planned_bill"], "optim_status": res["optim_status"]}
+    return results
+
+
+def floor_and_ceiling(s: Series, tname: str, buy: np.ndarray, sell: np.ndarray, kwh: float, kw: float,
+                      has_backtest: bool) -> dict[str, Any]:
+    """One case without emhass: no battery, self-consumption, the perfect LP, and homegrid's backtest rows."""
+    bat = Battery(kwh * 1000, kw * 1000, 20.0, 90.0)
+    grid0 = s.home_w - s.solar_w
+    sc = self_consumption(bat, s.home_w, s.solar_w, s.dt_h)
+    case: dict[str, Any] = {
+        "dataset": s.name, "tariff": tname, "battery_kwh": kwh, "battery_kw": kw, "steps": len(s.t_ms),
+        "step_s": s.step_s, "timezone": s.timezone, "source": s.source,
+        "no_battery": {"bill": bill(grid0, buy, sell, s.dt_h), **_flows(grid0, np.zeros(len(grid0)), bat, s.dt_h)},
+        "perfect": perfect_lp(s, buy, sell, bat),
+        "policies": {},
+    }
+    case["policies"]["self-consumption"] = {"bill": bill(sc.grid_w, buy, sell, s.dt_h),
+                                            **_flows(sc.grid_w, sc.battery_w, bat, s.dt_h)}
+    case["policies"]["perfect (LP)"] = dict(case["perfect"])
+    if has_backtest:
+        tmp = RUNS / "backtest"
+        tmp.mkdir(exist_ok=True)
+        for pol in HOMEGRID_POLICIES:
+            case["policies"][f"homegrid {pol}"] = homegrid_backtest(pol, s, buy, sell, kwh, kw, tmp)
+    return case
+
+
+def summary_rows(r: dict[str, Any]) -> list[tuple[str, object, object, float | None, str, str]]:
+    """Rows of run_all's table: each case's shares of the perfect-foresight saving (no budget yet)."""
+    rows: list[tuple[str, object, object, float | None, str, str]] = []
+    for key, case in r.get("cases", {}).items():
+        nb, pf = case["no_battery"]["bill"], case["perfect"]["bill"]
+        pol = case["policies"]
+        hg = pol.get("homegrid mpc")
+        em = [(n, share(nb, x["bill"], pf)) for n, x in pol.items() if n.startswith("emhass") and "(modes)" in n]
+        best = max(em, key=lambda t: t[1] or -1.0) if em else None
+        sc = share(nb, pol["self-consumption"]["bill"], pf)
+        rows.append((f"11 share of the perfect saving, {key}: homegrid mpc (peer: best emhass; self-consumption "
+                     f"{sc:.0%})", f"{share(nb, hg['bill'], pf):.1%}" if hg else "not yet",
+                     f"{best[1]:.1%} ({best[0]})" if best and best[1] is not None else None, None, "", ""))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=",".join(DATASETS))
@@ -349,57 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", action="store_true", help="take emhass runs kept in bench/out/planner/")
     p.add_argument("--out", type=Path, default=OUT / "planner.json")
     a = p.parse_args(argv)
-    RUNS.mkdir(parents=True, exist_ok=True)
-    emhass_runs = [r for r in a.emhass.split(",") if r]
-    if emhass_runs and not EMHASS_PY.exists():
-        log("emhass's venv is missing: run bash bench/emhass/setup.sh (emhass rows skipped)")
-        emhass_runs = []
-    has_backtest = homegrid_has_backtest()
-    if not has_backtest:
-        log("homegrid backtest is not on this branch yet: no-battery, self-consumption and perfect are the bench's own")
-    results: dict[str, Any] = {"cases": {}, "homegrid_backtest": has_backtest}
-    jobs: list[tuple[str, str, Any]] = []
-    with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-        for dname in a.datasets.split(","):
-            s = DATASETS[dname]()
-            for tname in a.tariffs.split(","):
-                buy, sell = TARIFFS[tname](s)
-                inp = RUNS / f"{dname}_{tname}.csv"
-                write_input(s, buy, sell, inp)
-                for bname in a.batteries.split(","):
-                    kwh, kw = BATTERIES[bname]
-                    bat = Battery(kwh * 1000, kw * 1000, 20.0, 90.0)
-                    key = f"{dname} / {tname} / {kwh:g} kWh {kw:g} kW"
-                    log(key)
-                    grid0 = s.home_w - s.solar_w
-                    sc = self_consumption(bat, s.home_w, s.solar_w, s.dt_h)
-                    case: dict[str, Any] = {
-                        "dataset": dname, "tariff": tname, "battery_kwh": kwh, "battery_kw": kw, "steps": len(s.t_ms),
-                        "step_s": s.step_s, "timezone": s.timezone, "source": s.source,
-                        "no_battery": {"bill": bill(grid0, buy, sell, s.dt_h),
-                                       **_flows(grid0, np.zeros(len(grid0)), bat, s.dt_h)},
-                        "perfect": perfect_lp(s, buy, sell, bat),
-                        "policies": {},
-                    }
-                    case["policies"]["self-consumption"] = {"bill": bill(sc.grid_w, buy, sell, s.dt_h),
-                                                            **_flows(sc.grid_w, sc.battery_w, bat, s.dt_h)}
-                    case["policies"]["perfect (LP)"] = {k: v for k, v in case["perfect"].items()}
-                    if has_backtest:
-                        with_tmp = RUNS / "backtest"
-                        with_tmp.mkdir(exist_ok=True)
-                        for pol in HOMEGRID_POLICIES:
-                            case["policies"][f"homegrid {pol}"] = homegrid_backtest(
-                                pol, s, buy, sell, kwh, kw, with_tmp)
-                    results["cases"][key] = case
-                    for run in emhass_runs:
-                        rkey = f"{dname}_{tname}_{kwh:g}kwh_{run}"
-                        jobs.append((key, run, pool.submit(emhass_run, rkey, run, inp, s, kwh, kw, a.reuse)))
-        for key, run, fut in jobs:
-            r = fut.result()
-            for how, ex in r["executions"].items():
-                results["cases"][key]["policies"][f"emhass {run} ({how})"] = {
-                    **{k: v for k, v in ex.items() if k != "grid_w"}, "solve_ms": r["solve_ms"],
-                    "solves": r["solves"], "planned_bill": r["planned_bill"], "optim_status": r["optim_status"]}
+    results = run(a.datasets, a.tariffs, a.batteries, a.emhass, a.jobs, a.reuse)
     table = markdown(results)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=1))

@@ -140,3 +140,20 @@ def test_dynamic_prices_are_the_2015_series() -> None:
     prices = bench_planner.smard_2015()
     at = bench_planner.redate_2015(datetime.fromtimestamp(int(s.t_ms[10]) / 1000, ZoneInfo("Europe/Paris")))
     assert spot[10] == pytest.approx(prices[at])
+
+
+def test_table_shares_and_issue_figures() -> None:
+    case = {"tariff": "fr_hphc", "battery_kwh": 10.0, "no_battery": {"bill": 100.0}, "perfect": {"bill": 60.0},
+            "policies": {"self-consumption": {"bill": 80.0, "battery_cycles": 100.0, "grid_import_wh": 1e6},
+                         "emhass mpc-naive (modes)": {"bill": 66.0, "battery_cycles": 150.0, "grid_import_wh": 1e6,
+                                                      "solve_ms": {"p50": 30.0, "p99": 90.0}},
+                         "emhass mpc-naive (setpoints)": {"bill": 99.0, "battery_cycles": 150.0,
+                                                          "grid_import_wh": 1e6}}}
+    results = {"cases": {"x / fr_hphc / 10 kWh 5 kW": case}}
+    md = bench_planner.markdown(results)
+    assert "| self-consumption | 80.00 | 50.0% (issue: 72%) |" in md
+    assert "| emhass mpc-naive (modes) | 66.00 | 85.0% (issue: 86%) | 150 | 1000 | 30 / 90 |" in md
+    assert "| emhass mpc-naive (setpoints) | 99.00 | 2.5% |" in md
+    rows = bench_planner.summary_rows(results)
+    assert rows[0][1] == "not yet" and rows[0][2] == "85.0% (emhass mpc-naive (modes))"
+    assert bench_planner.share(100.0, 100.0, 100.0) is None  # nothing at stake
