@@ -370,9 +370,13 @@ def run(datasets: str = ",".join(DATASETS), tariffs: str = ",".join(TARIFFS),
         for key, r, fut in pending:
             res = fut.result()
             for how, ex in res["executions"].items():
-                results["cases"][key]["policies"][f"emhass {r} ({how})"] = {
-                    **{k: v for k, v in ex.items() if k != "grid_w"}, "solve_ms": res["solve_ms"],
-                    "solves": res["solves"], "planned_bill": res["planned_bill"], "optim_status": res["optim_status"]}
+                # runs before each execution planned from its own level: set-points carried out plans made
+                # for the modes' battery level (one plan a step for both)
+                label = how if res.get("plans_from") == "own" or how == "modes" else "setpoints, modes' plans"
+                row = {k: v for k, v in ex.items() if k != "grid_w"}
+                for k in ("solve_ms", "solves", "planned_bill", "optim_status"):
+                    row.setdefault(k, res.get(k))
+                results["cases"][key]["policies"][f"emhass {r} ({label})"] = row
     return results
 
 

@@ -20,7 +20,8 @@ Forecasts: ``naive`` is emhass's naive (persistence) forecast: each future step'
 the values 24 h earlier (``load_forecast_method: naive``); the first day, with no day before it, takes
 the next day's values. ``perfect``: the real values.
 
-Each plan's battery power is carried out two ways through ``bench/battery_model.py`` with the real load:
+Each plan's battery power is carried out two ways through ``bench/battery_model.py`` with the real load, each
+its own closed loop (every plan starts from the level that execution's battery really has):
 
 - ``setpoints``: the planned battery power as a set-point, whatever the real load does;
 - ``modes``: the plan as modes a home battery accepts (self-consumption with a target level, as HA users
@@ -29,7 +30,8 @@ Each plan's battery power is carried out two ways through ``bench/battery_model.
   planned power", a planned idle step with a deficit "hold", any other step "self-consumption".
 
 Output JSON: per execution the grid power per step [W], import and export [Wh], the bill at the per-step
-prices, battery cycles, the stored energy at the end; emhass's own planned bill; solve times [ms].
+prices, battery cycles, the stored energy at the end, the modes used, solve times [ms] and ``planned_bill``
+(the executed steps priced as planned: not a physical figure, as each plan starts from the real level).
 """
 
 from __future__ import annotations
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--soc-final", choices=("reserve", "init"), default="reserve",
                    help="each plan's final level: the reserve, or the level it starts at")
     p.add_argument("--steps", type=int, default=0, help="replay only the first N steps (tests)")
+    p.add_argument("--executions", default="modes,setpoints",
+                   help="how plans are carried out, each its own closed loop: modes, setpoints")
+    p.add_argument("--progress", action="store_true", help="steps done, on standard error")
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -170,89 +175,105 @@ def main(argv: list[str] | None = None) -> int:
     buy, sell = data["buy"].to_numpy(), data["sell"].to_numpy()
     n = len(data)
 
+    executions = [x for x in a.executions.split(",") if x]
+    runs: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         opt, _ = asyncio.run(emhass_objects(step_min, bat, a.timezone, horizon, pathlib.Path(tmp)))
-        soc_min = a.reserve_percent / 100.0
-        e = {"setpoints": bat.e_min, "modes": bat.e_min}
-        out_bat = {k: np.zeros(n) for k in e}
-        planned_bill = 0.0
-        solve_ms: list[float] = []
-        statuses: dict[str, int] = {}
-        plan: pd.DataFrame | None = None
-        plan_at = 0
-        local_dates = data.index.date
-        i = 0
-        while i < n:
-            new_day = i == 0 or local_dates[i] != local_dates[i - 1]
-            if a.policy == "mpc" or new_day or plan is None:
-                if a.policy == "dayahead":
-                    length = int(np.sum(local_dates == local_dates[i]))
-                    length = max(length - int(np.sum(local_dates[:i] == local_dates[i])), 1)
-                else:
-                    length = horizon
-                idx = pd.date_range(data.index[i], periods=length, freq=f"{step_s}s")
-                src = np.arange(i, i + length)
-                price_src = np.where(src >= n, src - per_day * ((src - n) // per_day + 1), src)
-                df = pd.DataFrame({"unit_load_cost": buy[price_src], "unit_prod_price": sell[price_src]}, index=idx)
-                p_load = pd.Series(forecast_values(home, i, length, per_day, a.forecast), index=idx)
-                p_pv = pd.Series(forecast_values(solar, i, length, per_day, a.forecast), index=idx)
-                # the plan starts from the level the battery really has (the modes' replay: the honest one)
-                soc0 = min(1.0, max(soc_min, e["modes"] / bat.capacity_wh))
-                soc_final = soc_min if a.soc_final == "reserve" else soc0
-                t0 = time.perf_counter()
-                if a.policy == "dayahead":
-                    plan = opt.perform_dayahead_forecast_optim(df, p_pv, p_load, soc_init=soc0, soc_final=soc_final)
-                else:
-                    plan = opt.perform_naive_mpc_optim(df, p_pv, p_load, length, soc_init=soc0, soc_final=soc_final)
-                solve_ms.append((time.perf_counter() - t0) * 1000.0)
-                st = str(opt.optim_status)
-                statuses[st] = statuses.get(st, 0) + 1
-                plan_at = i
-            assert plan is not None
-            j = i - plan_at
-            p_plan = float(plan["P_batt"].iloc[j]) if "P_batt" in plan else 0.0
-            g_plan = float(plan["P_grid"].iloc[j])
-            net_plan = float(plan["P_Load"].iloc[j] - plan["P_PV"].iloc[j])
-            if not (math.isfinite(p_plan) and math.isfinite(g_plan)):
-                p_plan, g_plan = 0.0, net_plan
-            planned_bill += (max(g_plan, 0) * buy[i] - max(-g_plan, 0) * sell[i]) * dt_h / 1000.0
-            soc_plan = float(plan["SOC_opt"].iloc[j]) if "SOC_opt" in plan else soc0
-            net = float(home[i] - solar[i])
-            # set-points
-            req = bat.request(SETPOINT, net, e["setpoints"], dt_h, p_plan)
-            pw, e["setpoints"] = bat.clip(e["setpoints"], req, dt_h)
-            out_bat["setpoints"][i] = pw
-            # modes
-            mode = mode_of(p_plan, g_plan, net_plan)
-            value = soc_plan * bat.capacity_wh if mode == CHARGE else p_plan
-            pw, e["modes"] = bat.clip(e["modes"], bat.request(mode, net, e["modes"], dt_h, value), dt_h)
-            out_bat["modes"][i] = pw
-            i += 1
+        for how in executions:
+            runs[how] = closed_loop(opt, how, a, data, bat, horizon, per_day, step_s)
 
-    ms = np.asarray(solve_ms)
     result: dict[str, object] = {
         "peer": "emhass", "policy": a.policy, "forecast": a.forecast, "steps": n, "step_s": step_s,
         "battery": {"capacity_wh": bat.capacity_wh, "power_w": bat.power_w, "reserve_percent": bat.reserve_percent,
                     "round_trip_percent": bat.round_trip_percent},
         "soc_final": a.soc_final, "horizon_steps": horizon if a.policy == "mpc" else None,
-        "planned_bill": planned_bill, "optim_status": statuses,
-        "solves": len(solve_ms),
-        "solve_ms": {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
-                     "mean": float(ms.mean()), "total_s": float(ms.sum() / 1000.0)},
+        "plans_from": "own",  # each execution re-plans from its own battery's level
         "executions": {},
     }
-    for k, b in out_bat.items():
+    for how, r in runs.items():
+        b = np.asarray(r.pop("battery_w"))
         g = home - solar - b
-        result["executions"][k] = {  # type: ignore[index]
+        ms = np.asarray(r.pop("solve_ms"))
+        result["executions"][how] = {  # type: ignore[index]
             "bill": bill(g, buy, sell, dt_h),
             "grid_import_wh": float(np.sum(np.maximum(g, 0)) * dt_h),
             "grid_export_wh": float(np.sum(np.maximum(-g, 0)) * dt_h),
             "battery_cycles": cycles(b, bat, dt_h),
-            "energy_end_wh": e[k],
+            "solves": len(ms),
+            "solve_ms": {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+                         "mean": float(ms.mean()), "total_s": float(ms.sum() / 1000.0)},
+            **r,
             "grid_w": [round(float(x), 1) for x in g],
         }
     pathlib.Path(a.out).write_text(json.dumps(result))
     return 0
+
+
+def closed_loop(opt: object, how: str, a: argparse.Namespace, data: pd.DataFrame, bat: Battery, horizon: int,
+                per_day: int, step_s: int) -> dict[str, object]:
+    """Plan (at each local midnight, or every step) from this execution's own battery level, carry it out."""
+    home, solar = data["home"].to_numpy(), data["solar"].to_numpy()
+    buy, sell = data["buy"].to_numpy(), data["sell"].to_numpy()
+    n, dt_h = len(data), step_s / 3600.0
+    soc_min = a.reserve_percent / 100.0
+    e = bat.e_min
+    out = np.zeros(n)
+    solve_ms: list[float] = []
+    statuses: dict[str, int] = {}
+    modes: dict[str, int] = {}
+    planned_bill = 0.0
+    plan: pd.DataFrame | None = None
+    plan_at = 0
+    local_dates = data.index.date
+    t_start = time.perf_counter()
+    for i in range(n):
+        new_day = i == 0 or local_dates[i] != local_dates[i - 1]
+        if a.policy == "mpc" or new_day or plan is None:
+            if a.policy == "dayahead":
+                length = int(np.sum(local_dates[i:i + 2 * per_day] == local_dates[i]))
+            else:
+                length = horizon
+            idx = pd.date_range(data.index[i], periods=length, freq=f"{step_s}s")
+            src = np.arange(i, i + length)
+            price_src = np.where(src >= n, src - per_day * ((src - n) // per_day + 1), src)
+            df = pd.DataFrame({"unit_load_cost": buy[price_src], "unit_prod_price": sell[price_src]}, index=idx)
+            p_load = pd.Series(forecast_values(home, i, length, per_day, a.forecast), index=idx)
+            p_pv = pd.Series(forecast_values(solar, i, length, per_day, a.forecast), index=idx)
+            soc0 = min(1.0, max(soc_min, e / bat.capacity_wh))
+            soc_final = soc_min if a.soc_final == "reserve" else soc0
+            t0 = time.perf_counter()
+            if a.policy == "dayahead":
+                plan = opt.perform_dayahead_forecast_optim(  # type: ignore[attr-defined]
+                    df, p_pv, p_load, soc_init=soc0, soc_final=soc_final)
+            else:
+                plan = opt.perform_naive_mpc_optim(  # type: ignore[attr-defined]
+                    df, p_pv, p_load, length, soc_init=soc0, soc_final=soc_final)
+            solve_ms.append((time.perf_counter() - t0) * 1000.0)
+            st = str(opt.optim_status)  # type: ignore[attr-defined]
+            statuses[st] = statuses.get(st, 0) + 1
+            plan_at = i
+        assert plan is not None
+        j = i - plan_at
+        p_plan = float(plan["P_batt"].iloc[j]) if "P_batt" in plan else 0.0
+        g_plan = float(plan["P_grid"].iloc[j])
+        net_plan = float(plan["P_Load"].iloc[j] - plan["P_PV"].iloc[j])
+        if not (math.isfinite(p_plan) and math.isfinite(g_plan)):
+            p_plan, g_plan = 0.0, net_plan
+        planned_bill += (max(g_plan, 0) * buy[i] - max(-g_plan, 0) * sell[i]) * dt_h / 1000.0
+        net = float(home[i] - solar[i])
+        if how == "setpoints":
+            mode, value = SETPOINT, p_plan
+        else:
+            mode = mode_of(p_plan, g_plan, net_plan)
+            soc_plan = float(plan["SOC_opt"].iloc[j]) if "SOC_opt" in plan else e / bat.capacity_wh
+            value = soc_plan * bat.capacity_wh if mode == CHARGE else p_plan
+        modes[mode] = modes.get(mode, 0) + 1
+        out[i], e = bat.clip(e, bat.request(mode, net, e, dt_h, value), dt_h)
+        if a.progress and i and i % 1000 == 0:
+            el = time.perf_counter() - t_start
+            print(f"{how} {i}/{n} steps, {el:.0f} s, ~{el / i * (n - i):.0f} s to go", file=sys.stderr, flush=True)
+    return {"battery_w": out, "solve_ms": solve_ms, "optim_status": statuses, "modes": modes,
+            "energy_end_wh": e, "planned_bill": planned_bill}
 
 
 if __name__ == "__main__":
