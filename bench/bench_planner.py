@@ -252,11 +252,15 @@ def write_input(s: Series, buy: np.ndarray, sell: np.ndarray, path: Path) -> Non
     path.write_text("\n".join(rows) + "\n")
 
 
-def emhass_run(key: str, run: str, inp: Path, s: Series, kwh: float, kw: float, reuse: bool) -> dict[str, Any]:
-    """One emhass run (``run``: ``dayahead-naive`` ...), kept in ``bench/out/planner/<key>.json``."""
+def emhass_run(key: str, run: str, inp: Path, s: Series, kwh: float, kw: float,
+               reuse: bool | str) -> dict[str, Any] | None:
+    """One emhass run (``run``: ``dayahead-naive`` ...), kept in ``bench/out/planner/<key>.json``; with
+    ``reuse="only"`` a run not kept is skipped (None)."""
     out = RUNS / f"{key}.json"
     if reuse and out.exists():
         return dict(json.loads(out.read_text()))
+    if reuse == "only":
+        return None
     policy, forecast = run.split("-")
     cmd = [str(EMHASS_PY), str(EMHASS_DRIVER), "--input", str(inp), "--out", str(out), "--policy", policy,
            "--forecast", forecast, "--timezone", s.timezone, "--battery-kwh", str(kwh), "--battery-kw", str(kw),
@@ -340,7 +344,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def run(datasets: str = ",".join(DATASETS), tariffs: str = ",".join(TARIFFS),
         batteries: str = ",".join(BATTERIES), emhass: str = "dayahead-naive,dayahead-perfect", jobs: int = 1,
-        reuse: bool = False) -> dict[str, Any]:
+        reuse: bool | str = False) -> dict[str, Any]:
     """Every case: the bills, each policy's share of the perfect-foresight saving (``run_all.py``'s entry)."""
     RUNS.mkdir(parents=True, exist_ok=True)
     emhass_runs = [r for r in emhass.split(",") if r]
@@ -369,6 +373,8 @@ def run(datasets: str = ",".join(DATASETS), tariffs: str = ",".join(TARIFFS),
                         pending.append((key, r, pool.submit(emhass_run, rkey, r, inp, s, kwh, kw, reuse)))
         for key, r, fut in pending:
             res = fut.result()
+            if res is None:
+                continue
             for how, ex in res["executions"].items():
                 # runs before each execution planned from its own level: set-points carried out plans made
                 # for the modes' battery level (one plan a step for both)
@@ -429,9 +435,10 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"emhass runs, of {','.join(EMHASS_RUNS)} ('' for none); mpc takes ~20 min a year at 30 min")
     p.add_argument("--jobs", type=int, default=1, help="emhass runs at once")
     p.add_argument("--reuse", action="store_true", help="take emhass runs kept in bench/out/planner/")
+    p.add_argument("--kept-only", action="store_true", help="only emhass runs kept in bench/out/planner/, no new one")
     p.add_argument("--out", type=Path, default=OUT / "planner.json")
     a = p.parse_args(argv)
-    results = run(a.datasets, a.tariffs, a.batteries, a.emhass, a.jobs, a.reuse)
+    results = run(a.datasets, a.tariffs, a.batteries, a.emhass, a.jobs, "only" if a.kept_only else a.reuse)
     table = markdown(results)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=1))
