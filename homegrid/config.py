@@ -41,6 +41,7 @@ __all__ = [
     "MqttConfig",
     "MqttSecrets",
     "OutagesConfig",
+    "PlannerConfig",
     "PowerwallConfig",
     "PowerwallSecrets",
     "Rule",
@@ -465,6 +466,39 @@ class StormConfig(Table):
                                         "or capped device, not the owner's hand [s]")
 
 
+class PlannerConfig(Table):
+    """The planner's execution: the plan's modes sent to the battery and the car (issue 14)."""
+
+    key: ClassVar[str] = "planner"
+    rules: ClassVar[Mapping[str, Rule]] = {
+        "log_size": Rule(lambda v: 1 <= v <= 100_000, "= {value}: must be within 1..100000"),
+        "settle_s": NOT_NEGATIVE,
+        "car_volts": Rule(lambda v: 100 <= v <= 1000, "= {value}: must be within 100..1000 V"),
+        "car_min_amps": Rule(lambda v: 0 <= v <= 80, "= {value}: must be within 0..80 A"),
+        "car_max_amps": Rule(lambda v: 1 <= v <= 80, "= {value}: must be within 1..80 A"),
+        "idle_export_rule": Rule(lambda v: v in ("pv_only", "never"), '= {value!r}: expected "pv_only" or "never"'),
+    }
+
+    enabled: bool = Field(default=False, description="opt in: it writes to the battery and the car")
+    dry_run: bool = Field(default=False, description="work out, log and publish the commands without sending them")
+    log_size: int = Field(default=200, description="commands kept in memory for the System view and the API")
+    settle_s: float = Field(default=300.0,
+                            description="after a write, how long settings that read differently are taken for a slow "
+                                        "or capping device, not the owner's hand [s]")
+    car_volts: float = Field(default=240.0, description="the car charger's voltage, to turn power into amps [V]")
+    car_min_amps: int = Field(default=5, description="below this current the car is not charged [A]")
+    car_max_amps: int = Field(default=32, description="the most the car is asked to draw [A]")
+    idle_export_rule: str = Field(default="pv_only",
+                                  description='the Powerwall\'s export rule outside the export mode: "pv_only", or '
+                                              '"never" where the utility forbids export')
+
+    @model_validator(mode="after")
+    def _together(self) -> Self:
+        if self.car_min_amps > self.car_max_amps:
+            raise ValueError(".car_min_amps must be at most car_max_amps")
+        return self
+
+
 #: How export is credited (homegrid.tariffs.model.ExportRule's values; the config does not import tariffs).
 EXPORT_RULES: tuple[str, ...] = ("net-metering", "net-billing", "buy-all-sell-all", "none")
 #: The live price sources ``[tariff] prices`` may name (homegrid.hub.price_cache.LIVE_SOURCES' keys).
@@ -549,6 +583,7 @@ class Config(Table):
     mqtt: MqttConfig | None = None
     outages: OutagesConfig = Field(default_factory=OutagesConfig)
     storm: StormConfig = Field(default_factory=StormConfig)
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
     tariff: TariffConfig = Field(default_factory=TariffConfig)
     source: Path | None = Field(default=None, exclude=True)  # the file it was read from; not a section
 

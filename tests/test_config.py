@@ -22,7 +22,7 @@ from homegrid.config import (
 )
 from homegrid.glossary import ALL_NAMES
 
-SECTIONS = "site, store, accounting, server, virtual, powerwall, tesla, mqtt, outages, storm, tariff"
+SECTIONS = "site, store, accounting, server, virtual, powerwall, tesla, mqtt, outages, storm, planner, tariff"
 
 
 def _load(tmp_path: Path, text: str) -> Config:
@@ -152,6 +152,11 @@ BAD = [
     ('[storm]\nmin_severity = "Bad"',
      "storm.min_severity = 'Bad': expected \"\" or one of ('Unknown', 'Minor', 'Moderate', 'Severe', 'Extreme')"),
     *[(f"[storm]\n{key} = -1", f"storm.{key} must be >= 0") for key in ("lead_h", "hold_h", "settle_s")],
+    # planner
+    ("[planner]\ncar_min_amps = 40\ncar_max_amps = 16", "planner.car_min_amps must be at most car_max_amps"),
+    ('[planner]\nidle_export_rule = "battery_ok"',
+     "planner.idle_export_rule = 'battery_ok': expected \"pv_only\" or \"never\""),
+    ("[planner]\nlog_size = 0", "planner.log_size = 0: must be within 1..100000"),
     ('[storm]\nevents = "Tornado Warning"', "storm.events = 'Tornado Warning': expected a list of strings"),
     # tariff
     ('[tariff]\nexport = "net metering"',

@@ -26,6 +26,9 @@ poll_interval_s = 1
 flush_interval_s = 0.1
 [virtual]
 outages_per_year = 0
+[planner]
+enabled = true
+dry_run = true
 """
 
 
@@ -48,6 +51,9 @@ def test_the_owner_changes_reserve_and_mode_from_the_system_view(page, hub):
     page.open("system")
     card = page.page.locator("#settings[data-can-control=true]")
     card.wait_for()
+    planner = page.page.locator("#planner")  # the planner's card: dry run, nothing sent yet
+    planner.wait_for()
+    assert "dry run" in planner.text_content() and hub.get("/api/v1/planner/commands")["dry_run"] is True
     assert page.page.locator("#reserve-now").text_content() == f"{round(before['battery_reserve'])} %"
     slider = page.page.get_by_label("Backup reserve")
     slider.fill("45")  # a range input takes fill(); the keyboard works too (below)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from homegrid.api.app import create_app
 from homegrid.api.mqtt import MqttPublisher
+from homegrid.api.planner import add_planner_routes
 from homegrid.api.security import install_security, policy_for
 from homegrid.api.settings import add_settings_routes
 from homegrid.api.storm import add_storm_routes
@@ -30,6 +31,7 @@ def build_app(hub: Hub, host: str) -> FastAPI:
     app.state.units = hub.config.site.unit_system
     add_storm_routes(app, hub.storm)
     add_settings_routes(app, hub.control, hub.storm)
+    add_planner_routes(app, hub.executor)
     install_security(app, policy_for(hub.config.server, OwnerKey(hub.data_dir), host))
     return app
 

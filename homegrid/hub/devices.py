@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from homegrid.config import Config, PowerwallConfig
 from homegrid.credentials import Credentials
 from homegrid.devices import Device
-from homegrid.devices.control import BatteryControl
+from homegrid.devices.control import BatteryControl, ModeControl
 from homegrid.glossary import display_value
 from homegrid.hub.poller import EXPECTED_FAILURES, describe
 from homegrid.readings import Reading
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from homegrid.devices.mqtt import MqttBroker
 
 __all__ = [
-    "DeviceTrial", "build_battery_control", "build_devices", "build_powerwall", "build_storm", "mqtt_broker",
-    "try_devices",
+    "DeviceTrial", "build_battery_control", "build_devices", "build_executor", "build_powerwall", "build_storm",
+    "mqtt_broker", "try_devices",
 ]
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,44 @@ def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,
     policy = StormPolicy(reserve_percent=st.reserve_percent, events=st.events, min_severity=st.min_severity or None,
                          lead_h=st.lead_h, hold_h=st.hold_h, settle_s=st.settle_s)
     return StormWatch(control, Path(data_dir) / "storm.json", policy, source, clock=clock)
+
+
+def build_executor(config: Config, control: object, devices: Iterable[object], publisher: Any = None,
+                   storm: Any = None, clock: Callable[[], datetime] | None = None,
+                   data_dir: Path | None = None) -> Any:
+    """The planner's :class:`~homegrid.planner.execute.Executor` when ``[planner] enabled``, else None.
+
+    It drives ``control`` when that carries out the planner's modes (``apply`` and ``settings_now``: a Powerwall in
+    a cloud mode, the virtual home) and the first device with a ``car_control()`` (the virtual car, a Tesla);
+    it stands aside while storm mode is on. Its state is kept in ``data_dir``'s ``planner.json``.
+    """
+    pl = config.planner
+    if not pl.enabled:
+        return None
+    from homegrid.planner.execute import Executor, ExecutorPolicy
+
+    drives = callable(getattr(control, "apply", None)) and callable(getattr(control, "settings_now", None))
+    battery = cast("ModeControl", control) if drives else None
+    car = None
+    for device in devices:
+        make = getattr(device, "car_control", None)
+        if callable(make):
+            car = make()
+            break
+    if battery is None and car is None:
+        log.warning("planner: no battery or car the planner can drive")
+        return None
+    policy = ExecutorPolicy(dry_run=pl.dry_run, keep=pl.log_size, settle_s=pl.settle_s, volts=pl.car_volts,
+                            min_amps=pl.car_min_amps, max_amps=pl.car_max_amps, idle_export_rule=pl.idle_export_rule)
+
+    def standby() -> str | None:
+        status = None if storm is None else storm.status
+        return str(status.get("reason") or "storm mode is on") if status and status.get("storm") else None
+
+    now = clock or (lambda: datetime.now(UTC))
+    return Executor(battery, car, policy=policy, publisher=publisher, standby=standby,
+                    clock=lambda: round(now().timestamp() * 1000),
+                    state_path=None if data_dir is None else Path(data_dir) / "planner.json")
 
 
 @dataclass

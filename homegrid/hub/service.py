@@ -27,7 +27,7 @@ from homegrid.config import Config
 from homegrid.devices import Device
 from homegrid.energy.outages import VOLTAGE_DOWN_V
 from homegrid.glossary import GridStatus
-from homegrid.hub.devices import build_battery_control, build_storm
+from homegrid.hub.devices import build_battery_control, build_executor, build_storm
 from homegrid.hub.notify import Notifier
 from homegrid.hub.parts import OUTAGE_GAP_MS, outage_tracker_for, recorder_for
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
@@ -171,6 +171,9 @@ class Hub:
         self._storm_topic: str | None = None
         if self.storm is not None and publisher is not None:
             self._storm_topic = publisher.add_switch("storm", "Storm mode", self._storm_command)
+        #: the planner's executor ([planner] enabled), fed each step's plan by the planner's loop
+        self.executor = build_executor(config, self.control, [p.device for p in self.pollers], publisher, self.storm,
+                                       self.clock, Path(data_dir))
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -435,6 +438,7 @@ class Hub:
             "poll_to_store_ms": self.latency_ms(),
             "notifications": self.notifier.status(),
             "storm": None if self.storm is None else self.storm.status,
+            "planner": None if self.executor is None else self.executor.status,
             "prices": None if self.price_cache is None else self.price_cache.status(),
             "mqtt": None if self.publisher is None else self.publisher.status(),
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),

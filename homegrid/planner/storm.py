@@ -89,6 +89,7 @@ __all__ = [
     "load_state",
     "qualifying_alerts",
     "save_state",
+    "write_json_atomic",
 ]
 
 log = logging.getLogger(__name__)
@@ -471,8 +472,14 @@ def save_state(path: Path, state: StormState) -> None:
         The state file; its folder is created.
     state : StormState
     """
+    write_json_atomic(path, state_to_json(state))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically (a temporary file in the same folder, flushed, renamed over); the folder
+    is created. Storm mode's state and the planner's executor's use it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(state_to_json(state), indent=2) + "\n"
+    text = json.dumps(data, indent=2) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

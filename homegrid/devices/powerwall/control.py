@@ -37,6 +37,16 @@ What pypowerwall 0.22.2 does
 - Errors are log lines and None, never exceptions (except a failed login); we capture
   pypowerwall's WARNING+ records during the call and put them in the :class:`DeviceError`.
 
+The planner's modes
+-------------------
+:meth:`PowerwallControl.apply` writes a :class:`~homegrid.devices.control.BatteryCommand` as
+:func:`~homegrid.devices.control.powerwall_settings` maps it (see :mod:`homegrid.devices.control` for the mapping
+and its limits): the operation mode, the reserve, then grid charging (``set_grid_charging``) and the export rule
+(``set_grid_export``), each only when it differs from what the Powerwall reports, so a step that keeps its mode
+costs one read. pypowerwall's cloud and Fleet API modes read the last two from the site's configuration
+(``components.disallow_charge_from_grid_with_solar_installed``, ``customer_preferred_export_rule``,
+``non_export_configured``: "never"); local mode cannot read or write them.
+
 Scales here
 -----------
 :class:`PowerwallControl` speaks the glossary's ``battery_reserve`` scale (the Tesla app's, as
@@ -50,11 +60,19 @@ from __future__ import annotations
 import asyncio
 
 from homegrid.devices.base import DeviceError
-from homegrid.devices.control import OPERATION_MODES, check_mode, check_reserve
+from homegrid.devices.control import (
+    EXPORT_RULES,
+    OPERATION_MODES,
+    BatteryCommand,
+    PowerwallSettings,
+    check_mode,
+    check_reserve,
+    powerwall_settings,
+)
 from homegrid.devices.powerwall.client import PowerwallClient
 from homegrid.devices.powerwall.replies import ReplyError, app_soc, gateway_soc, parse_operation
 
-__all__ = ["PowerwallControl", "app_to_gateway", "gateway_to_app"]
+__all__ = ["PowerwallControl", "app_to_gateway", "gateway_to_app", "grid_rules_of_site_info"]
 
 
 #: The local API refuses reserve writes on current firmware; this says what to do instead.
@@ -68,6 +86,20 @@ LOCAL_HINT = ("the gateway's local API lets the customer login read the reserve 
 gateway_to_app = app_soc
 #: A reserve on the Tesla app's scale on the gateway's scale [%].
 app_to_gateway = gateway_soc
+
+
+def grid_rules_of_site_info(reply: object) -> tuple[bool | None, str | None]:
+    """Grid charging and the export rule of a Fleet API ``site_info`` reply (wrapped in ``response`` or bare), as
+    pypowerwall's cloud modes read them; None where the reply does not say."""
+    body = reply.get("response", reply) if isinstance(reply, dict) else None
+    components = body.get("components") if isinstance(body, dict) else None
+    if not isinstance(components, dict):
+        return None, None
+    charging = not bool(components.get("disallow_charge_from_grid_with_solar_installed", False))
+    if components.get("non_export_configured"):
+        return charging, "never"
+    rule = components.get("customer_preferred_export_rule") or "battery_ok"
+    return charging, rule if rule in EXPORT_RULES else None
 
 
 class PowerwallControl:
@@ -208,3 +240,53 @@ class PowerwallControl:
     async def set_backup_reserve(self, percent: float) -> None:
         """Set the backup reserve, app scale [%]; raise :class:`DeviceError` when the mode or gateway refuses."""
         await asyncio.to_thread(self.write, percent)
+
+    # -- the planner's modes (homegrid.devices.control.ModeControl) ----------------------------------------------
+
+    def _check_written(self, what: str, result: object, said: list[str]) -> None:
+        why = self._redact(" | ".join(said))[:400]
+        detail = (result.get("error") or result.get("ERROR")) if isinstance(result, dict) else None
+        if result is None or result is False or detail:
+            raise DeviceError(self._redact(f"{self._where()} did not set {what}: {detail or why or 'no reply'}")
+                              + (f"; {LOCAL_HINT}" if self.mode == "local" else ""))
+
+    def read_grid_rules(self) -> tuple[bool | None, str | None]:
+        """Grid charging and the export rule (cloud and Fleet API modes; None, None in local mode) (blocking)."""
+        if self.mode == "local":
+            return None, None
+        (charging, rule), _ = self.client.call(lambda pw: (pw.get_grid_charging(), pw.get_grid_export()))
+        return (None if charging is None else bool(charging)), (rule if rule in EXPORT_RULES else None)
+
+    def read_plan_settings(self) -> PowerwallSettings:
+        """The mode, reserve [%], grid charging and export rule now (blocking)."""
+        reserve, mode = self.read_settings()
+        charging, rule = self.read_grid_rules()
+        if reserve is None or mode is None:
+            raise DeviceError(f"{self._where()} reports no battery reserve or operation mode")
+        return PowerwallSettings(mode, reserve, charging, rule)
+
+    def write_plan(self, command: BatteryCommand) -> PowerwallSettings:
+        """Write what :func:`powerwall_settings` gives for ``command``, only what differs (blocking)."""
+        want = powerwall_settings(command)
+        if not self.can_control:
+            raise DeviceError(f"{self._where()} cannot carry out the planner's modes: {LOCAL_HINT}")
+        now = self.read_plan_settings()
+        if now.operation_mode != want.operation_mode:
+            self.write_mode(want.operation_mode)
+        if abs(now.reserve_percent - want.reserve_percent) > 0.5:
+            self.write(want.reserve_percent)
+        if want.grid_charging is not None and now.grid_charging != want.grid_charging:
+            result, said = self.client.call(lambda pw: pw.set_grid_charging(want.grid_charging))
+            self._check_written(f"grid charging {'on' if want.grid_charging else 'off'}", result, said)
+        if want.export_rule is not None and now.export_rule != want.export_rule:
+            result, said = self.client.call(lambda pw: pw.set_grid_export(want.export_rule))
+            self._check_written(f"the export rule {want.export_rule}", result, said)
+        return want
+
+    async def apply(self, command: BatteryCommand) -> PowerwallSettings:
+        """Carry out one of the planner's modes; :class:`DeviceError` when a write is refused."""
+        return await asyncio.to_thread(self.write_plan, command)
+
+    async def settings_now(self) -> PowerwallSettings:
+        """The Powerwall's mode, reserve [%], grid charging and export rule now."""
+        return await asyncio.to_thread(self.read_plan_settings)

@@ -62,6 +62,7 @@ from homegrid.devices.tesla.client import (
     VehicleClient,
     VehicleUnavailableError,
 )
+from homegrid.devices.tesla.control import TeslaCarControl
 from homegrid.devices.tesla.replies import Home, ReplyError, VehicleData, VehicleState, parse_vehicle_data
 from homegrid.readings import Reading
 
@@ -236,6 +237,16 @@ class TeslaVehicle(Device):
         return self.clock().timestamp()
 
     # -- what the hub may ask -------------------------------------------------------------------------------------
+
+    def car_control(self) -> TeslaCarControl | None:
+        """The car's charging for the planner (:class:`~homegrid.devices.tesla.control.TeslaCarControl`), when
+        the client sends commands (Fleet API, Teslemetry); None otherwise (Tessie)."""
+        from homegrid.devices.tesla.client import TessieClient
+
+        if isinstance(self.client, TessieClient) or not callable(getattr(self.client, "command", None)):
+            return None
+        return TeslaCarControl(self.client)  # type: ignore[arg-type]  # checked above: it has command()
+
 
     def seconds_until_due(self) -> float:
         """How long until the next poll would call the API [s] (0: the next one will)."""

@@ -258,6 +258,20 @@ class _LibraryClient:
             raise TeslaApiError(f"{self.service} vehicle_data: expected a JSON object, got {type(reply).__name__}")
         return reply
 
+    async def command(self, name: str, **kwargs: Any) -> dict[str, Any]:
+        """Send one vehicle command (``charge_start``, ``charge_stop``, ``set_charging_amps``, ``set_charge_limit``)
+        through the library; the decoded reply (``{"response": {"result": ..., "reason": ...}}``). Never wakes the
+        car: an asleep car gives HTTP 408 (:class:`VehicleUnavailableError`)."""
+        if self._vehicle is None:
+            await self._connect()
+        method = getattr(self._vehicle, name, None)
+        if not callable(method):
+            raise TeslaApiError(f"{self.service} cannot send the command {name}")
+        reply = await self._call(name, lambda: method(**kwargs))
+        if not isinstance(reply, dict):
+            raise TeslaApiError(f"{self.service} {name}: expected a JSON object, got {type(reply).__name__}")
+        return reply
+
     async def close(self) -> None:
         """Close the aiohttp session if this client made it."""
         if self._own_session and self._session is not None and not self._session.closed:

@@ -29,9 +29,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["RESTART_PERCENT", "BatterySpec", "islanded", "self_powered"]
+__all__ = ["CHARGE", "EXPORT", "HOLD", "MODE_CODES", "RESTART_PERCENT", "SELF_POWERED", "BatterySpec", "follow_mode",
+           "islanded", "self_powered"]
 
 RESTART_PERCENT = 5.0
+#: The planner's modes (:data:`homegrid.devices.control.COMMAND_MODES`) as the step function's codes.
+SELF_POWERED, CHARGE, HOLD, EXPORT = 0, 1, 2, 3
+MODE_CODES: dict[str, int] = {"self-powered": SELF_POWERED, "charge": CHARGE, "hold": HOLD, "export": EXPORT}
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,54 @@ def self_powered(
             return -lim, capacity_wh
         return -c, energy_wh + c * dt_s * eta / 3600.0
     return 0.0, energy_wh
+
+
+def follow_mode(
+    mode: int, net_w: float, energy_wh: float, dt_s: float, capacity_wh: float, max_w: float, eta: float,
+    reserve_wh: float, target_wh: float, grid_charge_w: float = 0.0,
+) -> tuple[float, float]:
+    """One grid-connected step in one of the planner's modes, following the real load.
+
+    - :data:`SELF_POWERED`: :func:`self_powered` down to the reserve;
+    - :data:`CHARGE`: below ``target_wh``, charge at ``max_w`` (from the sun's surplus first, the grid for the
+      rest) up to it; at or above it, hold there (the surplus may still charge, nothing is discharged below it);
+    - :data:`HOLD`: no discharge below ``target_wh`` (the level when the hold began) nor the reserve; a surplus
+      of sun still charges; the grid never does;
+    - :data:`EXPORT`: discharge at ``max_w`` down to the reserve whatever the load (what the home does not use
+      goes to the grid); at the reserve, self-powered.
+
+    Parameters
+    ----------
+    mode : int
+        :data:`SELF_POWERED`, :data:`CHARGE`, :data:`HOLD` or :data:`EXPORT`.
+    net_w, energy_wh, dt_s, capacity_wh, max_w, eta, reserve_wh, grid_charge_w
+        As for :func:`self_powered`. [W], [Wh], [s], [Wh], [W], [-], [Wh], [W]
+    target_wh : float
+        CHARGE: the level to charge to; HOLD: the level to hold. [Wh]
+
+    Returns
+    -------
+    battery_w : float
+        + discharge, - charge. [W]
+    energy_wh : float
+        Stored energy at the step's end. [Wh]
+    """
+    if mode == CHARGE:
+        top = min(target_wh, capacity_wh)
+        if energy_wh < top:
+            lim = (top - energy_wh) * 3600.0 / (eta * dt_s)
+            c = max_w if max_w < lim else lim
+            return -c, (top if c >= lim else energy_wh + c * dt_s * eta / 3600.0)
+        return self_powered(net_w, energy_wh, dt_s, capacity_wh, max_w, eta, max(top, reserve_wh))
+    if mode == HOLD:
+        return self_powered(net_w, energy_wh, dt_s, capacity_wh, max_w, eta, max(target_wh, reserve_wh))
+    if mode == EXPORT:
+        avail = energy_wh - reserve_wh
+        if avail > 0.0:
+            lim = avail * eta * 3600.0 / dt_s
+            b = max_w if max_w < lim else lim
+            return b, (reserve_wh if b >= lim else energy_wh - b * dt_s / (3600.0 * eta))
+    return self_powered(net_w, energy_wh, dt_s, capacity_wh, max_w, eta, reserve_wh, grid_charge_w)
 
 
 def islanded(

@@ -44,10 +44,17 @@ import numpy as np
 
 from homegrid.config import Config
 from homegrid.devices.base import BatteryFigures, Device
-from homegrid.devices.control import BatteryControl
+from homegrid.devices.control import (
+    BatteryCommand,
+    BatteryControl,
+    CarCommand,
+    CarSettings,
+    PowerwallSettings,
+    powerwall_settings,
+)
 from homegrid.devices.virtual import ev as ev_model
-from homegrid.devices.virtual.battery import BatterySpec, islanded, self_powered
-from homegrid.devices.virtual.control import VIRTUAL_MODES, VirtualControl
+from homegrid.devices.virtual.battery import MODE_CODES, SELF_POWERED, BatterySpec, follow_mode, islanded, self_powered
+from homegrid.devices.virtual.control import VIRTUAL_MODES, VirtualCarControl, VirtualControl
 from homegrid.devices.virtual.faults import grid_faults
 from homegrid.devices.virtual.load import load_power
 from homegrid.devices.virtual.outages import in_outage, outage_overlap, outage_schedule
@@ -154,6 +161,9 @@ class _Params:
     car_limit_wh: float
     car_min_wh: float
     charger_w: float
+    mode: int = SELF_POWERED  # the planner's mode (battery.MODE_CODES)
+    target_wh: float = 0.0  # CHARGE: the level to reach; HOLD: the level to keep [Wh]
+    car_on: bool = True  # the car charges when plugged in (the planner may stop it)
 
 
 def _run(
@@ -181,6 +191,7 @@ def _run(
     fixes: dict[int, tuple[float, float, float]] = {}
     cap, pmax, eta, reserve, restart = p.capacity_wh, p.max_w, p.eta, p.reserve_wh, p.restart_wh
     refill = p.grid_charge_w
+    mode, target = p.mode, p.target_wh
     limit, charger = p.car_limit_wh - 1e-6, p.charger_w
     taper_from = p.pack_wh * ev_model.TAPER_START_PERCENT / 100.0
     taper_slope = (1.0 - ev_model.TAPER_FLOOR) / (p.pack_wh * (100.0 - ev_model.TAPER_START_PERCENT) / 100.0)
@@ -198,7 +209,7 @@ def _run(
             w = 0.0
             if code == ev_model.ARRIVES:
                 car_wh = max(car_wh - arriving[i] * 1000.0, p.car_min_wh)
-        elif car_wh < limit and f < 1.0:
+        elif p.car_on and car_wh < limit and f < 1.0:
             w = charger if car_wh <= taper_from else charger * (1.0 - taper_slope * (car_wh - taper_from))
             need = (p.car_limit_wh - car_wh) / (k_car * d)
             if w > need:
@@ -208,7 +219,10 @@ def _run(
             w = 0.0
         if f == 0.0:
             dark = False
-            b, e = self_powered(h + w - s, e, d, cap, pmax, eta, reserve, refill)
+            if mode == SELF_POWERED:
+                b, e = self_powered(h + w - s, e, d, cap, pmax, eta, reserve, refill)
+            else:
+                b, e = follow_mode(mode, h + w - s, e, d, cap, pmax, eta, reserve, target, refill)
             bat[i] = b
             car[i] = w
             continue
@@ -217,7 +231,7 @@ def _run(
         bc = gc = 0.0
         if g > 0.0:
             dark = False
-            bc, e = self_powered(h + w - s, e, g * d, cap, pmax, eta, reserve, refill)
+            bc, e = follow_mode(mode, h + w - s, e, g * d, cap, pmax, eta, reserve, target, refill)
             gc = h + w - s - bc
         hi, si, bi, e, dark = islanded(h, s, e, dark, f * d, cap, pmax, eta, restart)
         bat[i] = g * bc + f * bi
@@ -273,6 +287,8 @@ class VirtualHome(Device):
             dark=False,
         )
         self._mode = "self_consumption"
+        self._command: BatteryCommand | None = None
+        self._car_command: CarCommand | None = None
         lifetime = lifetime_counters(config, from_ms(self._now_ms))
         self._counters = [lifetime[name] for name in COUNTERS]
 
@@ -318,10 +334,59 @@ class VirtualHome(Device):
             raise ValueError(f"operation mode {mode!r}: the virtual home takes {', '.join(VIRTUAL_MODES)}")
         v = self._config.virtual
         reserve = v.backup_reserve_percent if reserve_percent is None else float(reserve_percent)
-        self._mode = mode or self._mode
+        self._mode = mode or ("self_consumption" if self._mode == "autonomous" else self._mode)
         self._config = self._config.replace(virtual=v.replace(backup_reserve_percent=reserve))
         hold = 100.0 if self._mode == "backup" else reserve
-        self._params = replace(self._params, reserve_wh=self._params.capacity_wh * hold / 100.0)
+        # a change by hand ends the planner's mode, as on a Powerwall whose settings the owner changed in the app
+        self._command = None
+        self._params = replace(self._params, reserve_wh=self._params.capacity_wh * hold / 100.0, mode=SELF_POWERED)
+
+    def apply_command(self, command: BatteryCommand) -> PowerwallSettings:
+        """Carry out one of the planner's modes from the next simulated step (:func:`battery.follow_mode`).
+
+        The virtual gateway then reports the settings a Powerwall would be given
+        (:func:`~homegrid.devices.control.powerwall_settings`): its reserve reading follows them.
+        """
+        settings = powerwall_settings(command)
+        cap = self._params.capacity_wh
+        target = command.target_percent if command.target_percent is not None else command.reserve_percent
+        v = self._config.virtual
+        self._config = self._config.replace(virtual=v.replace(backup_reserve_percent=settings.reserve_percent))
+        self._mode = settings.operation_mode
+        self._command = command
+        self._params = replace(self._params, mode=MODE_CODES[command.mode], reserve_wh=cap * command.reserve_percent
+                               / 100.0, target_wh=cap * target / 100.0)
+        return settings
+
+    @property
+    def battery_settings(self) -> PowerwallSettings:
+        """The virtual gateway's settings as a Powerwall would report them (grid charging and export rule only
+        while a planner's mode is on; otherwise unknown)."""
+        reserve = self.backup_reserve_percent
+        if self._command is None:
+            return PowerwallSettings(self._mode, reserve)
+        s = powerwall_settings(self._command)
+        return PowerwallSettings(self._mode, reserve, s.grid_charging, s.export_rule)
+
+    def set_car(self, command: CarCommand) -> None:
+        """The car's charging from the next simulated step: on or off, at ``amps`` (x 240 V, at most the charger's
+        rating) and up to ``limit_percent`` (unchanged where None)."""
+        v, p = self._config.virtual, self._params
+        rating = v.ev_charger_kw * 1000.0
+        charger = p.charger_w if command.amps is None else min(rating, command.amps * GRID_VOLTS)
+        limit = p.car_limit_wh if command.limit_percent is None else p.pack_wh * command.limit_percent / 100.0
+        self._car_command = command
+        self._params = replace(p, car_on=command.charging, charger_w=charger, car_limit_wh=limit)
+
+    @property
+    def car_settings(self) -> CarSettings:
+        """The car's charging switch, amps and limit as a car would report them."""
+        p = self._params
+        return CarSettings(p.car_on, round(p.charger_w / GRID_VOLTS), round(100.0 * p.car_limit_wh / p.pack_wh))
+
+    def car_control(self) -> VirtualCarControl:
+        """The virtual car's charging (:meth:`set_car`), as the planner drives it."""
+        return VirtualCarControl(self)
 
     def battery_control(self) -> BatteryControl:
         """The virtual battery's reserve and mode (:meth:`set_battery`)."""
@@ -346,7 +411,7 @@ class VirtualHome(Device):
         at_home = int(codes[0]) == ev_model.HOME
         s, e = self._outages_ms(t, t + 1)
         p = self._params
-        charging = at_home and self._state.car_wh < p.car_limit_wh - 1e-6 and not in_outage(t, s, e)
+        charging = at_home and p.car_on and self._state.car_wh < p.car_limit_wh - 1e-6 and not in_outage(t, s, e)
         return ev_model.CarState(
             soc=100.0 * self._state.car_wh / p.pack_wh, plugged=at_home, at_home=at_home, charging=charging
         )
@@ -520,7 +585,7 @@ class VirtualHome(Device):
         return {
             "ev_soc": car_wh * (100.0 / p.pack_wh),
             "ev_range": car_wh / 1000.0 / v.ev_kwh_per_km,
-            "ev_charge_limit": np.full(n, v.ev_charge_limit_percent),
+            "ev_charge_limit": np.full(n, 100.0 * p.car_limit_wh / p.pack_wh),
             "ev_time_to_full": to_full,
             "ev_charging_state": state,
             "ev_at_home": at_home.astype(np.float64),

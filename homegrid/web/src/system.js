@@ -47,6 +47,34 @@ function Storm() {
     ${signIn && html`<${SignIn} id="storm-signin" onDone=${() => { setSignIn(false); setMsg("Signed in: choose again."); }} />`}</div>`;
 }
 
+const PLANNER = "/api/v1/planner/commands";
+
+// The planner's commands to the battery and the car, why, and the owner's hand-back after a change by hand.
+function Planner() {
+  const [version, setVersion] = useState(0);
+  const { data, error } = useFetch(`${PLANNER}?v=${version}`, 30000, { keep: true });
+  const [msg, setMsg] = useState(null);
+  const [signIn, setSignIn] = useState(false);
+  if (error || !data || !data.enabled) return null;
+  const owner = Object.entries(data.owner_override ?? {}).filter(([, why]) => why);
+  const state = data.dry_run ? "dry run: it works the commands out and sends none"
+    : owner.length ? "standing aside: you changed it by hand" : data.standby ? `standing aside: ${data.standby}` : "acting";
+  const handBack = () => send("/api/v1/planner/hand-back", {}).then(() => { setSignIn(false); setMsg("Handed back to the planner."); setVersion((v) => v + 1); },
+    (e) => { setSignIn(e.status === 401); setMsg(e.status === 401 ? "Not handed back: sign in first." : e.message); });
+  const recent = (data.commands ?? []).slice(-8).reverse();
+  return html`<div class="card planner" id="planner" data-acting=${String(!!data.acting)}>
+    <h2>Planner</h2>
+    <p><b data-api=${PLANNER} data-field="acting">${state}</b></p>
+    ${owner.map(([device, why]) => html`<p class="small">${device}: ${why}</p>`)}
+    ${owner.length > 0 && html`<button type="button" id="planner-hand-back" onClick=${handBack}>Hand control back</button>`}
+    ${msg && html`<p role="status" class="muted small">${msg}</p>`}
+    ${signIn && html`<${SignIn} id="planner-signin" onDone=${() => { setSignIn(false); setMsg("Signed in: hand back again."); }} />`}
+    ${recent.length ? html`<ul class="commands">${recent.map((c) => html`<li><span class="muted small">${clock(c.time, true)}</span>
+      ${c.device}: <b>${c.command}</b> <span class="muted small">(${c.outcome})</span><div class="muted small">${c.reason}</div></li>`)}</ul>`
+      : html`<p class="muted small">No command yet.</p>`}
+  </div>`;
+}
+
 const SETTINGS = "/api/v1/settings";
 
 // The reserve and operation mode, changed through the device adapter where the device allows it.
@@ -198,6 +226,7 @@ export function SystemView({ today }) {
       <dt>Notifications</dt><dd>${h.notifications ? `${h.notifications.sent} sent, ${h.notifications.failures} failed` : "–"}</dd>
     </dl></div>`}
     <${Settings} />
+    <${Planner} />
     <${TariffCard} />
     <div class="card"><h2>Export data</h2>
       <form class="export" onSubmit=${(e) => e.preventDefault()}>
