@@ -261,10 +261,11 @@ def emhass_run(key: str, run: str, inp: Path, s: Series, kwh: float, kw: float,
         return dict(json.loads(out.read_text()))
     if reuse == "only":
         return None
-    policy, forecast = run.split("-")
+    spec, _, soc_final = run.partition(":")
+    policy, forecast = spec.split("-")
     cmd = [str(EMHASS_PY), str(EMHASS_DRIVER), "--input", str(inp), "--out", str(out), "--policy", policy,
            "--forecast", forecast, "--timezone", s.timezone, "--battery-kwh", str(kwh), "--battery-kw", str(kw),
-           "--reserve-percent", "20", "--round-trip", "90"]
+           "--reserve-percent", "20", "--round-trip", "90", "--soc-final", soc_final or "reserve"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -369,7 +370,7 @@ def run(datasets: str = ",".join(DATASETS), tariffs: str = ",".join(TARIFFS),
                     log(key)
                     results["cases"][key] = floor_and_ceiling(s, tname, buy, sell, kwh, kw, has_backtest)
                     for r in emhass_runs:
-                        rkey = f"{dname}_{tname}_{kwh:g}kwh_{r}"
+                        rkey = f"{dname}_{tname}_{kwh:g}kwh_{r.replace(':', '_')}"
                         pending.append((key, r, pool.submit(emhass_run, rkey, r, inp, s, kwh, kw, reuse)))
         for key, r, fut in pending:
             res = fut.result()
@@ -432,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tariffs", default=",".join(TARIFFS))
     p.add_argument("--batteries", default=",".join(BATTERIES), help="of 10 (10 kWh / 5 kW) and 13.5 (13.5 / 5)")
     p.add_argument("--emhass", default="dayahead-naive,dayahead-perfect",
-                   help=f"emhass runs, of {','.join(EMHASS_RUNS)} ('' for none); mpc takes ~20 min a year at 30 min")
+                   help=f"emhass runs, of {','.join(EMHASS_RUNS)} ('' for none), each with an optional ':init' "
+                        "(every plan ends at the level it starts at; default: at the reserve); mpc takes ~20 min "
+                        "a year at 30 min")
     p.add_argument("--jobs", type=int, default=1, help="emhass runs at once")
     p.add_argument("--reuse", action="store_true", help="take emhass runs kept in bench/out/planner/")
     p.add_argument("--kept-only", action="store_true", help="only emhass runs kept in bench/out/planner/, no new one")
