@@ -157,3 +157,35 @@ def test_table_shares_and_issue_figures() -> None:
     rows = bench_planner.summary_rows(results)
     assert rows[0][1] == "not yet" and rows[0][2] == "85.0% (emhass mpc-naive (modes))"
     assert bench_planner.share(100.0, 100.0, 100.0) is None  # nothing at stake
+
+
+def test_emhass_driver_forecasts_never_see_the_future() -> None:
+    sys.path.insert(0, str(BENCH / "emhass"))
+    import run_emhass  # the driver's pure parts; emhass itself is imported only inside its functions
+
+    values = np.arange(200, dtype=float)
+    per_day = 48
+    for start in (0, 10, 48, 100, 180):
+        fc = run_emhass.forecast_values(values, start, 48, per_day, "naive")
+        idx = fc.astype(int)
+        if start >= per_day:
+            assert np.all(idx < start)  # persistence: only the past
+            np.testing.assert_array_equal(idx[:48], np.arange(start, start + 48) - per_day)
+        assert np.all((idx - np.arange(start, start + 48)) % per_day == 0)  # the same time of day
+        perfect = run_emhass.forecast_values(values, start, 48, per_day, "perfect")
+        known = min(48, len(values) - start)
+        np.testing.assert_array_equal(perfect[:known], values[start:start + known])
+        # past the data's end: the day before
+        np.testing.assert_array_equal(perfect[known:], np.arange(start + known, start + 48) - per_day)
+
+
+def test_emhass_plan_to_modes() -> None:
+    sys.path.insert(0, str(BENCH / "emhass"))
+    import run_emhass
+
+    assert run_emhass.mode_of(-3000.0, 3500.0, 500.0) == CHARGE  # charging from the grid
+    assert run_emhass.mode_of(-2000.0, 0.0, -2000.0) == SELF  # charging from the sun
+    assert run_emhass.mode_of(2000.0, -1500.0, 500.0) == EXPORT  # discharging to the grid
+    assert run_emhass.mode_of(500.0, 0.0, 500.0) == SELF  # covering the home
+    assert run_emhass.mode_of(0.0, 800.0, 800.0) == HOLD  # keeping the energy for later
+    assert run_emhass.mode_of(0.0, -800.0, -800.0) == SELF
