@@ -418,10 +418,13 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, object, object, float | N
         nb, pf = case["no_battery"]["bill"], case["perfect"]["bill"]
         pol = case["policies"]
         hg = pol.get("homegrid mpc")
-        em = [(n, share(nb, x["bill"], pf)) for n, x in pol.items() if n.startswith("emhass") and "(modes)" in n]
+        # the peer with realistic (persistence) forecasts, as the budget is stated
+        em = [(n, share(nb, x["bill"], pf)) for n, x in pol.items()
+              if n.startswith("emhass") and "-naive" in n and "(modes)" in n]
         best = max(em, key=lambda t: t[1] or -1.0) if em else None
         sc = share(nb, pol["self-consumption"]["bill"], pf)
-        rows.append((f"11 share of the perfect saving, {key}: homegrid mpc (peer: best emhass; self-consumption "
+        rows.append((f"11 share of the perfect saving, {key}: homegrid mpc (peer: best emhass with persistence; "
+                     f"self-consumption "
                      f"{sc:.0%})", f"{share(nb, hg['bill'], pf):.1%}" if hg else "not yet",
                      f"{best[1]:.1%} ({best[0]})" if best and best[1] is not None else None, None, "", ""))
     return rows

@@ -154,6 +154,7 @@ def test_table_shares_and_issue_figures() -> None:
     assert "| self-consumption | 80.00 | 50.0% (issue: 72%) |" in md
     assert "| emhass mpc-naive (modes) | 66.00 | 85.0% (issue: 86%) | 150 | 1000 | 30 / 90 |" in md
     assert "| emhass mpc-naive (setpoints) | 99.00 | 2.5% |" in md
+    case["policies"]["emhass dayahead-perfect (modes)"] = {"bill": 61.0}  # perfect forecasts: not the peer
     rows = bench_planner.summary_rows(results)
     assert rows[0][1] == "not yet" and rows[0][2] == "85.0% (emhass mpc-naive (modes))"
     assert bench_planner.share(100.0, 100.0, 100.0) is None  # nothing at stake
