@@ -32,6 +32,7 @@ import bench_gateways
 import bench_import
 import bench_load
 import bench_outages
+import bench_planner
 import bench_queries
 import bench_serve
 import bench_simulate
@@ -43,8 +44,9 @@ from budgets import text as budget_text
 from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 
 BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "bill", "money")
-#: run only when named in --only: 100,000 cases a test take hours
-OPTIONAL = ("fuzz",)
+#: run only when named in --only: 100,000 cases a test take hours; the planner's emhass runs need their own venv
+#: (bench/emhass/setup.sh) and its day-ahead runs take about 10 minutes (MPC: bench_planner.py --emhass mpc-naive)
+OPTIONAL = ("fuzz", "planner")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = bench_bill.run(5 if q else 20)
             elif name == "money":  # issue 13: the Money view's first paint in Chromium, no peer
                 results[name] = bench_web_money.run(60 if q else 730, 5 if q else 20, args.tmp)
+            elif name == "planner":  # issue 14: shares of the perfect-foresight saving, emhass side by side
+                results[name] = bench_planner.run(tariffs="fr_hphc,fr_wide" if q else ",".join(bench_planner.TARIFFS),
+                                                  batteries="10" if q else "10,13.5")
             elif name == "fuzz":  # issue 10: the fuzz tests at 100,000 cases each
                 results[name] = bench_fuzz.run(sizes["fuzz_examples"])
             else:
@@ -286,7 +291,12 @@ def render(r: dict) -> str:
         p95 = mo["first_load"]["drawn_ms"]["p95"]
         add("10 the Money view's first paint, p95 of cold loads [ms]", p95, None, None, "< 300 ms",
             "PASS" if p95 < 300 else "MISS")
-    head = ("what", "homegrid", "peer: InfluxDB 1.6 (9: PySAM)", "homegrid/peer", "budget", "verdict")
+    pl = r.get("planner", {})
+    if "error" in pl:
+        add("11 planner", pl["error"], None, None)
+    for row in bench_planner.summary_rows(pl):
+        add(*row)
+    head = ("what", "homegrid", "peer: InfluxDB 1.6 (9: PySAM; 11: emhass)", "homegrid/peer", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
