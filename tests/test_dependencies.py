@@ -74,7 +74,7 @@ def test_every_module_homegrid_imports_is_a_declared_dependency():
 def test_every_module_the_tests_import_is_declared_for_them():
     # bench/ is this repository's folder of benchmarks, beside tests/ (its scoring and its check are tested); its
     # scripts import each other as top-level modules (bench/ on sys.path), and so do the tests of them
-    bench_modules = {p.stem for p in (ROOT / "bench").glob("*.py")}
+    bench_modules = {p.stem for p in (ROOT / "bench").rglob("*.py") if ".venv" not in p.parts}  # emhass/ too
     assert undeclared(ROOT / "tests", declared("test"), own={"homegrid", "tests", "bench"} | bench_modules) == []
 
 

@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 from homegrid.api.app import create_app
+from homegrid.api.planner import add_planner_routes
 from homegrid.api.security import install_security, policy_for
 from homegrid.api.settings import add_settings_routes
 from homegrid.api.storm import add_storm_routes
@@ -92,6 +93,7 @@ def served(tmp_path_factory) -> Iterator[InProcess]:
     app = create_app(Queries(store, NEW_YORK), outages=outages.report, tariff=site)
     add_settings_routes(app, None)  # the System view asks them (no battery to control, no storm mode)
     add_storm_routes(app, None)
+    add_planner_routes(app, None)  # and the planner's card (no executor: the planner is off)
     install_security(app, policy_for(ServerConfig(), OwnerKey(data_dir), "127.0.0.1"))
     try:
         with InProcess(app, data_dir) as s:
