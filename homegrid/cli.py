@@ -656,6 +656,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tariff_file(name: str) -> Tariff:
+    """``--tariff``'s file read (homegrid TOML or URDB JSON), its warnings printed; TariffError when it is none."""
+    from homegrid.tariffs.readers import load_tariff
+
+    try:
+        text = Path(name).expanduser().read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--tariff {name}: cannot read it ({exc})") from None
+    tariff, warnings = load_tariff(text)
+    for warning in warnings:
+        print(f"tariff {name}: {warning}", file=sys.stderr)
+    return tariff
+
+
 def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Tariff:
     """The tariff of ``homegrid bill``: ``--tariff``, else the hub's (the owner's upload, else the config's), with
     ``--export`` and ``--sell-price``, and the dynamic prices of ``--prices`` or the config's (not with ``--tariff``:
@@ -665,18 +679,11 @@ def _bill_tariff(args: argparse.Namespace, config: Config, data_dir: Path) -> Ta
     from homegrid.hub.tariff import price_terms, read_prices, site_prices, with_dynamic_prices
     from homegrid.hub.tariff_file import SiteTariff
     from homegrid.tariffs import ExportRule, ExportTerms, TariffError
-    from homegrid.tariffs.readers import load_tariff
 
     plain = config.model_copy(update={"tariff": config.tariff.model_copy(update={"prices": ""})})
     try:
         if args.tariff:
-            try:
-                text = Path(args.tariff).expanduser().read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"--tariff {args.tariff}: cannot read it ({exc})") from None
-            tariff, warnings = load_tariff(text)
-            for warning in warnings:
-                print(f"tariff {args.tariff}: {warning}", file=sys.stderr)
+            tariff = _tariff_file(args.tariff)
         else:  # the hub's: the owner's upload (the app's System view) if any, else the config's [tariff]
             site = SiteTariff.from_config(plain, data_dir)  # its dynamic prices are put on below
             configured = site.current()
@@ -788,13 +795,7 @@ def _backtest_tariff(args: argparse.Namespace) -> Tariff:
 
     try:
         if args.tariff:
-            try:
-                text = Path(args.tariff).expanduser().read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UsageError(f"--tariff {args.tariff}: cannot read it ({exc})") from None
-            tariff, warnings = load_tariff(text)
-            for warning in warnings:
-                print(f"tariff {args.tariff}: {warning}", file=sys.stderr)
+            tariff = _tariff_file(args.tariff)
             return tariff
         prices = read_prices(Path(args.prices).expanduser(), what="--prices")
         sell = "" if prices.export_price is not None else "sell_price = 0.0\n"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from homegrid.planner.problem import Mode, Plan, Problem, fair_end_value
+from homegrid.planner.simulate import battery_step
 
 __all__ = ["end_value", "grid_cost", "self_powered"]
 
@@ -44,17 +45,8 @@ def self_powered(problem: Problem) -> Plan:
             car_w[t] = min(p.car.max_w, car_left / h)
             car_left -= car_w[t] * h
         net = float(p.load_w[t]) + car_w[t] - float(p.solar_w[t])  # + the home wants, - the sun's surplus [W]
-        if net < 0 and cap > 0:  # charge from the surplus, within power and room
-            room_w = (cap - energy) / (h * b.charge_efficiency) if h > 0 else 0.0
-            charge = min(-net, b.max_charge_w, max(0.0, room_w))
-            battery_w[t] = -charge
-            energy += charge * h * b.charge_efficiency
-        elif net > 0 and cap > 0:  # cover the deficit down to the floor
-            floor = cap * reserve[t] / 100.0
-            avail_w = (energy - floor) * b.discharge_efficiency / h if h > 0 else 0.0
-            give = min(net, b.max_discharge_w, max(0.0, avail_w))
-            battery_w[t] = give
-            energy -= give * h / b.discharge_efficiency
+        # the surplus charges within power and room, a deficit discharges down to the floor
+        battery_w[t], energy = battery_step(b, energy, net, h, cap * reserve[t] / 100.0)
         grid_w[t] = net - battery_w[t]
         soc[t] = 100.0 * energy / cap if cap > 0 else 0.0
     plan = Plan(battery_w=battery_w, car_w=car_w, grid_w=grid_w, soc_percent=soc,
