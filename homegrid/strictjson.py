@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["dumps", "finite"]
+__all__ = ["dumps", "finite", "loads"]
 
 
 def finite(value: Any) -> Any:
@@ -43,3 +43,13 @@ def dumps(value: Any, **kwargs: Any) -> str:
         return json.dumps(value, allow_nan=False, **kwargs)
     except ValueError:
         return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
+def loads(text: str | bytes, source: str, error: type[Exception] = ValueError) -> Any:
+    """A reply's or a file's JSON; ``error`` naming ``source``, the parser's complaint and how the text begins
+    when it is not JSON (an HTML error page, a cut reply)."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        head = text[:60] if isinstance(text, str) else text[:60].decode("utf-8", "replace")
+        raise error(f"{source}: not JSON ({exc.__class__.__name__}: {exc}); it begins {head!r}") from None

@@ -26,7 +26,6 @@ with recorded replies.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from homegrid import strictjson
 from homegrid.readings.prices import PriceSeries, series_from_intervals
 from homegrid.timezones import DAY_MS
 
@@ -172,12 +172,7 @@ def parse_marketdata(doc: Any, source: str = "aWATTar reply") -> PriceSeries:
 
 def parse_marketdata_text(text: str | bytes, source: str = "aWATTar reply") -> PriceSeries:
     """The price series of a reply's text; :class:`PriceFeedError` when it is not JSON or not market data."""
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        head = text[:60] if isinstance(text, str) else text[:60].decode("utf-8", "replace")
-        raise PriceFeedError(f"{source}: not JSON ({exc.__class__.__name__}: {exc}); it begins {head!r}") from None
-    return parse_marketdata(doc, source)
+    return parse_marketdata(strictjson.loads(text, source, PriceFeedError), source)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from homegrid import strictjson
 from homegrid.config import CAP_SEVERITIES
 from homegrid.timezones import parse_iso_time
 
@@ -278,12 +279,7 @@ def parse_alerts(doc: Any, source: str = "alert feed") -> AlertFeed:
 
 def parse_alerts_text(text: str | bytes, source: str = "alert feed") -> AlertFeed:
     """Alerts from the text of a feed; raise :class:`FeedError` when it is not JSON or not a feed."""
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        head = text[:60] if isinstance(text, str) else text[:60].decode("utf-8", "replace")
-        raise FeedError(f"{source}: not JSON ({exc.__class__.__name__}: {exc}); it begins {head!r}") from None
-    return parse_alerts(doc, source)
+    return parse_alerts(strictjson.loads(text, source, FeedError), source)
 
 
 def load_alerts(path: str | Path) -> AlertFeed:

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 import numpy as np
 
+from homegrid import strictjson
 from homegrid.timezones import HOUR_MS, wall_to_utc_ms
 
 __all__ = [
@@ -255,12 +256,7 @@ def parse_forecast(doc: Any, source: str = "Open-Meteo reply") -> WeatherForecas
 
 def parse_forecast_text(text: str | bytes, source: str = "Open-Meteo reply") -> WeatherForecast:
     """The forecast of a reply's text; :class:`OpenMeteoError` when it is not JSON or not a forecast."""
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        head = text[:60] if isinstance(text, str) else text[:60].decode("utf-8", "replace")
-        raise OpenMeteoError(f"{source}: not JSON ({exc.__class__.__name__}: {exc}); it begins {head!r}") from None
-    return parse_forecast(doc, source)
+    return parse_forecast(strictjson.loads(text, source, OpenMeteoError), source)
 
 
 @dataclass(frozen=True)
