@@ -52,7 +52,7 @@ def home_intervals(store: Store, step: str, start_ms: int, end_ms: int) -> tuple
 
 
 def _months_brief(bill: Bill) -> list[dict[str, Any]]:
-    return [{"month": m["month"], "total": m["total"]} for m in bill.as_json()["months"]]
+    return [{"month": m.month, "total": round(m.total + 0.0, 4)} for m in bill.months]
 
 
 def _projection(out: dict[str, Any], bill: Bill, end_ms: int, tariff: Tariff) -> None:

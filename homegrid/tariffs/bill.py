@@ -45,7 +45,15 @@ from homegrid.tariffs.model import (
     TierUnit,
 )
 from homegrid.tariffs.schedule import MonthHourSchedule, tou_periods
-from homegrid.timezones import DAY_MS, HOUR_MS, MINUTE_MS, local_day_bounds, local_isoformat, utc_offset_ms
+from homegrid.timezones import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    local_date,
+    local_day_bounds,
+    local_isoformat,
+    utc_offset_ms,
+)
 
 __all__ = ["Bill", "Metered", "MonthBill", "billing_months", "price_bill"]
 
@@ -206,8 +214,7 @@ def billing_months(start_ms: int, end_ms: int, timezone: str, billing_day: int =
     first instant and the next month's, UTC epoch ms. A billing month starts at local midnight of
     ``billing_day``."""
     tz = ZoneInfo(timezone)
-    wall = start_ms + int(utc_offset_ms(np.array([start_ms]), timezone)[0])
-    first = date(1970, 1, 1).fromordinal(date(1970, 1, 1).toordinal() + wall // DAY_MS)
+    first = local_date(start_ms, tz)
     year, month = first.year, first.month
     if first.day < billing_day:
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
