@@ -415,7 +415,9 @@ def _plan(t0: datetime, modes: list[Mode], soc: list[float], car_w: list[float] 
     problem = Problem(t_ms=t, step_ms=STEP, load_w=np.full(n, 1000.0), solar_w=np.zeros(n),
                       import_price=np.linspace(0.10, 0.40, n), export_price=np.full(n, 0.05), soc_percent=soc_now,
                       reserve_percent=reserve, car=car)
-    plan = Plan(battery_w=np.zeros(n), car_w=np.asarray(car_w if car_w is not None else np.zeros(n), dtype=float),
+    flows = {Mode.CHARGE: -5_000.0, Mode.EXPORT: 5_000.0, Mode.HOLD: 0.0, Mode.SELF_POWERED: 1_000.0}
+    plan = Plan(battery_w=np.array([flows[m] for m in modes]),
+                car_w=np.asarray(car_w if car_w is not None else np.zeros(n), dtype=float),
                 grid_w=np.zeros(n), soc_percent=np.asarray(soc, dtype=float), modes=modes, cost=0.0)
     return problem, plan
 
@@ -445,6 +447,12 @@ def test_commands_of_a_plan_step():
     assert battery_command(problem, plan, 2)[0] == BatteryCommand("hold", 20.0, 60.0)  # the level now
     assert battery_command(problem, plan, 2, hold_percent=84.6)[0].target_percent == 84.6
     assert battery_command(problem, plan, 3)[0] == BatteryCommand("export", 20.0)
+    cheap = replace(problem, import_price=np.array([0.10, 0.10, 0.30, 0.33]))  # the kept energy earns 10 % more
+    cmd, why = battery_command(cheap, plan, 2)
+    assert cmd == BatteryCommand("self-powered", 20.0) and "0.330 per kWh ahead, too little over now" in why
+    assert battery_command(cheap, plan, 2, hold_margin=0.05)[0].mode == "hold"
+    rising = replace(cheap, reserve_percent=np.array([20.0, 20.0, 20.0, 50.0]))  # storm mode raises the floor
+    assert battery_command(rising, plan, 2)[0].mode == "hold"
     problem, plan = _plan(NIGHT, [Mode.SELF_POWERED] * 2, [50, 50], car_w=[3_000.0, 100.0])
     assert car_command(problem, plan, 0)[0] == CarCommand(True, 12)  # 3 kW at 240 V
     assert car_command(problem, plan, 1)[0] == CarCommand(False)  # below the charger's minimum
@@ -498,8 +506,8 @@ def test_the_owners_change_stops_the_executor_until_handed_back():
     home = _home(NIGHT)
     control = VirtualControl(home)
     ex = Executor(control, home.car_control(), clock=Clock(home))
-    problem, plan = _plan(NIGHT, [Mode.CHARGE, Mode.EXPORT, Mode.SELF_POWERED, Mode.HOLD], [80, 70, 65, 65],
-                          car_w=[7_680.0] * 4)
+    problem, plan = _plan(NIGHT, [Mode.CHARGE, Mode.EXPORT, Mode.SELF_POWERED, Mode.HOLD, Mode.EXPORT],
+                          [80, 70, 65, 65, 50], car_w=[7_680.0] * 5)
     assert [r.outcome for r in asyncio.run(ex.follow(problem, plan, 0))] == ["sent", "sent"]
     asyncio.run(ex.follow(problem, plan, 0))  # reads back as written: settled
     asyncio.run(control.set_backup_reserve(50.0))  # the owner, in the settings
@@ -658,7 +666,8 @@ def test_the_loop_replans_each_step_from_the_level_now_and_follows():
         if len(levels) == 3:
             raise RuntimeError("the optimiser failed this once")
         mode = Mode.CHARGE if soc < 70 else Mode.EXPORT if soc > 75 else Mode.HOLD
-        return replace(_plan(home.now, [mode], [72.0])[0], soc_percent=soc), _plan(home.now, [mode], [72.0])[1]
+        problem, plan = _plan(home.now, [mode, Mode.EXPORT], [72.0, 60.0])  # a hold for the dearer step after
+        return replace(problem, soc_percent=soc), plan
 
     asyncio.run(ex.run(stop, next_plan, 0))
     assert len(levels) == 8

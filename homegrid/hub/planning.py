@@ -184,7 +184,7 @@ class PlanningService:
             power = DEFAULT_BATTERY_W
         eff = math.sqrt(pl.round_trip_percent / 100.0)
         return BatterySpec(capacity_wh=capacity, max_charge_w=power, max_discharge_w=power,
-                           charge_efficiency=eff, discharge_efficiency=eff)
+                           charge_efficiency=eff, discharge_efficiency=eff, wear_cost_per_kwh=pl.wear_cost_per_kwh)
 
     def _reserve(self, values: dict[str, float], notes: list[str]) -> float:
         reserve = values.get("battery_reserve")

@@ -67,7 +67,8 @@ from homegrid.planner.problem import Mode, Plan, Problem
 from homegrid.planner.storm import write_json_atomic
 from homegrid.readings import from_ms
 
-__all__ = ["CommandRecord", "EventSink", "Executor", "ExecutorPolicy", "battery_command", "car_command"]
+__all__ = ["HOLD_MARGIN", "CommandRecord", "EventSink", "Executor", "ExecutorPolicy", "battery_command", "car_command",
+           "hold_pays"]
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,49 @@ def _when(t_ms: int) -> str:
     return from_ms(t_ms).strftime("%Y-%m-%d %H:%M UTC")
 
 
+#: HOLD is carried out only when the plan keeps the energy for an import price at least this much dearer than now
+#: (a fraction): see :func:`hold_pays`
+HOLD_MARGIN = 0.2
+
+
+def hold_pays(problem: Problem, plan: Plan, step: int, margin: float = HOLD_MARGIN) -> tuple[bool, float]:
+    """Whether the plan's HOLD at ``step`` keeps the energy for hours dear enough to be worth the forecasts' risk.
+
+    A hold imports now, at a price known for sure, to discharge later against a forecast: if the sun then gives
+    more than forecast, the battery fills anyway and the kept energy has displaced sun that is exported for
+    little. Holding for a small gain loses more to that than it earns (on emhass's household with a day-ahead
+    dynamic tariff, whose import prices differ by a few percent through the day: 20 EUR in 120 days against
+    plain self-powered with the holds, 0.1 EUR without; bench/RESULTS.md, issue 14). So the hold is kept only
+    where the dearest import price at which the plan discharges in the next day is at least ``1 + margin``
+    times the price now, or where the reserve rises later in the horizon (the hold is then for the floor).
+
+    Parameters
+    ----------
+    problem, plan : Problem, Plan
+    step : int
+        The step that starts now.
+    margin : float
+        The least gain, a fraction of the price now. [1]
+
+    Returns
+    -------
+    pays : bool
+    use_price : float
+        The dearest import price at which the plan discharges in the next day (0 when it does not). [currency/kWh]
+    """
+    day = max(1, round(86_400_000 / problem.step_ms))
+    ahead = slice(step + 1, min(step + 1 + day, len(plan.battery_w)))
+    discharging = np.asarray(plan.battery_w[ahead]) > 1.0
+    use = float(np.max(problem.import_price[ahead][discharging])) if discharging.any() else 0.0
+    reserve = np.asarray(problem.reserve_percent)
+    rises = bool(len(reserve) > step + 1 and np.max(reserve[step + 1:]) > reserve[step] + 1e-9)
+    now = float(problem.import_price[step])
+    return rises or use >= now + margin * abs(now), use
+
+
 def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent: float | None = None,
-                    idle_export_rule: str = "pv_only") -> tuple[BatteryCommand, str]:
+                    idle_export_rule: str = "pv_only", hold_margin: float = HOLD_MARGIN
+                    ) -> tuple[BatteryCommand, str]:
     """The battery's command for a step of a plan, and its reason in words.
 
     Parameters
@@ -160,6 +202,8 @@ def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent
         HOLD: the level to hold (the one when the hold began); default the state of charge now.
     idle_export_rule : str
         The export rule outside EXPORT.
+    hold_margin : float
+        A HOLD whose gain is smaller (:func:`hold_pays`) is carried out as SELF_POWERED. [1]
     """
     mode = plan.modes[step]
     floor = float(np.asarray(problem.reserve_percent)[step])
@@ -174,6 +218,10 @@ def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent
         target = min(100.0, max(floor, float(plan.soc_percent[end])))
         until = _when(int(problem.t_ms[end]) + problem.step_ms)
         why = f"charge to {target:.0f} % by {until} ({price}; {expect})"
+    elif mode is Mode.HOLD and not (pays := hold_pays(problem, plan, step, hold_margin))[0]:
+        mode = Mode.SELF_POWERED
+        why = (f"self-powered down to {floor:.0f} %: the plan would hold the battery for {pays[1]:.3f} per kWh "
+               f"ahead, too little over now to be worth the forecasts' risk ({price}; {expect})")
     elif mode is Mode.HOLD:
         target = min(100.0, max(floor, problem.soc_percent if hold_percent is None else hold_percent))
         why = f"hold the battery at {target:.0f} % for dearer hours ahead ({price}; {expect})"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BatterySpec", "CarMode", "CarNeed", "Mode", "Plan", "Problem", "fair_end_value"]
+__all__ = ["BatterySpec", "CarMode", "CarNeed", "Mode", "Plan", "Problem", "fair_end_value", "stored_energy_value"]
 
 
 class Mode(enum.StrEnum):
@@ -226,12 +226,32 @@ def fair_end_value(problem: Problem) -> float:
     Returns
     -------
     float
-        ``discharge_efficiency * (median(import_price) - wear_cost_per_kwh)``, at least 0 (the module's docstring
-        says why). [currency/kWh]
+        :func:`stored_energy_value` of the horizon's import prices, or the problem's own
+        ``end_value_per_kwh`` (at least 0). [currency/kWh]
     """
     if problem.end_value_per_kwh is not None:
         return max(0.0, float(problem.end_value_per_kwh))
-    if len(problem.import_price) == 0:
+    return stored_energy_value(problem.import_price, problem.battery)
+
+
+def stored_energy_value(import_price: np.ndarray, battery: BatterySpec) -> float:
+    """What a kWh stored in the battery is worth when it is not used within the prices given: it will displace an
+    import some later day, at a typical price (the median, so that a few spikes of a dynamic tariff do not
+    inflate it), less what the discharge loses and wears. The optimiser's end of horizon and the backtest's end of
+    period both use it (the optimiser's module says why it neither hoards nor dumps).
+
+    Parameters
+    ----------
+    import_price : numpy.ndarray
+        The prices of the steps the value stands for. [currency/kWh]
+    battery : BatterySpec
+
+    Returns
+    -------
+    float
+        ``discharge_efficiency * (median(import_price) - wear_cost_per_kwh)``, at least 0; 0 without prices.
+        [currency/kWh]
+    """
+    if len(import_price) == 0:
         return 0.0
-    b = problem.battery
-    return max(0.0, b.discharge_efficiency * (float(np.median(problem.import_price)) - b.wear_cost_per_kwh))
+    return max(0.0, battery.discharge_efficiency * (float(np.median(import_price)) - battery.wear_cost_per_kwh))
