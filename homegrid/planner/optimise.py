@@ -74,6 +74,7 @@ import highspy
 import numpy as np
 
 from homegrid.planner.problem import CarMode, Mode, Plan, Problem, fair_end_value
+from homegrid.tariffs.horizon import TierBlocks
 
 __all__ = ["fair_end_value", "plan"]
 
@@ -244,7 +245,11 @@ def plan(problem: Problem) -> Plan:
     reserve = np.clip(np.nan_to_num(p.reserve_percent, nan=0.0), 0, 100)
     floor = reserve / 100 * cap
     # penalties [currency/kWh], far above any price so they are only ever paid when nothing else works
-    big = 1000.0 * (1.0 + float(np.max(np.abs(np.concatenate([pi, pe, [wear, end_value]]))))) if n else 1000.0
+    tiers = p.import_tiers
+    if tiers is not None:
+        pi = tiers.marginal()  # the cheapest block with room (they rise): where import is paid, what it meets
+    prices = [pi, pe, np.array([wear, end_value]), *([tiers.price.ravel()] if tiers is not None else [])]
+    big = 1000.0 * (1.0 + float(np.max(np.abs(np.concatenate(prices))))) if n else 1000.0
     pen_car, pen_reserve, pen_unserved = big, 10 * big, 100 * big
 
     zero = np.zeros(n)
@@ -280,7 +285,7 @@ def plan(problem: Problem) -> Plan:
     cols = _Columns()
     ic = cols.add(np.full(n, h * (wear + _EPS)), zero, c_max)
     idis = cols.add(np.full(n, h * (wear + _EPS)), zero, np.full(n, b.max_discharge_w / 1000))
-    igi = cols.add(h * pi, zero, imp_ub)
+    igi = cols.add(h * pi if tiers is None else zero, zero, imp_ub)
     ige = cols.add(-h * pe, zero, exp_ub)
     icar = cols.add(np.zeros(n), car_lo, car_hi)
     s_cost = np.zeros(n)
@@ -333,14 +338,9 @@ def plan(problem: Problem) -> Plan:
             [(np.zeros(deadline, dtype=np.int64), icar[before], h), (np.zeros(1, dtype=np.int64), i_u, 1.0)],
         )
         rows.add(np.array([-_INF]), np.array([car_need]), [(np.zeros(n, dtype=np.int64), icar, h)])
-    i_x = np.zeros(0, dtype=np.int64)
-    if p.demand_price_per_kw > 0 and n:
-        i_x = cols.add(np.array([p.demand_price_per_kw]), np.zeros(1), np.array([_INF]))
-        rows.add(
-            np.full(n, -_INF),
-            np.full(n, max(0.0, p.demand_peak_w) / 1000),
-            [(t, igi, 1.0), (t, np.repeat(i_x, n), -1.0)],
-        )
+    i_blocks = _import_blocks(tiers, cols, rows, igi, imp_ub, h) if tiers is not None else None
+    demand = _demand_terms(p)
+    i_x = _demand_rows(demand, cols, rows, igi)
     if n == 0:
         return Plan(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), [], 0.0, relaxed, _ms(started))
 
@@ -415,9 +415,10 @@ def plan(problem: Problem) -> Plan:
         )
     battery_kw = kw_d - kw_c
     grid_kw = kw_gi - kw_ge
+    import_cost = pi @ kw_gi if i_blocks is None or tiers is None else float(tiers.price.ravel() @ x[i_blocks])
     cost = float(
-        h * (pi @ kw_gi - pe @ kw_ge + wear * (kw_c.sum() + kw_d.sum()))
-        + (p.demand_price_per_kw * float(x[i_x[0]]) if len(i_x) else 0.0)
+        h * (import_cost - pe @ kw_ge + wear * (kw_c.sum() + kw_d.sum()))
+        + sum(price * float(x[i]) for (_, price, _, _), i in zip(demand, i_x, strict=True))
         - end_value * kwh_s[-1]
     )
     modes = _modes(kw_c, kw_d, kw_gi, kw_ge)
@@ -433,6 +434,57 @@ def plan(problem: Problem) -> Plan:
         curtailed_w=kw_cu * 1000,
         unserved_w=kw_un * 1000,
     )
+
+
+def _import_blocks(tiers: TierBlocks, cols: _Columns, rows: _Rows, igi: np.ndarray, imp_ub: np.ndarray,
+                   h: float) -> np.ndarray:
+    """The import's blocks: a column per step and block at the block's price, ``gi = sum of the step's blocks``,
+    and per group and block with a finite size ``h * sum of its steps' column <= size``. Returns the columns, step
+    by step (row-major: step, block)."""
+    n, k = tiers.price.shape
+    room = np.repeat(imp_ub, k).reshape(n, k)
+    room = np.where(tiers.open(), room, 0.0)
+    ib = cols.add(h * tiers.price.ravel(), np.zeros(n * k), room.ravel())
+    t = np.arange(n)
+    grid = ib.reshape(n, k)
+    rows.add(np.zeros(n), np.zeros(n), [(t, igi, 1.0), *((t, grid[:, j], -1.0) for j in range(k))])
+    for g in range(len(tiers.size_wh)):
+        steps = np.flatnonzero(tiers.group == g)
+        for j in np.flatnonzero(np.isfinite(tiers.size_wh[g]) & (tiers.size_wh[g] > 0)):
+            if len(steps):
+                rows.add(np.array([-_INF]), np.array([tiers.size_wh[g, j] / 1000]),
+                         [(np.zeros(len(steps), dtype=np.int64), grid[steps, j], h)])
+    return ib
+
+
+_Demand = tuple[np.ndarray, float, float, np.ndarray]  # steps, price [currency/kW], peak so far [kW], windows
+
+
+def _demand_terms(p: Problem) -> list[_Demand]:
+    """Every demand charge as (steps, price, peak so far, each step's window): the problem's flat one over every
+    step (each step its own window), then its :attr:`Problem.demand_terms`; those with no price or no steps left
+    out."""
+    n = len(p.t_ms)
+    own = np.arange(n)
+    terms = [(np.ones(n, dtype=bool), p.demand_price_per_kw, p.demand_peak_w / 1000, own)]
+    terms += [(np.asarray(d.steps, dtype=bool), d.price_per_kw, d.peak_w / 1000,
+               own if d.window is None else np.asarray(d.window)) for d in p.demand_terms]
+    return [(steps, price, max(0.0, peak), w) for steps, price, peak, w in terms if price > 0 and steps.any()]
+
+
+def _demand_rows(terms: list[_Demand], cols: _Columns, rows: _Rows, igi: np.ndarray) -> list[int]:
+    """Per demand charge a column ``x >= 0`` at its price and, per demand window of its steps, ``mean(gi) - x <=
+    peak so far`` (the window's average import); returns the columns."""
+    out = []
+    for steps, price, peak, window in terms:
+        ix = cols.add(np.array([price]), np.zeros(1), np.array([_INF]))
+        t = np.flatnonzero(steps)
+        _, k, count = np.unique(window[t], return_inverse=True, return_counts=True)
+        m = len(count)
+        rows.add(np.full(m, -_INF), np.full(m, peak),
+                 [(k, igi[t], 1.0 / count[k]), (np.arange(m), np.repeat(ix, m), -1.0)])
+        out.append(int(ix[0]))
+    return out
 
 
 def _modes(c: np.ndarray, d: np.ndarray, gi: np.ndarray, ge: np.ndarray) -> list[Mode]:
