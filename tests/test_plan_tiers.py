@@ -10,16 +10,20 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from homegrid.hub.bill import site_bill
 from homegrid.hub.planning import PlanningService
 from homegrid.hub.tariff_file import SiteTariff
+from homegrid.planner import optimise
+from homegrid.planner.baseline import end_value, grid_cost, self_powered
 from homegrid.planner.optimise import plan as solve
 from homegrid.planner.problem import BatterySpec, CarNeed, Problem
 from homegrid.readings import to_ms
 from homegrid.tariffs import DemandCharges, DemandTier, EnergyRates, MonthHourSchedule, Tariff, Tier, TierScope
 from homegrid.tariffs.bill import Metered, price_bill
-from homegrid.tariffs.horizon import DemandTerm, horizon_charges
+from homegrid.tariffs.horizon import DemandTerm, TierBlocks, horizon_charges
 from homegrid.timezones import HOUR_MS, MINUTE_MS, parse_iso_ms
 
 from .test_planning import NOW, _hub
@@ -72,7 +76,8 @@ def test_a_declining_block_rate_is_not_convex():
     np.testing.assert_allclose(blocks.marginal(), 0.30)
 
 
-def test_the_plans_cost_of_charging_the_car_across_the_tier_boundary_is_the_bills_energy_charge():
+@pytest.mark.parametrize("by_step", [False, True], ids=["excess-over-blocks", "blocks-by-step"])
+def test_the_plans_cost_of_charging_the_car_across_the_tier_boundary_is_the_bills_energy_charge(by_step, monkeypatch):
     # 10 kWh left in the cheap block; the home draws 0.5 kW for 24 h (12 kWh) and the car needs 30 kWh: 42 kWh,
     # 10 at 0.10 and 32 at 0.30 = 10.60
     n = 24
@@ -80,6 +85,7 @@ def test_the_plans_cost_of_charging_the_car_across_the_tier_boundary_is_the_bill
     so_far = _month_so_far(290.0)
     blocks = horizon_charges(TWO_TIERS, t, HOUR_MS, "UTC", so_far).blocks
     assert blocks is not None
+    monkeypatch.setattr(optimise, "_same_steps", lambda tiers: not by_step)  # both formulations of the blocks
     car = CarNeed(plugged=np.ones(n, dtype=bool), max_w=7_400.0, energy_wh=30_000.0, deadline_step=n)
     problem = Problem(t_ms=t, step_ms=HOUR_MS, load_w=np.full(n, 500.0), solar_w=np.zeros(n),
                       import_price=blocks.marginal(), export_price=np.zeros(n), battery=_still_battery(),
@@ -88,6 +94,7 @@ def test_the_plans_cost_of_charging_the_car_across_the_tier_boundary_is_the_bill
     assert not result.relaxed
     assert result.car_w.sum() == pytest.approx(30_000.0, abs=1.0)
     assert result.cost == pytest.approx(10.60, abs=1e-3)
+    assert grid_cost(problem, result) == pytest.approx(10.60, abs=1e-3)  # the blocks filled in time order
     # the bill of the month so far and the plan together, less the month so far's: the plan's energy charge
     planned = Metered(t, HOUR_MS, np.clip(result.grid_w, 0, None), np.clip(-result.grid_w, 0, None))
     both = Metered(np.concatenate([so_far.t_ms, t]), HOUR_MS, np.concatenate([so_far.import_wh, planned.import_wh]),
@@ -125,6 +132,62 @@ def test_tiers_per_period_make_the_car_charge_where_the_block_is_cheapest():
     assert result.car_w[:7].sum() == pytest.approx(5_000.0, abs=1.0)
 
 
+def test_blocks_that_step_up_unalike_by_period_are_filled_where_cheapest():
+    # a month-wide count, 5 kWh left in its first block; the night (00-07) 0.10 then 0.20, the day 0.25 then
+    # 0.50. The car takes 10 kWh at night, the home 2 kWh by day at 08:00 (the battery may not charge from the
+    # grid). The first block saves 0.25 a kWh by day and 0.10 at night: the LP gives the day its 2 kWh there. The
+    # bill fills in time order (the night's 5 first, the day's 2 at 0.50): the LP's cost is a lower bound
+    rates = EnergyRates(NIGHT_AND_DAY, {1: (Tier(0.10, 0.0, 100.0), Tier(0.20)), 2: (Tier(0.25, 0.0, 100.0),
+                                                                                      Tier(0.50))})
+    tariff = Tariff("unalike", rates)
+    n = 9
+    t = JAN_11 + HOUR_MS * np.arange(n, dtype=np.int64)
+    blocks = horizon_charges(tariff, t, HOUR_MS, "UTC", _month_so_far(95.0)).blocks
+    assert blocks is not None and blocks.convex and not optimise._same_steps(blocks)
+    load = np.zeros(n)
+    load[8] = 2_000.0  # 08:00, by day
+    car = CarNeed(plugged=np.arange(n) < 7, max_w=7_400.0, energy_wh=10_000.0, deadline_step=7)
+    no_grid_charging = BatterySpec(capacity_wh=5_000, max_charge_w=2_000, max_discharge_w=2_000, grid_charging=False)
+    problem = Problem(t_ms=t, step_ms=HOUR_MS, load_w=load, solar_w=np.zeros(n),
+                      import_price=blocks.marginal(), export_price=np.zeros(n), battery=no_grid_charging,
+                      soc_percent=20.0, reserve_percent=20.0, car=car, end_value_per_kwh=0.0, import_tiers=blocks)
+    result = solve(problem)
+    # day: 2 kWh at 0.25; night: 3 kWh at 0.10, 7 at 0.20
+    assert result.cost == pytest.approx(2 * 0.25 + 3 * 0.10 + 7 * 0.20, abs=1e-3)
+    np.testing.assert_allclose(result.battery_w, 0.0, atol=1.0)
+    so_far = _month_so_far(95.0)
+    both = Metered(np.concatenate([so_far.t_ms, t]), HOUR_MS,
+                   np.concatenate([so_far.import_wh, np.clip(result.grid_w, 0, None)]), np.zeros(len(so_far.t_ms) + n))
+    billed = price_bill(tariff, both, "UTC", JAN_1, int(t[-1]) + HOUR_MS).months[0].energy
+    before = price_bill(tariff, so_far, "UTC", JAN_1, JAN_11).months[0].energy
+    assert billed - before == pytest.approx(5 * 0.10 + 5 * 0.20 + 2 * 0.50, abs=1e-3)
+    assert grid_cost(problem, result) == pytest.approx(billed - before, abs=1e-3)  # the yardstick bills in order
+
+
+@settings(max_examples=30, deadline=None)
+@given(left_kwh=st.floats(0.0, 40.0), steps_up=st.lists(st.floats(0.0, 0.3), min_size=1, max_size=3),
+       load=st.lists(st.floats(0.0, 4_000.0), min_size=24, max_size=24),
+       solar=st.lists(st.floats(0.0, 5_000.0), min_size=24, max_size=24), soc=st.floats(20.0, 100.0),
+       car_kwh=st.floats(0.0, 40.0))
+def test_the_lps_cost_with_blocks_that_step_up_alike_is_the_blocks_filled_in_time_order(
+        left_kwh, steps_up, load, solar, soc, car_kwh):
+    # a time-of-use base (0.30 from 17 to 21 h, else 0.12) and blocks that add the same to every step: the LP's
+    # cost is its flows' cost through the blocks in time order (the bill's), less the end value
+    n = 24
+    t = JAN_11 + HOUR_MS * np.arange(n, dtype=np.int64)
+    base = np.where((np.arange(n) >= 17) & (np.arange(n) < 21), 0.30, 0.12)
+    price = base[:, None] + np.concatenate([[0.0], np.cumsum(steps_up)])[None, :]
+    sizes = np.array([[left_kwh * 1000] + [5_000.0] * (len(steps_up) - 1) + [math.inf]])
+    blocks = TierBlocks(np.zeros(n, dtype=np.int64), sizes, price)
+    car = CarNeed(plugged=np.ones(n, dtype=bool), max_w=7_400.0, energy_wh=car_kwh * 1000, deadline_step=n)
+    problem = Problem(t_ms=t, step_ms=HOUR_MS, load_w=np.array(load), solar_w=np.array(solar),
+                      import_price=blocks.marginal(), export_price=np.full(n, 0.05), soc_percent=soc, car=car,
+                      import_tiers=blocks)
+    result = solve(problem)
+    assert not result.relaxed
+    assert result.cost == pytest.approx(grid_cost(problem, result) - end_value(problem, result), abs=1e-4)
+
+
 def _peaky(n: int = 16) -> np.ndarray:
     load = np.full(n, 1_000.0)
     load[8] = 6_000.0  # one 15-minute step at 6 kW
@@ -134,19 +197,24 @@ def _peaky(n: int = 16) -> np.ndarray:
 def _demand_problem(peak_so_far_w: float, **kw: object) -> Problem:
     n = 16
     t = JAN_11 + 15 * MINUTE_MS * np.arange(n, dtype=np.int64)
-    return Problem(t_ms=t, step_ms=15 * MINUTE_MS, load_w=_peaky(n), solar_w=np.zeros(n),
-                   import_price=np.full(n, 0.10), export_price=np.zeros(n),
-                   battery=BatterySpec(capacity_wh=10_000, max_charge_w=5_000, max_discharge_w=5_000),
-                   soc_percent=80.0, reserve_percent=20.0, end_value_per_kwh=0.10, demand_peak_w=peak_so_far_w,
-                   **kw)  # type: ignore[arg-type]
+    args: dict[str, object] = {
+        "t_ms": t, "step_ms": 15 * MINUTE_MS, "load_w": _peaky(n), "solar_w": np.zeros(n),
+        "import_price": np.full(n, 0.10), "export_price": np.zeros(n),
+        "battery": BatterySpec(capacity_wh=10_000, max_charge_w=5_000, max_discharge_w=5_000), "soc_percent": 80.0,
+        "reserve_percent": 20.0, "end_value_per_kwh": 0.10, "demand_peak_w": peak_so_far_w}
+    return Problem(**{**args, **kw})  # type: ignore[arg-type]
 
 
 def test_the_battery_shaves_a_peak_above_the_months_peak_so_far():
     # 20 per kW: shaving 4 kW of the 6 kW step saves 80; the 1 kWh from the battery costs 0.10 / 0.95 of its end
     # value and saves an import at 0.10
-    result = solve(_demand_problem(2_000.0, demand_price_per_kw=20.0))
+    problem = _demand_problem(2_000.0, demand_price_per_kw=20.0)
+    result = solve(problem)
     assert result.grid_w.max() == pytest.approx(2_000.0, abs=1.0)
     assert result.battery_w[8] == pytest.approx(4_000.0, abs=1.0)
+    # a battery at its floor, left to itself, cannot help: the yardstick pays the charge on the 4 kW above 2 kW
+    idle = self_powered(_demand_problem(2_000.0, demand_price_per_kw=20.0, soc_percent=20.0))
+    assert grid_cost(problem, idle) == pytest.approx(0.10 * _peaky().sum() / 4000 + 20.0 * 4.0, abs=1e-6)
     # the same charge as a term of its own (per-period demand): the same plan
     term = DemandTerm(np.ones(16, dtype=bool), 20.0, 2_000.0, "flat")
     again = solve(_demand_problem(0.0, demand_terms=(term,)))

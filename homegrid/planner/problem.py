@@ -185,6 +185,12 @@ class Problem:
             if len(term.steps) != n:
                 raise ValueError(f"problem.demand_terms ({term.name}): expected {n} steps, got {len(term.steps)}")
 
+    def demand_charges(self) -> tuple[DemandTerm, ...]:
+        """Every demand charge with a price: ``demand_price_per_kw`` over every step (each step its own window),
+        then :attr:`demand_terms`."""
+        flat = DemandTerm(np.ones(len(self.t_ms), dtype=bool), self.demand_price_per_kw, self.demand_peak_w, "flat")
+        return tuple(d for d in (flat, *self.demand_terms) if d.price_per_kw > 0 and np.any(d.steps))
+
     @property
     def hours(self) -> float:
         """One step's length. [h]"""

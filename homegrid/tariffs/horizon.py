@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from homegrid.tariffs.bill import Metered, MonthBill, billing_months, price_bill
-from homegrid.tariffs.bill import _tier_limits as tier_limits  # the bill's own limits of a month's blocks
+from homegrid.tariffs.bill import _fill_in_order as fill_in_order  # the bill's own tier engine
+from homegrid.tariffs.bill import _tier_limits as tier_limits
 from homegrid.tariffs.bill import _wall_days as wall_days
 from homegrid.tariffs.model import DemandTier, Tariff, Tier, TierScope
 from homegrid.tariffs.schedule import tou_periods
@@ -79,6 +80,19 @@ class TierBlocks:
         out: np.ndarray = self.price[np.arange(len(self.group)), first]
         return out
 
+    def cost(self, import_wh: np.ndarray) -> float:
+        """What each step's import costs through the blocks, each count filled in time order as the bill fills
+        it (:func:`homegrid.tariffs.bill.price_bill`). [currency]"""
+        kwh = np.asarray(import_wh, dtype=np.float64) / 1000.0
+        total = 0.0
+        for g, size in enumerate(self.size_wh):
+            steps = self.group == g
+            last = int(np.argmax(np.isinf(size))) if np.isinf(size).any() else len(size) - 1
+            limits = np.cumsum(size[: last + 1]) / 1000.0
+            split = fill_in_order(kwh[steps], limits)
+            total += float((split * self.price[steps, : last + 1]).sum())
+        return total
+
     @property
     def convex(self) -> bool:
         """Whether every step's blocks with room rise in price, so that a linear programme fills them in order."""
@@ -117,6 +131,22 @@ class DemandTerm:
     name: str
     period: int | None = None
     window: np.ndarray | None = None
+
+    def windows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The term's steps, each one's window among them (0, 1, ...) and each window's number of steps."""
+        t = np.flatnonzero(np.asarray(self.steps, dtype=bool))
+        number = np.arange(len(self.steps)) if self.window is None else np.asarray(self.window)
+        _, index, count = np.unique(number[t], return_inverse=True, return_counts=True)
+        return t, index, count
+
+    def cost(self, import_w: np.ndarray) -> float:
+        """The charge on per-step imports: the price on the highest window average above the peak so far.
+        [currency]"""
+        t, index, count = self.windows()
+        if not len(t):
+            return 0.0
+        average = np.bincount(index, weights=np.asarray(import_w, dtype=np.float64)[t]) / count
+        return self.price_per_kw * max(0.0, float(average.max()) - self.peak_w) / 1000.0
 
 
 @dataclass(frozen=True)
