@@ -21,7 +21,16 @@ from homegrid.planner.baseline import end_value, grid_cost, self_powered
 from homegrid.planner.optimise import plan as solve
 from homegrid.planner.problem import BatterySpec, CarNeed, Problem
 from homegrid.readings import to_ms
-from homegrid.tariffs import DemandCharges, DemandTier, EnergyRates, MonthHourSchedule, Tariff, Tier, TierScope
+from homegrid.tariffs import (
+    DemandCharges,
+    DemandTier,
+    DynamicPrices,
+    EnergyRates,
+    MonthHourSchedule,
+    Tariff,
+    Tier,
+    TierScope,
+)
 from homegrid.tariffs.bill import Metered, price_bill
 from homegrid.tariffs.horizon import DemandTerm, TierBlocks, horizon_charges
 from homegrid.timezones import HOUR_MS, MINUTE_MS, parse_iso_ms
@@ -66,6 +75,17 @@ def test_the_blocks_left_are_the_month_so_far_below_the_boundary_and_a_new_month
     np.testing.assert_allclose(cross.size_wh[cross.group[0]], [10_000.0, math.inf])
     np.testing.assert_allclose(cross.size_wh[cross.group[-1]], [300_000.0, math.inf])
     assert cross.group[11] != cross.group[12]  # 23:00 on the 31st and 00:00 on February 1st
+
+
+def test_dynamic_prices_that_start_today_still_give_the_months_demand_peak():
+    t = JAN_11 + HOUR_MS * np.arange(4, dtype=np.int64)
+    spot = DynamicPrices(t, HOUR_MS, np.full(4, 0.2))  # no prices for January 1-10
+    demand = DemandCharges(window_min=60, flat=((DemandTier(9.0),),) * 12)
+    tariff = Tariff("dynamic", EnergyRates(FLAT, {1: (Tier(0.0),)}), demand=demand, dynamic=spot)
+    charges = horizon_charges(tariff, t, HOUR_MS, "UTC", _month_so_far(240.0))  # 1 kW every hour
+    assert charges.blocks is None
+    (term,) = charges.demand
+    assert term.peak_w == pytest.approx(1_000.0) and term.price_per_kw == 9.0 and term.steps.all()
 
 
 def test_a_declining_block_rate_is_not_convex():

@@ -20,6 +20,7 @@ Pure: the month so far comes in as :class:`~homegrid.tariffs.bill.Metered` (the 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -263,7 +264,9 @@ def horizon_charges(tariff: Tariff, t_ms: np.ndarray, step_ms: int, timezone: st
     start = int(t_ms[0])
     months = billing_months(start, int(t_ms[-1]) + step_ms, timezone, tariff.billing_day)
     label0, a0, _ = months[0]
-    bill_so_far = price_bill(tariff, month_so_far, timezone, a0, start).months[-1] if start > a0 else None
+    # the month so far's blocks and peaks; a dynamic price series need not reach back to the month's start for them
+    plain = dataclasses.replace(tariff, dynamic=None)
+    bill_so_far = price_bill(plain, month_so_far, timezone, a0, start).months[-1] if start > a0 else None
     parts = []
     for label, a, b in months:
         so_far = bill_so_far if label == label0 else None
