@@ -26,6 +26,8 @@ from homegrid.tariffs import (
     DemandTier,
     DynamicPrices,
     EnergyRates,
+    ExportRule,
+    ExportTerms,
     MonthHourSchedule,
     Tariff,
     Tier,
@@ -86,6 +88,24 @@ def test_dynamic_prices_that_start_today_still_give_the_months_demand_peak():
     assert charges.blocks is None
     (term,) = charges.demand
     assert term.peak_w == pytest.approx(1_000.0) and term.price_per_kw == 9.0 and term.steps.all()
+
+
+def test_time_of_use_demand_has_a_term_per_period_with_its_own_peak_so_far():
+    # demand periods: 1 before noon, 2 after (UTC); January 1st imported 2 kWh at 09:00 and 5 kWh at 15:00
+    halves = MonthHourSchedule([[1] * 12 + [2] * 12] * 12, [[1] * 12 + [2] * 12] * 12)
+    demand = DemandCharges(window_min=60, flat=((DemandTier(3.0),),) * 12, schedule=halves,
+                           periods={1: (DemandTier(4.0),), 2: (DemandTier(10.0, 4.0), DemandTier(20.0))})
+    tariff = Tariff("tou demand", EnergyRates(FLAT, {1: (Tier(0.1),)}), demand=demand)
+    so_far = Metered(np.array([JAN_1 + 9 * HOUR_MS, JAN_1 + 15 * HOUR_MS]), HOUR_MS, np.array([2_000.0, 5_000.0]),
+                     np.zeros(2))
+    t = JAN_11 + HOUR_MS * np.arange(24, dtype=np.int64)
+    flat, morning, afternoon = horizon_charges(tariff, t, HOUR_MS, "UTC", so_far).demand
+    assert (flat.period, flat.peak_w, flat.price_per_kw, int(flat.steps.sum())) == (None, 5_000.0, 3.0, 24)
+    assert (morning.period, morning.peak_w, morning.price_per_kw) == (1, 2_000.0, 4.0)
+    np.testing.assert_array_equal(np.flatnonzero(morning.steps), np.arange(12))
+    # the afternoon's 5 kW is past its first demand block (4 kW): the next kW costs the second block's price
+    assert (afternoon.period, afternoon.peak_w, afternoon.price_per_kw) == (2, 5_000.0, 20.0)
+    np.testing.assert_array_equal(np.flatnonzero(afternoon.steps), np.arange(12, 24))
 
 
 def test_a_declining_block_rate_is_not_convex():
@@ -272,6 +292,26 @@ def test_a_spike_shorter_than_the_demand_window_counts_by_the_windows_average():
     np.testing.assert_allclose(windowed.grid_w, load, atol=1.0)
     stepwise = solve(Problem(**base, demand_price_per_kw=20.0, demand_peak_w=3_000.0))  # type: ignore[arg-type]
     assert stepwise.grid_w.max() == pytest.approx(3_000.0, abs=1.0)
+
+
+def test_the_hub_prices_declining_blocks_and_net_metering_flat_at_the_months_marginal_price(tmp_path: Path):
+    hub = _hub(tmp_path, days=3)
+    try:
+        declining = Tariff("declining", EnergyRates(FLAT, {1: (Tier(0.30, 0.05, 1e6), Tier(0.10, 0.05))}))
+        metered = Tariff("net metering", EnergyRates(FLAT, {1: (Tier(0.10, 0.0, 1.0), Tier(0.30))}),
+                         export=ExportTerms(ExportRule.NET_METERING))
+        # declining: the month is in its first (dearer) block; net metering: its net use is past the first block
+        for tariff, imp, exp in ((declining, 0.30, 0.05), (metered, 0.30, 0.30)):
+            svc = PlanningService(hub.config, hub.store, SiteTariff(configured=lambda t=tariff: t), hub.live,
+                                  hub.clock)
+            problem, notes = svc.build(to_ms(NOW))
+            # each step flat at its marginal price for the month so far, no blocks
+            assert problem.import_tiers is None, tariff.name
+            np.testing.assert_allclose(problem.import_price, imp)
+            np.testing.assert_allclose(problem.export_price, exp)
+            assert any("marginal block price" in n for n in notes)
+    finally:
+        hub.store.close()
 
 
 def test_the_hub_builds_the_blocks_and_the_demand_from_the_month_so_far(tmp_path: Path):
