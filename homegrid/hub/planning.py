@@ -10,7 +10,9 @@ steps whose first starts at the step now is in:
 - **prices**: the site's tariff (:class:`~homegrid.hub.tariff_file.SiteTariff`, the owner's upload or the
   config's, with its dynamic prices) per step start (:func:`homegrid.tariffs.meters.import_price`,
   :func:`~homegrid.tariffs.meters.export_price`). A dynamic series that does not reach the horizon's end is
-  carried on with its last known price (said in :attr:`PlanningService.notes`);
+  carried on with its last known price (said in :attr:`PlanningService.notes`). A tiered rate's blocks left in
+  the billing month and its demand charges above the month's peak so far come from the store's rollups of the
+  month so far (:func:`homegrid.hub.plan_prices.month_charges`);
 - **the battery**: ``[planner] battery_kwh`` and ``battery_kw`` when set, else the device's figures
   (``battery_figures()``: capacity and power), else the ``battery_capacity`` reading, else 13.5 kWh and 5 kW;
   the round trip from ``round_trip_percent``, split evenly. Its level is the newest ``battery_soc``; the floor
@@ -48,6 +50,7 @@ import numpy as np
 from homegrid.config import Config
 from homegrid.forecast import ForecastErrors, forecast_errors, forecast_load, forecast_solar
 from homegrid.glossary import EvChargingState
+from homegrid.hub.plan_prices import month_charges
 from homegrid.hub.tariff_file import SiteTariff
 from homegrid.planner.baseline import end_value, grid_cost, self_powered
 from homegrid.planner.execute import battery_command, car_command
@@ -263,8 +266,12 @@ class PlanningService:
         load_f = forecast_load(hist_t, load, t_ms, self.step_ms, site.timezone, now_ms=t0)
         solar_f = forecast_solar(hist_t, solar, t_ms, self.step_ms, site.latitude, site.longitude, now_ms=t0)
         imp, exp = self._prices(t_ms, notes)
-        problem = Problem(t_ms=t_ms, step_ms=self.step_ms, load_w=load_f, solar_w=solar_f, import_price=imp,
-                          export_price=exp, battery=self._battery(values),
+        month = month_charges(self.store, self.tariff.current(), t_ms, self.step_ms, site.timezone, imp, exp, notes)
+        problem = Problem(t_ms=t_ms, step_ms=self.step_ms, load_w=load_f, solar_w=solar_f,
+                          import_price=month.import_price, export_price=month.export_price,
+                          import_tiers=month.import_tiers, demand_price_per_kw=month.demand_price_per_kw,
+                          demand_peak_w=month.demand_peak_w, demand_terms=month.demand_terms,
+                          battery=self._battery(values),
                           soc_percent=min(100.0, max(0.0, float(soc))), reserve_percent=self._reserve(values, notes),
                           car=self._car(values, t_ms, now_ms, notes))
         return problem, notes

@@ -56,12 +56,17 @@ def self_powered(problem: Problem) -> Plan:
 
 
 def grid_cost(problem: Problem, plan: Plan) -> float:
-    """What the plan's grid flows cost over the horizon: imports at the import price less exports at the export
-    price (no wear, no end value). [currency]"""
+    """What the plan's grid flows cost over the horizon: imports at the import price (through the tier blocks,
+    filled in time order, where the problem has them) less exports at the export price, plus the demand charges
+    (no wear, no end value). [currency]"""
     h = problem.hours
-    imported = np.clip(plan.grid_w, 0.0, None) / 1000.0 * h  # [kWh]
+    import_w = np.clip(plan.grid_w, 0.0, None)
+    imported = import_w / 1000.0 * h  # [kWh]
     exported = np.clip(-plan.grid_w, 0.0, None) / 1000.0 * h
-    return float(np.sum(problem.import_price * imported) - np.sum(problem.export_price * exported))
+    tiers = problem.import_tiers
+    import_cost = float(np.sum(problem.import_price * imported)) if tiers is None else tiers.cost(imported * 1000.0)
+    demand = sum(d.cost(import_w) for d in problem.demand_charges())
+    return import_cost - float(np.sum(problem.export_price * exported)) + demand
 
 
 def end_value(problem: Problem, plan: Plan) -> float:

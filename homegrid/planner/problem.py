@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from homegrid.tariffs.horizon import DemandTerm, TierBlocks
+
 __all__ = ["BatterySpec", "CarMode", "CarNeed", "Mode", "Plan", "Problem", "fair_end_value", "stored_energy_value"]
 
 
@@ -133,6 +135,15 @@ class Problem:
         Charge on the horizon's peak import (a demand charge). [currency/kW]
     demand_peak_w : float
         The month's peak import so far (only import above it costs). [W]
+    import_tiers : TierBlocks or None
+        A tiered rate's blocks left in the billing month (:func:`homegrid.tariffs.horizon.horizon_charges`): each
+        step's import is priced block by block instead of at ``import_price`` (which then holds each step's
+        marginal price, for the end value and the yardstick). The blocks must rise in price (convex); None: no
+        blocks.
+    demand_terms : tuple of DemandTerm
+        More demand charges, each on the peak of its own steps' import above its own peak so far (per-period
+        demand, a billing month that starts within the horizon); beside ``demand_price_per_kw``, which is over
+        every step.
     """
 
     t_ms: np.ndarray
@@ -150,6 +161,8 @@ class Problem:
     end_value_per_kwh: float | None = None
     demand_price_per_kw: float = 0.0
     demand_peak_w: float = 0.0
+    import_tiers: TierBlocks | None = None
+    demand_terms: tuple[DemandTerm, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.t_ms)
@@ -166,6 +179,17 @@ class Problem:
             raise ValueError(f"problem.step_ms: must be > 0, got {self.step_ms}")
         if self.car is not None and len(self.car.plugged) != n:
             raise ValueError(f"problem.car.plugged: expected {n} values, got {len(self.car.plugged)}")
+        if self.import_tiers is not None and len(self.import_tiers.group) != n:
+            raise ValueError(f"problem.import_tiers: expected {n} steps, got {len(self.import_tiers.group)}")
+        for term in self.demand_terms:
+            if len(term.steps) != n:
+                raise ValueError(f"problem.demand_terms ({term.name}): expected {n} steps, got {len(term.steps)}")
+
+    def demand_charges(self) -> tuple[DemandTerm, ...]:
+        """Every demand charge with a price: ``demand_price_per_kw`` over every step (each step its own window),
+        then :attr:`demand_terms`."""
+        flat = DemandTerm(np.ones(len(self.t_ms), dtype=bool), self.demand_price_per_kw, self.demand_peak_w, "flat")
+        return tuple(d for d in (flat, *self.demand_terms) if d.price_per_kw > 0 and np.any(d.steps))
 
     @property
     def hours(self) -> float:
