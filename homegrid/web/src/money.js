@@ -61,11 +61,8 @@ export function AgainstSelfPowered({ a }) {
     const m = a[key];
     if (!m) return null;
     const f = (k, v) => fig(at, `${key}.${k}`, v);
-    return html`<p id=${`against-${key.replace("_", "-")}`} data-month=${m.month}>${when} the planner
-      ${m.saving >= 0 ? "saved you" : "cost you"} <b ...${f("saving", m.saving)}>${money(Math.abs(m.saving), c)}</b> against
-      self-powered mode: the bill was <span ...${f("actual", m.actual)}>${money(m.actual, c)}</span>, with the battery left
-      to itself it would have been <span ...${f("self_powered", m.self_powered)}>${money(m.self_powered, c)}</span>.
-      <span class="muted small">The battery ended at ${pct(m.soc_end_percent.actual)}, self-powered at ${pct(m.soc_end_percent.self_powered)}.</span></p>`;
+    const verb = m.saving >= 0 ? "saved you" : "cost you";
+    return html`<p id=${`against-${key.replace("_", "-")}`} data-month=${m.month}>${when} the planner ${verb}${" "}<b ...${f("saving", m.saving)}>${money(Math.abs(m.saving), c)}</b>${" "}against self-powered mode: the bill was${" "}<span ...${f("actual", m.actual)}>${money(m.actual, c)}</span>, with the battery left to itself it would have been${" "}<span ...${f("self_powered", m.self_powered)}>${money(m.self_powered, c)}</span>.${" "}<span class="muted small">The battery ended at ${pct(m.soc_end_percent.actual)}, self-powered at ${pct(m.soc_end_percent.self_powered)}.</span></p>`;
   };
   const lastName = a.last_month ? `In ${monthName(a.last_month.month)}` : null;
   return html`<div class="card" id="against-self-powered" data-enabled="true">${head}
