@@ -201,3 +201,23 @@ def test_the_battery_is_the_planners(last_months):
         assert math.isfinite(a["last_month"]["saving"])
     finally:
         store.close()
+
+
+def test_a_month_that_cannot_be_priced_says_why(last_months):
+    """Dynamic prices that do not cover the month: the month says so in its place (and is tried again later)."""
+    from homegrid.tariffs import DynamicPrices, Tariff
+
+    store = open_store(last_months)
+    try:
+        t = np.arange(0, 12, dtype=np.int64) * HOUR_MS + 1_700_000_000_000
+        spot = Tariff("spot", TOU.energy, dynamic=DynamicPrices(t, HOUR_MS, np.full(12, 0.2), np.full(12, 0.05)))
+        saving = PlannerSaving(store, NEW_YORK, PlannerConfig(enabled=True))
+        now = int(datetime.now(NEW_YORK).timestamp() * 1000)
+        assert saving.months(spot, 0, now)["pending"] is True
+        saving.settle()
+        a = saving.months(spot, 0, now)
+        assert not a.get("pending")
+        for key in ("last_month", "this_month"):
+            assert set(a[key]) == {"month", "error"} and "price series does not cover" in a[key]["error"], a[key]
+    finally:
+        store.close()

@@ -186,15 +186,9 @@ class MoneyRoutes:
         return out
 
     def _against_self_powered(self, tariff: Tariff) -> dict[str, Any] | None:
-        """:meth:`PlannerSaving.months` (None without a hub's; its error in ``error``: never the view's end)."""
+        """:meth:`PlannerSaving.months` (None without a hub's)."""
         saving = self.api.planner_saving
-        if saving is None:
-            return None
-        try:
-            return saving.months(tariff, self.site.version, to_ms(datetime.now(UTC)))
-        except (TariffError, ValueError) as exc:  # a dynamic price series that does not cover the month
-            return {"planner_enabled": saving.enabled, "currency": tariff.currency, "note": None,
-                    "last_month": None, "this_month": None, "error": str(exc)}
+        return None if saving is None else saving.months(tariff, self.site.version, to_ms(datetime.now(UTC)))
 
     def prices(self, day: Annotated[date, Query(description="local date")]) -> dict[str, Any]:
         """Each local hour of the day: the marginal import and export prices [currency/kWh], the metered energy

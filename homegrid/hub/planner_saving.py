@@ -52,7 +52,7 @@ from homegrid.planner.problem import BatterySpec
 from homegrid.store import Store
 from homegrid.tariffs.bill import billing_months, price_bill
 from homegrid.tariffs.meters import HomeIntervals, counterfactual_meters
-from homegrid.tariffs.model import Tariff
+from homegrid.tariffs.model import Tariff, TariffError
 from homegrid.timezones import HOUR_MS, MINUTE_MS, local_isoformat
 
 __all__ = ["MAX_AGE_S", "REPLAY_STEP_MS", "PlannerSaving", "month_against_self_powered"]
@@ -221,8 +221,9 @@ class PlannerSaving:
     def months(self, tariff: Tariff, tariff_version: int, now_ms: int) -> dict[str, Any]:
         """``planner_enabled``, ``currency``, ``note`` (why there are no figures, or None), and ``last_month`` (the
         last whole billing month) and ``this_month`` (its start to now), each :func:`month_against_self_powered`'s
-        or None (the planner off, no data, or ``pending``: being replayed in the background, ask again shortly).
-        Never waits for a replay (the module's notes)."""
+        or None (the planner off, no data, or ``pending``: being replayed in the background, ask again shortly),
+        or ``{month, error}`` when it could not be replayed (dynamic prices that miss the month; tried again after
+        :data:`MAX_AGE_S`). Never waits for a replay (the module's notes)."""
         out: dict[str, Any] = {"planner_enabled": self.enabled, "currency": tariff.currency, "note": self._why_not(),
                                "last_month": None, "this_month": None}
         if out["note"] is not None:
@@ -234,7 +235,8 @@ class PlannerSaving:
                 kept = self._kept.get((label, a, b, id(tariff), tariff_version))
             if kept is not None:
                 out[key] = kept[1]
-            if kept is None or (b > now_ms and time.monotonic() - kept[0] > MAX_AGE_S):
+            failed = kept is not None and kept[1] is not None and "error" in kept[1]
+            if kept is None or ((b > now_ms or failed) and time.monotonic() - kept[0] > MAX_AGE_S):
                 jobs.append((label, a, b, min(b, now_ms), tariff, tariff_version))
                 out["pending"] = out.get("pending", False) or kept is None
         if jobs:
@@ -268,10 +270,15 @@ class PlannerSaving:
 
     def _replay_all(self, jobs: list[tuple[Any, ...]]) -> None:
         for job in jobs:
+            label, a, b, *_ = job
             try:
                 self._replay(job)
-            except Exception:  # the older figures stay; the next ask tries again
-                log.exception("planner saving: %s could not be replayed", job[0])
+            except Exception as exc:  # said in the month's place, and tried again after MAX_AGE_S
+                if not isinstance(exc, (TariffError, ValueError)):  # not a price series that misses the month
+                    log.exception("planner saving: %s could not be replayed", label)
+                with self._lock:
+                    self._kept[(label, a, b, id(job[4]), job[5])] = (time.monotonic(), {"month": label,
+                                                                                       "error": str(exc)})
 
     def warm(self, tariff: Tariff | None, tariff_version: int, now_ms: int) -> None:
         """Start replaying the last and this month, when the planner drives the battery and a tariff is set."""

@@ -53,13 +53,13 @@ export function AgainstSelfPowered({ a }) {
   const at = { api: MONEY, pre: "against_self_powered." };
   const c = a.currency;
   const head = html`<h2>The planner against self-powered mode</h2>`;
-  if (!a.planner_enabled || a.error) {
-    return html`<div class="card" id="against-self-powered" data-enabled=${String(a.planner_enabled)}>${head}
-      <p class=${a.error ? "error" : "muted"}>${a.error ?? a.note}</p></div>`;
+  if (!a.planner_enabled) {
+    return html`<div class="card" id="against-self-powered" data-enabled="false">${head}<p class="muted">${a.note}</p></div>`;
   }
   const said = (key, when) => {
     const m = a[key];
     if (!m) return null;
+    if (m.error) return html`<p class="error" id=${`against-${key.replace("_", "-")}`}>${when}: ${m.error}</p>`;
     const f = (k, v) => fig(at, `${key}.${k}`, v);
     const verb = m.saving >= 0 ? "saved you" : "cost you";
     return html`<p id=${`against-${key.replace("_", "-")}`} data-month=${m.month}>${when} the planner ${verb}${" "}<b ...${f("saving", m.saving)}>${money(Math.abs(m.saving), c)}</b>${" "}against self-powered mode: the bill was${" "}<span ...${f("actual", m.actual)}>${money(m.actual, c)}</span>, with the battery left to itself it would have been${" "}<span ...${f("self_powered", m.self_powered)}>${money(m.self_powered, c)}</span>.${" "}<span class="muted small">The battery ended at ${pct(m.soc_end_percent.actual)}, self-powered at ${pct(m.soc_end_percent.self_powered)}.</span></p>`;
