@@ -40,14 +40,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 
-from homegrid.config import Config
+from homegrid.config import Config, PlannerConfig
 from homegrid.forecast import ForecastErrors, forecast_errors, forecast_load, forecast_solar
 from homegrid.glossary import EvChargingState
 from homegrid.hub.plan_prices import month_charges
@@ -60,7 +60,7 @@ from homegrid.store import SQLiteStore
 from homegrid.tariffs.meters import export_price, import_price
 from homegrid.timezones import DAY_MS, HOUR_MS, MINUTE_MS, local_date, wall_to_utc_ms
 
-__all__ = ["CAR_CHARGE_EFFICIENCY", "Made", "PlanningService", "history", "next_departure_ms"]
+__all__ = ["CAR_CHARGE_EFFICIENCY", "Made", "PlanningService", "battery_spec", "history", "next_departure_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,35 @@ def next_departure_ms(now_ms: int, departure: str, timezone: str) -> int:
     raise AssertionError("unreachable: a departure within three days")
 
 
+def battery_spec(planner: PlannerConfig, figures: Any, values: Mapping[str, float]) -> BatterySpec:
+    """The home battery as the planner sees it (the module's notes say where each figure comes from).
+
+    Parameters
+    ----------
+    planner : PlannerConfig
+        ``battery_kwh``, ``battery_kw`` (0: not set), ``round_trip_percent`` and ``wear_cost_per_kwh``.
+    figures : BatteryFigures or None
+        The device's own figures (``capacity_wh``, ``max_discharge_w``), or None.
+    values : mapping of str to float
+        The newest readings (``battery_capacity`` [Wh] is read).
+    """
+    capacity = planner.battery_kwh * 1000.0
+    if capacity <= 0:
+        capacity = float(getattr(figures, "capacity_wh", 0.0) or 0.0)
+    if capacity <= 0:
+        capacity = float(values.get("battery_capacity") or 0.0)
+    if capacity <= 0 or not math.isfinite(capacity):
+        capacity = DEFAULT_BATTERY_WH
+    power = planner.battery_kw * 1000.0
+    if power <= 0:
+        power = float(getattr(figures, "max_discharge_w", 0.0) or 0.0)
+    if power <= 0 or not math.isfinite(power):
+        power = DEFAULT_BATTERY_W
+    eff = math.sqrt(planner.round_trip_percent / 100.0)
+    return BatterySpec(capacity_wh=capacity, max_charge_w=power, max_discharge_w=power,
+                       charge_efficiency=eff, discharge_efficiency=eff, wear_cost_per_kwh=planner.wear_cost_per_kwh)
+
+
 class PlanningService:
     """Makes the plans the executor follows (see the module's notes).
 
@@ -171,23 +200,7 @@ class PlanningService:
     # -- the problem ----------------------------------------------------------------------------------------------
 
     def _battery(self, values: dict[str, float]) -> BatterySpec:
-        pl = self.config.planner
-        figures = self.figures() if self.figures is not None else None
-        capacity = pl.battery_kwh * 1000.0
-        if capacity <= 0:
-            capacity = float(getattr(figures, "capacity_wh", 0.0) or 0.0)
-        if capacity <= 0:
-            capacity = float(values.get("battery_capacity") or 0.0)
-        if capacity <= 0 or not math.isfinite(capacity):
-            capacity = DEFAULT_BATTERY_WH
-        power = pl.battery_kw * 1000.0
-        if power <= 0:
-            power = float(getattr(figures, "max_discharge_w", 0.0) or 0.0)
-        if power <= 0 or not math.isfinite(power):
-            power = DEFAULT_BATTERY_W
-        eff = math.sqrt(pl.round_trip_percent / 100.0)
-        return BatterySpec(capacity_wh=capacity, max_charge_w=power, max_discharge_w=power,
-                           charge_efficiency=eff, discharge_efficiency=eff, wear_cost_per_kwh=pl.wear_cost_per_kwh)
+        return battery_spec(self.config.planner, self.figures() if self.figures is not None else None, values)
 
     def _reserve(self, values: dict[str, float], notes: list[str]) -> float:
         reserve = values.get("battery_reserve")
