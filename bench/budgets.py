@@ -147,9 +147,9 @@ BUDGETS: tuple[Budget, ...] = (
            0.92, size=364, size_unit="days"),
     Budget("planner.mpc_above_emhass", 14, "mpc's share minus the best emhass persistence-forecast share, lowest "
            "case with an emhass run", ">", 0.0, size=364, size_unit="days"),
-    Budget("planner.mpc_vs_self_consumption", 14, "(mpc net - self-consumption net) / |self-consumption net|, "
-           "highest case", "<=", 0.005, size=364, size_unit="days"),
-    Budget("planner.perfect_vs_lp", 14, "|perfect net - independent LP's| / |LP's|, highest case", "<=", 0.01,
+    Budget("planner.mpc_vs_self_consumption", 14, "mpc's net above self-consumption's, relative to it, highest "
+           "case", "<=", 0.005, size=364, size_unit="days"),
+    Budget("planner.perfect_vs_lp", 14, "perfect's net off an independent LP's, relative, highest case", "<=", 0.01,
            size=364, size_unit="days"),
 )
 

@@ -197,6 +197,8 @@ def test_budget_figures_over_cases() -> None:
     assert verdicts["planner.mpc_above_emhass"].status == check.PASS
     assert verdicts["planner.mpc_vs_self_consumption"].status == check.PASS  # 0.29 % <= 0.5 %
     assert verdicts["planner.perfect_vs_lp"].status == check.PASS
+    even = check.check({"planner": {"figures": {**f, "mpc_above_emhass": 0.0}}})
+    assert {v.budget.figure: v for v in even}["planner.mpc_above_emhass"].status == check.MISS  # above, not level
 
 
 def test_perfect_lp_values_the_end_energy() -> None:
