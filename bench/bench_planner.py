@@ -74,9 +74,9 @@ ISSUE_QUOTED = {("fr_hphc", "self-consumption"): 0.72, ("fr_wide", "self-consump
 # --- the bench's own floor and ceiling --------------------------------------------------------------------------
 
 def fair_end_value(buy: np.ndarray, bat: Battery) -> float:
-    """What a kWh left in the battery at the end is worth, homegrid's backtest's rule restated: the period's mean
-    import price times the discharge efficiency. [currency/kWh]"""
-    return float(np.mean(buy)) * bat.eta if len(buy) else 0.0
+    """What a kWh left in the battery at the end is worth, homegrid's backtest's rule restated: the period's median
+    import price times the discharge efficiency (no wear: the backtest bills none). [currency/kWh]"""
+    return float(np.median(buy)) * bat.eta if len(buy) else 0.0
 
 
 def perfect_lp(s: Series, buy: np.ndarray, sell: np.ndarray, bat: Battery,
