@@ -170,9 +170,10 @@ def gain_pays(problem: Problem, plan: Plan, step: int, margin: float = GAIN_MARG
     - HOLD pays where the dearest of them is at least ``1 + margin`` times the import price now (a kWh used
       later instead of now);
     - CHARGE (from the grid) where the dearest of them times the round trip is;
-    - EXPORT where the export price now is at least ``1 + margin`` times the dearest import price of the steps
-      where the home uses the battery before the plan next charges it from the grid (a kWh sold now instead of
-      used later, unless bought back at a price known now; the plan's other exports are the same trade);
+    - EXPORT unless the dearest import price of the steps where the home uses the battery before the plan next
+      charges it from the grid is more than ``1 + margin`` times the export price now (a kWh sold now that the
+      home would have used later at a dearer price, a bet on the sun refilling the battery in between; energy
+      bought back from the grid is at a price known now, and the plan's other exports are the same trade);
 
     or where the reserve rises later in the horizon (storm mode: a hold or charge is for the floor).
 
@@ -199,7 +200,8 @@ def gain_pays(problem: Problem, plan: Plan, step: int, margin: float = GAIN_MARG
         recharge = [k for k in ahead if plan.modes[k] is Mode.CHARGE]
         home = discharging[~exporting & (discharging < (recharge[0] if recharge else len(plan.battery_w)))]
         use = float(np.max(problem.import_price[home])) if len(home) else 0.0
-        return float(problem.export_price[step]) >= use + margin * abs(use), use
+        sell = float(problem.export_price[step])
+        return use <= sell + margin * abs(sell), use
     worth = np.where(exporting, problem.export_price[discharging], problem.import_price[discharging])
     use = float(np.max(worth)) if len(worth) else 0.0
     reserve = np.asarray(problem.reserve_percent)
