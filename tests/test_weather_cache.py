@@ -294,38 +294,6 @@ def test_the_plan_api_says_where_the_solar_forecast_came_from(tmp_path):
         hub.store.close()
 
 
-def test_the_virtual_home_without_network_plans_as_before(tmp_path):
-    """The hub's weather task runs supervised beside the planner; the network refuses (tests/conftest.py): the
-    fetch fails, counted, and the planner plans from the clear sky."""
-    hub = _hub(tmp_path)
-
-    async def run() -> None:
-        loop = asyncio.create_task(hub.run_pollers())
-        try:
-            for _ in range(2000):  # polls a condition, at most ~20 s
-                weather = hub.weather
-                if (hub.planning is not None and (hub.planning.plans or hub.planning.errors)
-                        and weather is not None and weather.failures) or loop.done():
-                    break
-                await asyncio.sleep(0.01)
-        finally:
-            hub.stop()
-            await loop
-
-    try:
-        asyncio.run(run())
-        assert hub.planning is not None and hub.planning.plans == 1 and hub.planning.errors == 0
-        made = hub.planning.last
-        assert made is not None and made.problem.solar_w.max() > 0
-        assert "solar: clear sky scaled by the recent days, no weather forecast" in made.notes
-        status = hub.status()
-        assert status["weather"]["failures"] >= 1 and status["weather"]["fetches"] == 0
-        assert status["tasks"]["weather"]["restarts"] == 0
-        assert not cache_path(tmp_path).exists()
-    finally:
-        hub.store.close()
-
-
 def test_weather_none_makes_no_task_and_plans_from_the_clear_sky(tmp_path):
     hub = _hub(tmp_path, weather="none")
     try:
