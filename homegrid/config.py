@@ -466,6 +466,10 @@ class StormConfig(Table):
                                         "or capped device, not the owner's hand [s]")
 
 
+#: The weather forecasts ``[planner] weather`` may name (homegrid.hub.weather_cache.SOURCES' keys), or "none".
+WEATHER_SOURCES: tuple[str, ...] = ("open-meteo", "none")
+
+
 def _hh_mm(value: str) -> bool:
     """A local time of day written ``HH:MM``."""
     parts = value.split(":")
@@ -493,6 +497,7 @@ class PlannerConfig(Table):
         "battery_kw": Rule(lambda v: 0 <= v <= 10_000, "= {value}: must be within 0..10000 kW"),
         "round_trip_percent": Rule(lambda v: 50 <= v <= 100, "= {value}: must be within 50..100 %"),
         "wear_cost_per_kwh": Rule(lambda v: 0 <= v <= 10, "= {value}: must be within 0..10 per kWh"),
+        "weather": Rule(lambda v: v in WEATHER_SOURCES, f"= {{value!r}}: expected one of {WEATHER_SOURCES}"),
     }
 
     enabled: bool = Field(default=False, description="opt in: it writes to the battery and the car")
@@ -524,6 +529,11 @@ class PlannerConfig(Table):
                                      description="what each kWh through the battery (in or out) costs its life, in "
                                                  "the tariff's currency: the plan moves energy only for more [per "
                                                  "kWh]")
+    weather: str = Field(default="open-meteo",
+                         description='the solar forecast\'s weather: "open-meteo" (its hourly forecast for [site] '
+                                     "latitude/longitude, fetched hourly by the hub into weather/open-meteo.json in "
+                                     "the data dir; no key needed) or \"none\" (the clear sky scaled by the recent "
+                                     "days' measured solar)")
 
     @model_validator(mode="after")
     def _together(self) -> Self:

@@ -65,6 +65,23 @@ def _own_cache_dir(tmp_path_factory):
         os.environ["XDG_CACHE_HOME"] = old
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_weather_from_the_network() -> Iterator[None]:
+    """The hub's weather forecast ([planner] weather = "open-meteo" by default) never reaches the network in tests:
+    its transport refuses, as a machine without network does; a test that wants replies sets its own."""
+    import httpx
+
+    from homegrid.hub import weather_cache
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no network in tests", request=request)
+
+    old = weather_cache.TRANSPORT
+    weather_cache.TRANSPORT = httpx.MockTransport(refuse)
+    yield
+    weather_cache.TRANSPORT = old
+
+
 CHROMIUM = "/usr/bin/chromium"
 # the closed network refuses Chromium's own background connections: switch them off
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

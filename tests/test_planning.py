@@ -89,13 +89,15 @@ def test_the_hub_plans_on_the_virtual_home_and_the_executor_acts(tmp_path):
 
 
 def test_the_running_hub_supervises_the_planner_task(tmp_path):
+    """With the weather task beside it: the network refuses (tests/conftest.py), the fetch fails, counted, and the
+    virtual home is planned from the clear sky as without a weather forecast."""
     hub = _hub(tmp_path, days=3, dry_run=True)
 
     async def run() -> None:
         loop = asyncio.create_task(hub.run_pollers())
         try:
             for _ in range(2000):  # polls a condition, at most ~20 s
-                if hub.planning.plans or hub.planning.errors or loop.done():
+                if ((hub.planning.plans or hub.planning.errors) and hub.weather.failures) or loop.done():
                     break
                 await asyncio.sleep(0.01)
         finally:
@@ -103,11 +105,16 @@ def test_the_running_hub_supervises_the_planner_task(tmp_path):
             await loop
 
     try:
-        assert hub.planning is not None
+        assert hub.planning is not None and hub.weather is not None
         asyncio.run(run())
         assert hub.planning.plans == 1 and hub.planning.errors == 0, hub.planning.last_error
-        tasks = hub.status()["tasks"]
+        status = hub.status()
+        tasks = status["tasks"]
         assert "planner" in tasks and tasks["planner"]["restarts"] == 0, tasks
+        assert tasks["weather"]["restarts"] == 0 and status["weather"]["failures"] >= 1, status["weather"]
+        made = hub.planning.last
+        assert made is not None and made.problem.solar_w.max() > 0
+        assert "solar: clear sky scaled by the recent days, no weather forecast" in made.notes
     finally:
         hub.store.close()
 

@@ -20,16 +20,20 @@ from homegrid.api.plan import add_plan_routes
 from homegrid.api.security import install_security, policy_for
 from homegrid.config import Config, PlannerConfig, ServerConfig
 from homegrid.hub.service import Hub
+from homegrid.hub.weather_cache import CachedWeather
 from homegrid.owner import OwnerKey
+from homegrid.readings import to_ms
+from homegrid.timezones import DAY_MS, HOUR_MS
 
 from .formatjs import run_format_js
+from .test_weather_cache import sky
 from .test_web import DESKTOP, PHONE, Page
 from .test_web_money import InProcess, field_of, figures
 
 NOW = datetime(2026, 1, 14, 18, 7, tzinfo=UTC)  # a winter weekday afternoon in New York
 
 
-def _serve(data_dir: Path, planner: bool) -> tuple[Hub, InProcess]:
+def _serve(data_dir: Path, planner: bool, weather: CachedWeather | None = None) -> tuple[Hub, InProcess]:
     config = Config()
     config = config.replace(server=config.server.replace(backfill_days=10),
                             planner=PlannerConfig(enabled=planner, dry_run=True))
@@ -40,6 +44,8 @@ def _serve(data_dir: Path, planner: bool) -> tuple[Hub, InProcess]:
         pool.submit(asyncio.run, hub.poll_once()).result()
     hub.flush()
     if hub.planning is not None:
+        if weather is not None:
+            hub.planning.weather = lambda: weather
         hub.planning.make()
     app = create_app(hub.queries, health=hub.status, live=hub.live, tariff=hub.tariff)
     add_plan_routes(app, hub.planning)
@@ -96,6 +102,12 @@ def test_the_plan_view_shows_the_apis_plan(page, served):
     value = readout.get_attribute("data-value")
     assert float(value) == pytest.approx(plan["steps"][0]["soc_percent"])
     assert page.page.locator("nav a[data-view=plan]").get_attribute("aria-current") == "page"
+    # where the solar forecast came from, in one line (no network in tests: no weather forecast), said once
+    line = page.page.locator("#plan-solar")
+    assert line.get_attribute("data-source") == body["solar_forecast"]["source"] == "clear-sky"
+    assert line.text_content() == "Solar forecast: clear sky scaled by the recent days, no weather forecast."
+    notes = page.page.evaluate("() => document.querySelector('#plan-notes')?.textContent ?? ''")
+    assert "solar:" not in notes
     page.shot("plan")
     assert not page.errors, page.errors
 
@@ -130,3 +142,27 @@ def test_the_plan_view_fits_a_phone(browser, served):
         p.shot("plan")
     finally:
         p.close()
+
+
+def test_the_plan_view_names_the_weather_forecast_it_used(browser, tmp_path):
+    config = Config()
+    now = to_ms(NOW)
+    weather = sky(config.site, 0.5, now - 7 * DAY_MS, 8 * 24 + 48, now - HOUR_MS, past_clearness=0.5)
+    hub, server = _serve(tmp_path, planner=True, weather=weather)
+    try:
+        with server as s:
+            p = Page(browser, s, DESKTOP)  # type: ignore[arg-type]
+            try:
+                p.open("plan")
+                line = p.page.locator("#plan-solar")
+                line.wait_for()
+                assert line.get_attribute("data-source") == "open-meteo"
+                # 17:07 UTC is 12:07 in New York
+                assert line.text_content() == ("Solar forecast: Open-Meteo forecast of 12:07, corrected by this "
+                                               "home's own history.")
+                assert s.get("/api/v1/plan")["solar_forecast"]["bias_corrected"] is True
+                assert not p.errors, p.errors
+            finally:
+                p.close()
+    finally:
+        hub.store.close()

@@ -1,6 +1,8 @@
 """The plan over HTTP: ``GET /api/v1/plan``, the planner's latest plan for the next hours with its prices and
 forecasts, what it will cost against the battery left self-powered, what had to be relaxed, the solve time, and how
-far the forecasts are to be trusted (their MAE and RMSE at 1, 6 and 24 h on the last weeks, worked out daily).
+far the forecasts are to be trusted (their MAE and RMSE at 1, 6 and 24 h on the last weeks, worked out daily), and
+what the solar forecast was made from (``solar_forecast``: the weather forecast of ``[planner] weather`` and when it
+was fetched, or the clear sky scaled by the recent days).
 
 409 with how to turn it on while ``[planner] enabled`` is false.
 """
@@ -30,15 +32,17 @@ class PlanRoutes:
             Endpoint("GET", "/api/v1/plan", self.plan,
                      summary="The planner's latest plan per step (mode, battery, state of charge, grid, car, load and "
                              "solar forecasts, prices), its cost against self-powered, what was relaxed, the solve "
-                             "time and the forecasts' errors"),
+                             "time, the forecasts' errors and the solar forecast's source"),
         )
 
     def plan(self) -> dict[str, Any]:
         if self.planning is None:
             raise HTTPException(status_code=409, detail=HOW_TO_ENABLE)
         errors, why = self.planning.forecast_errors()
+        solar = self.planning.solar_source
         return {"enabled": True, "status": self.planning.status(), "plan": self.planning.describe(),
-                "forecast_errors": None if errors is None else errors.to_json(), "forecast_errors_missing": why}
+                "forecast_errors": None if errors is None else errors.to_json(), "forecast_errors_missing": why,
+                "solar_forecast": None if solar is None else solar.to_json()}
 
 
 def add_plan_routes(app: FastAPI, planning: PlanningService | None) -> None:

@@ -6,7 +6,9 @@ steps whose first starts at the step now is in:
 
 - **load and solar**: forecast from the store's minute rollups of the last ``history_days``, summed into buckets of
   the step (:func:`homegrid.forecast.forecast_load`, :func:`homegrid.forecast.forecast_solar`). The household load
-  is ``home - ev``: the car's charging is left out, it is planned as a flexible load of its own;
+  is ``home - ev``: the car's charging is left out, it is planned as a flexible load of its own. The solar forecast
+  follows the cached weather forecast (``[planner] weather``) when it covers the horizon, else the clear sky scaled
+  by the recent days (:func:`homegrid.hub.weather_cache.solar_forecast`; a note says which);
 - **prices**: the site's tariff (:class:`~homegrid.hub.tariff_file.SiteTariff`, the owner's upload or the
   config's, with its dynamic prices) per step start (:func:`homegrid.tariffs.meters.import_price`,
   :func:`~homegrid.tariffs.meters.export_price`). A dynamic series that does not reach the horizon's end is
@@ -48,10 +50,11 @@ from typing import Any
 import numpy as np
 
 from homegrid.config import Config, PlannerConfig
-from homegrid.forecast import ForecastErrors, forecast_errors, forecast_load, forecast_solar
+from homegrid.forecast import ForecastErrors, forecast_errors, forecast_load
 from homegrid.glossary import EvChargingState
 from homegrid.hub.plan_prices import month_charges
 from homegrid.hub.tariff_file import SiteTariff
+from homegrid.hub.weather_cache import CachedWeather, SolarSource, solar_forecast
 from homegrid.planner.baseline import end_value, grid_cost, self_powered
 from homegrid.planner.execute import battery_command, car_command
 from homegrid.planner.problem import BatterySpec, CarNeed, Plan, Problem
@@ -172,12 +175,14 @@ class PlanningService:
         Storm mode's status (``StormWatch.status``), or None.
     executor : object, optional
         The :class:`~homegrid.planner.execute.Executor` the plans go to (its ``run`` loop).
+    weather : callable, optional
+        The cached weather forecast (:meth:`~homegrid.hub.weather_cache.WeatherCacheTask.current`), or None.
     """
 
     def __init__(self, config: Config, store: SQLiteStore, tariff: SiteTariff,
                  live: Callable[[], tuple[Any, ...]], clock: Callable[[], datetime], *,
                  figures: Callable[[], Any] | None = None, storm: Callable[[], dict[str, Any] | None] | None = None,
-                 executor: Any = None) -> None:
+                 executor: Any = None, weather: Callable[[], CachedWeather | None] | None = None) -> None:
         self.config = config
         self.store = store
         self.tariff = tariff
@@ -186,6 +191,9 @@ class PlanningService:
         self.figures = figures
         self.storm = storm
         self.executor = executor
+        self.weather = weather
+        #: what the last problem's solar forecast was made from
+        self.solar_source: SolarSource | None = None
         pl = config.planner
         self.step_ms = int(pl.step_min) * MINUTE_MS
         self.steps = max(1, round(pl.horizon_h * HOUR_MS / self.step_ms))
@@ -277,7 +285,9 @@ class PlanningService:
         if hist_t.size == 0 or not np.isfinite(load).any():
             raise LookupError("no history in the store to forecast from yet")
         load_f = forecast_load(hist_t, load, t_ms, self.step_ms, site.timezone, now_ms=t0)
-        solar_f = forecast_solar(hist_t, solar, t_ms, self.step_ms, site.latitude, site.longitude, now_ms=t0)
+        solar_f, solar_source = solar_forecast(hist_t, solar, t_ms, self.step_ms, site, t0,
+                                               None if self.weather is None else self.weather())
+        notes.append(solar_source.note)
         imp, exp = self._prices(t_ms, notes)
         month = month_charges(self.store, self.tariff.current(), t_ms, self.step_ms, site.timezone, imp, exp, notes)
         problem = Problem(t_ms=t_ms, step_ms=self.step_ms, load_w=load_f, solar_w=solar_f,
@@ -287,6 +297,7 @@ class PlanningService:
                           battery=self._battery(values),
                           soc_percent=min(100.0, max(0.0, float(soc))), reserve_percent=self._reserve(values, notes),
                           car=self._car(values, t_ms, now_ms, notes))
+        self.solar_source = solar_source
         return problem, notes
 
     # -- the loop ------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from homegrid.hub.price_cache import price_cache_for
 from homegrid.hub.queries import Queries
 from homegrid.hub.supervisor import Supervisor
 from homegrid.hub.tariff_file import SiteTariff
+from homegrid.hub.weather_cache import weather_cache_for
 from homegrid.readings import Reading, ReadingFrame, from_ms, to_ms
 from homegrid.store import GridEvidence, SQLiteStore
 
@@ -179,11 +180,14 @@ class Hub:
                                        self.clock, Path(data_dir))
         #: the site's tariff (the owner's upload, else the config's): the planner's prices and the API's bills
         self.tariff = SiteTariff.from_config(config, self.data_dir)
+        #: the site's weather forecast for the planner's solar forecast ([planner] weather), fetched hourly
+        self.weather = weather_cache_for(config, self.data_dir, self.clock)
         #: the planner's loop ([planner] enabled): a plan every step, followed by the executor
         self.planning = None if not config.planner.enabled else PlanningService(
             config, self.store, self.tariff, self.live, self.clock,
             figures=getattr(self.device, "battery_figures", None),
-            storm=None if self.storm is None else (lambda: self.storm.status), executor=self.executor)
+            storm=None if self.storm is None else (lambda: self.storm.status), executor=self.executor,
+            weather=None if self.weather is None else self.weather.current)
         #: what the planner saved against self-powered mode per billing month (the Money view)
         self.planner_saving = PlannerSaving(self.store, config.site.tz, config.planner,
                                             figures=getattr(self.device, "battery_figures", None), live=self.live)
@@ -454,6 +458,7 @@ class Hub:
             "planner": None if self.executor is None else self.executor.status,
             "planning": None if self.planning is None else self.planning.status(),
             "prices": None if self.price_cache is None else self.price_cache.status(),
+            "weather": None if self.weather is None else self.weather.status(),
             "mqtt": None if self.publisher is None else self.publisher.status(),
             "first_reading": None if span is None else from_ms(span[0]).isoformat(),
             "last_reading": None if span is None else from_ms(span[1]).isoformat(),
@@ -479,6 +484,8 @@ class Hub:
             tasks.append(start("availability", partial(self._availability_loop, self.publisher)))
         if self.price_cache is not None:
             tasks.append(start("prices", partial(self.price_cache.run, self._stopping)))
+        if self.weather is not None:
+            tasks.append(start("weather", partial(self.weather.run, self._stopping)))
         if self.planning is not None:
             tasks.append(start("planner", partial(self.planning.run, self._stopping)))
         # the Money view's saving against self-powered mode, replayed in its own thread before the first ask

@@ -1,7 +1,8 @@
 // Plan: what the planner will do over the next hours and why, from /api/v1/plan. The battery's planned charge
 // (and the self-powered battery's, dashed) above a strip of each step's mode, the import price and the load and
 // solar forecasts below; what it does now and why; what the plan costs against the battery left self-powered;
-// how far the forecasts are to be trusted. Every figure names its source (data-api, data-field, data-value).
+// how far the forecasts are to be trusted; where the solar forecast came from (the weather forecast, or the clear
+// sky scaled by the recent days). Every figure names its source (data-api, data-field, data-value).
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { src, useFetch } from "./api.js";
@@ -31,7 +32,8 @@ export function PlanView() {
   return html`<section class="view plan" id="plan-view">
     <h1>Plan</h1>
     ${plan
-      ? html`<${Next} plan=${plan} /><${Cost} plan=${plan} /><${PlanChart} plan=${plan} key=${plan.made_at} />`
+      ? html`<${Next} plan=${plan} solar=${data.solar_forecast} /><${Cost} plan=${plan} />
+        <${PlanChart} plan=${plan} solar=${data.solar_forecast} key=${plan.made_at} />`
       : html`<div class="card" id="plan-none"><h2>No plan yet</h2><p>${data.status.last_error
           ? html`The last try failed: <span class="error" ...${src(PLAN, "status.last_error", data.status.last_error)}>${data.status.last_error}</span>`
           : "The first plan is being made."}</p></div>`}
@@ -40,15 +42,16 @@ export function PlanView() {
   </section>`;
 }
 
-function Next({ plan }) {
+function Next({ plan, solar }) {
   const n = plan.next;
+  const notes = plan.notes.filter((t) => t !== solar?.note); // the solar forecast's source is said under the chart
   const [name] = MODES[n.mode] ?? [n.mode];
   return html`<div class="card" id="plan-next" data-mode=${n.mode}>
     <h2>Now: <span ...${src(PLAN, "plan.next.mode", n.mode)}>${name}</span></h2>
     <p>${n.battery}. <span class="muted small" id="plan-why" ...${src(PLAN, "plan.next.battery_reason", n.battery_reason)}>${n.battery_reason}</span></p>
     ${n.car && html`<p id="plan-car">Car: ${n.car}. <span class="muted small">${n.car_reason}</span></p>`}
     ${plan.relaxed.length > 0 && html`<p class="error" id="plan-relaxed">Could not be met: ${plan.relaxed.join("; ")}</p>`}
-    ${plan.notes.length > 0 && html`<ul class="small muted" id="plan-notes">${plan.notes.map((t) => html`<li>${t}</li>`)}</ul>`}
+    ${notes.length > 0 && html`<ul class="small muted" id="plan-notes">${notes.map((t) => html`<li>${t}</li>`)}</ul>`}
   </div>`;
 }
 
@@ -63,7 +66,14 @@ function Cost({ plan }) {
   </div>`;
 }
 
-function PlanChart({ plan }) {
+/** Where the solar forecast came from, in one line. */
+function SolarSource({ solar }) {
+  if (!solar) return null;
+  const text = `Solar forecast: ${solar.note.replace(/^solar: /, "")}${solar.bias_corrected ? ", corrected by this home's own history" : ""}.`;
+  return html`<p class="small muted" id="plan-solar" data-source=${solar.source} ...${src(PLAN, "solar_forecast.source", solar.source)}>${text}</p>`;
+}
+
+function PlanChart({ plan, solar }) {
   const [box, width] = useWidth();
   const [idx, setIdx] = useState(null);
   const steps = plan.steps, n = steps.length, cur = plan.cost.currency;
@@ -131,6 +141,7 @@ function PlanChart({ plan }) {
         <span class="key"><i class="line" style="background:var(--solar)"></i>Solar</span>
         <span class="key"><i class="price-key import"></i>Import price</span>`}
     </div>
+    <${SolarSource} solar=${solar} />
   </div>`;
 }
 
