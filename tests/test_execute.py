@@ -461,8 +461,9 @@ def test_commands_of_a_plan_step():
     assert battery_command(cheap, plan, 0)[0].mode == "charge"  # 0.33 x 90 % is well over 0.10
     dear = replace(cheap, import_price=np.array([0.30, 0.30, 0.30, 0.30, 0.33]))
     assert battery_command(dear, plan, 0)[0].mode == "self-powered"  # 0.33 x 90 % is not 15 % over 0.30
-    assert battery_command(replace(cheap, export_price=np.full(5, 0.25)), plan, 3)[0].mode == "self-powered"  # 0.33 later
-    assert battery_command(replace(cheap, export_price=np.full(5, 0.30)), plan, 3)[0].mode == "export"  # within 15 %
+    # the home would use it later at 0.33: more than 15 % over 0.25, within 15 % of 0.30
+    assert battery_command(replace(cheap, export_price=np.full(5, 0.25)), plan, 3)[0].mode == "self-powered"
+    assert battery_command(replace(cheap, export_price=np.full(5, 0.30)), plan, 3)[0].mode == "export"
     problem, plan = _plan(NIGHT, [Mode.SELF_POWERED] * 2, [50, 50], car_w=[3_000.0, 100.0])
     assert car_command(problem, plan, 0)[0] == CarCommand(True, 12)  # 3 kW at 240 V
     assert car_command(problem, plan, 1)[0] == CarCommand(False)  # below the charger's minimum
