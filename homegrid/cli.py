@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "its charging as it happened ends (the window perfect and mpc may move it in; default 4)")
     s.add_argument("--horizon-h", type=float, default=36.0, help="mpc: the plan's horizon [h] (default 36)")
     s.add_argument("--replan-min", type=float, help="mpc: re-plan this often [min] (default: every step)")
-    s.add_argument("--wear-cost", type=float, default=0.01, help="mpc: what each kWh through the battery costs its "
-                   "life in the plan, per kWh (default 0.01, as [planner] wear_cost_per_kwh); not billed")
+    s.add_argument("--wear-cost", type=float, default=0.0, help="mpc: what each kWh through the battery costs its "
+                   "life in the plan, per kWh (default 0, as [planner] wear_cost_per_kwh); not billed")
     s.add_argument("--forecast", choices=("site", "persistence"), default="site", help="mpc's forecasts: site "
                    "(homegrid's load and solar forecasts from the data before each step; default) or persistence "
                    "(the same time a day earlier)")

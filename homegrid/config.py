@@ -525,10 +525,11 @@ class PlannerConfig(Table):
     battery_kw: float = Field(default=0.0, description="the home battery's power limit [kW]; 0: as the device "
                                                        "says, else 5")
     round_trip_percent: float = Field(default=90.0, description="the home battery's round-trip efficiency [%]")
-    wear_cost_per_kwh: float = Field(default=0.01,
+    wear_cost_per_kwh: float = Field(default=0.0,
                                      description="what each kWh through the battery (in or out) costs its life, in "
-                                                 "the tariff's currency: the plan moves energy only for more [per "
-                                                 "kWh]")
+                                                 "the tariff's currency: the plan moves energy only for more; 0 by "
+                                                 "default (a Powerwall's warranty does not count cycles of solar "
+                                                 "self-consumption) [per kWh]")
     weather: str = Field(default="open-meteo",
                          description='the solar forecast\'s weather: "open-meteo" (its hourly forecast for [site] '
                                      "latitude/longitude, fetched hourly by the hub into weather/open-meteo.json in "
