@@ -139,6 +139,11 @@ BUDGETS: tuple[Budget, ...] = (
            size=730, size_unit="days"),
     Budget("bill.minute_sam_months_off", 13, "months of the 1-minute bill off SAM's by more than 0.5 % or 1 cent",
            "==", 0.0, size=525_600, size_unit="minutes"),
+    # issue 14: the live hub with the planner on (bench_serve_planner), no peer
+    Budget("planner.serve_rss_mb", 14, "hub on the virtual home, planner on (5-min re-plans): RSS max", "<", 150.0,
+           "MB"),
+    Budget("planner.serve_cpu_idle_percent", 14, "hub on the virtual home, planner on: CPU between re-plans", "<",
+           2.0, "% of a core"),
 )
 
 

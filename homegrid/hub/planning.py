@@ -309,8 +309,9 @@ class PlanningService:
         if self.executor is None:
             while not stop.is_set():
                 await self.next_plan()
+                now_ms = to_ms(self.clock())
                 try:
-                    await asyncio.wait_for(stop.wait(), self.step_ms / 1000.0)
+                    await asyncio.wait_for(stop.wait(), (self.step_ms - now_ms % self.step_ms) / 1000.0)
                 except TimeoutError:
                     pass
             return

@@ -377,7 +377,8 @@ class Executor:
 
     async def run(self, stop: asyncio.Event, next_plan: Callable[[], Awaitable[tuple[Problem, Plan] | None]],
                   interval_s: float) -> None:
-        """Re-plan and follow every ``interval_s`` [s] until ``stop`` is set (model predictive control).
+        """Re-plan and follow at the start of every step of ``interval_s`` [s] (UTC epoch multiples) until ``stop`` is
+        set (model predictive control).
 
         ``next_plan`` gives the problem and the plan made from the state now (the forecasts, the prices, the
         battery's level) whose step 0 starts now, or None when there is none this time (then nothing is sent);
@@ -391,7 +392,15 @@ class Executor:
             except Exception:  # a failed plan is no reason to stop the hub; the devices keep their last mode
                 log.exception("planner: a step failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+                await asyncio.wait_for(stop.wait(), self.until_next_step(interval_s))
+
+    def until_next_step(self, interval_s: float) -> float:
+        """How long until the next step of ``interval_s`` starts on the clock [s]: the plans are made as each
+        step begins (a price that changes at 15:00 is met at 15:00, not some minutes into the step)."""
+        step_ms = round(interval_s * 1000)
+        if step_ms <= 0:
+            return 0.0
+        return (step_ms - self.clock() % step_ms) / 1000.0
 
     async def _battery_step(self, problem: Problem, plan: Plan, step: int) -> None:
         assert self.battery is not None
