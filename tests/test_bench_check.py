@@ -88,7 +88,8 @@ def test_counts_and_lower_bounds() -> None:
 
 
 def test_every_budget_names_its_issue_and_a_known_figure() -> None:
-    known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz", "bill", "money"}
+    known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz", "bill", "money",
+             "planner"}
     for b in budgets.BUDGETS:
         assert b.issue > 0 and b.what
         assert b.figure.split(".", 1)[0] in known
@@ -146,6 +147,8 @@ def every_bench() -> dict[str, Any]:
                  "homegrid": {"minute": {"median": 150.0}, "hour": {"median": 6.0}},
                  "sam": {"minute_agreement": {"months_off": 0}}},
         "money": {"days": 730, "first_load": {"drawn_ms": {"p95": 278.0}}},
+        "serve_planner": {"seconds": 900, "homegrid": {"rss_max_mb": 104.0, "cpu_idle_percent": 0.6,
+                                                       "cpu_percent": 0.7, "replans": 3}},
     }
 
 

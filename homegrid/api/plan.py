@@ -1,6 +1,8 @@
 """The plan over HTTP: ``GET /api/v1/plan``, the planner's latest plan for the next hours with its prices and
 forecasts, what it will cost against the battery left self-powered, what had to be relaxed, the solve time, and how
-far the forecasts are to be trusted (their MAE and RMSE at 1, 6 and 24 h on the last weeks, worked out daily).
+far the forecasts are to be trusted (their MAE and RMSE at 1, 6 and 24 h on the last weeks, worked out daily), and
+what was carried out today (``done``: the commands sent with their reasons, and per step the level planned beside
+the battery's measured level).
 
 409 with how to turn it on while ``[planner] enabled`` is false.
 """
@@ -17,8 +19,8 @@ from homegrid.hub.planning import PlanningService
 __all__ = ["HOW_TO_ENABLE", "PlanRoutes", "add_plan_routes"]
 
 #: said while the planner is off
-HOW_TO_ENABLE = ("the planner is not enabled: set [planner] enabled = true in the config (dry_run = true to see "
-                 "the plan without acting) and restart the hub")
+HOW_TO_ENABLE = ("the planner is not enabled (with a real device it is the owner's choice): set [planner] enabled = "
+                 "true in the config (dry_run = true to see the plan without acting) and restart the hub")
 
 
 class PlanRoutes:
@@ -30,7 +32,8 @@ class PlanRoutes:
             Endpoint("GET", "/api/v1/plan", self.plan,
                      summary="The planner's latest plan per step (mode, battery, state of charge, grid, car, load and "
                              "solar forecasts, prices), its cost against self-powered, what was relaxed, the solve "
-                             "time and the forecasts' errors"),
+                             "time, the forecasts' errors, and what was carried out today (commands and reasons; "
+                             "per step the planned and measured battery level)"),
         )
 
     def plan(self) -> dict[str, Any]:
@@ -38,6 +41,7 @@ class PlanRoutes:
             raise HTTPException(status_code=409, detail=HOW_TO_ENABLE)
         errors, why = self.planning.forecast_errors()
         return {"enabled": True, "status": self.planning.status(), "plan": self.planning.describe(),
+                "done": self.planning.carried_out(),
                 "forecast_errors": None if errors is None else errors.to_json(), "forecast_errors_missing": why}
 
 

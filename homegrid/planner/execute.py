@@ -252,6 +252,11 @@ class Executor:
         self._car_settled = False
         self._car_expected: CarSettings | None = None
         self._standing_by: str | None = None
+        #: the reserve floor [%] of the last battery command sent: the owner's (storm mode's raise apart) while the
+        #: executor acts, when the device's own reserve shows the planner's level (a charge's target, a hold's level)
+        #: and reads back into the next plan as a floor it never was; None until a command is sent, and again after
+        #: the owner's change by hand (then the device's reserve is the owner's)
+        self.floor_percent: float | None = None
         self._count = 0  # commands recorded so far
         self.state_path = state_path
         self.problem: str | None = None  # the state file's trouble, if any
@@ -266,7 +271,7 @@ class Executor:
 
         return {"version": 1, "owner": dict(self.owner),
                 "battery": {"sent": opt(self._sent), "expected": opt(self._expected), "set_at_ms": self._set_at,
-                            "settled": self._settled},
+                            "settled": self._settled, "floor_percent": self.floor_percent},
                 "car": {"sent": opt(self._car_sent), "expected": opt(self._car_expected),
                         "set_at_ms": self._car_set_at, "settled": self._car_settled}}
 
@@ -299,6 +304,8 @@ class Executor:
             self._expected = None if b.get("expected") is None else PowerwallSettings(**b["expected"])
             self._set_at = b.get("set_at_ms")
             self._settled = bool(b.get("settled"))
+            floor = b.get("floor_percent")
+            self.floor_percent = None if floor is None else float(floor)
             self._car_sent = None if c.get("sent") is None else CarCommand(**c["sent"])
             self._car_expected = None if c.get("expected") is None else CarSettings(**c["expected"])
             self._car_set_at = c.get("set_at_ms")
@@ -310,6 +317,7 @@ class Executor:
             self._sent = self._expected = self._set_at = None
             self._car_sent = self._car_expected = self._car_set_at = None
             self._settled = self._car_settled = False
+            self.floor_percent = None
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -348,7 +356,7 @@ class Executor:
             if self.owner[device] is not None:
                 self.owner[device] = None
                 self._record(device, "control handed back", f"by {by}", "handed back")
-        self._sent = self._expected = None
+        self._sent = self._expected = self.floor_percent = None
         self._car_sent = self._car_expected = None
         self._settled = self._car_settled = False
         self._save()
@@ -428,6 +436,7 @@ class Executor:
             elif diff:
                 why = "changed by hand: " + "; ".join(diff)
                 self.owner["battery"] = why
+                self.floor_percent = None
                 self._record("battery", "stand aside until handed back", why, "owner", command.mode)
                 return
         if command == self._sent:
@@ -438,6 +447,7 @@ class Executor:
             self._record("battery", command.describe(), reason, f"failed: {exc}", command.mode)
             return  # the next step tries again
         self._sent, self._expected, self._set_at, self._settled = command, written, now, False
+        self.floor_percent = command.reserve_percent
         self._record("battery", command.describe(), reason, "sent", command.mode)
 
     async def _car_step(self, problem: Problem, plan: Plan, step: int) -> None:
