@@ -166,6 +166,8 @@ def run(seconds: float = 900.0, days: float = 28.0, before_s: float = 20.0, afte
         in_window = [p for p in watch.plans if p["seen"] >= w0]
         out.update(cpu_between_replans(sampler.cpu, [p["seen"] for p in in_window], before_s, after_s))
         out["replans"] = len(in_window)
+        # the resident set once a minute [MB]: whether it settles or keeps growing with the re-plans
+        out["rss_per_minute_mb"] = [round(kib * 1024 / 1e6, 1) for kib in sampler.rss_kib[::60]]
         out["plans_seen"] = [{k: (round(v - w0, 1) if k == "seen" else v) for k, v in p.items()} for p in watch.plans]
         commands = _json(port, "/api/v1/planner/commands")
         out["commands"] = [{k: c[k] for k in ("time", "device", "command", "outcome")} for c in commands["commands"]]

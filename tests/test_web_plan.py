@@ -184,6 +184,7 @@ def test_the_plan_view_shows_what_was_carried_out(browser, carried_out):
             "() => [...document.querySelectorAll('#plan-done rect.mode')].map((r) => r.dataset.mode)")
         assert modes == [s["mode"] for s in done["steps"]] and {"charge", "export"} <= set(modes)
         i = next(k for k, s in enumerate(done["steps"]) if s["mode"] == "charge" and not s["under_way"])
+        p.page.locator("#plan-done .plan-chart").scroll_into_view_if_needed()  # below the fold
         rect = p.page.locator("#plan-done rect.mode").nth(i).bounding_box()
         assert rect is not None
         p.page.mouse.move(rect["x"] + rect["width"] / 2, rect["y"] - 20)

@@ -180,6 +180,9 @@ class Hub:
         #: the planner's executor (:attr:`planner_on`), fed each step's plan by the planner's loop
         self.executor = None if not self.planner_on else build_executor(
             config, self.control, [p.device for p in self.pollers], publisher, self.storm, self.clock, Path(data_dir))
+        if self.storm is not None and self.executor is not None:  # storm mode saves the owner's reserve, not a plan's
+            executor = self.executor
+            self.storm.owner_reserve = lambda: executor.floor_percent
         #: the site's tariff (the owner's upload, else the config's): the planner's prices and the API's bills
         self.tariff = SiteTariff.from_config(config, self.data_dir)
         #: the planner's loop (:attr:`planner_on`): a plan every step, followed by the executor
