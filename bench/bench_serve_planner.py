@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import influx
-from bench_serve import Sampler, _get
+from bench_serve import Sampler, start_serve
 from budgets import limit
 from common import child_env, homegrid_cmd, log, run_child
 
@@ -135,21 +135,7 @@ def run(seconds: float = 900.0, days: float = 28.0, before_s: float = 20.0, afte
         log(f"serve-planner: simulated from {start} to now in {sim.wall_s:.1f} s")
         port = influx.free_port()
         serve_log = tmp / "serve.log"
-        t0 = time.monotonic()
-        hub = subprocess.Popen(
-            homegrid_cmd("serve", "--config", str(cfg), "--data-dir", str(data), "--port", str(port)),
-            env=child_env(tmp), stdout=open(serve_log, "wb"), stderr=subprocess.STDOUT,
-        )
-        while True:
-            try:
-                if _get(port, "/api/v1/live", timeout=2) == 200:
-                    break
-            except OSError:
-                pass
-            if hub.poll() is not None or time.monotonic() - t0 > 300:
-                raise RuntimeError(f"homegrid serve did not start:\n{serve_log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        res["ready_s"] = time.monotonic() - t0
+        hub, res["ready_s"] = start_serve(["--config", str(cfg), "--data-dir", str(data)], port, tmp, serve_log, 300)
         watch = LogWatch(serve_log)
         sampler = Sampler(hub.pid)
         t_end = time.monotonic() + seconds
