@@ -1,213 +1,92 @@
-"""Issue 14: the planner against emhass, self-consumption and perfect foresight, on the bench's data and tariffs.
+"""Issue 14: the planner against emhass, self-consumption and perfect foresight, in one table per case.
 
-For each data set x tariff x battery: the bill with no battery, with plain self-consumption, with the
-perfect-foresight optimum (an LP over the whole period, here), emhass's policies (its own venv, a
-subprocess: ``bench/emhass/run_emhass.py``) and, once ``homegrid backtest`` exists, homegrid's policies
-(``no-battery``, ``self-consumption``, ``time-based``, ``perfect``, ``mpc``); each policy's share of the
-perfect-foresight saving = (bill no battery - bill policy) / (bill no battery - bill perfect).
+For each data set x tariff x battery (``planner_data``: emhass's household year at 30 min and the virtual home's
+year at 15 min; 10 kWh / 5 kW and 13.5 kWh / 5 kW, reserve 20 %, round trip 90 %, starting at the reserve):
 
-    bash bench/emhass/setup.sh                                   # once: emhass's venv
-    .venv/bin/python bench/bench_planner.py                      # day-ahead policies, every tariff, both batteries
-    .venv/bin/python bench/bench_planner.py --emhass dayahead-naive,mpc-naive --tariffs fr_hphc,fr_wide \
-        --batteries 10 --jobs 2                                  # the issue's emhass comparison (MPC: ~20 min a run)
+- homegrid's rows: ``homegrid backtest --json``, one subprocess per policy (``self-consumption``, ``time-based``,
+  ``time-based-grid``, ``perfect`` with ``--compare``, which gives ``no-battery`` too, and ``mpc`` with its own
+  forecasts; ``mpc-persistence`` on request), ``--jobs`` at once;
+- emhass's kept runs (``bench/out/planner/<case>_<run>.json``, its own venv, ``bench/emhass/``): their grid
+  flows billed again here with ``bench/battery_model.bill`` on the case's prices;
+- the bench's own check rows: the bill without a battery and with self-consumption through
+  ``bench/battery_model.py`` (the model emhass's plans are carried out in) and the perfect-foresight optimum as
+  an independent LP (HiGHS through scipy's ``linprog``, sparse matrices written apart from homegrid's).
 
-Every emhass run is kept in ``bench/out/planner/`` (``--reuse`` takes a kept run instead of running it
-again). The tables go to ``bench/out/planner.md`` and the figures to ``bench/out/planner.json``.
+Every row is compared on its ``net`` = bill - value of the energy left above the reserve at the end, valued as
+homegrid's backtest does (the period's mean import price x the discharge efficiency). Each row's share of the
+perfect-foresight saving = (net no battery - net) / (net no battery - net perfect), with **one denominator per
+case: homegrid's no-battery and perfect nets** (the bench's figures where homegrid backtest is missing).
 
-Until ``homegrid backtest`` lands on main, no-battery, self-consumption and perfect are computed here
-(``bench/battery_model.py``, the same physics the emhass plans are replayed through, and a HiGHS LP
-through scipy); the homegrid rows are filled by :func:`homegrid_backtest` when the command is there.
+``homegrid backtest`` reads the data as instantaneous samples and averages each step trapezoidally; the bench's
+data are step means, so each mean is written twice, at the step's start and 1 ms before its end: the step's
+average is then the mean itself (to 1 ms in a step), not smeared half a step into its neighbours.
+
+    bash bench/emhass/setup.sh                     # once: emhass's venv (only for new emhass runs)
+    .venv/bin/python bench/bench_planner.py --kept-only --jobs 2          # every case, emhass's kept runs
+    .venv/bin/python bench/bench_planner.py --kept-only --days 7 --batteries 10 --tariffs wide_tou  # plumbing
+    .venv/bin/python bench/bench_planner.py --kept-only --datasets emhass_fr --tariffs fr_hphc --batteries 10
+    .venv/bin/python bench/bench_planner.py --datasets virtual_home --emhass dayahead-naive --reuse  # emhass too
+    .venv/bin/python bench/bench_planner.py --emhass mpc-naive --tariffs fr_hphc,fr_wide --batteries 10 --jobs 2
+    .venv/bin/python bench/run_all.py --only planner --planner-from bench/out/planner.json --check  # the budgets
+
+``--emhass`` names emhass runs (default ``dayahead-naive,dayahead-perfect,dayahead-naive:init,mpc-naive``);
+with ``--kept-only`` only those kept are shown, none is run (an MPC run takes ~20-45 min a year); ``--reuse``
+takes a kept run and runs the missing ones. ``--days N`` cuts every data set to its first N days (a trial of the
+plumbing; emhass's year runs are then billed on their first N days, their end energy not valued). The tables
+go to ``bench/out/planner.md``, the figures and the budgets' figures (``figures``) to ``bench/out/planner.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pacsv
 from scipy import sparse
 from scipy.optimize import linprog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from battery_model import Battery, bill, cycles, self_consumption
-from common import BENCH, OUT, REPO, homegrid_cmd, log
+from common import BENCH, OUT, child_env, homegrid_cmd, log
+from planner_data import BATTERIES, DATASETS, TARIFFS, Series, cut
 
-from homegrid.tariffs.meters import export_price, import_price
-from homegrid.tariffs.readers import load_tariff
-from homegrid.timezones import DAY_MS, local_calendar, parse_iso_ms, utc_offset_ms
-
-DATA = REPO.parent / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
 EMHASS_PY = BENCH / "emhass" / ".venv" / "bin" / "python"
 EMHASS_DRIVER = BENCH / "emhass" / "run_emhass.py"
 RUNS = OUT / "planner"
-HOMEGRID_POLICIES = ("no-battery", "self-consumption", "time-based", "perfect", "mpc")
+HOMEGRID_POLICIES = ("self-consumption", "time-based", "time-based-grid", "perfect", "mpc")
+#: beyond HOMEGRID_POLICIES: mpc fed persistence forecasts (emhass's ``naive``), on request
+EXTRA_POLICIES = ("mpc-persistence",)
 EMHASS_RUNS = ("dayahead-naive", "dayahead-perfect", "mpc-naive", "mpc-perfect")
+EMHASS_DEFAULT = "dayahead-naive,dayahead-perfect,dayahead-naive:init,mpc-naive"
 #: the issue's figures for emhass's household with a 10 kWh / 5 kW battery, to check the frame against
 ISSUE_QUOTED = {("fr_hphc", "self-consumption"): 0.72, ("fr_wide", "self-consumption"): 0.50,
                 ("fr_hphc", "emhass dayahead-naive"): 0.835, ("fr_wide", "emhass dayahead-naive"): 0.835,
                 ("fr_hphc", "emhass mpc-naive"): 0.86, ("fr_wide", "emhass mpc-naive"): 0.86}
 
 
-@dataclass
-class Series:
-    """A data set on an even step: real home load and solar [W] at step starts (UTC ms), and its zone."""
+# --- the bench's own floor and ceiling --------------------------------------------------------------------------
 
-    name: str
-    t_ms: np.ndarray
-    home_w: np.ndarray
-    solar_w: np.ndarray
-    timezone: str
-    source: str
-
-    @property
-    def step_s(self) -> int:
-        return int((self.t_ms[1] - self.t_ms[0]) // 1000)
-
-    @property
-    def dt_h(self) -> float:
-        return self.step_s / 3600.0
-
-    def local_hours(self) -> np.ndarray:
-        """Each step's local hour (0-23). [h]"""
-        return local_calendar(self.t_ms, self.timezone)[2]
+def fair_end_value(buy: np.ndarray, bat: Battery) -> float:
+    """What a kWh left in the battery at the end is worth, homegrid's backtest's rule restated: the period's median
+    import price times the discharge efficiency (no wear: the backtest bills none). [currency/kWh]"""
+    return float(np.median(buy)) * bat.eta if len(buy) else 0.0
 
 
-def emhass_household() -> Series:
-    """emhass's one-year household (shared/data section 1.1), whole local days from 2024-02-29 00:00 Paris.
-
-    Load NaNs (336) are filled linearly between their neighbours (as emhass's ``prepare_data`` does with
-    ``sensor_linear_interp``); solar NaNs (the night) are 0, negatives 0.
-    """
-    path = DATA / "load" / "emhass_household_fr_2024-02_2025-02_30min.csv"
-    tab = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"timestamp_utc": pa.string()}))
-    t = np.array([parse_iso_ms(x) for x in tab.column("timestamp_utc").to_pylist()], dtype=np.int64)
-    load = np.array(tab.column("load_w_excl_deferrable").to_pylist(), dtype=float)
-    pv = np.array(tab.column("pv_w").to_pylist(), dtype=float)
-    ok = ~np.isnan(load)
-    load = np.interp(np.arange(len(load)), np.flatnonzero(ok), load[ok])
-    pv = np.clip(np.nan_to_num(pv, nan=0.0), 0.0, None)
-    local = t + utc_offset_ms(t, "Europe/Paris")
-    midnights = np.flatnonzero(local % DAY_MS == 0)
-    s = slice(int(midnights[0]), int(midnights[-1]))
-    return Series("emhass_fr", t[s], load[s], pv[s], "Europe/Paris", f"{path.name} (whole local days)")
-
-
-# --- tariffs: per-step import and export prices [currency/kWh] --------------------------------------------
-
-def _peak(series: Series, start_h: int, end_h: int, peak: float, off: float) -> np.ndarray:
-    h = series.local_hours()
-    return np.where((h >= start_h) & (h < end_h), peak, off)
-
-
-def fr_hphc(s: Series) -> tuple[np.ndarray, np.ndarray]:
-    """emhass's default: HP 0.1907 06-22 h, HC 0.1419, sell 0.1419 EUR/kWh."""
-    return _peak(s, 6, 22, 0.1907, 0.1419), np.full(len(s.t_ms), 0.1419)
-
-
-def fr_wide(s: Series) -> tuple[np.ndarray, np.ndarray]:
-    """A wide spread: HP 0.30 06-22 h, HC 0.1419, sell 0.1419 EUR/kWh."""
-    return _peak(s, 6, 22, 0.30, 0.1419), np.full(len(s.t_ms), 0.1419)
-
-
-def wide_tou(s: Series) -> tuple[np.ndarray, np.ndarray]:
-    """The issue's wide TOU: 0.45 17-21 h, 0.15 otherwise, export 0.05."""
-    return _peak(s, 17, 21, 0.45, 0.15), np.full(len(s.t_ms), 0.05)
-
-
-US_TOU_FILE = REPO / "homegrid" / "tariffs" / "data" / "urdb_618940545457a35a1c4097ec_psco_residential_re_tou.json"
-
-
-def us_tou(s: Series) -> tuple[np.ndarray, np.ndarray]:
-    """Xcel Colorado RE-TOU (URDB 618940545457a35a1c4097ec) through homegrid's reader, on the site's clock.
-
-    Energy prices only (its $5.71 a month is the same for every policy); net metering, so each step's
-    export earns that step's import price (:func:`homegrid.tariffs.meters.export_price`).
-    """
-    tariff, _ = load_tariff(US_TOU_FILE.read_text())
-    return import_price(tariff, s.t_ms, s.timezone), export_price(tariff, s.t_ms, s.timezone)
-
-
-SMARD_FILE = DATA / "prices" / "smard_day_ahead_prices_2015_hourly.csv"
-DYNAMIC_ADDER = 0.20  # grid fees, levies and tax on top of the spot price [EUR/kWh]
-
-
-def smard_2015() -> dict[datetime, float]:
-    """SMARD's 2015 DE-AT-LU day-ahead price by local (Berlin) wall-clock hour; of a repeated hour, the first.
-    [EUR/kWh]"""
-    lines = SMARD_FILE.read_text(encoding="utf-8-sig").splitlines()
-    head = lines[0].split(";")
-    col = head.index("Germany/Austria/Luxembourg[€/MWh]")
-    out: dict[datetime, float] = {}
-    for line in lines[1:]:
-        f = line.split(";")
-        if len(f) <= col or f[col] in ("-", ""):
-            continue
-        at = datetime.strptime(f"{f[0]} {f[1]}", "%b %d, %Y %I:%M %p")
-        out.setdefault(at, float(f[col].replace(",", "")) / 1000.0)
-    return out
-
-
-def redate_2015(local: datetime) -> datetime:
-    """The 2015 wall-clock hour standing for a local time: whole weeks back or forth (the weekday kept) to
-    within 3 days of the same calendar date in 2015."""
-    naive = local.replace(tzinfo=None, minute=0, second=0, microsecond=0)
-    same = naive.replace(year=2015, day=min(naive.day, 28) if naive.month == 2 else naive.day)
-    weeks = round((naive - same).days / 7)
-    out = naive - timedelta(weeks=weeks)
-    while out.year < 2015:
-        out += timedelta(weeks=52)
-    while out.year > 2015:
-        out -= timedelta(weeks=52)
-    return out
-
-
-def dynamic(s: Series) -> tuple[np.ndarray, np.ndarray]:
-    """SMARD 2015 German day-ahead, re-dated onto the data's days (same weekday, within 3 days of the same date,
-    same local hour). Import = spot + 0.20 EUR/kWh; export = spot, not below 0 (a feed-in is not billed)."""
-    prices = smard_2015()
-    zone = ZoneInfo(s.timezone)
-    spot = np.empty(len(s.t_ms))
-    for i, t in enumerate(s.t_ms.tolist()):
-        at = redate_2015(datetime.fromtimestamp(t / 1000, zone))
-        for back in range(4):  # a wall-clock hour 2015 skipped (its spring DST night), or a gap: the hour before
-            p = prices.get(at - timedelta(hours=back))
-            if p is not None:
-                break
-        spot[i] = p if p is not None else float("nan")
-    spot = np.where(np.isnan(spot), np.nanmean(spot), spot)
-    return spot + DYNAMIC_ADDER, np.maximum(spot, 0.0)
-
-
-TARIFFS: dict[str, Callable[[Series], tuple[np.ndarray, np.ndarray]]] = {
-    "fr_hphc": fr_hphc, "fr_wide": fr_wide, "wide_tou": wide_tou, "us_tou": us_tou, "dynamic": dynamic}
-DATASETS: dict[str, Callable[[], Series]] = {"emhass_fr": emhass_household}
-BATTERIES = {"10": (10.0, 5.0), "13.5": (13.5, 5.0)}
-
-
-# --- the floor and the ceiling, computed here ----------------------------------------------------------------
-
-def perfect_lp(s: Series, buy: np.ndarray, sell: np.ndarray, bat: Battery) -> dict[str, Any]:
+def perfect_lp(s: Series, buy: np.ndarray, sell: np.ndarray, bat: Battery,
+               end_value_per_kwh: float = 0.0) -> dict[str, Any]:
     """The perfect-foresight optimum over the whole period: one LP (HiGHS through scipy).
 
     Variables per step: charge c, discharge d [W, AC], import gi, export ge [W], stored energy e [Wh] at the
     step's end. ``gi - ge = home - solar - d + c``; ``e_t = e_{t-1} + (eta c - d / eta) dt``, e_{-1} the reserve;
-    ``0 <= c, d <= P``; reserve <= e <= full. Minimises the bill; the energy left at the end is not valued.
+    ``0 <= c, d <= P``; reserve <= e <= full. Minimises the bill less ``end_value_per_kwh`` times the energy left
+    above the reserve at the end (0: the end is not valued).
     """
     n = len(s.t_ms)
     dt, eta = s.dt_h, bat.eta
@@ -220,7 +99,9 @@ def perfect_lp(s: Series, buy: np.ndarray, sell: np.ndarray, bat: Battery) -> di
     b_soc = np.zeros(n)
     b_soc[0] = bat.e_min
     b_eq = np.concatenate([s.home_w - s.solar_w, b_soc])
-    c = np.concatenate([np.zeros(2 * n), buy * dt / 1000.0, -sell * dt / 1000.0, np.zeros(n)])
+    end = np.zeros(n)
+    end[-1] = end_value_per_kwh / 1000.0
+    c = np.concatenate([np.zeros(2 * n), buy * dt / 1000.0, -sell * dt / 1000.0, -end])
     bounds = [(0, bat.power_w)] * (2 * n) + [(0, None)] * (2 * n) + [(bat.e_min, bat.e_max)] * n
     t0 = time.perf_counter()
     res = linprog(c, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
@@ -230,8 +111,10 @@ def perfect_lp(s: Series, buy: np.ndarray, sell: np.ndarray, bat: Battery) -> di
     x = res.x
     battery_w = x[n:2 * n] - x[:n]
     grid = s.home_w - s.solar_w - battery_w
-    return {"bill": bill(grid, buy, sell, dt), "lp_objective": float(res.fun), "solve_s": solve_s,
-            **_flows(grid, battery_w, bat, dt)}
+    the_bill = bill(grid, buy, sell, dt)
+    end_value = (float(x[-1]) - bat.e_min) / 1000.0 * end_value_per_kwh
+    return {"bill": the_bill, "end_value": end_value, "net": the_bill - end_value, "energy_end_wh": float(x[-1]),
+            "lp_objective": float(res.fun), "solve_s": solve_s, **_flows(grid, battery_w, bat, dt)}
 
 
 def _flows(grid: np.ndarray, battery_w: np.ndarray, bat: Battery, dt: float) -> dict[str, float]:
@@ -240,15 +123,56 @@ def _flows(grid: np.ndarray, battery_w: np.ndarray, bat: Battery, dt: float) -> 
             "battery_cycles": cycles(battery_w, bat, dt)}
 
 
+def bench_rows(s: Series, buy: np.ndarray, sell: np.ndarray, bat: Battery) -> dict[str, dict[str, Any]]:
+    """The bench's own figures of a case: no battery, self-consumption (``battery_model``) and the independent LP,
+    with the end valued as homegrid values it (``perfect_lp``) and not (``perfect_lp_unvalued``)."""
+    v = fair_end_value(buy, bat)
+    grid0 = s.home_w - s.solar_w
+    sc = self_consumption(bat, s.home_w, s.solar_w, s.dt_h)
+    sc_bill = bill(sc.grid_w, buy, sell, s.dt_h)
+    sc_end = (float(sc.energy_wh[-1]) - bat.e_min) / 1000.0 * v
+    nb_bill = bill(grid0, buy, sell, s.dt_h)
+    return {
+        "no_battery": {"bill": nb_bill, "end_value": 0.0, "net": nb_bill, **_flows(grid0, np.zeros(len(grid0)), bat,
+                                                                                  s.dt_h)},
+        "self_consumption": {"bill": sc_bill, "end_value": sc_end, "net": sc_bill - sc_end,
+                             **_flows(sc.grid_w, sc.battery_w, bat, s.dt_h)},
+        "perfect_lp": perfect_lp(s, buy, sell, bat, v),
+        "perfect_lp_unvalued": perfect_lp(s, buy, sell, bat),
+    }
+
+
 # --- peers: emhass (subprocess in its venv) and homegrid backtest ------------------------------------------------
 
+def _iso_ms(t_ms: np.ndarray) -> np.ndarray:
+    return np.char.add(np.datetime_as_string(t_ms.astype("datetime64[ms]"), unit="ms"), "Z")
+
+
 def write_input(s: Series, buy: np.ndarray, sell: np.ndarray, path: Path) -> None:
-    """The canonical-CSV-like input of both peers: time, home_power, solar_power, import_price, export_price."""
+    """emhass's input: time, home_power, solar_power, import_price, export_price, one row a step."""
     rows = ["time,home_power,solar_power,import_price,export_price"]
-    for t, h, p, b, e in zip(s.t_ms.tolist(), s.home_w.tolist(), s.solar_w.tolist(), buy.tolist(), sell.tolist(),
-                             strict=True):
-        iso = datetime.fromtimestamp(t / 1000, ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
-        rows.append(f"{iso},{h:.3f},{p:.3f},{b:.6f},{e:.6f}")
+    rows += [f"{t},{h:.3f},{p:.3f},{b:.6f},{e:.6f}" for t, h, p, b, e in zip(
+        _iso_ms(s.t_ms).tolist(), s.home_w.tolist(), s.solar_w.tolist(), buy.tolist(), sell.tolist(), strict=True)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def write_backtest_data(s: Series, path: Path) -> None:
+    """The canonical CSV ``homegrid backtest`` reads: each step's mean power twice, at its start and 1 ms before
+    its end, so that the backtest's trapezoidal step average gives the mean back."""
+    t = np.repeat(s.t_ms, 2)
+    t[1::2] += s.step_s * 1000 - 1
+    home, solar = np.repeat(s.home_w, 2), np.repeat(s.solar_w, 2)
+    rows = ["time,home_power,solar_power"]
+    rows += [f"{x},{h:.3f},{p:.3f}" for x, h, p in zip(_iso_ms(t).tolist(), home.tolist(), solar.tolist(),
+                                                        strict=True)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def write_prices(s: Series, buy: np.ndarray, sell: np.ndarray, path: Path) -> None:
+    """``--prices``: each step's import and export price at its start."""
+    rows = ["time,import_price,export_price"]
+    rows += [f"{t},{b:.6f},{e:.6f}" for t, b, e in zip(_iso_ms(s.t_ms).tolist(), buy.tolist(), sell.tolist(),
+                                                       strict=True)]
     path.write_text("\n".join(rows) + "\n")
 
 
@@ -282,29 +206,27 @@ def homegrid_has_backtest() -> bool:
     return proc.returncode == 0
 
 
-def homegrid_backtest(policy: str, s: Series, buy: np.ndarray, sell: np.ndarray, kwh: float, kw: float,
-                      tmp: Path) -> dict[str, Any]:
-    """``homegrid backtest --json`` for one policy (the issue's command line)."""
-    data, prices = tmp / f"{s.name}_data.csv", tmp / "prices.csv"
-    if not data.exists():
-        lines = ["time,home_power,solar_power"]
-        lines += [f"{datetime.fromtimestamp(t / 1000, ZoneInfo('UTC')).strftime('%Y-%m-%dT%H:%M:%SZ')},{h:.3f},{p:.3f}"
-                  for t, h, p in zip(s.t_ms.tolist(), s.home_w.tolist(), s.solar_w.tolist(), strict=True)]
-        data.write_text("\n".join(lines) + "\n")
-    lines = ["time,import_price,export_price"]
-    lines += [f"{datetime.fromtimestamp(t / 1000, ZoneInfo('UTC')).strftime('%Y-%m-%dT%H:%M:%SZ')},{b:.6f},{e:.6f}"
-              for t, b, e in zip(s.t_ms.tolist(), buy.tolist(), sell.tolist(), strict=True)]
-    prices.write_text("\n".join(lines) + "\n")
-    cmd = homegrid_cmd("backtest", "--data", str(data), "--prices", str(prices), "--battery-kwh", str(kwh),
-                       "--battery-kw", str(kw), "--reserve-percent", "20", "--round-trip", "90",
-                       "--step-min", str(s.step_s // 60), "--policy", policy, "--json")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def homegrid_backtest(policy: str, s: Series, data: Path, prices: Path, kwh: float, kw: float) -> dict[str, Any]:
+    """``homegrid backtest --json`` for one policy (the issue's command line), without the user's config;
+    ``perfect`` with ``--compare`` (its ``compare.no-battery``); ``mpc-persistence``: mpc with
+    ``--forecast persistence``."""
+    name, forecast = ("mpc", ["--forecast", "persistence"]) if policy == "mpc-persistence" else (policy, [])
+    cmd = homegrid_cmd("backtest", "--data", str(data), "--prices", str(prices), "--battery-kwh", f"{kwh:g}",
+                       "--battery-kw", f"{kw:g}", "--reserve-percent", "20", "--round-trip", "90",
+                       "--step-min", f"{s.step_s / 60:g}", "--timezone", s.timezone, "--latitude", str(s.latitude),
+                       "--longitude", str(s.longitude), "--policy", name, *forecast,
+                       *(["--compare"] if policy == "perfect" else []), "--json")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=child_env(data.parent))
     if proc.returncode != 0:
         raise RuntimeError(f"homegrid backtest {policy}: {proc.stderr[-2000:]}")
-    return dict(json.loads(proc.stdout))
+    out = dict(json.loads(proc.stdout))
+    out["wall_s"] = time.perf_counter() - t0
+    log(f"  homegrid {policy} {data.stem} {kwh:g} kWh: {out['wall_s']:.0f} s")
+    return out
 
 
-# --- the table -----------------------------------------------------------------------------------------------------
+# --- a case: every row, one denominator ---------------------------------------------------------------------------
 
 def share(no_battery: float, policy: float, perfect: float) -> float | None:
     """The share of the perfect-foresight saving a policy captures. [1]"""
@@ -312,144 +234,251 @@ def share(no_battery: float, policy: float, perfect: float) -> float | None:
     return (no_battery - policy) / gain if gain > 1e-9 else None
 
 
-def rows_of(case: dict[str, Any]) -> list[tuple[str, float, float | None, float | None, float | None]]:
-    """(policy, bill, share, cycles, import kWh) rows of one case, best first."""
-    nb, pf = case["no_battery"]["bill"], case["perfect"]["bill"]
-    out = []
-    for name, r in case["policies"].items():
-        out.append((name, r["bill"], share(nb, r["bill"], pf), r.get("battery_cycles"),
-                    r.get("grid_import_wh", math.nan) / 1000.0))
-    return sorted(out, key=lambda x: x[1])
+def _row(r: dict[str, Any], source: str) -> dict[str, Any]:
+    keep = ("bill", "end_value", "net", "grid_import_wh", "grid_export_wh", "battery_cycles", "solve_ms", "plans",
+            "run_s", "wall_s", "solves", "planned_bill", "optim_status", "energy_end_wh")
+    return {"source": source, **{k: r[k] for k in keep if k in r}}
 
 
-def markdown(results: dict[str, Any]) -> str:
-    lines: list[str] = []
-    for key, case in results["cases"].items():
-        nb, pf = case["no_battery"]["bill"], case["perfect"]["bill"]
-        lines.append(f"\n**{key}** (no battery {nb:.2f}, perfect {pf:.2f}; "
-                     f"saving at stake {case['no_battery']['bill'] - case['perfect']['bill']:.2f})\n")
-        lines.append("| policy | bill | share of perfect saving | cycles | import kWh | solve p50 / p99 ms |")
-        lines.append("|---|---:|---:|---:|---:|---:|")
-        for name, b, sh, cyc, imp in rows_of(case):
-            r = case["policies"][name]
-            sm = r.get("solve_ms")
-            solve = f"{sm['p50']:.0f} / {sm['p99']:.0f}" if sm else ""
-            base = name.replace(" (modes)", "")
-            quoted = ISSUE_QUOTED.get((case["tariff"], base)) if case["battery_kwh"] == 10 and (
-                name == "self-consumption" or name.endswith("(modes)")) else None
-            q = f" (issue: {quoted:.0%})" if quoted is not None else ""
-            lines.append(f"| {name} | {b:.2f} | {'' if sh is None else f'{sh:.1%}'}{q} | "
-                         f"{'' if cyc is None else f'{cyc:.0f}'} | {imp:.0f} | {solve} |")
-    return "\n".join(lines) + "\n"
+def emhass_rows(run: str, res: dict[str, Any], s: Series, buy: np.ndarray, sell: np.ndarray, bat: Battery,
+                full: bool) -> dict[str, dict[str, Any]]:
+    """An emhass run's executions as rows: its grid flows billed with ``battery_model.bill`` on the case's
+    prices; the end energy valued as homegrid values it (not on a cut: the run's year goes on)."""
+    v = fair_end_value(buy, bat)
+    out = {}
+    for how, ex in res["executions"].items():
+        # runs before each execution planned from its own level: set-points carried out plans made
+        # for the modes' battery level (one plan a step for both)
+        label = how if res.get("plans_from") == "own" or how == "modes" else "setpoints, modes' plans"
+        grid = np.asarray(ex["grid_w"], dtype=float)[:len(s.t_ms)]
+        the_bill = bill(grid, buy, sell, s.dt_h)
+        end = (ex["energy_end_wh"] - bat.e_min) / 1000.0 * v if full and "energy_end_wh" in ex else 0.0
+        row = _row({k: x for k, x in ex.items() if k != "grid_w"}, "emhass, billed by battery_model")
+        battery_w = s.home_w - s.solar_w - grid
+        row.update({"bill": the_bill, "end_value": end, "net": the_bill - end, "kept_bill": ex["bill"],
+                    **_flows(grid, battery_w, bat, s.dt_h)})
+        for k in ("solve_ms", "solves", "planned_bill", "optim_status"):
+            row.setdefault(k, res.get(k))
+        out[f"emhass {run} ({label})"] = row
+    return out
 
 
-def run(datasets: str = ",".join(DATASETS), tariffs: str = ",".join(TARIFFS),
-        batteries: str = ",".join(BATTERIES), emhass: str = "dayahead-naive,dayahead-perfect", jobs: int = 1,
-        reuse: bool | str = False) -> dict[str, Any]:
-    """Every case: the bills, each policy's share of the perfect-foresight saving (``run_all.py``'s entry)."""
+def assemble(case: dict[str, Any], bench: dict[str, dict[str, Any]], homegrid: dict[str, dict[str, Any]],
+             emhass: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A case's rows, shares against one denominator (homegrid's no-battery and perfect nets, else the bench's),
+    and the checks: homegrid's no-battery bill against the bench's, homegrid's perfect against the LP."""
+    rows: dict[str, dict[str, Any]] = {}
+    for pol, r in homegrid.items():
+        rows[f"homegrid {pol}"] = _row(r, "homegrid backtest")
+    compare = homegrid.get("perfect", {}).get("compare", {})
+    if "no-battery" in compare:
+        rows["homegrid no-battery"] = _row(compare["no-battery"], "homegrid backtest --compare")
+    rows["perfect (independent LP)"] = _row(bench["perfect_lp"], "bench LP")
+    rows.update(emhass)
+    nb_row, pf_row = rows.get("homegrid no-battery"), rows.get("homegrid perfect")
+    if nb_row and pf_row:
+        denom = {"from": "homegrid", "no_battery_net": nb_row["net"], "perfect_net": pf_row["net"]}
+    else:
+        rows["no battery (bench model)"] = _row(bench["no_battery"], "bench battery_model")
+        denom = {"from": "bench", "no_battery_net": bench["no_battery"]["net"],
+                 "perfect_net": bench["perfect_lp"]["net"]}
+    for r in rows.values():
+        r["share"] = share(denom["no_battery_net"], r["net"], denom["perfect_net"])
+    lp = bench["perfect_lp"]
+    checks: dict[str, Any] = {
+        "no_battery_bill_bench": bench["no_battery"]["bill"],
+        "self_consumption_net_bench": bench["self_consumption"]["net"],
+        "perfect_lp_net": lp["net"], "perfect_lp_bill_unvalued": bench["perfect_lp_unvalued"]["bill"],
+    }
+    if nb_row:
+        checks["no_battery_bill_homegrid"] = nb_row["bill"]
+        checks["no_battery_bill_diff"] = nb_row["bill"] - bench["no_battery"]["bill"]
+    if pf_row:
+        checks["perfect_net_homegrid"] = pf_row["net"]
+        checks["perfect_vs_lp"] = abs(pf_row["net"] - lp["net"]) / abs(lp["net"]) if lp["net"] else None
+    if "homegrid self-consumption" in rows:
+        checks["self_consumption_net_homegrid"] = rows["homegrid self-consumption"]["net"]
+    return {**case, "denominator": denom, "rows": rows, "checks": checks}
+
+
+# --- the run -----------------------------------------------------------------------------------------------------
+
+def run(datasets: str = ",".join(DATASETS), tariffs: str = "", batteries: str = ",".join(BATTERIES),
+        emhass: str = EMHASS_DEFAULT, jobs: int = 1, reuse: bool | str = "only",
+        homegrid: str = ",".join(HOMEGRID_POLICIES), days: int | None = None) -> dict[str, Any]:
+    """Every case's table and the budgets' figures (``run_all.py``'s entry). ``tariffs`` empty: each data set's
+    own (``Series.tariffs``)."""
     RUNS.mkdir(parents=True, exist_ok=True)
     emhass_runs = [r for r in emhass.split(",") if r]
-    if emhass_runs and not EMHASS_PY.exists():
-        log("emhass's venv is missing: run bash bench/emhass/setup.sh (emhass rows skipped)")
-        emhass_runs = []
-    has_backtest = homegrid_has_backtest()
-    if not has_backtest:
-        log("homegrid backtest is not on this branch yet: no-battery, self-consumption and perfect are the bench's own")
-    results: dict[str, Any] = {"cases": {}, "homegrid_backtest": has_backtest}
-    pending: list[tuple[str, str, Any]] = []
+    if emhass_runs and reuse != "only" and not EMHASS_PY.exists():
+        log("emhass's venv is missing: run bash bench/emhass/setup.sh (only kept emhass runs are shown)")
+        reuse = "only"
+    policies = [p for p in homegrid.split(",") if p]
+    if policies and not homegrid_has_backtest():
+        log("homegrid backtest is missing: no homegrid rows, the bench's own no-battery and LP as denominator")
+        policies = []
+    results: dict[str, Any] = {"cases": {}, "days": days, "homegrid_policies": policies, "emhass_runs": emhass_runs}
+    pending: list[tuple[str, dict[str, Any], dict[str, Future[dict[str, Any]]],
+                        dict[str, Future[dict[str, Any] | None]], tuple[Series, np.ndarray, np.ndarray, Battery],
+                        dict[str, dict[str, Any]]]] = []
+    tmp = RUNS / "backtest"
+    tmp.mkdir(exist_ok=True)
+    t_all = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for dname in datasets.split(","):
-            s = DATASETS[dname]()
-            for tname in tariffs.split(","):
+            s = cut(DATASETS[dname](), days)
+            data = tmp / f"{s.name}{f'_{days}d' if days else ''}_data.csv"
+            write_backtest_data(s, data)
+            for tname in (tariffs.split(",") if tariffs else s.tariffs):
                 buy, sell = TARIFFS[tname](s)
                 inp = RUNS / f"{dname}_{tname}.csv"
-                write_input(s, buy, sell, inp)
+                if days is None:
+                    write_input(s, buy, sell, inp)
+                prices = tmp / f"{data.stem.removesuffix('_data')}_{tname}_prices.csv"
+                write_prices(s, buy, sell, prices)
                 for bname in batteries.split(","):
                     kwh, kw = BATTERIES[bname]
                     key = f"{dname} / {tname} / {kwh:g} kWh {kw:g} kW"
-                    log(key)
-                    results["cases"][key] = floor_and_ceiling(s, tname, buy, sell, kwh, kw, has_backtest)
-                    for r in emhass_runs:
-                        rkey = f"{dname}_{tname}_{kwh:g}kwh_{r.replace(':', '_')}"
-                        pending.append((key, r, pool.submit(emhass_run, rkey, r, inp, s, kwh, kw, reuse)))
-        for key, r, fut in pending:
-            res = fut.result()
-            if res is None:
-                continue
-            for how, ex in res["executions"].items():
-                # runs before each execution planned from its own level: set-points carried out plans made
-                # for the modes' battery level (one plan a step for both)
-                label = how if res.get("plans_from") == "own" or how == "modes" else "setpoints, modes' plans"
-                row = {k: v for k, v in ex.items() if k != "grid_w"}
-                for k in ("solve_ms", "solves", "planned_bill", "optim_status"):
-                    row.setdefault(k, res.get(k))
-                results["cases"][key]["policies"][f"emhass {r} ({label})"] = row
+                    bat = Battery(kwh * 1000, kw * 1000, 20.0, 90.0)
+                    hg = {p: pool.submit(homegrid_backtest, p, s, data, prices, kwh, kw) for p in policies}
+                    em = {r: pool.submit(emhass_run, f"{dname}_{tname}_{kwh:g}kwh_{r.replace(':', '_')}", r, inp, s,
+                                         kwh, kw, "only" if days else reuse) for r in emhass_runs}
+                    log(f"{key}: the bench's LP")
+                    case = {"dataset": s.name, "tariff": tname, "battery_kwh": kwh, "battery_kw": kw,
+                            "steps": len(s.t_ms), "step_s": s.step_s, "days": len(s.t_ms) * s.step_s / 86_400,
+                            "timezone": s.timezone, "source": s.source,
+                            "end_value_per_kwh": fair_end_value(buy, bat)}
+                    pending.append((key, case, hg, em, (s, buy, sell, bat), bench_rows(s, buy, sell, bat)))
+        for key, case, hg, em, (s, buy, sell, bat), bench in pending:
+            hg_rows = {p: f.result() for p, f in hg.items()}
+            em_rows: dict[str, dict[str, Any]] = {}
+            for r, f in em.items():
+                res = f.result()
+                if res is not None:
+                    em_rows.update(emhass_rows(r, res, s, buy, sell, bat, days is None))
+            results["cases"][key] = assemble(case, bench, hg_rows, em_rows)
+    results["wall_s"] = time.perf_counter() - t_all
+    results["figures"] = budget_figures(results)
     return results
 
 
-def floor_and_ceiling(s: Series, tname: str, buy: np.ndarray, sell: np.ndarray, kwh: float, kw: float,
-                      has_backtest: bool) -> dict[str, Any]:
-    """One case without emhass: no battery, self-consumption, the perfect LP, and homegrid's backtest rows."""
-    bat = Battery(kwh * 1000, kw * 1000, 20.0, 90.0)
-    grid0 = s.home_w - s.solar_w
-    sc = self_consumption(bat, s.home_w, s.solar_w, s.dt_h)
-    case: dict[str, Any] = {
-        "dataset": s.name, "tariff": tname, "battery_kwh": kwh, "battery_kw": kw, "steps": len(s.t_ms),
-        "step_s": s.step_s, "timezone": s.timezone, "source": s.source,
-        "no_battery": {"bill": bill(grid0, buy, sell, s.dt_h), **_flows(grid0, np.zeros(len(grid0)), bat, s.dt_h)},
-        "perfect": perfect_lp(s, buy, sell, bat),
-        "policies": {},
-    }
-    case["policies"]["self-consumption"] = {"bill": bill(sc.grid_w, buy, sell, s.dt_h),
-                                            **_flows(sc.grid_w, sc.battery_w, bat, s.dt_h)}
-    case["policies"]["perfect (LP)"] = dict(case["perfect"])
-    if has_backtest:
-        tmp = RUNS / "backtest"
-        tmp.mkdir(exist_ok=True)
-        for pol in HOMEGRID_POLICIES:
-            case["policies"][f"homegrid {pol}"] = homegrid_backtest(pol, s, buy, sell, kwh, kw, tmp)
-    return case
+# --- the tables and the budgets' figures ---------------------------------------------------------------------------
+
+def _quoted(case: dict[str, Any], name: str) -> float | None:
+    if case["battery_kwh"] != 10 or case["dataset"] != "emhass_fr":
+        return None
+    base = "self-consumption" if name == "homegrid self-consumption" else name.replace(" (modes)", "")
+    return ISSUE_QUOTED.get((case["tariff"], base)) if name.endswith("(modes)") or base == "self-consumption" else None
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """One table a case, rows best net first."""
+    lines: list[str] = []
+    for key, case in results["cases"].items():
+        d, c = case["denominator"], case["checks"]
+        lines.append(f"\n**{key}** ({case['days']:g} days; shares against {d['from']}'s no battery "
+                     f"{d['no_battery_net']:.2f} and perfect {d['perfect_net']:.2f}: saving at stake "
+                     f"{d['no_battery_net'] - d['perfect_net']:.2f}; end energy worth "
+                     f"{case['end_value_per_kwh']:.4f}/kWh)\n")
+        checks = [f"no battery: bench model {c['no_battery_bill_bench']:.2f}"]
+        if "no_battery_bill_diff" in c:
+            checks[0] += f", homegrid {c['no_battery_bill_homegrid']:.2f} (diff {c['no_battery_bill_diff']:+.4f})"
+        if c.get("perfect_vs_lp") is not None:
+            checks.append(f"perfect net: homegrid {c['perfect_net_homegrid']:.4f}, independent LP "
+                          f"{c['perfect_lp_net']:.4f} ({c['perfect_vs_lp']:.2e} apart); LP with the end unvalued: "
+                          f"bill {c['perfect_lp_bill_unvalued']:.2f}")
+        if "self_consumption_net_homegrid" in c:
+            checks.append(f"self-consumption net: homegrid {c['self_consumption_net_homegrid']:.2f}, bench model "
+                          f"{c['self_consumption_net_bench']:.2f}")
+        lines.append("Checks: " + "; ".join(checks) + ".\n")
+        lines.append("| policy | bill | end value | net | share of perfect saving | cycles | import kWh | "
+                     "solve p50 / p99 ms |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, r in sorted(case["rows"].items(), key=lambda x: x[1]["net"]):
+            sm, sh, cyc = r.get("solve_ms"), r.get("share"), r.get("battery_cycles")
+            solve = f"{sm['p50']:.0f} / {sm['p99']:.0f}" if sm and sm.get("p99") else ""
+            q = _quoted(case, name)
+            lines.append(f"| {name} | {r['bill']:.2f} | {r['end_value']:.2f} | {r['net']:.2f} | "
+                         f"{'' if sh is None else f'{sh:.1%}'}{f' (issue: {q:.0%})' if q is not None else ''} | "
+                         f"{'' if cyc is None else f'{cyc:.0f}'} | {r.get('grid_import_wh', float('nan')) / 1000:.0f} "
+                         f"| {solve} |")
+    return "\n".join(lines) + "\n"
+
+
+def _best_naive(rows: dict[str, dict[str, Any]]) -> tuple[str, float] | None:
+    """The best emhass row with persistence forecasts (the budget's realistic forecasts)."""
+    em = [(n, r["share"]) for n, r in rows.items() if n.startswith("emhass") and "-naive" in n
+          and r.get("share") is not None]
+    return max(em, key=lambda t: t[1]) if em else None
+
+
+def budget_figures(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures ``budgets.py`` bounds (``planner.*``), over every case; ``days`` the shortest case's length.
+
+    ``mpc_share_min``: the lowest share of homegrid mpc; ``mpc_above_emhass``: the least (mpc share - best emhass
+    persistence share) over the cases with an emhass persistence run; ``mpc_vs_self_consumption``: the largest
+    (mpc net - self-consumption net) / |self-consumption net|; ``perfect_vs_lp``: the largest |homegrid perfect
+    net - LP net| / |LP net|. None where no case has the rows.
+    """
+    mpc, above, vs_sc, vs_lp = [], [], [], []
+    for case in results["cases"].values():
+        rows = case["rows"]
+        m = rows.get("homegrid mpc")
+        if m is not None and m.get("share") is not None:
+            mpc.append(m["share"])
+            best = _best_naive(rows)
+            if best is not None:
+                above.append(m["share"] - best[1])
+        sc = rows.get("homegrid self-consumption")
+        if m is not None and sc is not None and sc["net"]:
+            vs_sc.append((m["net"] - sc["net"]) / abs(sc["net"]))
+        if case["checks"].get("perfect_vs_lp") is not None:
+            vs_lp.append(case["checks"]["perfect_vs_lp"])
+    days = min((c["days"] for c in results["cases"].values()), default=None)
+    return {"days": days, "cases": len(results["cases"]),
+            "mpc_share_min": min(mpc, default=None), "mpc_above_emhass": min(above, default=None),
+            "mpc_vs_self_consumption": max(vs_sc, default=None), "perfect_vs_lp": max(vs_lp, default=None)}
 
 
 def summary_rows(r: dict[str, Any]) -> list[tuple[str, object, object, float | None, str, str]]:
-    """Rows of run_all's table: each case's shares of the perfect-foresight saving (no budget yet)."""
+    """Rows of run_all's table: each case's mpc share against the best emhass with persistence forecasts."""
     rows: list[tuple[str, object, object, float | None, str, str]] = []
     for key, case in r.get("cases", {}).items():
-        nb, pf = case["no_battery"]["bill"], case["perfect"]["bill"]
-        pol = case["policies"]
-        hg = pol.get("homegrid mpc")
-        # the peer with realistic (persistence) forecasts, as the budget is stated
-        em = [(n, share(nb, x["bill"], pf)) for n, x in pol.items()
-              if n.startswith("emhass") and "-naive" in n and "(modes)" in n]
-        best = max(em, key=lambda t: t[1] or -1.0) if em else None
-        sc = share(nb, pol["self-consumption"]["bill"], pf)
+        cr = case["rows"]
+        hg, sc, best = cr.get("homegrid mpc"), cr.get("homegrid self-consumption"), _best_naive(cr)
+        sc_share = f"{sc['share']:.0%}" if sc and sc.get("share") is not None else "-"
         rows.append((f"11 share of the perfect saving, {key}: homegrid mpc (peer: best emhass with persistence; "
-                     f"self-consumption "
-                     f"{sc:.0%})", f"{share(nb, hg['bill'], pf):.1%}" if hg else "not yet",
-                     f"{best[1]:.1%} ({best[0]})" if best and best[1] is not None else None, None, "", ""))
+                     f"self-consumption {sc_share})",
+                     f"{hg['share']:.1%}" if hg and hg.get("share") is not None else "not run",
+                     f"{best[1]:.1%} ({best[0]})" if best else None, None, "", ""))
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--datasets", default=",".join(DATASETS))
-    p.add_argument("--tariffs", default=",".join(TARIFFS))
+    p.add_argument("--datasets", default=",".join(DATASETS), help=f"of {','.join(DATASETS)}")
+    p.add_argument("--tariffs", default="", help=f"of {','.join(TARIFFS)} (default: each data set's own)")
     p.add_argument("--batteries", default=",".join(BATTERIES), help="of 10 (10 kWh / 5 kW) and 13.5 (13.5 / 5)")
-    p.add_argument("--emhass", default="dayahead-naive,dayahead-perfect",
+    p.add_argument("--homegrid", default=",".join(HOMEGRID_POLICIES),
+                   help=f"homegrid backtest policies, of {','.join(HOMEGRID_POLICIES + EXTRA_POLICIES)} ('' for none)")
+    p.add_argument("--emhass", default=EMHASS_DEFAULT,
                    help=f"emhass runs, of {','.join(EMHASS_RUNS)} ('' for none), each with an optional ':init' "
                         "(every plan ends at the level it starts at; default: at the reserve); mpc takes ~20 min "
                         "a year at 30 min")
-    p.add_argument("--jobs", type=int, default=1, help="emhass runs at once")
-    p.add_argument("--reuse", action="store_true", help="take emhass runs kept in bench/out/planner/")
+    p.add_argument("--jobs", type=int, default=1, help="backtests and emhass runs at once")
+    p.add_argument("--reuse", action="store_true", help="take emhass runs kept in bench/out/planner/, run the rest")
     p.add_argument("--kept-only", action="store_true", help="only emhass runs kept in bench/out/planner/, no new one")
+    p.add_argument("--days", type=int, help="cut every data set to its first N days (default: all of it)")
     p.add_argument("--out", type=Path, default=OUT / "planner.json")
     a = p.parse_args(argv)
-    results = run(a.datasets, a.tariffs, a.batteries, a.emhass, a.jobs, "only" if a.kept_only else a.reuse)
+    results = run(a.datasets, a.tariffs, a.batteries, a.emhass, a.jobs, "only" if a.kept_only else a.reuse,
+                  a.homegrid, a.days)
     table = markdown(results)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=1))
     a.out.with_suffix(".md").write_text(table)
     print(table)
+    print(json.dumps(results["figures"], indent=1))
     return 0
 
 

@@ -47,12 +47,16 @@ from common import log
 
 from homegrid.planner.optimise import plan
 from homegrid.planner.problem import BatterySpec, CarMode, CarNeed, Problem
+from homegrid.tariffs.horizon import DemandTerm, TierBlocks
 from homegrid.timezones import HOUR_MS, MINUTE_MS, local_calendar
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HOUSE = DATA / "load" / "emhass_household_fr_2024-02_2025-02_30min.csv"
 PRICES = DATA / "prices" / "smard_day_ahead_prices_2015_hourly.csv"
 ZONE = "Europe/Paris"
+#: tou-tiers-demand: tou with 20 kWh left in a first block (0.10 more above it) and a demand charge of 10 per kW
+#: above 3 kW on 15-minute windows (issue 14's tiers and demand; not in the default run)
+TARIFFS = ["tou", "wholesale", "wholesale-negative", "tou-tiers-demand"]
 BATTERY = BatterySpec(capacity_wh=13_500, max_charge_w=5_000, max_discharge_w=5_000, wear_cost_per_kwh=0.02)
 
 
@@ -69,9 +73,9 @@ def house(step_min: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def prices(tariff: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Import and export price per step [currency/kWh]."""
-    if tariff not in ("tou", "wholesale", "wholesale-negative"):
+    if tariff not in TARIFFS:
         raise ValueError(f"tariff {tariff!r}")
-    if tariff == "tou":
+    if tariff in ("tou", "tou-tiers-demand"):
         _, _, hour, _ = local_calendar(t, ZONE)
         return np.where((hour >= 17) & (hour < 21), 0.45, 0.15), np.full(len(t), 0.05)
     spot = pd.read_csv(PRICES, sep=";", na_values="-")["Germany/Austria/Luxembourg[€/MWh]"].ffill().bfill()
@@ -103,7 +107,15 @@ def window(
         need = CarNeed(
             plugged=plugged, max_w=7_400, min_w=1_400, energy_wh=15_000, deadline_step=deadline, mode=CarMode.PLAN
         )
+    tiers, demand = None, ()
+    if tariff == "tou-tiers-demand":  # 20 kWh left in the month's first block, 0.10 more above; a demand charge
+        tiers = TierBlocks(np.zeros(steps, dtype=np.int64), np.array([[20_000.0, np.inf]]),
+                           np.column_stack([pi[sl], pi[sl] + 0.10]))
+        demand = (DemandTerm(np.ones(steps, dtype=bool), 10.0, 3_000.0, "flat",
+                             window=np.arange(steps) // max(1, 15 * MINUTE_MS // step_ms)),)
     return Problem(
+        import_tiers=tiers,
+        demand_terms=demand,
         t_ms=tt,
         step_ms=step_ms,
         load_w=load[sl],
@@ -237,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--solves", type=int, default=50, help="48 h windows timed per tariff")
     p.add_argument(
-        "--tariff", action="append", choices=["tou", "wholesale", "wholesale-negative"], help="default: all three"
+        "--tariff", action="append", choices=TARIFFS, help="default: all but tou-tiers-demand"
     )
     p.add_argument("--no-year", action="store_true", help="skip the year at 15 minutes")
     p.add_argument(

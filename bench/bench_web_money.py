@@ -25,6 +25,8 @@ Prints a Markdown section (and writes it to ``bench/out/web_money.md``, the figu
 
     .venv/bin/python bench/bench_web_money.py            # 730 days, 20 loads (~3 min)
     .venv/bin/python bench/bench_web_money.py --quick    # 60 days, 5 loads
+    .venv/bin/python bench/bench_web_money.py --planner  # [planner] enabled: /api/v1/money also carries what the
+                                                         # planner saved against self-powered mode (issue 14)
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def cold_bills(hub: Any, today: date, repeats: int) -> dict[str, Any]:
     return {"repeats": repeats, "ms": _stats(np.array(times)), "months": len(body["months"])}
 
 
-def run(days: int, repeats: int, tmp_root: str | None) -> dict[str, Any]:
+def run(days: int, repeats: int, tmp_root: str | None, planner: bool = False) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     tz = ZoneInfo("America/New_York")  # the virtual home's default zone
@@ -146,6 +148,10 @@ def run(days: int, repeats: int, tmp_root: str | None) -> dict[str, Any]:
     try:
         data_dir = tmp / "data"
         store = build_store(data_dir, days, "simulate", tmp, tz)
+        if planner:  # the hub's config (child_env's XDG_CONFIG_HOME): the planner drives the virtual home
+            config = tmp / "xdg-config" / "homegrid" / "homegrid.toml"
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text("[planner]\nenabled = true\n")
         hub = start_hub(data_dir, tmp)
         try:
             tariff = hub.get("/api/v1/tariff")
@@ -159,7 +165,8 @@ def run(days: int, repeats: int, tmp_root: str | None) -> dict[str, Any]:
             bills = cold_bills(hub, today, repeats)
         finally:
             stop_hub(hub)
-        return {"machine": machine(), "days": days, "store": store, "tariff": tariff["tariff"]["name"],
+        return {"machine": machine(), "days": days, "planner": planner, "store": store,
+                "tariff": tariff["tariff"]["name"],
                 "export_rule": tariff["tariff"]["export_rule"], "first_load": loads, "cold_bills": bills,
                 "budget_ms": BUDGET_MS}
     finally:
@@ -175,7 +182,8 @@ def render(r: dict[str, Any], argv: list[str]) -> str:
         f"`.venv/bin/python bench/bench_web_money.py {' '.join(argv)}`".replace(" `", "`"),
         "",
         f"{r['store']['days']:.0f} days stored ({r['store']['output']}); tariff: {r['tariff']} "
-        f"({r['export_rule']}). {r['machine']['cpu']}, {r['machine']['nproc']} cores, commit "
+        f"({r['export_rule']}){'; [planner] enabled' if r.get('planner') else ''}. "
+        f"{r['machine']['cpu']}, {r['machine']['nproc']} cores, commit "
         f"{r['machine']['git_head']}{' (dirty)' if r['machine']['git_dirty'] else ''}, {r['machine']['date']}.",
         "",
         "| figure | value | budget | ratio | verdict |",
@@ -206,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, help="cold first loads, and cold bills (default 20)")
     p.add_argument("--tmp", help="folder for the store (default the system temp folder)")
     p.add_argument("--out", type=Path, default=OUT / "web_money.md", help="the Markdown section (JSON beside it)")
+    p.add_argument("--planner", action="store_true",
+                   help="[planner] enabled: /api/v1/money also says what the planner saved against self-powered mode")
     a = p.parse_args(argv)
     base = QUICK if a.quick else {"days": 730, "repeats": 20}
-    r = run(a.days or base["days"], a.repeats or base["repeats"], a.tmp)
+    r = run(a.days or base["days"], a.repeats or base["repeats"], a.tmp, a.planner)
     text = render(r, argv)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(text)

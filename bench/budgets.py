@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Op = Literal["<", "<=", ">=", "=="]
+Op = Literal["<", "<=", ">", ">=", "=="]
 Against = Literal["absolute", "peer", "reference"]
 
 
@@ -43,6 +43,8 @@ class Budget:
             return value < self.limit
         if self.op == "<=":
             return value <= self.limit
+        if self.op == ">":
+            return value > self.limit
         if self.op == ">=":
             return value >= self.limit
         return value == self.limit
@@ -139,6 +141,16 @@ BUDGETS: tuple[Budget, ...] = (
            size=730, size_unit="days"),
     Budget("bill.minute_sam_months_off", 13, "months of the 1-minute bill off SAM's by more than 0.5 % or 1 cent",
            "==", 0.0, size=525_600, size_unit="minutes"),
+    # issue 14: the planner's backtest (bench_planner, planner.json's "figures"), emhass side by side; over every
+    # case (data set x tariff x battery); a year of each data set (emhass's household: 364 whole local days)
+    Budget("planner.mpc_share_min", 14, "homegrid mpc's share of the perfect-foresight saving, lowest case", ">=",
+           0.92, size=364, size_unit="days"),
+    Budget("planner.mpc_above_emhass", 14, "mpc's share minus the best emhass persistence-forecast share, lowest "
+           "case with an emhass run", ">", 0.0, size=364, size_unit="days"),
+    Budget("planner.mpc_vs_self_consumption", 14, "mpc's net above self-consumption's, relative to it, highest "
+           "case", "<=", 0.005, size=364, size_unit="days"),
+    Budget("planner.perfect_vs_lp", 14, "perfect's net off an independent LP's, relative, highest case", "<=", 0.01,
+           size=364, size_unit="days"),
     # issue 14: the live hub with the planner on (bench_serve_planner), no peer
     Budget("planner.serve_rss_mb", 14, "hub on the virtual home, planner on (5-min re-plans): RSS max", "<", 150.0,
            "MB"),

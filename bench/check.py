@@ -178,6 +178,10 @@ def figures(r: dict[str, Any]) -> dict[str, Figure]:
         f["bill.minute_sam_months_off"] = Figure(
             agreement["months_off"] if agreement else None, bl["minutes"],
             "" if agreement else _get(bl, "sam", "skipped") or "SAM not run")
+    pf = _get(r, "planner", "figures")
+    if pf:
+        for k in ("mpc_share_min", "mpc_above_emhass", "mpc_vs_self_consumption", "perfect_vs_lp"):
+            f[f"planner.{k}"] = Figure(pf.get(k), pf.get("days"), "" if pf.get(k) is not None else "no case has it")
     fz = r.get("fuzz", {})
     if "failed_files" in fz:
         f["fuzz.failed_files"] = Figure(fz["failed_files"], fz["examples"])

@@ -8,6 +8,7 @@ Writes ``bench/out/results.json`` (everything measured) and ``bench/out/results.
     .venv/bin/python bench/run_all.py --only import,queries --no-influx
     .venv/bin/python bench/run_all.py --check --from bench/out/results.json   # judge a run already made
     .venv/bin/python bench/run_all.py --check         # full size; RESULTS.md's head section; exit 1 on a miss
+    .venv/bin/python bench/run_all.py --only planner --planner-from bench/out/planner.json   # issue 14's figures
 
 ``--check`` judges every figure against ``budgets.BUDGETS`` (``check.py``), writes the head section of
 ``bench/RESULTS.md`` (between its markers; the hand-written history below stays) and exits 1 when a
@@ -45,9 +46,9 @@ from budgets import text as budget_text
 from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 
 BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "bill", "money")
-#: run only when named in --only: 100,000 cases a test take hours; the planner's emhass runs need their own venv
-#: (bench/emhass/setup.sh) and its day-ahead runs take about 10 minutes (MPC: bench_planner.py --emhass mpc-naive);
-#: the live hub with the planner on is watched for 15 minutes (2 with --quick)
+#: run only when named in --only: 100,000 cases a test take hours; the planner's homegrid backtests take about
+#: 20 minutes on 2 cores (its emhass rows are the runs kept in bench/out/planner/, made by bench_planner.py); the live
+#: hub with the planner on is watched for 15 minutes (2 with --quick)
 OPTIONAL = ("fuzz", "planner", "serve_planner")
 
 
@@ -72,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outage-days", type=float, help="days of 400 outages/year simulated in the outage bench")
     p.add_argument("--load-seconds", type=float, help="each window of the load bench (default 30; 10 with --quick)")
     p.add_argument("--fuzz-examples", type=int, help="hypothesis cases a fuzz test (default 100,000; 1,000 quick)")
+    p.add_argument("--planner-from", type=Path,
+                   help="with --only planner: take bench_planner.py's planner.json instead of running it")
     p.add_argument("--tmp", help="folder for stores (default the system temp folder)")
     p.add_argument("--out", type=Path, default=OUT / "results.json")
     p.add_argument("--check", action="store_true",
@@ -134,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = bench_bill.run(5 if q else 20)
             elif name == "money":  # issue 13: the Money view's first paint in Chromium, no peer
                 results[name] = bench_web_money.run(60 if q else 730, 5 if q else 20, args.tmp)
-            elif name == "planner":  # issue 14: shares of the perfect-foresight saving, emhass side by side
-                results[name] = bench_planner.run(tariffs="fr_hphc,fr_wide" if q else ",".join(bench_planner.TARIFFS),
-                                                  batteries="10" if q else "10,13.5")
+            elif name == "planner" and args.planner_from:  # a bench_planner.py run's planner.json
+                results[name] = json.loads(args.planner_from.read_text())
+            elif name == "planner":  # issue 14: shares of the perfect-foresight saving, emhass's kept runs beside
+                results[name] = bench_planner.run(batteries="10" if q else "10,13.5", jobs=2,
+                                                  days=30 if q else None)
             elif name == "serve_planner":  # issue 14: the live hub with the planner on, no peer
                 results[name] = bench_serve_planner.run(120 if q else 900, 7 if q else 28, tmp_root=args.tmp)
             elif name == "fuzz":  # issue 10: the fuzz tests at 100,000 cases each

@@ -171,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "its charging as it happened ends (the window perfect and mpc may move it in; default 4)")
     s.add_argument("--horizon-h", type=float, default=36.0, help="mpc: the plan's horizon [h] (default 36)")
     s.add_argument("--replan-min", type=float, help="mpc: re-plan this often [min] (default: every step)")
+    s.add_argument("--wear-cost", type=float, default=0.01, help="mpc: what each kWh through the battery costs its "
+                   "life in the plan, per kWh (default 0.01, as [planner] wear_cost_per_kwh); not billed")
     s.add_argument("--forecast", choices=("site", "persistence"), default="site", help="mpc's forecasts: site "
                    "(homegrid's load and solar forecasts from the data before each step; default) or persistence "
                    "(the same time a day earlier)")
@@ -828,6 +830,8 @@ def _print_backtest(out: dict[str, Any]) -> None:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import numpy as np
 
     from homegrid.planner import simulate as sim
@@ -857,7 +861,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise UsageError(f"--data {args.data}: cannot read it ({exc.strerror or exc})") from None
     if args.replan_min is None:
         args.replan_min = args.step_min
-    for name in ("battery_kwh", "battery_kw", "reserve_percent", "step_min", "ev_extend_h", "horizon_h", "replan_min"):
+    for name in ("battery_kwh", "battery_kw", "reserve_percent", "step_min", "ev_extend_h", "horizon_h", "replan_min",
+                 "wear_cost"):
         value = getattr(args, name)
         if not math.isfinite(value) or value < 0 or (name in ("step_min", "horizon_h", "replan_min") and value == 0):
             raise UsageError(f"--{name.replace('_', '-')}: must be a number > 0, got {value:g}")
@@ -884,7 +889,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         every = max(round(args.replan_min / args.step_min), 1)
         forecast: sim.Forecast = (sim.persistence_forecast if args.forecast == "persistence"
                                   else SiteForecast(timezone, latitude, longitude, step_ms))
-        return sim.mpc(period, spec, plan, forecast, horizon_steps=horizon, every_steps=every)
+        planned = dataclasses.replace(spec, wear_cost_per_kwh=args.wear_cost)
+        return sim.mpc(period, planned, plan, forecast, horizon_steps=horizon, every_steps=every)
 
     started = time.perf_counter()
     policy = policy_of(args.policy)

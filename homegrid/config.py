@@ -492,6 +492,7 @@ class PlannerConfig(Table):
         "battery_kwh": Rule(lambda v: 0 <= v <= 10_000, "= {value}: must be within 0..10000 kWh"),
         "battery_kw": Rule(lambda v: 0 <= v <= 10_000, "= {value}: must be within 0..10000 kW"),
         "round_trip_percent": Rule(lambda v: 50 <= v <= 100, "= {value}: must be within 50..100 %"),
+        "wear_cost_per_kwh": Rule(lambda v: 0 <= v <= 10, "= {value}: must be within 0..10 per kWh"),
     }
 
     enabled: bool | None = Field(default=None, examples=[True],
@@ -522,6 +523,10 @@ class PlannerConfig(Table):
     battery_kw: float = Field(default=0.0, description="the home battery's power limit [kW]; 0: as the device "
                                                        "says, else 5")
     round_trip_percent: float = Field(default=90.0, description="the home battery's round-trip efficiency [%]")
+    wear_cost_per_kwh: float = Field(default=0.01,
+                                     description="what each kWh through the battery (in or out) costs its life, in "
+                                                 "the tariff's currency: the plan moves energy only for more [per "
+                                                 "kWh]")
 
     @model_validator(mode="after")
     def _together(self) -> Self:

@@ -408,15 +408,21 @@ STEP = 15 * 60_000
 
 def _plan(t0: datetime, modes: list[Mode], soc: list[float], car_w: list[float] | None = None,
           reserve: float = 20.0, soc_now: float = 60.0) -> tuple[Problem, Plan]:
+    """A plan of ``modes`` worth carrying out (:func:`gain_pays`): imports at 0.10, exports earning 0.50, and one
+    step more after them, discharging for the home at 0.40."""
+    modes = [*modes, Mode.SELF_POWERED]
     n = len(modes)
     t = to_ms(t0) + STEP * np.arange(n, dtype=np.int64)
     car = None if car_w is None else CarNeed(plugged=np.ones(n, dtype=bool), max_w=7_680.0, energy_wh=10_000.0,
                                              deadline_step=n)
-    problem = Problem(t_ms=t, step_ms=STEP, load_w=np.full(n, 1000.0), solar_w=np.zeros(n),
-                      import_price=np.linspace(0.10, 0.40, n), export_price=np.full(n, 0.05), soc_percent=soc_now,
-                      reserve_percent=reserve, car=car)
-    plan = Plan(battery_w=np.zeros(n), car_w=np.asarray(car_w if car_w is not None else np.zeros(n), dtype=float),
-                grid_w=np.zeros(n), soc_percent=np.asarray(soc, dtype=float), modes=modes, cost=0.0)
+    buy = np.full(n, 0.10)
+    buy[-1] = 0.40
+    problem = Problem(t_ms=t, step_ms=STEP, load_w=np.full(n, 1000.0), solar_w=np.zeros(n), import_price=buy,
+                      export_price=np.full(n, 0.50), soc_percent=soc_now, reserve_percent=reserve, car=car)
+    flows = {Mode.CHARGE: -5_000.0, Mode.EXPORT: 5_000.0, Mode.HOLD: 0.0, Mode.SELF_POWERED: 1_000.0}
+    plan = Plan(battery_w=np.array([flows[m] for m in modes]),
+                car_w=np.asarray([*car_w, 0.0] if car_w is not None else np.zeros(n), dtype=float),
+                grid_w=np.zeros(n), soc_percent=np.asarray([*soc, soc[-1]], dtype=float), modes=modes, cost=0.0)
     return problem, plan
 
 
@@ -444,7 +450,18 @@ def test_commands_of_a_plan_step():
     assert "charge to 85 % by 2025-01-15 03:30 UTC" in why and "import 0.100" in why
     assert battery_command(problem, plan, 2)[0] == BatteryCommand("hold", 20.0, 60.0)  # the level now
     assert battery_command(problem, plan, 2, hold_percent=84.6)[0].target_percent == 84.6
-    assert battery_command(problem, plan, 3)[0] == BatteryCommand("export", 20.0)
+    assert battery_command(problem, plan, 3)[0] == BatteryCommand("export", 20.0, 60.0)  # down to the plan's level
+    cheap = replace(problem, import_price=np.array([0.10, 0.10, 0.30, 0.30, 0.33]),  # kept energy earns 10 % more
+                    export_price=np.full(5, 0.05))
+    cmd, why = battery_command(cheap, plan, 2)
+    assert cmd == BatteryCommand("self-powered", 20.0) and "against 0.330 per kWh within a day" in why
+    assert battery_command(cheap, plan, 2, gain_margin=0.05)[0].mode == "hold"
+    rising = replace(cheap, reserve_percent=np.array([20.0, 20.0, 20.0, 20.0, 50.0]))  # storm mode raises the floor
+    assert battery_command(rising, plan, 2)[0].mode == "hold"
+    assert battery_command(cheap, plan, 0)[0].mode == "charge"  # 0.33 x 90 % is well over 0.10
+    dear = replace(cheap, import_price=np.array([0.30, 0.30, 0.30, 0.30, 0.33]))
+    assert battery_command(dear, plan, 0)[0].mode == "self-powered"  # 0.33 x 90 % is not 15 % over 0.30
+    assert battery_command(replace(cheap, export_price=np.full(5, 0.35)), plan, 3)[0].mode == "self-powered"
     problem, plan = _plan(NIGHT, [Mode.SELF_POWERED] * 2, [50, 50], car_w=[3_000.0, 100.0])
     assert car_command(problem, plan, 0)[0] == CarCommand(True, 12)  # 3 kW at 240 V
     assert car_command(problem, plan, 1)[0] == CarCommand(False)  # below the charger's minimum
@@ -473,7 +490,7 @@ def test_the_executor_runs_the_plan_on_the_virtual_home_and_logs_why():
     assert sent[4][0] == ("battery", "self-powered (reserve floor 20 %)", "sent")
     assert socs[2] == pytest.approx(74.0, abs=0.05)  # charged at 5 kW to the target within two steps
     assert socs[3] == pytest.approx(socs[2], abs=1e-6)  # held
-    assert socs[4] == pytest.approx(socs[3] - 1250 / math.sqrt(0.9) / 135, abs=0.05)  # 5 kW out for 15 min
+    assert socs[4] == pytest.approx(66.0, abs=0.05)  # 5 kW out until the plan's level (9.8 % in 15 min: it stops)
     assert socs[5] < socs[4]  # self-powered: the night load
     assert [k for k, _ in sink.events] == ["planner_command"] * 7
     payload = sink.events[0][1]
@@ -498,8 +515,8 @@ def test_the_owners_change_stops_the_executor_until_handed_back():
     home = _home(NIGHT)
     control = VirtualControl(home)
     ex = Executor(control, home.car_control(), clock=Clock(home))
-    problem, plan = _plan(NIGHT, [Mode.CHARGE, Mode.EXPORT, Mode.SELF_POWERED, Mode.HOLD], [80, 70, 65, 65],
-                          car_w=[7_680.0] * 4)
+    problem, plan = _plan(NIGHT, [Mode.CHARGE, Mode.EXPORT, Mode.SELF_POWERED, Mode.HOLD, Mode.EXPORT],
+                          [80, 70, 65, 65, 50], car_w=[7_680.0] * 5)
     assert [r.outcome for r in asyncio.run(ex.follow(problem, plan, 0))] == ["sent", "sent"]
     asyncio.run(ex.follow(problem, plan, 0))  # reads back as written: settled
     asyncio.run(control.set_backup_reserve(50.0))  # the owner, in the settings
@@ -662,7 +679,8 @@ def test_the_loop_replans_each_step_from_the_level_now_and_follows():
         if len(levels) == 3:
             raise RuntimeError("the optimiser failed this once")
         mode = Mode.CHARGE if soc < 70 else Mode.EXPORT if soc > 75 else Mode.HOLD
-        return replace(_plan(home.now, [mode], [72.0])[0], soc_percent=soc), _plan(home.now, [mode], [72.0])[1]
+        problem, plan = _plan(home.now, [mode, Mode.EXPORT], [72.0, 60.0])  # a hold for the dearer step after
+        return replace(problem, soc_percent=soc), plan
 
     asyncio.run(ex.run(stop, next_plan, 0))
     assert len(levels) == 8

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,12 +41,16 @@ def _hub(tmp_path: Path, publisher: MqttPublisher | None = None, **planner: obje
 
 
 def _plan(modes: list[Mode]) -> tuple[Problem, Plan]:
+    """A plan of ``modes`` at 0.12 and one step more, discharging at a peak of 0.40 (the charge pays for it)."""
+    modes = [*modes, Mode.SELF_POWERED]
     n = len(modes)
     t = to_ms(DURING) + STEP * np.arange(n, dtype=np.int64)
+    buy = np.full(n, 0.12)
+    buy[-1] = 0.40
     problem = Problem(t_ms=t, step_ms=STEP, load_w=np.full(n, 800.0), solar_w=np.zeros(n),
-                      import_price=np.full(n, 0.12), export_price=np.full(n, 0.04), soc_percent=60.0)
-    plan = Plan(battery_w=np.zeros(n), car_w=np.zeros(n), grid_w=np.zeros(n), soc_percent=np.full(n, 90.0),
-                modes=modes, cost=0.0)
+                      import_price=buy, export_price=np.full(n, 0.04), soc_percent=60.0)
+    plan = Plan(battery_w=np.array([800.0 if m is Mode.SELF_POWERED else 0.0 for m in modes]), car_w=np.zeros(n),
+                grid_w=np.zeros(n), soc_percent=np.full(n, 90.0), modes=modes, cost=0.0)
     return problem, plan
 
 
@@ -112,6 +117,7 @@ def test_commands_are_published_on_mqtt(tmp_path, mosquitto):
         publisher.start()
         assert publisher.wait_ready(10) and subscribed.wait(10)
         problem, plan = _plan([Mode.EXPORT])
+        problem = replace(problem, export_price=np.full(2, 0.50))  # a spike: selling beats the 0.40 peak after it
         out = asyncio.run(hub.executor.follow(problem, plan, 0))
         assert [r.outcome for r in out] == ["dry run"]
         wait_for(lambda: bool(got), timeout=10, interval=0.1, what="no planner_command on MQTT")

@@ -26,8 +26,9 @@ from homegrid.api.security import install_security, policy_for
 from homegrid.api.settings import add_settings_routes
 from homegrid.api.storm import add_storm_routes
 from homegrid.cli import main
-from homegrid.config import Config, ServerConfig, TariffConfig
+from homegrid.config import Config, PlannerConfig, ServerConfig, TariffConfig
 from homegrid.hub.parts import outage_tracker_for
+from homegrid.hub.planner_saving import PlannerSaving
 from homegrid.hub.queries import Queries
 from homegrid.hub.service import open_store
 from homegrid.hub.tariff_file import SiteTariff
@@ -90,7 +91,9 @@ def served(tmp_path_factory) -> Iterator[InProcess]:
     store = open_store(data_dir)
     site = SiteTariff.from_config(Config(tariff=TariffConfig(file="none")), data_dir)  # no tariff until uploaded
     outages = outage_tracker_for(Config(), store, writer=False)  # the simulated outages, as `homegrid outages`
-    app = create_app(Queries(store, NEW_YORK), outages=outages.report, tariff=site)
+    # the planner's saving against self-powered mode, as a hub with [planner] enabled has it
+    saving = PlannerSaving(store, NEW_YORK, PlannerConfig(enabled=True))
+    app = create_app(Queries(store, NEW_YORK), outages=outages.report, tariff=site, planner_saving=saving)
     add_settings_routes(app, None)  # the System view asks them (no battery to control, no storm mode)
     add_storm_routes(app, None)
     add_planner_routes(app, None)  # and the planner's card (no executor: the planner is off)
@@ -197,6 +200,20 @@ def test_money_view_from_no_tariff_to_the_figures_of_the_api(page, served):
     # this month's battery saving, in words
     saved = bill["savings"]["months"][n]["battery"]
     assert page.page.locator("#battery-saved b").first.get_attribute("data-value") == str(saved)
+    # what the planner saved against self-powered mode: the sentence's figures are the API's (the view asks again
+    # while the hub replays the months in the background)
+    page.page.wait_for_selector("#against-last-month b[data-value]", timeout=20_000)
+    against = served.get("/api/v1/money")["against_self_powered"]
+    last = against["last_month"]
+    shown = {f["field"]: f for f in figures(page, "/api/v1/money") if f["field"].startswith("against_self_powered.")}
+    for key in ("last_month", "this_month"):
+        for k in ("saving", "actual", "self_powered"):
+            f = shown[f"against_self_powered.{key}.{k}"]
+            assert float(f["value"]) == against[key][k], f
+    sentence = page.page.locator("#against-last-month").text_content()
+    verb = "saved you" if last["saving"] >= 0 else "cost you"
+    [text] = run_format_js([["money", abs(last["saving"]), "USD"]])
+    assert verb in sentence and text in sentence and "self-powered mode" in sentence
     # a past month's bill, line by line: the lines add up to its total
     last_month = bill["months"][n - 1]
     page.page.locator(f"#month-list tr[data-month='{last_month['month']}'] button").click()

@@ -43,6 +43,7 @@ from homegrid.api.outages import OutageRoutes, default_outage_dates
 from homegrid.api.site import SiteRoutes
 from homegrid.api.static import WebAppRoutes
 from homegrid.api.summary import SummaryRoutes
+from homegrid.hub.planner_saving import PlannerSaving
 from homegrid.hub.queries import Queries
 from homegrid.hub.tariff_file import SiteTariff
 
@@ -73,6 +74,7 @@ def create_app(
     outages: Callable[[int, int], dict[str, Any]] | None = None,
     backup: Callable[[], dict[str, Any]] | None = None,
     tariff: SiteTariff | None = None,
+    planner_saving: PlannerSaving | None = None,
 ) -> FastAPI:
     """Build the API over a store's queries (the hub's callbacks as :class:`~homegrid.api.context.ApiContext`
     takes them; each None without a hub)."""
@@ -92,7 +94,7 @@ def create_app(
     # serializes through pydantic's core, which writes NaN and infinity as null (a custom default response class
     # would turn that fast path off and cost half as much again on a day of minutes)
     api = app.state.api = ApiContext(queries, health=health, live=live, outages=outages, backup=backup,
-                                         tariff=tariff)
+                                         tariff=tariff, planner_saving=planner_saving)
     web_app = WebAppRoutes()
     app.state.static = web_app.bundle
     for routes in (

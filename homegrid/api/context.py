@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
+from homegrid.hub.planner_saving import PlannerSaving
 from homegrid.hub.queries import Queries
 from homegrid.hub.tariff_file import SiteTariff
 
@@ -43,6 +44,8 @@ class ApiContext:
         ``backup()``: the backup time left (``Hub.backup``).
     tariff : SiteTariff, optional
         The site's tariff (the owner's upload, else the config's) for the bill and the prices; None: no tariff.
+    planner_saving : PlannerSaving, optional
+        What the planner saved against self-powered mode per billing month (the Money view); None: not shown.
     """
 
     queries: Queries
@@ -51,6 +54,7 @@ class ApiContext:
     outages: Callable[[int, int], dict[str, Any]] | None = None
     backup: Callable[[], dict[str, Any]] | None = None
     tariff: SiteTariff | None = None
+    planner_saving: PlannerSaving | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 cost), the site's tariff: ``GET /api/v1/tariff`` and ``PUT /api/v1/tariff`` (the owner uploads homegrid's TOML or
 a URDB JSON record; the door asks for the owner's credential, and the change is logged with who made it and why),
 and ``GET /api/v1/money`` (the Money view's figures in one reply: the tariff and the last twelve months' bill, so
-the app asks it at once beside the site and paints the view after one round trip).
+the app asks it at once beside the site and paints the view after one round trip; with the hub's
+:class:`~homegrid.hub.planner_saving.PlannerSaving`, also ``against_self_powered``: what the planner saved against the
+battery's own self-powered mode last billing month and this month so far).
 
 Without a tariff the bill and the prices answer 409 with how to set one (``/api/v1/money``: 200, ``bill`` null).
 Bills are cached per span, tariff and the store's newest minute (a new reading or a new tariff prices afresh);
@@ -159,10 +161,16 @@ class MoneyRoutes:
     ) -> dict[str, Any]:
         """What the Money view shows, in one reply: the tariff (``GET /api/v1/tariff``) and the bill of the last
         ``months`` local calendar months to now (``GET /api/v1/bill?...&stored_only=true``: from the first stored
-        day when later), or ``bill`` null and ``how_to_set`` without a tariff (200: the view says so)."""
+        day when later), or ``bill`` null and ``how_to_set`` without a tariff (200: the view says so).
+
+        ``against_self_powered`` (with a tariff and a hub): ``planner_enabled``, ``currency``, ``note`` (why there
+        are no figures) and ``last_month`` / ``this_month``, each with ``actual`` (the bill as measured),
+        ``self_powered`` (the same battery replayed in self-powered mode) and ``saving`` (``self_powered -
+        actual``, negative when the planner cost money) [currency]
+        (:func:`homegrid.hub.planner_saving.month_against_self_powered` lists the rest)."""
         out = self.tariff_get()
         tariff = self.site.current()
-        out["bill"] = None
+        out["bill"] = out["against_self_powered"] = None
         if tariff is not None:
             tz = self.api.queries.tz
             today = datetime.now(tz).date()
@@ -174,7 +182,13 @@ class MoneyRoutes:
                 out["bill"] = self._bill_of(tariff, start_ms, end_ms, True, max_age_s=MONEY_MAX_AGE_S)
             except HTTPException as exc:
                 out["bill_error"] = exc.detail
+            out["against_self_powered"] = self._against_self_powered(tariff)
         return out
+
+    def _against_self_powered(self, tariff: Tariff) -> dict[str, Any] | None:
+        """:meth:`PlannerSaving.months` (None without a hub's)."""
+        saving = self.api.planner_saving
+        return None if saving is None else saving.months(tariff, self.site.version, to_ms(datetime.now(UTC)))
 
     def prices(self, day: Annotated[date, Query(description="local date")]) -> dict[str, Any]:
         """Each local hour of the day: the marginal import and export prices [currency/kWh], the metered energy

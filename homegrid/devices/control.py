@@ -144,8 +144,8 @@ class BatteryCommand:
     reserve_percent : float
         The backup reserve's floor (the owner's, raised by storm mode) [%].
     target_percent : float or None
-        CHARGE: the level to charge to; HOLD: the level to hold at (the level when the hold began) [%]. None for
-        SELF_POWERED and EXPORT.
+        CHARGE: the level to charge to; HOLD: the level to hold at (the level when the hold began); EXPORT: the
+        level to export down to [%]. None for SELF_POWERED (and an EXPORT down to the floor).
     idle_export_rule : str
         The export rule outside EXPORT (``pv_only``; ``never`` where the utility forbids any export).
     """
@@ -210,7 +210,8 @@ def powerwall_settings(command: BatteryCommand) -> PowerwallSettings:
       target (at least the floor), grid charging on, the idle export rule;
     - hold: ``self_consumption``, the reserve at the hold level (at least the floor): no discharge below it, the
       sun may still charge; no grid charging;
-    - export: ``autonomous``, the reserve floor, no grid charging, export rule ``battery_ok``.
+    - export: ``autonomous``, the reserve at the level to export down to (at least the floor), no grid charging,
+      export rule ``battery_ok``.
     """
     floor = command.reserve_percent
     target = max(floor, command.target_percent) if command.target_percent is not None else floor
@@ -220,7 +221,7 @@ def powerwall_settings(command: BatteryCommand) -> PowerwallSettings:
     if command.mode == "hold":
         return PowerwallSettings("self_consumption", target, False, idle)
     if command.mode == "export":
-        return PowerwallSettings("autonomous", floor, False, "battery_ok")
+        return PowerwallSettings("autonomous", target, False, "battery_ok")
     return PowerwallSettings("self_consumption", floor, False, idle)
 
 

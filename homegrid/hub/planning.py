@@ -10,7 +10,9 @@ steps whose first starts at the step now is in:
 - **prices**: the site's tariff (:class:`~homegrid.hub.tariff_file.SiteTariff`, the owner's upload or the
   config's, with its dynamic prices) per step start (:func:`homegrid.tariffs.meters.import_price`,
   :func:`~homegrid.tariffs.meters.export_price`). A dynamic series that does not reach the horizon's end is
-  carried on with its last known price (said in :attr:`PlanningService.notes`);
+  carried on with its last known price (said in :attr:`PlanningService.notes`). A tiered rate's blocks left in
+  the billing month and its demand charges above the month's peak so far come from the store's rollups of the
+  month so far (:func:`homegrid.hub.plan_prices.month_charges`);
 - **the battery**: ``[planner] battery_kwh`` and ``battery_kw`` when set, else the device's figures
   (``battery_figures()``: capacity and power), else the ``battery_capacity`` reading, else 13.5 kWh and 5 kW;
   the round trip from ``round_trip_percent``, split evenly. Its level is the newest ``battery_soc``; the floor
@@ -42,16 +44,17 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
 
-from homegrid.config import Config
+from homegrid.config import Config, PlannerConfig
 from homegrid.forecast import ForecastErrors, forecast_errors, forecast_load, forecast_solar
 from homegrid.glossary import EvChargingState
+from homegrid.hub.plan_prices import month_charges
 from homegrid.hub.tariff_file import SiteTariff
 from homegrid.planner.baseline import end_value, grid_cost, self_powered
 from homegrid.planner.execute import battery_command, car_command
@@ -69,7 +72,8 @@ from homegrid.timezones import (
     wall_to_utc_ms,
 )
 
-__all__ = ["CAR_CHARGE_EFFICIENCY", "Followed", "Made", "PlanningService", "history", "next_departure_ms"]
+__all__ = ["CAR_CHARGE_EFFICIENCY", "Followed", "Made", "PlanningService", "battery_spec", "history",
+           "next_departure_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +147,35 @@ def next_departure_ms(now_ms: int, departure: str, timezone: str) -> int:
     raise AssertionError("unreachable: a departure within three days")
 
 
+def battery_spec(planner: PlannerConfig, figures: Any, values: Mapping[str, float]) -> BatterySpec:
+    """The home battery as the planner sees it (the module's notes say where each figure comes from).
+
+    Parameters
+    ----------
+    planner : PlannerConfig
+        ``battery_kwh``, ``battery_kw`` (0: not set), ``round_trip_percent`` and ``wear_cost_per_kwh``.
+    figures : BatteryFigures or None
+        The device's own figures (``capacity_wh``, ``max_discharge_w``), or None.
+    values : mapping of str to float
+        The newest readings (``battery_capacity`` [Wh] is read).
+    """
+    capacity = planner.battery_kwh * 1000.0
+    if capacity <= 0:
+        capacity = float(getattr(figures, "capacity_wh", 0.0) or 0.0)
+    if capacity <= 0:
+        capacity = float(values.get("battery_capacity") or 0.0)
+    if capacity <= 0 or not math.isfinite(capacity):
+        capacity = DEFAULT_BATTERY_WH
+    power = planner.battery_kw * 1000.0
+    if power <= 0:
+        power = float(getattr(figures, "max_discharge_w", 0.0) or 0.0)
+    if power <= 0 or not math.isfinite(power):
+        power = DEFAULT_BATTERY_W
+    eff = math.sqrt(planner.round_trip_percent / 100.0)
+    return BatterySpec(capacity_wh=capacity, max_charge_w=power, max_discharge_w=power,
+                       charge_efficiency=eff, discharge_efficiency=eff, wear_cost_per_kwh=planner.wear_cost_per_kwh)
+
+
 class PlanningService:
     """Makes the plans the executor follows (see the module's notes).
 
@@ -193,23 +226,7 @@ class PlanningService:
     # -- the problem ----------------------------------------------------------------------------------------------
 
     def _battery(self, values: dict[str, float]) -> BatterySpec:
-        pl = self.config.planner
-        figures = self.figures() if self.figures is not None else None
-        capacity = pl.battery_kwh * 1000.0
-        if capacity <= 0:
-            capacity = float(getattr(figures, "capacity_wh", 0.0) or 0.0)
-        if capacity <= 0:
-            capacity = float(values.get("battery_capacity") or 0.0)
-        if capacity <= 0 or not math.isfinite(capacity):
-            capacity = DEFAULT_BATTERY_WH
-        power = pl.battery_kw * 1000.0
-        if power <= 0:
-            power = float(getattr(figures, "max_discharge_w", 0.0) or 0.0)
-        if power <= 0 or not math.isfinite(power):
-            power = DEFAULT_BATTERY_W
-        eff = math.sqrt(pl.round_trip_percent / 100.0)
-        return BatterySpec(capacity_wh=capacity, max_charge_w=power, max_discharge_w=power,
-                           charge_efficiency=eff, discharge_efficiency=eff)
+        return battery_spec(self.config.planner, self.figures() if self.figures is not None else None, values)
 
     def _reserve(self, values: dict[str, float], notes: list[str]) -> float:
         reserve = values.get("battery_reserve")
@@ -294,8 +311,12 @@ class PlanningService:
         load_f = forecast_load(hist_t, load, t_ms, self.step_ms, site.timezone, now_ms=t0)
         solar_f = forecast_solar(hist_t, solar, t_ms, self.step_ms, site.latitude, site.longitude, now_ms=t0)
         imp, exp = self._prices(t_ms, notes)
-        problem = Problem(t_ms=t_ms, step_ms=self.step_ms, load_w=load_f, solar_w=solar_f, import_price=imp,
-                          export_price=exp, battery=self._battery(values),
+        month = month_charges(self.store, self.tariff.current(), t_ms, self.step_ms, site.timezone, imp, exp, notes)
+        problem = Problem(t_ms=t_ms, step_ms=self.step_ms, load_w=load_f, solar_w=solar_f,
+                          import_price=month.import_price, export_price=month.export_price,
+                          import_tiers=month.import_tiers, demand_price_per_kw=month.demand_price_per_kw,
+                          demand_peak_w=month.demand_peak_w, demand_terms=month.demand_terms,
+                          battery=self._battery(values),
                           soc_percent=min(100.0, max(0.0, float(soc))), reserve_percent=self._reserve(values, notes),
                           car=self._car(values, t_ms, now_ms, notes))
         return problem, notes

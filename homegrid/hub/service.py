@@ -30,6 +30,7 @@ from homegrid.glossary import GridStatus
 from homegrid.hub.devices import build_battery_control, build_executor, build_storm
 from homegrid.hub.notify import Notifier
 from homegrid.hub.parts import OUTAGE_GAP_MS, outage_tracker_for, recorder_for
+from homegrid.hub.planner_saving import PlannerSaving
 from homegrid.hub.planning import PlanningService
 from homegrid.hub.poller import DeviceHealth, DevicePoller, wait_or_stop
 from homegrid.hub.price_cache import price_cache_for
@@ -190,6 +191,10 @@ class Hub:
             config, self.store, self.tariff, self.live, self.clock,
             figures=getattr(self.device, "battery_figures", None),
             storm=None if self.storm is None else (lambda: self.storm.status), executor=self.executor)
+        #: what the planner saved against self-powered mode per billing month (the Money view)
+        self.planner_saving = PlannerSaving(self.store, config.site.tz,
+                                            config.planner.replace(enabled=self.planner_on),
+                                            figures=getattr(self.device, "battery_figures", None), live=self.live)
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -484,6 +489,8 @@ class Hub:
             tasks.append(start("prices", partial(self.price_cache.run, self._stopping)))
         if self.planning is not None:
             tasks.append(start("planner", partial(self.planning.run, self._stopping)))
+        # the Money view's saving against self-powered mode, replayed in its own thread before the first ask
+        self.planner_saving.warm(self.tariff.current(), self.tariff.version, to_ms(self.clock()))
         if storm is not None:
             tasks.append(start("storm", partial(storm.run, self._stopping, self.config.storm.interval_s)))
             if self.publisher is not None and self._storm_topic is not None:

@@ -5,9 +5,11 @@ The optimiser's :class:`~homegrid.planner.problem.Plan` says per step what the b
 (:mod:`homegrid.devices.control`):
 
 - the battery's :class:`~homegrid.devices.control.BatteryCommand`: its :class:`~homegrid.planner.problem.Mode`
-  with the reserve floor of the step (the owner's reserve, raised by storm mode), the level to charge to
-  (CHARGE: the plan's level at the end of the run of CHARGE steps that starts now) or to hold at (HOLD: the level
-  when the hold began). The device follows the real load within the mode by itself (a Powerwall's own control, the
+  with the reserve floor of the step (the owner's reserve, raised by storm mode), the level to charge to or to
+  export down to (CHARGE, EXPORT: the plan's level at the end of the run of such steps that starts now) or to
+  hold at (HOLD: the level when the hold began); a HOLD, CHARGE or EXPORT whose gain the forecasts' errors could
+  eat is carried out as SELF_POWERED (:func:`gain_pays`). The device follows the real load within the mode by
+  itself (a Powerwall's own control, the
   virtual home's :func:`~homegrid.devices.virtual.battery.follow_mode`), so the plan meets the load as it comes,
   between re-plans;
 - the car's :class:`~homegrid.devices.control.CarCommand` (charge or not, and the amps of the plan's power at the
@@ -67,7 +69,8 @@ from homegrid.planner.problem import Mode, Plan, Problem
 from homegrid.planner.storm import write_json_atomic
 from homegrid.readings import from_ms
 
-__all__ = ["CommandRecord", "EventSink", "Executor", "ExecutorPolicy", "battery_command", "car_command"]
+__all__ = ["GAIN_MARGIN", "CommandRecord", "EventSink", "Executor", "ExecutorPolicy", "battery_command", "car_command",
+           "gain_pays"]
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +149,71 @@ def _when(t_ms: int) -> str:
     return from_ms(t_ms).strftime("%Y-%m-%d %H:%M UTC")
 
 
+#: HOLD, a grid CHARGE and EXPORT are carried out only when they gain at least this much (a fraction of the price
+#: they give up) over self-powered: see :func:`gain_pays`
+GAIN_MARGIN = 0.15
+
+
+def gain_pays(problem: Problem, plan: Plan, step: int, margin: float = GAIN_MARGIN) -> tuple[bool, float]:
+    """Whether the plan's HOLD, grid CHARGE or EXPORT at ``step`` gains enough over self-powered to be worth the
+    forecasts' risk.
+
+    A hold or a grid charge imports now, at a price known for sure, to discharge later against a forecast: if the
+    sun then gives more than forecast, the battery fills anyway and the energy kept or bought has displaced sun
+    that is exported for little. An export from the battery sells energy the home would otherwise use later,
+    counting on the sun (or cheap hours) to refill it: if the sun gives less, the home imports at the dear hour.
+    Doing either for a small gain loses more than it earns (on emhass's household with a day-ahead dynamic tariff,
+    whose import prices differ by a few percent through the day, the plans' holds, charges and exports lost
+    against plain self-powered; bench/RESULTS.md, issue 14). So, with the plan's discharges in the next day each
+    worth its step's export price where the plan exports then and its import price where the home uses it:
+
+    - HOLD pays where the dearest of them is at least ``1 + margin`` times the import price now (a kWh used
+      later instead of now);
+    - CHARGE (from the grid) where the dearest of them times the round trip is;
+    - EXPORT where the export price now is at least ``1 + margin`` times the dearest import price of the steps
+      where the home uses the battery before the plan next charges it from the grid (a kWh sold now instead of
+      used later, unless bought back at a price known now; the plan's other exports are the same trade);
+
+    or where the reserve rises later in the horizon (storm mode: a hold or charge is for the floor).
+
+    Parameters
+    ----------
+    problem, plan : Problem, Plan
+    step : int
+        The step that starts now.
+    margin : float
+        The least gain, a fraction of the price given up. [1]
+
+    Returns
+    -------
+    pays : bool
+    use_price : float
+        What the plan's discharges in the next day are worth, as compared (0 when there are none). [currency/kWh]
+    """
+    day = max(1, round(86_400_000 / problem.step_ms))
+    ahead = np.arange(step + 1, min(step + 1 + day, len(plan.battery_w)))
+    discharging = ahead[np.asarray(plan.battery_w)[ahead] > 1.0]
+    exporting = np.array([plan.modes[k] is Mode.EXPORT for k in discharging], dtype=bool)
+    mode = plan.modes[step]
+    if mode is Mode.EXPORT:
+        recharge = [k for k in ahead if plan.modes[k] is Mode.CHARGE]
+        home = discharging[~exporting & (discharging < (recharge[0] if recharge else len(plan.battery_w)))]
+        use = float(np.max(problem.import_price[home])) if len(home) else 0.0
+        return float(problem.export_price[step]) >= use + margin * abs(use), use
+    worth = np.where(exporting, problem.export_price[discharging], problem.import_price[discharging])
+    use = float(np.max(worth)) if len(worth) else 0.0
+    reserve = np.asarray(problem.reserve_percent)
+    rises = bool(len(reserve) > step + 1 and np.max(reserve[step + 1:]) > reserve[step] + 1e-9)
+    now = float(problem.import_price[step])
+    back = 1.0
+    if mode is Mode.CHARGE:
+        back = problem.battery.charge_efficiency * problem.battery.discharge_efficiency
+    return rises or use * back >= now + margin * abs(now), use
+
+
 def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent: float | None = None,
-                    idle_export_rule: str = "pv_only") -> tuple[BatteryCommand, str]:
+                    idle_export_rule: str = "pv_only", gain_margin: float = GAIN_MARGIN
+                    ) -> tuple[BatteryCommand, str]:
     """The battery's command for a step of a plan, and its reason in words.
 
     Parameters
@@ -160,6 +226,8 @@ def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent
         HOLD: the level to hold (the one when the hold began); default the state of charge now.
     idle_export_rule : str
         The export rule outside EXPORT.
+    gain_margin : float
+        A HOLD, CHARGE or EXPORT whose gain is smaller (:func:`gain_pays`) is carried out as SELF_POWERED. [1]
     """
     mode = plan.modes[step]
     floor = float(np.asarray(problem.reserve_percent)[step])
@@ -167,18 +235,22 @@ def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent
     price = f"import {problem.import_price[step]:.3f}, export {problem.export_price[step]:.3f} per kWh"
     expect = (f"the plan: battery {plan.battery_w[step]:+.0f} W, grid {plan.grid_w[step]:+.0f} W, "
               f"{plan.soc_percent[step]:.0f} % at the step's end")
-    if mode is Mode.CHARGE:
+    if mode is not Mode.SELF_POWERED and not (pays := gain_pays(problem, plan, step, gain_margin))[0]:
+        why = (f"self-powered down to {floor:.0f} %: the plan would {mode.value} with the battery against "
+               f"{pays[1]:.3f} per kWh within a day, too little a gain to be worth the forecasts' risk "
+               f"({price}; {expect})")
+        mode = Mode.SELF_POWERED
+    elif mode in (Mode.CHARGE, Mode.EXPORT):
         end = step
-        while end + 1 < len(plan.modes) and plan.modes[end + 1] is Mode.CHARGE:
+        while end + 1 < len(plan.modes) and plan.modes[end + 1] is mode:
             end += 1
         target = min(100.0, max(floor, float(plan.soc_percent[end])))
         until = _when(int(problem.t_ms[end]) + problem.step_ms)
-        why = f"charge to {target:.0f} % by {until} ({price}; {expect})"
+        why = (f"{'charge to' if mode is Mode.CHARGE else 'export from the battery down to'} {target:.0f} % by "
+               f"{until} ({price}; {expect})")
     elif mode is Mode.HOLD:
         target = min(100.0, max(floor, problem.soc_percent if hold_percent is None else hold_percent))
         why = f"hold the battery at {target:.0f} % for dearer hours ahead ({price}; {expect})"
-    elif mode is Mode.EXPORT:
-        why = f"export from the battery down to {floor:.0f} % ({price}; {expect})"
     else:
         why = f"self-powered down to {floor:.0f} % ({price}; {expect})"
     command = BatteryCommand(mode.value, floor, target, idle_export_rule)

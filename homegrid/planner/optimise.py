@@ -29,10 +29,27 @@ what the sun then exports; keeping them exact would need a binary per step. The 
 ``car + c <= surplus`` when the battery may not charge from the grid either), in :attr:`CarMode.MIN_SOLAR` the
 charger's minimum on the first plugged-in steps (as many as the energy needed fills) plus the surplus; a demand
 charge on the horizon's peak import above ``demand_peak_w``: ``gi[t] - x <= demand_peak`` with ``x >= 0`` at
-``demand_price_per_kw``.
+``demand_price_per_kw``, and each of :attr:`Problem.demand_terms` likewise with an ``x`` of its own, over its own
+steps, and per demand window of its steps on the window's average import (``mean(gi over the window) - x <= its
+peak so far``: steps shorter than the window may spike within it, as the bill allows).
+
+Tiers (:attr:`Problem.import_tiers`), blocks of energy left per running count (a billing month, or one period's
+steps in it), rising in price (the usual inclining rate: a convex cost, filled in order). Where a count's steps all
+step up alike from block to block (one period, or tiers that add the same to every period's price), the cost
+depends on the count's total alone: ``gi`` at the step's marginal price (the first block with room) plus, per
+block above it, ``e >= h * sum(gi over the count) - the energy before the block`` at the block's step up; one
+column and one row per block, which keeps the LP as fast as without tiers. Otherwise the import is split into
+blocks per step, ``gi[t] = sum_k g[t, k]``, each at the step's price of block ``k``, with ``h * sum(g[t, k] over
+the count) <= the energy left in block k`` (twice the import's columns: about twice the solve time). Both equal the
+bill's energy charge where the steps step up alike; where they do not, the bill fills the blocks in time order and
+the LP in the cheapest order, a lower bound on the bill's. A rate whose price falls with the block is not convex
+(the LP would fill the dearer block first): the hub (:mod:`homegrid.hub.plan_prices`) then gives no blocks, only
+each step's marginal price at the month so far as ``import_price``.
 
 Objective: ``sum(h * (import_price * gi - export_price * ge + wear * (c + d))) + demand_price * x
-- end_value * s[last]`` plus the penalties (left out of :attr:`Plan.cost`).
+- end_value * s[last]`` plus the penalties (left out of :attr:`Plan.cost`); with blocks per step the import costs
+``sum(h * block price * g)`` instead, and ``import_price`` (each step's marginal price) serves only the end value
+and where binaries may be needed.
 
 Simultaneous flows, and when binaries are needed
 ------------------------------------------------
@@ -74,6 +91,7 @@ import highspy
 import numpy as np
 
 from homegrid.planner.problem import CarMode, Mode, Plan, Problem, fair_end_value
+from homegrid.tariffs.horizon import DemandTerm, TierBlocks
 
 __all__ = ["fair_end_value", "plan"]
 
@@ -244,7 +262,11 @@ def plan(problem: Problem) -> Plan:
     reserve = np.clip(np.nan_to_num(p.reserve_percent, nan=0.0), 0, 100)
     floor = reserve / 100 * cap
     # penalties [currency/kWh], far above any price so they are only ever paid when nothing else works
-    big = 1000.0 * (1.0 + float(np.max(np.abs(np.concatenate([pi, pe, [wear, end_value]]))))) if n else 1000.0
+    tiers = p.import_tiers
+    if tiers is not None:
+        pi = tiers.marginal()  # the cheapest block with room (they rise): where import is paid, what it meets
+    prices = [pi, pe, np.array([wear, end_value]), *([tiers.price.ravel()] if tiers is not None else [])]
+    big = 1000.0 * (1.0 + float(np.max(np.abs(np.concatenate(prices))))) if n else 1000.0
     pen_car, pen_reserve, pen_unserved = big, 10 * big, 100 * big
 
     zero = np.zeros(n)
@@ -280,7 +302,9 @@ def plan(problem: Problem) -> Plan:
     cols = _Columns()
     ic = cols.add(np.full(n, h * (wear + _EPS)), zero, c_max)
     idis = cols.add(np.full(n, h * (wear + _EPS)), zero, np.full(n, b.max_discharge_w / 1000))
-    igi = cols.add(h * pi, zero, imp_ub)
+    by_step = tiers is not None and not _same_steps(tiers)  # blocks per step, else the total's excess (see below)
+    gi_price = zero if by_step else pi
+    igi = cols.add(h * gi_price, zero, imp_ub)
     ige = cols.add(-h * pe, zero, exp_ub)
     icar = cols.add(np.zeros(n), car_lo, car_hi)
     s_cost = np.zeros(n)
@@ -333,14 +357,12 @@ def plan(problem: Problem) -> Plan:
             [(np.zeros(deadline, dtype=np.int64), icar[before], h), (np.zeros(1, dtype=np.int64), i_u, 1.0)],
         )
         rows.add(np.array([-_INF]), np.array([car_need]), [(np.zeros(n, dtype=np.int64), icar, h)])
-    i_x = np.zeros(0, dtype=np.int64)
-    if p.demand_price_per_kw > 0 and n:
-        i_x = cols.add(np.array([p.demand_price_per_kw]), np.zeros(1), np.array([_INF]))
-        rows.add(
-            np.full(n, -_INF),
-            np.full(n, max(0.0, p.demand_peak_w) / 1000),
-            [(t, igi, 1.0), (t, np.repeat(i_x, n), -1.0)],
-        )
+    i_tiers, tier_cost = np.zeros(0, dtype=np.int64), np.zeros(0)
+    if tiers is not None:
+        make = _blocks_by_step if by_step else _excess_over_blocks
+        i_tiers, tier_cost = make(tiers, cols, rows, igi, imp_ub, h)
+    demand = p.demand_charges()
+    i_x = _demand_rows(demand, cols, rows, igi)
     if n == 0:
         return Plan(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), [], 0.0, relaxed, _ms(started))
 
@@ -416,8 +438,9 @@ def plan(problem: Problem) -> Plan:
     battery_kw = kw_d - kw_c
     grid_kw = kw_gi - kw_ge
     cost = float(
-        h * (pi @ kw_gi - pe @ kw_ge + wear * (kw_c.sum() + kw_d.sum()))
-        + (p.demand_price_per_kw * float(x[i_x[0]]) if len(i_x) else 0.0)
+        h * (gi_price @ kw_gi - pe @ kw_ge + wear * (kw_c.sum() + kw_d.sum()))
+        + tier_cost @ x[i_tiers]
+        + sum(d.price_per_kw * float(x[i]) for d, i in zip(demand, i_x, strict=True))
         - end_value * kwh_s[-1]
     )
     modes = _modes(kw_c, kw_d, kw_gi, kw_ge)
@@ -433,6 +456,77 @@ def plan(problem: Problem) -> Plan:
         curtailed_w=kw_cu * 1000,
         unserved_w=kw_un * 1000,
     )
+
+
+def _same_steps(tiers: TierBlocks) -> bool:
+    """Whether within each running count every step's blocks with room step up in price by the same amounts (one
+    time-of-use period, or tiers that add the same to every period's price): then the cost depends on the count's
+    total alone, not on which step's import fills which block."""
+    room = tiers.open()
+    for g in range(len(tiers.size_wh)):
+        steps = tiers.group == g
+        step_up = np.diff(tiers.price[steps][:, room[steps].any(axis=0)], axis=1)
+        if len(step_up) and not np.allclose(step_up, step_up[0], rtol=0.0, atol=1e-12):
+            return False
+    return True
+
+
+def _excess_over_blocks(tiers: TierBlocks, cols: _Columns, rows: _Rows, igi: np.ndarray, imp_ub: np.ndarray,
+                        h: float) -> tuple[np.ndarray, np.ndarray]:
+    """The blocks of counts whose steps all step up alike (:func:`_same_steps`): ``gi`` at its marginal price, and
+    per count and block above its first with room a column ``e >= h * sum(gi over the count) - the energy before
+    the block``, ``e >= 0``, at the block's step up: one column and one row per block, whatever the horizon.
+    Returns the columns and their costs."""
+    room = tiers.open()
+    out, costs = [], []
+    for g in range(len(tiers.size_wh)):
+        steps = np.flatnonzero(tiers.group == g)
+        if not len(steps):
+            continue
+        blocks = np.flatnonzero(room[steps].any(axis=0))
+        before = np.cumsum(tiers.size_wh[g, blocks])[:-1] / 1000  # [kWh]
+        for up, kwh in zip(np.diff(tiers.price[steps[0], blocks]), before, strict=True):
+            ie = cols.add(np.array([up]), np.zeros(1), np.array([_INF]))
+            rows.add(np.array([-_INF]), np.array([kwh]),
+                     [(np.zeros(len(steps), dtype=np.int64), igi[steps], h), (np.zeros(1, dtype=np.int64), ie, -1.0)])
+            out.append(int(ie[0]))
+            costs.append(float(up))
+    return np.array(out, dtype=np.int64), np.array(costs)
+
+
+def _blocks_by_step(tiers: TierBlocks, cols: _Columns, rows: _Rows, igi: np.ndarray, imp_ub: np.ndarray,
+                    h: float) -> tuple[np.ndarray, np.ndarray]:
+    """The blocks of counts whose steps step up unalike: a column per step and block at the block's price,
+    ``gi = sum of the step's blocks``, and per count and block with a finite size ``h * sum of its steps' column <=
+    size``. Returns the columns (row-major: step, block) and their costs."""
+    n, k = tiers.price.shape
+    room = np.where(tiers.open(), np.repeat(imp_ub, k).reshape(n, k), 0.0)
+    cost = h * tiers.price.ravel()
+    ib = cols.add(cost, np.zeros(n * k), room.ravel())
+    t = np.arange(n)
+    grid = ib.reshape(n, k)
+    rows.add(np.zeros(n), np.zeros(n), [(t, igi, 1.0), *((t, grid[:, j], -1.0) for j in range(k))])
+    for g in range(len(tiers.size_wh)):
+        steps = np.flatnonzero(tiers.group == g)
+        for j in np.flatnonzero(np.isfinite(tiers.size_wh[g]) & (tiers.size_wh[g] > 0)):
+            if len(steps):
+                rows.add(np.array([-_INF]), np.array([tiers.size_wh[g, j] / 1000]),
+                         [(np.zeros(len(steps), dtype=np.int64), grid[steps, j], h)])
+    return ib, cost
+
+
+def _demand_rows(terms: tuple[DemandTerm, ...], cols: _Columns, rows: _Rows, igi: np.ndarray) -> list[int]:
+    """Per demand charge a column ``x >= 0`` at its price and, per demand window of its steps, ``mean(gi) - x <=
+    peak so far`` (the window's average import); returns the columns."""
+    out = []
+    for term in terms:
+        ix = cols.add(np.array([term.price_per_kw]), np.zeros(1), np.array([_INF]))
+        t, k, count = term.windows()
+        m = len(count)
+        rows.add(np.full(m, -_INF), np.full(m, max(0.0, term.peak_w) / 1000),
+                 [(k, igi[t], 1.0 / count[k]), (np.arange(m), np.repeat(ix, m), -1.0)])
+        out.append(int(ix[0]))
+    return out
 
 
 def _modes(c: np.ndarray, d: np.ndarray, gi: np.ndarray, ge: np.ndarray) -> list[Mode]:

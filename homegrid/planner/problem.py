@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BatterySpec", "CarMode", "CarNeed", "Mode", "Plan", "Problem", "fair_end_value"]
+from homegrid.tariffs.horizon import DemandTerm, TierBlocks
+
+__all__ = ["BatterySpec", "CarMode", "CarNeed", "Mode", "Plan", "Problem", "fair_end_value", "stored_energy_value"]
 
 
 class Mode(enum.StrEnum):
@@ -133,6 +135,15 @@ class Problem:
         Charge on the horizon's peak import (a demand charge). [currency/kW]
     demand_peak_w : float
         The month's peak import so far (only import above it costs). [W]
+    import_tiers : TierBlocks or None
+        A tiered rate's blocks left in the billing month (:func:`homegrid.tariffs.horizon.horizon_charges`): each
+        step's import is priced block by block instead of at ``import_price`` (which then holds each step's
+        marginal price, for the end value and the yardstick). The blocks must rise in price (convex); None: no
+        blocks.
+    demand_terms : tuple of DemandTerm
+        More demand charges, each on the peak of its own steps' import above its own peak so far (per-period
+        demand, a billing month that starts within the horizon); beside ``demand_price_per_kw``, which is over
+        every step.
     """
 
     t_ms: np.ndarray
@@ -150,6 +161,8 @@ class Problem:
     end_value_per_kwh: float | None = None
     demand_price_per_kw: float = 0.0
     demand_peak_w: float = 0.0
+    import_tiers: TierBlocks | None = None
+    demand_terms: tuple[DemandTerm, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.t_ms)
@@ -166,6 +179,17 @@ class Problem:
             raise ValueError(f"problem.step_ms: must be > 0, got {self.step_ms}")
         if self.car is not None and len(self.car.plugged) != n:
             raise ValueError(f"problem.car.plugged: expected {n} values, got {len(self.car.plugged)}")
+        if self.import_tiers is not None and len(self.import_tiers.group) != n:
+            raise ValueError(f"problem.import_tiers: expected {n} steps, got {len(self.import_tiers.group)}")
+        for term in self.demand_terms:
+            if len(term.steps) != n:
+                raise ValueError(f"problem.demand_terms ({term.name}): expected {n} steps, got {len(term.steps)}")
+
+    def demand_charges(self) -> tuple[DemandTerm, ...]:
+        """Every demand charge with a price: ``demand_price_per_kw`` over every step (each step its own window),
+        then :attr:`demand_terms`."""
+        flat = DemandTerm(np.ones(len(self.t_ms), dtype=bool), self.demand_price_per_kw, self.demand_peak_w, "flat")
+        return tuple(d for d in (flat, *self.demand_terms) if d.price_per_kw > 0 and np.any(d.steps))
 
     @property
     def hours(self) -> float:
@@ -226,12 +250,32 @@ def fair_end_value(problem: Problem) -> float:
     Returns
     -------
     float
-        ``discharge_efficiency * (median(import_price) - wear_cost_per_kwh)``, at least 0 (the module's docstring
-        says why). [currency/kWh]
+        :func:`stored_energy_value` of the horizon's import prices, or the problem's own
+        ``end_value_per_kwh`` (at least 0). [currency/kWh]
     """
     if problem.end_value_per_kwh is not None:
         return max(0.0, float(problem.end_value_per_kwh))
-    if len(problem.import_price) == 0:
+    return stored_energy_value(problem.import_price, problem.battery)
+
+
+def stored_energy_value(import_price: np.ndarray, battery: BatterySpec) -> float:
+    """What a kWh stored in the battery is worth when it is not used within the prices given: it will displace an
+    import some later day, at a typical price (the median, so that a few spikes of a dynamic tariff do not
+    inflate it), less what the discharge loses and wears. The optimiser's end of horizon and the backtest's end of
+    period both use it (the optimiser's module says why it neither hoards nor dumps).
+
+    Parameters
+    ----------
+    import_price : numpy.ndarray
+        The prices of the steps the value stands for. [currency/kWh]
+    battery : BatterySpec
+
+    Returns
+    -------
+    float
+        ``discharge_efficiency * (median(import_price) - wear_cost_per_kwh)``, at least 0; 0 without prices.
+        [currency/kWh]
+    """
+    if len(import_price) == 0:
         return 0.0
-    b = problem.battery
-    return max(0.0, b.discharge_efficiency * (float(np.median(problem.import_price)) - b.wear_cost_per_kwh))
+    return max(0.0, battery.discharge_efficiency * (float(np.median(import_price)) - battery.wear_cost_per_kwh))

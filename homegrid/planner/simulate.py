@@ -63,8 +63,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from homegrid.forecast.load import persistence_forecast as persistence
 from homegrid.planner.execute import battery_command
-from homegrid.planner.problem import BatterySpec, CarNeed, Mode, Plan, Problem
+from homegrid.planner.problem import BatterySpec, CarNeed, Mode, Plan, Problem, stored_energy_value
 from homegrid.timezones import local_calendar
 
 __all__ = [
@@ -496,8 +497,9 @@ Solve = Callable[[Problem], Plan]
 
 def persistence_forecast(load_w: np.ndarray, solar_w: np.ndarray, t_hist: np.ndarray,
                          t_ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The simplest honest forecast: each step of the horizon as the same time a day earlier (two, three ...
-    days earlier for a horizon beyond a day); before a day of history, the history's mean.
+    """The simplest honest forecast, as :data:`Forecast`: each step of the horizon as the same time a day earlier
+    (two, three ... days earlier for a horizon beyond a day; :func:`homegrid.forecast.load.persistence_forecast`,
+    emhass's ``naive``); a step with no such reading takes the history's mean.
 
     Parameters
     ----------
@@ -511,17 +513,13 @@ def persistence_forecast(load_w: np.ndarray, solar_w: np.ndarray, t_hist: np.nda
     load_w, solar_w : numpy.ndarray
         One value per step of the horizon. [W]
     """
-    n = len(t_ahead)
-    if len(t_hist) == 0:
-        return np.zeros(n), np.zeros(n)
-    step = int(t_ahead[1] - t_ahead[0]) if n > 1 else int(t_hist[-1] - t_hist[-2]) if len(t_hist) > 1 else 1
-    day_steps = max(86_400_000 // step, 1)
-    if len(t_hist) < day_steps:
-        return np.full(n, float(np.mean(load_w))), np.full(n, float(np.mean(solar_w)))
-    k = np.arange(n)
-    back = (k // day_steps + 1) * day_steps  # same time 1, 2, ... days before, always in the history
-    idx = len(t_hist) + k - back
-    return np.asarray(load_w)[idx].astype(np.float64), np.asarray(solar_w)[idx].astype(np.float64)
+    out = []
+    for hist in (load_w, solar_w):
+        ahead = persistence(t_hist, hist, t_ahead)
+        known = np.asarray(hist, dtype=np.float64)
+        known = known[np.isfinite(known)]
+        out.append(np.where(np.isnan(ahead), float(np.mean(known)) if len(known) else 0.0, ahead))
+    return out[0], out[1]
 
 
 def _car_need(period: Period, window: Window, first: int, last: int, delivered_wh: float) -> CarNeed:
@@ -534,11 +532,9 @@ def _car_need(period: Period, window: Window, first: int, last: int, delivered_w
 
 
 def fair_end_value(period: Period, spec: BatterySpec) -> float:
-    """What a kWh stored at the period's end is worth: the period's mean import price times the discharge
-    efficiency (it will displace an import some day). [currency/kWh]"""
-    if not len(period):
-        return 0.0
-    return float(np.mean(period.import_price)) * spec.discharge_efficiency
+    """What a kWh stored at the period's end is worth: :func:`~homegrid.planner.problem.stored_energy_value` of
+    the period's import prices, as the optimiser values a horizon's end. [currency/kWh]"""
+    return stored_energy_value(period.import_price, spec)
 
 
 def perfect(period: Period, spec: BatterySpec, solve: Solve, *, soc_percent: float | None = None,

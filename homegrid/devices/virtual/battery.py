@@ -129,8 +129,8 @@ def follow_mode(
       rest) up to it; at or above it, hold there (the surplus may still charge, nothing is discharged below it);
     - :data:`HOLD`: no discharge below ``target_wh`` (the level when the hold began) nor the reserve; a surplus
       of sun still charges; the grid never does;
-    - :data:`EXPORT`: discharge at ``max_w`` down to the reserve whatever the load (what the home does not use
-      goes to the grid); at the reserve, self-powered.
+    - :data:`EXPORT`: discharge at ``max_w`` down to ``target_wh`` (at least the reserve) whatever the load (what
+      the home does not use goes to the grid); there, self-powered no lower.
 
     Parameters
     ----------
@@ -139,7 +139,7 @@ def follow_mode(
     net_w, energy_wh, dt_s, capacity_wh, max_w, eta, reserve_wh, grid_charge_w
         As for :func:`self_powered`. [W], [Wh], [s], [Wh], [W], [-], [Wh], [W]
     target_wh : float
-        CHARGE: the level to charge to; HOLD: the level to hold. [Wh]
+        CHARGE: the level to charge to; HOLD: the level to hold; EXPORT: the level to export down to. [Wh]
 
     Returns
     -------
@@ -158,11 +158,13 @@ def follow_mode(
     if mode == HOLD:
         return self_powered(net_w, energy_wh, dt_s, capacity_wh, max_w, eta, max(target_wh, reserve_wh))
     if mode == EXPORT:
-        avail = energy_wh - reserve_wh
+        low = max(target_wh, reserve_wh)
+        avail = energy_wh - low
         if avail > 0.0:
             lim = avail * eta * 3600.0 / dt_s
             b = max_w if max_w < lim else lim
-            return b, (reserve_wh if b >= lim else energy_wh - b * dt_s / (3600.0 * eta))
+            return b, (low if b >= lim else energy_wh - b * dt_s / (3600.0 * eta))
+        return self_powered(net_w, energy_wh, dt_s, capacity_wh, max_w, eta, low, grid_charge_w)
     return self_powered(net_w, energy_wh, dt_s, capacity_wh, max_w, eta, reserve_wh, grid_charge_w)
 
 

@@ -2,7 +2,7 @@
 // the homes without the battery and without the sun, and what the car's charge cost. Every figure names its source
 // (data-api, data-field, data-value) in /api/v1/bill.
 import { html } from "htm/preact";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { src, useFetch } from "./api.js";
 import { kw, kwh, money, pct, unitPrice } from "./format.js";
 import { Tile } from "./now.js";
@@ -44,6 +44,35 @@ export function BatterySaved({ bill, month, id = "battery-saved", at = BILL_ITSE
   const i = bill.savings.months.indexOf(s);
   const c = bill.currency;
   return html`<p id=${id} class="saved-money">Your battery saved you <b ...${fig(at, `savings.months[${i}].battery`, s.battery)}>${money(s.battery, c)}</b>${" "}this month${s.solar ? html`, and the sun <b ...${fig(at, `savings.months[${i}].solar`, s.solar)}>${money(s.solar, c)}</b>` : ""}.</p>`;
+}
+
+/** What the planner saved against the battery's own self-powered mode, last month and this month so far (from
+ * /api/v1/money's against_self_powered): a sentence each, negative savings said as a cost. */
+export function AgainstSelfPowered({ a }) {
+  if (!a) return null;
+  const at = { api: MONEY, pre: "against_self_powered." };
+  const c = a.currency;
+  const head = html`<h2>The planner against self-powered mode</h2>`;
+  if (!a.planner_enabled) {
+    return html`<div class="card" id="against-self-powered" data-enabled="false">${head}<p class="muted">${a.note}</p></div>`;
+  }
+  const said = (key, when) => {
+    const m = a[key];
+    if (!m) return null;
+    if (m.error) return html`<p class="error" id=${`against-${key.replace("_", "-")}`}>${when}: ${m.error}</p>`;
+    const f = (k, v) => fig(at, `${key}.${k}`, v);
+    const verb = m.saving >= 0 ? "saved you" : "cost you";
+    return html`<p id=${`against-${key.replace("_", "-")}`} data-month=${m.month}>${when} the planner ${verb}${" "}<b ...${f("saving", m.saving)}>${money(Math.abs(m.saving), c)}</b>${" "}against self-powered mode: the bill was${" "}<span ...${f("actual", m.actual)}>${money(m.actual, c)}</span>, with the battery left to itself it would have been${" "}<span ...${f("self_powered", m.self_powered)}>${money(m.self_powered, c)}</span>.${" "}<span class="muted small">The battery ended at ${pct(m.soc_end_percent.actual)}, self-powered at ${pct(m.soc_end_percent.self_powered)}.</span></p>`;
+  };
+  const lastName = a.last_month ? `In ${monthName(a.last_month.month)}` : null;
+  return html`<div class="card" id="against-self-powered" data-enabled="true">${head}
+    ${a.pending && html`<p class="muted" id="against-pending">Replaying the month in self-powered mode…</p>`}
+    ${a.note && html`<p class="muted">${a.note}</p>`}
+    ${lastName && said("last_month", lastName)}
+    ${a.this_month && said("this_month", "This month so far")}
+    <p class="muted small">Both bills price the same measured home and sun with your tariff, minute by minute; the second
+      replays the same battery in its own self-powered mode (the sun's surplus charges it, it covers the home down to the
+      reserve) from the level it had as the month began. What each leaves in the battery at the end is not counted.</p></div>`;
 }
 
 function Breakdown({ m, i, c, names, at }) {
@@ -119,8 +148,11 @@ function Car({ car, c, at }) {
 }
 
 export function MoneyView({ today }) {
-  // one reply: the tariff and the last twelve months' bill (asked at the app's start beside the site)
-  const { data, error } = useFetch(MONEY, 300000);
+  // one reply: the tariff and the last twelve months' bill (asked at the app's start beside the site); asked again
+  // soon while the hub is still replaying the planner's months against self-powered mode
+  const [pending, setPending] = useState(false);
+  const { data, error } = useFetch(MONEY, pending ? 3000 : 300000);
+  useEffect(() => setPending(!!data?.against_self_powered?.pending), [data]);
   const at = OWN;
   const bill = data?.bill;
   const [chosen, setChosen] = useState(null);
@@ -156,6 +188,7 @@ export function MoneyView({ today }) {
         api=${at.api} field=${at.pre + `savings.months[${nowIdx}].solar`} raw=${sav?.months?.[nowIdx]?.solar} note="against the grid alone" />
     </div>
     ${cur && html`<div class="card banner-saved"><span class="shield" aria-hidden="true">◆</span><${BatterySaved} bill=${bill} month=${month} at=${at} /></div>`}
+    <${AgainstSelfPowered} a=${data.against_self_powered} />
     <div class="card" id="span-totals"><h2>Since ${bill.from.slice(0, 10)}</h2>
       <div class="tiles compact">
         <${Tile} id="total-actual" label="Your bills" value=${money(bill.total, c)} api=${at.api} field=${at.pre + "total"} raw=${bill.total} />
