@@ -121,19 +121,20 @@ def test_the_virtual_home_carries_the_plan_out_from_cheap_hours_into_the_peak(tm
         asyncio.run(run_steps(hub, clock, 14))  # 11:30 to 15:00 local
         assert hub.planning is not None and hub.planning.errors == 0
         done = hub.planning.carried_out()
-        steps = {s["mode"]: [] for s in done["steps"]}
+        steps: dict[str, list[dict[str, object]]] = {}
         for s in done["steps"]:
-            steps[s["mode"]].append(s)
-        # off-peak, the battery is charged from the grid (and the sun) at its full 5 kW, its level rising as planned
+            steps.setdefault(s["done_mode"], []).append(s)
+        # off-peak, the battery is charged from the grid (and the sun), its level rising as planned
         charging = [s for s in steps.get("charge", []) if s["planned_soc_percent"] < 95]
-        assert len(charging) >= 3, [s["mode"] for s in done["steps"]]
-        assert all(s["measured_battery_w"] < -4000 for s in charging[1:]), charging
+        assert len(charging) >= 3, [s["done_mode"] for s in done["steps"]]
+        assert all(s["measured_battery_w"] < -2000 for s in charging), charging
+        assert sum(s["measured_battery_w"] < -4900 for s in charging) >= 3  # at its full 5 kW
         levels = [s["measured_soc_percent"] for s in charging]
         assert levels == sorted(levels) and levels[-1] - levels[0] > 15
         assert all(abs(s["measured_soc_percent"] - s["planned_soc_percent"]) < 6 for s in charging)
-        # in the peak it exports from the battery at full power, down towards the owner's floor
+        # in the peak it exports from the battery, down towards the level planned
         exporting = steps.get("export", [])
-        assert len(exporting) >= 3 and all(s["measured_battery_w"] > 4000 for s in exporting[1:]), exporting
+        assert exporting and all(s["measured_battery_w"] > 2000 for s in exporting), exporting
         # the charge's target became the battery's reserve, yet the plans kept the owner's 20 % as their floor
         made = hub.planning.last
         assert made is not None and float(np.max(made.problem.reserve_percent)) == 20.0

@@ -160,7 +160,7 @@ def test_the_plan_view_shows_what_was_carried_out(browser, carried_out):
     done = body["done"]
     assert done["acting"] and not done["dry_run"]
     sent = [c for c in done["commands"] if c["outcome"] == "sent"]
-    charge = next(i for i, c in enumerate(done["commands"]) if c["command"].startswith("charge to"))
+    charge = max(i for i, c in enumerate(done["commands"]) if c["command"].startswith("charge to"))  # the newest
     assert sent and done["commands"] == carried_out.get("/api/v1/planner/commands")["commands"]
     p = Page(browser, carried_out, DESKTOP)  # type: ignore[arg-type]
     try:
@@ -179,10 +179,10 @@ def test_the_plan_view_shows_what_was_carried_out(browser, carried_out):
         fields = p.page.evaluate("""() => [...document.querySelectorAll('#plan-commands [data-field$="].command"]')]
                                     .map((e) => [e.dataset.field, e.textContent])""")
         assert fields and [t for _, t in fields] == [c["command"] for c in done["commands"][::-1][:len(fields)]]
-        # the day's steps: each step's mode beneath, the planned and measured levels under the cursor
+        # the day's steps: the mode carried out in each beneath, the planned and measured levels under the cursor
         modes = p.page.evaluate(
             "() => [...document.querySelectorAll('#plan-done rect.mode')].map((r) => r.dataset.mode)")
-        assert modes == [s["mode"] for s in done["steps"]] and {"charge", "export"} <= set(modes)
+        assert modes == [s["done_mode"] or s["mode"] for s in done["steps"]] and {"charge", "export"} <= set(modes)
         i = next(k for k, s in enumerate(done["steps"]) if s["mode"] == "charge" and not s["under_way"])
         p.page.locator("#plan-done .plan-chart").scroll_into_view_if_needed()  # below the fold
         rect = p.page.locator("#plan-done rect.mode").nth(i).bounding_box()

@@ -465,7 +465,9 @@ class PlanningService:
         """What was done today (the site's local day) for ``GET /api/v1/plan``: the executor's commands with their
         reasons, and per step planned since midnight (since the hub started, at most), the mode and level planned
         beside the battery's measured level at the step's end and its mean power (``battery_soc``,
-        ``battery_power``; the step under way: so far)."""
+        ``battery_power``; the step under way: so far), and ``done_mode``: the mode of the battery command in force
+        at the step's end (the executor may carry out another mode than the plan's, e.g. self-powered where a
+        hold would not pay; None before any command)."""
         site = self.config.site
         now_ms = to_ms(self.clock())
         midnight, next_midnight = local_day_bounds(local_date(now_ms, site.tz), site.tz)
@@ -477,11 +479,17 @@ class PlanningService:
             soc = frame.columns.get("battery_soc", np.full(t.size, np.nan))
             power = frame.columns.get("battery_power", np.full(t.size, np.nan))
             times = local_isoformat(np.array([f.t_ms for f in today], dtype=np.int64), site.timezone)
+            ex_records = [] if self.executor is None else list(self.executor.records)
+            given = [(r.time_ms, r.mode) for r in ex_records
+                     if r.device == "battery" and r.outcome in ("sent", "dry run") and r.mode]
+            given_t = np.array([g[0] for g in given], dtype=np.int64)
             for f, when in zip(today, times, strict=True):
+                k = int(np.searchsorted(given_t, f.t_ms + self.step_ms)) - 1
                 a, b = np.searchsorted(t, [f.t_ms, f.t_ms + self.step_ms])
                 levels = soc[a:b][np.isfinite(soc[a:b])]
                 watts = power[a:b][np.isfinite(power[a:b])]
                 steps.append({"time": when, "time_ms": f.t_ms, "mode": f.mode,
+                              "done_mode": given[k][1] if k >= 0 else None,
                               "planned_soc_percent": _r(f.soc_percent, 2),
                               "measured_soc_percent": _r(levels[-1], 2) if levels.size else None,
                               "planned_battery_w": _r(f.battery_w), "measured_battery_w":

@@ -156,7 +156,8 @@ function Errors({ data }) {
 }
 
 /** What was carried out today: the level each step's plan said against the battery's measured level (a line
- * through each step's end, the day's hours across), each step's mode beneath, and the commands with their reasons. */
+ * through each step's end, the day's hours across), the mode carried out in each step beneath (the plan's where no
+ * command was in force), and the commands with their reasons. */
 function Done({ done }) {
   const [box, width] = useWidth();
   const [idx, setIdx] = useState(null);
@@ -190,8 +191,8 @@ function Done({ done }) {
         <text class="unit" x="4" y=${top + 8}>%</text>
         ${[0, 50, 100].map((p) => html`<text x=${left - 6} y=${sy(p)} dy="0.32em" text-anchor="end">${p}</text>
           <line class="grid" x1=${left} x2=${W - right} y1=${sy(p)} y2=${sy(p)} />`)}
-        ${steps.map((st) => html`<rect class="mode" data-mode=${st.mode} x=${x(st.time_ms)} y=${top + socH} width=${Math.max(1, x(st.time_ms + stepMs) - x(st.time_ms))} height=${stripH}
-          style=${`fill:var(${(MODES[st.mode] ?? [0, "--muted"])[1]})`} />`)}
+        ${steps.map((st) => html`<rect class="mode" data-mode=${st.done_mode ?? st.mode} data-planned=${st.mode} x=${x(st.time_ms)} y=${top + socH} width=${Math.max(1, x(st.time_ms + stepMs) - x(st.time_ms))} height=${stripH}
+          style=${`fill:var(${(MODES[st.done_mode ?? st.mode] ?? [0, "--muted"])[1]})`} />`)}
         <path class="plan-line soc" d=${line("planned_soc_percent", (st) => st.planned_soc_percent)} />
         <path class="plan-line measured" d=${line("measured_soc_percent", (st) => st.measured_soc_percent)} />
         ${[0, 6, 12, 18].map((h) => html`<text class="xtick" x=${x(done.day_start_ms + h * 3600000)} y=${H - 6} text-anchor="middle">${String(h).padStart(2, "0")}:00</text>`)}
@@ -200,7 +201,7 @@ function Done({ done }) {
     </div>
     <div class="readout" aria-live="polite">${s
       ? html`<b>${s.time.slice(11, 16)}</b>
-        <span>${(MODES[s.mode] ?? [s.mode])[0]}</span>
+        <span>${(MODES[s.done_mode ?? s.mode] ?? [s.mode])[0]}${s.done_mode && s.done_mode !== s.mode ? ` (the plan: ${(MODES[s.mode] ?? [s.mode])[0]})` : ""}</span>
         <span>planned <b ...${src(PLAN, `done.steps[${idx}].planned_soc_percent`, s.planned_soc_percent)}>${pct(s.planned_soc_percent)}</b></span>
         <span>measured <b ...${src(PLAN, `done.steps[${idx}].measured_soc_percent`, s.measured_soc_percent)}>${pct(s.measured_soc_percent)}</b>${s.under_way ? " so far" : ""}</span>
         <span>battery ${kw(s.planned_battery_w)} planned, ${kw(s.measured_battery_w)} measured (${s.measured_battery_w < 0 ? "in" : "out"})</span>`
