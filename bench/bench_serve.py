@@ -127,6 +127,17 @@ def start_serve(args: list[str], port: int, tmp: Path, log_path: Path, timeout_s
         time.sleep(0.2)
 
 
+def stop_serve(hub: subprocess.Popen[bytes] | None) -> None:
+    """Stop a hub :func:`start_serve` started as the owner would (Ctrl-C), killed after 30 s."""
+    if hub is not None and hub.poll() is None:
+        hub.send_signal(signal.SIGINT)
+        try:
+            hub.wait(30)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()
+
+
 def run(seconds: float = 120, dashboard: bool = True, use_influx: bool = True, tmp_root: str | None = None,
         log=log) -> dict:
     res: dict = {"seconds": seconds, "dashboard": dashboard, "budget_rss_mb": BUDGET_RSS_MB,
@@ -167,13 +178,7 @@ def run(seconds: float = 120, dashboard: bool = True, use_influx: bool = True, t
             i = res["influx"]
             log(f"serve: influxd RSS max {i['rss_max_mb']:.1f} MB, CPU {i['cpu_percent']:.2f} %")
     finally:
-        if hub is not None and hub.poll() is None:
-            hub.send_signal(signal.SIGINT)
-            try:
-                hub.wait(30)
-            except subprocess.TimeoutExpired:
-                hub.kill()
-                hub.wait()
+        stop_serve(hub)
         shutil.rmtree(tmp, ignore_errors=True)
     i = res.get("influx", {})
     res["ratios"] = {

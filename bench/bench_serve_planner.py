@@ -21,8 +21,6 @@ import argparse
 import json
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import influx
-from bench_serve import Sampler, start_serve
+from bench_serve import Sampler, start_serve, stop_serve
 from budgets import limit
 from common import child_env, homegrid_cmd, log, run_child
 
@@ -163,13 +161,7 @@ def run(seconds: float = 900.0, days: float = 28.0, before_s: float = 20.0, afte
             f" MB), CPU {out['cpu_percent']:.2f} % over {out['seconds']:.0f} s, {out['cpu_idle_percent']:.2f} % "
             f"between {out['replans']} re-plans, {len(out['commands'])} commands")
     finally:
-        if hub is not None and hub.poll() is None:
-            hub.send_signal(signal.SIGINT)
-            try:
-                hub.wait(30)
-            except subprocess.TimeoutExpired:
-                hub.kill()
-                hub.wait()
+        stop_serve(hub)
         shutil.rmtree(tmp, ignore_errors=True)
     return res
 
