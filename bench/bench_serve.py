@@ -109,6 +109,35 @@ class Sampler:
         }
 
 
+def start_serve(args: list[str], port: int, tmp: Path, log_path: Path, timeout_s: float
+                ) -> tuple[subprocess.Popen[bytes], float]:
+    """``homegrid serve ARGS --port PORT`` (its output to ``log_path``), once its API answers; and how long that
+    took [s]."""
+    t0 = time.monotonic()
+    hub = subprocess.Popen(homegrid_cmd("serve", *args, "--port", str(port)), env=child_env(tmp),
+                           stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    while True:
+        try:
+            if _get(port, "/api/v1/live", timeout=2) == 200:
+                return hub, time.monotonic() - t0
+        except OSError:
+            pass
+        if hub.poll() is not None or time.monotonic() - t0 > timeout_s:
+            raise RuntimeError(f"homegrid serve did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def stop_serve(hub: subprocess.Popen[bytes] | None) -> None:
+    """Stop a hub :func:`start_serve` started as the owner would (Ctrl-C), killed after 30 s."""
+    if hub is not None and hub.poll() is None:
+        hub.send_signal(signal.SIGINT)
+        try:
+            hub.wait(30)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()
+
+
 def run(seconds: float = 120, dashboard: bool = True, use_influx: bool = True, tmp_root: str | None = None,
         log=log) -> dict:
     res: dict = {"seconds": seconds, "dashboard": dashboard, "budget_rss_mb": BUDGET_RSS_MB,
@@ -122,21 +151,8 @@ def run(seconds: float = 120, dashboard: bool = True, use_influx: bool = True, t
     hub = None
     try:
         port = influx.free_port()
-        t0 = time.monotonic()
-        hub = subprocess.Popen(
-            homegrid_cmd("serve", "--create", "--data-dir", str(tmp / "data"), "--port", str(port)),
-            env=child_env(tmp), stdout=open(tmp / "serve.log", "wb"), stderr=subprocess.STDOUT,
-        )
-        while True:
-            try:
-                if _get(port, "/api/v1/live", timeout=2) == 200:
-                    break
-            except OSError:
-                pass
-            if hub.poll() is not None or time.monotonic() - t0 > 600:
-                raise RuntimeError(f"homegrid serve did not start:\n{(tmp / 'serve.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        res["homegrid_ready_s"] = time.monotonic() - t0
+        hub, res["homegrid_ready_s"] = start_serve(["--create", "--data-dir", str(tmp / "data")], port, tmp,
+                                                   tmp / "serve.log", 600)
         res["homegrid_span"] = _span(port)  # evidence of the backfill: first and last stored reading
         log(f"serve: homegrid answering after {res['homegrid_ready_s']:.1f} s (backfill included), "
             f"readings {res['homegrid_span']}")
@@ -162,13 +178,7 @@ def run(seconds: float = 120, dashboard: bool = True, use_influx: bool = True, t
             i = res["influx"]
             log(f"serve: influxd RSS max {i['rss_max_mb']:.1f} MB, CPU {i['cpu_percent']:.2f} %")
     finally:
-        if hub is not None and hub.poll() is None:
-            hub.send_signal(signal.SIGINT)
-            try:
-                hub.wait(30)
-            except subprocess.TimeoutExpired:
-                hub.kill()
-                hub.wait()
+        stop_serve(hub)
         shutil.rmtree(tmp, ignore_errors=True)
     i = res.get("influx", {})
     res["ratios"] = {

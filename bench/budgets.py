@@ -151,6 +151,11 @@ BUDGETS: tuple[Budget, ...] = (
            "case", "<=", 0.005, size=364, size_unit="days"),
     Budget("planner.perfect_vs_lp", 14, "perfect's net off an independent LP's, relative, highest case", "<=", 0.01,
            size=364, size_unit="days"),
+    # issue 14: the live hub with the planner on (bench_serve_planner), no peer
+    Budget("planner.serve_rss_mb", 14, "hub on the virtual home, planner on (5-min re-plans): RSS max", "<", 150.0,
+           "MB"),
+    Budget("planner.serve_cpu_idle_percent", 14, "hub on the virtual home, planner on: CPU between re-plans", "<",
+           2.0, "% of a core"),
 )
 
 

@@ -163,6 +163,10 @@ def figures(r: dict[str, Any]) -> dict[str, Figure]:
         failed = sum(n for c, n in codes.items() if not c.isdigit() or c.startswith("5"))
         f["load.failed_requests"] = Figure(failed, ld["clients"])
         f["load.hub_down"] = Figure(0 if run["alive_after"] else 1, ld["clients"])
+    sp = r.get("serve_planner", {})
+    if "rss_max_mb" in sp.get("homegrid", {}):
+        f["planner.serve_rss_mb"] = Figure(sp["homegrid"]["rss_max_mb"])
+        f["planner.serve_cpu_idle_percent"] = Figure(sp["homegrid"]["cpu_idle_percent"])
     mo = r.get("money", {})
     if mo.get("first_load"):
         f["money.first_paint_p95_ms"] = Figure(mo["first_load"]["drawn_ms"]["p95"], mo.get("days"))

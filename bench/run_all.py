@@ -36,6 +36,7 @@ import bench_outages
 import bench_planner
 import bench_queries
 import bench_serve
+import bench_serve_planner
 import bench_simulate
 import bench_web
 import bench_web_money
@@ -46,8 +47,9 @@ from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 
 BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "bill", "money")
 #: run only when named in --only: 100,000 cases a test take hours; the planner's homegrid backtests take about
-#: 20 minutes on 2 cores (its emhass rows are the runs kept in bench/out/planner/, made by bench_planner.py)
-OPTIONAL = ("fuzz", "planner")
+#: 20 minutes on 2 cores (its emhass rows are the runs kept in bench/out/planner/, made by bench_planner.py); the live
+#: hub with the planner on is watched for 15 minutes (2 with --quick)
+OPTIONAL = ("fuzz", "planner", "serve_planner")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "planner":  # issue 14: shares of the perfect-foresight saving, emhass's kept runs beside
                 results[name] = bench_planner.run(batteries="10" if q else "10,13.5", jobs=2,
                                                   days=30 if q else None)
+            elif name == "serve_planner":  # issue 14: the live hub with the planner on, no peer
+                results[name] = bench_serve_planner.run(120 if q else 900, 7 if q else 28, tmp_root=args.tmp)
             elif name == "fuzz":  # issue 10: the fuzz tests at 100,000 cases each
                 results[name] = bench_fuzz.run(sizes["fuzz_examples"])
             else:
@@ -301,6 +305,18 @@ def render(r: dict) -> str:
         add("11 planner", pl["error"], None, None)
     for row in bench_planner.summary_rows(pl):
         add(*row)
+    sp = r.get("serve_planner", {})
+    if "error" in sp:
+        add("12 serve with the planner", sp["error"], None, None)
+    elif "homegrid" in sp:
+        h = sp["homegrid"]
+        add(f"12 serve, planner on, {fmt(sp['seconds'])} s window, {h['replans']} re-plans: RSS max [MB]",
+            h["rss_max_mb"], None, None, budget_text("planner.serve_rss_mb"),
+            verdict(h["rss_max_mb"], limit("planner.serve_rss_mb")))
+        add("12 serve, planner on: CPU between re-plans [% of one core]", h["cpu_idle_percent"], None, None,
+            budget_text("planner.serve_cpu_idle_percent"),
+            verdict(h["cpu_idle_percent"], limit("planner.serve_cpu_idle_percent")))
+        add("12 serve, planner on: CPU over the whole window [% of one core]", h["cpu_percent"], None, None)
     head = ("what", "homegrid", "peer: InfluxDB 1.6 (9: PySAM; 11: emhass)", "homegrid/peer", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

@@ -500,7 +500,10 @@ class PlannerConfig(Table):
         "weather": Rule(lambda v: v in WEATHER_SOURCES, f"= {{value!r}}: expected one of {WEATHER_SOURCES}"),
     }
 
-    enabled: bool = Field(default=False, description="opt in: it writes to the battery and the car")
+    enabled: bool | None = Field(default=None, examples=[True],
+                                 description="unset: on for the virtual home (it can only move the virtual battery "
+                                             "and car), off with a real device configured (opt in: it writes to the "
+                                             "battery and the car)")
     dry_run: bool = Field(default=False, description="work out, log and publish the commands without sending them")
     log_size: int = Field(default=200, description="commands kept in memory for the System view and the API")
     settle_s: float = Field(default=300.0,
@@ -704,7 +707,7 @@ def _rows(annotation: Any) -> type[Table] | None:
 
 _EXPECTED: dict[Any, str] = {
     float: "a number", int: "an integer", bool: "true or false", str: "a string", str | None: "a string",
-    float | None: "a number", int | None: "an integer",
+    float | None: "a number", int | None: "an integer", bool | None: "true or false",
     tuple[str, ...]: "a list of strings",
 }
 

@@ -149,6 +149,8 @@ def every_bench() -> dict[str, Any]:
         "money": {"days": 730, "first_load": {"drawn_ms": {"p95": 278.0}}},
         "planner": {"figures": {"days": 364.0, "mpc_share_min": 0.95, "mpc_above_emhass": 0.04,
                                 "mpc_vs_self_consumption": -0.05, "perfect_vs_lp": 1e-8}},
+        "serve_planner": {"seconds": 900, "homegrid": {"rss_max_mb": 104.0, "cpu_idle_percent": 0.6,
+                                                       "cpu_percent": 0.7, "replans": 3}},
     }
 
 

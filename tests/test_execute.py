@@ -639,10 +639,14 @@ def test_a_restart_neither_overwrites_nor_forgets_the_owners_change(tmp_path):
     asyncio.run(first.follow(problem, plan, 0))  # settled, and saved
     saved = json.loads(state.read_text())
     assert saved["battery"]["expected"]["reserve_percent"] == 80.0 and saved["battery"]["settled"] is True
+    # the battery's reserve shows the charge's 80 %; the owner's floor (20 %) is what the next plans keep
+    assert saved["battery"]["floor_percent"] == 20.0
+    assert Executor(control, clock=Clock(home), state_path=state).floor_percent == 20.0
     asyncio.run(control.set_backup_reserve(40.0))  # the owner, while the hub was down
     second = Executor(control, clock=Clock(home), state_path=state)
     out = asyncio.run(second.follow(problem, plan, 1))
     assert [r.outcome for r in out] == ["owner"] and "backup reserve 40 %" in out[0].reason
+    assert second.floor_percent is None  # the battery's reserve is the owner's again
     assert asyncio.run(control.settings_now()).reserve_percent == 40.0  # not overwritten
     third = Executor(control, clock=Clock(home), state_path=state)  # and a second restart remembers it
     assert third.owner["battery"] == second.owner["battery"] and asyncio.run(third.follow(problem, plan, 1)) == []

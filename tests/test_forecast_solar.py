@@ -65,6 +65,46 @@ def test_clear_sky_never_exceeds_what_reaches_the_top_of_the_atmosphere() -> Non
             assert ghi.max() < 1250.0
 
 
+def _pvlibs_clear_sky(t: np.ndarray, lat: float, lon: float, alt: float) -> tuple[np.ndarray, np.ndarray]:
+    """The zenith [degrees] and clear-sky GHI [W/m²] from pvlib's own functions, as homegrid computed them before
+    writing the formulas out (pvlib costs the live hub about 130 MB)."""
+    from pvlib import atmosphere, clearsky, solarposition
+
+    from homegrid.forecast.solar import _day_of_year
+
+    doy = _day_of_year(t)
+    decl = solarposition.declination_spencer71(doy)
+    eot = solarposition.equation_of_time_spencer71(doy)
+    hour_angle = np.radians(((t % DAY_MS) / HOUR_MS - 12.0) * 15.0 + lon + eot / 4.0)
+    zen = np.degrees(solarposition.solar_zenith_analytical(np.radians(lat), hour_angle, decl))
+    up = zen < 90.0
+    ghi = np.zeros(t.size)
+    am = atmosphere.get_absolute_airmass(atmosphere.get_relative_airmass(zen[up]), atmosphere.alt2pres(alt))
+    extra = irradiance.get_extra_radiation(doy[up])
+    cs = clearsky.ineichen(zen[up], am, 3.0, altitude=alt, dni_extra=extra)
+    ghi[up] = np.minimum(np.nan_to_num(cs["ghi"]), extra * np.cos(np.radians(zen[up])))
+    return zen, np.maximum(ghi, 0.0)
+
+
+def test_the_formulas_written_out_are_pvlibs() -> None:
+    t = np.arange(parse_iso_ms("2024-01-01T00:00Z"), parse_iso_ms("2025-01-01T00:00Z"), 7 * MINUTE_MS,
+                  dtype=np.int64)
+    for lat, lon, alt in ((GOLDEN_LAT, GOLDEN_LON, GOLDEN_ALT), (-33.9, 151.2, 0.0), (64.1, -21.9, 0.0),
+                          (0.0, 0.0, 4000.0)):
+        zen, ghi = _pvlibs_clear_sky(t, lat, lon, alt)
+        assert solar_zenith(t, lat, lon) == pytest.approx(zen, abs=1e-9)
+        assert clear_sky_ghi(t, lat, lon, alt) == pytest.approx(ghi, abs=1e-9)
+
+
+def test_the_forecast_does_not_import_pvlib() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from homegrid.forecast import clear_sky_ghi; "
+            "clear_sky_ghi(np.array([1718913600000]), 39.7, -105.2); print('pvlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
 def test_the_zenith_at_noon_on_the_june_solstice_is_latitude_minus_the_tilt_of_the_earth() -> None:
     noon = parse_iso_ms("2024-06-20T20:00Z")  # 20:51 UTC was the solstice; Golden's solar noon is about 19:01
     t = noon + np.arange(-3 * 60, 3 * 60, dtype=np.int64) * MINUTE_MS

@@ -97,7 +97,8 @@ def test_without_the_planner_the_routes_say_so(tmp_path):
     client = behind_the_door(app, tmp_path)
     assert client.get("/api/v1/planner/commands").json() == {"enabled": False}
     assert client.post("/api/v1/planner/hand-back", json={}).status_code == 409
-    assert Hub(Config(), tmp_path / "hub", clock=lambda: DURING).executor is None  # [planner] is opt-in
+    off = Config().replace(planner=PlannerConfig(enabled=False))  # on by default only on the virtual home
+    assert Hub(off, tmp_path / "hub", clock=lambda: DURING).executor is None
 
 
 def test_commands_are_published_on_mqtt(tmp_path, mosquitto):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,90 @@ async def _first_plan(hub: Hub) -> None:
         stop.set()
         await task
 
+
+#: 11:32 in New York on a winter weekday: the plan charges the virtual battery before the 14:00 peak and exports in it
+MIDDAY = datetime(2026, 1, 14, 16, 32, tzinfo=UTC)
+
+
+class LiveClock:
+    """A clock the test moves on."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def live_hub(data_dir: Path, clock: LiveClock, days: float = 10.0) -> Hub:
+    """The hub as ``homegrid serve`` runs it with no config: the virtual home, the planner on by default."""
+    config = Config()
+    hub = Hub(config.replace(server=config.server.replace(backfill_days=days)), data_dir, clock=clock)
+    hub.prepare()
+    return hub
+
+
+async def run_steps(hub: Hub, clock: LiveClock, steps: int, polls: int = 3) -> None:
+    """``steps`` planner steps of 15 minutes as the running hub makes them: at each step's start a plan is made
+    and carried out, then the virtual home is polled ``polls`` times across the step."""
+    assert hub.planning is not None and hub.executor is not None
+    for _ in range(steps):
+        await hub.poll_once()
+        hub.flush()
+        made = await hub.planning.next_plan()
+        assert made is not None, hub.planning.last_error
+        await hub.executor.follow(*made, 0)
+        for _ in range(polls):
+            clock.now += timedelta(minutes=15 / polls)
+            await hub.poll_once()
+            hub.flush()
+
+
+def test_the_planner_is_on_by_default_on_the_virtual_home_only(tmp_path):
+    config = Config()
+    assert config.planner.enabled is None
+    hub = Hub(config, tmp_path / "virtual", clock=lambda: NOW)
+    off = Hub(config.replace(planner=PlannerConfig(enabled=False)), tmp_path / "off", clock=lambda: NOW)
+    given = Hub(config, tmp_path / "given", device=hub.device, clock=lambda: NOW)  # a device the hub was handed
+    try:
+        assert hub.planner_on and hub.planning is not None and hub.executor is not None
+        assert hub.executor.battery is hub.control and hub.executor.policy.dry_run is False
+        assert not off.planner_on and off.planning is None and off.executor is None
+        assert not given.planner_on and given.planning is None and given.executor is None
+    finally:
+        for h in (hub, off, given):
+            h.store.close()
+
+
+def test_the_virtual_home_carries_the_plan_out_from_cheap_hours_into_the_peak(tmp_path):
+    clock = LiveClock(MIDDAY)
+    hub = live_hub(tmp_path, clock)
+    try:
+        asyncio.run(run_steps(hub, clock, 14))  # 11:30 to 15:00 local
+        assert hub.planning is not None and hub.planning.errors == 0
+        done = hub.planning.carried_out()
+        steps: dict[str, list[dict[str, object]]] = {}
+        for s in done["steps"]:
+            steps.setdefault(s["done_mode"], []).append(s)
+        # off-peak, the battery is charged from the grid (and the sun), its level rising as planned
+        charging = [s for s in steps.get("charge", []) if s["planned_soc_percent"] < 95]
+        assert len(charging) >= 3, [s["done_mode"] for s in done["steps"]]
+        assert all(s["measured_battery_w"] < -2000 for s in charging), charging
+        assert sum(s["measured_battery_w"] < -4900 for s in charging) >= 3  # at its full 5 kW
+        levels = [s["measured_soc_percent"] for s in charging]
+        assert levels == sorted(levels) and levels[-1] - levels[0] > 15
+        assert all(abs(s["measured_soc_percent"] - s["planned_soc_percent"]) < 6 for s in charging)
+        # in the peak it exports from the battery, down towards the level planned
+        exporting = steps.get("export", [])
+        assert exporting and all(s["measured_battery_w"] > 2000 for s in exporting), exporting
+        # the charge's target became the battery's reserve, yet the plans kept the owner's 20 % as their floor
+        made = hub.planning.last
+        assert made is not None and float(np.max(made.problem.reserve_percent)) == 20.0
+        sent = [c for c in done["commands"] if c["outcome"] == "sent" and c["device"] == "battery"]
+        assert {"charge", "export"} <= {c["mode"] for c in sent}
+        assert hub.executor is not None and hub.executor.floor_percent == 20.0
+    finally:
+        hub.store.close()
 
 def test_the_hub_plans_on_the_virtual_home_and_the_executor_acts(tmp_path):
     hub = _hub(tmp_path)

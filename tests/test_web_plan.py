@@ -1,6 +1,9 @@
 """The Plan view in a real browser, over the hub's planning service on the virtual home with its shipped TOU tariff:
 the chart has a mode per step, and what it does now, the cost against self-powered and the forecasts' errors are
-the API's own figures; with the planner off the view says how to turn it on.
+the API's own figures; with the planner off the view says how to turn it on. On a hub that has run the planner live
+(the virtual home, the planner on by default, a test clock moved through a winter weekday's midday into the peak),
+the view shows what was carried out: the commands sent with their reasons, and each step's planned level beside the
+battery's measured one, as the API gives them.
 
 The app is served in this process (uvicorn in a thread, behind the hub's door on loopback) as in
 tests/test_web_money.py."""
@@ -17,6 +20,7 @@ import pytest
 
 from homegrid.api.app import create_app
 from homegrid.api.plan import add_plan_routes
+from homegrid.api.planner import add_planner_routes
 from homegrid.api.security import install_security, policy_for
 from homegrid.config import Config, PlannerConfig, ServerConfig
 from homegrid.hub.service import Hub
@@ -26,6 +30,7 @@ from homegrid.readings import to_ms
 from homegrid.timezones import DAY_MS, HOUR_MS
 
 from .formatjs import run_format_js
+from .test_planning import MIDDAY, LiveClock, live_hub, run_steps
 from .test_weather_cache import sky
 from .test_web import DESKTOP, PHONE, Page
 from .test_web_money import InProcess, field_of, figures
@@ -166,3 +171,65 @@ def test_the_plan_view_names_the_weather_forecast_it_used(browser, tmp_path):
                 p.close()
     finally:
         hub.store.close()
+
+
+@pytest.fixture(scope="module")
+def carried_out(tmp_path_factory) -> Iterator[InProcess]:
+    data_dir = tmp_path_factory.mktemp("webplanlive")
+    clock = LiveClock(MIDDAY)
+    hub = live_hub(data_dir, clock)
+    try:
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
+            pool.submit(asyncio.run, run_steps(hub, clock, 12)).result()  # 11:30 to 14:30 local: charge, then export
+        app = create_app(hub.queries, health=hub.status, live=hub.live, tariff=hub.tariff)
+        add_plan_routes(app, hub.planning)
+        add_planner_routes(app, hub.executor, hub.planning)
+        install_security(app, policy_for(ServerConfig(), OwnerKey(data_dir), "127.0.0.1"))
+        with InProcess(app, data_dir) as s:
+            yield s
+    finally:
+        hub.store.close()
+
+
+def test_the_plan_view_shows_what_was_carried_out(browser, carried_out):
+    body = carried_out.get("/api/v1/plan")
+    done = body["done"]
+    assert done["acting"] and not done["dry_run"]
+    sent = [c for c in done["commands"] if c["outcome"] == "sent"]
+    charge = max(i for i, c in enumerate(done["commands"]) if c["command"].startswith("charge to"))  # the newest
+    assert sent and done["commands"] == carried_out.get("/api/v1/planner/commands")["commands"]
+    p = Page(browser, carried_out, DESKTOP)  # type: ignore[arg-type]
+    try:
+        p.open("plan")
+        card = p.page.locator("#plan-done")
+        card.wait_for()
+        assert "carrying its plan out" in p.page.locator("#plan-done-state").text_content()
+        # a charge from the grid, as sent: its command, outcome and reason are the API's
+        shown = p.page.locator(f'[data-field="done.commands[{charge}].command"]')
+        assert shown.text_content() == done["commands"][charge]["command"]
+        reason = p.page.locator(f'[data-field="done.commands[{charge}].reason"]').text_content()
+        assert reason == done["commands"][charge]["reason"] and "charge to" in reason
+        outcome = p.page.locator(f'[data-field="done.commands[{charge}].outcome"]').get_attribute("data-value")
+        assert outcome == "sent"
+        # every command shown is the API's, newest first
+        fields = p.page.evaluate("""() => [...document.querySelectorAll('#plan-commands [data-field$="].command"]')]
+                                    .map((e) => [e.dataset.field, e.textContent])""")
+        assert fields and [t for _, t in fields] == [c["command"] for c in done["commands"][::-1][:len(fields)]]
+        # the day's steps: the mode carried out in each beneath, the planned and measured levels under the cursor
+        modes = p.page.evaluate(
+            "() => [...document.querySelectorAll('#plan-done rect.mode')].map((r) => r.dataset.mode)")
+        assert modes == [s["done_mode"] or s["mode"] for s in done["steps"]] and {"charge", "export"} <= set(modes)
+        i = next(k for k, s in enumerate(done["steps"]) if s["mode"] == "charge" and not s["under_way"])
+        p.page.locator("#plan-done .plan-chart").scroll_into_view_if_needed()  # below the fold
+        rect = p.page.locator("#plan-done rect.mode").nth(i).bounding_box()
+        assert rect is not None
+        p.page.mouse.move(rect["x"] + rect["width"] / 2, rect["y"] - 20)
+        measured = p.page.locator(f'#plan-done .readout [data-field="done.steps[{i}].measured_soc_percent"]')
+        measured.wait_for()
+        assert float(measured.get_attribute("data-value")) == pytest.approx(done["steps"][i]["measured_soc_percent"])
+        planned = p.page.locator(f'#plan-done .readout [data-field="done.steps[{i}].planned_soc_percent"]')
+        assert float(planned.get_attribute("data-value")) == pytest.approx(done["steps"][i]["planned_soc_percent"])
+        p.shot("plan-done")
+        assert not p.errors, p.errors
+    finally:
+        p.close()

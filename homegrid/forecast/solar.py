@@ -4,7 +4,8 @@ Three pieces, each a function over arrays:
 
 - :func:`clear_sky_ghi`: the global horizontal irradiance under a clear sky [W/m²], from pvlib's solar
   geometry (Spencer's declination and equation of time, the analytical zenith) and pvlib's Ineichen-Perez
-  model with a Linke turbidity (3 by default, or one per month). It is pure arithmetic: no file, no table look-up.
+  model with a Linke turbidity (3 by default, or one per month), written out over numpy (importing pvlib would
+  cost the live hub about 130 MB). It is pure arithmetic: no file, no table look-up.
 - **the array's clear-sky response** per slot of the solar day (UTC time of day: the sun does not follow daylight
   saving): a high quantile (``envelope_quantile``) of measured power over clear-sky GHI across the last
   ``calibration_days`` days [W per W/m²]. It holds the array's size, orientation, shading and inverter limit
@@ -58,6 +59,55 @@ def _day_of_year(t_ms: np.ndarray) -> np.ndarray:
     return doy
 
 
+# pvlib's formulas, written out over numpy arrays: importing pvlib brings pandas and scipy, about 130 MB of the
+# live hub's memory for a few lines of arithmetic (tests/test_forecast_solar.py checks them against pvlib's own).
+
+
+def _day_angle(doy: np.ndarray) -> np.ndarray:
+    """pvlib's ``_calculate_simple_day_angle``: ``2 pi / 365 (doy - 1)``. [rad]"""
+    out: np.ndarray = (2.0 * np.pi / 365.0) * (doy - 1.0)
+    return out
+
+
+def _declination_spencer71(b: np.ndarray) -> np.ndarray:
+    """The sun's declination (Spencer 1971, pvlib's ``declination_spencer71``) at day angle ``b``. [rad]"""
+    out: np.ndarray = (0.006918 - 0.399912 * np.cos(b) + 0.070257 * np.sin(b) - 0.006758 * np.cos(2.0 * b)
+                       + 0.000907 * np.sin(2.0 * b) - 0.002697 * np.cos(3.0 * b) + 0.00148 * np.sin(3.0 * b))
+    return out
+
+
+def _equation_of_time_spencer71(b: np.ndarray) -> np.ndarray:
+    """The equation of time (Spencer 1971, pvlib's ``equation_of_time_spencer71``) at day angle ``b``. [min]"""
+    out: np.ndarray = (1440.0 / 2.0 / np.pi) * (0.0000075 + 0.001868 * np.cos(b) - 0.032077 * np.sin(b)
+                                                - 0.014615 * np.cos(2.0 * b) - 0.040849 * np.sin(2.0 * b))
+    return out
+
+
+def _extra_radiation_spencer(b: np.ndarray, solar_constant: float = 1366.1) -> np.ndarray:
+    """The irradiance at the top of the atmosphere (pvlib's ``get_extra_radiation``, Spencer). [W/m²]"""
+    out: np.ndarray = solar_constant * (1.00011 + 0.034221 * np.cos(b) + 0.00128 * np.sin(b)
+                                        + 0.000719 * np.cos(2.0 * b) + 7.7e-05 * np.sin(2.0 * b))
+    return out
+
+
+def _ineichen_ghi(zenith_deg: np.ndarray, linke_turbidity: float | np.ndarray, altitude_m: float,
+                  dni_extra: np.ndarray) -> np.ndarray:
+    """Clear-sky GHI of the Ineichen-Perez model with Kasten-Young's air mass at the site's pressure (pvlib's
+    ``ineichen`` over ``get_absolute_airmass(get_relative_airmass(z), alt2pres(altitude))``), sun above the
+    horizon (``zenith_deg`` < 90). [W/m²]"""
+    z = np.asarray(zenith_deg, dtype=np.float64)
+    cos_z = np.cos(np.radians(z))
+    am_rel = 1.0 / (cos_z + 0.50572 * (6.07995 + (90.0 - z)) ** -1.6364)
+    pressure = 100.0 * ((44331.514 - altitude_m) / 11880.516) ** (1.0 / 0.1902632)  # [Pa]
+    am = am_rel * pressure / 101325.0
+    tl = np.asarray(linke_turbidity, dtype=np.float64)
+    fh1, fh2 = np.exp(-altitude_m / 8000.0), np.exp(-altitude_m / 1250.0)
+    cg1, cg2 = 5.09e-05 * altitude_m + 0.868, 3.92e-05 * altitude_m + 0.0387
+    ghi: np.ndarray = cg1 * dni_extra * np.maximum(cos_z, 0.0) * np.exp(-cg2 * am * (fh1 + fh2 * (tl - 1.0)))
+    out: np.ndarray = np.nan_to_num(ghi, nan=0.0)
+    return out
+
+
 def solar_zenith(t_ms: np.ndarray, latitude: float, longitude: float) -> np.ndarray:
     """The sun's zenith angle at each instant [degrees] (pvlib's analytical formulas, within about 0.5°).
 
@@ -73,15 +123,15 @@ def solar_zenith(t_ms: np.ndarray, latitude: float, longitude: float) -> np.ndar
     numpy.ndarray
         The zenith angle, 0 overhead, above 90 below the horizon. [degrees]
     """
-    from pvlib import solarposition  # pvlib brings pandas and scipy: loaded when the sun is first asked
-
     t = np.asarray(t_ms, dtype=np.int64)
-    doy = _day_of_year(t)
-    decl = solarposition.declination_spencer71(doy)
-    eot_min = solarposition.equation_of_time_spencer71(doy)
+    day_angle = _day_angle(_day_of_year(t))
+    decl = _declination_spencer71(day_angle)
+    eot_min = _equation_of_time_spencer71(day_angle)
     utc_hours = (t % DAY_MS) / HOUR_MS
     hour_angle = np.radians((utc_hours - 12.0) * 15.0 + longitude + eot_min / 4.0)
-    zen = solarposition.solar_zenith_analytical(np.radians(latitude), hour_angle, decl)
+    lat = np.radians(latitude)
+    cos_zen = np.cos(decl) * np.cos(lat) * np.cos(hour_angle) + np.sin(decl) * np.sin(lat)
+    zen = np.arccos(np.clip(cos_zen, -1.0, 1.0))
     out: np.ndarray = np.degrees(np.asarray(zen, dtype=np.float64))
     return out
 
@@ -107,8 +157,6 @@ def clear_sky_ghi(t_ms: np.ndarray, latitude: float, longitude: float, altitude_
         Clear-sky GHI, 0 when the sun is down, never above the irradiance on a horizontal plane at the top of
         the atmosphere. [W/m²]
     """
-    from pvlib import atmosphere, clearsky, irradiance
-
     t = np.asarray(t_ms, dtype=np.int64)
     if t.size == 0:
         return np.zeros(0)
@@ -122,15 +170,11 @@ def clear_sky_ghi(t_ms: np.ndarray, latitude: float, longitude: float, altitude_
     up = zen < 90.0
     out = np.zeros(t.size)
     if up.any():
-        am_rel = atmosphere.get_relative_airmass(zen[up])
-        am_abs = atmosphere.get_absolute_airmass(am_rel, atmosphere.alt2pres(altitude_m))
-        dni_extra = irradiance.get_extra_radiation(_day_of_year(t[up]))
-        cs = clearsky.ineichen(zen[up], am_abs, lt[up] if lt.ndim else float(lt), altitude=altitude_m,
-                               dni_extra=dni_extra)
-        ghi = np.nan_to_num(np.asarray(cs["ghi"], dtype=np.float64), nan=0.0)
+        dni_extra = _extra_radiation_spencer(_day_angle(_day_of_year(t[up])))
+        ghi = _ineichen_ghi(zen[up], lt[up] if lt.ndim else float(lt), altitude_m, dni_extra)
         # never more than reaches the top of the atmosphere (Ineichen-Perez overshoots it by a few 0.01 % on
         # high sites with the sun near the zenith)
-        out[up] = np.minimum(ghi, np.asarray(dni_extra, dtype=np.float64) * np.cos(np.radians(zen[up])))
+        out[up] = np.minimum(ghi, dni_extra * np.cos(np.radians(zen[up])))
     result: np.ndarray = np.maximum(out, 0.0)
     return result
 

@@ -128,15 +128,14 @@ def build_storm(config: Config, control: BatteryControl | None, data_dir: Path,
 def build_executor(config: Config, control: object, devices: Iterable[object], publisher: Any = None,
                    storm: Any = None, clock: Callable[[], datetime] | None = None,
                    data_dir: Path | None = None) -> Any:
-    """The planner's :class:`~homegrid.planner.execute.Executor` when ``[planner] enabled``, else None.
+    """The planner's :class:`~homegrid.planner.execute.Executor` (the hub builds it when the planner is on: see
+    :attr:`~homegrid.hub.service.Hub.planner_on`).
 
     It drives ``control`` when that carries out the planner's modes (``apply`` and ``settings_now``: a Powerwall in
     a cloud mode, the virtual home) and the first device with a ``car_control()`` (the virtual car, a Tesla);
     it stands aside while storm mode is on. Its state is kept in ``data_dir``'s ``planner.json``.
     """
     pl = config.planner
-    if not pl.enabled:
-        return None
     from homegrid.planner.execute import Executor, ExecutorPolicy
 
     drives = callable(getattr(control, "apply", None)) and callable(getattr(control, "settings_now", None))

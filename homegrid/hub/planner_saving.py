@@ -174,7 +174,7 @@ class PlannerSaving:
     tz : ZoneInfo
         The site's zone.
     planner : PlannerConfig
-        ``enabled``, ``dry_run`` and the battery's figures.
+        ``enabled`` (as the hub decided it: unset counts as off), ``dry_run`` and the battery's figures.
     figures : callable, optional
         The battery device's :class:`~homegrid.devices.base.BatteryFigures`, or None.
     live : callable, optional
@@ -195,7 +195,7 @@ class PlannerSaving:
     @property
     def enabled(self) -> bool:
         """The planner drives the battery now."""
-        return self.planner.enabled and not self.planner.dry_run
+        return bool(self.planner.enabled) and not self.planner.dry_run
 
     def _why_not(self) -> str | None:
         if not self.planner.enabled:

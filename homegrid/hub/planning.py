@@ -18,7 +18,10 @@ steps whose first starts at the step now is in:
 - **the battery**: ``[planner] battery_kwh`` and ``battery_kw`` when set, else the device's figures
   (``battery_figures()``: capacity and power), else the ``battery_capacity`` reading, else 13.5 kWh and 5 kW;
   the round trip from ``round_trip_percent``, split evenly. Its level is the newest ``battery_soc``; the floor
-  is the ``battery_reserve`` reading (20 % when none), raised to storm mode's reserve while storm mode is on;
+  is the ``battery_reserve`` reading (20 % when none), raised to storm mode's reserve while storm mode is on. Once
+  the executor has sent a command the floor is that command's (:attr:`Executor.floor_percent`): the device's
+  reserve then shows the planner's own setting (a charge's target, a hold's level), which read back as the floor
+  would keep the battery from ever discharging below it;
 - **the car** (when the newest readings have ``ev_at_home = 1``, ``ev_soc`` and ``ev_charge_limit``, and its
   ``ev_charging_state`` is not ``disconnected``): plugged in
   from now until the next ``car_departure`` (local time), then away for the rest of the horizon; it needs
@@ -42,6 +45,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -61,9 +65,18 @@ from homegrid.planner.problem import BatterySpec, CarNeed, Plan, Problem
 from homegrid.readings import from_ms, to_ms
 from homegrid.store import SQLiteStore
 from homegrid.tariffs.meters import export_price, import_price
-from homegrid.timezones import DAY_MS, HOUR_MS, MINUTE_MS, local_date, wall_to_utc_ms
+from homegrid.timezones import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    local_date,
+    local_day_bounds,
+    local_isoformat,
+    wall_to_utc_ms,
+)
 
-__all__ = ["CAR_CHARGE_EFFICIENCY", "Made", "PlanningService", "battery_spec", "history", "next_departure_ms"]
+__all__ = ["CAR_CHARGE_EFFICIENCY", "Followed", "Made", "PlanningService", "battery_spec", "history",
+           "next_departure_ms"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +100,17 @@ class Made:
     self_powered: Plan
     notes: list[str] = field(default_factory=list)
     build_ms: float = 0.0  # reading the store and forecasting [ms]
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What the plan made at a step's start said for that step (the one the executor carried out)."""
+
+    t_ms: int  # the step's start [ms]
+    mode: str
+    soc_start_percent: float  # the level when the plan was made [%]
+    soc_percent: float  # planned at the step's end [%]
+    battery_w: float  # planned mean over the step [W]
 
 
 def history(store: SQLiteStore, start_ms: int, end_ms: int, step_ms: int) -> tuple[np.ndarray, np.ndarray,
@@ -204,6 +228,8 @@ class PlanningService:
         self.last_error_at: str | None = None
         self._errors_cache: tuple[tuple[date, int], ForecastErrors | None, str | None] | None = None
         self._errors_lock = threading.Lock()
+        #: each step's first plan step as planned (:meth:`carried_out` sets them beside the readings), two days' worth
+        self.followed: deque[Followed] = deque(maxlen=max(1, 2 * DAY_MS // self.step_ms))
 
     # -- the problem ----------------------------------------------------------------------------------------------
 
@@ -212,6 +238,12 @@ class PlanningService:
 
     def _reserve(self, values: dict[str, float], notes: list[str]) -> float:
         reserve = values.get("battery_reserve")
+        sent = getattr(self.executor, "floor_percent", None)
+        if sent is not None:  # the device's reserve shows the executor's last command, not the owner's floor
+            if reserve is not None and abs(float(reserve) - sent) > 0.5:
+                notes.append(f"the floor is the owner's reserve, {sent:.0f} % (the battery's reserve, "
+                             f"{reserve:.0f} %, is the planner's own setting)")
+            reserve = sent
         floor = DEFAULT_RESERVE_PERCENT if reserve is None or not math.isfinite(reserve) else float(reserve)
         status = self.storm() if self.storm is not None else None
         if status and status.get("storm"):
@@ -314,11 +346,22 @@ class PlanningService:
         made = Made(problem, solve(problem), now_ms, self_powered(problem), notes, build_ms)
         self.last = made
         self.plans += 1
+        self._remember(made)
         log.info("planner: plan %d made (%d steps, solved in %.0f ms, forecasts in %.0f ms; cost %.2f against "
                  "%.2f self-powered)%s", self.plans, len(problem.t_ms), made.plan.solve_ms, build_ms,
                  made.plan.cost, made.self_powered.cost,
                  "; relaxed: " + "; ".join(made.plan.relaxed) if made.plan.relaxed else "")
         return made
+
+    def _remember(self, made: Made) -> None:
+        p, plan = made.problem, made.plan
+        if not len(p.t_ms) or not plan.modes:
+            return
+        step = Followed(int(p.t_ms[0]), plan.modes[0].value, float(p.soc_percent), float(plan.soc_percent[0]),
+                        float(plan.battery_w[0]))
+        if self.followed and self.followed[-1].t_ms == step.t_ms:  # planned again within the step: the newest holds
+            self.followed.pop()
+        self.followed.append(step)
 
     async def next_plan(self) -> tuple[Problem, Plan] | None:
         """A fresh plan for the executor (its ``next_plan``), or None when none could be made (logged, counted)."""
@@ -340,8 +383,9 @@ class PlanningService:
         if self.executor is None:
             while not stop.is_set():
                 await self.next_plan()
+                now_ms = to_ms(self.clock())
                 try:
-                    await asyncio.wait_for(stop.wait(), self.step_ms / 1000.0)
+                    await asyncio.wait_for(stop.wait(), (self.step_ms - now_ms % self.step_ms) / 1000.0)
                 except TimeoutError:
                     pass
             return
@@ -390,8 +434,6 @@ class PlanningService:
             return None
         p, plan, base = made.problem, made.plan, made.self_powered
         tz = self.config.site.timezone
-        from homegrid.timezones import local_isoformat
-
         times = local_isoformat(p.t_ms, tz)
         reserve = np.asarray(p.reserve_percent)
         steps = [
@@ -429,6 +471,47 @@ class PlanningService:
             "steps": steps,
         }
 
+
+    def carried_out(self) -> dict[str, Any]:
+        """What was done today (the site's local day) for ``GET /api/v1/plan``: the executor's commands with their
+        reasons, and per step planned since midnight (since the hub started, at most), the mode and level planned
+        beside the battery's measured level at the step's end and its mean power (``battery_soc``,
+        ``battery_power``; the step under way: so far), and ``done_mode``: the mode of the battery command in force
+        at the step's end (the executor may carry out another mode than the plan's, e.g. self-powered where a
+        hold would not pay; None before any command)."""
+        site = self.config.site
+        now_ms = to_ms(self.clock())
+        midnight, next_midnight = local_day_bounds(local_date(now_ms, site.tz), site.tz)
+        today = [f for f in self.followed if f.t_ms >= midnight]
+        steps: list[dict[str, Any]] = []
+        if today:
+            frame = self.store.read_readings(today[0].t_ms, now_ms + 1, ["battery_soc", "battery_power"])
+            t = np.asarray(frame.time_ms, dtype=np.int64)
+            soc = frame.columns.get("battery_soc", np.full(t.size, np.nan))
+            power = frame.columns.get("battery_power", np.full(t.size, np.nan))
+            times = local_isoformat(np.array([f.t_ms for f in today], dtype=np.int64), site.timezone)
+            ex_records = [] if self.executor is None else list(self.executor.records)
+            given = [(r.time_ms, r.mode) for r in ex_records
+                     if r.device == "battery" and r.outcome in ("sent", "dry run") and r.mode]
+            given_t = np.array([g[0] for g in given], dtype=np.int64)
+            for f, when in zip(today, times, strict=True):
+                k = int(np.searchsorted(given_t, f.t_ms + self.step_ms)) - 1
+                a, b = np.searchsorted(t, [f.t_ms, f.t_ms + self.step_ms])
+                levels = soc[a:b][np.isfinite(soc[a:b])]
+                watts = power[a:b][np.isfinite(power[a:b])]
+                steps.append({"time": when, "time_ms": f.t_ms, "mode": f.mode,
+                              "done_mode": given[k][1] if k >= 0 else None,
+                              "planned_soc_percent": _r(f.soc_percent, 2),
+                              "measured_soc_percent": _r(levels[-1], 2) if levels.size else None,
+                              "planned_battery_w": _r(f.battery_w), "measured_battery_w":
+                                  _r(watts.mean()) if watts.size else None,
+                              "under_way": f.t_ms + self.step_ms > now_ms})
+        ex = self.executor
+        status = {} if ex is None else ex.status
+        return {"day_start_ms": midnight, "day_end_ms": next_midnight, "step_min": self.step_ms // MINUTE_MS,
+                "acting": status.get("acting", False), "dry_run": status.get("dry_run", False),
+                "standby": status.get("standby"), "owner_override": status.get("owner_override"),
+                "commands": status.get("commands", []), "steps": steps}
 
     @staticmethod
     def _next(problem: Problem, plan: Plan) -> dict[str, Any]:

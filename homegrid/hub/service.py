@@ -153,6 +153,10 @@ class Hub:
         self._outages_checked = 0.0
         self._unchecked_from: int | None = None  # oldest committed reading detection still owes [ms]
         self._mark_moved = -math.inf
+        #: whether the planner runs: ``[planner] enabled`` when set; unset, only on the virtual home, where it can
+        #: move nothing real (a real battery or car is driven only when the owner opts in)
+        self.planner_on = config.planner.enabled if config.planner.enabled is not None else \
+            devices is None and device is None
         if devices is None:
             if device is None:
                 from homegrid.devices.virtual import VirtualHome
@@ -175,21 +179,25 @@ class Hub:
         self._storm_topic: str | None = None
         if self.storm is not None and publisher is not None:
             self._storm_topic = publisher.add_switch("storm", "Storm mode", self._storm_command)
-        #: the planner's executor ([planner] enabled), fed each step's plan by the planner's loop
-        self.executor = build_executor(config, self.control, [p.device for p in self.pollers], publisher, self.storm,
-                                       self.clock, Path(data_dir))
+        #: the planner's executor (:attr:`planner_on`), fed each step's plan by the planner's loop
+        self.executor = None if not self.planner_on else build_executor(
+            config, self.control, [p.device for p in self.pollers], publisher, self.storm, self.clock, Path(data_dir))
+        if self.storm is not None and self.executor is not None:  # storm mode saves the owner's reserve, not a plan's
+            executor = self.executor
+            self.storm.owner_reserve = lambda: executor.floor_percent
         #: the site's tariff (the owner's upload, else the config's): the planner's prices and the API's bills
         self.tariff = SiteTariff.from_config(config, self.data_dir)
         #: the site's weather forecast for the planner's solar forecast ([planner] weather), fetched hourly
-        self.weather = weather_cache_for(config, self.data_dir, self.clock)
-        #: the planner's loop ([planner] enabled): a plan every step, followed by the executor
-        self.planning = None if not config.planner.enabled else PlanningService(
+        self.weather = weather_cache_for(config, self.data_dir, self.clock, planner_on=self.planner_on)
+        #: the planner's loop (:attr:`planner_on`): a plan every step, followed by the executor
+        self.planning = None if not self.planner_on else PlanningService(
             config, self.store, self.tariff, self.live, self.clock,
             figures=getattr(self.device, "battery_figures", None),
             storm=None if self.storm is None else (lambda: self.storm.status), executor=self.executor,
             weather=None if self.weather is None else self.weather.current)
         #: what the planner saved against self-powered mode per billing month (the Money view)
-        self.planner_saving = PlannerSaving(self.store, config.site.tz, config.planner,
+        self.planner_saving = PlannerSaving(self.store, config.site.tz,
+                                            config.planner.replace(enabled=self.planner_on),
                                             figures=getattr(self.device, "battery_figures", None), live=self.live)
         self._buffer: list[tuple[Reading, float]] = []
         self._live: dict[str, tuple[float, int]] = {}

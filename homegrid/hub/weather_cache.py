@@ -260,10 +260,11 @@ class WeatherCacheTask:
 
 
 def weather_cache_for(config: Config, data_dir: Path, clock: Callable[[], datetime] | None = None,
-                      interval_s: float = REFRESH_S) -> WeatherCacheTask | None:
-    """The hub's weather task when the planner is on and ``[planner] weather`` names a source, else None."""
+                      interval_s: float = REFRESH_S, *, planner_on: bool | None = None) -> WeatherCacheTask | None:
+    """The hub's weather task when the planner is on (``planner_on``, the hub's decision; None: ``[planner]
+    enabled``) and ``[planner] weather`` names a source, else None."""
     name = config.planner.weather
-    if not config.planner.enabled or name not in SOURCES:
+    if not (config.planner.enabled if planner_on is None else planner_on) or name not in SOURCES:
         return None
     site = config.site
     source = OpenMeteoSource(site.latitude, site.longitude, forecast_days=FORECAST_DAYS, past_days=PAST_DAYS,

@@ -326,6 +326,11 @@ class Executor:
         self._car_settled = False
         self._car_expected: CarSettings | None = None
         self._standing_by: str | None = None
+        #: the reserve floor [%] of the last battery command sent: the owner's (storm mode's raise apart) while the
+        #: executor acts, when the device's own reserve shows the planner's level (a charge's target, a hold's level)
+        #: and reads back into the next plan as a floor it never was; None until a command is sent, and again after
+        #: the owner's change by hand (then the device's reserve is the owner's)
+        self.floor_percent: float | None = None
         self._count = 0  # commands recorded so far
         self.state_path = state_path
         self.problem: str | None = None  # the state file's trouble, if any
@@ -340,7 +345,7 @@ class Executor:
 
         return {"version": 1, "owner": dict(self.owner),
                 "battery": {"sent": opt(self._sent), "expected": opt(self._expected), "set_at_ms": self._set_at,
-                            "settled": self._settled},
+                            "settled": self._settled, "floor_percent": self.floor_percent},
                 "car": {"sent": opt(self._car_sent), "expected": opt(self._car_expected),
                         "set_at_ms": self._car_set_at, "settled": self._car_settled}}
 
@@ -373,6 +378,8 @@ class Executor:
             self._expected = None if b.get("expected") is None else PowerwallSettings(**b["expected"])
             self._set_at = b.get("set_at_ms")
             self._settled = bool(b.get("settled"))
+            floor = b.get("floor_percent")
+            self.floor_percent = None if floor is None else float(floor)
             self._car_sent = None if c.get("sent") is None else CarCommand(**c["sent"])
             self._car_expected = None if c.get("expected") is None else CarSettings(**c["expected"])
             self._car_set_at = c.get("set_at_ms")
@@ -384,6 +391,7 @@ class Executor:
             self._sent = self._expected = self._set_at = None
             self._car_sent = self._car_expected = self._car_set_at = None
             self._settled = self._car_settled = False
+            self.floor_percent = None
 
     # -- reporting -------------------------------------------------------------------------------------------
 
@@ -422,7 +430,7 @@ class Executor:
             if self.owner[device] is not None:
                 self.owner[device] = None
                 self._record(device, "control handed back", f"by {by}", "handed back")
-        self._sent = self._expected = None
+        self._sent = self._expected = self.floor_percent = None
         self._car_sent = self._car_expected = None
         self._settled = self._car_settled = False
         self._save()
@@ -451,7 +459,8 @@ class Executor:
 
     async def run(self, stop: asyncio.Event, next_plan: Callable[[], Awaitable[tuple[Problem, Plan] | None]],
                   interval_s: float) -> None:
-        """Re-plan and follow every ``interval_s`` [s] until ``stop`` is set (model predictive control).
+        """Re-plan and follow at the start of every step of ``interval_s`` [s] (UTC epoch multiples) until ``stop`` is
+        set (model predictive control).
 
         ``next_plan`` gives the problem and the plan made from the state now (the forecasts, the prices, the
         battery's level) whose step 0 starts now, or None when there is none this time (then nothing is sent);
@@ -465,7 +474,15 @@ class Executor:
             except Exception:  # a failed plan is no reason to stop the hub; the devices keep their last mode
                 log.exception("planner: a step failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
+                await asyncio.wait_for(stop.wait(), self.until_next_step(interval_s))
+
+    def until_next_step(self, interval_s: float) -> float:
+        """How long until the next step of ``interval_s`` starts on the clock [s]: the plans are made as each
+        step begins (a price that changes at 15:00 is met at 15:00, not some minutes into the step)."""
+        step_ms = round(interval_s * 1000)
+        if step_ms <= 0:
+            return 0.0
+        return (step_ms - self.clock() % step_ms) / 1000.0
 
     async def _battery_step(self, problem: Problem, plan: Plan, step: int) -> None:
         assert self.battery is not None
@@ -493,6 +510,7 @@ class Executor:
             elif diff:
                 why = "changed by hand: " + "; ".join(diff)
                 self.owner["battery"] = why
+                self.floor_percent = None
                 self._record("battery", "stand aside until handed back", why, "owner", command.mode)
                 return
         if command == self._sent:
@@ -503,6 +521,7 @@ class Executor:
             self._record("battery", command.describe(), reason, f"failed: {exc}", command.mode)
             return  # the next step tries again
         self._sent, self._expected, self._set_at, self._settled = command, written, now, False
+        self.floor_percent = command.reserve_percent
         self._record("battery", command.describe(), reason, "sent", command.mode)
 
     async def _car_step(self, problem: Problem, plan: Plan, step: int) -> None:

@@ -562,6 +562,10 @@ class StormWatch:
             log.error("storm mode: %s", self.problem)
             self.state = StormState()
         self.reason = "not evaluated yet"
+        #: the owner's reserve [%] when the device's shows another's setting (the planner's executor, which sets a
+        #: charge's target or a hold's level as the reserve: its ``floor_percent``), or None: the device's is the
+        #: owner's. Storm mode saves it, to restore afterwards, rather than the planner's setting.
+        self.owner_reserve: Callable[[], float | None] | None = None
         self.last_decision: Decision | None = None
         self.device_error: str | None = None
         self.feed_error: str | None = None
@@ -677,6 +681,9 @@ class StormWatch:
             gen = self._manual_gen
             before = self.state
             d = decide(self._alerts, now, before, self.policy, reserve)
+            owner = None if self.owner_reserve is None else self.owner_reserve()
+            if owner is not None and d.state.active and not before.active:
+                d = replace(d, state=replace(d.state, saved_reserve=owner))
             if d.reserve is not None:
                 self._commit(replace(d.state, pending=d.reserve))
         if d.reserve is not None:

@@ -2,7 +2,8 @@
 // (and the self-powered battery's, dashed) above a strip of each step's mode, the import price and the load and
 // solar forecasts below; what it does now and why; what the plan costs against the battery left self-powered;
 // how far the forecasts are to be trusted; where the solar forecast came from (the weather forecast, or the clear
-// sky scaled by the recent days). Every figure names its source (data-api, data-field, data-value).
+// sky scaled by the recent days); what was carried out today (the commands sent and why, the battery's measured
+// level beside the level planned for each step). Every figure names its source (data-api, data-field, data-value).
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { src, useFetch } from "./api.js";
@@ -37,6 +38,7 @@ export function PlanView() {
       : html`<div class="card" id="plan-none"><h2>No plan yet</h2><p>${data.status.last_error
           ? html`The last try failed: <span class="error" ...${src(PLAN, "status.last_error", data.status.last_error)}>${data.status.last_error}</span>`
           : "The first plan is being made."}</p></div>`}
+    ${data.done && html`<${Done} done=${data.done} />`}
     <${Errors} data=${data} />
     <p class="small muted" id="plan-status">${data.status.plans} plans made, ${data.status.errors} failed; a new one every${" "}${data.status.step_min} min for the next ${data.status.horizon_h} h.</p>
   </section>`;
@@ -161,4 +163,66 @@ function Errors({ data }) {
       <thead><tr><th scope="col"></th>${e.load.map((h) => html`<th scope="col" class="num">${h.horizon_h} h MAE</th><th scope="col" class="num">${h.horizon_h} h RMSE</th>`)}</tr></thead>
       <tbody>${row("Load", "load")}${row("Solar", "solar")}</tbody>
     </table></div></div>`;
+}
+
+/** What was carried out today: the level each step's plan said against the battery's measured level (a line
+ * through each step's end, the day's hours across), the mode carried out in each step beneath (the plan's where no
+ * command was in force), and the commands with their reasons. */
+function Done({ done }) {
+  const [box, width] = useWidth();
+  const [idx, setIdx] = useState(null);
+  const steps = done.steps, stepMs = done.step_min * 60000;
+  const W = Math.max(260, width || 640), left = 44, right = 16, top = 10, socH = 110, stripH = 10, bottom = 22;
+  const H = top + socH + stripH + bottom;
+  const span = done.day_end_ms - done.day_start_ms;
+  const x = (t) => left + ((t - done.day_start_ms) / span) * (W - left - right);
+  const sy = (p) => top + ((100 - p) / 100) * socH;
+  const line = (key, first) => steps.map((s, i) => (s[key] == null ? ""
+    : `${i && steps[i - 1][key] != null ? "L" : `M${x(s.time_ms)},${sy(first(s))} L`}${x(s.time_ms + stepMs)},${sy(s[key])}`)).join(" ");
+  const pick = (ev) => {
+    const r = box.current?.getBoundingClientRect();
+    if (!r) return;
+    const t = done.day_start_ms + ((ev.clientX - r.left - left) / (W - left - right)) * span;
+    const i = steps.findIndex((s) => t >= s.time_ms && t < s.time_ms + stepMs);
+    setIdx(i >= 0 ? i : null);
+  };
+  const s = idx != null ? steps[idx] : null;
+  const state = done.dry_run ? "Dry run: the commands are worked out and none is sent."
+    : done.standby ? `Standing aside: ${done.standby}.`
+    : Object.values(done.owner_override ?? {}).some((w) => w) ? "Standing aside: the battery or the car was changed by hand (hand control back in the System view)."
+    : "The planner is carrying its plan out.";
+  const commands = done.commands.map((c, i) => [c, i]).slice(-10).reverse();
+  return html`<div class="card" id="plan-done" data-steps=${steps.length}>
+    <h2>Carried out today</h2>
+    <p class="small" id="plan-done-state" data-acting=${String(done.acting)}>${state}</p>
+    ${steps.length > 0 && html`<div ref=${box} class="plan-chart done-chart" onPointerMove=${pick} onPointerLeave=${() => setIdx(null)}>
+      ${width > 0 && html`<svg width=${W} height=${H} viewBox=${`0 0 ${W} ${H}`} role="img"
+          aria-label="Today: the battery's level as planned for each step and as measured">
+        <text class="unit" x="4" y=${top + 8}>%</text>
+        ${[0, 50, 100].map((p) => html`<text x=${left - 6} y=${sy(p)} dy="0.32em" text-anchor="end">${p}</text>
+          <line class="grid" x1=${left} x2=${W - right} y1=${sy(p)} y2=${sy(p)} />`)}
+        ${steps.map((st) => html`<rect class="mode" data-mode=${st.done_mode ?? st.mode} data-planned=${st.mode} x=${x(st.time_ms)} y=${top + socH} width=${Math.max(1, x(st.time_ms + stepMs) - x(st.time_ms))} height=${stripH}
+          style=${`fill:var(${(MODES[st.done_mode ?? st.mode] ?? [0, "--muted"])[1]})`} />`)}
+        <path class="plan-line soc" d=${line("planned_soc_percent", (st) => st.planned_soc_percent)} />
+        <path class="plan-line measured" d=${line("measured_soc_percent", (st) => st.measured_soc_percent)} />
+        ${[0, 6, 12, 18].map((h) => html`<text class="xtick" x=${x(done.day_start_ms + h * 3600000)} y=${H - 6} text-anchor="middle">${String(h).padStart(2, "0")}:00</text>`)}
+        ${s && html`<line class="cursor" x1=${x(s.time_ms + stepMs / 2)} x2=${x(s.time_ms + stepMs / 2)} y1=${top} y2=${H - bottom} />`}
+      </svg>`}
+    </div>
+    <div class="readout" aria-live="polite">${s
+      ? html`<b>${s.time.slice(11, 16)}</b>
+        <span>${(MODES[s.done_mode ?? s.mode] ?? [s.mode])[0]}${s.done_mode && s.done_mode !== s.mode ? ` (the plan: ${(MODES[s.mode] ?? [s.mode])[0]})` : ""}</span>
+        <span>planned <b ...${src(PLAN, `done.steps[${idx}].planned_soc_percent`, s.planned_soc_percent)}>${pct(s.planned_soc_percent)}</b></span>
+        <span>measured <b ...${src(PLAN, `done.steps[${idx}].measured_soc_percent`, s.measured_soc_percent)}>${pct(s.measured_soc_percent)}</b>${s.under_way ? " so far" : ""}</span>
+        <span>battery ${kw(s.planned_battery_w)} planned, ${kw(s.measured_battery_w)} measured (${s.measured_battery_w < 0 ? "in" : "out"})</span>`
+      : html`<span class="key"><i class="line" style="background:var(--soc)"></i>Battery, planned</span>
+        <span class="key"><i class="line" style="background:var(--text)"></i>Battery, measured</span>`}
+    </div>`}
+    ${commands.length ? html`<ul class="commands" id="plan-commands">${commands.map(([c, i]) => html`<li data-device=${c.device}>
+      <span class="muted small">${clock(c.time, true)}</span> ${c.device}:${" "}
+      <b ...${src(PLAN, `done.commands[${i}].command`, c.command)}>${c.command}</b>${" "}
+      <span class="muted small" ...${src(PLAN, `done.commands[${i}].outcome`, c.outcome)}>(${c.outcome})</span>
+      <div class="muted small" ...${src(PLAN, `done.commands[${i}].reason`, c.reason)}>${c.reason}</div></li>`)}</ul>`
+      : html`<p class="muted small">No command yet.</p>`}
+  </div>`;
 }
