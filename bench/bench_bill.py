@@ -247,26 +247,26 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, object, object, float | N
         return "PASS" if value < budget else "MISS"
 
     rows: list[tuple[str, object, object, float | None, str, str]] = [
-        ("9 bill, a year at 1 min, TOU + tiers + demand (15-min window): median [ms]", hg["minute"]["median"],
+        ("13 bill, a year at 1 min, TOU + tiers + demand (15-min window): median [ms]", hg["minute"]["median"],
          None, None, f"< {r['budget_minute_ms']:g} ms", ok(hg["minute"]["median"], r["budget_minute_ms"])),
-        ("9 bill from the hourly rollups: median [ms] (peer: PySAM Utilityrate5 on the same hours)",
+        ("13 bill from the hourly rollups: median [ms] (peer: PySAM Utilityrate5 on the same hours)",
          hg["hour"]["median"], _get_median(s, "hour"), ratios.get("hour"), f"< {r['budget_hour_ms']:g} ms",
          ok(hg["hour"]["median"], r["budget_hour_ms"])),
-        ("9 bill at 1 min, 1-min window (SAM's rule): median [ms] (peer: PySAM Utilityrate5)",
+        ("13 bill at 1 min, 1-min window (SAM's rule): median [ms] (peer: PySAM Utilityrate5)",
          hg["minute_1min_window"]["median"], _get_median(s, "minute"), ratios.get("minute"), "", ""),
-        ("9 bill, net metering: at 1 min / hourly [ms]",
+        ("13 bill, net metering: at 1 min / hourly [ms]",
          f"{hg['minute_net_metering']['median']:.1f} / {hg['hour_net_metering']['median']:.2f}", None, None, "", ""),
     ]
     st = r.get("store", {})
     if "hour" in st:
-        rows.append(("9 bill from a store (site_bill: read the rollups, price): hourly / at 1 min, median [ms]",
+        rows.append(("13 bill from a store (site_bill: read the rollups, price): hourly / at 1 min, median [ms]",
                      f"{st['hour']['median']:.1f} / {st['minute']['median']:.0f}", None, None, "", ""))
         rows.append(("9 the same with the two counterfactual homes (the Money view): hourly / at 1 min [ms]",
                      f"{st['hour_counterfactuals']['median']:.1f} / {st['minute_counterfactuals']['median']:.0f}",
                      None, None, "", ""))
     agreement = s.get("minute_agreement")
     if agreement:
-        rows.append(("9 bill at 1 min: every month within 0.5 % or 1 cent of SAM's", agreement["max_abs"], None,
+        rows.append(("13 bill at 1 min: every month within 0.5 % or 1 cent of SAM's", agreement["max_abs"], None,
                      None, "yes", "PASS" if agreement["within_half_percent_or_cent"] else "MISS"))
     return rows
 

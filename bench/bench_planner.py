@@ -447,7 +447,7 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, object, object, float | N
         cr = case["rows"]
         hg, sc, best = cr.get("homegrid mpc"), cr.get("homegrid self-consumption"), _best_naive(cr)
         sc_share = f"{sc['share']:.0%}" if sc and sc.get("share") is not None else "-"
-        rows.append((f"11 share of the perfect saving, {key}: homegrid mpc (peer: best emhass with persistence; "
+        rows.append((f"14 share of the perfect saving, {key}: homegrid mpc (peer: best emhass with persistence; "
                      f"self-consumption {sc_share})",
                      f"{hg['share']:.1%}" if hg and hg.get("share") is not None else "not run",
                      f"{best[1]:.1%} ({best[0]})" if best else None, None, "", ""))

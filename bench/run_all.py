@@ -290,7 +290,7 @@ def render(r: dict) -> str:
         add(f"8 {what}", measured, None, None, budget, ok)
     bl = r.get("bill", {})
     if "error" in bl:
-        add("9 bill", bl["error"], None, None)
+        add("13 bill", bl["error"], None, None)
     for row in bench_bill.summary_rows(bl):
         add(*row)
     mo = r.get("money", {})
@@ -302,7 +302,7 @@ def render(r: dict) -> str:
             "PASS" if p95 < 300 else "MISS")
     pl = r.get("planner", {})
     if "error" in pl:
-        add("11 planner", pl["error"], None, None)
+        add("14 planner", pl["error"], None, None)
     for row in bench_planner.summary_rows(pl):
         add(*row)
     sp = r.get("serve_planner", {})
@@ -317,7 +317,7 @@ def render(r: dict) -> str:
             budget_text("planner.serve_cpu_idle_percent"),
             verdict(h["cpu_idle_percent"], limit("planner.serve_cpu_idle_percent")))
         add("12 serve, planner on: CPU over the whole window [% of one core]", h["cpu_percent"], None, None)
-    head = ("what", "homegrid", "peer: InfluxDB 1.6 (9: PySAM; 11: emhass)", "homegrid/peer", "budget", "verdict")
+    head = ("what", "homegrid", "peer: InfluxDB 1.6 (13: PySAM; 14: emhass)", "homegrid/peer", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
