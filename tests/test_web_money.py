@@ -100,6 +100,7 @@ def served(tmp_path_factory) -> Iterator[InProcess]:
     install_security(app, policy_for(ServerConfig(), OwnerKey(data_dir), "127.0.0.1"))
     try:
         with InProcess(app, data_dir) as s:
+            s.saving = saving  # type: ignore[attr-defined]  # a test turns the planner off in it
             yield s
     finally:
         store.close()
@@ -246,3 +247,20 @@ def test_money_view_from_no_tariff_to_the_figures_of_the_api(page, served):
     assert [h["import_price"] for h in prices["hours"]] == (
         [0.12] * 16 + [0.32] * 5 + [0.12] * 3 if weekday else [0.12] * 24)
     page.shot("day-prices")
+
+
+def test_the_money_view_says_why_there_is_no_planner_saving_while_the_planner_is_off(page, served):
+    saving = served.saving
+    on = saving.planner
+    saving.planner = PlannerConfig(enabled=False)
+    try:
+        note = served.get("/api/v1/money")["against_self_powered"]["note"]
+        assert note and "the planner is off" in note
+        page.open("money")
+        card = page.page.locator("#against-self-powered")
+        card.wait_for()
+        assert card.get_attribute("data-enabled") == "false"
+        assert note in card.text_content()
+        assert page.page.locator("#against-last-month").count() == 0  # no figure is made up
+    finally:
+        saving.planner = on
