@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 
 from homegrid import strictjson
+from homegrid.devices.http import get_capped
 from homegrid.readings.prices import PriceSeries, series_from_intervals
 from homegrid.timezones import DAY_MS
 
@@ -214,21 +215,9 @@ class AwattarSource:
             raise PriceFeedError(f"span: expected an end after the start, at most 366 days later; "
                                  f"got {start_ms} to {end_ms}")
         url = marketdata_url(self.country, start_ms, end_ms, self.base_url)
-        try:
-            async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout_s,
-                                         headers={"Accept": "application/json"}) as client:
-                async with client.stream("GET", url) as response:
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_REPLY_BYTES:
-                            raise PriceFeedError(f"{url}: the reply exceeds {MAX_REPLY_BYTES:,} bytes")
-        except httpx.TimeoutException:
-            raise PriceFeedError(f"{url}: no answer within {self.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise PriceFeedError(f"{url}: cannot reach {self.name}: {type(exc).__name__}: {exc}") from None
-        if response.status_code != 200:
-            head = bytes(body[:200]).decode("utf-8", "replace").strip()
-            raise PriceFeedError(f"{url}: HTTP {response.status_code} {response.reason_phrase}"
-                                 + (f": {head}" if head else ""))
-        return parse_marketdata_text(bytes(body), url)
+        status, phrase, body = await get_capped(url, transport=self.transport, timeout_s=self.timeout_s,
+                                                max_bytes=MAX_REPLY_BYTES, error=PriceFeedError, name=self.name)
+        if status != 200:
+            head = body[:200].decode("utf-8", "replace").strip()
+            raise PriceFeedError(f"{url}: HTTP {status} {phrase}" + (f": {head}" if head else ""))
+        return parse_marketdata_text(body, url)

@@ -40,6 +40,7 @@ import httpx
 import numpy as np
 
 from homegrid import strictjson
+from homegrid.devices.http import get_capped
 from homegrid.timezones import HOUR_MS, wall_to_utc_ms
 
 __all__ = [
@@ -302,27 +303,15 @@ class OpenMeteoSource:
             forecast.
         """
         url = self.url
-        try:
-            async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout_s,
-                                         headers={"Accept": "application/json"}) as client:
-                async with client.stream("GET", url) as response:
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_REPLY_BYTES:
-                            raise OpenMeteoError(f"{url}: the reply exceeds {MAX_REPLY_BYTES:,} bytes")
-        except httpx.TimeoutException:
-            raise OpenMeteoError(f"{url}: no answer within {self.timeout_s:g} s") from None
-        except httpx.HTTPError as exc:
-            raise OpenMeteoError(f"{url}: cannot reach Open-Meteo: {type(exc).__name__}: {exc}") from None
-        if response.status_code != 200:
+        status, phrase, body = await get_capped(url, transport=self.transport, timeout_s=self.timeout_s,
+                                                max_bytes=MAX_REPLY_BYTES, error=OpenMeteoError, name="Open-Meteo")
+        if status != 200:
             reason = ""
             try:
-                err = json.loads(bytes(body))
+                err = json.loads(body)
                 if isinstance(err, Mapping):
                     reason = str(err.get("reason") or "")
             except (json.JSONDecodeError, UnicodeDecodeError):
-                reason = bytes(body[:200]).decode("utf-8", "replace").strip()
-            raise OpenMeteoError(f"{url}: HTTP {response.status_code} {response.reason_phrase}"
-                                 + (f": {reason}" if reason else ""))
-        return parse_forecast_text(bytes(body), url)
+                reason = body[:200].decode("utf-8", "replace").strip()
+            raise OpenMeteoError(f"{url}: HTTP {status} {phrase}" + (f": {reason}" if reason else ""))
+        return parse_forecast_text(body, url)
