@@ -176,6 +176,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def set_meta(self, key: str, value: str) -> None: ...
 
+    def sealed_before(self) -> int | None:
+        """Readings before this time [ms UTC] are sealed (kept as compressed blocks, changed only by a late
+        reading or a correction, which raise :meth:`generation`); None while nothing is sealed."""
+        return None
+
+    def generation(self) -> int:
+        """A number that grows whenever sealed data change (a late reading, a correction, a prune): an answer
+        computed from sealed periods stays valid while it is the same."""
+        return 0
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group writes so they land together or not at all."""
