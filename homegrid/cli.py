@@ -402,7 +402,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"stopping at {now.isoformat(timespec='seconds')}: no readings from the future", file=sys.stderr)
         end = now
     _writer(data_dir, "simulate")
-    store = open_store(data_dir, synchronous="NORMAL")
+    store = open_store(data_dir, synchronous="NORMAL", max_gap_s=config.accounting.max_gap_s)
     recorder = recorder_for(config, store)
     home = VirtualHome(config, start=start)
     t0 = time.perf_counter()
@@ -523,7 +523,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UsageError(f"{path}: no such file")
     fmt = args.format or ("tesla-history" if path.suffix.lower() == ".json" else "csv")
     _writer(data_dir, "import")
-    store = open_store(data_dir, synchronous="NORMAL")
+    store = open_store(data_dir, synchronous="NORMAL", max_gap_s=config.accounting.max_gap_s)
     recorder = recorder_for(config, store)
     problems: list[Problem | TeslaHistoryError] = []
     counts = ImportCounts()
@@ -571,7 +571,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.to < args.from_:
         raise UsageError("--to is before --from")
     tz = config.site.tz
-    store = open_store(data_dir)
+    store = open_store(data_dir, max_gap_s=config.accounting.max_gap_s)
     try:
         a, _ = local_day_bounds(args.from_, tz)
         _, b = local_day_bounds(args.to, tz)
@@ -646,7 +646,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     config, data_dir = _setup(args)
     if args.to < args.from_:
         raise UsageError("--to is before --from")
-    store = open_store(data_dir)
+    store = open_store(data_dir, max_gap_s=config.accounting.max_gap_s)
     rep = Queries(store, config.site.tz).report(args.from_, args.to)
     store.close()
     if args.json:
@@ -768,7 +768,7 @@ def cmd_bill(args: argparse.Namespace) -> int:
         raise UsageError("--to is before --from")
     tariff = _bill_tariff(args, config, data_dir)
     start_ms, end_ms = day_span(args.from_, args.to, config.site.tz)
-    store = open_store(data_dir)
+    store = open_store(data_dir, max_gap_s=config.accounting.max_gap_s)
     try:
         bill = site_bill(store, tariff, config.site.tz, start_ms, end_ms)
     except TariffError as exc:
@@ -1012,7 +1012,7 @@ def cmd_outages(args: argparse.Namespace) -> int:
     first, last = default_outage_dates(args.from_, args.to, config.site.tz)
     if last < first:
         raise UsageError("--to is before --from")
-    store = open_store(data_dir)
+    store = open_store(data_dir, max_gap_s=config.accounting.max_gap_s)
     try:
         rep = outage_tracker_for(config, store, writer=False).report(local_day_bounds(first, config.site.tz)[0],
                                                    local_day_bounds(last, config.site.tz)[1])
@@ -1066,7 +1066,7 @@ def cmd_quarantine_future(args: argparse.Namespace) -> int:
         raise UsageError(f"--after {exc}") from None
     after_ms = to_ms(after)
     _writer(data_dir, "quarantine-future")
-    store = open_store(data_dir)
+    store = open_store(data_dir, max_gap_s=config.accounting.max_gap_s)
     try:
         recorder = recorder_for(config, store)
         moved = recorder.quarantine_after(after_ms, f"stored ahead of the clock: moved at {after.isoformat()}")

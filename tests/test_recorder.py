@@ -210,7 +210,7 @@ def test_bad_status_and_flag_values_are_refused(name, raw):
 
 def test_minute_edges_equal_union_and_membership():
     """The rollup writer's bucket edges: what ``np.union1d`` and ``np.isin`` give, for runs with gaps."""
-    from homegrid.hub.recorder import _minute_edges
+    from homegrid.energy.minutes import minute_edges as _minute_edges
 
     rng = np.random.default_rng(3)
     minute = 60_000

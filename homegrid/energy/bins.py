@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from homegrid.readings.rollup import MAX_COLUMNS, MIN_COLUMNS, BucketTable
+from homegrid.readings.rollup import BucketTable, merge_runs
 
 __all__ = ["group_rows"]
 
@@ -39,14 +39,4 @@ def group_rows(table: BucketTable, keys: Sequence[str]) -> tuple[BucketTable, li
     first = np.flatnonzero(np.r_[True, key_arr[1:] != key_arr[:-1]])
     if len(set(key_arr[first].tolist())) != len(first):
         raise ValueError("rows of one key must be adjacent")
-    cols: dict[str, np.ndarray] = {}
-    for name, col in table.columns.items():
-        values = np.asarray(col, dtype=np.float64)
-        if name in MIN_COLUMNS or name in MAX_COLUMNS:
-            pick = np.fmin if name in MIN_COLUMNS else np.fmax
-            cols[name] = pick.reduceat(values, first)
-        else:  # as SQL's SUM: rows without a value are left out, a key with none has none
-            known = ~np.isnan(values)
-            total = np.add.reduceat(np.where(known, values, 0.0), first)
-            cols[name] = np.where(np.add.reduceat(known, first) > 0, total, np.nan)
-    return BucketTable(np.asarray(table.start_ms)[first].copy(), cols), key_arr[first].tolist()
+    return merge_runs(table, first), key_arr[first].tolist()

@@ -25,6 +25,7 @@ import numpy as np
 
 from homegrid.config import Config
 from homegrid.devices import Device
+from homegrid.energy.minutes import MinuteAccounting
 from homegrid.energy.outages import VOLTAGE_DOWN_V
 from homegrid.glossary import GridStatus
 from homegrid.hub.devices import build_battery_control, build_executor, build_storm
@@ -55,9 +56,10 @@ OUTAGE_MARK_S = 60.0  # the detection high-water mark is moved at most this ofte
 MAX_BUFFERED = 17_280  # a day of 5 s polls held in memory while the store refuses writes
 
 
-def open_store(data_dir: Path, synchronous: str = "FULL") -> SQLiteStore:
-    """The store in a data directory (created if missing)."""
-    return SQLiteStore(Path(data_dir) / DB_NAME, synchronous=synchronous)
+def open_store(data_dir: Path, synchronous: str = "FULL", max_gap_s: float = 300.0) -> SQLiteStore:
+    """The store in a data directory (created if missing), accounting the minutes of sealed days it does not keep
+    as the recorder does (power samples further apart than ``max_gap_s`` [s] are not bridged)."""
+    return SQLiteStore(Path(data_dir) / DB_NAME, synchronous=synchronous, minutes=MinuteAccounting(max_gap_s))
 
 
 def _off_grid(reading: Reading) -> bool:
@@ -141,7 +143,7 @@ class Hub:
         self.config = config
         self.data_dir = Path(data_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.store = open_store(data_dir)
+        self.store = open_store(data_dir, max_gap_s=config.accounting.max_gap_s)
         self.recorder = recorder_for(config, self.store)
         self.queries = Queries(self.store, config.site.tz)
         self.publisher = publisher

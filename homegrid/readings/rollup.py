@@ -19,6 +19,7 @@ __all__ = [
     "ROLLUP_COLUMNS",
     "SUM_COLUMNS",
     "BucketTable",
+    "merge_runs",
 ]
 
 RAW_COLUMNS: tuple[str, ...] = ALL_NAMES
@@ -52,3 +53,23 @@ class BucketTable:
 
     def __len__(self) -> int:
         return len(self.start_ms)
+
+
+def merge_runs(table: BucketTable, first: np.ndarray) -> BucketTable:
+    """Merge runs of consecutive rollup rows into one row each, a run starting at each index of ``first``.
+
+    Energies [Wh], durations [s] and the SoC integral [%*s] add up (rows without a value are left out, as SQL's
+    ``SUM`` leaves out NULL; a run with none has none); ``soc_min`` takes the least and ``soc_max`` the greatest
+    of the run (NaN where no row has one). A merged row starts where its first row does.
+    """
+    cols: dict[str, np.ndarray] = {}
+    for name, col in table.columns.items():
+        values = np.asarray(col, dtype=np.float64)
+        if name in MIN_COLUMNS or name in MAX_COLUMNS:
+            pick = np.fmin if name in MIN_COLUMNS else np.fmax
+            cols[name] = pick.reduceat(values, first)
+        else:
+            known = ~np.isnan(values)
+            total = np.add.reduceat(np.where(known, values, 0.0), first)
+            cols[name] = np.where(np.add.reduceat(known, first) > 0, total, np.nan)
+    return BucketTable(np.asarray(table.start_ms)[first].copy(), cols)

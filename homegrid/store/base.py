@@ -13,7 +13,7 @@ import abc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from homegrid.readings import GridEvidence, ReadingFrame
 from homegrid.readings.rollup import RAW_COLUMNS, BucketTable
 from homegrid.timezones import MINUTE_MS
 
-__all__ = ["STEPS", "GridEvidence", "Quarantined", "Store"]
+__all__ = ["STEPS", "GridEvidence", "MinuteAccountant", "Quarantined", "Store"]
 
 STEPS = ("minute", "hour", "day")
 
@@ -35,6 +35,21 @@ class Quarantined:
     field: str
     value: str
     reason: str
+
+
+class MinuteAccountant(Protocol):
+    """Accounts minute rollups from raw readings (the energy layer's, handed to a store by the hub), so that a
+    store need not keep minute rollups that only repeat minute readings: it accounts them again when read."""
+
+    @property
+    def margin_ms(self) -> int:
+        """Readings needed on each side of a span to account it exactly. [ms]"""
+        ...
+
+    def __call__(self, frame: ReadingFrame, start_ms: int, end_ms: int) -> BucketTable:
+        """The minute rows of ``[start_ms, end_ms)`` that ``frame``'s readings (the span, its margins and each
+        column's neighbours beyond them) reach."""
+        ...
 
 
 class Store(abc.ABC):
@@ -180,6 +195,11 @@ class Store(abc.ABC):
         """Readings before this time [ms UTC] are sealed (kept as compressed blocks, changed only by a late
         reading or a correction, which raise :meth:`generation`); None while nothing is sealed."""
         return None
+
+    def seal(self, before_ms: int) -> int:
+        """Seal the whole UTC days before ``before_ms``: their readings become compressed blocks. Returns the
+        days sealed (this default: a store that does not seal)."""
+        return 0
 
     def generation(self) -> int:
         """A number that grows whenever sealed data change (a late reading, a correction, a prune): an answer

@@ -34,14 +34,20 @@ from homegrid.readings.rollup import (
     ROLLUP_COLUMNS,
     SUM_COLUMNS,
     BucketTable,
+    merge_runs,
 )
-from homegrid.store.base import STEPS, GridEvidence, Quarantined, Store
+from homegrid.store.base import STEPS, GridEvidence, MinuteAccountant, Quarantined, Store
 from homegrid.store.files import private_dir, private_file
-from homegrid.timezones import DAY_MS
+from homegrid.store.sealed import SCHEMA as SEALED_SCHEMA
+from homegrid.store.sealed import Columns, DayBlocks, merge_rows
+from homegrid.timezones import DAY_MS, MINUTE_MS
 
 __all__ = ["SQLiteStore"]
 
 SCHEMA_VERSION = "1"
+#: a sealed day with at most this many raw readings (1.5 a minute) keeps no minute rollups: they would only
+#: repeat its readings, and are accounted again from them when read
+MINUTE_CADENCE_ROWS = 2160
 _ROLLUP_TABLE = {"minute": "rollup_minute", "hour": "rollup_hour", "day": "rollup_day"}
 
 
@@ -104,9 +110,18 @@ class SQLiteStore(Store):
         The database file; its folder is created 0700 and the file 0600 (see :mod:`homegrid.store.files`).
     synchronous : str
         ``FULL`` (live hub: committed means on disk) or ``NORMAL`` (bulk writes).
+    minutes : MinuteAccountant, optional
+        Accounts minute rollups from raw readings. With it, a sealed day of minute readings keeps no minute
+        rollups (they are accounted again when read); without it, every minute rollup is kept.
+
+    Notes
+    -----
+    Readings and minute rollups arrive in write-ahead tables (``readings``, ``rollup_minute``: rows, cheap to
+    upsert every second); :meth:`seal` moves whole UTC days of them into compressed column blocks
+    (:mod:`homegrid.store.sealed`), each day in one transaction. Reads merge both. Hours and days stay rows.
     """
 
-    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+    def __init__(self, path: str | Path, synchronous: str = "FULL", minutes: MinuteAccountant | None = None) -> None:
         self.path = Path(path)
         private_file(private_dir(self.path.parent) / self.path.name)
         if synchronous not in ("FULL", "NORMAL", "OFF"):
@@ -117,8 +132,11 @@ class SQLiteStore(Store):
         self._depth = 0
         self._owner: int | None = None
         self._db = self._connect()
-        self._db.executescript(_schema())
+        self._db.executescript(_schema() + SEALED_SCHEMA)
         self._add_new_columns()
+        self._minutes = minutes
+        self._raw = DayBlocks("raw_block")
+        self._sealed_minutes = DayBlocks("minute_block")
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         row = self._db.execute("SELECT value FROM meta WHERE key = 'columns'").fetchone()
@@ -177,6 +195,101 @@ class SQLiteStore(Store):
                 self._owner = None
                 self._db.execute("COMMIT")
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One consistent view for a read of several statements (a day sealed between them is seen once)."""
+        db = self._reader()
+        if db is self._db or db.in_transaction:
+            yield db
+            return
+        db.execute("BEGIN")
+        try:
+            with self._raw.memo(), self._sealed_minutes.memo():  # a block read twice in one view is decoded once
+                yield db
+        finally:
+            db.execute("COMMIT")
+
+    # sealing ------------------------------------------------------------------------------
+
+    def sealed_before(self) -> int | None:
+        value = self.get_meta("sealed_before")
+        return None if value is None else int(value)
+
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def _changed_sealed(self) -> None:
+        self._db.execute("INSERT INTO meta (key, value) VALUES ('generation', '1') "
+                         "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+
+    def seal(self, before_ms: int) -> int:
+        """Seal the UTC days before ``before_ms``: each day's readings and minute rollups leave the write-ahead
+        tables for compressed blocks in one transaction of its own (the hub's writes go on between them; a kill
+        leaves every day either sealed or not). Returns the days sealed."""
+        cut = before_ms // DAY_MS * DAY_MS
+        done = self.sealed_before()
+        if done is not None and cut <= done:
+            return 0
+        sealed = 0
+        while True:
+            with self.transaction():
+                row = self._db.execute("SELECT MIN(t) FROM (SELECT MIN(ts) AS t FROM readings UNION ALL "
+                                       "SELECT MIN(ts) FROM rollup_minute)").fetchone()
+                day = None if row[0] is None else int(row[0]) // DAY_MS * DAY_MS
+                if day is None or day >= cut:
+                    self.set_meta("sealed_before", str(cut))
+                    return sealed
+                self._seal_day(day)
+                self.set_meta("sealed_before", str(max(day + DAY_MS, done or day + DAY_MS)))
+                sealed += 1
+
+    def _seal_day(self, day: int) -> None:
+        names = self._columns()
+        rows = self._db.execute(f"SELECT ts, {', '.join(names)} FROM readings WHERE ts >= ? AND ts < ? ORDER BY ts",
+                                (day, day + DAY_MS)).fetchall() if names else []
+        if rows:
+            frame = self._frame(rows, names)
+            self._raw.merge(self._db, (frame.time_ms, frame.columns))
+        minutes = self._db.execute(f"SELECT ts, {', '.join(ROLLUP_COLUMNS)} FROM rollup_minute WHERE ts >= ? AND "
+                                   "ts < ? ORDER BY ts", (day, day + DAY_MS)).fetchall()
+        if minutes:
+            table = self._table_from_rows(minutes)
+            self._keep_minutes(day, (table.start_ms, table.columns))
+        self._db.execute("DELETE FROM readings WHERE ts >= ? AND ts < ?", (day, day + DAY_MS))
+        self._db.execute("DELETE FROM rollup_minute WHERE ts >= ? AND ts < ?", (day, day + DAY_MS))
+
+    def _derives_minutes(self, day: int) -> bool:
+        """Whether a sealed day's minute rollups are accounted from its readings when read (kept none)."""
+        if self._minutes is None or self._sealed_minutes.count(self._reader(), day):
+            return False
+        return 0 < self._raw.count(self._reader(), day) <= MINUTE_CADENCE_ROWS
+
+    def _keep_minutes(self, day: int, rows: Columns) -> None:
+        """Minute rollups of a sealed day: dropped when they only repeat its readings, else merged into its block
+        (a day that held none so far starts from those its readings give, so that none is lost)."""
+        if self._derives_minutes(day):
+            return
+        if self._minutes is not None and not self._sealed_minutes.count(self._reader(), day) \
+                and self._raw.count(self._reader(), day):
+            derived = self._derive(day, day + DAY_MS)
+            rows = merge_rows((derived.start_ms, derived.columns), rows, replace=True)
+        self._sealed_minutes.merge(self._db, rows, replace=True)
+
+    def _derive(self, start_ms: int, end_ms: int) -> BucketTable:
+        """Minute rollups of ``[start_ms, end_ms)`` accounted from the raw readings."""
+        assert self._minutes is not None
+        span = self.time_range()
+        if span is None:
+            return BucketTable(np.empty(0, dtype=np.int64), {c: np.empty(0) for c in ROLLUP_COLUMNS})
+        # the recorder accounts from the first reading's minute to the last one's (its span's margins stay empty)
+        start_ms = max(start_ms, span[0] // MINUTE_MS * MINUTE_MS)
+        end_ms = max(start_ms, min(end_ms, span[1] // MINUTE_MS * MINUTE_MS + MINUTE_MS))
+        margin = self._minutes.margin_ms
+        raw = self.read_readings(start_ms - margin, end_ms + margin)
+        outer = self.neighbours(start_ms - margin, end_ms + margin)
+        table = self._minutes(ReadingFrame.concat([raw, outer]).sorted(), start_ms, end_ms)
+        return BucketTable(table.start_ms, {c: table.columns[c] for c in ROLLUP_COLUMNS})
+
     # raw readings -------------------------------------------------------------------------
 
     @staticmethod
@@ -194,9 +307,16 @@ class SQLiteStore(Store):
         names = tuple(c for c in RAW_COLUMNS if c in frame.columns)
         if n == 0 or not names:
             return 0
-        cols = [frame.time_ms.tolist()] + [frame.columns[c].tolist() for c in names]  # NaN is stored as NULL
         with self.transaction():
-            self._db.executemany(self._upsert(names), zip(*cols, strict=True))
+            cut = self.sealed_before()
+            if cut is not None and int(frame.time_ms.min()) < cut:
+                late = frame.time_ms < cut  # into sealed days: merged into their blocks
+                self._raw.merge(self._db, (frame.time_ms[late], {c: frame.columns[c][late] for c in names}))
+                self._changed_sealed()
+                frame = frame.take(~late)
+            if len(frame):
+                cols = [frame.time_ms.tolist()] + [frame.columns[c].tolist() for c in names]  # NaN is stored as NULL
+                self._db.executemany(self._upsert(names), zip(*cols, strict=True))
             if not self._present.issuperset(names):
                 self._present.update(self._columns(), names)
                 self._db.execute(
@@ -235,82 +355,131 @@ class SQLiteStore(Store):
             if unknown:
                 raise ValueError(f"not raw columns: {', '.join(sorted(unknown))}")
             names = tuple(c for c in names if c in columns)
-        rows = self._reader().execute(
-            f"SELECT {', '.join(('ts', *names))} FROM readings WHERE ts >= ? AND ts < ? ORDER BY ts", (start_ms, end_ms)
-        ).fetchall()
-        return self._frame(rows, names)
+        with self._snapshot() as db:
+            sealed = self._raw.read(db, start_ms, end_ms, names)
+            rows = db.execute(f"SELECT {', '.join(('ts', *names))} FROM readings WHERE ts >= ? AND ts < ? "
+                              "ORDER BY ts", (start_ms, end_ms)).fetchall()
+        return self._with_sealed(sealed, self._frame(rows, names))
+
+    @staticmethod
+    def _with_sealed(sealed: Columns, table: ReadingFrame) -> ReadingFrame:
+        """Sealed rows and write-ahead rows as one frame (a time in both: the write-ahead row's values win)."""
+        t, cols = sealed
+        if len(t) == 0:
+            return table
+        if len(table):
+            t, cols = merge_rows((t, cols), (table.time_ms, table.columns))
+        return ReadingFrame(t, {n: c for n, c in cols.items() if not np.isnan(c).all()})
 
     def has_readings(self, start_ms: int, end_ms: int) -> bool:
         sql = "SELECT EXISTS (SELECT 1 FROM readings WHERE ts >= ? AND ts < ?)"
-        return bool(self._reader().execute(sql, (start_ms, end_ms)).fetchone()[0])
+        with self._snapshot() as db:
+            if db.execute(sql, (start_ms, end_ms)).fetchone()[0]:
+                return True
+            for day in self._raw.days(db, start_ms, end_ms):
+                t = self._raw.read(db, max(start_ms, day), min(end_ms, day + DAY_MS), ())[0]
+                if len(t):
+                    return True
+        return False
 
     def readings_at(self, times_ms: np.ndarray) -> ReadingFrame:
         t = np.asarray(times_ms, dtype=np.int64)
         names = self._columns()
         if len(t) == 0 or not names or not self.has_readings(int(t[0]), int(t[-1]) + 1):
             return ReadingFrame.empty()
-        db, rows = self._reader(), []
-        for a in range(0, len(t), 500):  # one index lookup per time, 500 bound at once
-            part = t[a : a + 500].tolist()
-            rows += db.execute(f"SELECT ts, {', '.join(names)} FROM readings WHERE ts IN "
-                               f"({', '.join('?' * len(part))}) ORDER BY ts", part).fetchall()
+        with self._snapshot() as db:
+            if self._raw.days(db, int(t[0]), int(t[-1]) + 1):
+                return super().readings_at(t)  # runs of nearby times, read from the blocks a run at a time
+            rows = []
+            for a in range(0, len(t), 500):  # one index lookup per time, 500 bound at once
+                part = t[a : a + 500].tolist()
+                rows += db.execute(f"SELECT ts, {', '.join(names)} FROM readings WHERE ts IN "
+                                   f"({', '.join('?' * len(part))}) ORDER BY ts", part).fetchall()
         return self._frame(rows, names)
 
     def neighbours(self, start_ms: int, end_ms: int) -> ReadingFrame:
-        db = self._reader()
         out: dict[int, dict[str, float]] = {}
-        for name in self._columns():
-            for sql, arg in (
-                (f"SELECT ts, {name} FROM readings WHERE ts < ? AND {name} IS NOT NULL "
-                 "ORDER BY ts DESC LIMIT 1", start_ms),
-                (f"SELECT ts, {name} FROM readings WHERE ts >= ? AND {name} IS NOT NULL "
-                 "ORDER BY ts LIMIT 1", end_ms),
-            ):
-                row = db.execute(sql, (arg,)).fetchone()
-                if row is not None:
-                    out.setdefault(row[0], {})[name] = row[1]
+        names = self._columns()
+        with self._snapshot() as db:
+            before = self._raw.edges(db, names, start_ms, before=True)
+            after = self._raw.edges(db, names, end_ms, before=False)
+            for name in names:
+                row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts < ? AND {name} IS NOT NULL "
+                                 "ORDER BY ts DESC LIMIT 1", (start_ms,)).fetchone()
+                if row is not None and (name not in before or row[0] > before[name][0]):
+                    before[name] = (row[0], row[1])
+                row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts >= ? AND {name} IS NOT NULL "
+                                 "ORDER BY ts LIMIT 1", (end_ms,)).fetchone()
+                if row is not None and (name not in after or row[0] < after[name][0]):
+                    after[name] = (row[0], row[1])
+        for side in (before, after):
+            for name, (t, v) in side.items():
+                out.setdefault(int(t), {})[name] = v
         times = sorted(out)
-        names = [n for n in RAW_COLUMNS if any(n in out[t] for t in times)]
+        found = [n for n in RAW_COLUMNS if any(n in out[t] for t in times)]
         return ReadingFrame(
             np.array(times, dtype=np.int64),
-            {n: np.array([out[t].get(n, np.nan) for t in times]) for n in names},
+            {n: np.array([out[t].get(n, np.nan) for t in times]) for n in found},
         )
 
     def latest(self) -> ReadingFrame:
         names = self._columns()
         if not names:
             return ReadingFrame.empty()
-        row = self._reader().execute(
-            f"SELECT ts, {', '.join(names)} FROM readings ORDER BY ts DESC LIMIT 1"
-        ).fetchone()
+        with self._snapshot() as db:
+            row = db.execute(f"SELECT ts, {', '.join(names)} FROM readings ORDER BY ts DESC LIMIT 1").fetchone()
+            sealed = self._raw.time_range(db)
+            if sealed is not None and (row is None or sealed[1] >= row[0]):
+                return self.read_readings(sealed[1], sealed[1] + 1)  # nothing newer is in the write-ahead table
         return self._frame([row] if row else [], names)
 
     def time_range(self) -> tuple[int, int] | None:
-        row = self._reader().execute("SELECT (SELECT MIN(ts) FROM readings), (SELECT MAX(ts) FROM readings)").fetchone()
-        if row is None or row[0] is None:
+        with self._snapshot() as db:
+            row = db.execute("SELECT (SELECT MIN(ts) FROM readings), (SELECT MAX(ts) FROM readings)").fetchone()
+            spans = [s for s in (self._raw.time_range(db), None if row[0] is None else (row[0], row[1])) if s]
+        if not spans:
             return None
-        return int(row[0]), int(row[1])
+        return int(min(s[0] for s in spans)), int(max(s[1] for s in spans))
 
     def delete_readings(self, start_ms: int, end_ms: int) -> int:
         with self.transaction():
-            return self._db.execute("DELETE FROM readings WHERE ts >= ? AND ts < ?", (start_ms, end_ms)).rowcount
+            sealed = self._raw.delete(self._db, start_ms, end_ms)
+            if sealed:
+                self._changed_sealed()
+            return sealed + self._db.execute("DELETE FROM readings WHERE ts >= ? AND ts < ?",
+                                             (start_ms, end_ms)).rowcount
 
     def prune_raw(self, before_ms: int, chunk_ms: int = DAY_MS) -> int:
         """Delete raw readings older than ``before_ms`` but the newest of them (counters bridge from it).
 
         A chunk of ``chunk_ms`` [ms] per transaction, so that the hub's writes go on between them; then the
-        page cache the deletes filled is given back (a year pruned at once would keep tens of MB).
+        page cache the deletes filled is given back (a year pruned at once would keep tens of MB). A sealed day
+        whose minute rollups were accounted from its readings keeps them as a block first.
         """
         with self._lock:
             oldest, anchor = self._db.execute(  # one subquery each: both in one would scan every row
                 "SELECT (SELECT MIN(ts) FROM readings WHERE ts < ?), (SELECT MAX(ts) FROM readings WHERE ts < ?)",
                 (before_ms, before_ms)).fetchone()
+            sealed = self._raw.time_range(self._db)
+        if sealed is not None and sealed[0] < before_ms:
+            around = self.neighbours(before_ms, before_ms).time_ms
+            older = [int(t) for t in around[around < before_ms]] + ([int(anchor)] if anchor is not None else [])
+            anchor = max(older) if older else None
+            oldest = sealed[0] if oldest is None else min(oldest, sealed[0])
         if anchor is None or oldest == anchor:
             return 0
         deleted = 0
         for cut in range(oldest + chunk_ms, anchor + chunk_ms, chunk_ms):
             with self.transaction():
-                deleted += self._db.execute("DELETE FROM readings WHERE ts < ?", (min(cut, anchor),)).rowcount
+                end = min(cut, anchor)
+                for day in self._raw.days(self._db, oldest, end):
+                    if self._derives_minutes(day):
+                        derived = self._derive(day, day + DAY_MS)
+                        self._sealed_minutes.merge(self._db, (derived.start_ms, derived.columns))
+                sealed_rows = self._raw.delete(self._db, oldest, end)
+                if sealed_rows:
+                    self._changed_sealed()
+                deleted += sealed_rows + self._db.execute("DELETE FROM readings WHERE ts < ?", (end,)).rowcount
         self.release_memory()
         return deleted
 
@@ -331,33 +500,51 @@ class SQLiteStore(Store):
 
     def rollup_range(self, step: str) -> tuple[int, int] | None:
         name = self._table(step)
-        # two subqueries: SQLite reads a lone MIN or MAX of the key off the b-tree's end, both in one scan all rows
-        row = self._reader().execute(f"SELECT (SELECT MIN(ts) FROM {name}), (SELECT MAX(ts) FROM {name})").fetchone()
-        if row is None or row[0] is None:
+        with self._snapshot() as db:
+            # two subqueries: SQLite reads a lone MIN or MAX of the key off the b-tree's end, both in one scan all
+            row = db.execute(f"SELECT (SELECT MIN(ts) FROM {name}), (SELECT MAX(ts) FROM {name})").fetchone()
+            spans = [] if row is None or row[0] is None else [(int(row[0]), int(row[1]))]
+            if step == "minute":
+                spans += [s for s in (self._sealed_minutes.time_range(db), self._raw.time_range(db)) if s]
+        if not spans:
             return None
-        return int(row[0]), int(row[1])
+        # a day whose minutes are accounted from its readings: the minutes of its first and last reading
+        return min(s[0] for s in spans) // MINUTE_MS * MINUTE_MS, max(s[1] for s in spans) // MINUTE_MS * MINUTE_MS
 
     def write_rollup(self, step: str, table: BucketTable, dates: list[str] | None = None) -> None:
         name = self._table(step)
         if len(table) == 0:
             return
-        cols = [table.start_ms.tolist()]
-        head = ["ts"]
-        if step == "day":
-            if dates is None or len(dates) != len(table):
-                raise ValueError("day rollups need one local date per row")
-            cols.append(list(dates))
-            head.append("date")
-        for c in ROLLUP_COLUMNS:
-            cols.append(table.columns[c].tolist())
-            head.append(c)
-        sql = f"INSERT OR REPLACE INTO {name} ({', '.join(head)}) VALUES ({', '.join('?' * len(head))})"
         with self.transaction():
+            if step == "minute":
+                cut = self.sealed_before()
+                if cut is not None and int(table.start_ms[0]) < cut:
+                    sealed = table.start_ms < cut
+                    days = table.start_ms[sealed] // DAY_MS * DAY_MS
+                    for day in np.unique(days).tolist():
+                        pick = np.flatnonzero(sealed)[days == day]
+                        self._keep_minutes(day, (table.start_ms[pick], {c: table.columns[c][pick]
+                                                                        for c in ROLLUP_COLUMNS}))
+                    table = BucketTable(table.start_ms[~sealed], {c: v[~sealed] for c, v in table.columns.items()})
+            cols = [table.start_ms.tolist()]
+            head = ["ts"]
+            if step == "day":
+                if dates is None or len(dates) != len(table):
+                    raise ValueError("day rollups need one local date per row")
+                cols.append(list(dates))
+                head.append("date")
+            for c in ROLLUP_COLUMNS:
+                cols.append(table.columns[c].tolist())
+                head.append(c)
+            sql = f"INSERT OR REPLACE INTO {name} ({', '.join(head)}) VALUES ({', '.join('?' * len(head))})"
             self._db.executemany(sql, zip(*cols, strict=True))
 
     def delete_rollup(self, step: str, start_ms: int, end_ms: int) -> None:
+        """Delete rollup rows (a sealed day's minutes accounted from its readings go with its readings only)."""
         with self.transaction():
             self._db.execute(f"DELETE FROM {self._table(step)} WHERE ts >= ? AND ts < ?", (start_ms, end_ms))
+            if step == "minute" and self._sealed_minutes.delete(self._db, start_ms, end_ms):
+                self._changed_sealed()
 
     def read_rollup(
         self, step: str, start_ms: int, end_ms: int, columns: Sequence[str] | None = None
@@ -367,8 +554,34 @@ class SQLiteStore(Store):
         if unknown:
             raise ValueError(f"not rollup columns: {', '.join(unknown)}")
         sql = f"SELECT ts, {', '.join(names)} FROM {self._table(step)} WHERE ts >= ? AND ts < ? ORDER BY ts"
-        rows = self._reader().execute(sql, (start_ms, end_ms)).fetchall()
-        return self._table_from_rows(rows, names)
+        with self._snapshot() as db:
+            table = self._table_from_rows(db.execute(sql, (start_ms, end_ms)).fetchall(), names)
+            if step != "minute":
+                return table
+            sealed = self._sealed_minute_rows(db, start_ms, end_ms, names)
+        if len(sealed[0]) == 0:
+            return table
+        t, cols = merge_rows(sealed, (table.start_ms, table.columns), replace=True) if len(table) else sealed
+        return BucketTable(t, cols)
+
+    def _sealed_minute_rows(self, db: sqlite3.Connection, start_ms: int, end_ms: int, names: Sequence[str]) -> Columns:
+        """The minute rollups of sealed days in ``[start_ms, end_ms)``: kept in blocks or accounted from readings."""
+        kept = self._sealed_minutes.read(db, start_ms, end_ms, names)
+        if self._minutes is None:
+            return kept
+        derived = [d for d in self._raw.days(db, start_ms, end_ms) if self._derives_minutes(d)]
+        if not derived:
+            return kept
+        parts = [kept] if len(kept[0]) else []
+        runs = np.split(np.array(derived), np.flatnonzero(np.diff(derived) != DAY_MS) + 1)
+        for run in runs:  # consecutive days in one pass (at most a month: it holds every minute in memory)
+            for first in range(0, len(run), 31):
+                days = run[first : first + 31]
+                table = self._derive(max(start_ms, int(days[0])), min(end_ms, int(days[-1]) + DAY_MS))
+                parts.append((table.start_ms, {n: table.columns[n] for n in names}))
+        t = np.concatenate([p[0] for p in parts])
+        order = np.argsort(t, kind="stable")
+        return t[order], {n: np.concatenate([p[1][n] for p in parts])[order] for n in names}
 
     def read_days(self, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
         """Day rollups and their local dates."""
@@ -396,6 +609,18 @@ class SQLiteStore(Store):
         )
 
     def aggregate_minutes(self, start_ms: int, end_ms: int, bucket_ms: int | None = None) -> BucketTable:
+        cut = self.sealed_before()
+        if cut is not None and start_ms < cut:  # sealed minutes are not rows SQL can sum
+            minutes = self.read_rollup("minute", start_ms, end_ms)
+            if len(minutes) == 0:
+                return minutes
+            if bucket_ms is None:
+                merged = merge_runs(minutes, np.zeros(1, dtype=np.int64))
+                return BucketTable(np.array([start_ms], dtype=np.int64), merged.columns)
+            bucket = (minutes.start_ms - start_ms) // bucket_ms
+            first = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+            merged = merge_runs(minutes, first)
+            return BucketTable(start_ms + bucket[first] * bucket_ms, merged.columns)
         if bucket_ms is None:
             sql = (
                 f"SELECT ?, {self._aggregates()} FROM rollup_minute WHERE ts >= ? AND ts < ? "
@@ -419,6 +644,15 @@ class SQLiteStore(Store):
         return self._table_from_rows(rows)
 
     def sum_rollup(self, step: str, start_ms: int, end_ms: int) -> dict[str, float]:
+        cut = self.sealed_before()
+        if step == "minute" and cut is not None and start_ms < cut:
+            minutes = self.read_rollup("minute", start_ms, end_ms)
+            busy = np.zeros(len(minutes), dtype=bool)
+            for name in ("covered_s", "home", "solar", "grid_import", "grid_export"):
+                busy |= minutes.columns[name] > 0
+            total = self.aggregate_minutes(start_ms, end_ms)
+            return {"rows": float(busy.sum()), **{name: float(v[0]) if len(v) else float("nan")
+                                                  for name, v in total.columns.items()}}
         with_data = "SUM(covered_s > 0 OR home > 0 OR solar > 0 OR grid_import > 0 OR grid_export > 0)"
         sql = f"SELECT {with_data}, {self._aggregates()} FROM {self._table(step)} WHERE ts >= ? AND ts < ?"
         row = self._reader().execute(sql, (start_ms, end_ms)).fetchone()
