@@ -122,8 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", type=_date, required=True, help="last local date (inclusive)")
     s.add_argument("--output", help="file to write (default standard output)")
     s.add_argument("--resolution", choices=("raw", "minute", "hour"), default="raw",
-                   help="raw: the readings (default; kept [store] raw_retention_days); minute or hour: the "
-                   "rollups (energy per bucket, kept forever)")
+                   help="raw: the readings (default; kept forever unless [store] raw_retention_days); minute or "
+                   "hour: the rollups (energy per bucket, kept forever)")
 
     s = sub.add_parser("report", parents=[common], help="energy report for local dates")
     s.add_argument("--from", dest="from_", type=_date, required=True, help="first local date")
@@ -381,6 +381,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.outages import DETECTION_COLUMNS, HeldReadings
     from homegrid.hub.parts import outage_tracker_for, recorder_for
+    from homegrid.hub.recorder import SEAL_AFTER_MS
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings import ReadingFrame, from_ms, to_ms
@@ -404,6 +405,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _writer(data_dir, "simulate")
     store = open_store(data_dir, synchronous="NORMAL", max_gap_s=config.accounting.max_gap_s)
     recorder = recorder_for(config, store)
+    store.seal(to_ms(now) - SEAL_AFTER_MS)  # history goes straight into compressed day blocks
     home = VirtualHome(config, start=start)
     t0 = time.perf_counter()
     days_total = (end - start).total_seconds() / 86_400
@@ -512,6 +514,7 @@ def _tesla_history_door(path: Path, on_error: Literal["abort", "skip"],
 
 def cmd_import(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
+    from homegrid.hub.recorder import SEAL_AFTER_MS
     from homegrid.hub.service import open_store
     from homegrid.readings import Limits
     from homegrid.readings.csvfile import ImportCounts
@@ -525,6 +528,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     _writer(data_dir, "import")
     store = open_store(data_dir, synchronous="NORMAL", max_gap_s=config.accounting.max_gap_s)
     recorder = recorder_for(config, store)
+    # history goes straight into compressed day blocks
+    store.seal(int(datetime.now(UTC).timestamp() * 1000) - SEAL_AFTER_MS)
     problems: list[Problem | TeslaHistoryError] = []
     counts = ImportCounts()
     # the stored lookup runs inside ingest_bulk's transaction: it also sees this file's earlier blocks

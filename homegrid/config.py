@@ -194,15 +194,16 @@ class StoreConfig(Table):
 
     key: ClassVar[str] = "store"
     rules: ClassVar[Mapping[str, Rule]] = {
-        "raw_retention_days": POSITIVE,
+        "raw_retention_days": Rule(lambda v: v is None or v > 0, "must be > 0 (leave it out to keep them forever)"),
         "flush_interval_s": Rule(lambda v: 0 < v <= 60, "must be within (0, 60] seconds"),
     }
 
     data_dir: str | None = Field(default=None,
                                  description="the store's folder (unset: $HOMEGRID_DATA_DIR, else "
                                              "$XDG_DATA_HOME/homegrid); --data-dir wins", examples=["/srv/homegrid"])
-    raw_retention_days: float = Field(default=90.0,
-                                      description="raw readings; rollups (minute, hour, day) are kept forever")
+    raw_retention_days: float | None = Field(
+        default=None, description="raw readings; unset: kept forever (a sealed day of minute readings takes about "
+                                  "15 kB); rollups (minute, hour, day) are kept forever", examples=[365])
     flush_interval_s: float = Field(default=0.05,
                                     description="readings are committed as they arrive, at most this often")
 

@@ -59,7 +59,8 @@ class ExportRoutes:
         from_: Annotated[date, Query(alias="from")],
         to: Annotated[date, Query()],
         resolution: Annotated[Literal["raw", "minute", "hour"], Query(
-            description="raw: the readings (kept [store] raw_retention_days); minute or hour: the rollups")] = "raw",
+            description="raw: the readings (kept forever unless [store] raw_retention_days); minute or hour: "
+                        "the rollups")] = "raw",
     ) -> StreamingResponse:
         from homegrid.hub.export import coverage
 

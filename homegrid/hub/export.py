@@ -1,8 +1,8 @@
 """Exports beside the raw readings' CSV: the minute and hour rollups, and what a span holds at each resolution.
 
-The raw readings are kept ``[store] raw_retention_days``; the rollups (energy per minute, hour and day) are kept
-forever. An export of days whose raw readings were pruned says so and points at the rollups instead of writing
-an empty file.
+The raw readings are kept forever unless ``[store] raw_retention_days`` is set; the rollups (energy per minute,
+hour and day) are kept forever. An export of days whose raw readings were pruned says so and points at the rollups
+instead of writing an empty file.
 """
 
 from __future__ import annotations
@@ -104,10 +104,11 @@ def rollup_csv_chunks(queries: Queries, step: str, start_ms: int, end_ms: int) -
         t = nxt
 
 
-def describe_pruned(cov: Coverage, retention_days: float, tz: ZoneInfo) -> str:
+def describe_pruned(cov: Coverage, retention_days: float | None, tz: ZoneInfo) -> str:
     """The sentence for an export whose raw readings were pruned (dates local to ``tz``)."""
     assert cov.pruned is not None
     a, b = (from_ms(x).astimezone(tz).isoformat(timespec="minutes") for x in cov.pruned)
     before = f"before {b}" if cov.raw else "of these days"
-    return (f"the raw readings {before} were pruned (kept {retention_days:g} days, [store] raw_retention_days); "
+    kept = "now kept forever" if retention_days is None else f"kept {retention_days:g} days"
+    return (f"the raw readings {before} were pruned ({kept}, [store] raw_retention_days); "
             f"the minute and hour rollups hold them from {a}: give --resolution minute or --resolution hour")

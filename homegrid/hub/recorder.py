@@ -42,6 +42,10 @@ __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
 
+_HOUR_CHUNK_MS = 7 * DAY_MS  # hours summed at once from their minutes
+#: a UTC day is sealed (its readings compressed into a block) this long after it ends: a late reading, e.g. a
+#: device's backlog after the network came back, lands in the write-ahead table instead of a block
+SEAL_AFTER_MS = 2 * HOUR_MS
 _BATCH_MINUTES = 1 << 17  # minutes accounted at once (91 days): bounds the memory of one accounting pass
 
 
@@ -261,7 +265,8 @@ class Recorder:
         # hours follow the site's clock: in zones such as Asia/Kolkata (+05:30) they start at :30 UTC
         h0 = local_floor_ms(start_ms, HOUR_MS, self.tz.key)
         h1 = h0 + -(-(end_ms - h0) // HOUR_MS) * HOUR_MS
-        self.store.write_rollup("hour", self.store.aggregate_minutes(h0, h1, HOUR_MS))
+        for c0 in range(h0, h1, _HOUR_CHUNK_MS):  # a week at a time: the minutes of a year would not fit in memory
+            self.store.write_rollup("hour", self.store.aggregate_minutes(c0, min(c0 + _HOUR_CHUNK_MS, h1), HOUR_MS))
 
     def _rebuild_days(self, start_ms: int, end_ms: int) -> None:
         """Sum again the local days of ``[start_ms, end_ms)`` that hold hours, from their hours (hours are summed
@@ -299,9 +304,19 @@ class Recorder:
                 self.rebuild(max(day_start, span[0]), after_ms)
         return len(frame), int(frame.time_ms[0]), int(frame.time_ms[-1])
 
-    def prune(self, retention_days: float, now_ms: int) -> int:
-        """Delete raw readings past retention (rollups are kept forever)."""
+    def prune(self, retention_days: float | None, now_ms: int) -> int:
+        """Delete raw readings past retention (None: keep them forever; rollups are kept forever)."""
+        if retention_days is None:
+            return 0
         return self.store.prune_raw(now_ms - int(retention_days * DAY_MS))
+
+    def seal(self, now_ms: int) -> int:
+        """Seal the UTC days that ended at least :data:`SEAL_AFTER_MS` before ``now_ms`` and before the newest
+        reading (a clock that ran ahead must not seal days still being written). Returns the days sealed."""
+        span = self.store.time_range()
+        if span is None:
+            return 0
+        return self.store.seal(min(now_ms, span[1]) - SEAL_AFTER_MS)
 
 
 class _MemoryRun:

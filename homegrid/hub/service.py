@@ -434,8 +434,12 @@ class Hub:
             await wait_or_stop(self._stopping, self.config.store.flush_interval_s)
 
     async def _prune_loop(self) -> None:
+        """Hourly: seal the UTC days that have ended into compressed blocks, and prune past the raw retention."""
         while not self._stopping.is_set():
             now_ms = to_ms(self.clock())
+            sealed = await asyncio.to_thread(self.recorder.seal, now_ms)
+            if sealed:
+                log.info("sealed %d day(s) of readings into compressed blocks", sealed)
             deleted = await asyncio.to_thread(self.recorder.prune, self.config.store.raw_retention_days, now_ms)
             if deleted:
                 log.info("pruned %d raw readings older than %s days", deleted, self.config.store.raw_retention_days)

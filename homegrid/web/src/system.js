@@ -241,7 +241,7 @@ export function SystemView({ today }) {
         <a class="button" id="export-link" href=${`/api/v1/export.csv?from=${from}&to=${to}${resolution === "raw" ? "" : `&resolution=${resolution}`}`} download>Download CSV</a>
       </form>
       <p class="muted small">Readings as canonical CSV (<code>/api/v1/export.csv</code>), the format <code>homegrid import</code> reads;
-        they are kept for <code>[store] raw_retention_days</code> (90 by default). Minutes and hours: energy per bucket, kept for ever.</p>
+        they are kept forever unless <code>[store] raw_retention_days</code> is set (a sealed day of minute readings is compressed to about 15 kB). Minutes and hours: energy per bucket, kept for ever.</p>
     </div>
     <p class="muted small">API: <a href="/docs">/docs</a> · <a href="/openapi.json">/openapi.json</a></p>
   </section>`;
