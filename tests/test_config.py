@@ -56,7 +56,7 @@ BAD = [
     ("[site]\nlatitud = 3", "site.latitud: unknown key; known keys: name, latitude, longitude, timezone, "
                             "max_power_w, units"),
     # store, accounting
-    ("[store]\nraw_retention_days = 0", "store.raw_retention_days must be > 0"),
+    ("[store]\nraw_retention_days = 0", "store.raw_retention_days must be > 0 (leave it out to keep them forever)"),
     ("[store]\nflush_interval_s = 61", "store.flush_interval_s must be within (0, 60] seconds"),
     ("[store]\nflush_interval_s = 0", "store.flush_interval_s must be within (0, 60] seconds"),
     ("[store]\ndata_dir = 5", "store.data_dir = 5: expected a string"),

@@ -212,3 +212,125 @@ class _Idle:
 
     async def close(self) -> None:  # pragma: no cover
         pass
+
+
+# ---------------------------------------------------------------- sealing (issue 15)
+
+SEALING_WRITER = textwrap.dedent(
+    """
+    import sys, zoneinfo
+    import numpy as np
+    from homegrid.energy.minutes import MinuteAccounting
+    from homegrid.hub.recorder import Recorder
+    from homegrid.readings import ReadingFrame
+    from homegrid.store import SQLiteStore
+
+    store = SQLiteStore(sys.argv[1], synchronous="FULL", minutes=MinuteAccounting(300.0))
+    rec = Recorder(store, zoneinfo.ZoneInfo("Europe/Berlin"))
+    t = 1_750_000_000_000
+    while True:
+        times = t + np.arange(7200, dtype=np.int64) * 5000  # ten hours at 5 s a batch
+        p = 1000.0 + (times % 600_000) / 1000.0
+        rec.ingest(ReadingFrame(times, {"home_power": p, "grid_power": p,
+                                        "home_energy_imported": (times - 1_750_000_000_000) / 3600.0}))
+        rec.seal(int(times[-1]))  # the data's clock: a day is sealed two hours after it ends
+        print(int(times[-1]), flush=True)  # acknowledged: committed
+        t = int(times[-1]) + 5000
+    """
+)
+
+
+def test_sigkill_while_writing_and_sealing_keeps_every_acknowledged_reading(tmp_path):
+    db = tmp_path / "homegrid.db"
+    proc = subprocess.Popen([sys.executable, "-c", SEALING_WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    acknowledged = []
+    try:
+        for line in proc.stdout:
+            acknowledged.append(int(line))
+            if len(acknowledged) >= 12:  # five days: several sealed, the kill lands in a write or a seal
+                break
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT COUNT(*) FROM raw_block").fetchone()[0] >= 3
+    con.close()
+
+    store = SQLiteStore(db)
+    raw = store.read_readings(0, 2**62)
+    upto = raw.time_ms[raw.time_ms <= acknowledged[-1]]
+    assert upto[0] == 1_750_000_000_000
+    assert np.all(np.diff(upto) == 5000)  # gap-free across sealed days and the write-ahead table
+    assert np.array_equal(raw.columns["home_power"], 1000.0 + (raw.time_ms % 600_000) / 1000.0)
+    sealed = store.sealed_before()
+    assert sealed is not None and not store._db.execute("SELECT 1 FROM readings WHERE ts < ?", (sealed,)).fetchone()
+    minutes = store.read_rollup("minute", 0, 2**62)  # kept as blocks: 5-second readings are not repeated by them
+    assert minutes.start_ms[-1] >= (acknowledged[-1] // 60_000) * 60_000 - 60_000
+    assert np.all(np.diff(minutes.start_ms) == 60_000)
+    store.close()
+
+
+SEALER = textwrap.dedent(
+    """
+    import sys
+    from homegrid.energy.minutes import MinuteAccounting
+    from homegrid.store import SQLiteStore
+
+    store = SQLiteStore(sys.argv[1], synchronous="FULL", minutes=MinuteAccounting(300.0))
+    print("sealing", flush=True)
+    day = 86_400_000
+    for cut in range(1_750_032_000_000 // day * day + day, 1_750_032_000_000 + 14 * day, day):
+        store.seal(cut)
+        print(cut, flush=True)
+    """
+)
+
+
+def test_sigkill_mid_seal_leaves_every_day_sealed_or_not_and_the_same_answers(tmp_path):
+    import shutil
+    import time
+
+    from homegrid.energy.minutes import MinuteAccounting
+    from homegrid.hub.recorder import Recorder
+    from homegrid.readings import ReadingFrame
+
+    source = tmp_path / "source.db"
+    store = SQLiteStore(source, synchronous="OFF")
+    t = 1_750_032_000_000 + np.arange(12 * 1440, dtype=np.int64) * 60_000
+    p = 500.0 + (t % 3_600_000) / 7200.0
+    Recorder(store, zoneinfo.ZoneInfo("Europe/Berlin")).ingest_bulk(
+        [ReadingFrame(t, {"home_power": p, "grid_power": p - 100.0})])
+    raw, minutes = store.read_readings(0, 2**62), store.read_rollup("minute", 0, 2**62)
+    store.close()
+    partial = []
+    for days in (0, 3, 7):
+        db = tmp_path / f"kill{days}.db"
+        shutil.copy(source, db)
+        proc = subprocess.Popen([sys.executable, "-c", SEALER, str(db)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "sealing"
+        for _ in range(days):
+            proc.stdout.readline()
+        time.sleep(0.004)  # into the next day's transaction, or between two
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        con = sqlite3.connect(db)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        partial.append(con.execute("SELECT COUNT(*) FROM raw_block").fetchone()[0])
+        con.close()
+        after = SQLiteStore(db, minutes=MinuteAccounting(300.0))
+        got = after.read_readings(0, 2**62)
+        assert np.array_equal(got.time_ms, raw.time_ms)
+        for name in raw.columns:
+            assert np.array_equal(got.columns[name], raw.columns[name])
+        again = after.read_rollup("minute", 0, 2**62)
+        assert np.array_equal(again.start_ms, minutes.start_ms)
+        np.testing.assert_allclose(again.columns["home"], minutes.columns["home"], rtol=1e-12)
+        after.seal(2**62)  # a later seal finishes the job
+        assert after._db.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 0
+        assert np.array_equal(after.read_readings(0, 2**62).time_ms, raw.time_ms)
+        after.close()
+    print("days sealed when killed:", partial)
+    assert any(0 < n < 12 for n in partial)  # at least one kill landed between two days' transactions

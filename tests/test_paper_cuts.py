@@ -98,7 +98,7 @@ def test_export_of_pruned_days_says_so_and_offers_the_rollups(pruned, capsys):
     out, err = capsys.readouterr()
     assert code == EXIT_PRUNED == 4
     assert out == ""
-    assert "nothing exported: the raw readings of these days were pruned (kept 90 days" in err
+    assert "nothing exported: the raw readings of these days were pruned (now kept forever" in err
     assert "rollups hold them from 2025-06-01T00:00-04:00: give --resolution minute or --resolution hour" in err
     # a span that reaches the raw readings: they are written, with a warning about the rest
     assert main(["export", "--from", "2025-06-01", "--to", "2025-06-03", "--data-dir", str(pruned)]) == 0

@@ -79,12 +79,16 @@ class Recorder:
         if stored is None:
             self.store.set_meta("timezone", self.tz.key)
         elif stored != self.tz.key:
-            log.warning("site time zone changed from %s to %s: rebuilding day rollups", stored, self.tz.key)
+            log.warning("site time zone changed from %s to %s: rebuilding hour and day rollups", stored, self.tz.key)
             self.store.set_meta("timezone", self.tz.key)
-            self.store.delete_rollup("day", -(2**62), 2**62)
             span = self.store.rollup_range("minute")  # minutes outlive the raw readings
-            if span is not None:
-                self._rebuild_days(span[0], span[1] + MINUTE_MS)
+            with self.store.transaction():
+                # hours follow the local clock (+05:30 hours start at :30 UTC), and days are summed from them
+                self.store.delete_rollup("hour", -(2**62), 2**62)
+                self.store.delete_rollup("day", -(2**62), 2**62)
+                if span is not None:
+                    self._rebuild_hours(span[0], span[1] + MINUTE_MS)
+                    self._rebuild_days(span[0], span[1] + MINUTE_MS)
 
     # writing ------------------------------------------------------------------------------
 
