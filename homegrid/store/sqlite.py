@@ -48,6 +48,7 @@ SCHEMA_VERSION = "1"
 #: a sealed day with at most this many raw readings (1.5 a minute) keeps no minute rollups: they would only
 #: repeat its readings, and are accounted again from them when read
 MINUTE_CADENCE_ROWS = 2160
+_SUM_CHUNK_MS = 7 * DAY_MS  # minutes of sealed days summed into buckets at once
 _ROLLUP_TABLE = {"minute": "rollup_minute", "hour": "rollup_hour", "day": "rollup_day"}
 
 
@@ -611,16 +612,7 @@ class SQLiteStore(Store):
     def aggregate_minutes(self, start_ms: int, end_ms: int, bucket_ms: int | None = None) -> BucketTable:
         cut = self.sealed_before()
         if cut is not None and start_ms < cut:  # sealed minutes are not rows SQL can sum
-            minutes = self.read_rollup("minute", start_ms, end_ms)
-            if len(minutes) == 0:
-                return minutes
-            if bucket_ms is None:
-                merged = merge_runs(minutes, np.zeros(1, dtype=np.int64))
-                return BucketTable(np.array([start_ms], dtype=np.int64), merged.columns)
-            bucket = (minutes.start_ms - start_ms) // bucket_ms
-            first = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-            merged = merge_runs(minutes, first)
-            return BucketTable(start_ms + bucket[first] * bucket_ms, merged.columns)
+            return self._sum_minutes(start_ms, end_ms, bucket_ms)
         if bucket_ms is None:
             sql = (
                 f"SELECT ?, {self._aggregates()} FROM rollup_minute WHERE ts >= ? AND ts < ? "
@@ -642,6 +634,25 @@ class SQLiteStore(Store):
             )
             rows = db.execute(sql, (bucket_ms, end_ms)).fetchall()
         return self._table_from_rows(rows)
+
+    def _sum_minutes(self, start_ms: int, end_ms: int, bucket_ms: int | None) -> BucketTable:
+        """:meth:`aggregate_minutes` in numpy, about a week of minutes at a time (a chunk holds whole buckets), so
+        that months of minutes accounted from sealed readings never sit in memory at once."""
+        size = max(1, _SUM_CHUNK_MS // bucket_ms) * bucket_ms if bucket_ms else _SUM_CHUNK_MS
+        parts = []
+        for c0 in range(start_ms, end_ms, size):
+            minutes = self.read_rollup("minute", c0, min(c0 + size, end_ms))
+            if len(minutes) == 0:
+                continue
+            step = bucket_ms or end_ms - start_ms
+            bucket = (minutes.start_ms - start_ms) // step
+            first = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+            parts.append(BucketTable(start_ms + bucket[first] * step, merge_runs(minutes, first).columns))
+        if not parts:
+            return BucketTable(np.empty(0, dtype=np.int64), {c: np.empty(0) for c in ROLLUP_COLUMNS})
+        table = BucketTable(np.concatenate([p.start_ms for p in parts]),
+                            {c: np.concatenate([p.columns[c] for p in parts]) for c in ROLLUP_COLUMNS})
+        return table if bucket_ms else merge_runs(table, np.zeros(1, dtype=np.int64))
 
     def sum_rollup(self, step: str, start_ms: int, end_ms: int) -> dict[str, float]:
         cut = self.sealed_before()
