@@ -213,3 +213,16 @@ def test_a_time_zone_change_rebuilds_hours_and_days_of_sealed_days(tmp_path):
     assert labels == ["2025-06-16", "2025-06-17", "2025-06-18", "2025-06-19"]
     assert days.start_ms.tolist() == [local_day_bounds(date.fromisoformat(d), kolkata)[0] for d in labels]
     assert days.columns["home"].sum() == pytest.approx(total, rel=1e-12)
+
+
+def test_sealing_gives_the_freed_pages_back(tmp_path):
+    """Rows moved into blocks free most of the file's pages: they go back to the file system."""
+    store = _store(tmp_path)
+    Recorder(store, TZ).ingest_bulk([_home(10)])
+    store.checkpoint()
+    before = (tmp_path / "hg.db").stat().st_size
+    store.seal(T0 + 10 * DAY_MS)
+    store.checkpoint()
+    after = (tmp_path / "hg.db").stat().st_size
+    assert after < before / 3
+    assert store._db.execute("PRAGMA freelist_count").fetchone()[0] < 256

@@ -133,6 +133,7 @@ class SQLiteStore(Store):
         self._depth = 0
         self._owner: int | None = None
         self._db = self._connect()
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # a new file only; an older one switches at reclaim()
         self._db.executescript(_schema() + SEALED_SCHEMA)
         self._add_new_columns()
         self._minutes = minutes
@@ -239,10 +240,27 @@ class SQLiteStore(Store):
                 day = None if row[0] is None else int(row[0]) // DAY_MS * DAY_MS
                 if day is None or day >= cut:
                     self.set_meta("sealed_before", str(cut))
-                    return sealed
+                    break
                 self._seal_day(day)
                 self.set_meta("sealed_before", str(max(day + DAY_MS, done or day + DAY_MS)))
                 sealed += 1
+        if sealed:
+            self.reclaim()
+        return sealed
+
+    def reclaim(self) -> None:
+        """Give the pages sealing freed back to the file system once they are a quarter of the file (a store
+        written by an older homegrid, its rows now in blocks, shrinks from hundreds of MB to a few)."""
+        with self._lock:
+            pages, free = (self._db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count"))
+            if free < max(256, pages // 4):
+                return
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+                self._db.execute("PRAGMA incremental_vacuum")
+            else:  # switching an older file to incremental vacuum takes one full VACUUM
+                self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _seal_day(self, day: int) -> None:
         names = self._columns()
