@@ -422,15 +422,18 @@ class SQLiteStore(Store):
         with self._snapshot() as db:
             before = self._raw.edges(db, names, start_ms, before=True)
             after = self._raw.edges(db, names, end_ms, before=False)
-            for name in names:
-                row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts < ? AND {name} IS NOT NULL "
-                                 "ORDER BY ts DESC LIMIT 1", (start_ms,)).fetchone()
-                if row is not None and (name not in before or row[0] > before[name][0]):
-                    before[name] = (row[0], row[1])
-                row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts >= ? AND {name} IS NOT NULL "
-                                 "ORDER BY ts LIMIT 1", (end_ms,)).fetchone()
-                if row is not None and (name not in after or row[0] < after[name][0]):
-                    after[name] = (row[0], row[1])
+            first, last = db.execute("SELECT (SELECT MIN(ts) FROM readings), (SELECT MAX(ts) FROM readings)").fetchone()
+            for name in names:  # the write-ahead table, where it may hold a nearer sample than the blocks
+                if first is not None and first < start_ms:
+                    row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts < ? AND {name} IS NOT NULL "
+                                     "ORDER BY ts DESC LIMIT 1", (start_ms,)).fetchone()
+                    if row is not None and (name not in before or row[0] > before[name][0]):
+                        before[name] = (row[0], row[1])
+                if last is not None and last >= end_ms and (name not in after or after[name][0] > first):
+                    row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts >= ? AND {name} IS NOT NULL "
+                                     "ORDER BY ts LIMIT 1", (end_ms,)).fetchone()
+                    if row is not None and (name not in after or row[0] < after[name][0]):
+                        after[name] = (row[0], row[1])
         for side in (before, after):
             for name, (t, v) in side.items():
                 out.setdefault(int(t), {})[name] = v
