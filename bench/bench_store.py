@@ -231,6 +231,7 @@ class Hub:
             time.sleep(0.2)
         self.ready_s = time.monotonic() - t0
         self.settle_s = self._settle()
+        self.conn.close()  # idle while settling: the first timed request opens a fresh one (in the warm-up)
 
     def _settle(self, quiet_percent: float = 5.0, max_s: float = 600.0) -> float:
         """Wait until the hub's start-up work (outage rebuild and the like) is done: under 5 % of a core for 3 s."""
@@ -242,12 +243,19 @@ class Hub:
             quiet = quiet + 1 if (influx.cpu_seconds(self.proc.pid) - c0) * 100 < quiet_percent else 0
         return time.monotonic() - t0
 
-    def get(self, path: str) -> tuple[int, int, Any]:
-        """(status, bytes of the body on the wire, the parsed body) of a GET taking gzip, as a browser does."""
+    def get(self, path: str, retry: bool = True) -> tuple[int, int, Any]:
+        """(status, bytes of the body on the wire, the parsed body) of a GET taking gzip, as a browser does.
+
+        A keep-alive connection the server closed while idle is opened again once (as a browser would)."""
         try:
             self.conn.request("GET", path, headers={"Accept-Encoding": "gzip"})
             resp = self.conn.getresponse()
             body = resp.read()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self.conn.close()
+            if not retry:
+                raise
+            return self.get(path, retry=False)
         except (http.client.HTTPException, OSError):
             self.conn.close()
             raise
