@@ -198,7 +198,8 @@ def _hub_config(path: Path) -> None:
     from homegrid.config import StoreConfig
 
     lines = ["[server]", "backfill_days = 0"]
-    if "raw_retention_days" in StoreConfig.model_fields:
+    retention = StoreConfig.model_fields.get("raw_retention_days")
+    if retention is not None and retention.default is not None:  # a store that prunes by default
         lines += ["[store]", "raw_retention_days = 1000000"]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
