@@ -62,7 +62,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_queries
 import influx
 import synth
+from budgets import BUDGETS
 from budgets import text as budget_text
+from check import _get as _g
 from common import (
     DATA_CACHE,
     OUT,
@@ -361,8 +363,12 @@ def _wait_size_stable(ix: influx.Influx, timeout_s: float = 600.0, quiet_s: floa
     return time.monotonic() - t0
 
 
-def influx_side(lp_path: Path, rows: int, lines: int, first_s: int, last_s: int, picks: dict[str, list[date]],
-                max_seconds: float, tmp: Path, max_write_s: float | None) -> dict[str, Any]:
+def influx_side(lp_path: Path | None, res: dict[str, Any], picks: dict[str, list[date]], max_seconds: float,
+                tmp: Path, max_write_s: float | None) -> dict[str, Any]:
+    """The rows of ``lp_path`` (``res``: rows, lines and span of the export) in InfluxDB: bytes per row of the raw
+    retention policy; then, with picks, Powerwall-Dashboard's rollups and their queries over HTTP."""
+    assert lp_path is not None
+    rows, lines, first_s, last_s = res["rows"], res["lines"], res["first_ms"] // 1000, res["last_ms"] // 1000
     out: dict[str, Any] = {"lines": lines}
     with influx.Influx(root=str(tmp)) as ix:
         ix.setup_powerwall()
@@ -409,10 +415,12 @@ def picks_for(first: date, last: date, repeats: int, seed: int = 15) -> dict[str
 
 
 def measure_bytes(res: dict[str, Any], data_dir: Path, tmp: Path, chunk_ms: int, parquet_level: int | None,
-                  with_influx: bool) -> Path | None:
-    """Bytes per row of the data dir and the Parquet file (into ``res``); the line-protocol file for InfluxDB."""
+                  use_influx: bool) -> tuple[Path | None, dict[str, Any] | None]:
+    """Bytes per row of the data dir and the Parquet file (into ``res``); the line-protocol file for InfluxDB, or
+    why InfluxDB does not run."""
+    skip = influx.skipped(use_influx, log)
     total, files = data_dir_bytes(data_dir)
-    lp = tmp / "readings.lp" if with_influx else None
+    lp = tmp / "readings.lp" if skip is None else None
     ex = export_rows(data_dir, lp, tmp / "readings.parquet", chunk_ms, parquet_level)
     (tmp / "readings.parquet").unlink()
     rows = ex["rows"]
@@ -422,7 +430,7 @@ def measure_bytes(res: dict[str, Any], data_dir: Path, tmp: Path, chunk_ms: int,
     log(f"store: {rows:,} rows, {len(ex['columns'])} columns; homegrid {total / rows:.1f} B/row "
         f"(whole data dir: {', '.join(f'{k} {v:,}' for k, v in files.items())}); "
         f"Parquet {PARQUET_CODEC} level {ex['parquet']['level']} {ex['parquet']['bytes_per_row']:.1f} B/row")
-    return lp
+    return lp, skip
 
 
 def _ratios(res: dict[str, Any]) -> dict[str, float | None]:
@@ -446,8 +454,7 @@ def run_size(years: float, repeats: int, use_influx: bool, max_seconds: float, m
         data_dir = tmp / "data"
         res["homegrid"]["simulate"] = sim = simulate(data_dir, years, tmp)
         log(f"store: {years:g} years simulated in {sim['wall_s']:.1f} s: {sim['output']}")
-        skip = influx.skipped(use_influx, log)
-        lp = measure_bytes(res, data_dir, tmp, 31 * 86_400_000, parquet_level, skip is None)
+        lp, skip = measure_bytes(res, data_dir, tmp, 31 * 86_400_000, parquet_level, use_influx)
         first, last = date.fromisoformat(sim["first_day"]), date.fromisoformat(sim["last_day"])
         picks = picks_for(first, last, repeats)
         res["picks"] = {k: len(v) for k, v in picks.items()}
@@ -458,12 +465,7 @@ def run_size(years: float, repeats: int, use_influx: bool, max_seconds: float, m
                 log(f"store: homegrid in process {k:<5} median {r['median_ms']:.2f} ms, p95 {r['p95_ms']:.2f} ms")
         res["homegrid"]["http"] = http_queries(data_dir, tmp, picks, max_seconds)
         shutil.rmtree(data_dir, ignore_errors=True)
-        if skip is not None or lp is None:
-            res["influx"] = skip or {"skipped": "no line protocol"}
-        else:
-            res["influx"] = influx_side(lp, res["rows"], res["lines"], res["first_ms"] // 1000,
-                                        res["last_ms"] // 1000, picks, max_seconds, tmp,
-                                        max_write_s if years >= 10 else None)
+        res["influx"] = skip or influx_side(lp, res, picks, max_seconds, tmp, max_write_s if years >= 10 else None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["ratios"] = _ratios(res)
@@ -481,15 +483,9 @@ def run_import(rows: int, use_influx: bool, parquet_level: int | None, tmp_root:
         data_dir = tmp / "data"
         res["homegrid"]["import"] = imp = import_file(data_dir, csv_path, tmp)
         log(f"store: imported {rows:,} rows at 1 s in {imp['wall_s']:.1f} s")
-        skip = influx.skipped(use_influx, log)
-        lp = measure_bytes(res, data_dir, tmp, 3 * 86_400_000, parquet_level, skip is None)
+        lp, skip = measure_bytes(res, data_dir, tmp, 3 * 86_400_000, parquet_level, use_influx)
         shutil.rmtree(data_dir, ignore_errors=True)
-        if skip is not None or lp is None:
-            res["influx"] = skip or {"skipped": "no line protocol"}
-        else:
-            res["influx"] = influx_side(lp, res["rows"], res["lines"], res["first_ms"] // 1000,
-                                        res["last_ms"] // 1000, {"day": [], "month": [], "year": []}, 0.0, tmp,
-                                        None)
+        res["influx"] = skip or influx_side(lp, res, {"day": [], "month": [], "year": []}, 0.0, tmp, None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res["ratios"] = _ratios(res)
@@ -513,14 +509,6 @@ def run(years: tuple[float, ...] = YEARS, repeats: int = 200, use_influx: bool =
 
 
 # the figures -------------------------------------------------------------------------------------------------
-
-
-def _g(d: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(d, dict) or k not in d:
-            return None
-        d = d[k]
-    return d
 
 
 #: (budget figure, how to get it from one size's results)
@@ -577,7 +565,8 @@ def render(r: dict[str, Any], argv: list[str]) -> str:
     lines = ["### Issue 15: the store at the physical limit (`bench/bench_store.py`)", "",
              f"`.venv/bin/python bench/bench_store.py {' '.join(argv)}`; {r['repeats']} picks a query (seeded), "
              f"machine {r.get('machine', {}).get('cpu', '?')}, commit {r.get('machine', {}).get('git_head', '?')}; "
-             f"load average {r['loadavg']['start'][0]:.2f} at start.", ""]
+             f"load average {r['loadavg']['start'][0]:.2f} at start, {r['loadavg']['end'][0]:.2f} at the end "
+             "(the machine's 2 cores are shared: times are of this load).", ""]
     if sizes:
         lines += ["| figure | " + " | ".join(f"{s['years']:g} y" for s in sizes) + " | budget |",
                   "|---|" + "---|" * len(sizes) + "---|"]
@@ -622,7 +611,15 @@ def render(r: dict[str, Any], argv: list[str]) -> str:
             fmt(_g(s, "homegrid", "http", "day_body", "all_fields_wire_bytes") / 1000),
             fmt(_g(s, "homegrid", "http", "day_body", "all_fields_json_bytes") / 1000))
             if _g(s, "homegrid", "http", "day_body") else "-")
-        row("`fields=` of the day view answered with", num("homegrid", "http", "day_body", "fields_status"))
+        def fields_answer(s: dict[str, Any]) -> str:
+            b = _g(s, "homegrid", "http", "day_body") or {}
+            if "fields_status" not in b:
+                return "-"
+            smaller = b.get("fields_json_bytes", b["all_fields_json_bytes"]) < b["all_fields_json_bytes"]
+            return f"HTTP {b['fields_status']}" + ("" if b["fields_status"] != 200 else
+                                                   ", fewer fields" if smaller else ", ignored (same body)")
+
+        row("`fields=` of the day view", fields_answer)
     imp = r.get("import")
     if isinstance(imp, dict) and "rows" in imp:
         i = imp.get("influx", {})
@@ -644,8 +641,6 @@ def summary_rows(r: dict[str, Any]) -> list[tuple[str, Any, Any, float | None, s
     def verdict(figure: str, value: float | None) -> str:
         if value is None:
             return "n/a"
-        from budgets import BUDGETS
-
         return "PASS" if next(b for b in BUDGETS if b.figure == figure).met(value) else "MISS"
 
     for s in r.get("sizes", {}).values():
