@@ -40,6 +40,7 @@ from calendar import monthrange
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -227,7 +228,8 @@ def homegrid_queries(data_dir: Path, picks: dict, max_seconds: float) -> dict:
 _E = ("home", "solar", "from_pw", "to_pw", "from_grid", "to_grid", "ev")
 
 
-def influx_queries(ix: influx.Influx, picks: dict, max_seconds: float) -> dict:
+def influx_queries(ix: influx.Influx, picks: dict, max_seconds: float,
+                   variants: tuple[str, ...] = ("raw", "pwd")) -> dict:
     split = influx._SPLIT
     integ = ", ".join(f"integral({f})/3600 AS {f}" for f in _E)
 
@@ -256,21 +258,19 @@ def influx_queries(ix: influx.Influx, picks: dict, max_seconds: float) -> dict:
 
     tzg = f" tz('{influx.TZ}')"
     year = timedelta(days=364)
-    out: dict = {"raw": {}, "pwd": {}}
-    if picks["day"]:
-        out["raw"]["day"] = _time(raw_day, picks["day"], max_seconds)
-        out["pwd"]["day"] = _time(pwd_day, picks["day"], max_seconds)
-    if picks["month"]:
-        out["raw"]["month"] = _time(lambda m: raw_integrals(m, _month_last(m), " GROUP BY time(1h)" + tzg),
-                                    picks["month"], max_seconds)
-        out["pwd"]["month"] = _time(lambda m: pwd_rows("kwh", m, _month_last(m)), picks["month"], max_seconds)
-    if picks["year"]:
-        out["raw"]["year"] = _time(lambda y: raw_integrals(y, y + year, " GROUP BY time(1d)" + tzg),
-                                   picks["year"], max_seconds)
-        out["pwd"]["year"] = _time(lambda y: pwd_rows("daily", y, y + year), picks["year"], max_seconds)
-        out["raw"]["report"] = _time(lambda y: raw_integrals(y, y + year, ""), picks["year"], max_seconds)
-        out["pwd"]["report"] = _time(lambda y: pwd_report(y, y + year), picks["year"], max_seconds)
-    return out
+    queries: dict[str, dict[str, tuple[str, Callable[[Any], object]]]] = {
+        "raw": {"day": ("day", raw_day),
+                "month": ("month", lambda m: raw_integrals(m, _month_last(m), " GROUP BY time(1h)" + tzg)),
+                "year": ("year", lambda y: raw_integrals(y, y + year, " GROUP BY time(1d)" + tzg)),
+                "report": ("year", lambda y: raw_integrals(y, y + year, ""))},
+        "pwd": {"day": ("day", pwd_day),
+                "month": ("month", lambda m: pwd_rows("kwh", m, _month_last(m))),
+                "year": ("year", lambda y: pwd_rows("daily", y, y + year)),
+                "report": ("year", lambda y: pwd_report(y, y + year))},
+    }
+    return {variant: {kind: _time(fn, picks[pick], max_seconds)
+                      for kind, (pick, fn) in queries[variant].items() if picks[pick]}
+            for variant in variants}
 
 
 # the benchmark -------------------------------------------------------------------------------

@@ -182,6 +182,12 @@ def figures(r: dict[str, Any]) -> dict[str, Figure]:
     if pf:
         for k in ("mpc_share_min", "mpc_above_emhass", "mpc_vs_self_consumption", "perfect_vs_lp"):
             f[f"planner.{k}"] = Figure(pf.get(k), pf.get("days"), "" if pf.get(k) is not None else "no case has it")
+    st = r.get("store", {})
+    if isinstance(st, dict) and ("sizes" in st or "import" in st):
+        import bench_store
+
+        for name, (value, size, why) in bench_store.figures(st).items():
+            f[name] = Figure(value, size, why)
     fz = r.get("fuzz", {})
     if "failed_files" in fz:
         f["fuzz.failed_files"] = Figure(fz["failed_files"], fz["examples"])
@@ -224,9 +230,11 @@ def exit_status(verdicts: list[Verdict]) -> int:
     return 1 if any(v.decides for v in verdicts) else 0
 
 
-def _fmt(v: float | None) -> str:
+def _fmt(v: float | str | None) -> str:
     if v is None:
         return "-"
+    if isinstance(v, str):  # a list of sizes, e.g. store_years "1,2,5,10"
+        return v
     if v == int(v) and abs(v) < 1e15:
         return f"{int(v):,}"
     if abs(v) >= 100:

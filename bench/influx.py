@@ -268,8 +268,12 @@ class Influx:
             raise RuntimeError(f"influx write failed ({status}): {data[:300]!r}")
 
     def write_file(self, path: str | os.PathLike, db: str = DB, rp: str = "raw", precision: str = "s",
-                   batch_lines: int = BATCH_LINES, workers: int = 2, limit_lines: int | None = None) -> int:
-        """POST a line-protocol file in batches of ``batch_lines`` from ``workers`` connections; returns lines."""
+                   batch_lines: int = BATCH_LINES, workers: int = 2, limit_lines: int | None = None,
+                   stop_after_s: float | None = None) -> int:
+        """POST a line-protocol file in batches of ``batch_lines`` from ``workers`` connections; returns lines.
+
+        With ``stop_after_s``, no batch is sent after that many seconds: the lines returned are then fewer than
+        the file's (the caller says so)."""
         q: queue.Queue = queue.Queue(maxsize=workers * 4)
         errors: list[BaseException] = []
 
@@ -288,9 +292,10 @@ class Influx:
         for t in threads:
             t.start()
         lines = 0
+        deadline = None if stop_after_s is None else time.monotonic() + stop_after_s
         try:
             for body, n in batches(path, batch_lines, limit_lines):
-                if errors:
+                if errors or (deadline is not None and time.monotonic() > deadline):
                     break
                 q.put(body)
                 lines += n

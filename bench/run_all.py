@@ -38,6 +38,7 @@ import bench_queries
 import bench_serve
 import bench_serve_planner
 import bench_simulate
+import bench_store
 import bench_web
 import bench_web_money
 import check
@@ -48,8 +49,9 @@ from common import BENCH, MIB, OUT, fmt, log, machine, ratio, verdict
 BENCHES = ("simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "bill", "money")
 #: run only when named in --only: 100,000 cases a test take hours; the planner's homegrid backtests take about
 #: 20 minutes on 2 cores (its emhass rows are the runs kept in bench/out/planner/, made by bench_planner.py); the live
-#: hub with the planner on is watched for 15 minutes (2 with --quick)
-OPTIONAL = ("fuzz", "planner", "serve_planner")
+#: hub with the planner on is watched for 15 minutes (2 with --quick); the store at 1, 2, 5 and 10 years beside
+#: InfluxDB and Parquet, and the 1-s import's bytes per row (issue 15), take over an hour
+OPTIONAL = ("fuzz", "planner", "serve_planner", "store")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outage-days", type=float, help="days of 400 outages/year simulated in the outage bench")
     p.add_argument("--load-seconds", type=float, help="each window of the load bench (default 30; 10 with --quick)")
     p.add_argument("--fuzz-examples", type=int, help="hypothesis cases a fuzz test (default 100,000; 1,000 quick)")
+    p.add_argument("--store-years", help="sizes of the store bench in years (default 1,2,5,10; 0.1 with --quick)")
+    p.add_argument("--store-import-rows", type=int,
+                   help="rows of the store bench's 1-s import (default 31,536,000; 1,000,000 with --quick; 0: none)")
     p.add_argument("--planner-from", type=Path,
                    help="with --only planner: take bench_planner.py's planner.json instead of running it")
     p.add_argument("--tmp", help="folder for stores (default the system temp folder)")
@@ -102,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         "load_days": bench_load.QUICK["days"] if q else 30,
         "load_seconds": args.load_seconds or (bench_load.QUICK["seconds"] if q else 30.0),
         "fuzz_examples": args.fuzz_examples or (1_000 if q else 100_000),
+        "store_years": args.store_years or ",".join(f"{y:g}" for y in (bench_store.QUICK_YEARS if q else
+                                                                        bench_store.YEARS)),
+        "store_import_rows": args.store_import_rows if args.store_import_rows is not None else (
+            1_000_000 if q else bench_import.YEAR_ROWS),
     }
     only = [b.strip() for b in args.only.split(",") if b.strip()]
     use_influx = not args.no_influx
@@ -144,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
                                                   days=30 if q else None)
             elif name == "serve_planner":  # issue 14: the live hub with the planner on, no peer
                 results[name] = bench_serve_planner.run(120 if q else 900, 7 if q else 28, tmp_root=args.tmp)
+            elif name == "store":  # issue 15: bytes per row and HTTP queries, InfluxDB and Parquet side by side
+                results[name] = bench_store.run(tuple(float(y) for y in sizes["store_years"].split(",")),
+                                                sizes["query_repeats"], use_influx,
+                                                import_rows=sizes["store_import_rows"], tmp_root=args.tmp)
             elif name == "fuzz":  # issue 10: the fuzz tests at 100,000 cases each
                 results[name] = bench_fuzz.run(sizes["fuzz_examples"])
             else:
@@ -317,6 +330,11 @@ def render(r: dict) -> str:
             budget_text("planner.serve_cpu_idle_percent"),
             verdict(h["cpu_idle_percent"], limit("planner.serve_cpu_idle_percent")))
         add("12 serve, planner on: CPU over the whole window [% of one core]", h["cpu_percent"], None, None)
+    st = r.get("store", {})
+    if "error" in st:
+        add("15 store", st["error"], None, None)
+    for row in bench_store.summary_rows(st):
+        add(*row)
     head = ("what", "homegrid", "peer: InfluxDB 1.6 (13: PySAM; 14: emhass)", "homegrid/peer", "budget", "verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

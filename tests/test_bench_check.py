@@ -89,7 +89,7 @@ def test_counts_and_lower_bounds() -> None:
 
 def test_every_budget_names_its_issue_and_a_known_figure() -> None:
     known = {"simulate", "import", "queries", "serve", "gateways", "outages", "web", "load", "fuzz", "bill", "money",
-             "planner"}
+             "planner", "store"}
     for b in budgets.BUDGETS:
         assert b.issue > 0 and b.what
         assert b.figure.split(".", 1)[0] in known
@@ -110,6 +110,18 @@ def test_head_section_is_written_between_markers_and_keeps_the_history(tmp_path:
     second = md.read_text()
     assert second.count(check.BEGIN) == 1 and "| 10.5 | < 10 s | absolute | MISS |" in second
     assert "(exit 1)" in second and second.rstrip().endswith("Hand-written history.")
+
+
+def store_size(years: float, bytes_per_row: float, day_ms: float = 8.0, influx: bool = True) -> dict[str, Any]:
+    """One size of ``bench_store.py``'s results (InfluxDB's rollups answer in 9 ms, Parquet takes 28 B a row)."""
+    http = {"day": {"median_ms": day_ms, "p95_ms": day_ms * 2, "wire_bytes_max": 30_000},
+            "month": {"median_ms": 3.0, "p95_ms": 4.0}, "year": {"median_ms": 2.0, "p95_ms": 3.0}}
+    ratios: dict[str, float] = {"vs_parquet": bytes_per_row / 28.0}
+    if influx:
+        ratios |= {"vs_influx_raw": bytes_per_row / 45.0,
+                   **{f"{k}_http_median_vs_pwd": http[k]["median_ms"] / 9.0 for k in http}}
+    return {"years": years, "homegrid": {"bytes_per_row": bytes_per_row, "http": http}, "ratios": ratios,
+            "influx": {"bytes_per_row": 45.0} if influx else {"skipped": "InfluxDB skipped at this size: slow"}}
 
 
 def every_bench() -> dict[str, Any]:
@@ -149,6 +161,9 @@ def every_bench() -> dict[str, Any]:
         "money": {"days": 730, "first_load": {"drawn_ms": {"p95": 278.0}}},
         "planner": {"figures": {"days": 364.0, "mpc_share_min": 0.95, "mpc_above_emhass": 0.04,
                                 "mpc_vs_self_consumption": -0.05, "perfect_vs_lp": 1e-8}},
+        "store": {"sizes": {f"{y:g}": store_size(y, 30.0) for y in (1, 2, 5, 10)},
+                  "import": {"rows": 31_536_000, "homegrid": {"bytes_per_row": 20.0},
+                             "ratios": {"vs_parquet": 1.1, "vs_influx_raw": 0.5}}},
         "serve_planner": {"seconds": 900, "homegrid": {"rss_max_mb": 104.0, "cpu_idle_percent": 0.6,
                                                        "cpu_percent": 0.7, "replans": 3}},
     }
@@ -179,3 +194,27 @@ def test_the_money_views_first_paint_is_judged() -> None:
     slow = {"days": 730, "first_load": {"drawn_ms": {"p95": 310.0}}}
     verdicts = {v.budget.figure: v for v in check.check({"money": slow})}
     assert verdicts["money.first_paint_p95_ms"].status == "MISS"
+
+
+def test_the_store_is_judged_on_its_worst_size_at_the_largest() -> None:
+    sizes = {"1": store_size(1, 30.0), "10": store_size(10, 40.0, day_ms=11.0)}
+    vs = check.check({"store": {"sizes": sizes}})
+    bpr = verdict(vs, "store.bytes_per_row")
+    assert (bpr.status, bpr.value, bpr.full_size) == (check.PASS, 40.0, True)
+    assert verdict(vs, "store.vs_parquet").status == check.MISS  # 40 / 28 > 1.2
+    day = verdict(vs, "store.day_http_median_ms")
+    assert (day.status, day.value) == (check.MISS, 11.0) and day.decides
+    assert verdict(vs, "store.day_http_vs_influx_pwd").status == check.MISS  # 11 ms against 9 ms
+    assert verdict(vs, "store.import_bytes_per_row").status == check.NOT_MEASURED
+    assert check.exit_status(vs) == 1
+
+
+def test_a_store_size_without_influx_is_said_so_and_a_small_run_does_not_decide() -> None:
+    sizes = {"1": store_size(1, 60.0), "10": store_size(10, 30.0, influx=False)}
+    vs = check.check({"store": {"sizes": sizes}})
+    peer = verdict(vs, "store.vs_influx_raw")
+    assert peer.status == check.MISS and peer.figure is not None and peer.figure.size == 1 and not peer.decides
+    quick = check.check({"store": {"sizes": {"0.1": store_size(0.1, 200.0, influx=False)}}})
+    assert verdict(quick, "store.bytes_per_row").status == check.MISS and check.exit_status(quick) == 0
+    missing = verdict(quick, "store.vs_influx_raw")
+    assert missing.status == check.NOT_MEASURED and "skipped at this size" in missing.text()
