@@ -50,7 +50,7 @@ def test_serve_backfills_polls_and_answers(tmp_path):
         assert again["health"]["first_reading"] == first  # the backfill was written once
         query = urllib.parse.urlencode({"from": first, "to": again["time"], "step": "hour"})
         energy = _get(f"http://127.0.0.1:{port}/api/v1/energy?{query}")
-        assert len(energy["points"]) >= 12  # half a day of backfilled hours
+        assert len(energy["start"]) >= 12  # half a day of backfilled hours
     finally:
         proc.send_signal(signal.SIGINT)
         try:
