@@ -153,6 +153,22 @@ def test_sealed_days_are_kept_with_an_etag_and_answer_304(client, store, reads, 
     assert changed.status_code == 200 and changed.headers["etag"] != tag and len(reads) == 1
 
 
+def test_a_day_the_store_sealed_is_kept_until_a_late_reading_changes_it(client, store, recorder):
+    """No stand-in: the SQLite store seals the days, and a late reading in one raises its generation."""
+    params = {**DAY, "step": "hour", "fields": "home"}
+    assert "etag" not in client.get("/api/v1/energy", params=params).headers  # nothing sealed yet
+    store.seal(local_day_bounds(date(2025, 6, 3), NEW_YORK)[0])
+    first = client.get("/api/v1/energy", params=params)
+    assert first.headers["etag"] and first.json()["values"]["home"][0] == 3000
+    assert client.get("/api/v1/energy", params=params, headers={"If-None-Match": first.headers["etag"]}
+                      ).status_code == 304
+    a, _ = local_day_bounds(date(2025, 6, 1), NEW_YORK)
+    recorder.ingest_bulk([steady_frame(a, 61, home_power=1000, grid_power=1000, solar_power=0)])  # a correction
+    late = client.get("/api/v1/energy", params=params, headers={"If-None-Match": first.headers["etag"]})
+    assert late.status_code == 200 and late.headers["etag"] != first.headers["etag"]
+    assert late.json()["values"]["home"][0] == pytest.approx(1000)
+
+
 def test_spans_touching_unsealed_time_are_never_kept(client, store, reads, monkeypatch):
     _sealed(monkeypatch, store, "2025-06-02", [0])
     for _ in range(2):
