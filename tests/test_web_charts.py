@@ -265,3 +265,24 @@ def test_last_dst_days_helper_is_what_the_hub_holds(dst_hub):  # noqa: F811
         body = dst_hub.get(f"/api/v1/energy?from={day}&to={day}&step=day&fields=home")
         assert body["start"] == [day.isoformat()]
         assert body["values"]["home"][0] > 0
+
+
+def test_the_browser_keeps_a_sealed_days_reply_and_revalidates_it(page, dst_hub):  # noqa: F811
+    """A past day's reply carries an ETag: asked again, Chromium sends If-None-Match and takes the hub's 304 (only
+    headers cross), the body from its cache; today's reply is sent whole each time."""
+    day = dst_hub.dst_days[1]
+    page.open(f"history/day/{day}")
+    sizes = page.page.evaluate("""async (urls) => {
+      const out = [];
+      for (const url of urls) {
+        for (let i = 0; i < 2; i++) await (await fetch(url, { headers: { Accept: "application/json" } })).json();
+        out.push(performance.getEntriesByName(new URL(url, location.href).href).slice(-2)
+          .map((e) => [e.transferSize, e.encodedBodySize]));
+      }
+      return out;
+    }""", [f"/api/v1/energy?from={day}&to={day}&step=minute&fields=home_w,soc_mean",
+           f"/api/v1/energy?from={dst_hub.today}&to={dst_hub.today}&step=minute&fields=home_w,soc_mean"])
+    (first, again), (_, today_again) = sizes
+    assert first[1] > 1000 and first[0] > first[1]  # the body crossed, gzip-coded
+    assert 0 < again[0] < 1000 and again[1] == first[1], sizes  # a 304: headers only, the same body from the cache
+    assert today_again[0] > today_again[1] > 0, sizes  # not sealed: sent again
