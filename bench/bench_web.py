@@ -166,9 +166,11 @@ VIEW_PROBE = """(() => {
     jsonT.clear();
     performance.clearResourceTimings();
     const q = `${location.origin}/api/v1/`;
-    const urls = { energy: `${q}energy?from=${from}&to=${to}&step=${step}`, report: `${q}report?from=${from}&to=${to}`,
-                   outages: `${q}outages?from=${from}&to=${to}` };
-    const entry = (u) => { const e = performance.getEntriesByName(u); return e.length ? e[e.length - 1] : null; };
+    const urls = { report: `${q}report?from=${from}&to=${to}`, outages: `${q}outages?from=${from}&to=${to}` };
+    // the energy request: this span and step, with the fields the view asks for (homegrid/web/src/history.js)
+    const energy = `${q}energy?from=${from}&to=${to}&step=${step}`;
+    const isEnergy = (u) => u === energy || u.startsWith(`${energy}&`);
+    const energyEntry = () => performance.getEntriesByType("resource").filter((e) => isEnergy(e.name)).pop() ?? null;
     const check = () => {
       const t0 = window.__hgT0;
       if (t0 != null) {
@@ -180,10 +182,11 @@ VIEW_PROBE = """(() => {
         // bars: drawn once one bar holds the new range's data (the old range's points fill none of its bins)
         const bar = step !== "minute" && s && s.querySelector(`.bars[data-step="${step}"] svg g.bar:not(.empty)`);
         const ct = step === "minute" ? (canvas ? canvasT.get(canvas) : undefined) : bar ? now : undefined;
-        const je = jsonT.get(urls.energy), jo = jsonT.get(urls.outages), jr = jsonT.get(urls.report);
+        const je = [...jsonT].find(([u]) => isEnergy(u))?.[1];
+        const jo = jsonT.get(urls.outages), jr = jsonT.get(urls.report);
         if (solar && solar.textContent.trim() && je != null && jo != null && jr != null && ct != null
             && ct >= Math.max(je, step === "minute" ? jo : 0)) {
-          const e = entry(urls.energy);
+          const e = energyEntry();
           window.__hgResult = { ms: now - t0, canvas_ms: ct - t0, energy_parsed_ms: je - t0,
             energy_request_ms: e ? e.responseEnd - e.requestStart : null, energy_bytes: e ? e.transferSize : null,
             energy_decoded_bytes: e ? e.decodedBodySize : null, solar: solar.textContent.trim() };

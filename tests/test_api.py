@@ -11,6 +11,7 @@ from homegrid.hub.queries import Queries
 from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
+from .energy_reply import points as points_of
 
 
 @pytest.fixture
@@ -35,16 +36,16 @@ def test_live_returns_newest_reading_in_glossary_names(client):
 @pytest.mark.parametrize(("step", "points"), [("minute", 1440), ("hour", 24), ("day", 1)])
 def test_energy_steps(client, step, points):
     body = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": step}).json()
-    assert len(body["points"]) == points
-    p = body["points"][0]
-    assert p["home_w"] == pytest.approx(3000)
-    assert p["soc_mean"] == pytest.approx(55)
-    assert sum(q["solar_to_home"] for q in body["points"]) == pytest.approx(24_000)
+    assert len(body["start"]) == points and body["partial_from"] == points
+    assert all(len(body["values"][f]) == points for f in body["fields"])
+    assert body["values"]["home_w"][0] == pytest.approx(3000)
+    assert body["values"]["soc_mean"][0] == pytest.approx(55)
+    assert sum(body["values"]["solar_to_home"]) == pytest.approx(24_000, abs=points * 0.0005)  # each to the mWh
 
 
 def test_energy_day_labels_are_local_dates(client):
     body = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-02", "step": "day"}).json()
-    assert [p["start"] for p in body["points"]] == ["2025-06-01", "2025-06-02"]
+    assert body["start"] == ["2025-06-01", "2025-06-02"]
     assert body["timezone"] == "America/New_York"
 
 
@@ -78,8 +79,8 @@ def test_the_bucket_still_filling_averages_over_its_elapsed_time(recorder, store
     with TestClient(create_app(Queries(store, NEW_YORK))) as c:
         day = c.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "day"}).json()
         hours = c.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "hour"}).json()
-    assert day["points"][0]["home_w"] == pytest.approx(2000)
-    assert [p["home_w"] for p in hours["points"]][:7] == pytest.approx([2000] * 7)
+    assert points_of(day)[0]["home_w"] == pytest.approx(2000)
+    assert [p["home_w"] for p in points_of(hours)][:7] == pytest.approx([2000] * 7)
 
 
 def test_export_csv_and_the_live_stream(client, tmp_path):

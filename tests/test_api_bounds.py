@@ -124,7 +124,7 @@ def test_days_whose_raw_readings_were_pruned_still_answer(app_parts, client):
     a, _ = local_day_bounds(date(2025, 6, 2), NEW_YORK)
     store.prune_raw(a)
     day = client.get("/api/v1/energy", params={"from": "2025-06-01", "to": "2025-06-01", "step": "minute"}).json()
-    assert len(day["points"]) == 1440
+    assert len(day["start"]) == 1440
     client.get("/api/v1/outages", params={"from": "2025-06-01", "to": "2025-06-01"})
     assert asked[-1][0] == local_day_bounds(date(2025, 6, 1), NEW_YORK)[0]
 

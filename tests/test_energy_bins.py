@@ -19,6 +19,7 @@ from homegrid.readings.rollup import MAX_COLUMNS, MIN_COLUMNS, ROLLUP_COLUMNS, S
 from homegrid.timezones import local_day_bounds
 
 from .conftest import NEW_YORK, steady_frame
+from .energy_reply import points
 
 HOME_W = 1200.0  # a steady home [W]: every hour holds 1200 Wh
 
@@ -66,34 +67,34 @@ def _home(recorder, first: date, last: date, start_hour: int = 0) -> None:
     recorder.ingest_bulk([steady_frame(a, (b - a) // 60_000 + 1, home_power=HOME_W, grid_power=HOME_W)])
 
 
-def _energy(store, now: datetime | None = None, **params: str) -> dict:
+def _energy(store, now: datetime | None = None, **params: str) -> list[dict]:
     queries = Queries(store, NEW_YORK)
     if now is not None:
         real = queries.series
-        queries.series = lambda *a: real(*a, now_ms=to_ms(now))  # type: ignore[method-assign]
+        queries.series = lambda *a, **k: real(*a, **k, now_ms=to_ms(now))  # type: ignore[method-assign]
     with TestClient(create_app(queries)) as c:
         r = c.get("/api/v1/energy", params=params)
     assert r.status_code == 200, r.text
-    return r.json()
+    return points(r.json())
 
 
 def test_dst_days_are_23_and_25_hours_and_months_are_the_sum_of_their_days(recorder, store):
     _home(recorder, date(2025, 2, 27), date(2025, 3, 10))  # 9 March: 23 hours
     _home(recorder, date(2025, 10, 30), date(2025, 11, 3))  # 2 November: 25 hours
-    days = _energy(store, **{"from": "2025-03-08", "to": "2025-03-10", "step": "day"})["points"]
+    days = _energy(store, **{"from": "2025-03-08", "to": "2025-03-10", "step": "day"})
     assert [p["start"] for p in days] == ["2025-03-08", "2025-03-09", "2025-03-10"]
     assert [p["home"] for p in days] == pytest.approx([24 * HOME_W, 23 * HOME_W, 24 * HOME_W])
     assert [p["end"] for p in days] == ["2025-03-09T00:00:00-05:00", "2025-03-10T00:00:00-04:00",
                                         "2025-03-11T00:00:00-04:00"]
     assert all(p["home_w"] == pytest.approx(HOME_W) for p in days)  # averaged over 23 hours, not 24
-    fall = _energy(store, **{"from": "2025-11-02", "to": "2025-11-02", "step": "day"})["points"]
+    fall = _energy(store, **{"from": "2025-11-02", "to": "2025-11-02", "step": "day"})
     assert fall[0]["home"] == pytest.approx(25 * HOME_W) and fall[0]["home_w"] == pytest.approx(HOME_W)
-    hours = _energy(store, **{"from": "2025-11-02", "to": "2025-11-02", "step": "hour"})["points"]
+    hours = _energy(store, **{"from": "2025-11-02", "to": "2025-11-02", "step": "hour"})
     assert len(hours) == 25 and sum(p["home"] for p in hours) == pytest.approx(fall[0]["home"])
 
-    months = _energy(store, **{"from": "2025-01-01", "to": "2025-12-31", "step": "month"})["points"]
+    months = _energy(store, **{"from": "2025-01-01", "to": "2025-12-31", "step": "month"})
     assert [p["start"] for p in months] == ["2025-02", "2025-03", "2025-10", "2025-11"]
-    each_day = _energy(store, **{"from": "2025-01-01", "to": "2025-12-31", "step": "day"})["points"]
+    each_day = _energy(store, **{"from": "2025-01-01", "to": "2025-12-31", "step": "day"})
     for m in months:
         in_month = [d for d in each_day if d["start"].startswith(m["start"])]
         for key in ("home", "grid_import", "grid_to_home", "covered_s", "soc_s"):
@@ -107,10 +108,10 @@ def test_dst_days_are_23_and_25_hours_and_months_are_the_sum_of_their_days(recor
 def test_a_span_starting_inside_a_bin_gets_it_whole(recorder, store):
     """The first day of the data (from 06:00) is a bar of its own, as is the first month."""
     _home(recorder, date(2025, 6, 1), date(2025, 6, 2), start_hour=6)
-    days = _energy(store, **{"from": "2025-05-01", "to": "2025-06-02", "step": "day"})["points"]
+    days = _energy(store, **{"from": "2025-05-01", "to": "2025-06-02", "step": "day"})
     assert [p["start"] for p in days] == ["2025-06-01", "2025-06-02"]
     assert days[0]["home"] == pytest.approx(18 * HOME_W)
-    months = _energy(store, **{"from": "2025-05-01", "to": "2025-06-02", "step": "month"})["points"]
+    months = _energy(store, **{"from": "2025-05-01", "to": "2025-06-02", "step": "month"})
     assert [p["start"] for p in months] == ["2025-06"] and months[0]["home"] == pytest.approx(42 * HOME_W)
     assert months[0]["end"] == "2025-06-03T00:00:00-04:00"  # the month as far as the span goes
 
@@ -119,11 +120,11 @@ def test_the_bin_still_going_is_partial_and_present(recorder, store):
     now = datetime(2025, 6, 2, 18, 30, tzinfo=UTC)  # 14:30 on 2 June in New York, the newest reading
     a = local_day_bounds(date(2025, 6, 1), NEW_YORK)[0]
     recorder.ingest_bulk([steady_frame(a, (to_ms(now) - a) // 60_000 + 1, home_power=HOME_W, grid_power=HOME_W)])
-    days = _energy(store, now, **{"from": "2025-06-01", "to": "2025-06-07", "step": "day"})["points"]
+    days = _energy(store, now, **{"from": "2025-06-01", "to": "2025-06-07", "step": "day"})
     assert [(p["start"], p["partial"]) for p in days] == [("2025-06-01", False), ("2025-06-02", True)]
-    months = _energy(store, now, **{"from": "2025-01-01", "to": "2025-12-31", "step": "month"})["points"]
+    months = _energy(store, now, **{"from": "2025-01-01", "to": "2025-12-31", "step": "month"})
     assert [(p["start"], p["partial"]) for p in months] == [("2025-06", True)]
-    hours = _energy(store, now, **{"from": "2025-06-02", "to": "2025-06-02", "step": "hour"})["points"]
+    hours = _energy(store, now, **{"from": "2025-06-02", "to": "2025-06-02", "step": "hour"})
     assert [p["partial"] for p in hours] == [False] * 14 + [True]  # the hours up to now, the last one going
     assert hours[-1]["home"] == pytest.approx(HOME_W / 2) and hours[-1]["home_w"] == pytest.approx(HOME_W)
 
@@ -149,8 +150,8 @@ def test_hours_follow_the_sites_clock_half_an_hour_off_utc(store):
     with TestClient(create_app(Queries(store, kolkata))) as c:
         body = c.get("/api/v1/energy", params={"from": "2025-06-01T06:10:00+05:30", "to": "2025-06-01T08:59:00+05:30",
                                                "step": "hour"}).json()
-    assert [(p["start"], p["end"]) for p in body["points"]] == [
+    assert [(p["start"], p["end"]) for p in points(body)] == [
         ("2025-06-01T06:00:00+05:30", "2025-06-01T07:00:00+05:30"),
         ("2025-06-01T07:00:00+05:30", "2025-06-01T08:00:00+05:30"),
         ("2025-06-01T08:00:00+05:30", "2025-06-01T09:00:00+05:30")]
-    assert [p["home"] for p in body["points"]] == pytest.approx([HOME_W] * 3)
+    assert [p["home"] for p in points(body)] == pytest.approx([HOME_W] * 3)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from homegrid.api.app import create_app
 from homegrid.config import Config
-from homegrid.hub.queries import Queries
+from homegrid.hub.queries import SERIES_FIELDS, Queries
 from homegrid.hub.recorder import Recorder
 from homegrid.hub.tariff import site_tariff
 from homegrid.hub.tariff_file import SiteTariff
@@ -52,10 +52,12 @@ instants = st.datetimes().map(lambda t: t.isoformat()) | st.builds(
     st.sampled_from(["Z", "+00:00", "-12:00", "+14:00", "+05:30", ""]))
 junk = st.text(max_size=40)
 bounds = dates | instants | junk
+field_lists = st.lists(st.sampled_from([*SERIES_FIELDS, "", " ", "x"]), max_size=5).map(",".join) | junk
 numbers = st.integers(-10**25, 10**25).map(str) | st.sampled_from(["1e3", "nan", "inf", "-0", "0x10", ""]) | junk
 
 ENDPOINTS = {
-    "/api/v1/energy": {"from": bounds, "to": bounds, "step": st.sampled_from(["minute", "hour", "day", "week", ""])},
+    "/api/v1/energy": {"from": bounds, "to": bounds, "step": st.sampled_from(["minute", "hour", "day", "week", ""]),
+                       "fields": field_lists},
     "/api/v1/report": {"from": bounds, "to": bounds},
     "/api/v1/outages": {"from": bounds, "to": bounds},
     "/api/v1/export.csv": {"from": bounds, "to": bounds},
@@ -68,11 +70,13 @@ ENDPOINTS = {
                        | st.text(alphabet=st.characters(exclude_categories=["Nd", "No", "Cs"]), max_size=20)},
 }
 
+OPTIONAL = ("step", "fields")  # the parameters a request may leave out
+
 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
     endpoint = draw(st.sampled_from(sorted(ENDPOINTS)))
-    params = {k: draw(v) for k, v in ENDPOINTS[endpoint].items() if draw(st.booleans()) or k != "step"}
+    params = {k: draw(v) for k, v in ENDPOINTS[endpoint].items() if k not in OPTIONAL or draw(st.booleans())}
     return endpoint, params
 
 

@@ -712,9 +712,11 @@ def test_dst_day_is_drawn_in_local_time(new_page, dst_hub, hours):
     page = new_page(dst_hub)
     with page.page.expect_response(lambda r: "/api/v1/energy?" in r.url and "step=minute" in r.url) as fetched:
         page.open(f"history/day/{day}")
-    # the data the view fetched: every minute from local midnight to local midnight
-    points = fetched.value.json()["points"]
-    assert [datetime.fromisoformat(p["start"]) for p in points] == [
+    # the data the view fetched: every minute from local midnight to local midnight, only the fields it draws
+    reply = fetched.value.json()
+    assert reply["fields"] == ["solar_w", "battery_discharge_w", "grid_import_w", "home_w", "ev_w", "battery_charge_w",
+                               "grid_export_w", "soc_mean"]
+    assert [datetime.fromisoformat(s) for s in reply["start"]] == [
         start.astimezone(UTC) + timedelta(minutes=k) for k in range(hours * 60)]  # compared as instants
     # the chart's x scale spans the whole local day, 23 or 25 hours
     page.wait_for(f"document.querySelector('.chart')?.dataset.xMin == '{start.timestamp():.0f}'")
@@ -741,6 +743,6 @@ def test_dst_day_is_drawn_in_local_time(new_page, dst_hub, hours):
 def test_dst_day_labels_are_local_wall_clock(dst_hub):
     """The API's minute labels on the 23-hour day are wall-clock times that happen there (no 02:xx)."""
     day = dst_hub.dst_days[0]
-    points = dst_hub.get(f"/api/v1/energy?from={day}&to={day}&step=minute")["points"]
-    hours = [datetime.fromisoformat(p["start"]).hour for p in points]
+    starts = dst_hub.get(f"/api/v1/energy?from={day}&to={day}&step=minute&fields=home")["start"]
+    hours = [datetime.fromisoformat(s).hour for s in starts]
     assert 2 not in hours and hours.count(3) == 60

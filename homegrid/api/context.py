@@ -67,11 +67,14 @@ class Endpoint:
     summary: str | None = None
     include_in_schema: bool = True
     response_class: type[Response] | None = None  # None: FastAPI's default (JSON)
+    responses: dict[int | str, dict[str, Any]] | None = None  # the schema's replies of a route returning a Response
 
 
 def add_routes(target: FastAPI | APIRouter, routes: Iterable[Endpoint]) -> None:
     """Add a resource's routes, in order, to an app (or to a router of its own)."""
     for route in routes:
         extra: dict[str, Any] = {} if route.response_class is None else {"response_class": route.response_class}
+        if route.responses is not None:
+            extra["responses"] = route.responses
         target.add_api_route(route.path, route.endpoint, methods=[route.method], summary=route.summary,
                              include_in_schema=route.include_in_schema, **extra)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from homegrid.energy.flows import ev_unknown
 from homegrid.energy.report import energy_report
 from homegrid.glossary import ENERGY_CATEGORIES, EV_SOURCES
 from homegrid.readings import ReadingFrame, to_ms
+from homegrid.readings.rollup import EV_SOURCE_KEYS, ROLLUP_COLUMNS
 from homegrid.store import BucketTable, Store
 from homegrid.timezones import (
     DAY_MS,
@@ -25,17 +27,31 @@ from homegrid.timezones import (
     parse_iso_time,
 )
 
-__all__ = ["Queries", "clamp_day", "day_span", "parse_instant"]
+__all__ = ["SERIES_FIELDS", "Queries", "clamp_day", "day_span", "parse_instant"]
 
 #: a bin's length [ms]; a month's is its longest, for the size limit only
 _STEP_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS, "month": 31 * DAY_MS}
 _MAX_POINTS = {"minute": 50_000, "hour": 50_000, "day": 20_000, "month": 1_000}
+#: average power [W] per bin: its energy over its length
+_POWERS = {f"{cat.name}_w": cat.name for cat in ENERGY_CATEGORIES}
+#: what :meth:`Queries.series` gives per bin: the rollup columns, the car's energy no source is named for
+#: (``ev_from_unknown`` [Wh]), the average powers [W] and the mean state of charge (``soc_mean`` [%])
+SERIES_FIELDS: tuple[str, ...] = (*ROLLUP_COLUMNS, "ev_from_unknown", *_POWERS, "soc_mean")
+#: the rollup columns each computed field is made of
+_MADE_OF: dict[str, tuple[str, ...]] = {"ev_from_unknown": ("ev", *EV_SOURCE_KEYS), "soc_mean": ("soc_s", "soc_sum"),
+                                        **{power: (energy,) for power, energy in _POWERS.items()}}
 #: the local dates a request may name; any other date is moved to the nearest of these (no store holds
 #: readings outside them, and a date beyond them would overflow a day's bounds)
 FIRST_DAY = date(1970, 1, 2)
 LAST_DAY = date(9998, 12, 30)
 _FIRST_MS = to_ms(datetime.combine(FIRST_DAY, time(0), tzinfo=UTC))
 _LAST_MS = to_ms(datetime.combine(LAST_DAY, time(0), tzinfo=UTC))
+
+
+@functools.lru_cache(maxsize=8192)
+def _day_bounds(day: str, tz: ZoneInfo) -> tuple[int, int]:
+    """:func:`local_day_bounds` of a ``YYYY-MM-DD`` label, kept: a year of days costs 2 ms to compute again."""
+    return local_day_bounds(date.fromisoformat(day), tz)
 
 
 def clamp_day(day: date) -> date:
@@ -110,8 +126,16 @@ class Queries:
             return local_day_bounds(local_date(t_ms, self.tz), self.tz)[0]
         return local_floor_ms(t_ms, _STEP_MS[step], self.tz.key)  # +05:30 hours start at :30 UTC
 
+    def bins_end(self, step: str, end_ms: int) -> int:
+        """Where the data that :meth:`series` reads for a span ending at ``end_ms`` end [ms]: the end of the bin
+        holding the span's last instant (a month's days are read whole)."""
+        last = end_ms - 1
+        if step in ("day", "month"):
+            return _day_bounds(local_date(last, self.tz).isoformat(), self.tz)[1]
+        return self._bin_floor(step, last) + _STEP_MS[step]
+
     def series(
-        self, step: str, start_ms: int, end_ms: int, now_ms: int | None = None
+        self, step: str, start_ms: int, end_ms: int, now_ms: int | None = None, fields: Sequence[str] | None = None
     ) -> tuple[BucketTable, list[str], np.ndarray, np.ndarray]:
         """The bins of a span: rollup rows with average powers [W], mean SoC [%] and the car's unattributed energy
         (``ev_from_unknown`` [Wh]) added, their labels, where each
@@ -120,14 +144,19 @@ class Queries:
         Bins are the site's local minutes, hours, days (23, 24 or 25 hours, labelled ``YYYY-MM-DD``) or months
         (``YYYY-MM``: the sum of its local days within the span), and only those holding stored data; a span that
         starts inside a bin gets the whole bin (the stored data are read from it, so the first bin is not cut).
+        ``fields``: only these of :data:`SERIES_FIELDS`, in this order (minutes and hours read only the rollup
+        columns they need); None: all of them.
         """
+        wanted = SERIES_FIELDS if fields is None else tuple(fields)
+        unknown = [f for f in wanted if f not in SERIES_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown fields: {', '.join(unknown)}")
         now_ms = to_ms(datetime.now(UTC)) if now_ms is None else now_ms
         a, b = self.stored(start_ms, end_ms)
         a = self._bin_floor(step, a) if a < b else a
         if step in ("day", "month"):
             table, labels = self.store.read_days(a, b)
-            bounds = np.array([local_day_bounds(date.fromisoformat(d), self.tz) for d in labels],
-                              dtype=np.int64).reshape(-1, 2)
+            bounds = np.array([_day_bounds(d, self.tz) for d in labels], dtype=np.int64).reshape(-1, 2)
             if step == "month":
                 table, labels = group_rows(table, [d[:7] for d in labels])
                 bounds = np.array([self._month_bounds(m) for m in labels], dtype=np.int64).reshape(-1, 2)
@@ -135,23 +164,36 @@ class Queries:
                 bounds[:, 1] = np.minimum(bounds[:, 1], end_ms)  # a month cut by the span holds its days in it
             starts, ends = bounds[:, 0], bounds[:, 1]
         else:
-            table = self.store.read_rollup(step, a, b)
+            needed = dict.fromkeys(c for f in wanted for c in _MADE_OF.get(f, (f,)))
+            table = self.store.read_rollup(step, a, b, None if fields is None else list(needed))
             labels = local_isoformat(table.start_ms, self.tz.key)
             starts = np.asarray(table.start_ms, dtype=np.int64)
             ends = starts + _STEP_MS[step]
+        return BucketTable(table.start_ms, self._fields(table, wanted, starts, ends)), labels, ends, ends > now_ms
+
+    def _fields(self, table: BucketTable, wanted: Sequence[str], starts: np.ndarray,
+                ends: np.ndarray) -> dict[str, np.ndarray]:
+        """The ``wanted`` fields of bins from ``starts`` to ``ends`` [ms] out of their rollup rows."""
+        cols = table.columns
+        out: dict[str, np.ndarray] = {}
         seconds = (ends - starts) / 1000.0  # a local day: 23, 24 or 25 hours
-        # the bin still filling (this hour, today) averages over the time it has had so far
-        span = self.store.time_range()
-        if span is not None and len(table):
-            elapsed = (span[1] - starts) / 1000.0
-            seconds = np.where((elapsed > 0) & (elapsed < seconds), elapsed, seconds)
-        cols = dict(table.columns)
-        cols["ev_from_unknown"] = ev_unknown(cols["ev"], {s: cols[f"ev_from_{s}"] for s in EV_SOURCES})
+        if any(f in _POWERS for f in wanted):
+            # the bin still filling (this hour, today) averages over the time it has had so far
+            span = self.store.time_range()
+            if span is not None and len(table):
+                elapsed = (span[1] - starts) / 1000.0
+                seconds = np.where((elapsed > 0) & (elapsed < seconds), elapsed, seconds)
         with np.errstate(invalid="ignore", divide="ignore"):
-            for cat in ENERGY_CATEGORIES:
-                cols[f"{cat.name}_w"] = cols[cat.name] * 3600.0 / seconds
-            cols["soc_mean"] = np.where(cols["soc_s"] > 0, cols["soc_sum"] / cols["soc_s"], np.nan)
-        return BucketTable(table.start_ms, cols), labels, ends, ends > now_ms
+            for f in wanted:
+                if f == "ev_from_unknown":
+                    out[f] = ev_unknown(cols["ev"], {s: cols[f"ev_from_{s}"] for s in EV_SOURCES})
+                elif f == "soc_mean":
+                    out[f] = np.where(cols["soc_s"] > 0, cols["soc_sum"] / cols["soc_s"], np.nan)
+                elif f in _POWERS:
+                    out[f] = cols[_POWERS[f]] * 3600.0 / seconds
+                else:
+                    out[f] = cols[f]
+        return out
 
     def _month_bounds(self, month: str) -> tuple[int, int]:
         """Epoch ms of a local month's (``YYYY-MM``) first instant and the next month's."""

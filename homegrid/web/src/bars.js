@@ -7,6 +7,7 @@ import { useWidth } from "./width.js";
 import { src } from "./api.js";
 import { addDays, daysBetween } from "./dates.js";
 import { kwh, zone } from "./format.js";
+import { pointsOf } from "./series.js";
 
 const API = "/api/v1/energy";
 // [field of /api/v1/energy (home-ev: the home without the car), label, css colour variable]
@@ -14,6 +15,8 @@ export const SOURCES = [["solar", "Solar", "--solar"], ["battery_discharge", "Ba
   ["grid_import", "Grid in", "--grid"]];
 export const USES = [["home-ev", "House", "--home"], ["ev", "Car", "--car"], ["battery_charge", "Battery in", "--battery-in"],
   ["grid_export", "Grid out", "--grid-out"]];
+// what the bars ask /api/v1/energy for
+export const BAR_FIELDS = ["solar", "battery_discharge", "grid_import", "home", "ev", "battery_charge", "grid_export"];
 
 export function valueOf(point, field) {
   if (field === "home-ev") return point.home == null ? null : point.home - (point.ev ?? 0);
@@ -66,7 +69,7 @@ export function EnergyBars({ energy, step, from, to, label }) {
   const [idx, setIdx] = useState(null);
 
   const bins = binsOf(step, from, to, energy);
-  const byKey = new Map(energy.points.map((p, i) => [keyOf(step, p), { p, i }]));
+  const byKey = new Map(pointsOf(energy).map((p) => [keyOf(step, p), { p, i: p.i }]));
   const rows = bins.map((b) => ({ ...b, ...(byKey.get(b.key) ?? {}) }));
   const total = (p, layers) => layers.reduce((s, [f]) => s + Math.max(0, valueOf(p, f) ?? 0), 0);
   const up = Math.max(0, ...rows.filter((r) => r.p).map((r) => total(r.p, SOURCES))) / 1000; // [kWh]

@@ -18,15 +18,20 @@ export const LAYERS = [
   ["grid_export_w", "Grid out", "--grid-out", -1],
 ];
 
+// what the chart asks /api/v1/energy for ("house_w" is home_w less ev_w)
+export const CHART_FIELDS = ["solar_w", "battery_discharge_w", "grid_import_w", "home_w", "ev_w", "battery_charge_w",
+  "grid_export_w", "soc_mean"];
+
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 
-function columns(points) {
-  const x = points.map((p) => new Date(p.start).getTime() / 1000);
+function columns(energy) {
+  const x = energy.start.map((s) => Date.parse(s) / 1000);
+  const v = energy.values;
   const raw = {};
   for (const [f] of LAYERS) {
-    raw[f] = points.map((p) => (f === "house_w" ? (p.home_w == null ? null : p.home_w - (p.ev_w ?? 0)) : p[f]));
+    raw[f] = f === "house_w" ? v.home_w.map((h, i) => (h == null ? null : h - (v.ev_w[i] ?? 0))) : v[f];
   }
-  raw.soc_mean = points.map((p) => p.soc_mean);
+  raw.soc_mean = v.soc_mean;
   // cumulative stacks, in kW, outermost drawn first so inner layers paint over it
   const stacks = [];
   for (const sign of [1, -1]) {
@@ -46,7 +51,7 @@ export function PowerChart({ energy, outages, step, theme }) {
   const box = useRef(null);
   const plot = useRef(null);
   const [idx, setIdx] = useState(null);
-  const cols = energy ? columns(energy.points) : null;
+  const cols = energy ? columns(energy) : null;
 
   useEffect(() => {
     if (!cols || !box.current) return undefined;

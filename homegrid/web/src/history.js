@@ -2,13 +2,14 @@
 // or local month (year); totals, self-powered share and the Sankey; a day's prices and what each hour cost.
 import { html } from "htm/preact";
 import { useFetch } from "./api.js";
-import { EnergyBars } from "./bars.js";
-import { PowerChart } from "./chart.js";
+import { BAR_FIELDS, EnergyBars } from "./bars.js";
+import { CHART_FIELDS, PowerChart } from "./chart.js";
 import { barStepFor, daysBetween, shift, span } from "./dates.js";
 import { kwh, longDate } from "./format.js";
 import { Tile } from "./now.js";
 import { DayPrices } from "./prices.js";
 import { Sankey } from "./sankey.js";
+import { energyUrl } from "./series.js";
 
 const KINDS = ["day", "week", "month", "year", "custom"];
 const REPORT = "/api/v1/report";
@@ -33,8 +34,8 @@ export function HistoryView({ params, today, theme }) {
   const powerStep = barStep === "hour" ? "minute" : null;
   const step = powerStep ?? barStep;
   const q = `from=${from}&to=${to}`;
-  const energy = useFetch(powerStep && `/api/v1/energy?${q}&step=${powerStep}`);
-  const bins = useFetch(`/api/v1/energy?${q}&step=${barStep}`);
+  const energy = useFetch(powerStep && energyUrl(from, to, powerStep, CHART_FIELDS));
+  const bins = useFetch(energyUrl(from, to, barStep, BAR_FIELDS));
   const report = useFetch(`${REPORT}?${q}`);
   const outages = useFetch(`/api/v1/outages?${q}`);
   const r = report.data;
