@@ -138,6 +138,9 @@ def test_sealed_days_are_kept_with_an_etag_and_answer_304(client, store, reads, 
     plain = client.get("/api/v1/energy", params=params, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.json() == first.json() and len(reads) == 1
     assert plain.headers["etag"] == tag.replace("-gzip", "")  # another coding, another strong tag
+    hard = client.get("/api/v1/energy", params=params, headers={"Accept-Encoding": "gzip", "Cache-Control": "no-cache"})
+    assert hard.content == first.content and hard.headers["etag"] == tag and len(reads) == 2  # a hard reload: again
+    reads.pop()
     # a browser holding either coding is told it still has the reply, with no body
     for held in (tag, plain.headers["etag"], f"W/{tag}", f'"other", {tag}'):
         r = client.get("/api/v1/energy", params=params, headers={"If-None-Match": held, "Accept-Encoding": "gzip"})

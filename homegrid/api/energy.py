@@ -119,7 +119,8 @@ class EnergyRoutes:
           (``covered_s``, ``islanded_s``, ``soc_s``) [s] to the ms.
 
         A reply whose bins all ended before the store sealed its data has a strong ETag and
-        ``Cache-Control: private, max-age=0, must-revalidate``: ``If-None-Match`` with it answers 304.
+        ``Cache-Control: private, max-age=0, must-revalidate``: ``If-None-Match`` with it answers 304. Such
+        replies are kept in memory; ``Cache-Control: no-cache`` in the request has one worked out again.
         """
         queries = self.api.queries
         names = _field_names(fields)
@@ -142,7 +143,8 @@ class EnergyRoutes:
                    "Vary": "Accept-Encoding"}
         if matches(request.headers.get("if-none-match"), tag):
             return Response(status_code=304, headers=headers)
-        body = self.bodies.get(key)
+        # a request's "Cache-Control: no-cache" (a browser's hard reload) has the reply worked out again
+        body = None if "no-cache" in request.headers.get("cache-control", "") else self.bodies.get(key)
         plain = None
         if body is None:
             plain = self._encode(step, start_ms, end_ms, names)
