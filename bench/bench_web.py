@@ -22,7 +22,7 @@ so day views older than 90 days read the minute rollups, as on a hub that has ru
    included, compressed as the hub sent it) and decoded (``Network.dataReceived``). The page
    weight is the sum over the page's requests up to the drawn view; the live stream's bytes are
    shown apart (it never finishes). The hub gzips the static files (level 9, kept in memory)
-   and its JSON API (level 5, replies over 1 kB); ``gzip -9`` of every body is shown beside them.
+   and its JSON API (level 3, replies over 1 kB); ``gzip -9`` of every body is shown beside them.
 2. Views: one desktop page (1280x860) on ``#/history/...``. For each range, an init script
    (a) stamps every ``<canvas>`` the moment it enters the DOM (MutationObserver), (b) stamps
    when each fetched JSON body has been parsed (``Response.prototype.json`` wrapped), and (c)

@@ -34,7 +34,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from homegrid import __version__
-from homegrid.api.context import ApiContext, add_routes
+from homegrid.api.context import JSON_GZIP_LEVEL, ApiContext, add_routes
 from homegrid.api.docs import DocsRoutes
 from homegrid.api.energy import EnergyRoutes
 from homegrid.api.export import EXPORTS_AT_ONCE, ExportRoutes
@@ -88,7 +88,7 @@ def create_app(
     )
     # a day of minutes with every field is 280 kB of JSON: a phone on Wi-Fi gets a sixth of it (the event stream,
     # the pre-compressed web app and the energy replies kept gzip-coded pass through untouched)
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=JSON_GZIP_LEVEL)
     app.add_middleware(_BoundedThreads, threads=API_THREADS)
 
     # Replies are strict JSON without a response class of ours: every route declares its return type, so FastAPI

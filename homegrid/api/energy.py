@@ -22,7 +22,7 @@ from fastapi.responses import Response
 
 from homegrid import __version__
 from homegrid.api.body_cache import GZIP_SUFFIX, BodyCache, entity_tag, matches
-from homegrid.api.context import ApiContext, Endpoint
+from homegrid.api.context import JSON_GZIP_LEVEL, ApiContext, Endpoint
 from homegrid.hub.queries import SERIES_FIELDS
 from homegrid.readings import from_ms, to_ms
 from homegrid.timezones import local_isoformat
@@ -148,7 +148,7 @@ class EnergyRoutes:
         plain = None
         if body is None:
             plain = self._encode(step, start_ms, end_ms, names)
-            body = gzip.compress(plain, compresslevel=6, mtime=0)  # mtime 0: one key, one sequence of bytes
+            body = gzip.compress(plain, compresslevel=JSON_GZIP_LEVEL, mtime=0)  # mtime 0: one key, one byte sequence
             self.bodies.put(key, body)
         if coded:  # GZipMiddleware passes a body with a Content-Encoding through
             return Response(body, media_type=JSON, headers={**headers, "Content-Encoding": "gzip"})
