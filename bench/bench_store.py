@@ -89,6 +89,7 @@ KINDS = ("day", "month", "year")
 #: what the web app's day view draws (homegrid/web/src/chart.js LAYERS and the battery line)
 DAY_FIELDS = ("solar_w", "battery_discharge_w", "grid_import_w", "home_w", "ev_w", "battery_charge_w",
               "grid_export_w", "soc_mean")
+BAR_FIELDS = ("solar", "battery_discharge", "grid_import", "home", "ev", "battery_charge", "grid_export")
 ROW_GROUP_ROWS = 1 << 20
 PARQUET_CODEC = "zstd"
 
@@ -284,14 +285,16 @@ class Hub:
 
 
 def energy_paths(picks: dict[str, list[date]], fields: str) -> dict[str, list[str]]:
-    """The web app's three reads for each pick: a day of minutes, a month of hours, a year of days."""
+    """The dashboard's three reads for each pick: a day of minutes (the fields of the web app's power chart), a
+    month of hours and a year of days (the energies of its bar charts), ``fields`` when the API takes them."""
+    bars = "&fields=" + ",".join(BAR_FIELDS) if fields else ""
     def q(a: date, b: date, step: str, extra: str = "") -> str:
         return f"/api/v1/energy?from={a.isoformat()}&to={b.isoformat()}&step={step}{extra}"
 
     return {
         "day": [q(d, d, "minute", fields) for d in picks["day"]],
-        "month": [q(m, bench_queries._month_last(m), "hour") for m in picks["month"]],
-        "year": [q(y, y + timedelta(days=364), "day") for y in picks["year"]],
+        "month": [q(m, bench_queries._month_last(m), "hour", bars) for m in picks["month"]],
+        "year": [q(y, y + timedelta(days=364), "day", bars) for y in picks["year"]],
     }
 
 
