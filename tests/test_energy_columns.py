@@ -36,9 +36,9 @@ def reads(store, monkeypatch) -> list[tuple[str, object]]:
         seen.append((step, columns))
         return rollup(step, a, b, columns)
 
-    def read_days(a, b):
-        seen.append(("days", None))
-        return days(a, b)
+    def read_days(a, b, columns=None):
+        seen.append(("days", columns))
+        return days(a, b, columns)
 
     monkeypatch.setattr(store, "read_rollup", read_rollup)
     monkeypatch.setattr(store, "read_days", read_days)
@@ -76,6 +76,9 @@ def test_a_day_of_minutes_is_one_array_per_field_asked_for(client, reads):
     assert soc[58] == 55 and soc[60:120] == [None] * 60 and soc[120] == 55  # NaN is null
     # only the rollup columns the four fields are made of were read
     assert reads == [("minute", ["solar", "home", "ev", "soc_s", "soc_sum"])]
+    reads.clear()
+    days = client.get("/api/v1/energy", params={**DAY, "step": "month", "fields": "home,soc_mean"}).json()
+    assert days["fields"] == ["home", "soc_mean"] and reads == [("days", ["home", "soc_s", "soc_sum"])]
 
 
 def test_days_and_months_have_their_end(client):

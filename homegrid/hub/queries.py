@@ -154,8 +154,9 @@ class Queries:
         now_ms = to_ms(datetime.now(UTC)) if now_ms is None else now_ms
         a, b = self.stored(start_ms, end_ms)
         a = self._bin_floor(step, a) if a < b else a
+        needed = None if fields is None else list(dict.fromkeys(c for f in wanted for c in _MADE_OF.get(f, (f,))))
         if step in ("day", "month"):
-            table, labels = self.store.read_days(a, b)
+            table, labels = self.store.read_days(a, b, needed)
             bounds = np.array([_day_bounds(d, self.tz) for d in labels], dtype=np.int64).reshape(-1, 2)
             if step == "month":
                 table, labels = group_rows(table, [d[:7] for d in labels])
@@ -164,8 +165,7 @@ class Queries:
                 bounds[:, 1] = np.minimum(bounds[:, 1], end_ms)  # a month cut by the span holds its days in it
             starts, ends = bounds[:, 0], bounds[:, 1]
         else:
-            needed = dict.fromkeys(c for f in wanted for c in _MADE_OF.get(f, (f,)))
-            table = self.store.read_rollup(step, a, b, None if fields is None else list(needed))
+            table = self.store.read_rollup(step, a, b, needed)
             labels = local_isoformat(table.start_ms, self.tz.key)
             starts = np.asarray(table.start_ms, dtype=np.int64)
             ends = starts + _STEP_MS[step]

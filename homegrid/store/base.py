@@ -131,8 +131,9 @@ class Store(abc.ABC):
         """Rollup rows whose bucket starts within ``[start_ms, end_ms)`` (only ``columns`` when given)."""
 
     @abc.abstractmethod
-    def read_days(self, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
-        """Day rollups starting within ``[start_ms, end_ms)`` and their local dates."""
+    def read_days(self, start_ms: int, end_ms: int,
+                  columns: Sequence[str] | None = None) -> tuple[BucketTable, list[str]]:
+        """Day rollups starting within ``[start_ms, end_ms)`` (only ``columns`` when given) and their local dates."""
 
     @abc.abstractmethod
     def aggregate_minutes(self, start_ms: int, end_ms: int, bucket_ms: int | None = None) -> BucketTable:

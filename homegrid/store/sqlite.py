@@ -605,14 +605,16 @@ class SQLiteStore(Store):
         order = np.argsort(t, kind="stable")
         return t[order], {n: np.concatenate([p[1][n] for p in parts])[order] for n in names}
 
-    def read_days(self, start_ms: int, end_ms: int) -> tuple[BucketTable, list[str]]:
-        """Day rollups and their local dates."""
-        sql = (
-            f"SELECT ts, {', '.join(ROLLUP_COLUMNS)}, date FROM rollup_day "
-            "WHERE ts >= ? AND ts < ? ORDER BY ts"
-        )
+    def read_days(self, start_ms: int, end_ms: int,
+                  columns: Sequence[str] | None = None) -> tuple[BucketTable, list[str]]:
+        """Day rollups (only ``columns`` when given) and their local dates."""
+        names = ROLLUP_COLUMNS if columns is None else tuple(columns)
+        unknown = sorted(set(names) - set(ROLLUP_COLUMNS))
+        if unknown:
+            raise ValueError(f"not rollup columns: {', '.join(unknown)}")
+        sql = f"SELECT ts, {', '.join(names)}, date FROM rollup_day WHERE ts >= ? AND ts < ? ORDER BY ts"
         rows = self._reader().execute(sql, (start_ms, end_ms)).fetchall()
-        return self._table_from_rows([r[:-1] for r in rows]), [r[-1] for r in rows]
+        return self._table_from_rows([r[:-1] for r in rows], names), [r[-1] for r in rows]
 
     @staticmethod
     def _table_from_rows(rows: list[tuple[Any, ...]], names: Sequence[str] = ROLLUP_COLUMNS) -> BucketTable:
