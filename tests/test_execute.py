@@ -715,6 +715,9 @@ def test_a_full_battery_exports_at_the_end_of_the_price_run_while_the_sun_has_a_
     assert export_later(problem, plan, 0, 20.0) == int(problem.t_ms[3])
     assert "waits until 2025-01-15 03:45 UTC" in why
     assert export_later(problem, plan, 3, 20.0) is None  # then it goes
+    # the time kept is to empty the battery down to the reserve (the plan may discharge for the home after its
+    # export, at the same power limit): a higher reserve leaves less to do, 6 steps for 13.5 kWh x 50 % x 95 %
+    assert export_later(problem, plan, 0, 50.0) == int(problem.t_ms[6])
     # too few steps left at the price: export now
     short = replace(problem, export_price=np.array([0.22] * 9 + [0.10] * 4))
     assert battery_command(short, plan, 0)[0] == BatteryCommand("export", 20.0, 20.0)

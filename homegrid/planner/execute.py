@@ -8,7 +8,9 @@ The optimiser's :class:`~homegrid.planner.problem.Plan` says per step what the b
   with the reserve floor of the step (the owner's reserve, raised by storm mode), the level to charge to or to
   export down to (CHARGE, EXPORT: the plan's level at the end of the run of such steps that starts now) or to
   hold at (HOLD: the level when the hold began); a HOLD, CHARGE or EXPORT whose gain the forecasts' errors could
-  eat is carried out as SELF_POWERED (:func:`gain_pays`). The device follows the real load within the mode by
+  eat is carried out as SELF_POWERED (:func:`gain_pays`), and so is an EXPORT of a full battery while the sun
+  exports, until the end of its price run leaves just the time to carry it out (:func:`export_later`: a
+  Powerwall stores the sun's surplus wherever the battery has room). The device follows the real load within the mode by
   itself (a Powerwall's own control, the
   virtual home's :func:`~homegrid.devices.virtual.battery.follow_mode`), so the plan meets the load as it comes,
   between re-plans;
@@ -220,7 +222,7 @@ def gain_pays(problem: Problem, plan: Plan, step: int, margin: float = GAIN_MARG
     return rises or use * back >= now + margin * abs(now), use
 
 
-def export_later(problem: Problem, plan: Plan, step: int, target_percent: float) -> int | None:
+def export_later(problem: Problem, plan: Plan, step: int, floor_percent: float) -> int | None:
     """When the plan's EXPORT at ``step`` is better carried out later, the latest time it can start, else None.
 
     A Powerwall in every mode but a grid charge stores the sun's surplus before exporting it (self-powered,
@@ -234,16 +236,17 @@ def export_later(problem: Problem, plan: Plan, step: int, target_percent: float)
     - the sun has a surplus over the load now (the forecast's);
     - the battery's room now is no more than what the sun's surplus would put back in it over the rest of the run
       (else emptying it now makes room the sun will not fill);
-    - the steps after this one whose export price is at least this one's, in one run, are enough to export a full
-      battery down to ``target_percent`` at the power limit, with a step to spare.
+    - the steps after this one whose export price is at least this one's, in one run, are enough to empty a full
+      battery down to the reserve at the power limit (the plan may also discharge for the home in the run, after
+      its export: the power limit is shared).
 
     Parameters
     ----------
     problem, plan : Problem, Plan
     step : int
         The plan's EXPORT step that starts now.
-    target_percent : float
-        The level the export goes down to. [%]
+    floor_percent : float
+        The reserve. [%]
 
     Returns
     -------
@@ -257,7 +260,7 @@ def export_later(problem: Problem, plan: Plan, step: int, target_percent: float)
     while end < n and problem.export_price[end] >= price - 1e-9:
         end += 1
     h = problem.hours
-    full_wh = b.capacity_wh * max(1.0 - target_percent / 100, 0.0) * b.discharge_efficiency
+    full_wh = b.capacity_wh * max(1.0 - floor_percent / 100, 0.0) * b.discharge_efficiency
     need = math.ceil(full_wh / (b.max_discharge_w * h) - 1e-9) if b.max_discharge_w > 0 else n
     if end - step - 1 < need:
         return None
@@ -308,7 +311,7 @@ def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent
         until = _when(int(problem.t_ms[end]) + problem.step_ms)
         why = (f"{'charge to' if mode is Mode.CHARGE else 'export from the battery down to'} {target:.0f} % by "
                f"{until} ({price}; {expect})")
-        if mode is Mode.EXPORT and (later := export_later(problem, plan, step, target)) is not None:
+        if mode is Mode.EXPORT and (later := export_later(problem, plan, step, floor)) is not None:
             why = (f"self-powered down to {floor:.0f} %: the export down to {target:.0f} % waits until "
                    f"{_when(later)}, as the full battery cannot take the sun's surplus now and the export price "
                    f"holds until then ({price}; {expect})")
