@@ -313,7 +313,7 @@ def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent
                f"{until} ({price}; {expect})")
         if mode is Mode.EXPORT and (later := export_later(problem, plan, step, floor)) is not None:
             why = (f"self-powered down to {floor:.0f} %: the export down to {target:.0f} % waits until "
-                   f"{_when(later)}, as the full battery cannot take the sun's surplus now and the export price "
+                   f"{_when(later)}: the sun's surplus would fill again the room it makes, and the export price "
                    f"holds until then ({price}; {expect})")
             mode, target = Mode.SELF_POWERED, None
     elif mode is Mode.HOLD:
