@@ -8,12 +8,11 @@ The optimiser's :class:`~homegrid.planner.problem.Plan` says per step what the b
   with the reserve floor of the step (the owner's reserve, raised by storm mode), the level to charge to or to
   export down to (CHARGE, EXPORT: the plan's level at the end of the run of such steps that starts now) or to
   hold at (HOLD: the level when the hold began); a HOLD, CHARGE or EXPORT whose gain the forecasts' errors could
-  eat is carried out as SELF_POWERED (:func:`gain_pays`), and so is an EXPORT of a full battery while the sun
-  exports, until the end of its price run leaves just the time to carry it out (:func:`export_later`: a
-  Powerwall stores the sun's surplus wherever the battery has room). The device follows the real load within the mode by
-  itself (a Powerwall's own control, the
-  virtual home's :func:`~homegrid.devices.virtual.battery.follow_mode`), so the plan meets the load as it comes,
-  between re-plans;
+  eat is carried out as SELF_POWERED (:func:`gain_pays`), and so is an EXPORT while the sun has a surplus that
+  would fill the battery again, until the end of its price run leaves just the time to carry it out
+  (:func:`export_later`: a Powerwall stores the sun's surplus wherever the battery has room). The device follows
+  the real load within the mode by itself (a Powerwall's own control, the virtual home's
+  :func:`~homegrid.devices.virtual.battery.follow_mode`), so the plan meets the load as it comes, between re-plans;
 - the car's :class:`~homegrid.devices.control.CarCommand` (charge or not, and the amps of the plan's power at the
   charger's voltage), while the car is plugged in.
 
@@ -214,11 +213,9 @@ def gain_pays(problem: Problem, plan: Plan, step: int, margin: float = GAIN_MARG
     back = 1.0
     if mode is Mode.CHARGE:
         back = problem.battery.charge_efficiency * problem.battery.discharge_efficiency
-        if problem.battery.export_from_battery and len(ahead):
-            # sold back at the best export price ahead, the charge still pays: no forecast can make it lose
-            riskless = float(np.max(problem.export_price[ahead])) * back > now + 1e-9
-            if riskless:
-                return True, max(use, float(np.max(problem.export_price[ahead])))
+        best_sale = float(np.max(problem.export_price[ahead])) if len(ahead) else 0.0
+        if problem.battery.export_from_battery and best_sale * back > now + 1e-9:
+            return True, max(use, best_sale)  # it pays even sold back: no forecast can make it lose
     return rises or use * back >= now + margin * abs(now), use
 
 
