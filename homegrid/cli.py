@@ -173,9 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--replan-min", type=float, help="mpc: re-plan this often [min] (default: every step)")
     s.add_argument("--wear-cost", type=float, default=0.0, help="mpc: what each kWh through the battery costs its "
                    "life in the plan, per kWh (default 0, as [planner] wear_cost_per_kwh); not billed")
-    s.add_argument("--forecast", choices=("site", "persistence"), default="site", help="mpc's forecasts: site "
-                   "(homegrid's load and solar forecasts from the data before each step; default) or persistence "
-                   "(the same time a day earlier)")
+    s.add_argument("--forecast", choices=("site", "persistence", "perfect"), default="site", help="mpc's "
+                   "forecasts: site (homegrid's load and solar forecasts from the data before each step; default), "
+                   "persistence (the same time a day earlier) or perfect (a diagnostic, not a policy: the real "
+                   "load and solar ahead, to tell what the forecasts lose from what the execution loses)")
     s.add_argument("--latitude", type=float, help="the site, for the solar forecast [degrees] (default: the "
                    "config's [site] latitude)")
     s.add_argument("--longitude", type=float, help="the site [degrees] (default: the config's [site] longitude)")
@@ -896,6 +897,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         horizon = max(round(args.horizon_h * 60 / args.step_min), 2)
         every = max(round(args.replan_min / args.step_min), 1)
         forecast: sim.Forecast = (sim.persistence_forecast if args.forecast == "persistence"
+                                  else sim.perfect_forecast(period) if args.forecast == "perfect"
                                   else SiteForecast(timezone, latitude, longitude, step_ms))
         planned = dataclasses.replace(spec, wear_cost_per_kwh=args.wear_cost)
         return sim.mpc(period, planned, plan, forecast, horizon_steps=horizon, every_steps=every)

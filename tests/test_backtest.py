@@ -22,6 +22,7 @@ from homegrid.planner.simulate import (
     no_battery,
     peak_and_cheap,
     perfect,
+    perfect_forecast,
     persistence_forecast,
     self_consumption,
     simulate,
@@ -386,3 +387,35 @@ def test_perfect_with_several_car_windows_moves_each_from_its_start():
     got = summary(out, p, spec, tariff)["net"]
     for other in (mpc(p, spec, backtest_peer.solve, horizon_steps=24), self_consumption(), time_based(p, spec)):
         assert got <= summary(simulate(p, spec, other), p, spec, tariff)["net"] + 1e-6
+
+
+def test_net_metering_keeps_the_battery_full_while_the_sun_exports_and_empties_it_at_the_peak_s_end():
+    """Per-step net metering (export = import: 0.099 at night, 0.125 by day, 0.22 at 14-18 h), a sunny home: every
+    mode but a grid charge stores the sun's surplus in a battery with room, so a battery exported early in the peak
+    is filled again by the sun and loses the round trip on it. mpc knowing the real load and sun ahead
+    (:func:`perfect_forecast`) keeps it full and exports it at the peak's end (:func:`export_later`), and charges
+    it at night for the day (a charge that pays even if exported): within 2 % of perfect foresight's saving
+    (without the wait, 91 %)."""
+    from homegrid.planner.optimise import plan
+
+    hours = np.arange(4 * 24 * 4) / 4 % 24
+    load = np.where((hours >= 17) & (hours < 21), 1200.0, 400.0)
+    solar = np.clip(5000 * np.sin((hours - 6) / 13 * np.pi), 0, None) * ((hours >= 6) & (hours < 19))
+    price = np.where((hours >= 14) & (hours < 18), 0.22, np.where((hours >= 9) & (hours < 21), 0.125, 0.099))
+    p = period(load, solar, step_ms=15 * MINUTE_MS, buy=price, sell=price)
+    spec = BatterySpec(capacity_wh=10_000, max_charge_w=5_000, max_discharge_w=5_000)
+    known = perfect_forecast(p)
+    ahead = p.t_ms[10:20]
+    assert all(np.array_equal(a, b) for a, b in zip(known(p.load_w[:10], p.solar_w[:10], p.t_ms[:10], ahead),
+                                                    (p.load_w[10:20], p.solar_w[10:20]), strict=True))
+    end_value = fair_end_value(p, spec)
+
+    def net(out):
+        bill = float((out.grid_w * price).sum()) * p.hours / 1000  # net metering: the net flow at the step's price
+        return bill - (out.soc_wh[-1] - out.soc_start_wh) / 1000 * end_value
+
+    none = BatterySpec(capacity_wh=0.0, max_charge_w=0.0, max_discharge_w=0.0)
+    base = net(simulate(p, none, no_battery()))
+    best = net(simulate(p, spec, perfect(p, spec, plan)))
+    got = net(simulate(p, spec, mpc(p, spec, plan, known, horizon_steps=96)))
+    assert (base - got) / (base - best) > 0.98

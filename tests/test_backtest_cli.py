@@ -207,6 +207,13 @@ def test_mpc_through_the_cli(capsys, emhass, peer_optimiser, tmp_path):
                  "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--replan-min", "120", "--forecast",
                  "persistence", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["plans"] == 144 // 4
+    # the diagnostic: mpc knowing the real load and solar ahead, still through the modes
+    assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
+                 "Europe/Paris", "--policy", "mpc", "--step-min", "30", "--horizon-h", "24", "--forecast", "perfect",
+                 "--compare", "--json"]) == 0
+    known = json.loads(capsys.readouterr().out)
+    assert known["plans"] == 144 and known["compare"]["perfect"]["net"] <= known["net"] + 1e-6
+    assert known["net"] < known["compare"]["no-battery"]["net"]
     assert main(["backtest", "--data", str(short), "--tariff", str(folder / "emhass.toml"), "--timezone",
                  "Europe/Paris", "--policy", "mpc", "--latitude", "95", "--longitude", "6.86"]) == 2
     assert "not a place on Earth" in capsys.readouterr().err

@@ -29,7 +29,7 @@ from homegrid.devices.tesla.control import TeslaCarControl, car_settings_of
 from homegrid.devices.virtual import VirtualHome
 from homegrid.devices.virtual.battery import CHARGE, EXPORT, HOLD, SELF_POWERED, follow_mode
 from homegrid.devices.virtual.control import VirtualControl
-from homegrid.planner.execute import Executor, ExecutorPolicy, battery_command, car_command
+from homegrid.planner.execute import Executor, ExecutorPolicy, battery_command, car_command, export_later, gain_pays
 from homegrid.planner.problem import CarNeed, Mode, Plan, Problem
 from homegrid.readings import to_ms
 
@@ -691,3 +691,51 @@ def test_the_loop_replans_each_step_from_the_level_now_and_follows():
     assert levels[1] == pytest.approx(60 + 1250 * math.sqrt(0.9) / 135, abs=0.01)  # 5 kW for 15 min
     assert levels[2] == pytest.approx(72.0, abs=0.01)  # reached the target and held it
     assert "hold at 72 % (reserve floor 20 %)" in sent and max(levels) < 72.01
+
+
+def _net_metered(solar_w: float, soc_now: float, n: int = 12) -> tuple[Problem, Plan]:
+    """A net-metered peak of ``n`` steps at 0.22 (export = import) and one step after it at 0.10; the plan exports
+    the battery from 100 % down to 20 % in its first four steps, the sun's surplus ``solar_w - 300`` W all along."""
+    t = to_ms(NIGHT) + STEP * np.arange(n + 1, dtype=np.int64)
+    price = np.array([0.22] * n + [0.10])
+    problem = Problem(t_ms=t, step_ms=STEP, load_w=np.full(n + 1, 300.0), solar_w=np.full(n + 1, solar_w),
+                      import_price=price, export_price=price.copy(), soc_percent=soc_now, reserve_percent=20.0)
+    modes = [Mode.EXPORT] * 4 + [Mode.SELF_POWERED] * (n - 3)
+    soc = np.array([80.0, 60.0, 40.0, 20.0] + [20.0] * (n - 3))
+    plan = Plan(battery_w=np.where(np.arange(n + 1) < 4, 5_000.0, 0.0), car_w=np.zeros(n + 1),
+                grid_w=np.zeros(n + 1), soc_percent=soc, modes=modes, cost=0.0)
+    return problem, plan
+
+
+def test_a_full_battery_exports_at_the_end_of_the_price_run_while_the_sun_has_a_surplus():
+    problem, plan = _net_metered(solar_w=3_000.0, soc_now=100.0)
+    cmd, why = battery_command(problem, plan, 0)
+    # 13.5 kWh x 80 % x 95 % at 5 kW is 2.05 h: 9 steps of 15 min; the run has 11 more at 0.22: it starts at step 3
+    assert cmd == BatteryCommand("self-powered", 20.0)
+    assert export_later(problem, plan, 0, 20.0) == int(problem.t_ms[3])
+    assert "waits until 2025-01-15 03:45 UTC" in why
+    assert export_later(problem, plan, 3, 20.0) is None  # then it goes
+    # the time kept is to empty the battery down to the reserve (the plan may discharge for the home after its
+    # export, at the same power limit): a higher reserve leaves less to do, 6 steps for 13.5 kWh x 50 % x 95 %
+    assert export_later(problem, plan, 0, 50.0) == int(problem.t_ms[6])
+    # too few steps left at the price: export now
+    short = replace(problem, export_price=np.array([0.22] * 9 + [0.10] * 4))
+    assert battery_command(short, plan, 0)[0] == BatteryCommand("export", 20.0, 20.0)
+    # no surplus now: export now (the battery serves the peak either way)
+    assert battery_command(_net_metered(solar_w=0.0, soc_now=100.0)[0], plan, 0)[0].mode == "export"
+    # much room and little sun to fill it later: empty it now
+    assert battery_command(_net_metered(solar_w=400.0, soc_now=50.0)[0], plan, 0)[0].mode == "export"
+
+
+def test_a_grid_charge_that_pays_even_when_exported_is_carried_out_whatever_the_margin():
+    problem, plan = _plan(NIGHT, [Mode.CHARGE, Mode.CHARGE, Mode.SELF_POWERED], [60, 80, 70])
+    # the plan's use later is worth 0.125, 12.5 % above 0.10 after the round trip: under the 15 % margin ...
+    shoulder = replace(problem, import_price=np.array([0.099, 0.099, 0.125, 0.125]),
+                       export_price=np.array([0.0, 0.0, 0.0, 0.0]))
+    assert not gain_pays(shoulder, plan, 0)[0]
+    # ... but with net metering the energy earns 0.125 x 90 % exported, over the 0.099 it costs: no risk
+    metered = replace(shoulder, export_price=shoulder.import_price.copy())
+    assert gain_pays(metered, plan, 0)[0]
+    assert battery_command(metered, plan, 0)[0].mode == "charge"
+    no_export = replace(metered, battery=replace(metered.battery, export_from_battery=False))
+    assert not gain_pays(no_export, plan, 0)[0]

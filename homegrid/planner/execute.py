@@ -8,10 +8,11 @@ The optimiser's :class:`~homegrid.planner.problem.Plan` says per step what the b
   with the reserve floor of the step (the owner's reserve, raised by storm mode), the level to charge to or to
   export down to (CHARGE, EXPORT: the plan's level at the end of the run of such steps that starts now) or to
   hold at (HOLD: the level when the hold began); a HOLD, CHARGE or EXPORT whose gain the forecasts' errors could
-  eat is carried out as SELF_POWERED (:func:`gain_pays`). The device follows the real load within the mode by
-  itself (a Powerwall's own control, the
-  virtual home's :func:`~homegrid.devices.virtual.battery.follow_mode`), so the plan meets the load as it comes,
-  between re-plans;
+  eat is carried out as SELF_POWERED (:func:`gain_pays`), and so is an EXPORT while the sun has a surplus that
+  would fill the battery again, until the end of its price run leaves just the time to carry it out
+  (:func:`export_later`: a Powerwall stores the sun's surplus wherever the battery has room). The device follows
+  the real load within the mode by itself (a Powerwall's own control, the virtual home's
+  :func:`~homegrid.devices.virtual.battery.follow_mode`), so the plan meets the load as it comes, between re-plans;
 - the car's :class:`~homegrid.devices.control.CarCommand` (charge or not, and the amps of the plan's power at the
   charger's voltage), while the car is plugged in.
 
@@ -70,7 +71,7 @@ from homegrid.planner.storm import write_json_atomic
 from homegrid.readings import from_ms
 
 __all__ = ["GAIN_MARGIN", "CommandRecord", "EventSink", "Executor", "ExecutorPolicy", "battery_command", "car_command",
-           "gain_pays"]
+           "export_later", "gain_pays"]
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,9 @@ def gain_pays(problem: Problem, plan: Plan, step: int, margin: float = GAIN_MARG
 
     - HOLD pays where the dearest of them is at least ``1 + margin`` times the import price now (a kWh used
       later instead of now);
-    - CHARGE (from the grid) where the dearest of them times the round trip is;
+    - CHARGE (from the grid) where the dearest of them times the round trip is, or where the best export price in
+      the next day times the round trip beats the import price now (then the energy pays even if the forecasts
+      are wrong and it is exported: net metering's off-peak charge for the shoulder or the peak);
     - EXPORT unless the dearest import price of the steps where the home uses the battery before the plan next
       charges it from the grid is more than ``1 + margin`` times the export price now (a kWh sold now that the
       home would have used later at a dearer price, a bet on the sun refilling the battery in between; energy
@@ -210,7 +213,62 @@ def gain_pays(problem: Problem, plan: Plan, step: int, margin: float = GAIN_MARG
     back = 1.0
     if mode is Mode.CHARGE:
         back = problem.battery.charge_efficiency * problem.battery.discharge_efficiency
+        best_sale = float(np.max(problem.export_price[ahead])) if len(ahead) else 0.0
+        if problem.battery.export_from_battery and best_sale * back > now + 1e-9:
+            return True, max(use, best_sale)  # it pays even sold back: no forecast can make it lose
     return rises or use * back >= now + margin * abs(now), use
+
+
+def export_later(problem: Problem, plan: Plan, step: int, floor_percent: float) -> int | None:
+    """When the plan's EXPORT at ``step`` is better carried out later, the latest time it can start, else None.
+
+    A Powerwall in every mode but a grid charge stores the sun's surplus before exporting it (self-powered,
+    time-based control and an export alike), so a battery exported down to its level while the sun still has a
+    surplus is filled again by the sun, and that energy is exported or used later through the round trip: where
+    an exported kWh earns the same all along a run of steps (net metering's peak), exporting the battery first
+    and the sun after loses the round trip on what the sun refills, while keeping the battery full and exporting
+    it at the run's end loses nothing. So the export waits (self-powered: a full battery leaves the surplus to the
+    grid) while all of these hold:
+
+    - the sun has a surplus over the load now (the forecast's);
+    - the battery's room now is no more than what the sun's surplus would put back in it over the rest of the run
+      (else emptying it now makes room the sun will not fill);
+    - the steps after this one whose export price is at least this one's, in one run, are enough to empty a full
+      battery down to the reserve at the power limit (the plan may also discharge for the home in the run, after
+      its export: the power limit is shared).
+
+    Parameters
+    ----------
+    problem, plan : Problem, Plan
+    step : int
+        The plan's EXPORT step that starts now.
+    floor_percent : float
+        The reserve. [%]
+
+    Returns
+    -------
+    int or None
+        The start of the last steps that can carry the export out, UTC epoch ms; None: export now.
+    """
+    b = problem.battery
+    n = len(plan.modes)
+    price = float(problem.export_price[step])
+    end = step + 1
+    while end < n and problem.export_price[end] >= price - 1e-9:
+        end += 1
+    h = problem.hours
+    full_wh = b.capacity_wh * max(1.0 - floor_percent / 100, 0.0) * b.discharge_efficiency
+    need = math.ceil(full_wh / (b.max_discharge_w * h) - 1e-9) if b.max_discharge_w > 0 else n
+    if end - step - 1 < need:
+        return None
+    surplus = np.clip(np.asarray(problem.solar_w[step:end]) - np.asarray(problem.load_w[step:end]), 0.0, None)
+    if surplus[0] <= 0:
+        return None
+    soc = float(problem.soc_percent) if step == 0 else float(plan.soc_percent[step - 1])
+    room_wh = b.capacity_wh * max(1.0 - soc / 100, 0.0)
+    if room_wh > float(surplus[1:].sum()) * h * b.charge_efficiency:
+        return None
+    return int(problem.t_ms[end - need])
 
 
 def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent: float | None = None,
@@ -250,6 +308,11 @@ def battery_command(problem: Problem, plan: Plan, step: int = 0, *, hold_percent
         until = _when(int(problem.t_ms[end]) + problem.step_ms)
         why = (f"{'charge to' if mode is Mode.CHARGE else 'export from the battery down to'} {target:.0f} % by "
                f"{until} ({price}; {expect})")
+        if mode is Mode.EXPORT and (later := export_later(problem, plan, step, floor)) is not None:
+            why = (f"self-powered down to {floor:.0f} %: the export down to {target:.0f} % waits until "
+                   f"{_when(later)}: the sun's surplus would fill again the room it makes, and the export price "
+                   f"holds until then ({price}; {expect})")
+            mode, target = Mode.SELF_POWERED, None
     elif mode is Mode.HOLD:
         target = min(100.0, max(floor, problem.soc_percent if hold_percent is None else hold_percent))
         why = f"hold the battery at {target:.0f} % for dearer hours ahead ({price}; {expect})"

@@ -84,6 +84,7 @@ __all__ = [
     "peak_and_cheap",
     "percentile",
     "perfect",
+    "perfect_forecast",
     "persistence_forecast",
     "self_consumption",
     "simulate",
@@ -520,6 +521,24 @@ def persistence_forecast(load_w: np.ndarray, solar_w: np.ndarray, t_hist: np.nda
         known = known[np.isfinite(known)]
         out.append(np.where(np.isnan(ahead), float(np.mean(known)) if len(known) else 0.0, ahead))
     return out[0], out[1]
+
+
+def perfect_forecast(period: Period) -> Forecast:
+    """A diagnostic :data:`Forecast`, not a policy's: the period's real load and solar over each horizon (mpc
+    with it measures what the execution and the rolling horizon lose, the forecasts' errors apart).
+
+    Parameters
+    ----------
+    period : Period
+        The period replayed; the horizons asked for must be its steps.
+    """
+
+    def forecast(load_w: np.ndarray, solar_w: np.ndarray, t_hist: np.ndarray,
+                 t_ahead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = (np.asarray(t_ahead, dtype=np.int64) - int(period.t_ms[0])) // period.step_ms
+        return period.load_w[at].copy(), period.solar_w[at].copy()
+
+    return forecast
 
 
 def _car_need(period: Period, window: Window, first: int, last: int, delivered_wh: float) -> CarNeed:
