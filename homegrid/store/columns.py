@@ -76,20 +76,22 @@ def _pick(bits: np.ndarray) -> int:
 
 
 def _inverse_rows(words: np.ndarray, transforms: np.ndarray) -> np.ndarray:
-    """Undo each row's transform, the rows of one transform at once (a day's columns decode in a few calls)."""
-    out = np.empty_like(words)
+    """Undo each row's transform in place, the rows of one transform at once (a day's columns decode in a few
+    calls)."""
     for transform in np.unique(transforms).tolist():
-        rows = transforms == transform
+        if transform == 0:
+            continue
+        rows = np.flatnonzero(transforms == transform)
         x = words[rows]
         if transform == 1:
-            x = np.bitwise_xor.accumulate(x, axis=1)
-        elif transform >= 2:
+            np.bitwise_xor.accumulate(x, axis=1, out=x)
+        else:
             x = _unzigzag(x)
             if transform == 3:
-                x = np.cumsum(x, axis=1)
-            x = np.cumsum(x, axis=1)
-        out[rows] = x
-    return out
+                np.cumsum(x, axis=1, out=x)
+            np.cumsum(x, axis=1, out=x)
+        words[rows] = x
+    return words
 
 
 def encode(time_ms: np.ndarray, columns: Mapping[str, np.ndarray]) -> bytes:
