@@ -52,16 +52,18 @@ def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> Buck
     events: list[tuple[str, CounterEvent]] = []
     counter_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for cat in ENERGY_CATEGORIES:
-        from_power = energy_per_bucket(t, power_part(frame.column(cat.power), cat.part), edges, max_gap_s)
+        counted: tuple[np.ndarray, np.ndarray] | None = None
         if cat.counter is not None and cat.counter in frame.columns:
             if cat.counter not in counter_cache:
                 series = monotone_counter(t, frame.columns[cat.counter])
                 events.extend((cat.counter, e) for e in series.events)
                 counter_cache[cat.counter] = counter_delta_per_bucket(series, edges)
-            delta, covered = counter_cache[cat.counter]
-            cols[cat.name] = np.where(covered, delta, from_power)
-        else:
-            cols[cat.name] = from_power
+            counted = counter_cache[cat.counter]
+            if counted[1].all():  # the counter covers every bucket: its power is not needed
+                cols[cat.name] = counted[0]
+                continue
+        from_power = energy_per_bucket(t, power_part(frame.column(cat.power), cat.part), edges, max_gap_s)
+        cols[cat.name] = from_power if counted is None else np.where(counted[1], counted[0], from_power)
     sources = cols["solar"] + cols["battery_discharge"] + cols["grid_import"]
     sinks = cols["home"] + cols["battery_charge"] + cols["grid_export"]
     cols["unaccounted"] = sources - sinks
