@@ -118,7 +118,7 @@ def test_the_virtual_home_carries_the_plan_out_from_cheap_hours_into_the_peak(tm
     clock = LiveClock(MIDDAY)
     hub = live_hub(tmp_path, clock)
     try:
-        asyncio.run(run_steps(hub, clock, 14))  # 11:30 to 15:00 local
+        asyncio.run(run_steps(hub, clock, 24))  # 11:30 to 17:30 local: the export waits for the sun to set
         assert hub.planning is not None and hub.planning.errors == 0
         done = hub.planning.carried_out()
         steps: dict[str, list[dict[str, object]]] = {}

@@ -180,7 +180,8 @@ def carried_out(tmp_path_factory) -> Iterator[InProcess]:
     hub = live_hub(data_dir, clock)
     try:
         with ThreadPoolExecutor(1) as pool:  # Playwright's sync API holds this thread's event loop
-            pool.submit(asyncio.run, run_steps(hub, clock, 12)).result()  # 11:30 to 14:30 local: charge, then export
+            # 11:30 to 17:30 local: charge, then export once the sun no longer refills the battery
+            pool.submit(asyncio.run, run_steps(hub, clock, 24)).result()
         app = create_app(hub.queries, health=hub.status, live=hub.live, tariff=hub.tariff)
         add_plan_routes(app, hub.planning)
         add_planner_routes(app, hub.executor, hub.planning)
