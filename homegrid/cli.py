@@ -385,7 +385,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from homegrid.devices.virtual import VirtualHome
     from homegrid.hub.outages import DETECTION_COLUMNS, HeldReadings
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import SEAL_AFTER_MS
     from homegrid.hub.service import open_store
     from homegrid.progress import progress
     from homegrid.readings import ReadingFrame, from_ms, to_ms
@@ -409,7 +408,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     _writer(data_dir, "simulate")
     store = open_store(data_dir, synchronous="NORMAL", max_gap_s=config.accounting.max_gap_s)
     recorder = recorder_for(config, store)
-    store.seal(to_ms(now) - SEAL_AFTER_MS)  # history goes straight into compressed day blocks
+    recorder.seal_history(to_ms(now))
     home = VirtualHome(config, start=start)
     t0 = time.perf_counter()
     days_total = (end - start).total_seconds() / 86_400
@@ -518,7 +517,6 @@ def _tesla_history_door(path: Path, on_error: Literal["abort", "skip"],
 
 def cmd_import(args: argparse.Namespace) -> int:
     from homegrid.hub.parts import outage_tracker_for, recorder_for
-    from homegrid.hub.recorder import SEAL_AFTER_MS
     from homegrid.hub.service import open_store
     from homegrid.readings import Limits
     from homegrid.readings.csvfile import ImportCounts
@@ -532,8 +530,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     _writer(data_dir, "import")
     store = open_store(data_dir, synchronous="NORMAL", max_gap_s=config.accounting.max_gap_s)
     recorder = recorder_for(config, store)
-    # history goes straight into compressed day blocks
-    store.seal(int(datetime.now(UTC).timestamp() * 1000) - SEAL_AFTER_MS)
+    recorder.seal_history(int(datetime.now(UTC).timestamp() * 1000))
     problems: list[Problem | TeslaHistoryError] = []
     counts = ImportCounts()
     # the stored lookup runs inside ingest_bulk's transaction: it also sees this file's earlier blocks

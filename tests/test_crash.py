@@ -41,19 +41,27 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_ingest_keeps_store_intact_and_acknowledged_data(tmp_path):
-    db = tmp_path / "homegrid.db"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True)
-    acknowledged = []
+def _kill_after(proc: subprocess.Popen[str], acknowledgements: int) -> list[int]:
+    """The times a writer printed as committed, read until it has printed this many; then kill -9 it."""
+    acknowledged: list[int] = []
     try:
+        assert proc.stdout is not None
         for line in proc.stdout:
             acknowledged.append(int(line))
-            if len(acknowledged) >= 40:
+            if len(acknowledged) >= acknowledgements:
                 break
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return acknowledged
+
+
+def test_sigkill_mid_ingest_keeps_store_intact_and_acknowledged_data(tmp_path):
+    db = tmp_path / "homegrid.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    acknowledged = _kill_after(proc, 40)
     assert proc.returncode == -signal.SIGKILL
 
     con = sqlite3.connect(db)
@@ -243,16 +251,7 @@ SEALING_WRITER = textwrap.dedent(
 def test_sigkill_while_writing_and_sealing_keeps_every_acknowledged_reading(tmp_path):
     db = tmp_path / "homegrid.db"
     proc = subprocess.Popen([sys.executable, "-c", SEALING_WRITER, str(db)], stdout=subprocess.PIPE, text=True)
-    acknowledged = []
-    try:
-        for line in proc.stdout:
-            acknowledged.append(int(line))
-            if len(acknowledged) >= 12:  # five days: several sealed, the kill lands in a write or a seal
-                break
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
+    acknowledged = _kill_after(proc, 12)  # five days: several sealed, the kill lands in a write or a seal
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT COUNT(*) FROM raw_block").fetchone()[0] >= 3

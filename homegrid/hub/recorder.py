@@ -314,6 +314,11 @@ class Recorder:
             return 0
         return self.store.prune_raw(now_ms - int(retention_days * DAY_MS))
 
+    def seal_history(self, now_ms: int) -> None:
+        """Before writing history (``simulate``, ``import``): seal what ended :data:`SEAL_AFTER_MS` before
+        ``now_ms``, readings or not, so that the history goes straight into compressed day blocks."""
+        self.store.seal(now_ms - SEAL_AFTER_MS)
+
     def seal(self, now_ms: int) -> int:
         """Seal the UTC days that ended at least :data:`SEAL_AFTER_MS` before ``now_ms`` and before the newest
         reading (a clock that ran ahead must not seal days still being written). Returns the days sealed."""

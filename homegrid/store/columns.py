@@ -130,11 +130,6 @@ class Block:
     _decoded: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
     @property
-    def entries(self) -> Mapping[str, int]:
-        """The columns the block holds (the times included)."""
-        return self.index
-
-    @property
     def names(self) -> tuple[str, ...]:
         """The quantities the block holds (the times not included)."""
         return tuple(n for n in self.index if n != TIME)

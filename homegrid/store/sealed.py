@@ -122,7 +122,7 @@ class DayBlocks:
             if a == b:
                 continue
             times.append(t[a:b])
-            wanted = blk.names if names is None else names
+            wanted = blk.names if names is None else [n for n in names if n in blk.index]
             parts.append({n: blk.column(n)[a:b] for n in wanted})
         return _concat(times, parts, names)
 
@@ -147,7 +147,7 @@ class DayBlocks:
             t = blk.column(TIME)
             side = t < at_ms if before else t >= at_ms
             for name in names:
-                if name not in blk.entries:
+                if name not in blk.index:
                     continue
                 v = blk.column(name)
                 pick = np.flatnonzero(side & ~np.isnan(v))

@@ -242,7 +242,7 @@ class SQLiteStore(Store):
                     self.set_meta("sealed_before", str(cut))
                     break
                 self._seal_day(day)
-                self.set_meta("sealed_before", str(max(day + DAY_MS, done or day + DAY_MS)))
+                self.set_meta("sealed_before", str(max(day + DAY_MS, done or 0)))
                 sealed += 1
         if sealed:
             self.reclaim()
@@ -286,10 +286,10 @@ class SQLiteStore(Store):
     def _keep_minutes(self, day: int, rows: Columns) -> None:
         """Minute rollups of a sealed day: dropped when they only repeat its readings, else merged into its block
         (a day that held none so far starts from those its readings give, so that none is lost)."""
-        if self._derives_minutes(day):
-            return
-        if self._minutes is not None and not self._sealed_minutes.count(self._reader(), day) \
-                and self._raw.count(self._reader(), day):
+        readings = self._raw.count(self._db, day)
+        if self._minutes is not None and readings and not self._sealed_minutes.count(self._db, day):
+            if readings <= MINUTE_CADENCE_ROWS:
+                return
             derived = self._derive(day, day + DAY_MS)
             rows = merge_rows((derived.start_ms, derived.columns), rows, replace=True)
         self._sealed_minutes.merge(self._db, rows, replace=True)
@@ -693,9 +693,9 @@ class SQLiteStore(Store):
             busy = np.zeros(len(minutes), dtype=bool)
             for name in ("covered_s", "home", "solar", "grid_import", "grid_export"):
                 busy |= minutes.columns[name] > 0
-            total = self.aggregate_minutes(start_ms, end_ms)
-            return {"rows": float(busy.sum()), **{name: float(v[0]) if len(v) else float("nan")
-                                                  for name, v in total.columns.items()}}
+            total = merge_runs(minutes, np.zeros(1, dtype=np.int64)).columns if len(minutes) else {}
+            return {"rows": float(busy.sum()), **{name: float(total[name][0]) if total else float("nan")
+                                                  for name in ROLLUP_COLUMNS}}
         with_data = "SUM(covered_s > 0 OR home > 0 OR solar > 0 OR grid_import > 0 OR grid_export > 0)"
         sql = f"SELECT {with_data}, {self._aggregates()} FROM {self._table(step)} WHERE ts >= ? AND ts < ?"
         row = self._reader().execute(sql, (start_ms, end_ms)).fetchone()
