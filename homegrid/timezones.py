@@ -226,7 +226,7 @@ def local_isoformat(t_ms: np.ndarray, timezone: str) -> list[str]:
     off = utc_offset_ms(t, timezone)
     text = np.datetime_as_string((t + off).astype("datetime64[ms]"), unit="s")
     offsets = np.unique(off).tolist()
-    if len(offsets) == 1:  # a day without a clock change: one suffix, joined in C (a day of minutes in 0.5 ms, not 1.2)
+    if len(offsets) == 1:  # a day without a clock change: one suffix, joined in C rather than string by string
         joined: list[str] = np.strings.add(text, offset_text(offsets[0])).tolist()
         return joined
     suffix = {o: offset_text(o) for o in offsets}
