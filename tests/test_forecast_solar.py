@@ -3,9 +3,6 @@ power, with NSRDB's satellite irradiance for the same site) and the emhass home'
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -261,25 +258,21 @@ def test_with_no_history_there_is_no_figure_to_give() -> None:
     assert (forecast_solar(np.zeros(0, dtype=np.int64), np.zeros(0), ft, Q, 45.0, 5.0) == 0).all()
 
 
-def test_a_15_minute_re_plan_costs_about_a_millisecond() -> None:
+def test_fifteen_days_of_15_minute_re_plans_give_sane_forecasts() -> None:
+    """The re-plan loop's pattern (its cost is measured by bench/bench_forecast.py, not here)."""
     data = pvdaq()
     t, p = data.t_ms, data.values["ac"]
     start = parse_iso_ms("2012-03-01T00:00-07:00")
     model = SolarForecaster(GOLDEN_LAT, GOLDEN_LON, altitude_m=GOLDEN_ALT, slot_ms=Q)
     fed = int(np.searchsorted(t, start - 31 * DAY_MS))
-    times = []
     for now in range(start, start + 15 * DAY_MS, Q):
         upto = int(np.searchsorted(t, now))
         ft = now + np.arange(192, dtype=np.int64) * Q  # 48 h at 15 min
-        a = time.perf_counter()
         model.observe(t[fed:upto], p[fed:upto])
-        model.forecast(now, ft, Q)
-        times.append(time.perf_counter() - a)
+        forecast = model.forecast(now, ft, Q)
         fed = upto
-    median = statistics.median(times)
-    print(f"solar forecast per 15-min re-plan (observe + 48 h at 15 min): median {median * 1e3:.3f} ms, "
-          f"p99 {np.percentile(times, 99) * 1e3:.3f} ms, {len(times)} calls")
-    assert median < 0.010
+        assert forecast.shape == (192,) and np.isfinite(forecast).all() and (forecast >= 0).all()
+        assert forecast.max() > 0  # 48 h always hold a day
 
 
 def test_readings_may_arrive_out_of_order() -> None:

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import itertools
 import math
-import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,20 +45,17 @@ def balance_error(c: dict[str, np.ndarray]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def year():
-    """One default year at 60 s, and how long it took."""
+    """One default year at 60 s (its speed is measured by bench/bench_simulate.py, not here)."""
     solar_profile.cache_clear()
     home = VirtualHome(config(), start=Y2025)
-    t0 = time.perf_counter()
-    frame = home.simulate(Y2026, step_s=60)
-    return home, frame, time.perf_counter() - t0
+    return home, home.simulate(Y2026, step_s=60)
 
 
 # ----------------------------------------------------------------------------- a year
 
 
-def test_year_is_fast_and_complete(year):
-    home, frame, seconds = year
-    assert seconds < 5.0, f"a year at 60 s took {seconds:.2f} s"
+def test_year_is_complete(year):
+    home, frame = year
     assert len(frame) == 525_600
     assert set(frame.columns) == set(VIRTUAL_NAMES)
     assert np.all(np.diff(frame.time_ms) == 60_000)
@@ -69,7 +65,7 @@ def test_year_is_fast_and_complete(year):
 
 
 def test_balance_and_signs_per_row(year):
-    _, frame, _ = year
+    _, frame = year
     c = frame.columns
     assert balance_error(c).max() < 1e-6
     for name in ("solar_power", "home_power", "ev_power"):
@@ -80,7 +76,7 @@ def test_balance_and_signs_per_row(year):
 
 
 def test_counters_are_cumulative_step_energies(year):
-    _, frame, _ = year
+    _, frame = year
     c = frame.columns
     dt_h = np.diff(frame.time_ms) / 3.6e6
     for name in COUNTERS:
@@ -92,7 +88,7 @@ def test_counters_are_cumulative_step_energies(year):
 
 
 def test_soc_bounds_and_reserve_while_connected(year):
-    _, frame, _ = year
+    _, frame = year
     c = frame.columns
     soc, bat = c["battery_soc"], c["battery_power"]
     assert soc.min() >= 0.0 and soc.max() <= 100.0
@@ -106,13 +102,13 @@ def test_soc_bounds_and_reserve_while_connected(year):
 
 
 def test_yearly_solar_is_plausible_for_greensboro(year):
-    _, frame, _ = year
+    _, frame = year
     mwh = frame.columns["solar_power"].sum() / 60 / 1e6
     assert 9.5 < mwh < 12.0
 
 
 def test_yearly_load_is_configured_load_plus_car(year):
-    _, frame, _ = year
+    _, frame = year
     c = frame.columns
     house_kwh = (c["home_power"] - c["ev_power"]).sum() / 60 / 1000
     car_kwh = c["ev_power"].sum() / 60 / 1000
@@ -123,7 +119,7 @@ def test_yearly_load_is_configured_load_plus_car(year):
 
 
 def test_outages_are_islanded_and_battery_carries_the_home(year):
-    home, frame, _ = year
+    home, frame = year
     c, t = frame.columns, frame.time_ms
     outages = home.outages(Y2025, Y2026)
     assert outages, "the default seed should give 2025 some outages"
@@ -250,7 +246,7 @@ def test_car_charges_only_at_home_and_tapers_near_full():
 
 
 def test_car_is_away_on_weekday_daytime_per_schedule(year):
-    _, frame, _ = year
+    _, frame = year
     c, t = frame.columns, frame.time_ms
     cfg = config()
     dep, arr, kwh = ev_model.trip_schedule(cfg.virtual.seed, "America/New_York", 50.0, 0.16, to_ms(Y2025), to_ms(Y2026))

@@ -623,14 +623,11 @@ def test_page_weight_and_no_outside_requests(browser, hub):
             sizes[url] = int(response.headers.get("content-length") or 0)
 
     page.page.on("response", seen)
-    started = time.monotonic()
     page.open("now")
     page.page.wait_for_selector("section.now [data-node=solar]")
-    first_load_s = time.monotonic() - started
     page.close()
     assert not outside
     assert sizes and sum(sizes.values()) < 500_000, sizes  # compressed, as sent
-    assert first_load_s < 3.0  # the budget is 1 s on loopback; leave room for a loaded CI machine
 
 
 
