@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from homegrid.energy.counters import counter_delta_per_bucket, monotone_counter
+from homegrid.energy.counters import counter_delta_per_bucket, counters_per_bucket, monotone_counter
 
 H = 3_600_000
 
@@ -50,3 +50,43 @@ def test_monotone_increasing_counter_total_is_last_minus_first(incs):
     s = monotone_counter(t, c, max_power_w=1e9)
     assert np.all(np.diff(s.energy_wh) >= 0)
     np.testing.assert_allclose(s.energy_wh[-1], c[-1] - c[0], rtol=1e-9)
+
+
+@st.composite
+def meter_samples(draw):
+    """Times with gaps (some past the 31-day spread limit) and a few counters read at them: growing, reset,
+    jumping, or with missing samples."""
+    n = draw(st.integers(0, 40))
+    steps = draw(st.lists(st.sampled_from([1, 5_000, 60_000, H, 40 * 24 * H]), min_size=n, max_size=n))
+    t = np.cumsum(np.array([0, *steps], dtype=np.int64))[:n] + 1_700_000_000_000
+    counters = {}
+    for k in range(draw(st.integers(1, 4))):
+        incs = draw(arrays(np.float64, n, elements=st.floats(0, 5e3)))
+        c = 1e6 * k + np.cumsum(incs)
+        kind = draw(st.sampled_from(["grows", "reset", "jump", "gaps"]))
+        if n > 2 and kind == "reset":
+            c[n // 2 :] -= c[n // 2] * 0.9
+        elif n > 2 and kind == "jump":
+            c[n // 2] += 1e9
+        elif n > 2 and kind == "gaps":
+            c[:: 3] = np.nan
+        counters[f"c{k}"] = c
+    return t, counters
+
+
+@given(meter_samples(), st.integers(1, 50))
+def test_counters_read_together_give_what_each_gives_alone(samples, buckets):
+    t, counters = samples
+    lo = int(t[0]) - H if len(t) else 0
+    hi = int(t[-1]) + H if len(t) else H
+    edges = np.linspace(lo, hi, buckets + 1).astype(np.int64)
+    together, events = counters_per_bucket(t, counters, edges)
+    assert list(together) == list(counters)
+    alone_events = []
+    for name, values in counters.items():
+        series = monotone_counter(t, values)
+        alone_events += [(name, e) for e in series.events]
+        delta, covered = counter_delta_per_bucket(series, edges)
+        np.testing.assert_array_equal(together[name][0], delta)  # value for value, not approximately
+        np.testing.assert_array_equal(together[name][1], covered)
+    assert events == alone_events

@@ -163,7 +163,11 @@ def test_a_device_raising_anything_keeps_being_polled_by_the_running_hub(tmp_pat
     hub = _hub(tmp_path, device, interval_s=0.01)
     asyncio.run(_run_until(hub, lambda: device.polls >= 10))
     assert device.polls >= 10 and hub.health.errors == 5
-    assert len(hub.store.read_readings(0, 2**62)) == device.polls - 5
+    # a loaded machine may wake the 10 ms loop late, and its catch-up poll may fall in the same millisecond as the
+    # one before: that reading is not after the stored one, and is quarantined (counted), not lost
+    quarantined = hub.store.quarantined()[0]
+    assert quarantined <= 2
+    assert len(hub.store.read_readings(0, 2**62)) + quarantined == device.polls - 5
     assert hub.health.restarts == 0, "the poll task itself never died"
     hub.store.close()
 

@@ -9,9 +9,11 @@ finer ones (see ``homegrid.readings.rollup.SUM_COLUMNS``).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
-from homegrid.energy.counters import MAX_SPREAD_S, CounterEvent, counter_delta_per_bucket, monotone_counter
+from homegrid.energy.counters import MAX_SPREAD_S, counters_per_bucket
 from homegrid.energy.flows import ev_sources, split_flows
 from homegrid.energy.integrate import (
     coverage_per_bucket,
@@ -21,12 +23,18 @@ from homegrid.energy.integrate import (
 )
 from homegrid.glossary import COUNTERS, ENERGY_CATEGORIES, FLOWS, GridStatus
 from homegrid.readings import ReadingFrame
-from homegrid.readings.rollup import ROLLUP_COLUMNS, BucketTable
+from homegrid.readings.rollup import EV_SOURCE_KEYS, ROLLUP_COLUMNS, BucketTable
 
 __all__ = ["account", "active_spans"]
 
 
-def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> BucketTable:
+#: the rollup columns made of every energy category together
+_OF_ALL_CATEGORIES = frozenset(("unaccounted", *FLOWS, *EV_SOURCE_KEYS))
+
+
+def account(
+    frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float, columns: Collection[str] | None = None
+) -> BucketTable:
     """Energy, flows and state statistics per bucket from raw readings.
 
     Parameters
@@ -38,32 +46,62 @@ def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> Buck
         Bucket edges, epoch milliseconds UTC.
     max_gap_s : float
         Power samples further apart are not bridged. [s]
+    columns : collection of str, optional
+        Only these of ``ROLLUP_COLUMNS`` (a chart's few fields cost a third of them all); None: all. Each is the
+        same as in the whole table.
 
     Returns
     -------
     BucketTable
-        Columns ``ROLLUP_COLUMNS``; energies [Wh], durations [s], SoC [%]
+        Columns ``ROLLUP_COLUMNS`` (or ``columns``, in that order); energies [Wh], durations [s], SoC [%]
         (``soc_sum`` is SoC integrated over time [%*s], ``soc_s`` its duration,
-        so that means aggregate exactly).
+        so that means aggregate exactly). Counter events are those of the counters read.
     """
+    wanted = ROLLUP_COLUMNS if columns is None else tuple(c for c in ROLLUP_COLUMNS if c in columns)
+    if columns is not None and len(wanted) != len(set(columns)):
+        raise ValueError(f"not rollup columns: {', '.join(sorted(set(columns) - set(ROLLUP_COLUMNS)))}")
+    every = not _OF_ALL_CATEGORIES.isdisjoint(wanted)
     edges = np.asarray(edges_ms, dtype=np.int64)
     t = frame.time_ms
     cols: dict[str, np.ndarray] = {}
-    events: list[tuple[str, CounterEvent]] = []
-    counter_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for cat in ENERGY_CATEGORIES:
-        counted: tuple[np.ndarray, np.ndarray] | None = None
-        if cat.counter is not None and cat.counter in frame.columns:
-            if cat.counter not in counter_cache:
-                series = monotone_counter(t, frame.columns[cat.counter])
-                events.extend((cat.counter, e) for e in series.events)
-                counter_cache[cat.counter] = counter_delta_per_bucket(series, edges)
-            counted = counter_cache[cat.counter]
-            if counted[1].all():  # the counter covers every bucket: its power is not needed
-                cols[cat.name] = counted[0]
-                continue
+    categories = [c for c in ENERGY_CATEGORIES if every or c.name in wanted]
+    read = {c.counter: frame.columns[c.counter] for c in categories if c.counter in frame.columns}
+    counted_by, events = counters_per_bucket(t, read, edges)
+    for cat in categories:
+        counted = counted_by.get(cat.counter) if cat.counter is not None else None
+        if counted is not None and counted[1].all():  # the counter covers every bucket: its power is not needed
+            cols[cat.name] = counted[0]
+            continue
         from_power = energy_per_bucket(t, power_part(frame.column(cat.power), cat.part), edges, max_gap_s)
         cols[cat.name] = from_power if counted is None else np.where(counted[1], counted[0], from_power)
+    if every:
+        _add_flows(cols)
+    if "covered_s" in wanted:
+        any_power = np.full(len(t), np.nan)
+        for name in ("home_power", "grid_power", "solar_power", "battery_power"):
+            col = frame.column(name)
+            any_power = np.where(np.isnan(any_power), col, any_power)
+        cols["covered_s"] = coverage_per_bucket(t, any_power, edges, max_gap_s)
+    if "islanded_s" in wanted:
+        status = frame.column("grid_status")
+        off_grid = np.where(
+            np.isnan(status),
+            np.nan,
+            np.isin(status, (GridStatus.ISLANDED, GridStatus.TRANSITION)).astype(np.float64),
+        )
+        cols["islanded_s"] = step_duration_per_bucket(t, off_grid, edges, max_gap_s)
+    soc = frame.column("battery_soc")
+    if "soc_s" in wanted:
+        cols["soc_s"] = coverage_per_bucket(t, soc, edges, max_gap_s)
+    if "soc_sum" in wanted:
+        cols["soc_sum"] = energy_per_bucket(t, soc, edges, max_gap_s) * 3600.0
+    if "soc_min" in wanted or "soc_max" in wanted:
+        cols["soc_min"], cols["soc_max"] = _min_max_per_bucket(t, soc, edges)
+    return BucketTable(edges[:-1].copy(), {c: cols[c] for c in wanted}, events)
+
+
+def _add_flows(cols: dict[str, np.ndarray]) -> None:
+    """The imbalance, the flows and the car's sources, from every category's energy per bucket. [Wh]"""
     sources = cols["solar"] + cols["battery_discharge"] + cols["grid_import"]
     sinks = cols["home"] + cols["battery_charge"] + cols["grid_export"]
     cols["unaccounted"] = sources - sinks
@@ -79,27 +117,6 @@ def account(frame: ReadingFrame, edges_ms: np.ndarray, max_gap_s: float) -> Buck
         cols[name] = flows[name]
     for src, arr in ev_sources(cols["ev"], cols["home"], flows).items():
         cols[f"ev_from_{src}"] = arr
-
-    any_power = np.full(len(t), np.nan)
-    for name in ("home_power", "grid_power", "solar_power", "battery_power"):
-        col = frame.column(name)
-        any_power = np.where(np.isnan(any_power), col, any_power)
-    cols["covered_s"] = coverage_per_bucket(t, any_power, edges, max_gap_s)
-
-    status = frame.column("grid_status")
-    off_grid = np.where(
-        np.isnan(status),
-        np.nan,
-        np.isin(status, (GridStatus.ISLANDED, GridStatus.TRANSITION)).astype(np.float64),
-    )
-    cols["islanded_s"] = step_duration_per_bucket(t, off_grid, edges, max_gap_s)
-
-    soc = frame.column("battery_soc")
-    cols["soc_s"] = coverage_per_bucket(t, soc, edges, max_gap_s)
-    cols["soc_sum"] = energy_per_bucket(t, soc, edges, max_gap_s) * 3600.0
-    cols["soc_min"], cols["soc_max"] = _min_max_per_bucket(t, soc, edges)
-    assert set(cols) == set(ROLLUP_COLUMNS)
-    return BucketTable(edges[:-1].copy(), cols, events)
 
 
 def active_spans(

@@ -19,14 +19,25 @@ not covered by the counter.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MAX_SPREAD_S", "CounterEvent", "CounterSeries", "counter_delta_per_bucket", "monotone_counter"]
+__all__ = [
+    "MAX_POWER_W",
+    "MAX_SPREAD_S",
+    "CounterEvent",
+    "CounterSeries",
+    "counter_delta_per_bucket",
+    "counters_per_bucket",
+    "monotone_counter",
+]
 
 #: Counter samples further apart than this are a gap: their delta is not spread over it. [s]
 MAX_SPREAD_S = 31 * 86_400.0
+#: A counter climbing faster than this is a jump to quarantine, not energy. [W]
+MAX_POWER_W = 1.0e6
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,7 @@ def monotone_counter(
     t_ms: np.ndarray,
     counter: np.ndarray,
     reset_drop: float = 0.10,
-    max_power_w: float = 1.0e6,
+    max_power_w: float = MAX_POWER_W,
 ) -> CounterSeries:
     """Turn raw counter samples into energy since the first sample, resets removed.
 
@@ -148,3 +159,69 @@ def counter_delta_per_bucket(
     spanned = np.interp(edges.astype(np.float64), t, np.concatenate(([0.0], np.cumsum(np.where(bridged, dt, 0.0)))))
     covered = np.diff(spanned) > 0
     return np.where(covered, np.diff(k), 0.0), covered
+
+
+def counters_per_bucket(
+    t_ms: np.ndarray,
+    counters: Mapping[str, np.ndarray],
+    edges_ms: np.ndarray,
+    max_spread_s: float = MAX_SPREAD_S,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[tuple[str, CounterEvent]]]:
+    """:func:`counter_delta_per_bucket` of :func:`monotone_counter` for several counters read at the same times.
+
+    A meter's counters share their samples: those with a value at every sample and no reset or jump are made
+    monotone and bridged as one array, with the bucket coverage worked out once; the others go one by one. The
+    results are those of the two functions, value for value.
+
+    Parameters
+    ----------
+    t_ms : array of int64
+        Sample times, sorted, epoch milliseconds UTC.
+    counters : mapping of str to array
+        Raw counter values per name [Wh]; NaN where a sample lacks the counter.
+    edges_ms : array of int64
+        Bucket edges, epoch milliseconds UTC.
+    max_spread_s : float
+        Samples further apart are not bridged. [s]
+
+    Returns
+    -------
+    per_name : dict of str to (delta, covered)
+        As :func:`counter_delta_per_bucket` returns them. [Wh]
+    events : list of (name, CounterEvent)
+        The resets and quarantined jumps met, counter by counter in the order given.
+    """
+    t = np.asarray(t_ms, dtype=np.int64)
+    names = list(counters)
+    together: list[str] = []
+    if names and len(t) >= 2:
+        values = np.vstack([np.asarray(counters[n], dtype=np.float64) for n in names])
+        d = np.diff(values, axis=1)
+        with np.errstate(invalid="ignore"):
+            rate = d / (np.maximum(np.diff(t), 1) / 3.6e6)
+            grows = (d >= 0).all(axis=1) & (rate <= MAX_POWER_W).all(axis=1)
+            simple = np.asarray(~np.isnan(values).any(axis=1) & grows)
+        together = [n for n, ok in zip(names, simple.tolist(), strict=True) if ok]
+    per_name: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if together:
+        d = d[simple]
+        energy = np.concatenate((np.zeros((len(d), 1)), np.cumsum(d, axis=1)), axis=1)
+        tf = t.astype(np.float64)
+        dt = np.diff(tf)
+        bridged = dt <= max_spread_s * 1000.0
+        if not bridged.all():
+            energy = np.concatenate(
+                (np.zeros((len(d), 1)), np.cumsum(np.where(bridged, np.diff(energy, axis=1), 0.0), axis=1)), axis=1
+            )
+        x = np.asarray(edges_ms, dtype=np.int64).astype(np.float64)
+        spanned = np.interp(x, tf, np.concatenate(([0.0], np.cumsum(np.where(bridged, dt, 0.0)))))
+        covered = np.diff(spanned) > 0
+        for name, row in zip(together, energy, strict=True):
+            per_name[name] = np.where(covered, np.diff(np.interp(x, tf, row)), 0.0), covered
+    events: list[tuple[str, CounterEvent]] = []
+    for name in names:
+        if name not in per_name:
+            series = monotone_counter(t, counters[name])
+            events.extend((name, e) for e in series.events)
+            per_name[name] = counter_delta_per_bucket(series, edges_ms, max_spread_s)
+    return {n: per_name[n] for n in names}, events

@@ -3,6 +3,7 @@ account a sealed day's minutes again from its readings instead of keeping them (
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +29,16 @@ def minute_edges(starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return edges, starts[at] == edges[:-1]
 
 
-def account_minute_runs(frame: ReadingFrame, runs: list[np.ndarray], max_gap_s: float) -> BucketTable:
-    """Account runs of consecutive minute starts [ms] in one pass; the buckets between runs are left out.
+def account_minute_runs(
+    frame: ReadingFrame, runs: list[np.ndarray], max_gap_s: float, columns: Collection[str] | None = None
+) -> BucketTable:
+    """Account runs of consecutive minute starts [ms] in one pass; the buckets between runs are left out
+    (``columns``: only these rollup columns, as :func:`~homegrid.energy.accounting.account` gives them).
 
     The table's ``counter_events`` carry the resets and impossible jumps met (for the caller to log once).
     """
     edges, real = minute_edges(np.concatenate(runs))
-    table = account(frame, edges, max_gap_s)
+    table = account(frame, edges, max_gap_s, columns)
     if not real.all():
         kept = BucketTable(table.start_ms[real], {n: c[real] for n, c in table.columns.items()})
         kept.counter_events = table.counter_events
@@ -64,8 +68,10 @@ class MinuteAccounting:
         return [(max(a, start_ms), min(b, end_ms)) for a, b in active_spans(frame, self.margin_ms, MINUTE_MS)
                 if min(b, end_ms) > max(a, start_ms)]
 
-    def __call__(self, frame: ReadingFrame, start_ms: int, end_ms: int) -> BucketTable:
+    def __call__(
+        self, frame: ReadingFrame, start_ms: int, end_ms: int, columns: Collection[str] | None = None
+    ) -> BucketTable:
         runs = [np.arange(a, b, MINUTE_MS, dtype=np.int64) for a, b in self.spans(frame, start_ms, end_ms)]
         if not runs:
-            return account(frame, np.array([start_ms], dtype=np.int64), self.max_gap_s)
-        return account_minute_runs(frame, runs, self.max_gap_s)
+            return account(frame, np.array([start_ms], dtype=np.int64), self.max_gap_s, columns)
+        return account_minute_runs(frame, runs, self.max_gap_s, columns)

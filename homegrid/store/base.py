@@ -10,7 +10,7 @@ midnight, with their local date).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,9 +46,11 @@ class MinuteAccountant(Protocol):
         """Readings needed on each side of a span to account it exactly. [ms]"""
         ...
 
-    def __call__(self, frame: ReadingFrame, start_ms: int, end_ms: int) -> BucketTable:
+    def __call__(
+        self, frame: ReadingFrame, start_ms: int, end_ms: int, columns: Collection[str] | None = None
+    ) -> BucketTable:
         """The minute rows of ``[start_ms, end_ms)`` that ``frame``'s readings (the span, its margins and each
-        column's neighbours beyond them) reach."""
+        column's neighbours beyond them) reach; only the rollup ``columns`` when given."""
         ...
 
 

@@ -294,20 +294,20 @@ class SQLiteStore(Store):
             rows = merge_rows((derived.start_ms, derived.columns), rows, replace=True)
         self._sealed_minutes.merge(self._db, rows, replace=True)
 
-    def _derive(self, start_ms: int, end_ms: int) -> BucketTable:
-        """Minute rollups of ``[start_ms, end_ms)`` accounted from the raw readings."""
+    def _derive(self, start_ms: int, end_ms: int, names: Sequence[str] = ROLLUP_COLUMNS) -> BucketTable:
+        """Minute rollups (the columns ``names``) of ``[start_ms, end_ms)`` accounted from the raw readings."""
         assert self._minutes is not None
         span = self.time_range()
         if span is None:
-            return BucketTable(np.empty(0, dtype=np.int64), {c: np.empty(0) for c in ROLLUP_COLUMNS})
+            return BucketTable(np.empty(0, dtype=np.int64), {c: np.empty(0) for c in names})
         # the recorder accounts from the first reading's minute to the last one's (its span's margins stay empty)
         start_ms = max(start_ms, span[0] // MINUTE_MS * MINUTE_MS)
         end_ms = max(start_ms, min(end_ms, span[1] // MINUTE_MS * MINUTE_MS + MINUTE_MS))
         margin = self._minutes.margin_ms
         raw = self.read_readings(start_ms - margin, end_ms + margin)
         outer = self.neighbours(start_ms - margin, end_ms + margin)
-        table = self._minutes(ReadingFrame.concat([raw, outer]).sorted(), start_ms, end_ms)
-        return BucketTable(table.start_ms, {c: table.columns[c] for c in ROLLUP_COLUMNS})
+        table = self._minutes(ReadingFrame.concat([raw, outer]).sorted(), start_ms, end_ms, names)
+        return BucketTable(table.start_ms, {c: table.columns[c] for c in names})
 
     # raw readings -------------------------------------------------------------------------
 
@@ -608,7 +608,7 @@ class SQLiteStore(Store):
         for run in runs:  # consecutive days in one pass (at most a month: it holds every minute in memory)
             for first in range(0, len(run), 31):
                 days = run[first : first + 31]
-                table = self._derive(max(start_ms, int(days[0])), min(end_ms, int(days[-1]) + DAY_MS))
+                table = self._derive(max(start_ms, int(days[0])), min(end_ms, int(days[-1]) + DAY_MS), names)
                 parts.append((table.start_ms, {n: table.columns[n] for n in names}))
         t = np.concatenate([p[0] for p in parts])
         order = np.argsort(t, kind="stable")
