@@ -1,5 +1,6 @@
 """Array time-zone helpers agree with zoneinfo, daylight saving and odd offsets included."""
 
+import json
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from homegrid.timezones import local_isoformat, parse_iso_time, utc_offset_ms, wall_to_utc_ms
+from homegrid.timezones import local_isoformat, local_isoformat_json, parse_iso_time, utc_offset_ms, wall_to_utc_ms
 
 ZONES = ["America/New_York", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe", "Pacific/Chatham", "UTC"]
 
@@ -24,8 +25,20 @@ def test_offsets_and_labels_match_zoneinfo(zone, times):
     expected = [datetime.fromtimestamp(ms / 1000, UTC).astimezone(tz) for ms in t.tolist()]
     got = utc_offset_ms(t, zone)
     assert got.tolist() == [int(e.utcoffset().total_seconds() * 1000) for e in expected]
-    labels = local_isoformat(t - t % 1000, zone)
-    assert labels == [e.replace(microsecond=0).isoformat() for e in expected]
+    labels = local_isoformat(t, zone)  # to the second: the milliseconds are cut, as isoformat(timespec) cuts
+    assert labels == [e.isoformat(timespec="seconds") for e in expected]
+    assert json.loads(local_isoformat_json(t, zone)) == labels
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+def test_a_day_of_minutes_across_a_clock_change_in_one_json_array(zone):
+    """The web app's day: 1,440 labels and more, two offsets in one reply (Lord Howe moves by 30 minutes)."""
+    start = int(datetime(2025, 4, 5, 12, tzinfo=UTC).timestamp() * 1000)
+    t = start + np.arange(2 * 1440, dtype=np.int64) * 60_000
+    text = local_isoformat_json(t, zone)
+    expected = [datetime.fromtimestamp(ms / 1000, ZoneInfo(zone)).isoformat() for ms in t.tolist()]
+    assert json.loads(text) == local_isoformat(t, zone) == expected
+    assert local_isoformat_json(t[:0], zone) == b"[]" and local_isoformat(t[:0], zone) == []
 
 
 def test_wall_time_round_trips_outside_the_skipped_hour():
@@ -84,3 +97,12 @@ def test_spans_that_differ_share_the_zones_yearly_tables():
     for a in range(0, 4_000_000_000_000, 397_000_000_000):
         utc_offset_ms(np.array([a, a + 86_400_000 * 500], dtype=np.int64), zone)
     assert _year_transitions.cache_info().misses == before
+
+
+def test_an_offset_with_seconds_is_written_with_them():
+    """Local mean time before a zone's standard time (Amsterdam's +00:19:32 until 1937) takes the general way."""
+    t = np.array([-2_500_000_000_000, 0], dtype=np.int64)
+    expected = [datetime.fromtimestamp(ms / 1000, ZoneInfo("Europe/Amsterdam")).isoformat() for ms in t.tolist()]
+    assert expected[0].endswith("+00:19:32")
+    assert local_isoformat(t, "Europe/Amsterdam") == expected
+    assert json.loads(local_isoformat_json(t, "Europe/Amsterdam")) == expected

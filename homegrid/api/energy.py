@@ -25,7 +25,7 @@ from homegrid.api.body_cache import GZIP_SUFFIX, BodyCache, entity_tag, matches
 from homegrid.api.context import JSON_GZIP_LEVEL, ApiContext, Endpoint
 from homegrid.hub.queries import SERIES_FIELDS
 from homegrid.readings import from_ms, to_ms
-from homegrid.timezones import local_isoformat
+from homegrid.timezones import local_isoformat_json
 
 __all__ = ["BODY_FORMAT", "CACHE_BYTES", "EnergyRoutes", "decimals"]
 
@@ -159,9 +159,10 @@ class EnergyRoutes:
         queries = self.api.queries
         table, labels, ends, partial = queries.series(step, start_ms, end_ms, fields=names)
         body: dict[str, Any] = {"from": from_ms(start_ms).isoformat(), "to": from_ms(end_ms).isoformat(),
-                                "step": step, "timezone": queries.tz.key, "fields": list(names), "start": labels}
+                                "step": step, "timezone": queries.tz.key, "fields": list(names),
+                                "start": orjson.Fragment(labels.json())}
         if step in STEPS_WITH_END:
-            body["end"] = local_isoformat(ends, queries.tz.key)
+            body["end"] = orjson.Fragment(local_isoformat_json(ends, queries.tz.key))
         body["partial_from"] = int(np.argmax(partial)) if partial.any() else len(partial)  # bins end in order
         body["values"] = {name: _rounded(name, col) for name, col in table.columns.items()}
         return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)

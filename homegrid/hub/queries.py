@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, time
+from typing import overload
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -24,10 +26,11 @@ from homegrid.timezones import (
     local_day_bounds,
     local_floor_ms,
     local_isoformat,
+    local_isoformat_json,
     parse_iso_time,
 )
 
-__all__ = ["SERIES_FIELDS", "Queries", "clamp_day", "day_span", "parse_instant"]
+__all__ = ["SERIES_FIELDS", "BinLabels", "Queries", "clamp_day", "day_span", "parse_instant"]
 
 #: a bin's length [ms]; a month's is its longest, for the size limit only
 _STEP_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS, "month": 31 * DAY_MS}
@@ -88,6 +91,46 @@ def parse_instant(text: str, tz: ZoneInfo, *, end: bool = False) -> int:
     return min(max(ms, _FIRST_MS), _LAST_MS)
 
 
+class BinLabels(Sequence[str]):
+    """The labels of bins: given texts (local dates, months), or the local times their starts [ms] are in
+    ``timezone`` with their offsets (minutes, hours), written only when asked for, as strings or straight as JSON
+    (a day of minutes is 1,440 of them)."""
+
+    def __init__(self, texts: list[str] | None = None, start_ms: np.ndarray | None = None,
+                 timezone: str = "UTC") -> None:
+        if start_ms is not None:
+            self._count = len(start_ms)
+        elif texts is not None:
+            self._count = len(texts)
+        else:
+            raise ValueError("bin labels are texts or start times")
+        self._texts, self._start_ms, self._timezone = texts, start_ms, timezone
+
+    def as_list(self) -> list[str]:
+        if self._texts is None:
+            assert self._start_ms is not None
+            self._texts = local_isoformat(self._start_ms, self._timezone)
+        return self._texts
+
+    def json(self) -> bytes:
+        """The labels as a JSON array."""
+        if self._texts is None and self._start_ms is not None:
+            return local_isoformat_json(self._start_ms, self._timezone)
+        return json.dumps(self.as_list()).encode()
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        return self.as_list()[index]
+
+
 class Queries:
     """Reads for reports, charts and exports, in the site's time zone."""
 
@@ -136,7 +179,7 @@ class Queries:
 
     def series(
         self, step: str, start_ms: int, end_ms: int, now_ms: int | None = None, fields: Sequence[str] | None = None
-    ) -> tuple[BucketTable, list[str], np.ndarray, np.ndarray]:
+    ) -> tuple[BucketTable, BinLabels, np.ndarray, np.ndarray]:
         """The bins of a span: rollup rows with average powers [W], mean SoC [%] and the car's unattributed energy
         (``ev_from_unknown`` [Wh]) added, their labels, where each
         ends [ms] and whether it is still going (its end after ``now_ms``, default: now).
@@ -164,12 +207,14 @@ class Queries:
                 bounds[:, 0] = np.maximum(bounds[:, 0], self._bin_floor("day", start_ms))
                 bounds[:, 1] = np.minimum(bounds[:, 1], end_ms)  # a month cut by the span holds its days in it
             starts, ends = bounds[:, 0], bounds[:, 1]
+            bin_labels = BinLabels(labels)
         else:
             table = self.store.read_rollup(step, a, b, needed)
-            labels = local_isoformat(table.start_ms, self.tz.key)
             starts = np.asarray(table.start_ms, dtype=np.int64)
             ends = starts + _STEP_MS[step]
-        return BucketTable(table.start_ms, self._fields(table, wanted, starts, ends)), labels, ends, ends > now_ms
+            bin_labels = BinLabels(start_ms=starts, timezone=self.tz.key)
+        return (BucketTable(table.start_ms, self._fields(table, wanted, starts, ends)), bin_labels, ends,
+                ends > now_ms)
 
     def _fields(self, table: BucketTable, wanted: Sequence[str], starts: np.ndarray,
                 ends: np.ndarray) -> dict[str, np.ndarray]:
