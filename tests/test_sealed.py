@@ -166,6 +166,29 @@ def test_neighbours_reach_across_sealed_days_without_readings(tmp_path):
     assert store.has_readings(T0 + 10 * DAY_MS, T0 + 10 * DAY_MS + 1)
 
 
+@settings(max_examples=25, deadline=None)
+@given(holes=st.lists(st.floats(0.0, 0.95), min_size=3, max_size=3), seed=st.integers(0, 2**32 - 1),
+       spans=st.lists(st.tuples(st.integers(0, 3 * DAY_MS), st.integers(1, DAY_MS)), min_size=1, max_size=6))
+def test_neighbours_of_sparse_columns_are_the_same_sealed(tmp_path_factory, holes, seed, spans):
+    """Columns missing from many readings (the nearest row often lacks them): each column's nearest sample on each
+    side is the one the write-ahead table gives."""
+    rng = np.random.default_rng(seed)
+    t = T0 + np.sort(rng.choice(3 * DAY_MS // 1000, 600, replace=False)).astype(np.int64) * 1000
+    cols = {}
+    for name, hole in zip(("home_power", "grid_power", "battery_soc"), holes, strict=True):
+        col = rng.uniform(0, 5000, len(t))
+        col[rng.random(len(t)) < hole] = np.nan
+        cols[name] = col
+    folder = tmp_path_factory.mktemp("sparse")
+    plain, sealed = _store(folder, "plain.db"), _store(folder, "sealed.db")
+    for store in (plain, sealed):
+        store.write_readings(ReadingFrame(t, cols))
+    sealed.seal(T0 + 3 * DAY_MS)
+    for start, length in spans:
+        a = T0 - HOUR_MS + start
+        _same(plain.neighbours(a, a + length), sealed.neighbours(a, a + length))
+
+
 def test_deleting_and_pruning_sealed_days(tmp_path):
     store = _store(tmp_path)
     rec = Recorder(store, TZ)

@@ -145,15 +145,18 @@ class DayBlocks:
         blk = self.block(db, day)
         if blk is not None:
             t = blk.column(TIME)
-            side = t < at_ms if before else t >= at_ms
+            cut = int(np.searchsorted(t, at_ms))  # the rows before it are before at_ms
             for name in names:
                 if name not in blk.index:
                     continue
                 v = blk.column(name)
-                pick = np.flatnonzero(side & ~np.isnan(v))
-                if len(pick):
-                    i = int(pick[-1] if before else pick[0])
-                    out[name] = (int(t[i]), float(v[i]))
+                i = cut - 1 if before else cut  # the nearest row, most often the sample itself
+                if not 0 <= i < len(v) or np.isnan(v[i]):
+                    pick = np.flatnonzero(~np.isnan(v[:cut] if before else v[cut:]))
+                    if not len(pick):
+                        continue
+                    i = int(pick[-1]) if before else cut + int(pick[0])
+                out[name] = (int(t[i]), float(v[i]))
         sql = ("SELECT last_ts, last_value FROM raw_edge WHERE name = ? AND day < ? ORDER BY day DESC LIMIT 1"
                if before else
                "SELECT first_ts, first_value FROM raw_edge WHERE name = ? AND day > ? ORDER BY day LIMIT 1")

@@ -424,25 +424,25 @@ class SQLiteStore(Store):
             first, last = db.execute("SELECT (SELECT MIN(ts) FROM readings), (SELECT MAX(ts) FROM readings)").fetchone()
             before: dict[str, tuple[int, float]] = {}
             after: dict[str, tuple[int, float]] = {}
+            # sealed samples are all older than the write-ahead table's (a reading before the cut goes into its
+            # block): before the span, a table sample is the nearer; after it, a sealed one (before the cut)
+            if cut is not None and end_ms < cut:
+                after.update(self._raw.edges(db, names, end_ms, before=False))
             for name in names:
                 if first is not None and first < start_ms:
                     row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts < ? AND {name} IS NOT NULL "
                                      "ORDER BY ts DESC LIMIT 1", (start_ms,)).fetchone()
                     if row is not None:
                         before[name] = (row[0], row[1])
-                if last is not None and last >= end_ms:
+                if last is not None and last >= end_ms and name not in after:
                     row = db.execute(f"SELECT ts, {name} FROM readings WHERE ts >= ? AND {name} IS NOT NULL "
                                      "ORDER BY ts LIMIT 1", (end_ms,)).fetchone()
                     if row is not None:
                         after[name] = (row[0], row[1])
             if cut is not None:
-                # sealed samples are all older than the write-ahead table's (a reading before the cut goes into its
-                # block): before the span, a table sample is the nearer; after it, a sealed one (before the cut)
                 missing = [n for n in names if n not in before]
                 if missing:
                     before.update(self._raw.edges(db, missing, start_ms, before=True))
-                if end_ms < cut:
-                    after.update(self._raw.edges(db, names, end_ms, before=False))
         for side in (before, after):
             for name, (t, v) in side.items():
                 out.setdefault(int(t), {})[name] = v
