@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from homegrid import __version__, owner
+from homegrid.allocator import tune_allocator
 from homegrid.config import Config, ConfigError, load_config, resolve_data_dir
 from homegrid.glossary import quantity
 
@@ -1242,6 +1243,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_allocator()
     try:
         return COMMANDS[args.command](args)
     except (ConfigError, UsageError) as exc:

@@ -46,9 +46,13 @@ def _zigzag(d: np.ndarray) -> np.ndarray:
     return (d << 1) ^ (d >> 63)
 
 
-def _unzigzag(z: np.ndarray) -> np.ndarray:
+def _unzigzag_in_place(z: np.ndarray) -> None:
+    """Undo :func:`_zigzag` in ``z`` (int64), with one temporary array."""
     u = z.view(np.uint64)
-    return (u >> np.uint64(1)).view(np.int64) ^ -(u & np.uint64(1)).view(np.int64)
+    low = u & np.uint64(1)
+    np.right_shift(u, np.uint64(1), out=u)
+    np.negative(low.view(np.int64), out=low.view(np.int64))
+    np.bitwise_xor(z, low.view(np.int64), out=z)
 
 
 def _forward(bits: np.ndarray, transform: int) -> np.ndarray:
@@ -86,7 +90,7 @@ def _inverse_rows(words: np.ndarray, transforms: np.ndarray) -> np.ndarray:
         if transform == 1:
             np.bitwise_xor.accumulate(x, axis=1, out=x)
         else:
-            x = _unzigzag(x)
+            _unzigzag_in_place(x)
             if transform == 3:
                 np.cumsum(x, axis=1, out=x)
             np.cumsum(x, axis=1, out=x)
@@ -143,9 +147,10 @@ class Block:
                 raise ValueError(f"damaged column block: {exc}") from None
             if len(planes) != 8 * self.rows * count:
                 raise ValueError("damaged column block: it holds fewer values than its index says")
-            words = (np.frombuffer(planes, dtype=np.uint8).reshape(count, 8, self.rows).transpose(0, 2, 1)
-                     .copy().view(np.int64)[:, :, 0])
-            matrix = _inverse_rows(words, self.transforms)
+            # the planes as rows of bytes, turned so that each value's eight bytes are together (one 2-D transpose
+            # is twice as fast as turning each column's planes), then the columns as rows again
+            by_value = np.ascontiguousarray(np.frombuffer(planes, dtype=np.uint8).reshape(count * 8, self.rows).T)
+            matrix = _inverse_rows(by_value.view(np.int64).T.copy(), self.transforms)
             matrix.flags.writeable = False  # shared by every reader of this decoded block
             self._decoded.append(matrix)
         return self._decoded[0]
