@@ -152,11 +152,17 @@ def active_spans(
     cut = np.flatnonzero(np.diff(t) > 2 * margin_ms)
     first, last = np.concatenate(([0], cut + 1)), np.append(cut, len(t) - 1)
     runs = [_runs(t[first] - margin_ms, t[last] + margin_ms, step_ms)]
+    whole_seen = False  # counters read at every sample share their runs: those are worked out once
     for name in COUNTERS:
         col = frame.columns.get(name)
         if col is None:
             continue
-        ct = t[~np.isnan(col)]
+        present = ~np.isnan(col)
+        if present.all():
+            if whole_seen:
+                continue
+            whole_seen = True
+        ct = t[present]
         if len(ct) > 1:  # runs of samples no further apart than max_spread_s
             cut = np.flatnonzero(np.diff(ct) > max_spread_s * 1000.0)
             first, last = np.concatenate(([0], cut + 1)), np.append(cut, len(ct) - 1)
