@@ -9,9 +9,9 @@ The store: two years (``--days``, default 730) of 1-minute history ending two mi
 written by ``homegrid simulate --start <today - days> --days <to now>`` (the virtual home,
 the same model the hub then keeps polling live; ``--source synthetic``: ``synth.py``'s
 readings as canonical CSV through ``homegrid import``). Then ``homegrid serve --data-dir
-<tmp> --port <free>`` with all defaults (virtual home polled every 5 s, 90 days of raw
-readings kept: at its start the hub prunes the older raw rows, and the bench waits for that,
-so day views older than 90 days read the minute rollups, as on a hub that has run two years).
+<tmp> --port <free>`` with all defaults (virtual home polled every 5 s; raw readings kept
+forever, so nothing is pruned: ``[store] raw_retention_days`` is unset; the views read the
+minute, hour and day rollups either way).
 
 1. First load: ``--repeats`` times (default 20) a new browser context (empty cache, and
    ``Network.setCacheDisabled`` over CDP) opens ``/#/now``. An init script polls on every
@@ -30,18 +30,24 @@ so day views older than 90 days read the minute rollups, as on a hub that has ru
    ``data-from``/``data-to``, the totals (``.totals[data-report-from][data-report-to]``,
    ``#total-solar``) are filled, the report, energy and outages bodies of the new range are
    parsed, and (day) a chart canvas exists that entered the DOM after both the energy and outages
-   bodies were parsed (the chart is rebuilt on either, so an older canvas may still show the
-   previous range), or (week, month, year) a bar of the energy bars holds the new range's data.
+   bodies were parsed (the chart is built once both are in, so an older canvas may still show
+   the previous range), or (week, month, year) a bar of the energy bars holds the new range's
+   data.
    The figure is that frame's ``performance.now()`` minus the action's time.
    Actions: a route change (``location.hash = '#/history/<kind>/<date>'``, timed just before it)
    over ``--dates`` (default 20) dates spread across the stored span per kind (years: each
    calendar year once, so only 2-3 samples), then the same ranges again, then real mouse clicks
    (Playwright) on the Day/Week/Month/Year buttons from ``--dates`` other days (timed from the
    click event's ``timeStamp``). A sample is *cold* when the hub serves its range for the first
-   time since it started, *warm* when it served it before (the browser's cache is off, so each
-   sample fetches again; the hub keeps no response cache, only SQLite's page cache and the OS
-   file cache, which is warm: the store was just written). Also recorded per sample: the energy
-   request's time (request start to response end: the hub and loopback) and its bytes.
+   time since it started, *warm* when it served it before. The browser's cache is emptied before
+   each sample (``Network.clearBrowserCache``), so each sample fetches again, as a browser that
+   has not shown the range does; it is not turned off, because a browser with its cache off
+   sends ``Cache-Control: no-cache``, which has the hub work out an energy reply again instead
+   of taking it from its reply cache (``homegrid/api/energy.py``). So *warm* is a range some
+   browser had the hub work out before: its energy replies from the hub's cache, the report
+   and outages worked out again (SQLite's page cache and the OS file cache are warm: the store
+   was just written). Also recorded per sample: the energy request's time (request start to
+   response end: the hub and loopback) and its bytes.
 3. Live watchers: plain HTTP clients (threads with sockets) hold ``GET /api/v1/stream`` open
    and count the ``live`` events they receive; with all connected (and 2 s to settle), the
    hub's utime + stime from ``/proc/<pid>/stat`` over ``--seconds`` (default 60) gives its CPU
@@ -267,7 +273,7 @@ class Hub:
 
 
 def start_hub(data_dir: Path, tmp: Path, profile: str | None = None) -> Hub:
-    """``homegrid serve`` on a free port; wait until it answers, has polled, and has pruned old raw readings."""
+    """``homegrid serve`` on a free port; wait until it answers and has polled."""
     port = influx.free_port()
     args = ["serve", "--create", "--data-dir", str(data_dir), "--port", str(port)]
     cmd = [PYTHON, "-m", "cProfile", "-o", profile, "-m", "homegrid.cli", *args] if profile else homegrid_cmd(*args)
@@ -287,12 +293,10 @@ def start_hub(data_dir: Path, tmp: Path, profile: str | None = None) -> Hub:
             raise RuntimeError(f"homegrid serve did not answer:\n{log_path.read_text()[-3000:]}")
         time.sleep(0.2)
     hub.ready_s = time.monotonic() - t0
-    # the pruner runs once at start (then hourly) and logs only when it deleted something (a store over 90 days)
-    while "pruned" not in log_path.read_text() and time.monotonic() - t0 < 20:
-        time.sleep(0.2)
+    time.sleep(2.0)
+    # raw readings are kept forever by default: the pruner (at start, then hourly) deletes nothing and says nothing
     pruned = [x for x in log_path.read_text().splitlines() if "pruned" in x]
     hub.notes += [x.split(": ", 1)[-1] for x in pruned]
-    time.sleep(2.0)
     log(f"web: hub on port {port} ready after {hub.ready_s:.1f} s; {'; '.join(hub.notes) or 'nothing pruned'}")
     return hub
 
@@ -422,16 +426,18 @@ def spread(first: date, last: date, n: int, offset: float = 0.0) -> list[date]:
 class Views:
     """One page on ``#/history``; each sample times an action to the new range drawn."""
 
-    def __init__(self, browser: Any, hub: Hub) -> None:
+    def __init__(self, browser: Any, hub: Hub, cache_off: bool = False) -> None:
         self.ctx = browser.new_context(viewport=DESKTOP)
         self.ctx.add_init_script(VIEW_PROBE)
         self.page = self.ctx.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        cdp = self.ctx.new_cdp_session(self.page)
-        cdp.send("Network.enable")
-        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        self.cdp = self.ctx.new_cdp_session(self.page)
+        self.cdp.send("Network.enable")
+        self.cache_off = cache_off  # as before this bench emptied the cache instead: every request says no-cache
+        if cache_off:
+            self.cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
         self.hub = hub
         self.served: set[tuple[str, str]] = set()  # ranges the hub has served
         self.samples: list[dict[str, Any]] = []
@@ -448,6 +454,8 @@ class Views:
     def measure(self, kind: str, d: date, action: str, tag: str) -> dict[str, Any]:
         """``action``: "route" (set location.hash) or "click" (the kind's button, from the current view)."""
         a, b = (x.isoformat() for x in span(kind, d))
+        if not self.cache_off:
+            self.cdp.send("Network.clearBrowserCache")  # fetched again, without the no-cache of a cache turned off
         self.page.evaluate("([a, b, s, c]) => window.__hgArm(a, b, s, c)", [a, b, STEP[kind], action == "click"])
         if action == "route":
             self.page.evaluate("(h) => { window.__hgT0 = performance.now(); location.hash = h; }",
@@ -469,9 +477,9 @@ class Views:
         self.ctx.close()
 
 
-def views(browser: Any, hub: Hub, first: date, today: date, n: int) -> dict[str, Any]:
+def views(browser: Any, hub: Hub, first: date, today: date, n: int, cache_off: bool = False) -> dict[str, Any]:
     """Route changes over dates spread across the span (cold, then again), then clicks on the kind buttons."""
-    v = Views(browser, hub)
+    v = Views(browser, hub, cache_off)
     lo, hi = first + timedelta(days=1), today - timedelta(days=1)
     try:
         v.open("day", today)
@@ -639,8 +647,10 @@ def chromium_version() -> str:
 
 
 def run(days: int = 730, repeats: int = 20, dates: int = 20, seconds: float = 60.0, pages: int = 5,
-        source: str = "simulate", tmp_root: str | None = None, profile: str | None = None) -> dict[str, Any]:
+        source: str = "simulate", tmp_root: str | None = None, profile: str | None = None,
+        cache_off: bool = False) -> dict[str, Any]:
     res: dict[str, Any] = {"days": days, "repeats": repeats, "dates": dates, "seconds": seconds, "pages": pages,
+                           "cache_off": cache_off,
                            "budgets": {"first_load_ms": BUDGET_FIRST_LOAD_MS, "page_bytes": BUDGET_PAGE_BYTES,
                                        "view_ms": BUDGET_VIEW_MS, "watch_cpu_percent": BUDGET_WATCH_CPU_PERCENT},
                            "peer": "none: Grafana (Powerwall-Dashboard's) is not installable here"}
@@ -665,7 +675,8 @@ def run(days: int = 730, repeats: int = 20, dates: int = 20, seconds: float = 60
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             try:
                 res["first_load"] = first_load(browser, hub, repeats)
-                res["views"] = views(browser, hub, date.fromisoformat(res["store"]["first_date"]), today, dates)
+                res["views"] = views(browser, hub, date.fromisoformat(res["store"]["first_date"]), today, dates,
+                                     cache_off)
                 res["watch"] = watchers(browser, hub, seconds, pages)
             finally:
                 browser.close()
@@ -742,7 +753,7 @@ def render(r: dict[str, Any], argv: list[str]) -> str:
         f"(`{st['command']}`, {st['build_s']:.1f} s, {st['disk_bytes'] / MIB:.0f} MiB): {st['output']}",
         f"- Hub: `homegrid serve --data-dir <tmp> --port <free>`, all defaults (virtual home polled every 5 s, "
         f"America/New_York); answering after {r['hub']['ready_s']:.1f} s; "
-        f"{'; '.join(r['hub']['notes']) or 'nothing pruned'} (default 90-day raw retention, waited for).",
+        f"{'; '.join(r['hub']['notes']) or 'nothing pruned'} (raw readings kept forever by default).",
         "- Peer: none. The issue names none, and Powerwall-Dashboard's Grafana is not installable here (no "
         "`grafana` server package in Debian's archive, none on PyPI or npm). Each figure is given against its "
         "budget: ratio = figure / budget (p95 where there are samples).",
@@ -769,8 +780,10 @@ def render(r: dict[str, Any], argv: list[str]) -> str:
               if w["static_compressed"] else " (NOT seen in this run)") + "; its JSON API is sent "
               + ("compressed." if w["api_compressed"] else "uncompressed (its gzip -9 size is shown beside it).")]
     vs = r["views"]["summary"]
-    lines += ["", "Views, click or route change to drawn [ms], median / p95 (n), and the energy request inside it "
-              "(request start to response end: the hub and loopback) and its size:", "",
+    cache = ("the browser's cache off (`--cache-off`: every request says no-cache, so the hub works out even a warm "
+             "energy reply again)" if r.get("cache_off") else "the browser's cache emptied before each sample")
+    lines += ["", f"Views ({cache}), click or route change to drawn [ms], median / p95 (n), and the energy request "
+              "inside it (request start to response end: the hub and loopback) and its size:", "",
               "| view | cold | warm | clicks | all | energy request [ms] | energy JSON [kB] |",
               "|---|---|---|---|---|---|---|"]
     for kind in KINDS:
@@ -815,6 +828,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the store: homegrid simulate (default) or synth.py's CSV through homegrid import")
     p.add_argument("--tmp", help="folder for the store (default the system temp folder)")
     p.add_argument("--profile", help="run the hub under cProfile and write its stats here")
+    p.add_argument("--cache-off", action="store_true",
+                   help="views: the browser's cache off (every request says no-cache: the hub's energy reply cache "
+                        "is bypassed), as this bench did before 2026-12-06, instead of emptied before each sample")
     p.add_argument("--out", type=Path, default=OUT / "web.md", help="the Markdown section (JSON beside it)")
     args = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
@@ -824,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
             sizes[k] = getattr(args, k)
     t0 = time.perf_counter()
     load0 = os.getloadavg()
-    res = run(**sizes, source=args.source, tmp_root=args.tmp, profile=args.profile)
+    res = run(**sizes, source=args.source, tmp_root=args.tmp, profile=args.profile, cache_off=args.cache_off)
     res["bench_s"] = time.perf_counter() - t0
     res["loadavg"] = {"start": load0, "end": os.getloadavg()}  # other work on the machine shows here
     res["machine"] = machine()

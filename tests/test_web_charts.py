@@ -286,3 +286,39 @@ def test_the_browser_keeps_a_sealed_days_reply_and_revalidates_it(page, dst_hub)
     assert first[1] > 1000 and first[0] > first[1]  # the body crossed, gzip-coded
     assert 0 < again[0] < 1000 and again[1] == first[1], sizes  # a 304: headers only, the same body from the cache
     assert today_again[0] > today_again[1] > 0, sizes  # not sealed: sent again
+
+
+# canvases added to the page from now on, each counted once (an added element may hold one added with it)
+COUNT_CANVASES = """() => {
+  const seen = new Set();
+  window.__canvases = 0;
+  new MutationObserver((records) => {
+    for (const r of records) for (const n of r.addedNodes) {
+      if (n.nodeType !== 1) continue;
+      for (const c of n.tagName === "CANVAS" ? [n] : n.querySelectorAll("canvas")) seen.add(c);
+    }
+    window.__canvases = seen.size;
+  }).observe(document, { childList: true, subtree: true });
+}"""
+
+
+def test_a_days_replies_are_asked_at_the_route_change_and_its_chart_built_once(page, dst_hub):  # noqa: F811
+    """Another day: its four replies asked first, the chart's two before the totals and the bars, and its power
+    chart made once, when both the minutes and the outages are in (not once per reply)."""
+    day, other = dst_hub.dst_days
+    page.open(f"history/day/{day}")
+    page.page.wait_for_selector(f".totals[data-report-from='{day}']")
+    page.page.wait_for_selector(f"section.history[data-from='{day}'] .chart canvas")
+    asked: list[str] = []
+    page.page.on("request", lambda r: "/api/v1/" in r.url and asked.append(r.url.split("/api/v1/", 1)[1]))
+    page.page.evaluate(COUNT_CANVASES)
+    page.page.evaluate("(h) => { location.hash = h; }", f"#/history/day/{other}")
+    page.page.wait_for_selector(f"section.history[data-from='{other}'] .chart canvas")
+    page.page.wait_for_selector(f".totals[data-report-from='{other}']")
+    page.page.wait_for_selector(".bars[data-step=hour] svg g.bar")
+    page.page.wait_for_timeout(300)  # a late render would add its canvas by now
+    q = f"from={other}&to={other}"
+    assert [a.split("&fields=")[0] for a in asked[:4]] == [
+        f"energy?{q}&step=minute", f"outages?{q}", f"report?{q}", f"energy?{q}&step=hour"], asked
+    assert len(asked) == len(set(asked)), asked  # each asked once: the view took the replies asked for it
+    assert page.page.evaluate("window.__canvases") == 1

@@ -246,6 +246,16 @@ def test_money_view_from_no_tariff_to_the_figures_of_the_api(page, served):
     weekday = date.fromisoformat(day).weekday() < 5
     assert [h["import_price"] for h in prices["hours"]] == (
         [0.12] * 16 + [0.32] * 5 + [0.12] * 3 if weekday else [0.12] * 24)
+    # the hour-by-hour table is made when opened (closed, nobody sees or hears it), with every hour's figures
+    assert page.page.locator("#price-table").count() == 0
+    page.page.locator("#day-prices summary").click()
+    rows = page.page.locator("#price-table tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == len(prices["hours"])
+    cells = page.page.evaluate("""() => [...document.querySelectorAll('#price-table tbody tr')].map((tr) =>
+        [tr.dataset.hour, ...[...tr.querySelectorAll('td[data-field]')].map((td) =>
+          td.dataset.value === '' ? null : Number(td.dataset.value))])""")
+    assert cells == [[h["start"], h["import_price"], h["cost"]] for h in prices["hours"]]
     page.shot("day-prices")
 
 

@@ -1,5 +1,5 @@
 // The API the app reads: every figure on screen names the endpoint it came from (data-api).
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useState } from "preact/hooks";
 
 /** An Error carrying the HTTP status (401: the owner must sign in). */
 function failure(message, status) {
@@ -38,19 +38,21 @@ export async function send(url, body, method = "POST") {
   return out;
 }
 
-// Bodies asked for before a view needs them (the app's start asks the tariff beside the site): a view's first
-// useFetch of that URL takes the answer already on its way, once.
+// Bodies asked for before a view needs them (the app's start asks the tariff beside the site, a route change the
+// history view's replies): a view's first useFetch of that URL takes the answer already on its way, once, if it
+// was asked for in the last few seconds (an answer never taken is not shown much later as new).
+const EARLY_MS = 5000;
 const early = new Map();
 /** Ask for a URL now, for the first view that will want it. */
 export function prefetch(url) {
   const p = get(url);
   p.catch(() => {}); // a failure is the view's to show, when it asks
-  early.set(url, p);
+  early.set(url, { p, at: performance.now() });
 }
 function first(url) {
-  const p = early.get(url);
+  const e = early.get(url);
   early.delete(url);
-  return p ?? get(url);
+  return e && performance.now() - e.at < EARLY_MS ? e.p : get(url);
 }
 
 /** Fetch a URL (null: nothing) again whenever it changes; { data, error, loading }. */
@@ -60,7 +62,8 @@ export function useFetch(url, refreshMs = 0, { keep = false } = {}) {
   // `keep`: a new URL is the same thing asked again, e.g. after a change, and keeps them too)
   const [state, setState] = useState({ url, data: null, error: null, loading: !!url });
   const mine = (s) => keep || s.url === url;
-  useEffect(() => {
+  // asked as soon as the view is in the page, not after its first paint (a frame later)
+  useLayoutEffect(() => {
     if (!url) return undefined;
     let live = true;
     let once = true;

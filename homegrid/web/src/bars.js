@@ -6,7 +6,8 @@ import { useState } from "preact/hooks";
 import { useWidth } from "./width.js";
 import { src } from "./api.js";
 import { addDays, daysBetween } from "./dates.js";
-import { kwh, zone } from "./format.js";
+import { dateFormat, kwh, zone } from "./format.js";
+import { memo } from "./memo.js";
 import { pointsOf } from "./series.js";
 
 const API = "/api/v1/energy";
@@ -24,7 +25,7 @@ export function valueOf(point, field) {
 }
 
 const noon = (d) => new Date(`${d}T12:00:00Z`);
-const utc = (opts) => new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", ...opts });
+const utc = (opts) => dateFormat("UTC", opts);
 const monthsOf = (from, to) => {
   const out = [];
   for (let y = +from.slice(0, 4), m = +from.slice(5, 7); `${y}-${String(m).padStart(2, "0")}` <= to.slice(0, 7); m === 12 ? (y++, m = 1) : m++) {
@@ -38,9 +39,9 @@ const monthsOf = (from, to) => {
  * ``from``/``to`` are the period's local dates (hours: the reply's instants). */
 export function binsOf(step, from, to, energy) {
   if (step === "hour") {
-    const hour = new Intl.DateTimeFormat("en-GB", { timeZone: zone(), hour: "2-digit", hourCycle: "h23" });
-    const full = new Intl.DateTimeFormat("en-GB", { timeZone: zone(), weekday: "short", day: "numeric", month: "short",
-      hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+    const hour = dateFormat(zone(), { hour: "2-digit", hourCycle: "h23" });
+    const full = dateFormat(zone(), { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+      hourCycle: "h23", timeZoneName: "short" });
     const a = new Date(energy.from).getTime() / 1000, b = new Date(energy.to).getTime() / 1000;
     const out = [];
     for (let t = a; t < b; t += 3600) out.push({ key: t, bin: new Date(t * 1000).toISOString(), label: hour.format(new Date(t * 1000)), long: full.format(new Date(t * 1000)) });
@@ -64,8 +65,8 @@ function niceStep(span, count) {
   return [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
 }
 
-export function EnergyBars({ energy, step, from, to, label }) {
-  const [box, width] = useWidth();
+export const EnergyBars = memo(function EnergyBars({ energy, step, from, to, label }) {
+  const [box, width] = useWidth("bars");
   const [idx, setIdx] = useState(null);
 
   const bins = binsOf(step, from, to, energy);
@@ -158,4 +159,4 @@ export function EnergyBars({ energy, step, from, to, label }) {
           <span class="key"><i class="partial-key"></i>So far (still going)</span></span>`}
     </div>
   </div>`;
-}
+});

@@ -2,10 +2,12 @@
 // stacked above zero, sinks below, battery charge on the right axis, outages shaded, and a readout of the exact
 // figures at the cursor (uPlot).
 import { html } from "htm/preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { clock, kw, pct, tick, wallTicks, zone } from "./format.js";
+import { memo } from "./memo.js";
+import { knownWidth, rememberWidth } from "./width.js";
 
 // [field of /api/v1/energy, label, css colour variable, sign]
 export const LAYERS = [
@@ -22,7 +24,11 @@ export const LAYERS = [
 export const CHART_FIELDS = ["solar_w", "battery_discharge_w", "grid_import_w", "home_w", "ev_w", "battery_charge_w",
   "grid_export_w", "soc_mean"];
 
-const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+/** The page's colours, read once per chart: css("--solar"). */
+function colours() {
+  const style = getComputedStyle(document.documentElement);
+  return (name) => style.getPropertyValue(name).trim() || "#888";
+}
 
 function columns(energy) {
   const x = energy.start.map((s) => Date.parse(s) / 1000);
@@ -47,20 +53,24 @@ function columns(energy) {
   return { x, raw, stacks };
 }
 
-export function PowerChart({ energy, outages, step, theme }) {
+/** Drawn once its energy and outages are in: the parent's renders with the same replies leave it alone. */
+export const PowerChart = memo(function PowerChart({ energy, outages, step, theme }) {
   const box = useRef(null);
   const plot = useRef(null);
   const [idx, setIdx] = useState(null);
-  const cols = energy ? columns(energy) : null;
+  const cols = useMemo(() => (energy ? columns(energy) : null), [energy]);
 
-  useEffect(() => {
+  // built in the same frame as its element (a plain effect would wait for a paint)
+  useLayoutEffect(() => {
     if (!cols || !box.current) return undefined;
+    const css = colours();
     const tz = zone();
+    const width = knownWidth("chart") ?? rememberWidth("chart", box.current.clientWidth);
     const from = new Date(energy.from).getTime() / 1000, to = new Date(energy.to).getTime() / 1000;
     const spans = (outages || []).map((o) => [new Date(o.start).getTime() / 1000, new Date(o.end ?? energy.to).getTime() / 1000]);
     const opts = {
-      width: box.current.clientWidth,
-      height: Math.max(220, Math.min(340, Math.round(box.current.clientWidth * 0.5))),
+      width,
+      height: Math.max(220, Math.min(340, Math.round(width * 0.5))),
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), tz),
       legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { show: false } },
@@ -106,7 +116,7 @@ export function PowerChart({ energy, outages, step, theme }) {
     const data = [cols.x, ...cols.stacks.map((s) => s.data), cols.raw.soc_mean];
     plot.current = new uPlot(opts, data, box.current);
     const ro = new ResizeObserver(() => {
-      const w = box.current?.clientWidth;
+      const w = box.current && rememberWidth("chart", box.current.clientWidth);
       if (w && plot.current && Math.abs(w - plot.current.width) > 2) {
         plot.current.setSize({ width: w, height: Math.max(220, Math.min(340, Math.round(w * 0.5))) });
       }
@@ -133,4 +143,4 @@ export function PowerChart({ energy, outages, step, theme }) {
           <span class="key"><i style="background:var(--outage)"></i>Outage</span></span>`}
     </div>
   </div>`;
-}
+});

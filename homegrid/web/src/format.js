@@ -56,12 +56,15 @@ export function setZone(zone) {
 }
 export const zone = () => tz;
 
-const fmtCache = new Map();
-function fmt(opts) {
-  const key = JSON.stringify(opts) + tz;
-  if (!fmtCache.has(key)) fmtCache.set(key, new Intl.DateTimeFormat("en-GB", { timeZone: tz, hourCycle: "h23", ...opts }));
-  return fmtCache.get(key);
+const formats = new Map();
+/** An "en-GB" Intl.DateTimeFormat for a zone and options, made once: making one costs a millisecond or more, and a
+ * view drawn again on each reply would make dozens. */
+export function dateFormat(timeZone, opts) {
+  const key = `${timeZone} ${JSON.stringify(opts)}`;
+  if (!formats.has(key)) formats.set(key, new Intl.DateTimeFormat("en-GB", { timeZone, ...opts }));
+  return formats.get(key);
 }
+const fmt = (opts) => dateFormat(tz, { hourCycle: "h23", ...opts });
 
 /** The parts of a date-time in the site's zone, by name (year, month, day, hour, minute, second, weekday). */
 function parts(d, opts) {
@@ -112,8 +115,7 @@ export function wallTicks(min, max, incr) {
 
 /** A local date "YYYY-MM-DD" with its weekday: "Saturday 2026-11-28". */
 export function longDate(iso) {
-  const d = new Date(`${iso}T12:00:00Z`);
-  return `${new Intl.DateTimeFormat("en-GB", { timeZone: "UTC", weekday: "long" }).format(d)} ${iso}`;
+  return `${dateFormat("UTC", { weekday: "long" }).format(new Date(`${iso}T12:00:00Z`))} ${iso}`;
 }
 
 /** How long ago, roughly: "12 s ago", "3 min ago". */

@@ -1,11 +1,12 @@
 // Day / week / month / year / custom: a day's power chart and its hourly kWh; kWh bars per local day (week, month)
 // or local month (year); totals, self-powered share and the Sankey; a day's prices and what each hour cost.
 import { html } from "htm/preact";
-import { useFetch } from "./api.js";
+import { prefetch, useFetch } from "./api.js";
 import { BAR_FIELDS, EnergyBars } from "./bars.js";
 import { CHART_FIELDS, PowerChart } from "./chart.js";
 import { barStepFor, daysBetween, shift, span } from "./dates.js";
-import { kwh, longDate } from "./format.js";
+import { dateFormat, kwh, longDate } from "./format.js";
+import { memo } from "./memo.js";
 import { Tile } from "./now.js";
 import { DayPrices } from "./prices.js";
 import { Sankey } from "./sankey.js";
@@ -20,26 +21,40 @@ export function route(kind, a, b) {
 
 function title(kind, from, to) {
   if (kind === "day") return longDate(from);
-  if (kind === "month") return new Date(`${from}T12:00:00Z`).toLocaleDateString("en-GB", { month: "long", year: "numeric", timeZone: "UTC" });
+  if (kind === "month") return dateFormat("UTC", { month: "long", year: "numeric" }).format(new Date(`${from}T12:00:00Z`));
   if (kind === "year") return from.slice(0, 4);
   return `${longDate(from)} – ${longDate(to)}`;
 }
 
-export function HistoryView({ params, today, theme }) {
+/** What a history route shows: its kind, dates, steps, and the URLs of its replies. */
+function viewOf(params, today) {
   const kind = KINDS.includes(params[0]) ? params[0] : "day";
   const date = params[1] || today;
   const [from, to] = span(kind, date, kind === "custom" ? [params[1] || today, params[2] || params[1] || today] : null);
   // a day (or two): power by the minute and kWh by the hour; longer: kWh per local day, or per local month
   const barStep = barStepFor(kind, from, to);
   const powerStep = barStep === "hour" ? "minute" : null;
-  const step = powerStep ?? barStep;
   const q = `from=${from}&to=${to}`;
-  const energy = useFetch(powerStep && energyUrl(from, to, powerStep, CHART_FIELDS));
-  const bins = useFetch(energyUrl(from, to, barStep, BAR_FIELDS));
-  const report = useFetch(`${REPORT}?${q}`);
-  const outages = useFetch(`/api/v1/outages?${q}`);
+  // in the order they are asked for on a route change: the chart's two first, then the totals, then the bars
+  const urls = { energy: powerStep && energyUrl(from, to, powerStep, CHART_FIELDS), outages: `/api/v1/outages?${q}`,
+    report: `${REPORT}?${q}`, bins: energyUrl(from, to, barStep, BAR_FIELDS) };
+  return { kind, date, from, to, barStep, powerStep, urls };
+}
+
+/** Ask a history route's replies as soon as the route changes, before the view is drawn again (which first takes
+ * the old period's drawings down). */
+export function prefetchHistory(params, today) {
+  for (const url of Object.values(viewOf(params, today).urls)) if (url) prefetch(url);
+}
+
+export function HistoryView({ params, today, theme }) {
+  const { kind, date, from, to, barStep, powerStep, urls } = viewOf(params, today);
+  const step = powerStep ?? barStep;
+  const energy = useFetch(urls.energy);
+  const outages = useFetch(urls.outages);
+  const report = useFetch(urls.report);
+  const bins = useFetch(urls.bins);
   const r = report.data;
-  const e = r?.energy_wh;
   const go = (k, d) => (location.hash = route(k, ...(k === "custom" ? [d, d] : [d])));
   const days = daysBetween(from, to) + 1;
 
@@ -66,7 +81,7 @@ export function HistoryView({ params, today, theme }) {
     </div>
     ${(energy.error || bins.error || report.error) && html`<p class="error" role="alert">${(energy.error || bins.error || report.error).message}</p>`}
     ${powerStep && html`<div class="card">
-      ${energy.data
+      ${energy.data && (outages.data || outages.error)
         ? html`<${PowerChart} energy=${energy.data} outages=${outages.data?.events} step=${powerStep} theme=${theme} />`
         : html`<div class="chart placeholder muted">Loading…</div>`}
       ${outages.data?.events?.length > 0 && html`<p class="muted small">${outages.data.events.length} outage${outages.data.events.length > 1 ? "s" : ""} in this period, shaded. <a href="#/outages">All outages</a></p>`}
@@ -80,7 +95,14 @@ export function HistoryView({ params, today, theme }) {
       ${!powerStep && outages.data?.events?.length > 0 && html`<p class="muted small">${outages.data.events.length} outage${outages.data.events.length > 1 ? "s" : ""} in this period. <a href="#/outages">All outages</a></p>`}
     </div>
     ${kind === "day" && html`<${DayPrices} day=${from} />`}
-    ${r && html`<div class="tiles totals" data-report-from=${r.from} data-report-to=${r.to}>
+    ${r && html`<${Totals} r=${r} days=${days} />`}
+  </section>`;
+}
+
+/** The period's totals, its self-powered share and the Sankey, from /api/v1/report. */
+const Totals = memo(function Totals({ r, days }) {
+  const e = r.energy_wh;
+  return html`<div class="tiles totals" data-report-from=${r.from} data-report-to=${r.to}>
       <${Tile} id="total-solar" label="Solar" value=${kwh(e.solar)} api=${REPORT} field="energy_wh.solar" raw=${e.solar} />
       <${Tile} id="total-home" label="Home used" value=${kwh(e.home)} api=${REPORT} field="energy_wh.home" raw=${e.home} note="car included" />
       <${Tile} id="total-ev" label="Car" value=${kwh(e.ev)} api=${REPORT} field="energy_wh.ev" raw=${e.ev} />
@@ -95,6 +117,5 @@ export function HistoryView({ params, today, theme }) {
     <div class="card">
       <h2>Where the energy went</h2>
       <${Sankey} report=${r} />
-    </div>`}
-  </section>`;
-}
+    </div>`;
+});

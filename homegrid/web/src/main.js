@@ -1,11 +1,11 @@
 // The homegrid app: one page, hash routes (#/now, #/history/day/2025-06-01, #/car, #/money, #/plan, #/outages, #/system).
 import { html } from "htm/preact";
 import { render } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { get, prefetch, src, useFetch, useLive } from "./api.js";
 import { CarView } from "./car.js";
 import { duration, setUnits, setZone } from "./format.js";
-import { HistoryView } from "./history.js";
+import { HistoryView, prefetchHistory } from "./history.js";
 import { MoneyView } from "./money.js";
 import { NowView } from "./now.js";
 import { OutagesView } from "./outages.js";
@@ -18,14 +18,23 @@ const VIEWS = [
   ["now", "Now", "◉"], ["history", "History", "▥"], ["car", "Car", "◈"], ["money", "Money", "◆"], ["plan", "Plan", "◷"], ["outages", "Outages", "⚡"], ["system", "System", "⚙"],
 ];
 
-function useHash() {
+const partsOf = (hash) => hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+
+/** [view, params] of the location's hash; ``onChange(view, params)`` is told of a new one before it is drawn. */
+function useHash(onChange) {
   const [hash, setHash] = useState(location.hash);
+  const told = useRef(onChange);
+  told.current = onChange;
   useEffect(() => {
-    const f = () => setHash(location.hash);
+    const f = () => {
+      const parts = partsOf(location.hash);
+      told.current(parts[0] || "now", parts.slice(1));
+      setHash(location.hash);
+    };
     addEventListener("hashchange", f);
     return () => removeEventListener("hashchange", f);
   }, []);
-  const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  const parts = partsOf(hash);
   return [parts[0] || "now", parts.slice(1)];
 }
 
@@ -81,10 +90,10 @@ function useToday(site) {
 }
 
 function App({ site }) {
-  const [view, params] = useHash();
+  const today = useToday(site);
+  const [view, params] = useHash((v, p) => v === "history" && prefetchHistory(p, today));
   const [theme, effective, setTheme] = useTheme();
   const next = { auto: "light", light: "dark", dark: "auto" }[theme];
-  const today = useToday(site);
   useEffect(() => {
     document.title = `${VIEWS.find((v) => v[0] === view)?.[1] ?? "homegrid"} · homegrid`;
   }, [view]);

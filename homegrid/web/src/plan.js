@@ -76,7 +76,7 @@ function SolarSource({ solar }) {
 }
 
 function PlanChart({ plan, solar }) {
-  const [box, width] = useWidth();
+  const [box, width] = useWidth("plan");
   const [idx, setIdx] = useState(null);
   const steps = plan.steps, n = steps.length, cur = plan.cost.currency;
   const W = Math.max(260, width || 640), left = 44, right = 56, top = 10;
@@ -169,7 +169,7 @@ function Errors({ data }) {
  * through each step's end, the day's hours across), the mode carried out in each step beneath (the plan's where no
  * command was in force), and the commands with their reasons. */
 function Done({ done }) {
-  const [box, width] = useWidth();
+  const [box, width] = useWidth("plan-done");
   const [idx, setIdx] = useState(null);
   const steps = done.steps, stepMs = done.step_min * 60000;
   const W = Math.max(260, width || 640), left = 44, right = 16, top = 10, socH = 110, stripH = 10, bottom = 22;

@@ -4,13 +4,14 @@ import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { src, useFetch } from "./api.js";
 import { kwh, money, unitPrice } from "./format.js";
+import { memo } from "./memo.js";
 import { TARIFF } from "./money.js";
 import { useWidth } from "./width.js";
 
 const API = "/api/v1/prices";
 const hourOf = (iso) => iso.slice(11, 13);
 
-export function DayPrices({ day }) {
+export const DayPrices = memo(function DayPrices({ day }) {
   const tariff = useFetch(TARIFF);
   const { data, error } = useFetch(tariff.data?.configured ? `${API}?day=${day}` : null);
   if (tariff.data && !tariff.data.configured) {
@@ -20,11 +21,12 @@ export function DayPrices({ day }) {
   if (error) return html`<div class="card" id="day-prices"><h2>Prices</h2><p class="error" role="alert">${error.message}</p></div>`;
   if (!data) return html`<div class="card" id="day-prices"><h2>Prices</h2><div class="prices-chart placeholder muted">Loading…</div></div>`;
   return html`<${PriceChart} data=${data} key=${data.day} />`;
-}
+});
 
 function PriceChart({ data }) {
-  const [box, width] = useWidth();
+  const [box, width] = useWidth("prices");
   const [idx, setIdx] = useState(null);
+  const [open, setOpen] = useState(false);
   const c = data.currency;
   const hours = data.hours;
   const W = Math.max(240, width || 600), H = 200, left = 52, right = 52, top = 24, bottom = 22;
@@ -75,13 +77,19 @@ function PriceChart({ data }) {
     </div>
     <p class="small">The day's energy cost <b id="day-cost" ...${src(API, "cost", data.cost)}>${money(data.cost, c)}</b>${" "}<span class="muted">at each hour's price${data.hours_with_data < hours.length ? `, ${data.hours_with_data} of ${hours.length} hours with data` : ""};
       fixed, demand and minimum charges and taxes are in the <a href="#/money">month's bill</a>.</span></p>
-    <details><summary class="small">Hour by hour</summary><div class="table-wrap"><table class="energy-table" id="price-table">
-      <thead><tr><th scope="col">Hour</th><th scope="col" class="num">Import price</th><th scope="col" class="num">Export price</th>
-        <th scope="col" class="num">In</th><th scope="col" class="num">Out</th><th scope="col" class="num">Cost</th></tr></thead>
-      <tbody>${hours.map((h, i) => html`<tr data-hour=${h.start}><th scope="row">${hourOf(h.start)}:00</th>
-        <td class="num" ...${src(API, `hours[${i}].import_price`, h.import_price)}>${unitPrice(h.import_price, c)}</td>
-        <td class="num">${unitPrice(h.export_price, c)}</td><td class="num">${kwh(h.import_wh)}</td><td class="num">${kwh(h.export_wh)}</td>
-        <td class="num" ...${src(API, `hours[${i}].cost`, h.cost)}>${money(h.cost, c)}</td></tr>`)}</tbody>
-    </table></div></details>
+    <details onToggle=${(ev) => setOpen(ev.currentTarget.open)}><summary class="small">Hour by hour</summary>
+      ${open && html`<${PriceTable} hours=${hours} currency=${c} />`}</details>
   </div>`;
+}
+
+/** The hours as a table, made when its <details> is opened (closed, nobody can see or read it). */
+function PriceTable({ hours, currency: c }) {
+  return html`<div class="table-wrap"><table class="energy-table" id="price-table">
+    <thead><tr><th scope="col">Hour</th><th scope="col" class="num">Import price</th><th scope="col" class="num">Export price</th>
+      <th scope="col" class="num">In</th><th scope="col" class="num">Out</th><th scope="col" class="num">Cost</th></tr></thead>
+    <tbody>${hours.map((h, i) => html`<tr data-hour=${h.start}><th scope="row">${hourOf(h.start)}:00</th>
+      <td class="num" ...${src(API, `hours[${i}].import_price`, h.import_price)}>${unitPrice(h.import_price, c)}</td>
+      <td class="num">${unitPrice(h.export_price, c)}</td><td class="num">${kwh(h.import_wh)}</td><td class="num">${kwh(h.export_wh)}</td>
+      <td class="num" ...${src(API, `hours[${i}].cost`, h.cost)}>${money(h.cost, c)}</td></tr>`)}</tbody>
+  </table></div>`;
 }

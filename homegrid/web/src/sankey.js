@@ -3,6 +3,7 @@ import { html } from "htm/preact";
 import { useWidth } from "./width.js";
 import { sankey, sankeyJustify, sankeyLinkHorizontal } from "d3-sankey";
 import { kwh } from "./format.js";
+import { memo } from "./memo.js";
 
 const NODES = [
   ["solar", "Solar", "--solar"], ["battery_out", "Battery", "--battery"], ["grid_in", "Grid", "--grid"],
@@ -20,15 +21,15 @@ export function linksOf(report) {
   ].filter((l) => l[2] > 1);
 }
 
-export function Sankey({ report }) {
+export const Sankey = memo(function Sankey({ report }) {
   // drawn at the width it is shown at, so that its labels are as big on a phone as the text around them (a fixed
   // 640-wide drawing scaled down to a phone's 330 px made them 6 px)
-  const [box, width] = useWidth();
+  const [box, width] = useWidth("sankey");
   const links = linksOf(report);
   return html`<div ref=${box} class="sankey-box">${!links.length
     ? html`<p class="muted">No energy recorded in this period.</p>`
     : width > 0 && html`<${SankeyDrawing} links=${links} W=${Math.min(760, Math.max(280, width))} />`}</div>`;
-}
+});
 
 function SankeyDrawing({ links, W }) {
   const H = W < 500 ? 280 : 300;
