@@ -284,8 +284,9 @@ def _label_record(before: int, after: int) -> np.dtype:
 
 
 def local_time_text(t_ms: int, timezone: str) -> str:
-    """One instant as :func:`local_isoformat` writes it (to the second, with the offset)."""
-    return local_isoformat(np.array([t_ms], dtype=np.int64), timezone)[0]
+    """One instant as :func:`local_isoformat` writes it (to the second, with the offset); one at a time, as an
+    outage list asks, through ``datetime`` rather than the array path's fixed costs."""
+    return datetime.fromtimestamp(t_ms // 1000, ZoneInfo(timezone)).isoformat()
 
 
 # ----------------------------------------------------------------------------- local days and bins

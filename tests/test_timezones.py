@@ -106,3 +106,11 @@ def test_an_offset_with_seconds_is_written_with_them():
     assert expected[0].endswith("+00:19:32")
     assert local_isoformat(t, "Europe/Amsterdam") == expected
     assert json.loads(local_isoformat_json(t, "Europe/Amsterdam")) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([*ZONES, "Europe/Amsterdam"]), st.integers(-2_600_000_000_000, 4_102_444_800_000))
+def test_one_instant_is_written_as_the_array_writes_it(zone, t):
+    from homegrid.timezones import local_time_text
+
+    assert local_time_text(t, zone) == local_isoformat(np.array([t], dtype=np.int64), zone)[0]
