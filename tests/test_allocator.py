@@ -49,6 +49,7 @@ def test_a_c_library_without_mallopt_is_left_alone(monkeypatch):
 def test_the_command_tunes_the_allocator(monkeypatch, tmp_path, capsys):
     seen = []
     monkeypatch.setattr("homegrid.cli.tune_allocator", lambda: seen.append(True))
-    assert main(["export", "--data-dir", str(tmp_path / "none"), "--from", "2025-01-01", "--to", "2025-01-02"]) == 2  # no such data dir
+    missing = str(tmp_path / "none")  # no such data dir: the command stops with 2, after the tuning
+    assert main(["export", "--data-dir", missing, "--from", "2025-01-01", "--to", "2025-01-02"]) == 2
     assert "data" in capsys.readouterr().err
     assert seen == [True]
