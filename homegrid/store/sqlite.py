@@ -38,6 +38,7 @@ from homegrid.readings.rollup import (
 )
 from homegrid.store.base import STEPS, GridEvidence, MinuteAccountant, Quarantined, Store
 from homegrid.store.files import private_dir, private_file
+from homegrid.store.kept_rollups import KeptRollups
 from homegrid.store.sealed import SCHEMA as SEALED_SCHEMA
 from homegrid.store.sealed import Columns, DayBlocks, merge_rows
 from homegrid.timezones import DAY_MS, MINUTE_MS
@@ -139,6 +140,7 @@ class SQLiteStore(Store):
         self._minutes = minutes
         self._raw = DayBlocks("raw_block")
         self._sealed_minutes = DayBlocks("minute_block")
+        self._kept = {step: KeptRollups(_ROLLUP_TABLE[step]) for step in ("hour", "day")}
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         row = self._db.execute("SELECT value FROM meta WHERE key = 'columns'").fetchone()
@@ -547,6 +549,8 @@ class SQLiteStore(Store):
         if len(table) == 0:
             return
         with self.transaction():
+            if step != "minute":
+                self._touch_kept(step, int(table.start_ms.min()))
             if step == "minute":
                 cut = self.sealed_before()
                 if cut is not None and int(table.start_ms[0]) < cut:
@@ -570,10 +574,19 @@ class SQLiteStore(Store):
             sql = f"INSERT OR REPLACE INTO {name} ({', '.join(head)}) VALUES ({', '.join('?' * len(head))})"
             self._db.executemany(sql, zip(*cols, strict=True))
 
+    def _touch_kept(self, step: str, first_ms: int) -> None:
+        """A write of hour or day rows from ``first_ms`` on: one reaching rows a reader may hold in memory (a
+        correction, a new time zone) raises the generation, as a change of sealed readings does."""
+        cut = self.sealed_before()
+        if cut is not None and first_ms < self._kept[step].limit(cut):
+            self._changed_sealed()
+
     def delete_rollup(self, step: str, start_ms: int, end_ms: int) -> None:
         """Delete rollup rows (a sealed day's minutes accounted from its readings go with its readings only)."""
         with self.transaction():
             self._db.execute(f"DELETE FROM {self._table(step)} WHERE ts >= ? AND ts < ?", (start_ms, end_ms))
+            if step != "minute":
+                self._touch_kept(step, start_ms)
             if step == "minute" and self._sealed_minutes.delete(self._db, start_ms, end_ms):
                 self._changed_sealed()
 
@@ -584,16 +597,44 @@ class SQLiteStore(Store):
         unknown = sorted(set(names) - set(ROLLUP_COLUMNS))
         if unknown:
             raise ValueError(f"not rollup columns: {', '.join(unknown)}")
-        sql = f"SELECT ts, {', '.join(names)} FROM {self._table(step)} WHERE ts >= ? AND ts < ? ORDER BY ts"
         with self._snapshot() as db:
-            table = self._table_from_rows(db.execute(sql, (start_ms, end_ms)).fetchall(), names)
             if step != "minute":
-                return table
+                self._table(step)
+                return self._rollup_rows(db, step, start_ms, end_ms, names, kept=columns is not None)[0]
+            sql = f"SELECT ts, {', '.join(names)} FROM rollup_minute WHERE ts >= ? AND ts < ? ORDER BY ts"
+            table = self._table_from_rows(db.execute(sql, (start_ms, end_ms)).fetchall(), names)
             sealed = self._sealed_minute_rows(db, start_ms, end_ms, names)
         if len(sealed[0]) == 0:
             return table
         t, cols = merge_rows(sealed, (table.start_ms, table.columns), replace=True) if len(table) else sealed
         return BucketTable(t, cols)
+
+    def _rollup_rows(self, db: sqlite3.Connection, step: str, start_ms: int, end_ms: int, names: Sequence[str],
+                     kept: bool) -> tuple[BucketTable, list[str]]:
+        """Hour or day rollups in ``[start_ms, end_ms)`` and, for days, their local dates. With ``kept`` (a read
+        naming its columns, outside a write), the sealed rows come from their copy in memory
+        (:mod:`homegrid.store.kept_rollups`)."""
+        dated = step == "day"
+        sql = (f"SELECT ts, {', '.join(names)}{', date' if dated else ''} FROM {_ROLLUP_TABLE[step]} "
+               "WHERE ts >= ? AND ts < ? ORDER BY ts")
+        copy = self._kept[step]
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('sealed_before', 'generation')"))
+        cut = meta.get("sealed_before")
+        if not kept or db is self._db or cut is None or start_ms >= copy.limit(int(cut)):
+            rows = db.execute(sql, (start_ms, end_ms)).fetchall()
+            if not dated:
+                return self._table_from_rows(rows, names), []
+            return self._table_from_rows([r[:-1] for r in rows], names), [r[-1] for r in rows]
+        held, limit = copy.read(db, start_ms, end_ms, names, int(meta.get("generation") or 0), int(cut))
+        table, dates = BucketTable(held.start_ms, held.columns), held.dates or []
+        if end_ms <= limit:
+            return table, dates
+        rest, rest_dates = self._rollup_rows(db, step, limit, end_ms, names, kept=False)
+        if len(rest) == 0:
+            return table, dates
+        return (BucketTable(np.concatenate([table.start_ms, rest.start_ms]),
+                            {n: np.concatenate([table.columns[n], rest.columns[n]]) for n in names}),
+                dates + rest_dates)
 
     def _sealed_minute_rows(self, db: sqlite3.Connection, start_ms: int, end_ms: int, names: Sequence[str]) -> Columns:
         """The minute rollups of sealed days in ``[start_ms, end_ms)``: kept in blocks or accounted from readings."""
@@ -621,9 +662,8 @@ class SQLiteStore(Store):
         unknown = sorted(set(names) - set(ROLLUP_COLUMNS))
         if unknown:
             raise ValueError(f"not rollup columns: {', '.join(unknown)}")
-        sql = f"SELECT ts, {', '.join(names)}, date FROM rollup_day WHERE ts >= ? AND ts < ? ORDER BY ts"
-        rows = self._reader().execute(sql, (start_ms, end_ms)).fetchall()
-        return self._table_from_rows([r[:-1] for r in rows], names), [r[-1] for r in rows]
+        with self._snapshot() as db:
+            return self._rollup_rows(db, "day", start_ms, end_ms, names, kept=columns is not None)
 
     @staticmethod
     def _table_from_rows(rows: list[tuple[Any, ...]], names: Sequence[str] = ROLLUP_COLUMNS) -> BucketTable:
