@@ -31,10 +31,10 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
 
 from homegrid import __version__
-from homegrid.api.context import JSON_GZIP_LEVEL, ApiContext, add_routes
+from homegrid.api.compression import JSON_GZIP_LEVEL, GZipMiddleware
+from homegrid.api.context import ApiContext, add_routes
 from homegrid.api.docs import DocsRoutes
 from homegrid.api.energy import EnergyRoutes
 from homegrid.api.export import EXPORTS_AT_ONCE, ExportRoutes

@@ -20,12 +20,7 @@ from homegrid.hub.planner_saving import PlannerSaving
 from homegrid.hub.queries import Queries
 from homegrid.hub.tariff_file import SiteTariff
 
-__all__ = ["JSON_GZIP_LEVEL", "ApiContext", "Endpoint", "add_routes"]
-
-#: zlib's level for JSON replies: 1 compresses the web app's day of minutes (98 kB) in 0.46 ms to 17.5 kB, where 3
-#: takes 0.87 ms for 16.9 kB and 6 takes 6 ms (CPU time, this machine): on loopback and a home network the time is
-#: worth more than the bytes
-JSON_GZIP_LEVEL = 1
+__all__ = ["ApiContext", "Endpoint", "add_routes"]
 
 
 @dataclass(frozen=True)
