@@ -13,7 +13,8 @@ from the same venv through ``PYTHONPATH`` (the bench's children inherit it)::
 
 ``--views charts`` (default): the day of minutes, the month of hours and the year of days the web app's charts
 ask for, over every other day of the store's first year; ``--views year``: the year view's outages, report and
-month bins.
+month bins; ``--views dayview``: the five requests the web app's day view makes (its minute chart, outages, report,
+hourly bars and prices), over the same days.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def views(kind: str, first: date) -> dict[str, list[str]]:
     days = [first + timedelta(days=i) for i in range(5, 360, 2)]
     day, bars = "&fields=" + ",".join(DAY_FIELDS), "&fields=" + ",".join(BAR_FIELDS)
     year = f"from={first}&to={first + timedelta(days=364)}"
+    if kind == "dayview":
+        return {"minutes": [f"/api/v1/energy?from={d}&to={d}&step=minute{day}" for d in days],
+                "outages": [f"/api/v1/outages?from={d}&to={d}" for d in days],
+                "report": [f"/api/v1/report?from={d}&to={d}" for d in days],
+                "hours": [f"/api/v1/energy?from={d}&to={d}&step=hour{bars}" for d in days],
+                "prices": [f"/api/v1/prices?day={d}" for d in days]}
     if kind == "year":
         return {"outages": [f"/api/v1/outages?{year}"] * 15, "report": [f"/api/v1/report?{year}"] * 15,
                 "bins": [f"/api/v1/energy?{year}&step=month{bars}"] * 15}
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("data_dir", type=Path, help="a store made by homegrid simulate")
     p.add_argument("--label", default="", help="printed before each line (old, new ...)")
-    p.add_argument("--views", choices=("charts", "year"), default="charts")
+    p.add_argument("--views", choices=("charts", "year", "dayview"), default="charts")
     p.add_argument("--first", type=date.fromisoformat, default=date(2025, 1, 1), help="the store's first day")
     args = p.parse_args(argv)
     hub = Hub(args.data_dir, Path(tempfile.mkdtemp(prefix="hg-serve-cpu-")))

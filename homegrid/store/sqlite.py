@@ -618,9 +618,10 @@ class SQLiteStore(Store):
         sql = (f"SELECT ts, {', '.join(names)}{', date' if dated else ''} FROM {_ROLLUP_TABLE[step]} "
                "WHERE ts >= ? AND ts < ? ORDER BY ts")
         copy = self._kept[step]
-        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('sealed_before', 'generation')"))
+        meta = {} if not kept or db is self._db else dict(
+            db.execute("SELECT key, value FROM meta WHERE key IN ('sealed_before', 'generation')"))
         cut = meta.get("sealed_before")
-        if not kept or db is self._db or cut is None or start_ms >= copy.limit(int(cut)):
+        if cut is None or start_ms >= copy.limit(int(cut)):
             rows = db.execute(sql, (start_ms, end_ms)).fetchall()
             if not dated:
                 return self._table_from_rows(rows, names), []
