@@ -269,9 +269,11 @@ OUTAGES_NOW_PER_YEAR = 5000.0  # often enough that a seed with an outage ending 
 
 @pytest.fixture(scope="module")
 def outage_hub(tmp_path_factory) -> Iterator[Served]:
-    """A hub whose grid is down now and comes back in about ten seconds (later, if the machine is slow to start it)."""
+    """A hub whose grid is down now and comes back in about fifteen seconds (later, if the machine is slow to start
+    it): at least ten seconds after the hub answers, as opening the page and reading the banner took over three on a
+    loaded CI machine (the banner was gone before it was read)."""
     folder = tmp_path_factory.mktemp("web-outage")
-    lead = 5.5
+    lead = 12.0
     for attempt in range(3):
         now = datetime.now(UTC)
         zone = night_zone(now, HOUR)
@@ -285,7 +287,7 @@ def outage_hub(tmp_path_factory) -> Iterator[Served]:
             continue
         served = start_hub(folder / str(attempt), config.replace("seed = 1\n", f"seed = {seed}\n"), ZoneInfo(zone))
         served.outage = outage
-        if (outage[1] - datetime.now(UTC)).total_seconds() >= 3:  # time enough to look at the banner
+        if (outage[1] - datetime.now(UTC)).total_seconds() >= 10:  # time enough to look at the banner
             break
         stop_hub(served)
         lead *= 2
