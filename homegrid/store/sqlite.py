@@ -599,7 +599,7 @@ class SQLiteStore(Store):
             raise ValueError(f"not rollup columns: {', '.join(unknown)}")
         with self._snapshot() as db:
             if step != "minute":
-                self._table(step)
+                self._table(step)  # refuses a step that is not one
                 return self._rollup_rows(db, step, start_ms, end_ms, names, kept=columns is not None)[0]
             sql = f"SELECT ts, {', '.join(names)} FROM rollup_minute WHERE ts >= ? AND ts < ? ORDER BY ts"
             table = self._table_from_rows(db.execute(sql, (start_ms, end_ms)).fetchall(), names)
