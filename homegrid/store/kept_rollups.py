@@ -66,10 +66,6 @@ class KeptRollups:
         """Rows starting before this [ms] are kept for a store sealed before ``sealed_before``."""
         return sealed_before - _LONGEST_MS[self.table]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._copy = None
-
     def read(self, db: sqlite3.Connection, start_ms: int, end_ms: int, names: Sequence[str], generation: int,
              sealed_before: int) -> tuple[KeptRows, int]:
         """The kept rows in ``[start_ms, end_ms)`` (columns ``names``) and where the kept rows end [ms]: the rows
