@@ -145,6 +145,31 @@ def test_a_device_that_stops_answering_goes_stale_then_offline(tmp_path):
     hub.store.close()
 
 
+def test_a_partial_last_reading_does_not_take_back_what_the_device_measures(tmp_path):
+    """A gateway that went away mid-poll answered only part of it: its stale state still covers every quantity it
+    has measured, so the app greys the battery's level too, not only the powers of the last partial reading."""
+    hub, device, clock = _hub(tmp_path)
+    asyncio.run(hub.poll_once())
+    full = Switchable.poll
+
+    async def partial(self):
+        return Reading(self.clock(), {"home_power": 700.0})
+
+    Switchable.poll = partial
+    try:
+        clock.tick(5)
+        asyncio.run(hub.poll_once())
+    finally:
+        Switchable.poll = full
+    [gw] = hub.live()[3]
+    assert gw["quantities"] == ["battery_soc", "grid_power", "home_power"]
+    device.up = False
+    clock.tick(20)
+    [gw] = hub.live()[3]
+    assert gw["state"] == "stale" and set(gw["quantities"]) >= {"battery_soc", "grid_power"}
+    hub.store.close()
+
+
 def test_the_offline_threshold_is_a_setting(tmp_path):
     hub, device, clock = _hub(tmp_path, offline_after_s=20.0)
     asyncio.run(hub.poll_once())

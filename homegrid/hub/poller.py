@@ -67,7 +67,9 @@ class DeviceHealth:
     restarts: int = 0  # times the poll task ended or crashed and was started again
     last_crash: str | None = None
     last_seen: str | None = None  # the time of its newest reading the hub took (ISO UTC)
-    quantities: list[str] = field(default_factory=list)  # what its newest reading measured (glossary names)
+    # everything it has measured since the hub started (glossary names): a last poll that came back partial does not
+    # take back what the device vouched for, so a stale device greys all of its quantities
+    quantities: list[str] = field(default_factory=list)
     state: str = "stale"  # live / stale / offline (homegrid.hub.liveness), as of the last look
     interval_s: float = 0.0  # its poll interval [s]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -194,7 +196,8 @@ class DevicePoller:
             self.last_ms = reading.time_ms
             self.sink(reading, started)
             h.last_seen = from_ms(reading.time_ms).isoformat()
-            h.quantities = sorted(reading.values)
+            if not reading.values.keys() <= set(h.quantities):
+                h.quantities = sorted(set(h.quantities) | reading.values.keys())
         if evidence is not None and self.on_evidence is not None:
             self.on_evidence(evidence)
 

@@ -331,7 +331,8 @@ class Hub:
     def live(self) -> tuple[str | None, dict[str, float], dict[str, str], list[dict[str, Any]]]:
         """The newest value of each quantity from any device: (newest time, values, time of each value, and each
         device's ``name``, ``state`` (live / stale / offline, see :mod:`homegrid.hub.liveness`), ``last_seen``,
-        ``quantities`` (what its newest reading measured) and ``interval_s``). Cheap: no store read once polling."""
+        ``quantities`` (all it has measured since the hub started) and ``interval_s``). Cheap: no store read once
+        polling."""
         devices = [self._device_live(p) for p in self.pollers]
         if not self._live:
             frame = self.store.latest()
