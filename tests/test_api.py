@@ -1,5 +1,6 @@
 """The HTTP API over a real store."""
 
+import asyncio
 import json
 from datetime import date
 
@@ -7,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from homegrid.api.app import create_app
+from homegrid.api.context import INLINE_DAYS
 from homegrid.hub.queries import Queries
 from homegrid.timezones import local_day_bounds
 
@@ -61,6 +63,39 @@ def test_report_matches_cli_keys(client):
     assert set(body) >= {"energy_wh", "flows_wh", "ev_sources_wh", "self_powered_percent"}
     assert body["energy_wh"]["home"] == pytest.approx(3000 * 48)
     assert body["self_powered_percent"] == pytest.approx(100 / 3, abs=0.01)
+
+
+def _on_the_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def test_small_replies_are_worked_out_on_the_event_loop_and_long_spans_in_a_thread(recorder, store, monkeypatch):
+    """A day's or a month's report and outages take a millisecond or two: handing them to a request thread and
+    back (and the GIL's turns between the two) cost more, so they run on the event loop; a longer span goes to a
+    thread, so that the loop never waits long for it."""
+    ran: list[tuple[str, bool]] = []
+    report = Queries.report
+
+    def reported(self: Queries, first: date, last: date) -> dict:
+        ran.append(("report", _on_the_loop()))
+        return report(self, first, last)
+
+    monkeypatch.setattr(Queries, "report", reported)
+
+    def outages(start_ms: int, end_ms: int) -> dict:
+        ran.append(("outages", _on_the_loop()))
+        return {"events": []}
+
+    with TestClient(create_app(Queries(store, NEW_YORK), outages=outages)) as c:
+        for first, last in [("2025-06-01", "2025-06-01"), ("2025-05-01", "2025-07-01"), ("2025-01-01", "2025-12-31")]:
+            for path in ("/api/v1/report", "/api/v1/outages"):
+                assert c.get(path, params={"from": first, "to": last}).status_code == 200
+    assert ran == [("report", True), ("outages", True)] * 2 + [("report", False), ("outages", False)]
+    assert (date(2025, 7, 1) - date(2025, 5, 1)).days < INLINE_DAYS <= 364
 
 
 def test_openapi_documents_the_endpoints(client):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 
@@ -20,7 +21,7 @@ from homegrid.hub.planner_saving import PlannerSaving
 from homegrid.hub.queries import Queries
 from homegrid.hub.tariff_file import SiteTariff
 
-__all__ = ["ApiContext", "Endpoint", "add_routes"]
+__all__ = ["INLINE_DAYS", "ApiContext", "Endpoint", "add_routes", "answer"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,21 @@ class Endpoint:
     include_in_schema: bool = True
     response_class: type[Response] | None = None  # None: FastAPI's default (JSON)
     responses: dict[int | str, dict[str, Any]] | None = None  # the schema's replies of a route returning a Response
+
+
+#: a reply over at most this many local days (a day's outages, report or prices; a month's) takes a millisecond or
+#: two: it is worked out on the event loop, which saves handing it to a request thread and back (a thread woken each
+#: way, then the two taking turns with the GIL); a longer one goes to a thread, so that the loop, which also polls
+#: the devices, never waits long for it
+INLINE_DAYS = 62
+
+
+T = TypeVar("T")
+
+
+async def answer(inline: bool, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` on the event loop when ``inline`` (a small reply), in a request thread otherwise."""
+    return work(*args) if inline else await anyio.to_thread.run_sync(work, *args)
 
 
 def add_routes(target: FastAPI | APIRouter, routes: Iterable[Endpoint]) -> None:

@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from homegrid import __version__
 from homegrid.api.body_cache import GZIP_SUFFIX, BodyCache, entity_tag, matches
 from homegrid.api.compression import gzip_body
-from homegrid.api.context import ApiContext, Endpoint
+from homegrid.api.context import INLINE_DAYS, ApiContext, Endpoint, answer
 from homegrid.hub.queries import SERIES_FIELDS
 from homegrid.readings import from_ms, to_ms
 from homegrid.timezones import local_isoformat_json
@@ -180,11 +180,11 @@ class EnergyRoutes:
         body["values"] = {name: _rounded(name, col) for name, col in table.columns.items()}
         return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
-    def report(
+    async def report(
         self,
         from_: Annotated[date, Query(alias="from")],
         to: Annotated[date, Query()],
     ) -> dict[str, Any]:
         if to < from_:
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
-        return self.api.queries.report(from_, to)
+        return await answer((to - from_).days < INLINE_DAYS, self.api.queries.report, from_, to)

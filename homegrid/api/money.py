@@ -25,7 +25,7 @@ import numpy as np
 from fastapi import HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from homegrid.api.context import ApiContext, Endpoint
+from homegrid.api.context import ApiContext, Endpoint, answer
 from homegrid.api.security import actor_of
 from homegrid.hub.bill import home_intervals, site_bill
 from homegrid.hub.queries import FIRST_DAY, LAST_DAY, clamp_day
@@ -190,12 +190,15 @@ class MoneyRoutes:
         saving = self.api.planner_saving
         return None if saving is None else saving.months(tariff, self.site.version, to_ms(datetime.now(UTC)))
 
-    def prices(self, day: Annotated[date, Query(description="local date")]) -> dict[str, Any]:
+    async def prices(self, day: Annotated[date, Query(description="local date")]) -> dict[str, Any]:
         """Each local hour of the day: the marginal import and export prices [currency/kWh], the metered energy
         [Wh] and its cost, import x import price - export x export price [currency]; hours without data have
         null energy and cost."""
         if clamp_day(day) != day:
             raise HTTPException(status_code=422, detail=f"day: {day} is outside {FIRST_DAY} .. {LAST_DAY}")
+        return await answer(True, self._prices, day)
+
+    def _prices(self, day: date) -> dict[str, Any]:
         tariff = self._tariff()
         queries = self.api.queries
         tz = queries.tz

@@ -3,12 +3,13 @@ home through, and disturbances apart) and ``GET /api/v1/backup`` (how long the b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Query
 
-from homegrid.api.context import ApiContext, Endpoint
+from homegrid.api.context import INLINE_DAYS, ApiContext, Endpoint, answer
 from homegrid.hub.queries import day_span
 
 __all__ = ["OutageRoutes", "default_outage_dates"]
@@ -33,7 +34,7 @@ class OutageRoutes:
             Endpoint("GET", "/api/v1/backup", self.backup_now, summary="How long the battery would carry the home now"),
         )
 
-    def outages_report(
+    async def outages_report(
         self,
         from_: Annotated[date | None, Query(alias="from", description="first local date (default: a year ago)")] = None,
         to: Annotated[date | None, Query(description="last local date, inclusive (default: today)")] = None,
@@ -44,8 +45,12 @@ class OutageRoutes:
         first, last = default_outage_dates(from_, to, queries.tz)
         if last < first:
             raise HTTPException(status_code=422, detail="'to' is before 'from'")
+        return await answer((last - first).days < INLINE_DAYS, self._outages, self.api.outages, first, last)
+
+    def _outages(self, outages: Callable[[int, int], dict[str, Any]], first: date, last: date) -> dict[str, Any]:
+        queries = self.api.queries
         start_ms, end_ms = queries.stored(*day_span(first, last, queries.tz))
-        return {"from": first.isoformat(), "to": last.isoformat(), **self.api.outages(start_ms, end_ms)}
+        return {"from": first.isoformat(), "to": last.isoformat(), **outages(start_ms, end_ms)}
 
     def backup_now(self) -> dict[str, Any]:
         if self.api.backup is None:
