@@ -322,3 +322,39 @@ def test_a_days_replies_are_asked_at_the_route_change_and_its_chart_built_once(p
         f"energy?{q}&step=minute", f"outages?{q}", f"report?{q}", f"energy?{q}&step=hour"], asked
     assert len(asked) == len(set(asked)), asked  # each asked once: the view took the replies asked for it
     assert page.page.evaluate("window.__canvases") == 1
+
+
+SHOWN = """() => { const s = document.querySelector('section.history');
+  return {from: s.dataset.from, busy: s.getAttribute('aria-busy'), title: document.querySelector('#hist-h').textContent,
+          totals: document.querySelector('.totals')?.dataset.reportFrom ?? null,
+          bars: document.querySelectorAll('.bars svg g.bar').length, canvas: !!s.querySelector('.chart canvas'),
+          date: document.querySelector('.date-pick input').value}; }"""
+
+
+def test_another_day_replaces_the_last_one_whole_and_a_slow_reply_holds_it_only_so_long(page, dst_hub):  # noqa: F811
+    """While another day's replies are on their way the last day stays whole, its title over its own figures
+    (``aria-busy``; the date picker already says the day asked for); the new day is drawn when they are in. One
+    slower than the wait (``SWAP_AFTER_MS`` in history.js) holds the others back no longer: the new day is shown
+    with its figures so far, never the last day's beside them."""
+    day, other = dst_hub.dst_days
+    page.open(f"history/day/{day}")
+    page.page.wait_for_selector(f".totals[data-report-from='{day}']")
+    page.page.wait_for_selector(f"section.history[data-from='{day}'] .chart canvas")
+    before = page.page.evaluate(SHOWN)
+    assert before["busy"] == "false" and before["bars"] > 0 and before["canvas"]
+    held: list = []
+    page.page.route(lambda url: "/api/v1/report?" in url and f"from={other}" in url, lambda route: held.append(route))
+    during = page.page.evaluate("""async (h) => {
+      const changed = new Promise((r) => addEventListener('hashchange', r, { once: true }));
+      location.hash = h;
+      await changed;
+      await new Promise((r) => setTimeout(r, 30));
+      return (""" + SHOWN + """)(); }""", f"#/history/day/{other}")
+    assert during == {**before, "busy": "true", "date": str(other)}  # the last day whole, its title with it
+    page.page.wait_for_selector(f"section.history[data-from='{other}'] .chart canvas")
+    after = page.page.evaluate(SHOWN)
+    assert after["busy"] == "false" and after["title"] != before["title"] and after["bars"] > 0
+    assert after["totals"] is None  # its report is held: no totals, and never the last day's
+    assert len(held) == 1
+    held[0].continue_()
+    page.page.wait_for_selector(f".totals[data-report-from='{other}'] #total-solar")

@@ -1,19 +1,24 @@
 // Day / week / month / year / custom: a day's power chart and its hourly kWh; kWh bars per local day (week, month)
 // or local month (year); totals, self-powered share and the Sankey; a day's prices and what each hour cost.
 import { html } from "htm/preact";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { prefetch, useFetch } from "./api.js";
 import { BAR_FIELDS, EnergyBars } from "./bars.js";
 import { CHART_FIELDS, PowerChart } from "./chart.js";
 import { barStepFor, daysBetween, shift, span } from "./dates.js";
 import { dateFormat, kwh, longDate } from "./format.js";
 import { memo } from "./memo.js";
+import { TARIFF } from "./money.js";
 import { Tile } from "./now.js";
-import { DayPrices } from "./prices.js";
+import { DayPrices, PRICES } from "./prices.js";
 import { Sankey } from "./sankey.js";
 import { energyUrl } from "./series.js";
 
 const KINDS = ["day", "week", "month", "year", "custom"];
 const REPORT = "/api/v1/report";
+// how long another period's replies may take before the view shows it as they come, with "Loading…" where they
+// are not in yet; until then the last period stays whole, its title with it [ms]
+const SWAP_AFTER_MS = 300;
 
 export function route(kind, a, b) {
   return kind === "custom" ? `#/history/custom/${a}/${b}` : `#/history/${kind}/${a}`;
@@ -47,35 +52,67 @@ export function prefetchHistory(params, today) {
   for (const url of Object.values(viewOf(params, today).urls)) if (url) prefetch(url);
 }
 
+/** The replies of a period: each { data, error, loading } of useFetch. */
+function useReplies(view) {
+  const tariff = useFetch(view.kind === "day" ? TARIFF : null);
+  return {
+    energy: useFetch(view.urls.energy), outages: useFetch(view.urls.outages), report: useFetch(view.urls.report),
+    bins: useFetch(view.urls.bins), tariff,
+    prices: useFetch(tariff.data?.configured ? `${PRICES}?day=${view.from}` : null),
+  };
+}
+
+/** The period asked for once its replies are all in (or after SWAP_AFTER_MS); until then the one shown before,
+ * whole, so that a change of day is drawn once, not once per reply with the page emptied in between, and no
+ * title ever stands over another period's figures. */
+function useShown(view) {
+  const replies = useReplies(view);
+  const key = Object.values(view.urls).join(" ");
+  const last = useRef(null);
+  const [late, setLate] = useState(null);
+  if (late === key || !last.current || Object.values(replies).every((r) => !r.loading)) {
+    last.current = { key, view, replies };
+  }
+  const busy = last.current.key !== key;
+  const waiting = useRef(busy);
+  waiting.current = busy;
+  useEffect(() => {
+    const timer = setTimeout(() => waiting.current && setLate(key), SWAP_AFTER_MS);
+    return () => clearTimeout(timer);
+  }, [key]);
+  return { view: last.current.view, replies: last.current.replies, busy };
+}
+
 export function HistoryView({ params, today, theme }) {
-  const { kind, date, from, to, barStep, powerStep, urls } = viewOf(params, today);
+  const asked = viewOf(params, today);
+  const { view, replies, busy } = useShown(asked);
+  const { kind, from, to, barStep, powerStep } = view;
+  const { energy, outages, report, bins } = replies;
   const step = powerStep ?? barStep;
-  const energy = useFetch(urls.energy);
-  const outages = useFetch(urls.outages);
-  const report = useFetch(urls.report);
-  const bins = useFetch(urls.bins);
   const r = report.data;
+  // the controls move on from the period asked for, even while the last one is still shown
   const go = (k, d) => (location.hash = route(k, ...(k === "custom" ? [d, d] : [d])));
   const days = daysBetween(from, to) + 1;
 
-  return html`<section class="history" aria-labelledby="hist-h" data-from=${from} data-to=${to} data-step=${step}>
+  return html`<section class="history" aria-labelledby="hist-h" aria-busy=${busy ? "true" : "false"} data-from=${from}
+      data-to=${to} data-step=${step}>
     <div class="view-head">
       <h1 id="hist-h">${title(kind, from, to)}</h1>
       <div class="range-bar">
         <div class="seg" role="group" aria-label="Range">
-          ${KINDS.map((k) => html`<button type="button" aria-pressed=${k === kind} onClick=${() => go(k, from)}>${k[0].toUpperCase() + k.slice(1)}</button>`)}
+          ${KINDS.map((k) => html`<button type="button" aria-pressed=${k === asked.kind} onClick=${() => go(k, asked.from)}>${k[0].toUpperCase() + k.slice(1)}</button>`)}
         </div>
-        ${kind !== "custom"
+        ${asked.kind !== "custom"
           ? html`<div class="seg" role="group" aria-label="Move">
-              <button type="button" aria-label=${`Previous ${kind}`} onClick=${() => go(kind, shift(kind, from, -1))}>‹</button>
+              <button type="button" aria-label=${`Previous ${asked.kind}`} onClick=${() => go(asked.kind, shift(asked.kind, asked.from, -1))}>‹</button>
               <label class="date-pick"><span class="sr">Date</span>
-                <input type="date" value=${date} max=${today} onChange=${(ev) => ev.target.value && go(kind, ev.target.value)} /></label>
-              <button type="button" aria-label=${`Next ${kind}`} onClick=${() => go(kind, shift(kind, from, 1))}>›</button>
-              <button type="button" onClick=${() => go(kind, today)}>Today</button>
+                <input type="date" value=${asked.date} max=${today} onChange=${(ev) => ev.target.value && go(asked.kind, ev.target.value)} /></label>
+              <button type="button" aria-label=${`Next ${asked.kind}`} onClick=${() => go(asked.kind, shift(asked.kind, asked.from, 1))}>›</button>
+              <button type="button" onClick=${() => go(asked.kind, today)}>Today</button>
             </div>`
           : html`<div class="seg" role="group" aria-label="Custom range">
-              <label>From <input type="date" value=${from} onChange=${(ev) => ev.target.value && (location.hash = route("custom", ev.target.value, to < ev.target.value ? ev.target.value : to))} /></label>
-              <label>To <input type="date" value=${to} onChange=${(ev) => ev.target.value && (location.hash = route("custom", from > ev.target.value ? ev.target.value : from, ev.target.value))} /></label>
+              <label>From <input type="date" value=${asked.from} onChange=${(ev) => ev.target.value && (location.hash = route("custom", ev.target.value, asked.to < ev.target.value ? ev.target.value : asked.to))} /></label>
+              <label>To <input type="date" value=${asked.to} onChange=${(ev) => ev.target.value && (location.hash = route("custom", asked.from > ev.target.value ? ev.target.value : asked.from, ev.target.value))} /></label>
             </div>`}
       </div>
     </div>
@@ -94,7 +131,7 @@ export function HistoryView({ params, today, theme }) {
         : html`<div class="bars placeholder muted">Loading…</div>`}
       ${!powerStep && outages.data?.events?.length > 0 && html`<p class="muted small">${outages.data.events.length} outage${outages.data.events.length > 1 ? "s" : ""} in this period. <a href="#/outages">All outages</a></p>`}
     </div>
-    ${kind === "day" && html`<${DayPrices} day=${from} />`}
+    ${kind === "day" && html`<${DayPrices} tariff=${replies.tariff} prices=${replies.prices} />`}
     ${r && html`<${Totals} r=${r} days=${days} />`}
   </section>`;
 }

@@ -2,18 +2,18 @@
 // above the line, a credit below), from /api/v1/prices. Every bar carries its hour and value (data-hour, data-value).
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { src, useFetch } from "./api.js";
+import { src } from "./api.js";
 import { kwh, money, unitPrice } from "./format.js";
 import { memo } from "./memo.js";
-import { TARIFF } from "./money.js";
 import { useWidth } from "./width.js";
 
-const API = "/api/v1/prices";
+export const PRICES = "/api/v1/prices";
+const API = PRICES;
 const hourOf = (iso) => iso.slice(11, 13);
 
-export const DayPrices = memo(function DayPrices({ day }) {
-  const tariff = useFetch(TARIFF);
-  const { data, error } = useFetch(tariff.data?.configured ? `${API}?day=${day}` : null);
+/** A day's prices, from the replies of the history view (useFetch's, of /api/v1/tariff and of this endpoint). */
+export const DayPrices = memo(function DayPrices({ tariff, prices }) {
+  const { data, error } = prices;
   if (tariff.data && !tariff.data.configured) {
     return html`<div class="card" id="day-prices"><h2>Prices</h2>
       <p class="muted small">No tariff is set, so the hours are not priced. <a href="#/system">Set one in the System view</a>.</p></div>`;
