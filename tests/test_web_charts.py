@@ -335,14 +335,18 @@ def test_another_day_replaces_the_last_one_whole_and_a_slow_reply_holds_it_only_
     """While another day's replies are on their way the last day stays whole, its title over its own figures
     (``aria-busy``; the date picker already says the day asked for); the new day is drawn when they are in. One
     slower than the wait (``SWAP_AFTER_MS`` in history.js) holds the others back no longer: the new day is shown
-    with its figures so far, never the last day's beside them."""
+    with its figures so far, never the last day's beside them; so is the first day the page opens on."""
     day, other = dst_hub.dst_days
-    page.open(f"history/day/{day}")
-    page.page.wait_for_selector(f".totals[data-report-from='{day}']")
+    held: list = []
+    page.page.route(lambda url: "/api/v1/report?" in url and f"from={day}" in url, lambda route: held.append(route))
+    page.open(f"history/day/{day}")  # the first day too: its chart and bars come while its report is held
     page.page.wait_for_selector(f"section.history[data-from='{day}'] .chart canvas")
+    page.page.wait_for_selector(f"section.history[data-from='{day}'] .bars svg g.bar")
+    assert page.page.evaluate(SHOWN)["totals"] is None and len(held) == 1
+    held.pop().continue_()
+    page.page.wait_for_selector(f".totals[data-report-from='{day}']")
     before = page.page.evaluate(SHOWN)
     assert before["busy"] == "false" and before["bars"] > 0 and before["canvas"]
-    held: list = []
     page.page.route(lambda url: "/api/v1/report?" in url and f"from={other}" in url, lambda route: held.append(route))
     during = page.page.evaluate("""async (h) => {
       const changed = new Promise((r) => addEventListener('hashchange', r, { once: true }));

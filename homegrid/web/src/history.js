@@ -74,8 +74,9 @@ function useShown(view) {
     last.current = { key, view, replies };
   }
   const busy = last.current.key !== key;
-  const waiting = useRef(busy);
-  waiting.current = busy;
+  // a reply still on its way: the period asked for is shown as its replies come once SWAP_AFTER_MS has passed
+  const waiting = useRef(false);
+  waiting.current = last.current.replies !== replies;
   useEffect(() => {
     const timer = setTimeout(() => waiting.current && setLate(key), SWAP_AFTER_MS);
     return () => clearTimeout(timer);
