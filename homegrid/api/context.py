@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import Response
 
 from homegrid.hub.planner_saving import PlannerSaving
 from homegrid.hub.queries import Queries
 from homegrid.hub.tariff_file import SiteTariff
 
-__all__ = ["INLINE_DAYS", "ApiContext", "Endpoint", "add_routes", "answer"]
+__all__ = ["INLINE_DAYS", "ApiContext", "Endpoint", "add_routes", "answer", "span_or_422"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,14 @@ T = TypeVar("T")
 async def answer(inline: bool, work: Callable[..., T], *args: Any) -> T:
     """``work(*args)`` on the event loop when ``inline`` (a small reply), in a request thread otherwise."""
     return work(*args) if inline else await anyio.to_thread.run_sync(work, *args)
+
+
+def span_or_422(queries: Queries, from_: str, to: str) -> tuple[int, int]:
+    """:meth:`Queries.span` of a request's ``from`` and ``to`` [ms UTC]; a span it refuses is a 422 saying why."""
+    try:
+        return queries.span(from_, to)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
 
 
 def add_routes(target: FastAPI | APIRouter, routes: Iterable[Endpoint]) -> None:

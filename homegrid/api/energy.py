@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from homegrid import __version__
 from homegrid.api.body_cache import GZIP_SUFFIX, BodyCache, entity_tag, matches
 from homegrid.api.compression import gzip_body
-from homegrid.api.context import INLINE_DAYS, ApiContext, Endpoint, answer
+from homegrid.api.context import INLINE_DAYS, ApiContext, Endpoint, answer, span_or_422
 from homegrid.hub.queries import SERIES_FIELDS
 from homegrid.readings import from_ms, to_ms
 from homegrid.timezones import local_isoformat_json
@@ -130,10 +130,7 @@ class EnergyRoutes:
         """
         queries = self.api.queries
         names = _field_names(fields)
-        try:
-            start_ms, end_ms = queries.span(from_, to)
-        except ValueError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
+        start_ms, end_ms = span_or_422(queries, from_, to)
         if end_ms - start_ms > queries.max_points(step) * queries.step_ms(step):
             raise HTTPException(status_code=422, detail=f"too many {step} points; use a coarser step")
         if (end_ms - start_ms) // queries.step_ms(step) <= INLINE_BINS:

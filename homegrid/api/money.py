@@ -25,7 +25,7 @@ import numpy as np
 from fastapi import HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from homegrid.api.context import ApiContext, Endpoint, answer
+from homegrid.api.context import ApiContext, Endpoint, answer, span_or_422
 from homegrid.api.security import actor_of
 from homegrid.hub.bill import home_intervals, site_bill
 from homegrid.hub.queries import FIRST_DAY, LAST_DAY, clamp_day
@@ -101,10 +101,7 @@ class MoneyRoutes:
                                                        "(a newer hub's months are not all missing hours)")] = False,
     ) -> dict[str, Any]:
         queries = self.api.queries
-        try:
-            start_ms, end_ms = queries.span(from_, to)
-        except ValueError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
+        start_ms, end_ms = span_or_422(queries, from_, to)
         if stored_only:
             start_ms = self._from_stored(start_ms, end_ms)
         if end_ms - start_ms > 3 * 366 * 24 * HOUR_MS:
