@@ -19,7 +19,7 @@ from homegrid.devices import Device, DeviceError
 from homegrid.devices.powerwall import PowerwallGateway
 from homegrid.devices.tesla import TeslaVehicle
 from homegrid.glossary import GridStatus
-from homegrid.hub.poller import MAX_BACKOFF_S, DevicePoller
+from homegrid.hub.poller import MAX_BACKOFF_S, DevicePoller, next_due
 from homegrid.hub.service import Hub
 from homegrid.hub.supervisor import Supervisor
 from homegrid.readings import Reading
@@ -294,6 +294,28 @@ def test_a_task_ending_because_the_hub_stops_is_not_restarted():
         return sv.records["loop"].restarts
 
     assert asyncio.run(scenario()) == 0
+
+
+# -- the pace ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("due", "started", "now", "want"), [
+    (0.0, 0.0, 0.2, 5.0),  # on time
+    (0.0, 3.0, 3.2, 5.0),  # woke 3 s late: the next poll keeps the pace, the lateness does not add up
+    (0.0, 7.0, 7.1, 10.0),  # woke 7 s late: the next slot, not a second poll at once
+    (0.0, 23.0, 23.1, 25.0),  # a machine suspended for four steps
+    (0.0, 0.0, 6.0, 6.0),  # a poll that took longer than a step: at once
+    (0.0, 4.0, 9.5, 9.5),  # one that took 5.5 s, itself more than a step
+])
+def test_the_next_poll_keeps_the_pace_and_never_comes_twice_in_a_row_after_a_late_wake_up(due, started, now, want):
+    assert next_due(due, started, now, 5.0) == pytest.approx(want)
+
+
+def test_the_pace_after_a_late_wake_up_is_on_the_slots_and_after_now():
+    for late in [0.0, 0.5, 4.99, 5.0, 5.01, 12.0, 3600.0]:
+        now = 100.0 + late + 0.05  # the poll took 50 ms
+        got = next_due(100.0, 100.0 + late, now, 5.0)
+        assert now < got <= now + 5.0  # the first slot after it ended
+        assert (got - 100.0) / 5.0 == pytest.approx(round((got - 100.0) / 5.0))
 
 
 # -- the back-off cap ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from homegrid.hub.liveness import OFFLINE_AFTER_S, device_state
 from homegrid.hub.throttle import ThrottledWarning
 from homegrid.readings import Reading, from_ms, to_ms
 
-__all__ = ["MAX_BACKOFF_S", "DeviceHealth", "DevicePoller", "describe", "wait_or_stop"]
+__all__ = ["MAX_BACKOFF_S", "DeviceHealth", "DevicePoller", "describe", "next_due", "wait_or_stop"]
 
 log = logging.getLogger(__name__)
 
@@ -288,14 +289,30 @@ class DevicePoller:
         return None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Poll until ``stopping`` is set, each poll due one interval (or back-off) after the previous one
-        was due, so that late wake-ups of a busy loop do not add up; after a poll that overran, at once."""
+        """Poll until ``stopping`` is set, each poll when :func:`next_due` says."""
         due = time.monotonic()
         while not stopping.is_set():
+            started = time.monotonic()
             await self.poll_once()
             now = time.monotonic()
-            due = max(now, due + (self.health.backoff_s or self.interval_s))
+            due = next_due(due, started, now, self.health.backoff_s or self.interval_s)
             await wait_or_stop(stopping, due - now)
+
+
+def next_due(due: float, started: float, now: float, step: float) -> float:
+    """When the next poll is due [s, monotonic], the last one having been due at ``due``, started at ``started``
+    and ended at ``now``, polls ``step`` apart [s].
+
+    One step after the last was due, so that late wake-ups of a busy loop do not add up. When that is past: a poll
+    that itself took a step or more goes again at once (the device is slower than its pace); a wake-up later than a
+    step (a loop held up, a machine suspended) waits for the next slot on the pace rather than polling twice in a row.
+    """
+    due += step
+    if due > now:
+        return due
+    if now - started >= step:
+        return now
+    return due + (math.floor((now - due) / step) + 1) * step
 
 
 async def wait_or_stop(stopping: asyncio.Event, seconds: float) -> None:
