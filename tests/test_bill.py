@@ -160,10 +160,12 @@ def test_net_metering_nets_each_period_apart():
     rates = EnergyRates(PEAK_4_TO_9, {1: (Tier(0.1),), 2: (Tier(0.5),)})
     tariff = Tariff("tou", rates, export=ExportTerms(ExportRule.NET_METERING))
     jan = price_bill(tariff, m, "UTC", *span(m)).months[0]
-    weekday_peaks = 23  # weekday 17:00 hours in January 2025
-    weekend_17 = 31 - 23
-    assert jan.energy == pytest.approx(weekday_peaks * 1.0 * 0.5)  # weekend 17:00 is off-peak, netted by noon
-    assert weekend_17 > 0
+    weekdays = sum(date(2025, 1, d).weekday() < 5 for d in range(1, 32))
+    assert (weekdays, 31 - weekdays) == (23, 8)
+    # each weekday's 17:00 kWh is bought at the peak price; a weekend's 17:00 is off-peak, netted by the noons
+    assert jan.energy == pytest.approx(weekdays * 1.0 * 0.5)
+    assert [(line["period"], line["kwh"]) for line in jan.energy_lines] == [(2, pytest.approx(weekdays * 1.0))]
+    assert jan.carried_out_kwh == pytest.approx(31 * 5.0 - (31 - weekdays) * 1.0)  # off-peak: 155 out, 8 in
 
 
 def test_a_net_metering_month_never_pays_for_energy_as_in_sam():
