@@ -108,7 +108,7 @@ def _hub(tmp_path, offline_after_s: float = 300.0):
 
 
 def _api(hub: Hub) -> TestClient:
-    return TestClient(create_app(hub.queries, health=hub.status, live=hub.live))
+    return TestClient(create_app(hub.queries, health=hub.status, live=hub.live, clock=hub.clock))
 
 
 def test_a_device_that_stops_answering_goes_stale_then_offline(tmp_path):
@@ -167,6 +167,20 @@ def test_a_partial_last_reading_does_not_take_back_what_the_device_measures(tmp_
     clock.tick(20)
     [gw] = hub.live()[3]
     assert gw["state"] == "stale" and set(gw["quantities"]) >= {"battery_soc", "grid_power"}
+    hub.store.close()
+
+
+def test_now_is_the_hub_s_time_that_the_states_are_judged_at(tmp_path):
+    """"last seen … ago" counts from the live body's ``now``: the hub's clock, as the devices' states are, not the
+    machine's (they are the same in a running hub; a hub on another clock, as in these tests, keeps them in step)."""
+    from homegrid.api.serve import build_app
+
+    hub, _, clock = _hub(tmp_path)
+    asyncio.run(hub.poll_once())
+    clock.tick(20)
+    body = _api(hub).get("/api/v1/live").json()
+    assert body["now"] == clock.now.isoformat() and body["devices"][0]["state"] == "stale"
+    assert build_app(hub, "127.0.0.1").state.api.now() == clock.now
     hub.store.close()
 
 

@@ -27,6 +27,7 @@ session routes (:mod:`.security`) in :mod:`.serve`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -76,6 +77,7 @@ def create_app(
     backup: Callable[[], dict[str, Any]] | None = None,
     tariff: SiteTariff | None = None,
     planner_saving: PlannerSaving | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the API over a store's queries (the hub's callbacks as :class:`~homegrid.api.context.ApiContext`
     takes them; each None without a hub)."""
@@ -95,7 +97,7 @@ def create_app(
     # serializes through pydantic's core, which writes NaN and infinity as null (a custom default response class
     # would turn that fast path off); /api/v1/energy encodes its columns itself (orjson, NaN as null too)
     api = app.state.api = ApiContext(queries, health=health, live=live, outages=outages, backup=backup,
-                                         tariff=tariff, planner_saving=planner_saving)
+                                         tariff=tariff, planner_saving=planner_saving, clock=clock)
     web_app = WebAppRoutes()
     app.state.static = web_app.bundle
     for routes in (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -47,6 +48,9 @@ class ApiContext:
         The site's tariff (the owner's upload, else the config's) for the bill and the prices; None: no tariff.
     planner_saving : PlannerSaving, optional
         What the planner saved against self-powered mode per billing month (the Money view); None: not shown.
+    clock : callable, optional
+        ``clock()``: the hub's time (tz-aware UTC), the "now" of ``/api/v1/live`` that "last seen" counts from, so
+        that it is the time the devices' states are judged at; None: the machine's clock.
     """
 
     queries: Queries
@@ -56,6 +60,11 @@ class ApiContext:
     backup: Callable[[], dict[str, Any]] | None = None
     tariff: SiteTariff | None = None
     planner_saving: PlannerSaving | None = None
+    clock: Callable[[], datetime] | None = None
+
+    def now(self) -> datetime:
+        """The hub's time, else the machine's (tz-aware UTC)."""
+        return self.clock() if self.clock is not None else datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ health) and ``GET /api/v1/stream`` (the same body as server-sent events, pushed 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -53,7 +52,7 @@ class LiveRoutes:
         values = {name: display_value(name, v) for name, v in raw.items()}
         units = {n: quantity(n).unit for n in ALL_NAMES}
         health = self.api.health
-        return {"time": time, "now": datetime.now(UTC).isoformat(), "values": values, "times": times,
+        return {"time": time, "now": self.api.now().isoformat(), "values": values, "times": times,
                 "units": units, "devices": devices, "health": health() if health else None}
 
     def newest_time(self) -> str | None:

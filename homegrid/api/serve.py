@@ -27,7 +27,7 @@ __all__ = ["build_app", "build_publisher"]
 def build_app(hub: Hub, host: str) -> FastAPI:
     """The hub's HTTP API and web app, behind the owner's door as the hub listens on ``host``."""
     app = create_app(hub.queries, health=hub.status, live=hub.live, outages=hub.outages.report, backup=hub.backup,
-                     tariff=hub.tariff, planner_saving=hub.planner_saving)
+                     tariff=hub.tariff, planner_saving=hub.planner_saving, clock=hub.clock)
     app.state.units = hub.config.site.unit_system
     add_storm_routes(app, hub.storm)
     add_settings_routes(app, hub.control, hub.storm)
