@@ -238,6 +238,47 @@ def test_a_time_zone_change_rebuilds_hours_and_days_of_sealed_days(tmp_path):
     assert days.columns["home"].sum() == pytest.approx(total, rel=1e-12)
 
 
+def _gappy(days: float) -> ReadingFrame:
+    """The home with readings missing for 6, 12 and 20 minutes in each day: gaps bridged or not by max_gap_s."""
+    f = _home(days)
+    minute = (f.time_ms % DAY_MS) // MINUTE_MS
+    keep = ~(((minute >= 300) & (minute < 306)) | ((minute >= 700) & (minute < 712))
+             | ((minute >= 1000) & (minute < 1020)))
+    return ReadingFrame(f.time_ms[keep], {n: c[keep] for n, c in f.columns.items()})
+
+
+@pytest.mark.parametrize(("before", "after"), [(300.0, 900.0), (900.0, 300.0)])
+def test_a_new_max_gap_accounts_the_history_again_as_a_store_written_with_it(tmp_path, before, after):
+    """Sealed days and the write-ahead table alike: the hours, days and minutes after the change are those of a
+    store that had the new setting from the start (a longer gap bridges more minutes, a shorter one fewer)."""
+    def opened(name: str, gap: float) -> tuple[SQLiteStore, Recorder]:
+        store = SQLiteStore(tmp_path / name, synchronous="OFF", minutes=MinuteAccounting(gap))
+        return store, Recorder(store, TZ, max_gap_s=gap)
+
+    changed, rec = opened("changed.db", before)
+    rec.ingest_bulk([_gappy(3.5)])
+    changed.seal(T0 + 2 * DAY_MS)  # two sealed days, the rest in the write-ahead table
+    assert changed.get_meta("max_gap_s") == repr(before)
+    covered_before = changed.sum_rollup("day", 0, 2**62)["covered_s"]
+    changed.close()
+    changed, _ = opened("changed.db", after)
+    assert changed.get_meta("max_gap_s") == repr(after)
+    fresh, rec = opened("fresh.db", after)
+    rec.ingest_bulk([_gappy(3.5)])
+    fresh.seal(T0 + 2 * DAY_MS)
+    for step in ("minute", "hour"):
+        a, b = changed.read_rollup(step, 0, 2**62), fresh.read_rollup(step, 0, 2**62)
+        assert a.start_ms.tolist() == b.start_ms.tolist(), step
+        for name in ("home", "solar", "grid_import", "covered_s"):
+            assert np.allclose(a.columns[name], b.columns[name], rtol=1e-12, atol=1e-9, equal_nan=True), (step, name)
+    (da, la), (db, lb) = changed.read_days(0, 2**62), fresh.read_days(0, 2**62)
+    assert la == lb and np.allclose(da.columns["home"], db.columns["home"], rtol=1e-12)
+    covered = changed.sum_rollup("day", 0, 2**62)["covered_s"]
+    assert covered == pytest.approx(fresh.sum_rollup("day", 0, 2**62)["covered_s"])
+    # the 6- and 12-minute gaps are bridged at 900 s, not at 300 s (the 20-minute one at neither)
+    assert (covered > covered_before) == (after > before) and covered != covered_before
+
+
 def test_sealing_gives_the_freed_pages_back(tmp_path):
     """Rows moved into blocks free most of the file's pages: they go back to the file system."""
     store = _store(tmp_path)

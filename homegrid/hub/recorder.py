@@ -73,6 +73,32 @@ class Recorder:
         self._seen_events: dict[tuple[str, int], None] = {}
         self._warnings = ThrottledWarning(log)
         self._check_timezone()
+        self._check_accounting()
+
+    def _check_accounting(self) -> None:
+        """The stored history is accounted with one ``max_gap_s``. A new one accounts again the minutes of the
+        write-ahead table from their readings, and every hour and day from the minutes; a sealed day's minutes are
+        worked out from its readings with the store's accounting, which follows the setting. The minutes of days
+        whose readings were pruned keep the value they were accounted with: nothing is left to account them from."""
+        stored = self.store.get_meta("max_gap_s")
+        if stored is not None and float(stored) == self.max_gap_s:
+            return
+        self.store.set_meta("max_gap_s", repr(self.max_gap_s))
+        if stored is None:  # a new store, or one from before the setting was kept: taken as accounted with it
+            return
+        log.warning("accounting max_gap_s changed from %s to %s s: accounting the stored minutes, hours and days "
+                    "again", stored, self.max_gap_s)
+        span, raw, cut = self.store.rollup_range("minute"), self.store.time_range(), self.store.sealed_before()
+        with self.store.transaction():
+            if raw is not None and max(raw[0], cut or raw[0]) <= raw[1]:
+                first = max(raw[0], cut or raw[0])
+                self.store.delete_rollup("minute", first, raw[1] + MINUTE_MS)  # a shorter gap bridges fewer minutes
+                self._rebuild_minutes(first, raw[1])
+            self.store.delete_rollup("hour", -(2**62), 2**62)
+            self.store.delete_rollup("day", -(2**62), 2**62)
+            if span is not None:
+                self._rebuild_hours(span[0], span[1] + MINUTE_MS)
+                self._rebuild_days(span[0], span[1] + MINUTE_MS)
 
     def _check_timezone(self) -> None:
         stored = self.store.get_meta("timezone")
