@@ -90,8 +90,8 @@ class Recorder:
                     "again", stored, self.max_gap_s)
         span, raw, cut = self.store.rollup_range("minute"), self.store.time_range(), self.store.sealed_before()
         with self.store.transaction():
-            if raw is not None and max(raw[0], cut or raw[0]) <= raw[1]:
-                first = max(raw[0], cut or raw[0])
+            first = None if raw is None else raw[0] if cut is None else max(raw[0], cut)  # the write-ahead readings
+            if raw is not None and first is not None and first <= raw[1]:
                 self.store.delete_rollup("minute", first, raw[1] + MINUTE_MS)  # a shorter gap bridges fewer minutes
                 self._rebuild_minutes(first, raw[1])
             self.store.delete_rollup("hour", -(2**62), 2**62)
