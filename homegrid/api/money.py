@@ -25,7 +25,7 @@ import numpy as np
 from fastapi import HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
-from homegrid.api.context import ApiContext, Endpoint, answer, span_or_422
+from homegrid.api.context import ApiContext, Endpoint, span_or_422
 from homegrid.api.security import actor_of
 from homegrid.hub.bill import home_intervals, site_bill
 from homegrid.hub.queries import FIRST_DAY, LAST_DAY, clamp_day
@@ -190,12 +190,9 @@ class MoneyRoutes:
     async def prices(self, day: Annotated[date, Query(description="local date")]) -> dict[str, Any]:
         """Each local hour of the day: the marginal import and export prices [currency/kWh], the metered energy
         [Wh] and its cost, import x import price - export x export price [currency]; hours without data have
-        null energy and cost."""
+        null energy and cost. One day: worked out on the event loop (``INLINE_DAYS``)."""
         if clamp_day(day) != day:
             raise HTTPException(status_code=422, detail=f"day: {day} is outside {FIRST_DAY} .. {LAST_DAY}")
-        return await answer(True, self._prices, day)
-
-    def _prices(self, day: date) -> dict[str, Any]:
         tariff = self._tariff()
         queries = self.api.queries
         tz = queries.tz

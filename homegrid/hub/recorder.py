@@ -88,17 +88,14 @@ class Recorder:
             return
         log.warning("accounting max_gap_s changed from %s to %s s: accounting the stored minutes, hours and days "
                     "again", stored, self.max_gap_s)
-        span, raw, cut = self.store.rollup_range("minute"), self.store.time_range(), self.store.sealed_before()
+        raw, cut = self.store.time_range(), self.store.sealed_before()
         with self.store.transaction():
-            first = None if raw is None else raw[0] if cut is None else max(raw[0], cut)  # the write-ahead readings
-            if raw is not None and first is not None and first <= raw[1]:
-                self.store.delete_rollup("minute", first, raw[1] + MINUTE_MS)  # a shorter gap bridges fewer minutes
-                self._rebuild_minutes(first, raw[1])
-            self.store.delete_rollup("hour", -(2**62), 2**62)
-            self.store.delete_rollup("day", -(2**62), 2**62)
-            if span is not None:
-                self._rebuild_hours(span[0], span[1] + MINUTE_MS)
-                self._rebuild_days(span[0], span[1] + MINUTE_MS)
+            if raw is not None:
+                first = raw[0] if cut is None else max(raw[0], cut)  # the readings of the write-ahead table
+                if first <= raw[1]:
+                    self.store.delete_rollup("minute", first, raw[1] + MINUTE_MS)  # a shorter gap bridges fewer
+                    self._rebuild_minutes(first, raw[1])
+            self._rebuild_all_hours_and_days()
 
     def _check_timezone(self) -> None:
         stored = self.store.get_meta("timezone")
@@ -107,14 +104,18 @@ class Recorder:
         elif stored != self.tz.key:
             log.warning("site time zone changed from %s to %s: rebuilding hour and day rollups", stored, self.tz.key)
             self.store.set_meta("timezone", self.tz.key)
-            span = self.store.rollup_range("minute")  # minutes outlive the raw readings
             with self.store.transaction():
                 # hours follow the local clock (+05:30 hours start at :30 UTC), and days are summed from them
-                self.store.delete_rollup("hour", -(2**62), 2**62)
-                self.store.delete_rollup("day", -(2**62), 2**62)
-                if span is not None:
-                    self._rebuild_hours(span[0], span[1] + MINUTE_MS)
-                    self._rebuild_days(span[0], span[1] + MINUTE_MS)
+                self._rebuild_all_hours_and_days()
+
+    def _rebuild_all_hours_and_days(self) -> None:
+        """Every hour and local day summed again from the minutes (which outlive the raw readings)."""
+        span = self.store.rollup_range("minute")
+        self.store.delete_rollup("hour", -(2**62), 2**62)
+        self.store.delete_rollup("day", -(2**62), 2**62)
+        if span is not None:
+            self._rebuild_hours(span[0], span[1] + MINUTE_MS)
+            self._rebuild_days(span[0], span[1] + MINUTE_MS)
 
     # writing ------------------------------------------------------------------------------
 
