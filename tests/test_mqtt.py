@@ -311,10 +311,11 @@ def test_the_first_publish_starts_the_publisher_and_home_assistant_birth_reannou
     sub = subscribe(config, p.state_topic, p.availability_topic)
     reading = Reading(datetime.now(UTC), {"grid_power": 12.0})
     assert not p.connected
-    p.publish(reading)  # starts the connection; dropped unless the broker answered first
+    first = p.publish(reading)  # starts the connection; dropped unless the broker answered first
     assert p.wait_connected(WAIT)
     assert p.publish(reading) is True
-    sub.wait_for(lambda ms: len(sub.on(config)) >= 1 and len(sub.on(p.state_topic)) >= 1, "config and state")
+    sent = 1 + first  # the first one too when the broker had answered: both are waited for before counting
+    sub.wait_for(lambda ms: len(sub.on(config)) >= 1 and len(sub.on(p.state_topic)) == sent, "config and state")
     # connected is not subscribed: the birth message must reach the broker after our subscription
     assert p.wait_ready(WAIT)
     # the connect's announcements end with "online": once it is here, none is still in flight to be counted
